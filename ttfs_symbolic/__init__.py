@@ -1,0 +1,1 @@
+"""ttfs-symbolic: formulas to TTFS spiking neurons, timm Transformers to TTFS SNNs."""
