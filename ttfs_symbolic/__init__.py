@@ -1,1 +1,35 @@
-"""ttfs-symbolic: formulas to TTFS spiking neurons, timm Transformers to TTFS SNNs."""
+"""ttfs-symbolic: formulas to provably correct TTFS neurons, timm Transformers to TTFS SNNs.
+
+The method is TTFSFormer (Zhao et al., ICML 2025). Three layers:
+
+* symbolic (:mod:`ttfs_symbolic.symbolic`): ``derive_input`` (Theorem 4.1)
+  and ``derive_output`` (Theorem 4.3), pure SymPy;
+* numeric (:mod:`ttfs_symbolic.numeric`): compiled kernels and neuron
+  dynamics in the exact, quantized and kernel modes;
+* model (:mod:`ttfs_symbolic.model`): spiking Transformer layers and the
+  converter (Algorithm 1), ``convert``.
+"""
+from .symbolic.checks import DomainError, MonotonicityError, RangeError
+from .symbolic.derive import InputTransform, OutputTransform, ProofRecord, derive_input, derive_output
+from .symbolic.parse import FormulaError, parse_formula
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "derive_input", "derive_output", "InputTransform", "OutputTransform", "ProofRecord",
+    "parse_formula", "FormulaError", "RangeError", "DomainError", "MonotonicityError",
+    "convert", "LayerTiming", "NeuronLayer",
+]
+
+
+def __getattr__(name):
+    # the numeric and model layers import torch: load them only when asked for
+    if name == "convert":
+        from .model.convert import convert
+
+        return convert
+    if name in ("LayerTiming", "NeuronLayer"):
+        from .numeric import dynamics
+
+        return getattr(dynamics, name)
+    raise AttributeError(f"module 'ttfs_symbolic' has no attribute {name!r}")

@@ -1,0 +1,145 @@
+"""The neuron catalogue: one TOML definition per neuron in ``neurons/``.
+
+A definition is what a user could have written: an input transform ``f``
+(Theorem 4.1), an output transform ``h`` (Theorem 4.3), the ranges it is
+usually derived on, optional ``params`` (numbers, or formulas in ``a`` and
+``b`` such as ``c = "1 - a"``) and where the paper has it. Adding a neuron
+means adding a file, not code::
+
+    name = "mish"
+    f = "x * tanh(softplus(x))"
+    h = "x"
+    range = [-4.0, 4.0]
+    output_range = [-0.4, 4.0]
+
+``aggregate = "max"`` marks the one neuron that is not a sum of kernels
+(softmax layer 0 fires at its earliest input).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .symbolic.derive import InputTransform, OutputTransform, derive_input, derive_output
+
+#: the catalogue folder of a source checkout; ``TTFS_NEURONS`` overrides it
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "neurons"
+
+_KEYS = {"name", "title", "paper", "description", "f", "h", "range", "output_range", "params", "aggregate", "delta"}
+
+
+class DefinitionError(ValueError):
+    """A neuron definition file that is malformed."""
+
+
+@dataclass(frozen=True)
+class NeuronDef:
+    name: str
+    f: str = "x"
+    h: str = "x"
+    range: tuple[float, float] = (-1.0, 1.0)
+    output_range: tuple[float, float] = (-1.0, 1.0)
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+    title: str = ""
+    paper: str = ""
+    description: str = ""
+    aggregate: str = "sum"
+    delta: float = 1.0
+    path: str | None = None
+
+    def input_transform(self, a=None, b=None, delta=None) -> InputTransform:
+        """Theorem 4.1 on the sender range [a, b] (default: the definition's ``range``)."""
+        a = self.range[0] if a is None else a
+        b = self.range[1] if b is None else b
+        return derive_input(self.f, a, b, self.delta if delta is None else delta, params=self.params or None)
+
+    def output_transform(self, a=None, b=None, delta=None) -> OutputTransform:
+        """Theorem 4.3 on the emitting range [a, b] (default: ``output_range``)."""
+        a = self.output_range[0] if a is None else a
+        b = self.output_range[1] if b is None else b
+        return derive_output(self.h, a, b, self.delta if delta is None else delta, params=self.params or None)
+
+
+def _pair(data, key, where):
+    value = data[key]
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise DefinitionError(f"{where}: '{key}' must be a list of two numbers [a, b], got {value!r}")
+    a, b = float(value[0]), float(value[1])
+    if not a < b:
+        raise DefinitionError(f"{where}: '{key}' is an empty range: need a < b, got [{a}, {b}]")
+    return (a, b)
+
+
+def parse_definition(data: dict, where: str = "<definition>") -> NeuronDef:
+    """A NeuronDef from a TOML table, with errors that name the file and key."""
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise DefinitionError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_KEYS))}")
+    if "name" not in data or not isinstance(data["name"], str) or not data["name"].isidentifier():
+        raise DefinitionError(f"{where}: 'name' must be an identifier string")
+    for key in ("f", "h", "title", "paper", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise DefinitionError(f"{where}: '{key}' must be a string")
+    if "f" not in data and "h" not in data:
+        raise DefinitionError(f"{where}: a neuron needs an input transform 'f' or an output transform 'h'")
+    aggregate = data.get("aggregate", "sum")
+    if aggregate not in ("sum", "max"):
+        raise DefinitionError(f"{where}: 'aggregate' must be 'sum' or 'max', got {aggregate!r}")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise DefinitionError(f"{where}: 'params' must be a table")
+    return NeuronDef(
+        name=data["name"],
+        f=data.get("f", "x"),
+        h=data.get("h", "x"),
+        range=_pair(data, "range", where) if "range" in data else (-1.0, 1.0),
+        output_range=_pair(data, "output_range", where) if "output_range" in data else (-1.0, 1.0),
+        params=dict(params),
+        title=data.get("title", data["name"]),
+        paper=data.get("paper", ""),
+        description=data.get("description", ""),
+        aggregate=aggregate,
+        delta=float(data.get("delta", 1.0)),
+        path=None if where.startswith("<") else where,
+    )
+
+
+def load_definition(path) -> NeuronDef:
+    """Read one neuron definition file (TOML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DefinitionError(f"no neuron definition file at {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise DefinitionError(f"{path}: not valid TOML: {exc}") from None
+    return parse_definition(data, str(path))
+
+
+def catalogue_dir() -> Path:
+    return Path(os.environ.get("TTFS_NEURONS", DEFAULT_DIR))
+
+
+def load_catalogue(directory=None) -> dict[str, NeuronDef]:
+    """All definitions in the catalogue folder, by name."""
+    directory = Path(directory) if directory is not None else catalogue_dir()
+    if not directory.is_dir():
+        raise DefinitionError(f"no neuron catalogue folder at {directory} (set TTFS_NEURONS)")
+    out = {}
+    for path in sorted(directory.glob("*.toml")):
+        neuron = load_definition(path)
+        if neuron.name in out:
+            raise DefinitionError(f"{path}: neuron name {neuron.name!r} is defined twice")
+        out[neuron.name] = neuron
+    return out
+
+
+def get(name: str) -> NeuronDef:
+    """One catalogue neuron by name."""
+    cat = load_catalogue()
+    if name not in cat:
+        raise KeyError(f"no neuron {name!r} in the catalogue; known: {', '.join(sorted(cat))}")
+    return cat[name]

@@ -1,0 +1,278 @@
+"""Neuron dynamics (eq. 6) in three modes: exact, quantized, kernel.
+
+Timing (Algorithm 1, eq. 7, eq. 29; NOTES.md): layer n emits in
+``[T_emit, T_end)``, ``T_end = T_emit + delta``; its range is ``[a, b]``,
+``tau = delta/(b - a)``, ``T_ref = T_emit + b*tau``. A spike at ``t`` stands
+for ``x = (T_ref - t)/tau``; value ``b`` fires at ``T_emit``; no spike
+(``t = inf``) stands for ``a``.
+
+Modes (NOTES.md, "Three ways to run a converted network"):
+
+``exact``
+    The closed form of the dynamics, ``clip(h(sum_j w_j f(x_j) + bias), a, b)``
+    (eq. 9 and 14).
+``quantized``
+    As exact, then the spike time is moved to the next tick of a clock with
+    ``p`` ticks per window (``T_emit + k*delta/p``, ``k = 0..p-1``; a spike that
+    would come after the last tick is not emitted). The largest time error is
+    below ``delta/p``: time precision ``p`` (Section 5.3).
+``kernel``
+    The potential is integrated from the compiled eta kernels on the same
+    grid (Gauss-Legendre, 3 nodes per tick), and the spike is read at the
+    first tick where ``V(T_emit) + int_0^t psi >= theta``. Input spikes must
+    lie on the sender's grid (they do when the sender runs in kernel mode).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .kernels import InputKernel, OutputKernel
+
+MODES = ("exact", "quantized", "kernel")
+#: a tick index is ceil(u - TICK_EPS): a value that is on the grid up to
+#: rounding (|error| < 1e-6 of a tick) stays on its own tick
+TICK_EPS = 1e-6
+
+
+def check_mode(mode: str, precision) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode != "exact":
+        if precision is None or int(precision) != precision or precision < 1:
+            raise ValueError(f"mode {mode!r} needs a time precision p (a positive integer), got {precision!r}")
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One layer's window and range (eq. 7, eq. 29)."""
+
+    a: float
+    b: float
+    delta: float = 1.0
+    T_emit: float = 0.0
+
+    def __post_init__(self):
+        for name in ("a", "b", "delta", "T_emit"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"LayerTiming.{name} must be a finite number, got {v!r}")
+        if not self.a < self.b:
+            raise ValueError(f"empty range: need a < b, got [a, b] = [{self.a}, {self.b}]")
+        if not self.delta > 0:
+            raise ValueError(f"the time step delta must be positive, got {self.delta}")
+
+    @classmethod
+    def for_layer(cls, n: int, a: float, b: float, delta: float = 1.0, T_emit0: float = 0.0) -> "LayerTiming":
+        """Layer n of Algorithm 1: ``T_emit(n) = T_emit(0) + n*delta``."""
+        return cls(float(a), float(b), float(delta), float(T_emit0 + n * delta))
+
+    @property
+    def d(self) -> float:
+        return self.b - self.a
+
+    @property
+    def tau(self) -> float:
+        return self.delta / self.d
+
+    @property
+    def T_ref(self) -> float:
+        return self.T_emit + self.b * self.tau
+
+    @property
+    def T_end(self) -> float:
+        return self.T_emit + self.delta
+
+    def encode(self, x):
+        """Spike times of values x (eq. 7): clip to [a, b]; value a -> no spike (inf)."""
+        x = _as_tensor(x)
+        _check_finite(x, "values")
+        xc = x.clamp(self.a, self.b)
+        t = self.T_ref - self.tau * xc
+        return torch.where(xc > self.a, t, torch.full_like(t, math.inf))
+
+    def decode(self, t):
+        """Values of spike times (eq. 7); no spike (inf) -> a. NaN or spikes outside the window raise."""
+        t = _as_tensor(t)
+        if torch.isnan(t).any():
+            raise ValueError("spike times contain NaN: a silent neuron is t = inf, not NaN")
+        fired = torch.isfinite(t)
+        tol = 1e-9 * max(1.0, abs(self.T_end))
+        outside = fired & ((t < self.T_emit - tol) | (t >= self.T_end - tol * 0))
+        if outside.any():
+            bad = t[outside].flatten()[0].item()
+            raise ValueError(
+                f"spike at t = {bad} is outside this layer's emitting window [{self.T_emit}, {self.T_end})")
+        x = (self.T_ref - torch.where(fired, t, torch.zeros_like(t))) / self.tau
+        return torch.where(fired, x, torch.full_like(x, self.a))
+
+    def quantize_values(self, x, p: int):
+        """Values moved to the next clock tick (quantized mode); see module doc."""
+        return quantize_values(x, self.a, self.b, p)
+
+    def ticks(self, x, p: int):
+        """Tick index k = 0..p of values on the grid (k = p: no spike)."""
+        u = (self.b - x) * (p / self.d)
+        return torch.ceil(u - TICK_EPS).clamp(0, p).long()
+
+
+def quantize_values(x, a: float, b: float, p: int):
+    """Round spike times up to the next of p ticks per window, in value units.
+
+    A value x fires at ``T_emit + (b - x)*tau``; on the clock it fires at tick
+    ``k = ceil((b - x) p / d)`` and stands for ``b - k d / p``; ``k >= p``
+    means no spike (value a). Error in value: ``[0, d/p)``.
+    """
+    d = b - a
+    xc = x.clamp(a, b)
+    k = torch.ceil((b - xc) * (p / d) - TICK_EPS).clamp(0, p)
+    return b - k * (d / p)
+
+
+def _as_tensor(x):
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.as_tensor(np.asarray(x, dtype=np.float64))
+
+
+def _check_finite(x, what):
+    if torch.isnan(x).any():
+        raise ValueError(f"{what} contain NaN")
+
+
+# --------------------------------------------------------------------------
+# kernel-mode tables
+# --------------------------------------------------------------------------
+
+_GL_NODES = np.array([-math.sqrt(3 / 5), 0.0, math.sqrt(3 / 5)])
+_GL_WEIGHTS = np.array([5 / 9, 8 / 9, 5 / 9])
+
+
+def _cumulative_integral(fn, delta: float, p: int) -> np.ndarray:
+    """[int_0^{m delta/p} fn(s) ds for m = 0..p], 3-node Gauss-Legendre per tick.
+
+    Gauss nodes lie strictly inside each tick, so a kernel singular at the
+    end of the window (psi of the exp neuron when a = 0) is never evaluated
+    there. Error per tick O((delta/p)^6 * max|fn^(6)|).
+    """
+    h = delta / p
+    left = np.arange(p) * h
+    nodes = left[:, None] + (h / 2) * (1 + _GL_NODES[None, :])
+    with np.errstate(all="ignore"):
+        vals = np.asarray(fn(nodes.reshape(-1)), dtype=np.float64)
+    if vals.shape == ():
+        vals = np.full(nodes.size, float(vals))
+    vals = vals.reshape(p, 3)
+    cells = (h / 2) * (vals @ _GL_WEIGHTS)
+    return np.concatenate([[0.0], np.cumsum(cells)])
+
+
+@functools.lru_cache(maxsize=4096)
+def input_table(kernel: InputKernel, a: float, b: float, delta: float, p: int) -> np.ndarray:
+    """Q[m] = (1/tau) int_0^{m delta/p} eta(s) ds, m = 0..p (Theorem 4.1, eq. 30).
+
+    An input spike at tick k of the sender's window contributes
+    ``w * Q[p - k]`` (about ``w*(f(x) - f(a))``); a silent input contributes 0.
+    """
+    tau = delta / (b - a)
+    eta = kernel.eta_fn("numpy")
+    q = _cumulative_integral(lambda s: eta(s, a, tau), delta, p) / tau
+    if not np.all(np.isfinite(q)):
+        raise ValueError(f"eta of f = {kernel.f} is not integrable on the range [{a}, {b}]")
+    return q
+
+
+@functools.lru_cache(maxsize=4096)
+def output_table(kernel: OutputKernel, a: float, b: float, delta: float, p: int) -> np.ndarray:
+    """P[m] = int_0^{m delta/p} psi(s) ds, m = 0..p (Theorem 4.3, eq. 32)."""
+    tau = delta / (b - a)
+    return _cumulative_integral(lambda s: kernel.psi(s, b, tau), delta, p)
+
+
+def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, p: int):
+    """Per-input terms of the kernel-mode potential: Q[p - k] + f(a).
+
+    ``x_on_grid`` are the sender's values (on its p-tick grid). The f(a) part
+    is the per-synapse share of C times d (eq. 8), so a silent input gives f(a).
+    """
+    q = torch.as_tensor(input_table(kernel, sender.a, sender.b, sender.delta, p),
+                        dtype=x_on_grid.dtype, device=x_on_grid.device)
+    k = sender.ticks(x_on_grid, p)
+    fa = kernel.f_at(sender.a)
+    return q[p - k] + fa
+
+
+def kernel_emit(kernel: OutputKernel, receiver: LayerTiming, V, p: int):
+    """Kernel-mode emission: first tick m with V + P[m] >= theta; value b - m d/p (a if none)."""
+    P = torch.as_tensor(output_table(kernel, receiver.a, receiver.b, receiver.delta, p), dtype=torch.float64,
+                        device=V.device)
+    theta = kernel.theta(receiver.b)
+    need = (theta - V).to(torch.float64).contiguous()
+    m = torch.searchsorted(P[:p].contiguous(), need.reshape(-1), side="left").reshape(V.shape)
+    out = receiver.b - m.to(V.dtype) * (receiver.d / p)
+    return torch.where(m >= p, torch.full_like(out, receiver.a), out)
+
+
+# --------------------------------------------------------------------------
+# a layer of identical neurons
+# --------------------------------------------------------------------------
+
+class NeuronLayer:
+    """A layer of TTFS neurons with input transform f and output transform h.
+
+    Built from formulas: ``f`` is derived for the *sender's* range (Theorem
+    4.1) and ``h`` for this layer's range (Theorem 4.3); construction fails
+    with the derivation's error when a hypothesis does not hold. Call it with
+    input spike times ``(..., n_in)`` (``inf`` for silent inputs) and weights
+    ``(n_out, n_in)``; it returns output spike times ``(..., n_out)``, at most
+    one spike per neuron.
+    """
+
+    def __init__(self, f: str = "x", h: str = "x", *, sender: LayerTiming, receiver: LayerTiming,
+                 params: dict | None = None, derive: bool = True):
+        from ..symbolic.derive import derive_input, derive_output
+
+        self.sender, self.receiver = sender, receiver
+        if derive:
+            self.input = derive_input(f, sender.a, sender.b, sender.delta, params=params)
+            self.output = derive_output(h, receiver.a, receiver.b, receiver.delta, params=params)
+            self.in_kernel = InputKernel(self.input.f)
+            self.out_kernel = OutputKernel.from_transform(self.output)
+        else:
+            self.input = self.output = None
+            self.in_kernel = InputKernel(f, params=params)
+            self.out_kernel = OutputKernel.for_formula(h, receiver.a, receiver.b)
+
+    def potential(self, times, weight, bias=None, mode: str = "exact", precision: int | None = None):
+        """Accumulated potential V(T_emit) = sum_j w_j f(x_j) + bias (eq. 9)."""
+        check_mode(mode, precision)
+        t = _as_tensor(times)
+        x = self.sender.decode(t)
+        w = _as_tensor(weight).to(x.dtype)
+        if mode == "kernel":
+            xg = self.sender.quantize_values(x, precision)
+            terms = kernel_potential_terms(self.in_kernel, self.sender, xg, precision)
+        else:
+            terms = self.in_kernel(x)
+        V = terms @ w.T
+        if bias is not None:
+            V = V + _as_tensor(bias).to(V.dtype)
+        return V
+
+    def emit(self, V, mode: str = "exact", precision: int | None = None):
+        """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode."""
+        check_mode(mode, precision)
+        if mode == "kernel":
+            return kernel_emit(self.out_kernel, self.receiver, V, precision)
+        out = self.out_kernel.apply(V, self.receiver.a, self.receiver.b)
+        if mode == "quantized":
+            out = self.receiver.quantize_values(out, precision)
+        return out
+
+    def __call__(self, times, weight, bias=None, mode: str = "exact", precision: int | None = None):
+        V = self.potential(times, weight, bias, mode, precision)
+        return self.receiver.encode(self.emit(V, mode, precision))

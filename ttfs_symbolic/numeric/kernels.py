@@ -1,0 +1,201 @@
+"""Compiled kernels: the derived eta and psi as fast numeric functions.
+
+A derivation (:mod:`ttfs_symbolic.symbolic.derive`) holds SymPy expressions
+for one range. The model layer needs the same kernels for hundreds of
+calibrated ranges, so this module compiles each formula once *with the range
+as arguments*:
+
+* ``InputKernel(f)``: ``f(x)``, and ``eta(s, a, tau) = f'(s/tau + a)``
+  (Theorem 4.1, eq. 8), the kernel the derivation produces for any sender
+  range, compiled from the same SymPy derivative.
+* ``OutputKernel(h)``: ``h(V)``, ``g = h^-1`` (closed form or a vectorised
+  monotone bisection), ``psi(s, b, tau) = 1/(tau h'(g(b - s/tau)))`` and
+  ``theta(b) = g(b)`` (Theorem 4.3, eq. 13).
+
+``compiled_input`` / ``compiled_output`` give the same for one derivation.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+import torch
+
+from ..symbolic import checks
+from ..symbolic.derive import Y, InputTransform, OutputTransform, _symbolic_inverse
+from ..symbolic.parse import S, X, parse_formula
+from .compile import compile_expr
+
+A_SYM = sympy.Symbol("a", real=True)
+B_SYM = sympy.Symbol("b", real=True)
+TAU_SYM = sympy.Symbol("tau", positive=True)
+
+
+def _backend_of(value) -> str:
+    return "torch" if isinstance(value, torch.Tensor) else "numpy"
+
+
+class InputKernel:
+    """Theorem 4.1 kernels of one formula f, compiled for every range at once."""
+
+    def __init__(self, f, params: dict | None = None):
+        self.f = parse_formula(f, params=params) if not isinstance(f, sympy.Expr) else f
+        self.fprime = sympy.diff(self.f, X)
+        self.eta_general = self.fprime.subs(X, S / TAU_SYM + A_SYM)
+
+    def f_fn(self, backend: str):
+        return compile_expr(self.f, (X,), backend)
+
+    def eta_fn(self, backend: str):
+        """eta(s, a, tau) for s >= 0 (eq. 8)."""
+        return compile_expr(self.eta_general, (S, A_SYM, TAU_SYM), backend)
+
+    @functools.lru_cache(maxsize=1024)
+    def f_at(self, a: float) -> float:
+        """f(a): a silent input's contribution per unit weight (eq. 8)."""
+        return float(sympy.N(self.f.subs(X, sympy.nsimplify(repr(float(a)), rational=True)), 20))
+
+    def __call__(self, x):
+        """f(x) with the backend of x."""
+        return self.f_fn(_backend_of(x))(x)
+
+    def is_identity(self) -> bool:
+        return self.f == X
+
+
+class OutputKernel:
+    """Theorem 4.3 kernels of one increasing formula h, compiled for every range."""
+
+    def __init__(self, h, params: dict | None = None, inverse: sympy.Expr | None = None,
+                 bracket: tuple[float, float] | None = None):
+        self.h = parse_formula(h, params=params) if not isinstance(h, sympy.Expr) else h
+        self.hprime = sympy.diff(self.h, X)
+        self.inverse = inverse
+        self.bracket = bracket or (-1e6, 1e6)
+
+    @classmethod
+    def from_transform(cls, ot: OutputTransform) -> "OutputKernel":
+        return cls(ot.h, inverse=ot.inverse, bracket=ot.bracket)
+
+    @classmethod
+    @functools.lru_cache(maxsize=128)
+    def for_formula(cls, h: str, a: float, b: float) -> "OutputKernel":
+        """Find h^-1 once on a representative range, for use on any range."""
+        expr = parse_formula(h)
+        a_, b_, _ = checks.check_range(a, b)
+        g = _symbolic_inverse(expr, a_, b_)
+        return cls(expr, inverse=g)
+
+    def is_identity(self) -> bool:
+        return self.h == X
+
+    def h_fn(self, backend: str):
+        return compile_expr(self.h, (X,), backend)
+
+    def hprime_fn(self, backend: str):
+        return compile_expr(self.hprime, (X,), backend)
+
+    def g(self, y):
+        """h^-1(y): closed form when known, else bisection on ``bracket``."""
+        backend = _backend_of(y)
+        if self.inverse is not None:
+            try:
+                g = compile_expr(self.inverse, (Y,), backend)
+            except Exception:  # e.g. LambertW has no torch counterpart: use the root finder
+                g = None
+            if g is not None:
+                return g(y)
+        h = self.h_fn(backend)
+        lo_v, hi_v = self.bracket
+        if backend == "torch":
+            lo = torch.full_like(y, lo_v)
+            hi = torch.full_like(y, hi_v)
+            for _ in range(200 if y.dtype == torch.float64 else 100):
+                mid = (lo + hi) / 2
+                below = h(mid) < y
+                lo = torch.where(below, mid, lo)
+                hi = torch.where(below, hi, mid)
+            return (lo + hi) / 2
+        y = np.asarray(y, dtype=float)
+        lo = np.full_like(y, lo_v)
+        hi = np.full_like(y, hi_v)
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            below = h(mid) < y
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return (lo + hi) / 2
+
+    def psi(self, s, b: float, tau: float):
+        """psi(s) = 1 / (tau h'(h^-1(b - s/tau))) on [0, delta) (eq. 13)."""
+        hp = self.hprime_fn(_backend_of(s))
+        return 1.0 / (tau * hp(self.g(b - s / tau)))
+
+    def theta(self, b: float) -> float:
+        """theta = h^-1(b) (eq. 13)."""
+        return float(self.g(np.array([float(b)]))[0])
+
+    def theta_low(self, a: float) -> float:
+        """h^-1(a): below it the neuron stays silent (value a); -inf if h never reaches a."""
+        if self.inverse is not None:
+            with np.errstate(all="ignore"):
+                val = compile_expr(self.inverse, (Y,), "numpy")(np.array([float(a)]))
+            val = float(np.asarray(val).reshape(-1)[0])
+            return val if math.isfinite(val) else -math.inf
+        h = self.h_fn("numpy")
+        lo = self.bracket[0]
+        with np.errstate(all="ignore"):
+            if not float(np.asarray(h(np.array([lo]))).reshape(-1)[0]) < a:
+                return -math.inf
+        return float(self.g(np.array([float(a)]))[0])
+
+    def apply(self, V, a: float, b: float):
+        """clip(h(V), a, b) (eq. 14), without evaluating h outside its domain."""
+        theta = self.theta(b)
+        low = self.theta_low(a)
+        h = self.h_fn(_backend_of(V))
+        if isinstance(V, torch.Tensor):
+            inside = (V > low) & (V < theta)
+            safe = torch.where(inside, V, torch.full_like(V, theta))
+            out = torch.where(inside, h(safe), torch.where(V >= theta, torch.full_like(V, b), torch.full_like(V, a)))
+            return out.clamp(a, b)
+        V = np.asarray(V, dtype=float)
+        inside = (V > low) & (V < theta)
+        safe = np.where(inside, V, theta)
+        out = np.where(inside, h(safe), np.where(V >= theta, b, a))
+        return np.clip(out, a, b)
+
+
+@dataclass(frozen=True)
+class CompiledInput:
+    eta: object
+    f: object
+
+
+@dataclass(frozen=True)
+class CompiledOutput:
+    psi: object
+    h: object
+    g: object
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_input(it: InputTransform, backend: str) -> CompiledInput:
+    """The kernel eta(s) and f(x) of one derivation, compiled (cached)."""
+    return CompiledInput(eta=compile_expr(it.eta, (S,), backend), f=compile_expr(it.f, (X,), backend))
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_output(ot: OutputTransform, backend: str) -> CompiledOutput:
+    """psi(s), h(V) and g(y) of one derivation, compiled (cached)."""
+    kernel = OutputKernel.from_transform(ot)
+    b, tau = float(ot.b), float(ot.tau)
+    if ot.inverse_method == "symbolic":
+        psi = compile_expr(ot.psi, (S,), backend)
+    else:
+        def psi(s, _k=kernel):
+            return _k.psi(s, b, tau)
+    return CompiledOutput(psi=psi, h=compile_expr(ot.h, (X,), backend), g=kernel.g)

@@ -1,0 +1,289 @@
+"""Numeric guards for the symbolic layer: ranges, definedness, monotonicity.
+
+Everything here evaluates SymPy expressions with mpmath (no numpy, no
+torch), so that a refusal can name the exact point or interval where a
+formula breaks the hypotheses of Theorem 4.1 or Theorem 4.3.
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import sympy
+
+from .parse import X
+
+
+class RangeError(ValueError):
+    """A range [a, b] that is empty, reversed or not finite."""
+
+
+class DomainError(ValueError):
+    """f is undefined or not finite somewhere on the sender's range (Theorem 4.1)."""
+
+
+class MonotonicityError(ValueError):
+    """h is not increasing where Theorem 4.3 needs it to be."""
+
+
+def as_number(value, name: str) -> sympy.Expr:
+    """A finite real SymPy number from an int, float, str or SymPy number.
+
+    Decimal literals become exact rationals (``0.1 -> 1/10``) so that the
+    derivations stay exact.
+    """
+    if isinstance(value, bool):
+        raise RangeError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, sympy.Basic):
+        num = value
+    elif isinstance(value, (int,)):
+        num = sympy.Integer(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise RangeError(f"{name} must be finite, got {value!r}")
+        num = sympy.nsimplify(repr(value), rational=True)
+    elif isinstance(value, str):
+        try:
+            fval = float(value)
+        except ValueError:
+            raise RangeError(f"{name} must be a number, got {value!r}") from None
+        return as_number(fval, name)
+    else:
+        try:
+            fval = float(value)
+        except (TypeError, ValueError):
+            raise RangeError(f"{name} must be a number, got {value!r}") from None
+        return as_number(fval, name)
+    if not (num.is_real and num.is_finite) or num.free_symbols:
+        raise RangeError(f"{name} must be a finite real number, got {value!r}")
+    return num
+
+
+def check_range(a, b, delta=1) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    """Exact (a, b, delta) with a < b and delta > 0, or a RangeError."""
+    a_, b_, delta_ = as_number(a, "a"), as_number(b, "b"), as_number(delta, "delta")
+    if not bool(a_ < b_):
+        raise RangeError(f"empty range: need a < b, got [a, b] = [{a}, {b}]")
+    if not bool(delta_ > 0):
+        raise RangeError(f"the time step delta must be positive, got {delta}")
+    return a_, b_, delta_
+
+
+def sample_points(a, b, n: int = 129) -> list[mpmath.mpf]:
+    """n evenly spaced points of [a, b], both ends included."""
+    a_, b_ = mpmath.mpf(str(sympy.N(a, 30))), mpmath.mpf(str(sympy.N(b, 30)))
+    return [a_ + (b_ - a_) * i / (n - 1) for i in range(n)]
+
+
+def _real_value(fn, point):
+    try:
+        value = fn(point)
+    except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return None
+    if isinstance(value, mpmath.mpc):
+        if abs(value.imag) > mpmath.mpf(10) ** (-(mpmath.mp.dps - 5)) * max(1, abs(value.real)):
+            return None
+        value = value.real
+    try:
+        value = mpmath.mpf(value)
+    except (TypeError, ValueError):
+        return None
+    if not mpmath.isfinite(value):
+        return None
+    return value
+
+
+_MP_MODULES = None
+
+
+def _mp_modules():
+    global _MP_MODULES
+    if _MP_MODULES is None:
+        _MP_MODULES = [
+            {
+                "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)),
+                "softplus": lambda v: mpmath.log1p(mpmath.exp(v)) if v < 30 else v + mpmath.log1p(mpmath.exp(-v)),
+                "erf": mpmath.erf,
+                "erfc": mpmath.erfc,
+                "Heaviside": lambda v, h0=mpmath.mpf(1) / 2: mpmath.mpf(1) if v > 0 else (h0 if v == 0 else mpmath.mpf(0)),
+            },
+            "mpmath",
+        ]
+    return _MP_MODULES
+
+
+def mp_function(expr: sympy.Expr, var: sympy.Symbol = X):
+    """An mpmath callable of one variable.
+
+    The symbolic layer's own evaluator, built with SymPy's lambdify and an
+    mpmath function map (no numpy, no torch), for refusing bad formulas and
+    for high-precision checks of identities.
+    """
+    return sympy.lambdify(var, expr, modules=_mp_modules())
+
+
+def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative: bool = True):
+    """Refuse f when it, or f', is undefined or not finite on [a, b].
+
+    Theorem 4.1 needs f differentiable on the sender's range [a, b].
+    Checks SymPy's singularities first, then evaluates f and f' with mpmath
+    at n points and names the first failing point.
+    """
+    interval = sympy.Interval(a, b)
+    try:
+        sing = sympy.singularities(f, X, interval)
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        sing = sympy.S.EmptySet
+    if isinstance(sing, sympy.FiniteSet) and len(sing) > 0:
+        point = sorted(sing, key=lambda v: float(v))[0]
+        raise DomainError(f"{what}(x) = {f} is undefined at x = {point}, inside the range [{a}, {b}]")
+    with mpmath.workdps(30):
+        fn = mp_function(f)
+        dfn = mp_function(sympy.diff(f, X)) if derivative else None
+        for p in sample_points(a, b, n):
+            if _real_value(fn, p) is None:
+                raise DomainError(
+                    f"{what}(x) = {f} is undefined or not finite at x = {mpmath.nstr(p, 8)}, "
+                    f"inside the range [{a}, {b}]"
+                )
+            if dfn is not None and _real_value(dfn, p) is None:
+                raise DomainError(
+                    f"{what}(x) = {f} is not differentiable at x = {mpmath.nstr(p, 8)}, "
+                    f"inside the range [{a}, {b}] (Theorem 4.1 needs f' there)"
+                )
+
+
+def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
+    """v with fn(v) = target for an increasing fn, by outward bracketing then bisection.
+
+    Starts at ``start`` (a point where fn is defined) and doubles its step
+    outward; where fn becomes undefined on the way (the edge of its domain,
+    as for log below 0) it bisects toward that edge. Returns None when fn
+    never reaches the target within ``span`` (exp never reaches 0).
+    """
+    target = mpmath.mpf(target)
+    v0 = _real_value(fn, start)
+    if v0 is None:
+        return None
+    if v0 == target:
+        return mpmath.mpf(start)
+    direction = 1 if v0 < target else -1
+    inner, step = mpmath.mpf(start), mpmath.mpf(1)
+    outer = None
+    while step <= span:
+        cand = inner + direction * step
+        val = _real_value(fn, cand)
+        if val is None:
+            # approach the domain edge between inner and cand
+            good, bad = inner, cand
+            for _ in range(iters):
+                mid = (good + bad) / 2
+                mval = _real_value(fn, mid)
+                if mval is None:
+                    bad = mid
+                else:
+                    good = mid
+                    if (mval - target) * direction >= 0:
+                        outer = mid
+                        break
+            if outer is None:
+                return None
+            break
+        if (val - target) * direction >= 0:
+            outer = cand
+            break
+        inner, step = cand, step * 2
+    if outer is None:
+        return None
+    lo, hi = (inner, outer) if direction == 1 else (outer, inner)
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        val = _real_value(fn, mid)
+        if val is None:
+            return None
+        if val < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def defined_start(fn, lo=-10, hi=10, n=201):
+    """A point where fn is defined, preferring 0, 1, -1, then a scan of [lo, hi]."""
+    for p in [mpmath.mpf(0), mpmath.mpf(1), mpmath.mpf(-1)] + sample_points(lo, hi, n):
+        if _real_value(fn, p) is not None:
+            return p
+    return None
+
+
+def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_undefined: bool = False):
+    """Refuse h unless it is strictly increasing on [lo, hi].
+
+    SymPy's ``is_increasing`` is asked first; ``None`` (unproven, as for GELU)
+    falls back to a numeric check of h' > 0 at n points with mpmath, which
+    names the first interval where h fails to increase.
+    Returns "symbolic" or "numeric": how monotonicity was established.
+    """
+    interval = sympy.Interval(lo, hi)
+    try:
+        verdict = sympy.is_strictly_increasing(h, interval, X)
+    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        verdict = None
+    if verdict is True:
+        return "symbolic"
+    with mpmath.workdps(30):
+        fn = mp_function(h)
+        dfn = mp_function(sympy.diff(h, X))
+        points = sample_points(lo, hi, n)
+        prev = None
+        for p in points:
+            val = _real_value(fn, p)
+            der = _real_value(dfn, p)
+            if val is None and skip_undefined:
+                prev = None  # outside h's domain: no value to clip there
+                continue
+            if val is None:
+                raise MonotonicityError(
+                    f"{what}(x) = {h} is undefined at x = {mpmath.nstr(p, 8)} inside "
+                    f"[{mpmath.nstr(points[0], 8)}, {mpmath.nstr(points[-1], 8)}], where it must be increasing"
+                )
+            if prev is not None and abs(val - prev[1]) <= mpmath.mpf(10) ** (5 - mpmath.mp.dps) * max(1, abs(val)):
+                raise MonotonicityError(
+                    f"{what}(x) = {h} is flat (numerically constant) on [{mpmath.nstr(prev[0], 8)}, "
+                    f"{mpmath.nstr(p, 8)}]: it is not strictly increasing there, or it never reaches the end "
+                    "of the range (Theorem 4.3 needs h^-1 defined on (a, b])"
+                )
+            if prev is not None and (val < prev[1] or (der is not None and der <= 0)):
+                raise MonotonicityError(
+                    f"{what}(x) = {h} is not increasing on [{mpmath.nstr(prev[0], 8)}, {mpmath.nstr(p, 8)}] "
+                    f"({what} goes from {mpmath.nstr(prev[1], 8)} to {mpmath.nstr(val, 8)}); Theorem 4.3 needs "
+                    f"{what} increasing on [{mpmath.nstr(points[0], 8)}, {mpmath.nstr(points[-1], 8)}]"
+                )
+            prev = (p, val)
+    if verdict is False:
+        # SymPy says no but sampling found no decrease: refuse, naming the interval.
+        raise MonotonicityError(
+            f"{what}(x) = {h} is not strictly increasing on [{lo}, {hi}] (SymPy: is_strictly_increasing is False)"
+        )
+    return "numeric"
+
+
+def defined_extent(fn, start, stop, n: int = 129):
+    """The farthest point from ``start`` toward ``stop`` before fn becomes undefined.
+
+    Scans n points; where fn fails, bisects to the edge of its domain.
+    """
+    points = sample_points(start, stop, n)
+    last = points[0]
+    for p in points[1:]:
+        if _real_value(fn, p) is None:
+            good, bad = last, p
+            for _ in range(80):
+                mid = (good + bad) / 2
+                if _real_value(fn, mid) is None:
+                    bad = mid
+                else:
+                    good = mid
+            return good
+        last = p
+    return last
