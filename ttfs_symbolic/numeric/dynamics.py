@@ -12,15 +12,20 @@ Modes (NOTES.md, "Three ways to run a converted network"):
     The closed form of the dynamics, ``clip(h(sum_j w_j f(x_j) + bias), a, b)``
     (eq. 9 and 14).
 ``quantized``
-    As exact, then the spike time is moved to the next tick of a clock with
-    ``p`` ticks per window (``T_emit + k*delta/p``, ``k = 0..p-1``; a spike that
-    would come after the last tick is not emitted). The largest time error is
-    below ``delta/p``: time precision ``p`` (Section 5.3).
+    As exact, then the spike time is moved to the nearest tick of a clock
+    with ``p`` ticks per window (``T_emit + k*delta/p``, ``k = 0..p-1``; a
+    spike nearer to ``T_end`` than to the last tick is not emitted). The
+    largest time error is ``delta/(2p)`` <= ``delta/p``: time precision ``p``
+    (Section 5.3). Nearest, not next: rounding always up would bias every
+    spike late by half a tick on average, and the multiplication network's
+    layer II sums K such errors.
 ``kernel``
     The potential is integrated from the compiled eta kernels on the same
-    grid (Gauss-Legendre, 3 nodes per tick), and the spike is read at the
-    first tick where ``V(T_emit) + int_0^t psi >= theta``. Input spikes must
-    lie on the sender's grid (they do when the sender runs in kernel mode).
+    grid (Gauss-Legendre, 3 nodes per tick), and the threshold crossing is
+    sampled half-way between ticks: the spike is at the first tick m with
+    ``V(T_emit) + int_0^{(m + 1/2) delta/p} psi >= theta``, i.e. at the tick
+    nearest to the crossing. Input spikes must lie on the sender's grid
+    (they do when the sender runs in kernel mode).
 """
 from __future__ import annotations
 
@@ -34,8 +39,7 @@ import torch
 from .kernels import InputKernel, OutputKernel
 
 MODES = ("exact", "quantized", "kernel")
-#: a tick index is ceil(u - TICK_EPS): a value that is on the grid up to
-#: rounding (|error| < 1e-6 of a tick) stays on its own tick
+#: kept for callers that read ticks of on-grid values (see LayerTiming.ticks)
 TICK_EPS = 1e-6
 
 
@@ -117,19 +121,19 @@ class LayerTiming:
     def ticks(self, x, p: int):
         """Tick index k = 0..p of values on the grid (k = p: no spike)."""
         u = (self.b - x) * (p / self.d)
-        return torch.ceil(u - TICK_EPS).clamp(0, p).long()
+        return torch.round(u).clamp(0, p).long()
 
 
 def quantize_values(x, a: float, b: float, p: int):
-    """Round spike times up to the next of p ticks per window, in value units.
+    """Round spike times to the nearest of p ticks per window, in value units.
 
     A value x fires at ``T_emit + (b - x)*tau``; on the clock it fires at tick
-    ``k = ceil((b - x) p / d)`` and stands for ``b - k d / p``; ``k >= p``
-    means no spike (value a). Error in value: ``[0, d/p)``.
+    ``k = round((b - x) p / d)`` and stands for ``b - k d / p``; ``k = p``
+    means no spike (value a). Error in value: at most ``d/(2p)``.
     """
     d = b - a
     xc = x.clamp(a, b)
-    k = torch.ceil((b - xc) * (p / d) - TICK_EPS).clamp(0, p)
+    k = torch.round((b - xc) * (p / d)).clamp(0, p)
     return b - k * (d / p)
 
 
@@ -188,9 +192,14 @@ def input_table(kernel: InputKernel, a: float, b: float, delta: float, p: int) -
 
 @functools.lru_cache(maxsize=4096)
 def output_table(kernel: OutputKernel, a: float, b: float, delta: float, p: int) -> np.ndarray:
-    """P[m] = int_0^{m delta/p} psi(s) ds, m = 0..p (Theorem 4.3, eq. 32)."""
+    """P[m] = int_0^{(m + 1/2) delta/p} psi(s) ds, m = 0..p-1 (Theorem 4.3, eq. 32).
+
+    The cumulative psi sampled half-way between ticks, so the first m with
+    ``V + P[m] >= theta`` is the tick nearest to the threshold crossing.
+    """
     tau = delta / (b - a)
-    return _cumulative_integral(lambda s: kernel.psi(s, b, tau), delta, p)
+    half = _cumulative_integral(lambda s: kernel.psi(s, b, tau), delta, 2 * p)
+    return half[1::2]
 
 
 def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, p: int):
@@ -207,12 +216,12 @@ def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, 
 
 
 def kernel_emit(kernel: OutputKernel, receiver: LayerTiming, V, p: int):
-    """Kernel-mode emission: first tick m with V + P[m] >= theta; value b - m d/p (a if none)."""
+    """Kernel-mode emission: first tick m with V + P[m] >= theta (P at half ticks); value b - m d/p (a if none)."""
     P = torch.as_tensor(output_table(kernel, receiver.a, receiver.b, receiver.delta, p), dtype=torch.float64,
                         device=V.device)
     theta = kernel.theta(receiver.b)
     need = (theta - V).to(torch.float64).contiguous()
-    m = torch.searchsorted(P[:p].contiguous(), need.reshape(-1), side="left").reshape(V.shape)
+    m = torch.searchsorted(P.contiguous(), need.reshape(-1), side="left").reshape(V.shape)
     out = receiver.b - m.to(V.dtype) * (receiver.d / p)
     return torch.where(m >= p, torch.full_like(out, receiver.a), out)
 

@@ -1,0 +1,191 @@
+"""Algorithm 1: calibrate every spiking layer's range and convert the model.
+
+``convert(model, calibration_data)`` takes a timm VisionTransformer (an
+instance or a timm model name), runs the calibration set through the spiking
+network's own equations without clipping (in float64), records the range of
+every neuron layer (the internal layers of softmax and LayerNorm included),
+and sets ``[a, b]`` and so ``tau = delta/(b - a)`` and ``T_ref`` per layer
+(eq. 29). The result is an ``nn.Module``: ``snn(images, mode=..., precision=...)``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .spiking import Ctx
+from .vit import SpikingViT, UnsupportedModuleError
+
+FORMAT_VERSION = 1
+
+
+class Progress:
+    """A one-line progress display on stderr (no extra dependency)."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True, stream=None):
+        self.total, self.label, self.enabled = total, label, enabled
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.done = 0
+
+    def update(self, n: int = 1):
+        self.done += n
+        if self.enabled:
+            elapsed = time.perf_counter() - self.start
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            width = 24
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                              f"{elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
+            self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def batches(data, batch_size: int):
+    """Image batches from a tensor, a (images, labels) pair, or an iterable of batches."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        data = data[0]
+    if isinstance(data, torch.Tensor):
+        for i in range(0, data.shape[0], batch_size):
+            yield data[i:i + batch_size]
+        return
+    for item in data:
+        yield item[0] if isinstance(item, (tuple, list)) else item
+
+
+def _n_batches(data, batch_size):
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        data = data[0]
+    if isinstance(data, torch.Tensor):
+        return (data.shape[0] + batch_size - 1) // batch_size
+    try:
+        return len(data)
+    except TypeError:
+        return 0
+
+
+def resolve_model(model, pretrained: bool = False, **timm_kwargs) -> nn.Module:
+    """A timm model instance from an instance or a timm model name."""
+    if isinstance(model, str):
+        import timm
+
+        if model not in timm.list_models(pretrained=False) and not timm.is_model(model):
+            raise ValueError(f"unknown timm model {model!r}; list ViTs with timm.list_models('vit_*')")
+        model = timm.create_model(model, pretrained=pretrained, **timm_kwargs)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a timm model or a timm model name, got {type(model).__name__}")
+    return model.eval()
+
+
+def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
+    """The spiking counterpart of a supported timm model, not yet calibrated."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    if isinstance(model, VisionTransformer):
+        return SpikingViT(model, softmax_max=softmax_max)
+    try:
+        from .eva import SpikingEva, is_eva
+    except ImportError:  # EVA support not present
+        is_eva = None
+    if is_eva is not None and is_eva(model):
+        return SpikingEva(model, softmax_max=softmax_max)
+    raise UnsupportedModuleError(
+        f"unsupported model: {type(model).__module__}.{type(model).__name__} "
+        "(supported: timm VisionTransformer and, where present, Eva)")
+
+
+@torch.no_grad()
+def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
+              progress: bool = True) -> nn.Module:
+    """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
+
+    The pass runs the spiking network's equations in float64 without clipping
+    (every neuron emits h(V)), so each layer sees exactly the ANN's values.
+    ``percentile`` (<= 100) trims outliers; ``margin`` widens each range by
+    that fraction of its width on both sides.
+    """
+    if not 50.0 < percentile <= 100.0:
+        raise ValueError(f"percentile must be in (50, 100], got {percentile}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    pops = snn.populations()
+    for p in pops:
+        p.stats.__init__()
+    ctx = Ctx(mode="calibrate")
+    bar = Progress(_n_batches(data, batch_size), "calibrating", enabled=progress)
+    seen = 0
+    for images in batches(data, batch_size):
+        images = snn.check_images(images).to(torch.float64)
+        snn._forward(images, ctx)
+        seen += images.shape[0]
+        bar.update()
+    bar.close()
+    if seen == 0:
+        raise ValueError("the calibration set is empty")
+    for i, p in enumerate(pops):
+        p.finalize(percentile=percentile, margin=margin)
+        p.window = i + 1
+    snn.calibration = {"images": seen, "percentile": percentile, "margin": margin}
+    return snn
+
+
+def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
+            softmax_max: bool = True, progress: bool = True, pretrained: bool = False, **timm_kwargs) -> nn.Module:
+    """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name).
+
+    ``pretrained=True`` with a model name downloads timm's weights (needs the
+    internet); the tests and the demo use random or locally trained weights.
+    """
+    ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
+    snn = build_spiking(ann, softmax_max=softmax_max)
+    snn.source_name = model if isinstance(model, str) else type(ann).__name__
+    return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
+                     progress=progress)
+
+
+def conversion_dict(snn: nn.Module) -> dict:
+    """Ranges and timing of every layer, as saved beside the weights."""
+    layers = {}
+    for p in snn.populations():
+        layers[p.pname] = {"a": p.a, "b": p.b, "tau": 1.0 / p.d, "T_ref": p.window + p.b / p.d,
+                           "T_emit": float(p.window), "T_end": float(p.window + 1), "window": p.window,
+                           "neuron": p.neuron, "kind": p.kind}
+    return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
+            "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
+            "source": getattr(snn, "source_name", ""), "layers": layers}
+
+
+def save_conversion(snn: nn.Module, path) -> Path:
+    """Write the conversion (ranges and timing per layer) as JSON."""
+    path = Path(path)
+    path.write_text(json.dumps(conversion_dict(snn), indent=1))
+    return path
+
+
+def load_conversion(model, path, **timm_kwargs) -> nn.Module:
+    """Rebuild a converted model from its ANN and a saved conversion JSON."""
+    data = json.loads(Path(path).read_text())
+    if data.get("format") != "ttfs-symbolic conversion":
+        raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
+    ann = resolve_model(model, **timm_kwargs)
+    snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+    pops = snn.populations()
+    missing = [p.pname for p in pops if p.pname not in data["layers"]]
+    if missing:
+        raise ValueError(f"{path} does not match this model: no range for layer(s) {', '.join(missing[:5])}")
+    for p in pops:
+        entry = data["layers"][p.pname]
+        p.set_range(entry["a"], entry["b"])
+        p.window = int(entry["window"])
+    snn.calibration = data.get("calibration", {})
+    snn.source_name = data.get("source", "")
+    return snn
