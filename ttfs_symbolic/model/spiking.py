@@ -312,19 +312,21 @@ class Product(nn.Module):
         c1 = shift_for(self.p1) if self.p1.calibrated else 1.0
         c2 = shift_for(self.p2) if self.p2.calibrated else 1.0
         if ctx.calibrating or ctx.mode == "exact":
-            # Layer I provably does not clip (layer1_range), so exp(y) = (x1 + c1)(x2 + c2).
+            # Layer I provably does not clip (layer1_range), so its spikes stand for
+            # y = log(x1 + c1) + log(x2 + c2) exactly and layer II's potential is
+            # exp(y) - c2 x1 - c1 x2 - c1 c2 = x1 x2 (proofs/multiplication.py):
+            # the closed form is evaluated as the product itself, without the
+            # cancellation of (x1 + c1)(x2 + c2) - ... in float32.
             if ctx.record:
                 self._count_layer1(x1, x2, c1, c2)
-            if self.matmul:
-                K = x1.shape[-1]
-                V = (x1 + c1) @ (x2 + c2) - c2 * x1.sum(-1, keepdim=True) - c1 * x2.sum(-2, keepdim=True) - K * c1 * c2
-            else:
-                V = (x1 + c1) * (x2 + c2) - c2 * x1 - c1 * x2 - c1 * c2
+            V = x1 @ x2 if self.matmul else x1 * x2
         else:
             V = self._layer1_by_neuron(x1, x2, c1, c2, ctx)
-        if scale is not None:
+        if scale is not None and bias is not None:
+            V = torch.addcmul(bias, V, scale)
+        elif scale is not None:
             V = V * scale
-        if bias is not None:
+        elif bias is not None:
             V = V + bias
         return self.out.emit(V, ctx)
 

@@ -38,6 +38,23 @@ def _backend_of(value) -> str:
     return "torch" if isinstance(value, torch.Tensor) else "numpy"
 
 
+def _fused_torch(f: sympy.Expr):
+    """torch's own fused kernel for a few formulas, by exact symbolic match."""
+    import torch.nn.functional as F
+
+    table = {
+        sympy.expand(X * (1 + sympy.erf(X / sympy.sqrt(2))) / 2): F.gelu,
+        sympy.expand(X / 2 * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (X + sympy.Rational(44715, 1000000) * X**3)))):
+            lambda v: F.gelu(v, approximate="tanh"),
+        sympy.Max(0, X): torch.relu,
+        sympy.exp(X): torch.exp,
+    }
+    from ..symbolic.functions import sigmoid
+
+    table[X * sigmoid(X)] = F.silu
+    return table.get(sympy.expand(f)) or table.get(f)
+
+
 class InputKernel:
     """Theorem 4.1 kernels of one formula f, compiled for every range at once."""
 
@@ -47,6 +64,13 @@ class InputKernel:
         self.eta_general = self.fprime.subs(X, S / TAU_SYM + A_SYM)
 
     def f_fn(self, backend: str):
+        """f compiled for a backend; for torch, a fused op where f is one torch
+        has (GELU, SiLU, ReLU, exp), checked equal to the compiled formula by
+        the tests (tests/test_model_layers.py)."""
+        if backend == "torch":
+            fused = _fused_torch(self.f)
+            if fused is not None:
+                return fused
         return compile_expr(self.f, (X,), backend)
 
     def eta_fn(self, backend: str):
@@ -75,6 +99,7 @@ class OutputKernel:
         self.hprime = sympy.diff(self.h, X)
         self.inverse = inverse
         self.bracket = bracket or (-1e6, 1e6)
+        self._cache = {}
 
     @classmethod
     def from_transform(cls, ot: OutputTransform) -> "OutputKernel":
@@ -136,10 +161,19 @@ class OutputKernel:
 
     def theta(self, b: float) -> float:
         """theta = h^-1(b) (eq. 13)."""
-        return float(self.g(np.array([float(b)]))[0])
+        key = ("theta", float(b))
+        if key not in self._cache:
+            self._cache[key] = float(self.g(np.array([float(b)]))[0])
+        return self._cache[key]
 
     def theta_low(self, a: float) -> float:
         """h^-1(a): below it the neuron stays silent (value a); -inf if h never reaches a."""
+        key = ("low", float(a))
+        if key not in self._cache:
+            self._cache[key] = self._theta_low(a)
+        return self._cache[key]
+
+    def _theta_low(self, a: float) -> float:
         if self.inverse is not None:
             with np.errstate(all="ignore"):
                 val = compile_expr(self.inverse, (Y,), "numpy")(np.array([float(a)]))
@@ -153,20 +187,22 @@ class OutputKernel:
         return float(self.g(np.array([float(a)]))[0])
 
     def apply(self, V, a: float, b: float):
-        """clip(h(V), a, b) (eq. 14), without evaluating h outside its domain."""
+        """clip(h(V), a, b) (eq. 14), without evaluating h outside its domain.
+
+        h is increasing, so clip(h(V), a, b) = clip(h(clip(V, g(a), g(b))), a, b):
+        V is clamped to [theta_low, theta] first (theta_low = -inf when h never
+        reaches a, as exp for a = 0), which keeps h inside its domain.
+        """
         theta = self.theta(b)
         low = self.theta_low(a)
         h = self.h_fn(_backend_of(V))
         if isinstance(V, torch.Tensor):
-            inside = (V > low) & (V < theta)
-            safe = torch.where(inside, V, torch.full_like(V, theta))
-            out = torch.where(inside, h(safe), torch.where(V >= theta, torch.full_like(V, b), torch.full_like(V, a)))
-            return out.clamp(a, b)
+            inside = V.clamp(min=None if math.isinf(low) else low, max=theta)
+            return h(inside).clamp(a, b)
         V = np.asarray(V, dtype=float)
-        inside = (V > low) & (V < theta)
-        safe = np.where(inside, V, theta)
-        out = np.where(inside, h(safe), np.where(V >= theta, b, a))
-        return np.clip(out, a, b)
+        inside = np.clip(V, None if math.isinf(low) else low, theta)
+        with np.errstate(all="ignore"):
+            return np.clip(h(inside), a, b)
 
 
 @dataclass(frozen=True)
