@@ -349,44 +349,91 @@ class Product(nn.Module):
         st.spikes += total - silent
 
     def _layer1_by_neuron(self, x1, x2, c1, c2, ctx: Ctx):
-        """Quantized and kernel modes: every layer-I spike on its own, in chunks."""
+        """Quantized and kernel modes: every layer-I spike on its own.
+
+        Layer I's potential is ``l1 + l2`` (the terms of log(x + c) for each
+        factor, computed once per factor); its spike is rounded to the nearest
+        of p ticks (identity output, kernel mode reads the linear psi table by
+        division). Layer II reads each spike's term from a table ``T`` over
+        ticks: the closed form ``exp(b - k d/p)`` (quantized) or the kernel
+        integral ``Q[p - k] + exp(a)`` (kernel). The M*N*K tensor is never
+        held: a fused kernel (torch.compile) or chunks of CHUNK_ELEMENTS.
+        """
         k1, k2, kexp = self.kernels()
-        # terms of layer I: log(x + c) (closed form) or from the eta tables (kernel)
         l1 = terms(x1, self.p1, k1, ctx)
         l2 = terms(x2, self.p2, k2, ctx)
         y_pop = self.y
         p = ctx.precision
-        fa_exp = kexp.f_at(y_pop.a)
+        ticks = torch.arange(p + 1, dtype=torch.float64)
         if ctx.mode == "kernel":
-            q = torch.as_tensor(dynamics.input_table(kexp, y_pop.a, y_pop.b, 1.0, p), dtype=x1.dtype, device=x1.device)
-
-        def layer2_term(V1):
-            y = dynamics.quantize_values(V1, y_pop.a, y_pop.b, p)  # identity h, read on the tick grid
-            if ctx.record:
-                st = y_pop.stats
-                st.neurons += y.numel()
-                st.spikes += int((y > y_pop.a).sum())
-                st.clipped += int(((V1 < y_pop.a) | (V1 > y_pop.b)).sum())
-            if ctx.mode == "kernel":
-                k = torch.round((y_pop.b - y) * (p / y_pop.d)).clamp(0, p).long()
-                return q[p - k] + fa_exp
-            return torch.exp(y)
-
+            q = torch.as_tensor(dynamics.input_table(kexp, y_pop.a, y_pop.b, 1.0, p), dtype=torch.float64)
+            T = q.flip(0) + kexp.f_at(y_pop.a)  # T[k] = Q[p - k] + f(a)
+        else:
+            T = torch.exp(y_pop.b - ticks * (y_pop.d / p))
+        T = T.to(dtype=x1.dtype, device=x1.device)
+        b_y = torch.tensor(y_pop.b, dtype=x1.dtype, device=x1.device)
+        per_tick = torch.tensor(p / y_pop.d, dtype=x1.dtype, device=x1.device)
         if self.matmul:
             K = x1.shape[-1]
-            M, N = x1.shape[-2], x2.shape[-1]
-            lead = torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
-            per_row = int(np.prod(lead)) * K * N if lead else K * N
-            rows = max(1, CHUNK_ELEMENTS // max(per_row, 1))
-            l2e = l2.unsqueeze(-3)  # (..., 1, K, N)
-            chunks = []
-            for i0 in range(0, M, rows):
-                l1c = l1[..., i0:i0 + rows, :].unsqueeze(-1)  # (..., m, K, 1)
-                chunks.append(layer2_term(l1c + l2e).sum(-2))
-            s = torch.cat(chunks, dim=-2)
-            return s - c2 * x1.sum(-1, keepdim=True) - c1 * x2.sum(-2, keepdim=True) - K * c1 * c2
-        e = layer2_term(l1 + l2)
-        return e - c2 * x1 - c1 * x2 - c1 * c2
+            s, fired, total = _fused_matmul_terms(l1, l2, T, b_y, per_tick, p)
+            V = s - c2 * x1.sum(-1, keepdim=True) - c1 * x2.sum(-2, keepdim=True) - K * c1 * c2
+        else:
+            k = torch.round((b_y - (l1 + l2)) * per_tick).clamp(0, p).long()
+            fired, total = int((k < p).sum()), k.numel()
+            V = T[k] - c2 * x1 - c1 * x2 - c1 * c2
+        if ctx.record:
+            st = y_pop.stats
+            st.neurons += total
+            st.spikes += int(fired)
+        return V
+
+
+def _matmul_terms(l1, l2, T, b_y, per_tick, p: int):
+    """sum_k T[round((b_y - l1[..., i, k] - l2[..., k, j]) * per_tick)] and the spike count."""
+    t = l1.unsqueeze(-1) + l2.unsqueeze(-3)  # (..., m, K, N)
+    k = torch.round((b_y - t) * per_tick).clamp(0, p).long()
+    return T[k].sum(-2), (k < p).sum()
+
+
+_COMPILED = {}
+#: fuse layer I and layer II of the multiplication network with torch.compile
+#: for products of at least this many layer-I neurons (TTFS_FUSE=0 disables it)
+FUSE_MIN_ELEMENTS = 1 << 22
+
+
+def _compiled_matmul_terms():
+    import os
+
+    if os.environ.get("TTFS_FUSE", "1") == "0":
+        return None
+    if "fn" not in _COMPILED:
+        try:
+            _COMPILED["fn"] = torch.compile(_matmul_terms, dynamic=False)
+        except Exception:  # no compiler backend: chunks instead
+            _COMPILED["fn"] = None
+    return _COMPILED["fn"]
+
+
+def _fused_matmul_terms(l1, l2, T, b_y, per_tick, p: int):
+    """Layer II's y-terms of the matrix product, without holding M*N*K at once."""
+    lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
+    M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
+    batch = int(np.prod(lead)) if len(lead) else 1
+    total = batch * M * N * K
+    fn = _compiled_matmul_terms() if total >= FUSE_MIN_ELEMENTS else None
+    if fn is not None:
+        try:
+            s, fired = fn(l1, l2, T, b_y, per_tick, p)
+            return s, int(fired), total
+        except Exception:  # compilation failed on this machine: fall back to chunks
+            _COMPILED["fn"] = None
+    rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
+    parts, fired = [], 0
+    for i0 in range(0, M, rows):
+        s, f = _matmul_terms(l1[..., i0:i0 + rows, :], l2, T, b_y, per_tick, p)
+        parts.append(s)
+        fired += int(f)
+    return torch.cat(parts, dim=-2), fired, total
 
 
 # --------------------------------------------------------------------------
