@@ -1,0 +1,387 @@
+"""Shared machinery of the symbolic proofs: windows, Theorem 4.1 and 4.3 checks.
+
+Conventions (docs/design.md, shared NOTES.md):
+
+* A layer emits in ``[T_emit, T_end)``, ``T_end = T_emit + delta``; its range
+  is ``[a, b]``, ``d = b - a > 0``, ``tau = delta/d``, ``T_ref = T_emit + b*tau``.
+  Here ``a`` (real), ``d`` and ``delta`` (positive) are the free symbols and
+  ``b = a + d``, so ``d > 0`` is known to SymPy.
+* A spike at ``t`` stands for ``x = (T_ref - t)/tau``; value ``b`` fires at
+  ``T_emit``, value ``a`` (no spike) is silent.
+* Theorem 4.1 (eq. 8-9) integrates over the *sender's* window with the
+  sender's tau: each synapse contributes
+  ``(1/tau_s) * int_{T_emit_s}^{T_end_s} (w*eta(t - t_j) + C_j) dt`` with the
+  per-synapse constant ``C_j = w*f(a_s)/d_s``; the neuron's C (eq. 8) is the
+  sum of the ``C_j`` of synapses sharing one sender window.
+* Theorem 4.3 (eq. 13-14) uses the receiver's tau: during ``[T_emit, T_end)``
+  the potential is ``V + int_0^sigma psi(s) ds`` and the neuron fires when it
+  reaches ``theta``.
+
+Every check computes ``lhs - rhs`` and requires ``sympy.simplify(diff) == 0``
+(:func:`is_zero`). Nothing is compared as a string.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import sympy as sp
+
+__all__ = [
+    "ProofResult",
+    "Comparison",
+    "Window",
+    "window",
+    "DELTA",
+    "S",
+    "T",
+    "U",
+    "Y",
+    "SIGMA",
+    "is_zero",
+    "simplify_diff",
+    "tidy",
+    "derivative",
+    "derive_eta",
+    "derive_C",
+    "Synapse",
+    "synapse_potential",
+    "accumulated_potential",
+    "check_input_transform",
+    "derive_psi_printed",
+    "derive_psi_inverse",
+    "psi_integral",
+    "firing_residual",
+    "check_output_transform",
+    "compare",
+    "main",
+]
+
+
+# --------------------------------------------------------------------------
+# records
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Comparison:
+    """A printed equation of the paper beside the form derived from the theorems.
+
+    ``difference`` is ``simplify(printed - derived)`` (its shortest simplify
+    route); ``equal`` is whether it is identically zero in the free symbols.
+    """
+
+    equation: str
+    quantity: str
+    printed: sp.Expr
+    derived: sp.Expr
+    difference: sp.Expr
+    equal: bool
+    note: str = ""
+
+    def line(self) -> str:
+        verdict = "EQUAL" if self.equal else "DIFFERS"
+        text = (
+            f"eq. {self.equation} {self.quantity}: printed {sp.sstr(self.printed)} | "
+            f"derived {sp.sstr(self.derived)} | printed - derived = "
+            f"{sp.sstr(self.difference)} -> {verdict}"
+        )
+        if self.note:
+            text += f" ({self.note})"
+        return text
+
+
+@dataclass
+class ProofResult:
+    """Outcome of one proof: what is claimed, the steps checked, and whether it holds.
+
+    ``comparisons`` lists printed-versus-derived forms of the paper's
+    equations; a printed form that differs does not make ``holds`` false (the
+    library uses the derived form), it is reported.
+    """
+
+    name: str
+    statement: str
+    steps: list[str]
+    holds: bool
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"== {self.name} ==", self.statement, ""]
+        lines += [f"  {i + 1}. {step}" for i, step in enumerate(self.steps)]
+        if self.comparisons:
+            lines.append("")
+            lines.append("  printed vs derived:")
+            lines += [f"    - {c.line()}" for c in self.comparisons]
+        lines.append("")
+        lines.append("PROVED" if self.holds else "FAILED")
+        return "\n".join(lines)
+
+
+class _Steps:
+    """Collects steps; each check appends one line and ANDs into ``ok``."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ok = True
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+    def check(self, text: str, diff: sp.Expr) -> bool:
+        """Record ``text`` and require ``simplify(diff) == 0``."""
+        rest = simplify_diff(diff)
+        ok = rest == 0
+        self.ok = self.ok and ok
+        self.lines.append(f"{text}  [simplify(lhs - rhs) = {sp.sstr(rest)}: {'ok' if ok else 'FAILS'}]")
+        return ok
+
+    def require(self, text: str, value: Optional[bool]) -> bool:
+        """Record a SymPy truth value (``True`` only counts; ``None`` is unproven)."""
+        ok = isinstance(value, (bool, sp.logic.boolalg.BooleanAtom)) and bool(value)
+        self.ok = self.ok and ok
+        self.lines.append(f"{text}  [{'ok' if ok else 'FAILS: ' + str(value)}]")
+        return ok
+
+
+def simplify_diff(diff: sp.Expr) -> sp.Expr:
+    """``simplify`` of a difference after ``doit``; 0 if any route below reaches 0.
+
+    Routes: simplify(diff); then simplify(expand(diff)) (integrals of powers
+    come back with sqrt of an expanded product that plain simplify does not
+    cancel); then simplify(expand(simplify(diff))) (simplify leaves some sums
+    such as K*a + K*b - K*(a + b) unexpanded).
+    """
+    diff = sp.sympify(diff).doit()
+    out = sp.simplify(diff)
+    if out == 0:
+        return out
+    candidates = [out]
+    for route in (diff, out):
+        candidate = sp.simplify(sp.expand(route))
+        if candidate == 0:
+            return sp.Integer(0)
+        candidates.append(candidate)
+    # not an identity: the shortest form, for the report
+    return min(candidates, key=sp.count_ops)
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """A short form of ``expr`` for reports (the shortest of the simplify routes)."""
+    return simplify_diff(expr)
+
+
+def is_zero(diff: sp.Expr) -> bool:
+    """True iff SymPy simplifies ``diff`` to exactly 0 (never a string comparison)."""
+    return simplify_diff(diff) == 0
+
+
+def compare(equation: str, quantity: str, printed, derived, note: str = "") -> Comparison:
+    """Printed form of eq. ``equation`` against the derived one."""
+    printed = sp.sympify(printed)
+    derived = sp.sympify(derived)
+    difference = simplify_diff(printed - derived)
+    return Comparison(equation, quantity, printed, derived, difference, difference == 0, note)
+
+
+# --------------------------------------------------------------------------
+# symbols and windows
+# --------------------------------------------------------------------------
+#: the time step, the same for all layers (Section 4.1, Algorithm 1)
+DELTA = sp.Symbol("delta", positive=True)
+#: kernel argument s (time since the spike, or since T_emit)
+S = sp.Symbol("s", real=True)
+#: absolute time
+T = sp.Symbol("t", real=True)
+#: value variable of Theorem 4.1's substitution u = s/tau + a
+U = sp.Symbol("u", real=True)
+#: value variable of Theorem 4.3's substitution y = b - s/tau
+Y = sp.Symbol("y", real=True)
+#: time since T_emit in the emitting stage
+SIGMA = sp.Symbol("sigma", nonnegative=True)
+
+_XI = sp.Dummy("xi", real=True)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One layer's emitting window and range (eq. 7, eq. 29)."""
+
+    a: sp.Expr
+    d: sp.Expr
+    delta: sp.Expr
+    T_emit: sp.Expr
+
+    @property
+    def b(self) -> sp.Expr:
+        return self.a + self.d
+
+    @property
+    def tau(self) -> sp.Expr:
+        return self.delta / self.d
+
+    @property
+    def T_ref(self) -> sp.Expr:
+        return self.T_emit + self.b * self.tau
+
+    @property
+    def T_end(self) -> sp.Expr:
+        return self.T_emit + self.delta
+
+    def spike_time(self, x) -> sp.Expr:
+        """t = T_ref - tau*x (eq. 7)."""
+        return self.T_ref - self.tau * x
+
+    def value(self, t) -> sp.Expr:
+        """x = (T_ref - t)/tau (eq. 7)."""
+        return (self.T_ref - t) / self.tau
+
+
+def window(label: str, a=None, d=None, delta=DELTA) -> Window:
+    """A window with symbols ``a_label`` (real), ``d_label`` (positive), ``T_emit_label``."""
+    a = sp.Symbol(f"a_{label}", real=True) if a is None else sp.sympify(a)
+    d = sp.Symbol(f"d_{label}", positive=True) if d is None else sp.sympify(d)
+    return Window(a=a, d=d, delta=delta, T_emit=sp.Symbol(f"T_emit_{label}", real=True))
+
+
+def derivative(f: Callable) -> Callable[[sp.Expr], sp.Expr]:
+    """f' as a callable; for an undefined f, f'(e) is Subs(Derivative(f(xi), xi), xi, e)."""
+    df = sp.diff(f(_XI), _XI)
+
+    def fprime(arg):
+        return df.subs(_XI, arg)
+
+    return fprime
+
+
+# --------------------------------------------------------------------------
+# Theorem 4.1: input transform
+# --------------------------------------------------------------------------
+def derive_eta(f: Callable, win: Window) -> sp.Lambda:
+    """eta(s) = f'(s/tau + a) for s >= 0 (eq. 8), sender's tau and a."""
+    return sp.Lambda(S, derivative(f)(S / win.tau + win.a))
+
+
+def derive_C(f: Callable, w, win: Window) -> sp.Expr:
+    """Per-synapse constant w*f(a)/d (eq. 8), sender's a and d."""
+    return w * f(win.a) / win.d
+
+
+@dataclass
+class Synapse:
+    """One input of a neuron: sender window, weight, kernel, constant, value.
+
+    ``x=None`` is a silent input (no spike in the window): it stands for a.
+    """
+
+    win: Window
+    w: sp.Expr
+    eta: Callable
+    C: sp.Expr
+    x: Optional[sp.Expr]
+    f: Optional[Callable] = None
+
+
+def _change_variable(integral: sp.Integral, old: sp.Symbol, expr: sp.Expr, new: sp.Symbol) -> sp.Integral:
+    """Linear change of variable old = expr(new) in a definite integral.
+
+    int_lo^hi F(old) d old = int_{expr^-1(lo)}^{expr^-1(hi)} F(expr(new)) * expr'(new) d new.
+    The proofs only need linear maps (s = t - t_j, s = tau*(u - a),
+    s = tau*(b - y)); anything else is refused.
+    """
+    (var, lo, hi), = integral.limits
+    if var != old:
+        raise ValueError(f"integration variable is {var}, not {old}")
+    slope = sp.diff(expr, new)
+    if slope.has(new) or slope == 0:
+        raise ValueError(f"change of variable {old} = {expr} is not linear in {new}")
+    offset = expr.subs(new, 0)
+
+    def inverse(limit):
+        return sp.cancel((limit - offset) / slope)
+
+    integrand = integral.function.subs(old, expr) * slope
+    return sp.Integral(integrand, (new, inverse(lo), inverse(hi)))
+
+
+def synapse_potential(syn: Synapse, steps: Optional[_Steps] = None) -> sp.Expr:
+    """(1/tau_s) * int over the sender's window of (w*eta(t - t_j) + C_j) dt.
+
+    eta vanishes before the spike (eq. 6), so the kernel part runs from t_j
+    to T_end; it is evaluated by the substitutions s = t - t_j and
+    u = s/tau + a (proof of Theorem 4.1, Appendix B.1).
+    """
+    win = syn.win
+    const = sp.Integral(syn.C, (T, win.T_emit, win.T_end)).doit() / win.tau
+    if syn.x is None:
+        return const
+    t_j = win.spike_time(syn.x)
+    raw = sp.Integral(syn.eta(T - t_j), (T, t_j, win.T_end))
+    in_s = _change_variable(raw, T, S + t_j, S)
+    in_u = _change_variable(in_s, S, win.tau * (U - win.a), U)
+    value = in_u.doit() / win.tau
+    if steps is not None:
+        steps.note(f"(1/tau) Integral(eta(t - t_j), (t, t_j, T_end)) with s = t - t_j -> (1/tau) {sp.sstr(in_s)}")
+        steps.note(f"u = s/tau + a (ds = tau du) -> (1/tau) {sp.sstr(in_u)} = {sp.sstr(sp.simplify(value))}")
+    return syn.w * value + const
+
+
+def accumulated_potential(synapses: Sequence[Synapse], bias=0) -> sp.Expr:
+    """V(T_emit) of the receiver (eq. 9): sum of the synapse potentials (+ bias)."""
+    return sum((synapse_potential(syn) for syn in synapses), sp.sympify(bias))
+
+
+def check_input_transform(synapses: Sequence[Synapse], target: sp.Expr) -> tuple[bool, sp.Expr]:
+    """Theorem 4.1 check: V(T_emit) - target simplifies to 0? Returns (holds, diff)."""
+    diff = simplify_diff(accumulated_potential(synapses) - target)
+    return diff == 0, diff
+
+
+# --------------------------------------------------------------------------
+# Theorem 4.3: output transform
+# --------------------------------------------------------------------------
+def derive_psi_printed(h: Callable, g: Callable, win: Window) -> sp.Lambda:
+    """psi(s) = 1/(tau*h'(h^-1(b - s/tau))) as printed in eq. 13."""
+    return sp.Lambda(S, 1 / (win.tau * derivative(h)(g(win.b - S / win.tau))))
+
+
+def derive_psi_inverse(g: Callable, win: Window) -> sp.Lambda:
+    """psi(s) = g'(b - s/tau)/tau with g = h^-1 (Appendix B.2, eq. 32)."""
+    return sp.Lambda(S, derivative(g)(win.b - S / win.tau) / win.tau)
+
+
+def psi_integral(psi: Callable, win: Window, upper, steps: Optional[_Steps] = None) -> sp.Expr:
+    """int_0^upper psi(s) ds, through the substitution y = b - s/tau."""
+    raw = sp.Integral(psi(S), (S, 0, upper))
+    in_y = _change_variable(raw, S, win.tau * (win.b - Y), Y)
+    value = in_y.doit()
+    if steps is not None:
+        steps.note(f"y = b - s/tau (ds = -tau dy): {sp.sstr(raw)} -> {sp.sstr(in_y)} = {sp.sstr(value)}")
+    return value
+
+
+def firing_residual(psi: Callable, theta, win: Window, V, x) -> sp.Expr:
+    """Potential at the claimed spike time minus theta.
+
+    A spike that stands for ``x`` fires at ``T_emit + sigma`` with
+    ``sigma = T_ref - T_emit - tau*x = tau*(b - x)``; the residual is
+    ``V + int_0^sigma psi - theta`` and must vanish.
+    """
+    t_spike = win.spike_time(x)
+    sigma = t_spike - win.T_emit
+    return V + psi_integral(psi, win, sigma) - theta
+
+
+def check_output_transform(psi: Callable, theta, win: Window, V, x) -> tuple[bool, sp.Expr]:
+    """Theorem 4.3 check: the potential reaches theta exactly at the spike time of x."""
+    diff = simplify_diff(firing_residual(psi, theta, win, V, x))
+    return diff == 0, diff
+
+
+# --------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------
+def main(prove: Callable[[], ProofResult]) -> None:
+    """Print the proof and exit 1 if it failed (``python -m proofs.<module>``)."""
+    result = prove()
+    print(result.report())
+    sys.exit(0 if result.holds else 1)

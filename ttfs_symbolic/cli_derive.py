@@ -1,0 +1,199 @@
+"""``ttfs derive`` and ``ttfs verify``: define a neuron from a formula, check a definition.
+
+``ttfs derive "x*tanh(softplus(x))" --range -4 4`` applies Theorem 4.1
+(eq. 8-9) to f on the sender's range; ``ttfs derive --output "log(x)" --range
+0.5 4`` applies Theorem 4.3 (eq. 13-14) to h on the emitting range; both
+together give a whole neuron (``--output-range`` then names the emitting
+range). It prints the kernels eta / psi, the constant of C and the threshold
+theta with the proof status, and writes the derivation page
+(:func:`ttfs_symbolic.docgen.derivation_page`) with its Figure-2 plot.
+
+``ttfs verify DEFINITION`` runs the property checks of
+:func:`ttfs_symbolic.verify.check_neuron` on a catalogue name or a TOML file:
+exit 0 when every property holds, 1 when one fails (its counterexample is
+printed), 2 for bad input.
+
+Bad input (a malformed or unsafe formula, a missing or empty range, a
+non-monotone h, a missing file) ends in one line on stderr and exit code 2,
+never a traceback: the dispatcher (:mod:`ttfs_symbolic.cli`) prints every
+``ValueError``, and this module turns the other errors a user can cause into
+one.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["register", "run_derive", "run_verify", "parse_param"]
+
+# argparse (3.11) treats "-1e-3" or "-.5e2" as an option; accept any float literal as a number
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
+
+def _one_line_errors(parser: argparse.ArgumentParser, prog: str) -> None:
+    """Make argparse errors of this subparser one line on stderr (exit 2), without the usage block."""
+
+    def error(message, _prog=prog):
+        print(f"{_prog}: error: {message} (see '{_prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+    if hasattr(parser, "_negative_number_matcher"):
+        parser._negative_number_matcher = _NEGATIVE_NUMBER
+
+
+def register(subparsers) -> None:
+    """Add the ``derive`` and ``verify`` subcommands to the ``ttfs`` dispatcher."""
+    p = subparsers.add_parser(
+        "derive", help="derive a neuron from a formula (Theorem 4.1 / 4.3) and write its derivation page",
+        description="Derive the input transform kernel eta and the constant C of f (Theorem 4.1, eq. 8) "
+                    "or the output transform kernel psi and threshold theta of h (Theorem 4.3, eq. 13), "
+                    "print them with the proof status and write a Markdown page with a plot of the "
+                    "membrane potential (Figure 2).")
+    p.add_argument("formula", nargs="?", default=None,
+                   help="input transform f(x), e.g. 'x*tanh(softplus(x))' (Theorem 4.1)")
+    p.add_argument("--output", metavar="H", default=None,
+                   help="output transform h(x), e.g. 'log(x)' (Theorem 4.3); alone, --range is its emitting range")
+    p.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), default=None,
+                   help="range [a, b]: the sender's range of f, or the emitting range of h given alone")
+    p.add_argument("--output-range", nargs=2, type=float, metavar=("A", "B"), default=None,
+                   help="emitting range of h, needed when f is given too")
+    p.add_argument("--delta", type=float, default=1.0, help="time step delta of a window (default 1)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a constant of the formula: a number (eps=1e-5) or a formula in a and b (c='1 - a'); "
+                        "repeatable")
+    p.add_argument("--name", default=None, help="name of the page (default: from the formula)")
+    p.add_argument("--title", default=None, help="title of the page")
+    p.add_argument("--out", default=None, metavar="FILE.md", help="Markdown page to write (default: NAME.md)")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="where to write the plot (default: the page's path with .png)")
+    p.add_argument("--no-plot", action="store_true", help="write no plot")
+    p.add_argument("--no-page", action="store_true", help="print only; write no page")
+    p.set_defaults(func=run_derive)
+    _one_line_errors(p, "ttfs derive")
+
+    v = subparsers.add_parser(
+        "verify", help="property-check a neuron definition (catalogue name or TOML file)",
+        description="Run the property checks of ttfs_symbolic.verify.check_neuron on a neuron "
+                    "definition. Exit 0: every property holds; 1: a property failed (the "
+                    "counterexample is printed); 2: bad input.")
+    v.add_argument("definition", help="a catalogue name (e.g. gelu) or a path to a TOML definition")
+    v.add_argument("--max-examples", type=int, default=50, help="examples per property (default 50)")
+    v.add_argument("--seed", type=int, default=None, help="seed of the property search (default: random)")
+    v.set_defaults(func=run_verify)
+    _one_line_errors(v, "ttfs verify")
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` -> (name, float or formula string in a, b); ValueError otherwise."""
+    if "=" not in text:
+        raise ValueError(f"--param {text!r}: expected NAME=VALUE, e.g. eps=1e-5")
+    name, value = (part.strip() for part in text.split("=", 1))
+    if not name.isidentifier():
+        raise ValueError(f"--param {text!r}: {name!r} is not a valid name")
+    if not value:
+        raise ValueError(f"--param {text!r}: no value")
+    try:
+        num = float(value)
+    except ValueError:
+        return name, value  # a formula in a and b, parsed by the whitelist parser
+    if not math.isfinite(num):
+        raise ValueError(f"--param {text!r}: the value must be finite")
+    return name, num
+
+
+def _derive_errors(exc: Exception, what: str) -> ValueError:
+    """Any failure of a derivation on user input, as one line."""
+    if isinstance(exc, ValueError):
+        return exc
+    if isinstance(exc, ArithmeticError):
+        return ValueError(f"{what}: {exc}")
+    return ValueError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def run_derive(args) -> int:
+    from . import docgen
+
+    f, h = args.formula, args.output
+    if f is None and h is None:
+        raise ValueError("give a formula f (input transform) and/or --output H (output transform)")
+    if args.range is None:
+        raise ValueError("--range A B is required: the sender's range of f, or the emitting range of h")
+    if not args.delta > 0 or not math.isfinite(args.delta):
+        raise ValueError(f"--delta must be a positive number, got {args.delta}")
+    params = dict(parse_param(p) for p in args.param) or None
+    output_range = args.output_range
+    if f is not None and h is not None and output_range is None:
+        raise ValueError("with both f and --output H, give --output-range A B: the emitting range of h")
+    if output_range is not None and (f is None or h is None):
+        raise ValueError("--output-range applies only when both f and --output H are given")
+
+    what = "cannot derive " + ", ".join(x for x in (f and f"f(x) = {f}", h and f"h(x) = {h}") if x)
+    name = args.name or docgen.slug(f if f is not None else "output_" + h)
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
+        raise ValueError(f"--name {args.name!r}: use letters, digits, '_', '-' and '.' only")
+    page = None if args.no_page else (Path(args.out) if args.out else Path(f"{name}.md"))
+    if page is not None and page.suffix.lower() != ".md":
+        raise ValueError(f"--out {page}: the page must be a .md file")
+    if page is not None and page.exists() and page.is_dir():
+        raise ValueError(f"--out {page} is a folder")
+    if page is not None and not page.parent.is_dir():
+        raise ValueError(f"--out {page}: no folder {page.parent}")
+    if page is not None and args.plot is not None and not Path(args.plot).parent.is_dir():
+        raise ValueError(f"--plot {args.plot}: no folder {Path(args.plot).parent}")
+    try:
+        it, ot = docgen.derive_pair(f, h, args.range, output_range, args.delta, params)
+    except Exception as exc:  # noqa: BLE001  every derivation error here comes from user input
+        raise _derive_errors(exc, what) from None
+    print(docgen.derivation_summary(it, ot))
+    if args.no_page:
+        return 0
+    try:
+        page, png, _, _ = docgen.write_derivation(page, f, h, args.range, output_range, args.delta, params,
+                                                  title=args.title, plot_path=args.plot,
+                                                  plot=not args.no_plot)
+    except OSError as exc:
+        raise ValueError(f"cannot write the page: {exc.strerror or exc}: {exc.filename or page}") from None
+    except Exception as exc:  # noqa: BLE001  e.g. a kernel the plot cannot evaluate on this range
+        raise _derive_errors(exc, f"cannot write the page {page}") from None
+    print(f"wrote {page}" + (f" and {png}" if png is not None else ""))
+    return 0
+
+
+def _load(definition: str):
+    """A NeuronDef from a catalogue name or a TOML path, errors as ValueError."""
+    from .catalogue import get, load_definition
+
+    looks_like_path = definition.endswith(".toml") or "/" in definition or "\\" in definition
+    try:
+        if looks_like_path or Path(definition).is_file():
+            return load_definition(definition)
+        return get(definition)
+    except KeyError as exc:
+        raise ValueError(exc.args[0] if exc.args else f"no neuron {definition!r}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {definition}: {exc.strerror or exc}") from None
+
+
+def run_verify(args) -> int:
+    try:
+        from .verify import check_neuron
+    except ImportError as exc:
+        raise ValueError(f"the property checks are not available: {exc}") from None
+    if args.max_examples < 1:
+        raise ValueError(f"--max-examples must be at least 1, got {args.max_examples}")
+    neuron = _load(args.definition)
+    try:
+        report = check_neuron(neuron, max_examples=args.max_examples, seed=args.seed)
+    except Exception as exc:  # noqa: BLE001  a definition's formula or range is user input
+        raise _derive_errors(exc, f"cannot check {args.definition}") from None
+    print(report)  # the table, and the counterexample of every failed property
+    if report.passed:
+        return 0
+    failed = [r.name for r in report.results if not r.holds]
+    print(f"ttfs verify: {len(failed)} of {len(report.results)} properties failed: {', '.join(failed)}",
+          file=sys.stderr)
+    return 1
