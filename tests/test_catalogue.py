@@ -19,21 +19,9 @@ SEED = 0          # a fixed seed: the known failures below fail (and pass) the s
 # Known failures, each a bug in a module that is not tested here (reproduced in
 # tests/test_dynamics.py with the proposed fix). Strict: when a fix lands the
 # entry XPASSes, the test fails, and the entry must go.
-ENCODE = ("LayerTiming.encode: a value within ~1 ulp of a fires at T_end (outside the window), b misses "
-          "T_emit by an ulp in later windows")
-APPLY = "OutputKernel.apply: V just below g(a) emits h(float(g(a))) = a + ulps instead of a (no spike)"
-LAMBERTW = "x + exp(x): LambertW inverse cannot be compiled; OutputKernel._theta_low and compiled_output lack the fallback"
-TABLE = "input_table: 3-node Gauss-Legendre per tick, no split at kinks / no adaptivity for steep kernels"
-KNOWN = {
-    **{(name, ORDER): ENCODE for name in NAMES},
-    ("x_plus_exp_out", ORDER): ENCODE + "; " + LAMBERTW,
-    ("max", MAX): ENCODE,
-    ("cubic_out", CLIPPING): APPLY,
-    ("x_plus_exp_out", CLIPPING): LAMBERTW,
-    ("x_plus_exp_out", KERNEL): LAMBERTW,
-    ("relu", KERNEL): TABLE + " (relu's step at s = 2/5 lies inside a tick)",
-    ("rsqrt", KERNEL): TABLE + " (eta varies on 1e-5 of a tick near s = 0)",
-}
+# Checks expected to fail, with the reason: (name, check) -> reason. Strict: an
+# entry whose check passes makes the test fail, so a fixed bug cannot stay listed.
+KNOWN: dict = {}
 
 
 def checks_of(name):
@@ -130,9 +118,6 @@ def test_malformed_definition(tmp_path, text, match):
         check_neuron(str(path), max_examples=EXAMPLES)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "catalogue.parse_definition does float(data['delta']) unchecked: a string raises a bare ValueError, "
-    "a negative delta is accepted; proposed fix: require a positive finite number, else DefinitionError"))
 @pytest.mark.parametrize("value", ['"fast"', "-1.0", "0"])
 def test_bad_delta_is_a_definition_error(tmp_path, value):
     path = _write(tmp_path, f'name = "n"\nf = "x"\ndelta = {value}\n')
@@ -189,11 +174,8 @@ def test_user_definition_loads(user_file):
 def test_user_definition_checks_hold(user_report):
     assert user_report.neuron == "softsign"
     for r in user_report.results:
-        if r.name == ORDER:
-            continue  # known encode bug: test_user_definition_passes
         assert r.holds, f"{r.name}: {r.detail}\n{r.counterexample}"
 
 
-@pytest.mark.xfail(strict=True, reason=ENCODE)
 def test_user_definition_passes(user_report):
     assert user_report.passed, str(user_report)

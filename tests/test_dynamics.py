@@ -85,12 +85,6 @@ def test_encode_decode_round_trip(timing, data):
     assert np.all(np.abs(back - np.clip(xs, timing.a, timing.b)) <= rt_tol(timing))
 
 
-BUG_ENCODE = ("LayerTiming.encode computes T_ref - tau*x: a value within ~1 ulp of a rounds onto T_end "
-              "(decode then rejects it), and b misses T_emit by an ulp when T_emit != 0; proposed fix: "
-              "t = T_emit + (b - xc)*tau; fire only where xc > a and t < T_end")
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_ENCODE)
 @pytest.mark.parametrize("timing", [LayerTiming(0.0, 1.0), LayerTiming.for_layer(1, -3.0, 3.0)],
                          ids=["[0,1]", "layer1[-3,3]"])
 def test_value_just_above_a_round_trips(timing):
@@ -100,7 +94,6 @@ def test_value_just_above_a_round_trips(timing):
     assert abs(back[0] - x[0]) <= rt_tol(timing)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_ENCODE)
 def test_b_fires_exactly_at_T_emit_in_later_windows():
     bad = []
     for n in range(7):
@@ -257,12 +250,8 @@ def test_kernel_mode_within_one_tick(name, p):
     assert np.all(np.abs(k - np.round(k)) <= 1e-9)
 
 
-BUG_APPLY = ("OutputKernel.apply clamps V to the float theta_low = float(g(a)); where that rounds above "
-             "the true g(a) (cubic_out: -0.9999999999999999 for g(-2) = -1; softplus on [0.1, 3]), V below "
-             "g(a) emits h(theta_low) = a + a few ulps and fires near T_end instead of staying silent; "
-             "proposed fix: where(V <= theta_low, a, where(V >= theta, b, clip(h(V)))) in apply")
 BELOW_ABOVE = ["identity", "exp", "logsumexp", "sigmoid_out", "relu",
-               pytest.param("cubic_out", marks=pytest.mark.xfail(strict=True, reason=BUG_APPLY))]
+               "cubic_out"]
 
 
 @pytest.mark.parametrize("name", BELOW_ABOVE)
@@ -282,7 +271,6 @@ def test_emit_below_g_a_is_silent_and_above_theta_fires_at_T_emit(name):
     assert np.all(vals[nb:] == r.b) and np.all(t[nb:] == r0.T_emit)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_APPLY)
 def test_apply_below_rounded_g_a():
     a, b = 0.1, 3.0
     k = OutputKernel.from_transform(derive_output("softplus(x)", a, b))   # closed-form g = log(e^y - 1)
@@ -292,10 +280,6 @@ def test_apply_below_rounded_g_a():
     assert k.apply(np.array([V, V - 1.0]), a, b).tolist() == [a, a]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "h = x + exp(x): the closed-form inverse uses LambertW, which compile_expr cannot compile; "
-    "OutputKernel.g falls back to bisection but OutputKernel._theta_low (and compiled_output's psi) "
-    "do not; proposed fix: the same try/except fallback to the root finder there"))
 def test_lambertw_output_neuron_runs():
     nd, layer = _layer("x_plus_exp_out")
     V = torch.tensor([-1.0, 0.5, 1.0, 5.0], dtype=torch.float64)
@@ -342,10 +326,6 @@ def test_output_table_identity_is_linear(p):
     assert np.all(np.abs(P - ref) <= 1e-12 * (1 + np.abs(ref)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "input_table integrates each tick with 3-node Gauss-Legendre without splitting at eta's kinks: "
-    "relu's step at s = 2/5 sits inside a tick, so Q is off by ~0.1 tick; proposed fix: split the "
-    "tick at derive.kinks (or adaptive quad_vec over the ticks)"))
 def test_input_table_relu_kink_inside_a_tick():
     a, b, p = -2.0, 3.0, 64
     Q = input_table(InputKernel("relu(x)"), a, b, 1.0, p)
@@ -353,10 +333,6 @@ def test_input_table_relu_kink_inside_a_tick():
     assert np.all(np.abs(Q - ref) <= 1e-10 * (1 + np.abs(ref)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "input_table with 3-node Gauss-Legendre per tick does not resolve rsqrt's eta = -1/(2 (s/tau + eps)^1.5) "
-    "(eps = 1e-5: it varies on a scale 1e-5 of a tick): Q is off by ~300 at p = 64; proposed fix: "
-    "adaptive quadrature per tick (scipy.integrate.quad_vec over all ticks)"))
 def test_input_table_rsqrt_steep_kernel():
     a, b, p = 0.0, 4.0, 64
     Q = input_table(InputKernel("1/sqrt(x + 1/100000)"), a, b, 1.0, p)

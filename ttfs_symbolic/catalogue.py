@@ -17,6 +17,8 @@ means adding a file, not code::
 """
 from __future__ import annotations
 
+import math
+
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -91,6 +93,10 @@ def parse_definition(data: dict, where: str = "<definition>") -> NeuronDef:
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise DefinitionError(f"{where}: 'params' must be a table")
+    delta = data.get("delta", 1.0)
+    if (isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta)
+            or not delta > 0):
+        raise DefinitionError(f"{where}: 'delta' (the time step) must be a positive finite number, got {delta!r}")
     return NeuronDef(
         name=data["name"],
         f=data.get("f", "x"),
@@ -102,7 +108,7 @@ def parse_definition(data: dict, where: str = "<definition>") -> NeuronDef:
         paper=data.get("paper", ""),
         description=data.get("description", ""),
         aggregate=aggregate,
-        delta=float(data.get("delta", 1.0)),
+        delta=float(delta),
         path=None if where.startswith("<") else where,
     )
 

@@ -90,17 +90,17 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
     """The spiking counterpart of a supported timm model, not yet calibrated."""
     from timm.models.vision_transformer import VisionTransformer
 
+    from .eva import SpikingDeiTDistilled, SpikingEva, is_deit_distilled, is_eva
+
+    if is_deit_distilled(model):   # a VisionTransformer subclass: test it first
+        return SpikingDeiTDistilled(model, softmax_max=softmax_max)
     if isinstance(model, VisionTransformer):
         return SpikingViT(model, softmax_max=softmax_max)
-    try:
-        from .eva import SpikingEva, is_eva
-    except ImportError:  # EVA support not present
-        is_eva = None
-    if is_eva is not None and is_eva(model):
+    if is_eva(model):
         return SpikingEva(model, softmax_max=softmax_max)
     raise UnsupportedModuleError(
         f"unsupported model: {type(model).__module__}.{type(model).__name__} "
-        "(supported: timm VisionTransformer and, where present, Eva)")
+        "(supported: timm VisionTransformer, VisionTransformerDistilled (DeiT) and Eva / EVA-02)")
 
 
 @torch.no_grad()

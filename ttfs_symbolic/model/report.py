@@ -110,7 +110,7 @@ def _input_rates(snn) -> dict[str, float]:
 def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: int | None = None,
              dtype=torch.float32, batch_size: int = 64, progress: bool = True) -> ConversionReport:
     """Run ANN and SNN on the same images and compare them (Section 5)."""
-    from .energy import E_AC_PJ, E_MAC_PJ, count_ops
+    from .energy import count_ops
 
     Ctx(mode=mode, precision=precision)  # validates mode and precision
     images = torch.as_tensor(images)
@@ -152,7 +152,8 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         layers.append(LayerRow(p.pname, p.kind, p.neuron, p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
-    energy = count_ops(ann, spike_rates=snn_spike_rates_for_energy(snn))
+    own = getattr(snn, "spike_rates_for_energy", None)   # EVA, DeiT: rows of their own
+    energy = count_ops(ann, spike_rates=own() if own is not None else snn_spike_rates_for_energy(snn))
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,

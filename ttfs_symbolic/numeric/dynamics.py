@@ -21,7 +21,7 @@ Modes (NOTES.md, "Three ways to run a converted network"):
     layer II sums K such errors.
 ``kernel``
     The potential is integrated from the compiled eta kernels on the same
-    grid (Gauss-Legendre, 3 nodes per tick), and the threshold crossing is
+    grid (adaptive Gauss-Kronrod per tick, split at kinks), and the threshold crossing is
     sampled half-way between ticks: the spike is at the first tick m with
     ``V(T_emit) + int_0^{(m + 1/2) delta/p} psi >= theta``, i.e. at the tick
     nearest to the crossing. Input spikes must lie on the sender's grid
@@ -96,8 +96,11 @@ class LayerTiming:
         x = _as_tensor(x)
         _check_finite(x, "values")
         xc = x.clamp(self.a, self.b)
-        t = self.T_ref - self.tau * xc
-        return torch.where(xc > self.a, t, torch.full_like(t, math.inf))
+        # T_emit + (b - x) tau, not T_ref - tau x: b lands exactly on T_emit, and a
+        # value within an ulp of a that rounds onto T_end stays silent (it is a).
+        t = self.T_emit + (self.b - xc) * self.tau
+        fires = (xc > self.a) & (t < self.T_end)
+        return torch.where(fires, t, torch.full_like(t, math.inf))
 
     def decode(self, t):
         """Values of spike times (eq. 7); no spike (inf) -> a. NaN or spikes outside the window raise."""
@@ -115,7 +118,7 @@ class LayerTiming:
         return torch.where(fired, x, torch.full_like(x, self.a))
 
     def quantize_values(self, x, p: int):
-        """Values moved to the next clock tick (quantized mode); see module doc."""
+        """Values moved to the nearest clock tick (quantized mode); see module doc."""
         return quantize_values(x, self.a, self.b, p)
 
     def ticks(self, x, p: int):
@@ -152,26 +155,39 @@ def _check_finite(x, what):
 # kernel-mode tables
 # --------------------------------------------------------------------------
 
-_GL_NODES = np.array([-math.sqrt(3 / 5), 0.0, math.sqrt(3 / 5)])
-_GL_WEIGHTS = np.array([5 / 9, 8 / 9, 5 / 9])
+#: quadrature tolerance of the kernel tables (relative to the largest cell, and absolute)
+TABLE_EPSREL = 1e-12
+TABLE_EPSABS = 1e-14
 
 
-def _cumulative_integral(fn, delta: float, p: int) -> np.ndarray:
-    """[int_0^{m delta/p} fn(s) ds for m = 0..p], 3-node Gauss-Legendre per tick.
+def _integrals_to(fn, points, breaks=()) -> np.ndarray:
+    """[int_0^{t} fn(s) ds for t in points] (points increasing, points[0] = 0).
 
-    Gauss nodes lie strictly inside each tick, so a kernel singular at the
-    end of the window (psi of the exp neuron when a = 0) is never evaluated
-    there. Error per tick O((delta/p)^6 * max|fn^(6)|).
+    Each interval between consecutive points, split further at ``breaks``
+    (kinks of the kernel), is integrated with adaptive Gauss-Kronrod (21
+    nodes, :func:`scipy.integrate.quad_vec`, all intervals at once as one
+    vector). Nodes lie strictly inside each interval, so a kernel singular at
+    an end point is never evaluated there, and a kink inside a tick or a
+    kernel that varies on a small fraction of a tick (rsqrt near 0) is
+    resolved to ``TABLE_EPSREL``.
     """
-    h = delta / p
-    left = np.arange(p) * h
-    nodes = left[:, None] + (h / 2) * (1 + _GL_NODES[None, :])
-    with np.errstate(all="ignore"):
-        vals = np.asarray(fn(nodes.reshape(-1)), dtype=np.float64)
-    if vals.shape == ():
-        vals = np.full(nodes.size, float(vals))
-    vals = vals.reshape(p, 3)
-    cells = (h / 2) * (vals @ _GL_WEIGHTS)
+    from scipy.integrate import quad_vec
+
+    points = np.asarray(points, dtype=np.float64)
+    cuts = np.union1d(points, [t for t in breaks if points[0] < t < points[-1]])
+    lo, hi = cuts[:-1], cuts[1:]
+    width = hi - lo
+    cell = np.searchsorted(points, lo, side="right") - 1   # which [points[i], points[i+1]) each piece is in
+
+    def integrand(u):
+        with np.errstate(all="ignore"):
+            v = np.asarray(fn(lo + u * width), dtype=np.float64)
+        return np.broadcast_to(v, lo.shape) * width
+
+    pieces, _err = quad_vec(integrand, 0.0, 1.0, epsabs=TABLE_EPSABS, epsrel=TABLE_EPSREL,
+                            norm="max", quadrature="gk21", limit=2000)
+    cells = np.zeros(len(points) - 1)
+    np.add.at(cells, cell, pieces)
     return np.concatenate([[0.0], np.cumsum(cells)])
 
 
@@ -184,7 +200,8 @@ def input_table(kernel: InputKernel, a: float, b: float, delta: float, p: int) -
     """
     tau = delta / (b - a)
     eta = kernel.eta_fn("numpy")
-    q = _cumulative_integral(lambda s: eta(s, a, tau), delta, p) / tau
+    breaks = [(x - a) * tau for x in kernel.kink_points() if a < x < b]   # x = a + s/tau
+    q = _integrals_to(lambda s: eta(s, a, tau), np.arange(p + 1) * (delta / p), breaks) / tau
     if not np.all(np.isfinite(q)):
         raise ValueError(f"eta of f = {kernel.f} is not integrable on the range [{a}, {b}]")
     return q
@@ -198,8 +215,8 @@ def output_table(kernel: OutputKernel, a: float, b: float, delta: float, p: int)
     ``V + P[m] >= theta`` is the tick nearest to the threshold crossing.
     """
     tau = delta / (b - a)
-    half = _cumulative_integral(lambda s: kernel.psi(s, b, tau), delta, 2 * p)
-    return half[1::2]
+    at = np.concatenate([[0.0], (np.arange(p) + 0.5) * (delta / p)])   # never reaches the window's end
+    return _integrals_to(lambda s: kernel.psi(s, b, tau), at)[1:]
 
 
 def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, p: int):

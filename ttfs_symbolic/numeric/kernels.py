@@ -38,6 +38,7 @@ def _backend_of(value) -> str:
     return "torch" if isinstance(value, torch.Tensor) else "numpy"
 
 
+@functools.lru_cache(maxsize=256)
 def _fused_torch(f: sympy.Expr):
     """torch's own fused kernel for a few formulas, by exact symbolic match."""
     import torch.nn.functional as F
@@ -77,10 +78,21 @@ class InputKernel:
         """eta(s, a, tau) for s >= 0 (eq. 8)."""
         return compile_expr(self.eta_general, (S, A_SYM, TAU_SYM), backend)
 
-    @functools.lru_cache(maxsize=1024)
+    @functools.lru_cache(maxsize=4096)
     def f_at(self, a: float) -> float:
-        """f(a): a silent input's contribution per unit weight (eq. 8)."""
-        return float(sympy.N(self.f.subs(X, sympy.nsimplify(repr(float(a)), rational=True)), 20))
+        """f(a): a silent input's contribution per unit weight (eq. 8), in mpmath at 30 digits."""
+        import mpmath
+
+        fn = compile_expr(self.f, (X,), "mpmath")
+        with mpmath.workdps(30):
+            return float(fn(mpmath.mpf(float(a))))
+
+    @functools.lru_cache(maxsize=1)
+    def kink_points(self) -> tuple[float, ...]:
+        """Values x where eta = f'(x) may be non-smooth (Heaviside, Max, Abs, Piecewise)."""
+        from ..symbolic.derive import kinks
+
+        return tuple(float(k) for k in kinks(self.fprime, X, -sympy.oo, sympy.oo))
 
     def __call__(self, x):
         """f(x) with the backend of x."""
@@ -126,13 +138,9 @@ class OutputKernel:
     def g(self, y):
         """h^-1(y): closed form when known, else bisection on ``bracket``."""
         backend = _backend_of(y)
-        if self.inverse is not None:
-            try:
-                g = compile_expr(self.inverse, (Y,), backend)
-            except Exception:  # e.g. LambertW has no torch counterpart: use the root finder
-                g = None
-            if g is not None:
-                return g(y)
+        g = self._compiled_inverse(backend)
+        if g is not None:
+            return g(y)
         h = self.h_fn(backend)
         lo_v, hi_v = self.bracket
         if backend == "torch":
@@ -173,10 +181,21 @@ class OutputKernel:
             self._cache[key] = self._theta_low(a)
         return self._cache[key]
 
+    def _compiled_inverse(self, backend: str):
+        """The closed-form h^-1 compiled, or None (no inverse, or one such as
+        LambertW that the backend cannot compile: the root finder is used)."""
+        if self.inverse is None:
+            return None
+        try:
+            return compile_expr(self.inverse, (Y,), backend)
+        except Exception:
+            return None
+
     def _theta_low(self, a: float) -> float:
-        if self.inverse is not None:
+        g = self._compiled_inverse("numpy")
+        if g is not None:
             with np.errstate(all="ignore"):
-                val = compile_expr(self.inverse, (Y,), "numpy")(np.array([float(a)]))
+                val = g(np.array([float(a)]))
             val = float(np.asarray(val).reshape(-1)[0])
             return val if math.isfinite(val) else -math.inf
         h = self.h_fn("numpy")
@@ -189,20 +208,26 @@ class OutputKernel:
     def apply(self, V, a: float, b: float):
         """clip(h(V), a, b) (eq. 14), without evaluating h outside its domain.
 
-        h is increasing, so clip(h(V), a, b) = clip(h(clip(V, g(a), g(b))), a, b):
-        V is clamped to [theta_low, theta] first (theta_low = -inf when h never
-        reaches a, as exp for a = 0), which keeps h inside its domain.
+        h is increasing, so V <= theta_low = g(a) gives a (no spike), V >= theta
+        = g(b) gives b, and h is evaluated only on V clamped to [theta_low,
+        theta] (theta_low = -inf when h never reaches a, as exp for a = 0), which
+        keeps it inside its domain. The comparisons are explicit because the
+        float theta_low may round above the true g(a): clamping alone would
+        emit h(theta_low) = a + ulps, a spike near T_end, for V below g(a).
         """
         theta = self.theta(b)
         low = self.theta_low(a)
         h = self.h_fn(_backend_of(V))
         if isinstance(V, torch.Tensor):
             inside = V.clamp(min=None if math.isinf(low) else low, max=theta)
-            return h(inside).clamp(a, b)
+            out = h(inside).clamp(a, b)
+            out = torch.where(V >= theta, torch.full_like(out, b), out)
+            return torch.where(V <= low, torch.full_like(out, a), out)
         V = np.asarray(V, dtype=float)
         inside = np.clip(V, None if math.isinf(low) else low, theta)
         with np.errstate(all="ignore"):
-            return np.clip(h(inside), a, b)
+            out = np.clip(h(inside), a, b)
+        return np.where(V <= low, a, np.where(V >= theta, b, out))
 
 
 @dataclass(frozen=True)
@@ -229,9 +254,11 @@ def compiled_output(ot: OutputTransform, backend: str) -> CompiledOutput:
     """psi(s), h(V) and g(y) of one derivation, compiled (cached)."""
     kernel = OutputKernel.from_transform(ot)
     b, tau = float(ot.b), float(ot.tau)
-    if ot.inverse_method == "symbolic":
-        psi = compile_expr(ot.psi, (S,), backend)
-    else:
+    try:
+        psi = compile_expr(ot.psi, (S,), backend) if ot.inverse_method == "symbolic" else None
+    except Exception:  # LambertW and the like: psi through the root finder
+        psi = None
+    if psi is None:
         def psi(s, _k=kernel):
             return _k.psi(s, b, tau)
     return CompiledOutput(psi=psi, h=compile_expr(ot.h, (X,), backend), g=kernel.g)

@@ -41,7 +41,7 @@ def as_number(value, name: str) -> sympy.Expr:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise RangeError(f"{name} must be finite, got {value!r}")
-        num = sympy.nsimplify(repr(value), rational=True)
+        num = sympy.Rational(repr(value))   # the float's shortest decimal, exactly (3.0000000000000004 stays)
     elif isinstance(value, str):
         try:
             fval = float(value)
