@@ -179,3 +179,31 @@ def test_training_smoke_loss_decreases_and_is_seeded():
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         D.train_digits_vit(epochs=0)
+
+
+def test_demo_job_meets_the_targets_end_to_end(tmp_path):
+    """The README's main job, through the installed CLI: the report and plot it writes, and
+    the issue's targets on the digits test split (exact float64 lossless; quantized and
+    kernel at p = 1024 within 0.1 point of the ANN)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "ttfs_symbolic.cli", "demo", "--out", str(out),
+                           "--precisions", "16,1024", "--no-progress"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "NOT met" not in proc.stdout and proc.stdout.count(": met") == 3
+    rep = json.loads((out / "report.json").read_text())
+    ex = rep["exact"]
+    assert ex["images"] == 360 and ex["agreement"] == 1.0 and ex["max_logit_rel_error"] <= 1e-9
+    for mode in ("quantized", "kernel"):
+        assert rep[mode]["precision"] == 1024
+        assert abs(rep[mode]["snn_accuracy"] - rep[mode]["ann_accuracy"]) <= 0.001 + 1e-12
+        assert rep[mode]["spikes_per_neuron"] <= 1.0
+    sweep = {(r["mode"], r["precision"]): r["accuracy"] for r in rep["precision_sweep"]}
+    assert set(sweep) == {(m, p) for m in ("quantized", "kernel") for p in (16, 1024)}
+    assert sweep[("quantized", 16)] < sweep[("quantized", 1024)]   # coarse time precision costs accuracy
+    png = out / "accuracy_vs_precision.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "conversion.json").exists()
