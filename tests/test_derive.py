@@ -212,6 +212,15 @@ def test_sin_output_not_increasing_names_an_interval():
         derive_output("sin(x)", -0.9, 0.9)
 
 
+def test_sin_output_on_its_increasing_part_is_accepted():
+    # SymPy's is_strictly_increasing answers False for sin on [-1/2, 1/2] (it cannot match the
+    # interval with solveset(cos(x) > 0)); solveset(cos(x) <= 0) on the interval is empty: a proof.
+    ot = derive_output("sin(x)", -0.5, 0.5)
+    assert sympy.simplify(ot.theta - sympy.pi / 6) == 0
+    assert ot.inverse_method == "symbolic" and ot.proof.holds
+    assert ot.bracket[0] >= -math.pi / 2 - 1e-12 and ot.bracket[1] <= math.pi / 2 + 1e-12
+
+
 def test_sigmoid_never_reaching_b():
     with pytest.raises(MonotonicityError, match=r"never reaches|does not reach"):
         derive_output("sigmoid(x)", 0, 1)

@@ -231,6 +231,11 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
         verdict = None
     if verdict is True:
         return "symbolic"
+    # SymPy's test compares [lo, hi] with solveset(h' > 0, Reals) and answers False
+    # when it cannot match the two sets (sin on [-1/2, 1/2]). h' <= 0 having no
+    # solution on [lo, hi] is a proof as well.
+    if _no_solution(sympy.diff(h, X) <= 0, interval):
+        return "symbolic"
     with mpmath.workdps(30):
         fn = mp_function(h)
         dfn = mp_function(sympy.diff(h, X))
@@ -260,12 +265,20 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
                     f"{what} increasing on [{mpmath.nstr(points[0], 8)}, {mpmath.nstr(points[-1], 8)}]"
                 )
             prev = (p, val)
-    if verdict is False:
-        # SymPy says no but sampling found no decrease: refuse, naming the interval.
-        raise MonotonicityError(
-            f"{what}(x) = {h} is not strictly increasing on [{lo}, {hi}] (SymPy: is_strictly_increasing is False)"
-        )
+    # SymPy's False is not a proof of decrease (see above); sampling found h' > 0
+    # and h increasing at every point, so the verdict is numeric.
     return "numeric"
+
+
+def _no_solution(relation, interval) -> bool:
+    """True when SymPy proves ``relation`` has no solution on ``interval`` (within a time limit)."""
+    from .derive import SYMPY_SECONDS, _Timeout, time_limit
+
+    try:
+        with time_limit(SYMPY_SECONDS):
+            return sympy.solveset(relation, X, interval) is sympy.S.EmptySet
+    except (_Timeout, NotImplementedError, TypeError, ValueError, AttributeError, RecursionError):
+        return False
 
 
 def defined_extent(fn, start, stop, n: int = 129):
