@@ -127,12 +127,12 @@ def test_table3_formulas_on_hand_worked_tiny_model():
         "patch_embed.proj": ("patch_embed", 4 * 4, 4 * 16 * 4, 4 * 16 * 4),
         "blocks.0.norm1": ln,
         "blocks.0.attn.qkv": ("linear", 5 * 12, 5 * 4 * 12, 5 * 4 * 12),
-        # MatMul M=5, K=2, N=5, per head: MN(K+1), MN(3K+2), MNK
-        "blocks.0.attn.qk_matmul": ("matmul", 2 * 25 * 3, 2 * 25 * 8, 2 * 25 * 2),
+        # MatMul M=5, K=2, N=5, per head: MN(K+1) neurons, 5MNK ops as built, MNK MACs
+        "blocks.0.attn.qk_matmul": ("matmul", 2 * 25 * 3, 2 * 5 * 25 * 2, 2 * 25 * 2),
         # Softmax: 2 heads * 5 rows of N=5: 2(N+1), 6N per row
         "blocks.0.attn.softmax": ("softmax", 10 * 12, 10 * 30, 0),
         # MatMul M=5, K=5, N=2, per head
-        "blocks.0.attn.av_matmul": ("matmul", 2 * 10 * 6, 2 * 10 * 17, 2 * 10 * 5),
+        "blocks.0.attn.av_matmul": ("matmul", 2 * 10 * 6, 2 * 5 * 10 * 5, 2 * 10 * 5),
         "blocks.0.attn.proj": ("linear", 5 * 4, 5 * 4 * 4, 5 * 4 * 4),
         "blocks.0.residual1": ("residual", 5 * 4, 2 * 5 * 4, 0),
         "blocks.0.norm2": ln,
@@ -228,9 +228,32 @@ def test_unsupported_module_is_named():
 
 def test_unknown_activation_is_named():
     model = tiny_vit()
-    model.blocks[0].mlp.act = nn.ReLU()
-    with pytest.raises(ValueError, match=r"blocks\.0\.mlp\.act.*ReLU"):
+    model.blocks[0].mlp.act = nn.Tanh()
+    with pytest.raises(ValueError, match=r"blocks\.0\.mlp\.act.*Tanh"):
         count_ops(model)
+
+
+def test_relu_mlp_counts_like_gelu():
+    """The converter supports nn.ReLU (the relu catalogue neuron): so does the count."""
+    gelu = {r.name: r for r in count_ops(tiny_vit()).rows}
+    model = tiny_vit()
+    model.blocks[0].mlp.act = nn.ReLU()
+    relu = {r.name: r for r in count_ops(model).rows}
+    assert relu.keys() == gelu.keys()
+    a, b = relu["blocks.0.mlp.act"], gelu["blocks.0.mlp.act"]
+    assert (a.kind, a.neurons, a.op_snn) == (b.kind, b.neurons, b.op_snn) == ("activation", 5 * 8, 5 * 8)
+
+
+def test_table3_matmul_figure_is_kept_beside_the_built_count():
+    rep = count_ops(tiny_vit())
+    rows = {r.name: r for r in rep.rows}
+    assert rows["blocks.0.attn.qk_matmul"].op_snn_table3 == 2 * 25 * (3 * 2 + 2)    # MN(3K+2)
+    assert rows["blocks.0.attn.av_matmul"].op_snn_table3 == 2 * 10 * (3 * 5 + 2)
+    diff = sum(r.op_snn - r.op_snn_table3 for r in rep.rows if r.op_snn_table3 is not None)
+    assert rep.op_snn - rep.op_snn_table3 == diff == 2 * 25 * (10 - 8) + 2 * 10 * (25 - 17)
+    assert rep.energy_ratio_table3 < rep.energy_ratio
+    d = rep.to_dict()
+    assert d["op_snn_table3"] == rep.op_snn_table3 and "MN(3K+2)" in rep.table()
 
 
 def test_module_outside_every_pattern_is_named():

@@ -1138,7 +1138,9 @@ def multiplication_page() -> str:
         "|---|---|---|",
         f"| layer II fed by row and column sums | ${tex(sums_neurons)}$ | ${tex(sums_ops)}$ |",
         "",
-        "`ttfs energy` counts MatMul with Table 3's formula (`ttfs_symbolic.model.energy.matmul_counts`).",
+        "`ttfs energy` and the conversion report count MatMul as built, $5MNK$ operations "
+        "(`ttfs_symbolic.model.energy.matmul_counts`), and print the total with Table 3's formula beside it "
+        "(`EnergyReport.op_snn_table3`).",
         "",
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

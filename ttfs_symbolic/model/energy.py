@@ -20,14 +20,24 @@ layer           operand                      neurons           OP_SNN          O
 ==============  ===========================  ================  ==============  ===========
 Linear          T x in -> T x out            T*out             T*in*out        T*in*out
 patch embed     P patches, C*p*p -> dim      P*dim             P*C*p*p*dim     same
-MatMul(A, B)    A: M x K, B: K x N           MN(K+1)           MN(3K+2)        M*N*K
+MatMul(A, B)    A: M x K, B: K x N           MN(K+1)           5MNK (*)        M*N*K
 Softmax         one row of N                 2(N+1)            6N              0 (see below)
 LayerNorm       one row of N                 3N+3              9N+1            0
-GELU / SiLU     M x N                        MN                MN              0
+GELU/SiLU/ReLU  M x N                        MN                MN              0
 residual add    T x dim + T x dim            T*dim             2*T*dim         0
 avg pool        P tokens -> dim              dim               P*dim           0
 ==============  ===========================  ================  ==============  ===========
 
+* (*) MatMul: Table 3 prints MN(3K+2). The network this library builds (and
+  the paper describes, App. C.1) has M*N*K layer-I neurons with 2 synapses
+  each (log(A_ik + c1), log(B_kj + c2)) and M*N layer-II neurons with 3K
+  synapses each (exp of the K layer-I spikes and the K delayed A_ik and B_kj):
+  2MNK + 3MNK = 5MNK.  For K = 1 both formulas give 5, and Table 3's own
+  LayerNorm count (9N+1, whose multiplication is that K = 1 case) needs 5, so
+  we count 5MNK. MN(3K+2) would need M + N extra neurons holding the row and
+  column sums of A and B, which the paper does not describe. Table 3's figure
+  is kept beside ours: ``LayerOps.op_snn_table3`` and
+  ``EnergyReport.op_snn_table3`` (printed under the table).
 * Linear layers (``qkv``, ``proj``, ``fc1``, ``fc2``, ``head``) cost the SNN one
   accumulate per input spike per outgoing synapse, so the static count (every
   input neuron fires) equals the ANN's MACs.  Biases, the attention scale
@@ -95,12 +105,18 @@ Shape = tuple[int, int]  # (rows, features): a stack of `rows` vectors of length
 # --------------------------------------------------------------------------
 
 def matmul_counts(M: int, K: int, N: int) -> tuple[int, int]:
-    """Neurons and OP_SNN of MatMul(A, B), A: M x K, B: K x N (Table 3, App. C.1).
+    """Neurons and OP_SNN of MatMul(A, B), A: M x K, B: K x N (App. C.1), as built.
 
-    Layer I has M*N*K multiplication neurons, layer II M*N: MN(K+1) neurons,
-    MN(3K+2) operations.
+    Layer I has M*N*K multiplication neurons with 2 synapses each, layer II
+    M*N neurons with 3K synapses each: MN(K+1) neurons, 5MNK operations
+    (Table 3 prints MN(3K+2): see :func:`matmul_ops_table3` and the module doc).
     """
-    return M * N * (K + 1), M * N * (3 * K + 2)
+    return M * N * (K + 1), 5 * M * N * K
+
+
+def matmul_ops_table3(M: int, K: int, N: int) -> int:
+    """OP_SNN of MatMul as printed in Table 3: MN(3K+2)."""
+    return M * N * (3 * K + 2)
 
 
 def softmax_counts(N: int) -> tuple[int, int]:
@@ -114,7 +130,7 @@ def layernorm_counts(N: int) -> tuple[int, int]:
 
 
 def activation_counts(M: int, N: int) -> tuple[int, int]:
-    """Neurons and OP_SNN of an elementwise GELU / SiLU on M x N (Table 3): MN, MN."""
+    """Neurons and OP_SNN of an elementwise GELU / SiLU / ReLU on M x N (Table 3): MN, MN."""
     return M * N, M * N
 
 
@@ -143,6 +159,7 @@ class LayerOps:
     shape: str = ""
     op_snn_static: int = 0
     spike_rate: float | None = None
+    op_snn_table3: int | float | None = None   # Table 3's printed count where it differs (MatMul)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,6 +181,15 @@ class EnergyReport:
     tokens: int = 0
     e_ac_pj: float = E_AC_PJ
     e_mac_pj: float = E_MAC_PJ
+
+    @property
+    def op_snn_table3(self) -> int | float:
+        """OP_SNN with Table 3's MatMul formula MN(3K+2) in place of the built 5MNK."""
+        return sum(r.op_snn if r.op_snn_table3 is None else r.op_snn_table3 for r in self.rows)
+
+    @property
+    def energy_ratio_table3(self) -> float:
+        return self.op_snn_table3 * self.e_ac_pj / (self.op_ann * self.e_mac_pj) if self.op_ann else math.nan
 
     def by_kind(self) -> dict[str, dict[str, int | float]]:
         """Totals per row kind (linear, matmul, softmax, ...), in first-seen order."""
@@ -188,6 +214,8 @@ class EnergyReport:
             "energy_snn_mj": self.energy_snn_mj,
             "energy_ann_mj": self.energy_ann_mj,
             "energy_ratio": self.energy_ratio,
+            "op_snn_table3": self.op_snn_table3,
+            "energy_ratio_table3": self.energy_ratio_table3,
             "by_kind": self.by_kind(),
             "layers": [r.to_dict() for r in self.rows],
         }
@@ -217,7 +245,9 @@ class EnergyReport:
                *map(fmt, kinds), rule, fmt(total), "",
                f"E_SNN = OP_SNN * E_AC  = {self.energy_snn_mj:.4f} mJ  (E_AC = {self.e_ac_pj} pJ)",
                f"E_ANN = OP_ANN * E_MAC = {self.energy_ann_mj:.4f} mJ  (E_MAC = {self.e_mac_pj} pJ)",
-               f"E_SNN / E_ANN (eq. 28) = {self.energy_ratio:.4f}"]
+               f"E_SNN / E_ANN (eq. 28) = {self.energy_ratio:.4f}",
+               f"(with Table 3's printed MatMul count MN(3K+2) instead of the built 5MNK: "
+               f"OP_SNN = {num(self.op_snn_table3)}, E_SNN / E_ANN = {self.energy_ratio_table3:.4f})"]
         return "\n".join(out)
 
 
@@ -259,9 +289,10 @@ class Walker:
         self.visited: set[str] = set()
 
     def add(self, name: str, kind: str, neurons: int, op_snn: int, op_ann: int,
-            shape: str = "") -> None:
+            shape: str = "", op_snn_table3: int | None = None) -> None:
         self.rows.append(LayerOps(name=name, kind=kind, neurons=int(neurons), op_snn=int(op_snn),
-                                  op_ann=int(op_ann), shape=shape, op_snn_static=int(op_snn)))
+                                  op_ann=int(op_ann), shape=shape, op_snn_static=int(op_snn),
+                                  op_snn_table3=None if op_snn_table3 is None else int(op_snn_table3)))
 
     def mark(self, path: str) -> None:
         """Record a module as accounted for by its parent's handler."""
@@ -347,7 +378,7 @@ def _register_defaults() -> None:
     register_handler(nn.Identity, nn.Dropout, DropPath, PatchDropout, LayerScale)(_passthrough)
     register_handler(nn.Linear)(_linear)
     register_handler(nn.LayerNorm, tnorm.LayerNorm, tnorm.LayerNormFp32)(_layernorm)
-    register_handler(nn.GELU, tact.GELU, tact.GELUTanh, nn.SiLU, tact.Swish)(_activation)
+    register_handler(nn.GELU, tact.GELU, tact.GELUTanh, nn.SiLU, tact.Swish, nn.ReLU)(_activation)
     register_handler(nn.Sequential)(_sequential)
     register_handler(PatchEmbed)(_patch_embed)
     register_handler(Attention)(_attention)
@@ -397,14 +428,14 @@ def _attention(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Sh
     walker.child(module, path, "k_norm", (T * H, hd))
     n, o = matmul_counts(T, hd, T)
     walker.add(_join(path, "qk_matmul"), "matmul", H * n, H * o, H * T * T * hd,
-               f"{H} x ({T}x{hd} @ {hd}x{T})")
+               f"{H} x ({T}x{hd} @ {hd}x{T})", op_snn_table3=H * matmul_ops_table3(T, hd, T))
     n, o = softmax_counts(T)
     walker.add(_join(path, "softmax"), "softmax", H * T * n, H * T * o, 0,
                f"{H * T} rows of {T}")
     walker.child(module, path, "attn_drop", (H * T, T))
     n, o = matmul_counts(T, T, hd)
     walker.add(_join(path, "av_matmul"), "matmul", H * n, H * o, H * T * T * hd,
-               f"{H} x ({T}x{T} @ {T}x{hd})")
+               f"{H} x ({T}x{T} @ {T}x{hd})", op_snn_table3=H * matmul_ops_table3(T, T, hd))
     shape = walker.child(module, path, "norm", (T, attn_dim))
     shape = walker.child(module, path, "proj", shape)
     return walker.child(module, path, "proj_drop", shape)
@@ -544,6 +575,8 @@ def _apply_rates(rows: list[LayerOps], spike_rates: dict[str, float]) -> None:
         row = by_name[name]
         row.spike_rate = float(rate)
         row.op_snn = row.op_snn_static * float(rate)
+        if row.op_snn_table3 is not None:
+            row.op_snn_table3 = row.op_snn_table3 * float(rate)
 
 
 def count_ops(model_or_name: nn.Module | str,
@@ -707,12 +740,14 @@ def _eva_attention(walker: Walker, module: nn.Module, path: str, shape: Shape) -
             walker.add(_join(path, name), "rope", H * T * hd, H * hd * (2 * (T - npt) + npt), 0,
                        f"{H} x {T - npt} rotated + {npt} prefix tokens of {hd}")
     n, o = matmul_counts(T, hd, T)
-    walker.add(_join(path, "qk_matmul"), "matmul", H * n, H * o, H * T * T * hd, f"{H} x ({T}x{hd} @ {hd}x{T})")
+    walker.add(_join(path, "qk_matmul"), "matmul", H * n, H * o, H * T * T * hd, f"{H} x ({T}x{hd} @ {hd}x{T})",
+               op_snn_table3=H * matmul_ops_table3(T, hd, T))
     n, o = softmax_counts(T)
     walker.add(_join(path, "softmax"), "softmax", H * T * n, H * T * o, 0, f"{H * T} rows of {T}")
     walker.child(module, path, "attn_drop", (H * T, T))
     n, o = matmul_counts(T, T, hd)
-    walker.add(_join(path, "av_matmul"), "matmul", H * n, H * o, H * T * T * hd, f"{H} x ({T}x{T} @ {T}x{hd})")
+    walker.add(_join(path, "av_matmul"), "matmul", H * n, H * o, H * T * T * hd, f"{H} x ({T}x{T} @ {T}x{hd})",
+               op_snn_table3=H * matmul_ops_table3(T, T, hd))
     x = walker.child(module, path, "norm", (T, attn_dim))
     x = walker.child(module, path, "proj", x)
     return walker.child(module, path, "proj_drop", x)
