@@ -129,8 +129,20 @@ def _range_symbols(a, b, delta):
     return d, tau
 
 
+class _Window:
+    """Range width and time constant of a derivation: d = b - a, tau = delta/d (eq. 7)."""
+
+    @property
+    def d(self):
+        return self.b - self.a
+
+    @property
+    def tau(self):
+        return self.delta / self.d
+
+
 @dataclass(frozen=True)
-class InputTransform:
+class InputTransform(_Window):
     """Theorem 4.1 (eq. 8): input transform kernel for f on the sender's range [a, b].
 
     ``eta`` is the kernel for s >= 0 (it is 0 for s < 0), ``const`` the
@@ -151,14 +163,6 @@ class InputTransform:
     text: str = ""
 
     @property
-    def d(self):
-        return self.b - self.a
-
-    @property
-    def tau(self):
-        return self.delta / self.d
-
-    @property
     def kernel(self) -> sympy.Expr:
         """The full kernel, 0 before the input spike (eq. 8)."""
         return sympy.Piecewise((self.eta, S >= 0), (0, True))
@@ -171,7 +175,7 @@ class InputTransform:
 
 
 @dataclass(frozen=True)
-class OutputTransform:
+class OutputTransform(_Window):
     """Theorem 4.3 (eq. 13): output transform kernel for h on the receiver's range [a, b].
 
     ``psi`` is the kernel on s in [0, delta), ``theta = h^-1(b)``. ``inverse``
@@ -195,14 +199,6 @@ class OutputTransform:
     theta_low: sympy.Expr | float
     proof: ProofRecord
     text: str = ""
-
-    @property
-    def d(self):
-        return self.b - self.a
-
-    @property
-    def tau(self):
-        return self.delta / self.d
 
     @property
     def is_identity(self) -> bool:
