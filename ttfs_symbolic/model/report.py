@@ -24,7 +24,7 @@ from .spiking import Ctx
 class LayerRow:
     name: str
     kind: str
-    neuron: str
+    neuron: str          # the catalogue neurons of the layer: "f -> h" (input transform -> output transform)
     a: float
     b: float
     neurons: int
@@ -81,15 +81,33 @@ class ConversionReport:
         return "\n".join(lines)
 
     def layer_table(self, limit: int | None = None) -> str:
-        head = f"{'layer':40s} {'neuron':10s} {'a':>10s} {'b':>10s} {'spikes/neuron':>13s} {'clip rate':>10s}"
+        head = f"{'layer':40s} {'neuron f -> h':22s} {'a':>10s} {'b':>10s} {'spikes/neuron':>13s} {'clip rate':>10s}"
         rows = [head, "-" * len(head)]
         for r in self.layers[:limit]:
-            rows.append(f"{r.name:40s} {r.neuron:10s} {r.a:10.4g} {r.b:10.4g} {r.spikes_per_neuron:13.4f} "
+            rows.append(f"{r.name:40s} {r.neuron:22s} {r.a:10.4g} {r.b:10.4g} {r.spikes_per_neuron:13.4f} "
                         f"{100 * r.clip_rate:9.3f}%")
         return "\n".join(rows)
 
     def __str__(self) -> str:
         return self.summary() + "\n\n" + self.layer_table()
+
+
+#: input transform f of each layer kind (Theorem 4.1): what its synapses apply to the
+#: incoming values; "+id" marks the delayed identity synapses of the same neuron.
+_INPUT_F = {
+    "ln_var": "square", "ln_rsqrt": "rsqrt", "product_layer1": "log_shift",
+    "softmax_lse": "exp", "softmax_exp": "id", "softmax_max": "id",
+    "ln_out": "exp+id", "matmul_qk": "exp+id", "matmul_av": "exp+id", "product": "exp+id",
+}
+
+
+def _neuron_labels(snn) -> dict[str, str]:
+    """``f -> h`` per layer name: the catalogue neurons a reader can look up in neurons/."""
+    from .spiking import SpikingActivation
+
+    f_of = {m.out.pname: m.neuron_name for m in snn.modules() if isinstance(m, SpikingActivation)}
+    return {p.pname: f"{f_of.get(p.pname, _INPUT_F.get(p.kind, 'id'))} -> {p.neuron}".replace("identity", "id")
+            for p in snn.populations()}
 
 
 def reset_counters(snn):
@@ -143,13 +161,14 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
     ann.to(ann_dtype)
     layers = []
     neurons = spikes = 0
+    neuron_of = _neuron_labels(snn)
     for p in snn.populations():
         st = p.stats
         if p.kind == "input":
             continue
         neurons += st.neurons
         spikes += st.spikes
-        layers.append(LayerRow(p.pname, p.kind, p.neuron, p.a, p.b, st.neurons // max(n, 1), st.spikes,
+        layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
     own = getattr(snn, "spike_rates_for_energy", None)   # EVA, DeiT: rows of their own
