@@ -433,8 +433,6 @@ def test_product_layer1_spike_accounting_exact_mode():
     assert prod.y.stats.spikes <= exact_spikes
 
 
-@pytest.mark.xfail(strict=True, reason="Product._count_layer1 takes batch = 1 when x1 is 2-D but x2 is batched "
-                                       "(bug: should broadcast x1.shape[:-2] with x2.shape[:-2] unconditionally)")
 def test_product_layer1_accounting_with_broadcast_batch():
     x1 = rand(5, (3, 4)).abs()
     x2 = rand(6, (5, 4, 2)).abs()
@@ -445,6 +443,37 @@ def test_product_layer1_accounting_with_broadcast_batch():
     prod.y.stats.__init__()
     run(lambda ctx: prod(x1, x2, ctx), "quantized", 64, record=True)
     assert exact_count == prod.y.stats.neurons == 5 * 3 * 4 * 2
+
+
+def test_product_kernels_and_tables_are_built_once():
+    """Kernel mode builds layer I's log kernels and their eta tables once per calibration, not per pass."""
+    x1 = rand(7, (2, 3, 4)).abs()
+    x2 = rand(8, (2, 4, 5)).abs()
+    prod = _product(x1, x2, matmul=True)
+    calibrate(prod, lambda ctx: prod(x1, x2, ctx))
+    assert all(a is b for a, b in zip(prod.kernels(), prod.kernels()))
+    first = run(lambda ctx: prod(x1, x2, ctx), "kernel", 64)
+    misses = dynamics.input_table.cache_info().misses
+    again = run(lambda ctx: prod(x1, x2, ctx), "kernel", 64)
+    assert dynamics.input_table.cache_info().misses == misses   # no quadrature on the second pass
+    assert torch.equal(first, again)
+
+
+def test_population_output_transform_equals_output_kernel_apply():
+    """Population._apply_h (thresholds and compiled h looked up once) is OutputKernel.apply, bit for bit."""
+    s = rand(10, (3, 6), 2.0)
+    sm = SpikingSoftmax("softmax", source("s", s), 6)
+    calibrate(sm, lambda ctx: sm(s, ctx))
+    pops = [p for p in populations(sm) if p.h is not None]
+    assert {p.pname for p in pops} == {"softmax.lse", "softmax"}   # logsumexp and exp outputs
+    for pop in pops:
+        low, theta = pop._thresholds()
+        V = torch.cat([rand(11, (50,), 3.0, loc=theta),
+                       torch.tensor([theta, low, pop.a, pop.b, -1e9, 1e9], dtype=D).nan_to_num(neginf=-1e300)])
+        inside = V[(V > low) & (V < theta)]   # no neuron held at a or b: the fast path
+        assert 0 < inside.numel() < V.numel()
+        for v in (V, inside):
+            assert torch.equal(pop._apply_h(v), pop.h.apply(v, pop.a, pop.b)), pop.pname
 
 
 def test_softmax_spikes_at_most_one_per_neuron():

@@ -17,10 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .spiking import Ctx
+from .spiking import Ctx, Population
 from .vit import SpikingViT, UnsupportedModuleError
 
-FORMAT_VERSION = 1
+#: 2: the file records the source model's architecture (checked on load);
+#: version 1 files (no architecture) still load, checked by layer names only
+FORMAT_VERSION = 2
 
 
 class Progress:
@@ -112,6 +114,14 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     (every neuron emits h(V)), so each layer sees exactly the ANN's values.
     ``percentile`` (<= 100) trims outliers; ``margin`` widens each range by
     that fraction of its width on both sides.
+
+    Windows are numbered 1, 2, ... in the order in which the layers first emit
+    during the pass (recorded by :class:`~ttfs_symbolic.model.spiking.Ctx`):
+    a layer emits only after every layer it receives from, so each layer's
+    window ``[T_emit(n), T_end(n))`` follows the windows of all its senders
+    (eq. 29), the multiplication network's layer I included (after x1 and x2,
+    before layer II). Inputs from earlier windows than the previous one
+    arrive through synaptic delays (docs/design.md).
     """
     if not 50.0 < percentile <= 100.0:
         raise ValueError(f"percentile must be in (50, 100], got {percentile}")
@@ -120,7 +130,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     pops = snn.populations()
     for p in pops:
         p.stats.__init__()
-    ctx = Ctx(mode="calibrate")
+    ctx = Ctx(mode="calibrate")   # collects ctx.order, the order of first emission
     bar = Progress(_n_batches(data, batch_size), "calibrating", enabled=progress)
     seen = 0
     for images in batches(data, batch_size):
@@ -131,8 +141,11 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     bar.close()
     if seen == 0:
         raise ValueError("the calibration set is empty")
-    for i, p in enumerate(pops):
+    for p in pops:
         p.finalize(percentile=percentile, margin=margin)
+    emitted = {id(p) for p in ctx.order}
+    order = list(ctx.order) + [p for p in pops if id(p) not in emitted]   # (none in a complete model)
+    for i, p in enumerate(order):
         p.window = i + 1
     snn.calibration = {"images": seen, "percentile": percentile, "margin": margin}
     return snn
@@ -152,8 +165,56 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
                      progress=progress)
 
 
+def architecture(snn: nn.Module) -> dict:
+    """What a conversion file must match: the structure of the spiking model built from its source.
+
+    The spiking model's class, embedding width, depth, heads, tokens, image
+    size, classes; every spiking layer (name, kind, neuron, fan-in) in the
+    order the model registers them; and the name and shape of every weight.
+    Two source models with the same architecture give the same dict, whatever
+    their weights.
+    """
+    blocks = getattr(snn, "blocks", [])
+    attn = getattr(blocks[0], "attn", None) if len(blocks) else None
+    patch_w = getattr(snn, "patch_w", None)
+    return {
+        "model": type(snn).__name__,
+        "embed_dim": None if patch_w is None else int(patch_w.shape[0]),
+        "depth": len(blocks),
+        "num_heads": getattr(attn, "h", None),
+        "head_dim": getattr(attn, "hd", None),
+        "n_tokens": getattr(snn, "n_tokens", None),
+        "img_size": list(getattr(snn, "img_size", ())),
+        "in_chans": getattr(snn, "in_chans", None),
+        "num_classes": getattr(snn, "num_classes", None),
+        "global_pool": getattr(snn, "global_pool", None),
+        "layers": [[m.pname, m.kind, m.neuron, int(m.fan_in)] for m in snn.modules() if isinstance(m, Population)],
+        "weights": [[name, list(t.shape)] for name, t in snn.state_dict().items()],
+    }
+
+
+def architecture_differences(saved: dict, current: dict, limit: int = 5) -> list[str]:
+    """What differs between a saved :func:`architecture` and a model's (empty: they match)."""
+    current = json.loads(json.dumps(current))   # tuples to lists, as it reads back from a file
+    diffs = []
+    for key, b in current.items():
+        a = saved.get(key)
+        if a == b:
+            continue
+        if key in ("layers", "weights"):
+            a = a or []
+            i = next((i for i, (u, v) in enumerate(zip(a, b)) if u != v), min(len(a), len(b)))
+            u = a[i] if i < len(a) else "nothing"
+            v = b[i] if i < len(b) else "nothing"
+            diffs.append(f"{key} ({len(a)} saved, {len(b)} in this model; first difference at #{i}: "
+                         f"saved {u}, this model {v})")
+        else:
+            diffs.append(f"{key} (saved {a!r}, this model {b!r})")
+    return diffs[:limit]
+
+
 def conversion_dict(snn: nn.Module) -> dict:
-    """Ranges and timing of every layer, as saved beside the weights."""
+    """Ranges and timing of every layer, and the model's architecture, as saved beside the weights."""
     layers = {}
     for p in snn.populations():
         layers[p.pname] = {"a": p.a, "b": p.b, "tau": 1.0 / p.d, "T_ref": p.window + p.b / p.d,
@@ -161,7 +222,7 @@ def conversion_dict(snn: nn.Module) -> dict:
                            "neuron": p.neuron, "kind": p.kind}
     return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
             "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
-            "source": getattr(snn, "source_name", ""), "layers": layers}
+            "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers}
 
 
 def save_conversion(snn: nn.Module, path) -> Path:
@@ -172,12 +233,21 @@ def save_conversion(snn: nn.Module, path) -> Path:
 
 
 def load_conversion(model, path, **timm_kwargs) -> nn.Module:
-    """Rebuild a converted model from its ANN and a saved conversion JSON."""
+    """Rebuild a converted model from its ANN and a saved conversion JSON.
+
+    The file must have been made for a model of the same architecture
+    (:func:`architecture`): otherwise a ValueError names what differs.
+    """
     data = json.loads(Path(path).read_text())
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
     ann = resolve_model(model, **timm_kwargs)
     snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+    if "architecture" in data:   # version >= 2
+        diffs = architecture_differences(data["architecture"], architecture(snn))
+        if diffs:
+            raise ValueError(f"{path} does not match this model: it was made for another architecture; "
+                             "differs in " + "; ".join(diffs))
     pops = snn.populations()
     missing = [p.pname for p in pops if p.pname not in data["layers"]]
     if missing:

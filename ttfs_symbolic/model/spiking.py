@@ -25,7 +25,9 @@ relay neurons, one synaptic operation per delayed spike, as for any spike.
 """
 from __future__ import annotations
 
+import functools
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,20 +46,36 @@ CHUNK_ELEMENTS = 1 << 24
 
 @dataclass
 class Ctx:
-    """What one forward pass does: mode, time precision, and what it records."""
+    """What one forward pass does: mode, time precision, and what it records.
+
+    ``order`` (set for the calibration pass) collects the populations in the
+    order in which they first emit: a layer emits only once the values of
+    every layer it receives from exist, so this order is causal and Algorithm
+    1 numbers the emitting windows by it (:func:`ttfs_symbolic.model.convert.calibrate`).
+    """
 
     mode: str = "exact"
     precision: int | None = None
     calibrating: bool = False
     record: bool = False
+    order: list | None = None
 
     def __post_init__(self):
         if self.mode == "calibrate":
             self.calibrating = True
+            if self.order is None:
+                self.order = []
         else:
             dynamics.check_mode(self.mode, self.precision)
             if self.precision is not None:
                 self.precision = int(self.precision)
+        self._noted: set[int] = set()
+
+    def note(self, pop: "Population"):
+        """Record that ``pop`` emits now (first emission only; no-op unless ``order`` is set)."""
+        if self.order is not None and id(pop) not in self._noted:
+            self._noted.add(id(pop))
+            self.order.append(pop)
 
 
 @dataclass
@@ -106,6 +124,40 @@ def output_kernel(name: str) -> OutputKernel | None:
             ot = neuron.output_transform()
             _OUTPUT_KERNELS[name] = OutputKernel.from_transform(ot)
     return _OUTPUT_KERNELS[name]
+
+
+@functools.lru_cache(maxsize=4096)
+def log_kernel(c: float) -> InputKernel:
+    """The layer-I kernel ``f = log(x + c)`` of the multiplication network (eq. 24), one object per c.
+
+    One object per shift matters beyond the parse: the kernel-mode tables
+    (:func:`ttfs_symbolic.numeric.dynamics.input_table`) and ``f(a)`` are
+    cached per kernel object, so a fresh kernel per forward pass would
+    integrate eta again every time.
+    """
+    return InputKernel(f"log(x + {float(c)!r})")
+
+
+# compiled torch functions per kernel object: compile_expr finds a formula by its
+# srepr, which is SymPy work; the forward passes look each function up here instead
+_F_TORCH: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_H_TORCH: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def f_torch(kernel: InputKernel):
+    """``kernel.f_fn("torch")`` (Theorem 4.1's f), looked up once per kernel."""
+    fn = _F_TORCH.get(kernel)
+    if fn is None:
+        fn = _F_TORCH[kernel] = kernel.f_fn("torch")
+    return fn
+
+
+def h_torch(kernel: OutputKernel):
+    """``kernel.h_fn("torch")`` (Theorem 4.3's h), looked up once per kernel."""
+    fn = _H_TORCH.get(kernel)
+    if fn is None:
+        fn = _H_TORCH[kernel] = kernel.h_fn("torch")
+    return fn
 
 
 class Population(nn.Module):
@@ -164,20 +216,24 @@ class Population(nn.Module):
         return self.timing(delta, T_emit0).encode(values)
 
     def _thresholds(self):
+        """``(theta_low, theta) = (h^-1(a), h^-1(b))`` (eq. 13), computed once per range."""
         if self._theta is None:
             self._theta = (self.h.theta_low(self.a), self.h.theta(self.b))
         return self._theta
 
     # ---- calibration --------------------------------------------------------
     def observe(self, values: torch.Tensor, reservoir: int = 20000):
+        """Record the range of ``values`` and a random sample of them (for percentiles)."""
         v = values.detach().reshape(-1)
         if v.numel() == 0:
             return
-        if torch.isnan(v).any():
+        lo, hi = torch.aminmax(v)  # one pass; NaN propagates into both
+        lo, hi = float(lo), float(hi)
+        if math.isnan(lo) or math.isnan(hi):
             raise ValueError(f"layer {self.pname}: NaN during calibration (check the inputs)")
         st = self.stats
-        st.lo = min(st.lo, float(v.min()))
-        st.hi = max(st.hi, float(v.max()))
+        st.lo = min(st.lo, lo)
+        st.hi = max(st.hi, hi)
         take = min(reservoir // 4, v.numel())
         idx = torch.randint(0, v.numel(), (take,), generator=_GEN)
         st.samples.append(v[idx].to(torch.float64).cpu().numpy())
@@ -210,8 +266,9 @@ class Population(nn.Module):
     # ---- emitting stage -----------------------------------------------------
     def emit(self, V: torch.Tensor, ctx: Ctx) -> torch.Tensor:
         """Output values of the emitting stage (Theorem 4.3) in the context's mode."""
+        ctx.note(self)
         if ctx.calibrating:
-            out = V if self.h is None else self.h.h_fn("torch")(V)
+            out = V if self.h is None else h_torch(self.h)(V)
             self.observe(out)
             return out
         if not self.calibrated:
@@ -227,12 +284,35 @@ class Population(nn.Module):
             if self.h is None:
                 out = V.clamp(self.a, self.b)
             else:
-                out = self.h.apply(V, self.a, self.b)
+                out = self._apply_h(V)
             if ctx.mode == "quantized":
                 out = dynamics.quantize_values(out, self.a, self.b, ctx.precision)
         if ctx.record:
             self._count(V, out)
         return out
+
+    def _apply_h(self, V: torch.Tensor) -> torch.Tensor:
+        """``clip(h(V), a, b)`` (eq. 14): :meth:`OutputKernel.apply` with this layer's
+        thresholds and compiled h looked up once, not per forward pass.
+
+        h is increasing, so ``V <= theta_low = h^-1(a)`` gives a (no spike) and
+        ``V >= theta = h^-1(b)`` gives b (a spike at T_emit); h is evaluated
+        only on V clamped to ``[theta_low, theta]``, inside its domain.
+        When every V lies strictly between the thresholds (no neuron is held
+        at a or b, the usual case on calibrated ranges: softmax's exp layer
+        never reaches theta_low = -inf) the clamp and the two selections are
+        identities and are skipped; the result is the same, bit for bit.
+        """
+        low, theta = self._thresholds()
+        h = h_torch(self.h)
+        if V.numel():
+            vmin, vmax = torch.aminmax(V)   # NaN makes both comparisons false: the full path
+            if bool(vmin > low) and bool(vmax < theta):
+                return h(V).clamp(self.a, self.b)
+        inside = V.clamp(min=None if math.isinf(low) else low, max=theta)
+        out = h(inside).clamp(self.a, self.b)
+        out = torch.where(V >= theta, self.b, out)
+        return torch.where(V <= low, self.a, out)
 
     def _count(self, V, out):
         st = self.stats
@@ -262,7 +342,7 @@ def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx
         return x
     if ctx.mode == "kernel":
         return dynamics.kernel_potential_terms(kernel, src.timing(), x, ctx.precision)
-    return kernel.f_fn("torch")(x)
+    return f_torch(kernel)(x)
 
 
 # --------------------------------------------------------------------------
@@ -300,15 +380,22 @@ class Product(nn.Module):
         self.y = Population(f"{name}.layer1", "identity", kind="product_layer1", fan_in=2,
                             range_fn=lambda: layer1_range(p1, p2))
         self.out = out
+        self._table = None  # (key, layer II's tick table): see _layer2_table
 
     def kernels(self):
+        """Input kernels ``log(x + c1)``, ``log(x + c2)`` (layer I, eq. 24) and ``exp`` (layer II, eq. 26).
+
+        Built once per pair of shifts (c = 1 - a of each factor, so once per
+        calibration), not per forward pass.
+        """
         c1, c2 = shift_for(self.p1), shift_for(self.p2)
-        return (InputKernel(f"log(x + {c1!r})"), InputKernel(f"log(x + {c2!r})"), input_kernel("exp_input"))
+        return log_kernel(c1), log_kernel(c2), input_kernel("exp_input")
 
     def forward(self, x1, x2, ctx: Ctx, scale=None, bias=None):
         """Elementwise: x1, x2 broadcastable. Matmul: x1 (..., M, K), x2 (..., K, N)."""
         if not ctx.calibrating and not self.y.calibrated:
             raise RuntimeError(f"layer {self.y.pname} has no range: calibrate the model first")
+        ctx.note(self.y)  # layer I emits after x1, x2 and before layer II (self.out)
         c1 = shift_for(self.p1) if self.p1.calibrated else 1.0
         c2 = shift_for(self.p2) if self.p2.calibrated else 1.0
         if ctx.calibrating or ctx.mode == "exact":
@@ -336,7 +423,8 @@ class Product(nn.Module):
         if self.matmul:
             M, K = x1.shape[-2], x1.shape[-1]
             N = x2.shape[-1]
-            batch = int(np.prod(torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]))) if x1.dim() > 2 else 1
+            # one layer-I neuron per (batch element, i, j, k) of the broadcast batch shape
+            batch = math.prod(torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]))
             total = batch * M * N * K
             silent1 = (x1 <= self.p1.a).to(x1.dtype)
             silent2 = (x2 <= self.p2.a).to(x2.dtype)
@@ -359,20 +447,12 @@ class Product(nn.Module):
         integral ``Q[p - k] + exp(a)`` (kernel). The M*N*K tensor is never
         held: a fused kernel (torch.compile) or chunks of CHUNK_ELEMENTS.
         """
-        k1, k2, kexp = self.kernels()
+        k1, k2, _ = self.kernels()
         l1 = terms(x1, self.p1, k1, ctx)
         l2 = terms(x2, self.p2, k2, ctx)
         y_pop = self.y
         p = ctx.precision
-        ticks = torch.arange(p + 1, dtype=torch.float64)
-        if ctx.mode == "kernel":
-            q = torch.as_tensor(dynamics.input_table(kexp, y_pop.a, y_pop.b, 1.0, p), dtype=torch.float64)
-            T = q.flip(0) + kexp.f_at(y_pop.a)  # T[k] = Q[p - k] + f(a)
-        else:
-            T = torch.exp(y_pop.b - ticks * (y_pop.d / p))
-        T = T.to(dtype=x1.dtype, device=x1.device)
-        b_y = torch.tensor(y_pop.b, dtype=x1.dtype, device=x1.device)
-        per_tick = torch.tensor(p / y_pop.d, dtype=x1.dtype, device=x1.device)
+        T, b_y, per_tick = self._layer2_table(ctx.mode, p, x1.dtype, x1.device)
         if self.matmul:
             K = x1.shape[-1]
             s, fired, total = _fused_matmul_terms(l1, l2, T, b_y, per_tick, p)
@@ -387,12 +467,44 @@ class Product(nn.Module):
             st.spikes += int(fired)
         return V
 
+    def _layer2_table(self, mode: str, p: int, dtype, device):
+        """``(T, b_y, p/d_y)``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
 
-def _matmul_terms(l1, l2, T, b_y, per_tick, p: int):
+        ``T[k]`` is the term of a layer-I spike at tick k: ``exp(b - k d/p)``
+        in quantized mode (closed form of eq. 26), ``Q[p - k] + exp(a)`` in
+        kernel mode (Q the cumulative integral of eta = exp over layer I's
+        window, Theorem 4.1, eq. 30).
+        """
+        y_pop = self.y
+        key = (mode, p, dtype, device, y_pop.a, y_pop.b)
+        cached = self._table
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        kexp = input_kernel("exp_input")
+        if mode == "kernel":
+            q = torch.as_tensor(dynamics.input_table(kexp, y_pop.a, y_pop.b, 1.0, p), dtype=torch.float64)
+            T = q.flip(0) + kexp.f_at(y_pop.a)  # T[k] = Q[p - k] + f(a)
+        else:
+            ticks = torch.arange(p + 1, dtype=torch.float64)
+            T = torch.exp(y_pop.b - ticks * (y_pop.d / p))
+        value = (T.to(dtype=dtype, device=device),
+                 torch.tensor(y_pop.b, dtype=dtype, device=device),
+                 torch.tensor(p / y_pop.d, dtype=dtype, device=device))
+        self._table = (key, value)
+        return value
+
+
+def _matmul_terms(l1, l2, T, b_y, per_tick, p: int, index_dtype=torch.int64):
     """sum_k T[round((b_y - l1[..., i, k] - l2[..., k, j]) * per_tick)] and the spike count."""
     t = l1.unsqueeze(-1) + l2.unsqueeze(-3)  # (..., m, K, N)
-    k = torch.round((b_y - t) * per_tick).clamp(0, p).long()
+    k = torch.round((b_y - t) * per_tick).clamp(0, p).to(index_dtype)
     return T[k].sum(-2), (k < p).sum()
+
+
+def _matmul_terms_int32(l1, l2, T, b_y, per_tick, p: int):
+    """:func:`_matmul_terms` with int32 tick indices (p + 1 ticks fit): the same
+    values, and torch.compile's CPU code gathers from T about 1.7x faster."""
+    return _matmul_terms(l1, l2, T, b_y, per_tick, p, torch.int32)
 
 
 _COMPILED = {}
@@ -408,7 +520,7 @@ def _compiled_matmul_terms():
         return None
     if "fn" not in _COMPILED:
         try:
-            _COMPILED["fn"] = torch.compile(_matmul_terms, dynamic=False)
+            _COMPILED["fn"] = torch.compile(_matmul_terms_int32, dynamic=False)
         except Exception:  # no compiler backend: chunks instead
             _COMPILED["fn"] = None
     return _COMPILED["fn"]

@@ -40,6 +40,18 @@ def _activation_neuron(path: str, act: nn.Module) -> str:
         "(supported: nn.GELU, nn.SiLU, nn.ReLU; add a catalogue neuron and a mapping for others)")
 
 
+def _f64(t):
+    """A detached float64 copy (None stays None): constants are folded into weights in float64.
+
+    Folding the attention scale or a LayerScale gamma into a weight (Theorem
+    4.1, eq. 8: constants go into the weights and into C) in the ANN's float32
+    would round every product W*gamma; in float64 the product of two float32
+    numbers is exact, so a float64 run of the spiking model stays lossless.
+    The folded weights are kept in float64 and cast to the run's dtype.
+    """
+    return None if t is None else t.detach().to(torch.float64)
+
+
 def _is_identity(m) -> bool:
     return m is None or isinstance(m, (nn.Identity, nn.Dropout)) or type(m).__name__ == "DropPath"
 
@@ -99,19 +111,21 @@ class SpikingAttention(nn.Module):
         Bq, Bk, Bv = (None, None, None) if B is None else (B[:inner], B[inner:2 * inner], B[2 * inner:])
         self.q_norm = _layernorm(f"{name}.q_norm", attn.q_norm)
         self.k_norm = _layernorm(f"{name}.k_norm", attn.k_norm)
-        scale = attn.scale
+        scale = float(attn.scale)
         if self.q_norm is None:
-            # the attention scale folded into the weights of q (issue: "folded into the weights")
-            Wq = Wq * scale
-            Bq = None if Bq is None else Bq * scale
+            # the attention scale folded into the weights of q (eq. 8), in float64 (_f64)
+            Wq = _f64(Wq) * scale
+            Bq = None if Bq is None else _f64(Bq) * scale
         self.q = SpikingLinear(f"{name}.q", Wq, Bq)
         self.k = SpikingLinear(f"{name}.k", Wk, Bk)
         self.v = SpikingLinear(f"{name}.v", Wv, Bv)
         self.sq = self.sk = None
         qsrc, ksrc = self.q.out, self.k.out
         if self.q_norm is not None:
-            w = self.q_norm.weight.detach() * scale if self.q_norm.weight is not None else torch.full((self.hd,), scale)
-            b = self.q_norm.bias.detach() * scale if self.q_norm.bias is not None else None
+            # the scale folded into q_norm's affine (layer II of its product), in float64
+            w = _f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \
+                torch.full((self.hd,), scale, dtype=torch.float64)
+            b = _f64(self.q_norm.bias) * scale if self.q_norm.bias is not None else None
             self.sq = SpikingLayerNorm(f"{name}.q_norm", self.q.out, w, b, self.q_norm.eps, self.hd)
             qsrc = self.sq.out
         if self.k_norm is not None:
@@ -126,9 +140,9 @@ class SpikingAttention(nn.Module):
         Wp = attn.proj.weight.detach()
         Bp = attn.proj.bias.detach() if attn.proj.bias is not None else None
         if ls is not None and not _is_identity(ls):
-            gamma = ls.gamma.detach()  # LayerScale: a per-channel constant, folded into proj
-            Wp = Wp * gamma[:, None]
-            Bp = None if Bp is None else Bp * gamma
+            gamma = _f64(ls.gamma)  # LayerScale: a per-channel constant, folded into proj in float64
+            Wp = _f64(Wp) * gamma[:, None]
+            Bp = None if Bp is None else _f64(Bp) * gamma
         self.proj = SpikingLinear(f"{name}.proj", Wp, Bp)
 
     def forward(self, x, ctx: Ctx):
@@ -178,8 +192,9 @@ class SpikingBlock(nn.Module):
             fc2_src = self.mlp_norm.out
         W2, B2 = mlp.fc2.weight.detach(), (mlp.fc2.bias.detach() if mlp.fc2.bias is not None else None)
         if not _is_identity(blk.ls2):
-            W2 = W2 * blk.ls2.gamma.detach()[:, None]
-            B2 = None if B2 is None else B2 * blk.ls2.gamma.detach()
+            gamma = _f64(blk.ls2.gamma)  # LayerScale folded into fc2 in float64
+            W2 = _f64(W2) * gamma[:, None]
+            B2 = None if B2 is None else _f64(B2) * gamma
         self.fc2 = SpikingLinear(f"{name}.mlp.fc2", W2, B2)
         self.res2 = Population(f"{name}.residual2", "identity", kind="residual", fan_in=2)
 
@@ -278,8 +293,14 @@ class SpikingViT(nn.Module):
 
     # ------------------------------------------------------------------
     def populations(self) -> list[Population]:
-        """Every spiking layer, in the order of the forward pass."""
-        return [m for m in self.modules() if isinstance(m, Population)]
+        """Every spiking layer, in the order of the forward pass.
+
+        Once calibrated (or loaded), that is the order of the emitting windows,
+        which :func:`~ttfs_symbolic.model.convert.calibrate` numbers by first
+        emission; before, the order in which the layers are built.
+        """
+        pops = [m for m in self.modules() if isinstance(m, Population)]
+        return sorted(pops, key=lambda p: p.window)   # stable: all windows are 0 before calibration
 
     def _forward(self, images, ctx: Ctx):
         x = self.input.emit(images, ctx)
