@@ -342,6 +342,22 @@ def test_deit_distilled_exact():
     assert {"head", "head_dist", "blocks.0.attn.qkv", "patch_embed.proj"} <= set(rates)
 
 
+def test_convert_and_report_dispatch_distilled_deit():
+    """convert() picks SpikingDeiTDistilled (a VisionTransformer subclass: tested first), and the
+    report's energy rows include the distillation head through the model's own spike rates."""
+    from ttfs_symbolic.model.convert import convert
+    from ttfs_symbolic.model.report import evaluate
+
+    model = randomize(timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, depth=1), seed=3)
+    images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))
+    snn = convert(model, images, progress=False)
+    assert type(snn) is SpikingDeiTDistilled
+    rep = evaluate(snn, model, images, mode="exact", dtype=torch.float64, progress=False)
+    assert rep.agreement == 1.0 and rep.max_logit_rel_error < EXACT_REL
+    rows = {r["name"]: r for r in rep.energy_rows}
+    assert rows["head_dist"]["spike_rate"] is not None and rows["head"]["spike_rate"] is not None
+
+
 def test_deit_distilled_refuses_other_models():
     with pytest.raises(UnsupportedModuleError, match="VisionTransformerDistilled"):
         SpikingDeiTDistilled(timm.create_model("deit_tiny_patch16_224", pretrained=False, depth=1))

@@ -123,13 +123,12 @@ POTENTIAL_RTOL = 1e-9
 PSI_RTOL = 1e-9
 #: kernel-mode tables, error in the receiver's value units (per unit weight,
 #: through the largest slope h' for the eta table) as a fraction of one tick
-#: d/p. 3-node Gauss-Legendre per tick is exact to degree 5; for smooth kernels
-#: its error, ~ (delta/p)^7 max|eta^(6)| / 2016000 per tick, is below 1e-9 of a
-#: tick at p >= 64. The 1e-3 allowance also admits a kernel with an integrable
+#: d/p. The tables are integrated by adaptive Gauss-Kronrod per tick, split at
+#: eta's kinks, to 1e-12 relative (numeric.dynamics.TABLE_EPSREL), far below
+#: this allowance. The 1e-3 allowance admits a kernel with an integrable
 #: singularity at the end of the window (psi of h = exp or sigmoid when h never
-#: reaches a: the Gauss-Legendre error on the last cells is scale-invariant,
-#: ~1e-5 of a tick), and refuses what breaks the one-tick bound: a kink of eta
-#: inside a tick (O(1/p): ~0.1 tick) or a kernel steeper than the tick grid.
+#: reaches a) and refuses what breaks the one-tick bound: a table the
+#: quadrature did not resolve (a user's kernel with a kink SymPy cannot locate).
 TABLE_TICKS = 1e-3
 _EPS = float(np.finfo(np.float64).eps)
 _DPS = 30
@@ -883,7 +882,7 @@ def check_kernel_convergence(layer: NeuronLayer, *, precisions=(64, 256, 1024, 4
     """Kernel mode against exact mode on inputs on the sender's p-grid, for each p in ``precisions``.
 
     Bound: in kernel mode the potential is the sum of the input tables
-    ``Q[m] = (1/tau) int_0^{m delta/p} eta`` (3-node Gauss-Legendre per tick)
+    ``Q[m] = (1/tau) int_0^{m delta/p} eta`` (adaptive Gauss-Kronrod per tick)
     and the spike is at the first tick m where ``V + P[m] >= theta``
     (``P`` the cumulative psi at half ticks), so the emitted value differs
     from exact mode's ``clip(h(V), a, b)`` by less than one tick, ``d/p``
@@ -891,8 +890,7 @@ def check_kernel_convergence(layer: NeuronLayer, *, precisions=(64, 256, 1024, 4
     the table errors: ``L_h * sum_j |w_j| * eps_Q + eps_P``, with ``L_h`` the
     largest h' on the emitting range and ``eps_Q``, ``eps_P`` the measured
     table errors (against f and h^-1 on the grid), each required to be
-    negligible: at most ``TABLE_TICKS`` of a tick per unit weight (O(p^-6)
-    per tick for smooth kernels). Where p' is a multiple of
+    negligible: at most ``TABLE_TICKS`` of a tick per unit weight. Where p' is a multiple of
     p the grids are nested and the error at p' is at most the error at p
     (plus the same allowance), so it decreases as p grows. ``measured`` holds
     the largest error per p (``err_p{p}``) and in ticks (``ticks_p{p}``).
@@ -914,7 +912,7 @@ def check_kernel_convergence(layer: NeuronLayer, *, precisions=(64, 256, 1024, 4
         tol = TABLE_TICKS * r.d / p
         if not L_h * eq <= tol:
             return CheckResult(name, False, 0,
-                               f"input table (eq. 30, Gauss-Legendre per tick) at p = {p} is off by {eq:.3g} from "
+                               f"input table (eq. 30, quadrature per tick) at p = {p} is off by {eq:.3g} from "
                                f"f(a + m d/p) - f(a), {L_h * eq / (r.d / p):.2g} of an output tick per unit weight "
                                f"(allowed {TABLE_TICKS:g}): the tick grid does not resolve eta (a kink inside a "
                                "tick, or a kernel steeper than a tick)",

@@ -520,6 +520,15 @@ def _compiled_matmul_terms():
         return None
     if "fn" not in _COMPILED:
         try:
+            # one specialisation per (shape, dtype, p): a precision sweep over two attention
+            # products and LayerNorm's needs more than dynamo's default 8, after which it
+            # would run the function eagerly and hold all M*N*K layer-I neurons at once
+            import torch._dynamo
+
+            cfg = torch._dynamo.config
+            for key in ("recompile_limit", "cache_size_limit"):
+                if hasattr(cfg, key):
+                    setattr(cfg, key, max(getattr(cfg, key), 256))
             _COMPILED["fn"] = torch.compile(_matmul_terms_int32, dynamic=False)
         except Exception:  # no compiler backend: chunks instead
             _COMPILED["fn"] = None
