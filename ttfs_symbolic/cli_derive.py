@@ -140,10 +140,11 @@ def run_derive(args) -> int:
         raise ValueError(f"--out {page}: the page must be a .md file")
     if page is not None and page.exists() and page.is_dir():
         raise ValueError(f"--out {page} is a folder")
-    if page is not None and not page.parent.is_dir():
-        raise ValueError(f"--out {page}: no folder {page.parent}")
-    if page is not None and args.plot is not None and not Path(args.plot).parent.is_dir():
-        raise ValueError(f"--plot {args.plot}: no folder {Path(args.plot).parent}")
+    targets = [(w, p) for w, p in (("--out", page), ("--plot", None if args.plot is None else Path(args.plot)))
+               if p is not None]
+    for option, path in targets:
+        if any(q.exists() and not q.is_dir() for q in (path.parent, *path.parent.parents)):
+            raise ValueError(f"{option} {path}: a file stands where its folder should be")
     try:
         it, ot = docgen.derive_pair(f, h, args.range, output_range, args.delta, params)
     except Exception as exc:  # noqa: BLE001  every derivation error here comes from user input
@@ -152,6 +153,8 @@ def run_derive(args) -> int:
     if args.no_page:
         return 0
     try:
+        for _, path in targets:   # the derivation succeeded: make the folders of what is written
+            path.parent.mkdir(parents=True, exist_ok=True)
         page, png, _, _ = docgen.write_derivation(page, f, h, args.range, output_range, args.delta, params,
                                                   title=args.title, plot_path=args.plot,
                                                   plot=not args.no_plot)
