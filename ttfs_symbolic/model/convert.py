@@ -42,12 +42,16 @@ class Progress:
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
             width = 24
             filled = int(width * self.done / max(self.total, 1))
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                              f"{elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
+            line = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                    f"{elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
+            if getattr(self.stream, "isatty", lambda: False)():
+                self.stream.write("\r" + line)
+            elif self.done == self.total or self.done % max(1, self.total // 4) == 0:
+                self.stream.write(line + "\n")   # a log file: a few whole lines, not carriage returns
             self.stream.flush()
 
     def close(self):
-        if self.enabled:
+        if self.enabled and getattr(self.stream, "isatty", lambda: False)():
             self.stream.write("\n")
             self.stream.flush()
 
