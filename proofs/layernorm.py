@@ -88,7 +88,7 @@ def prove() -> ProofResult:
              sum((x - mean) ** 2 for x in xs) / n - var)
 
     wx, wm, wz, wv, wr = window("x"), window("m"), window("z"), window("v", a=sp.Symbol("a_v", nonnegative=True)), window("r")
-    wy, wp, wo = window("y"), window("p"), window("o")
+    wy, wp = window("y"), window("p")
 
     # 1. mean neuron (generic inputs, one window)
     X = list(sp.symbols("X1:4", real=True))

@@ -49,10 +49,9 @@ def exp_output(win):
 
 def prove() -> ProofResult:
     st = _Steps()
-    n = 3
     w0, w1 = window("0"), window("1")
     w2 = window("2", a=sp.Symbol("a_2", nonnegative=True))  # softmax outputs lie in [0, 1]
-    xs = list(sp.symbols("x1:4", real=True))
+    xs = list(sp.symbols("x1:4", real=True))   # n = 3 inputs
 
     ok, dV, dfire = check_lse(xs, w0, w1)
     st.require("layer I (Theorem 4.6): the log-sum-exp neuron's spike stands for y = log sum_j exp(x_j)", ok)

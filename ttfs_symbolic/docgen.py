@@ -268,7 +268,7 @@ def simulate(it: InputTransform, ot: OutputTransform, inputs, n_grid: int = 400)
     ``theta`` (eq. 13); the crossing is interpolated between grid points.
     """
     from .numeric.dynamics import LayerTiming
-    from .numeric.kernels import InputKernel, OutputKernel
+    from .numeric.kernels import InputKernel
 
     delta = float(it.delta)
     if float(ot.delta) != delta:
@@ -343,7 +343,7 @@ def companion_transforms(it: InputTransform | None, ot: OutputTransform | None):
     whose range holds the potentials h^-1 maps into the emitting range.
     Returns (it, ot, note) where note says what was added.
     """
-    from .numeric.kernels import InputKernel, OutputKernel
+    from .numeric.kernels import InputKernel
 
     if it is not None and ot is not None:
         return it, ot, ""
@@ -493,7 +493,7 @@ def _input_section(it: InputTransform) -> list[str]:
 
 
 def _output_section(ot: OutputTransform) -> list[str]:
-    a, b, delta, tau, d = ot.a, ot.b, ot.delta, ot.tau, ot.d
+    a, b, tau, d = ot.a, ot.b, ot.tau, ot.d
     hprime = sympy.diff(ot.h, X)
     out = [
         "## Output transform (Theorem 4.3)",

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from .spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
-from .vit import SpikingViT, UnsupportedModuleError, _activation_neuron, _is_identity
+from .vit import SpikingViT, UnsupportedModuleError, _activation_neuron, _f64, _is_identity, _linear_gamma
 
 
 def _eva_types():
@@ -72,10 +72,6 @@ def is_deit_distilled(model) -> bool:
 
 def _tname(m) -> str:
     return f"{type(m).__module__}.{type(m).__name__}"
-
-
-def _f64(t):
-    return None if t is None else t.detach().to(torch.float64)
 
 
 class _Claims:
@@ -298,12 +294,7 @@ class SpikingEvaAttention(nn.Module):
             self.norm = SpikingLayerNorm(f"{name}.norm", self.context, onorm.weight, onorm.bias, onorm.eps, inner)
             proj_src = self.norm.out
         lp = claims.linear(f"{name}.proj", attn.proj)
-        Wp, Bp = _f64(lp.weight), _f64(lp.bias)
-        if gamma is not None:
-            g = _f64(gamma)
-            Wp = Wp * g[:, None]
-            Bp = None if Bp is None else Bp * g
-        self.proj = SpikingLinear(f"{name}.proj", Wp, Bp)
+        self.proj = _linear_gamma(f"{name}.proj", _f64(lp.weight), _f64(lp.bias), gamma)
         self.proj_src = proj_src
         # (energy row, population whose spikes feed it) for the measured firing rates
         rows = ([(f"{name}.qkv", src)] if attn.qkv is not None else
@@ -406,12 +397,7 @@ class SpikingEvaMlp(nn.Module):
             self.norm = SpikingLayerNorm(f"{name}.norm", hidden_src, mnorm.weight, mnorm.bias, mnorm.eps, hidden)
             hidden_src = self.norm.out
         fc2 = claims.linear(f"{name}.fc2", mlp.fc2)
-        W2, B2 = _f64(fc2.weight), _f64(fc2.bias)
-        if gamma is not None:
-            g = _f64(gamma)
-            W2 = W2 * g[:, None]
-            B2 = None if B2 is None else B2 * g
-        self.fc2 = SpikingLinear(f"{name}.fc2", W2, B2)
+        self.fc2 = _linear_gamma(f"{name}.fc2", _f64(fc2.weight), _f64(fc2.bias), gamma)
         rows.append((f"{name}.fc2", hidden_src))
         self.rate_rows = rows
         self.out = self.fc2.out
@@ -604,42 +590,7 @@ class SpikingEva(nn.Module):
     check_images = SpikingViT.check_images
     forward = SpikingViT.forward
     predict = SpikingViT.predict
-
-    def _forward(self, images, ctx: Ctx):
-        x = self.input.emit(images, ctx)
-        V = torch.nn.functional.conv2d(x, self.patch_w.to(x.dtype),
-                                       None if self.patch_b is None else self.patch_b.to(x.dtype),
-                                       stride=self.patch_stride, padding=self.patch_padding)
-        V = V.flatten(2).transpose(1, 2)
-        Bn = V.shape[0]
-        pos = None if self.pos is None else self.pos.to(V.dtype)
-        pre = None if self.prefix is None else self.prefix.to(V.dtype).expand(Bn, -1, -1)
-        if self.no_embed_class:
-            if pos is not None:
-                V = V + pos
-            if pre is not None:
-                V = torch.cat([pre, V], dim=1)
-        else:
-            if pre is not None:
-                V = torch.cat([pre, V], dim=1)
-            if pos is not None:
-                V = V + pos
-        x = self.embed.emit(V, ctx)
-        if self.norm_pre is not None:
-            x = self.norm_pre(x, ctx)
-        for blk in self.blocks:
-            x = blk(x, ctx)
-        if self.norm is not None:
-            x = self.norm(x, ctx)
-        if self.global_pool == "avg":
-            x = self.pool.emit(x[:, self.num_prefix:].mean(1), ctx)
-        else:
-            x = x[:, 0]
-        if self.fc_norm is not None:
-            x = self.fc_norm(x, ctx)
-        if self.head is not None:
-            x = self.head(x, ctx)
-        return x
+    _forward = SpikingViT._forward   # same embedding, prefix/position order, pooling and head
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear (and RoPE) row of ``count_ops``.

@@ -37,7 +37,6 @@ from torch import nn
 from ..catalogue import get as catalogue_neuron
 from ..numeric import dynamics
 from ..numeric.kernels import InputKernel, OutputKernel
-from ..symbolic import checks
 
 #: largest number of elements of one chunk of the multiplication network's
 #: layer I in quantized and kernel modes (M*N*K is never held whole)

@@ -8,7 +8,6 @@ type; nothing silently stays an ANN operation.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -50,6 +49,18 @@ def _f64(t):
     The folded weights are kept in float64 and cast to the run's dtype.
     """
     return None if t is None else t.detach().to(torch.float64)
+
+
+def _linear_gamma(name: str, weight, bias, gamma=None) -> SpikingLinear:
+    """A linear layer with a per-output-channel constant (LayerScale gamma) folded
+    into its weights and bias in float64 (eq. 8; see :func:`_f64`)."""
+    W = weight.detach()
+    B = None if bias is None else bias.detach()
+    if gamma is not None:
+        g = _f64(gamma)
+        W = _f64(W) * g[:, None]
+        B = None if B is None else _f64(B) * g
+    return SpikingLinear(name, W, B)
 
 
 def _is_identity(m) -> bool:
@@ -103,7 +114,6 @@ class SpikingAttention(nn.Module):
             raise UnsupportedModuleError(f"unsupported module at '{name}.norm': a norm inside attention")
         self.h = attn.num_heads
         self.hd = attn.head_dim
-        dim = attn.qkv.in_features
         W = attn.qkv.weight.detach()
         B = attn.qkv.bias.detach() if attn.qkv.bias is not None else None
         inner = self.h * self.hd
@@ -137,13 +147,8 @@ class SpikingAttention(nn.Module):
         self.softmax = SpikingSoftmax(f"{name}.softmax", self.scores, n_tokens, use_max=softmax_max)
         self.context = Population(f"{name}.context", "identity", kind="matmul_av", fan_in=3 * n_tokens)
         self.av = Product(f"{name}.av", self.softmax.out, self.v.out, self.context, matmul=True)
-        Wp = attn.proj.weight.detach()
-        Bp = attn.proj.bias.detach() if attn.proj.bias is not None else None
-        if ls is not None and not _is_identity(ls):
-            gamma = _f64(ls.gamma)  # LayerScale: a per-channel constant, folded into proj in float64
-            Wp = _f64(Wp) * gamma[:, None]
-            Bp = None if Bp is None else _f64(Bp) * gamma
-        self.proj = SpikingLinear(f"{name}.proj", Wp, Bp)
+        gamma = None if ls is None or _is_identity(ls) else ls.gamma   # LayerScale, folded into proj
+        self.proj = _linear_gamma(f"{name}.proj", attn.proj.weight, attn.proj.bias, gamma)
 
     def forward(self, x, ctx: Ctx):
         Bn, N, _ = x.shape
@@ -185,17 +190,11 @@ class SpikingBlock(nn.Module):
         self.act = SpikingActivation(f"{name}.mlp.act", _activation_neuron(f"{name}.mlp.act", mlp.act), self.fc1.out)
         mnorm = _layernorm(f"{name}.mlp.norm", getattr(mlp, "norm", None))
         self.mlp_norm = None
-        fc2_src = self.act.out
         if mnorm is not None:
             self.mlp_norm = SpikingLayerNorm(f"{name}.mlp.norm", self.act.out, mnorm.weight, mnorm.bias, mnorm.eps,
                                              mlp.fc1.out_features)
-            fc2_src = self.mlp_norm.out
-        W2, B2 = mlp.fc2.weight.detach(), (mlp.fc2.bias.detach() if mlp.fc2.bias is not None else None)
-        if not _is_identity(blk.ls2):
-            gamma = _f64(blk.ls2.gamma)  # LayerScale folded into fc2 in float64
-            W2 = _f64(W2) * gamma[:, None]
-            B2 = None if B2 is None else _f64(B2) * gamma
-        self.fc2 = SpikingLinear(f"{name}.mlp.fc2", W2, B2)
+        gamma = None if _is_identity(blk.ls2) else blk.ls2.gamma   # LayerScale, folded into fc2
+        self.fc2 = _linear_gamma(f"{name}.mlp.fc2", mlp.fc2.weight, mlp.fc2.bias, gamma)
         self.res2 = Population(f"{name}.residual2", "identity", kind="residual", fan_in=2)
 
     def forward(self, x, ctx: Ctx):

@@ -20,7 +20,7 @@ import contextlib
 import functools
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import mpmath
 import sympy
