@@ -692,23 +692,12 @@ class SpikingDeiTDistilled(SpikingViT):
         return self.head(torch.cat([src_rows[:, 0], src_rows[:, 1]], dim=-1), ctx)
 
     def spike_rates_for_energy(self) -> dict[str, float]:
-        """As report.snn_spike_rates_for_energy, plus the distillation head's row."""
-        from .report import _input_rates, snn_spike_rates_for_energy
+        """As SpikingViT's, plus the distillation head's row (it reads the same tokens' layer)."""
+        from .report import _input_rates
 
-        out = snn_spike_rates_for_energy(_NoOwnRates(self))
+        out = super().spike_rates_for_energy()
         rates = _input_rates(self)
         last = "norm" if self.norm is not None else self.blocks[-1].res2.pname
         if last in rates:
             out["head"] = out["head_dist"] = rates[last]
         return out
-
-
-class _NoOwnRates:
-    """A view of an SNN without ``spike_rates_for_energy`` (so report's generic mapping runs)."""
-
-    def __init__(self, snn):
-        self._snn = snn
-        self.blocks = snn.blocks
-
-    def populations(self):
-        return self._snn.populations()

@@ -171,8 +171,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
-    own = getattr(snn, "spike_rates_for_energy", None)   # EVA, DeiT: rows of their own
-    energy = count_ops(ann, spike_rates=own() if own is not None else snn_spike_rates_for_energy(snn))
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy())   # EVA and DeiT add rows of their own
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,

@@ -353,6 +353,12 @@ class SpikingViT(nn.Module):
         images = self.check_images(images).to(dtype)
         return self._forward(images, Ctx(mode=mode, precision=precision, record=record))
 
+    def spike_rates_for_energy(self) -> dict[str, float]:
+        """Measured firing rate of the input of each linear row of ``count_ops`` (run with ``record=True``)."""
+        from .report import snn_spike_rates_for_energy
+
+        return snn_spike_rates_for_energy(self)
+
     @torch.no_grad()
     def predict(self, images, **kw):
         """Index of the earliest output spike = argmax of the decoded logits (Appendix A.2)."""

@@ -87,12 +87,15 @@ class InputKernel:
         with mpmath.workdps(30):
             return float(fn(mpmath.mpf(float(a))))
 
-    @functools.lru_cache(maxsize=1)
-    def kink_points(self) -> tuple[float, ...]:
-        """Values x where eta = f'(x) may be non-smooth (Heaviside, Max, Abs, Piecewise)."""
+    @functools.cached_property
+    def _kinks(self) -> tuple[float, ...]:
         from ..symbolic.derive import kinks
 
         return tuple(float(k) for k in kinks(self.fprime, X, -sympy.oo, sympy.oo))
+
+    def kink_points(self) -> tuple[float, ...]:
+        """Values x where eta = f'(x) may be non-smooth (Heaviside, Max, Abs, Piecewise); solved once per kernel."""
+        return self._kinks
 
     def __call__(self, x):
         """f(x) with the backend of x."""
