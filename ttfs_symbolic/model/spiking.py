@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,28 +136,6 @@ def log_kernel(c: float) -> InputKernel:
     return InputKernel(f"log(x + {float(c)!r})")
 
 
-# compiled torch functions per kernel object: compile_expr finds a formula by its
-# srepr, which is SymPy work; the forward passes look each function up here instead
-_F_TORCH: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_H_TORCH: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def f_torch(kernel: InputKernel):
-    """``kernel.f_fn("torch")`` (Theorem 4.1's f), looked up once per kernel."""
-    fn = _F_TORCH.get(kernel)
-    if fn is None:
-        fn = _F_TORCH[kernel] = kernel.f_fn("torch")
-    return fn
-
-
-def h_torch(kernel: OutputKernel):
-    """``kernel.h_fn("torch")`` (Theorem 4.3's h), looked up once per kernel."""
-    fn = _H_TORCH.get(kernel)
-    if fn is None:
-        fn = _H_TORCH[kernel] = kernel.h_fn("torch")
-    return fn
-
-
 class Population(nn.Module):
     """Neurons of one spiking layer: one window, one range [a, b], one h.
 
@@ -197,7 +174,6 @@ class Population(nn.Module):
         if not a < b:
             b = a + max(1e-6, abs(a) * 1e-6)  # a constant layer: give it a sliver of range
         self.a, self.b = a, b
-        self._theta = None
 
     @property
     def calibrated(self) -> bool:
@@ -215,10 +191,8 @@ class Population(nn.Module):
         return self.timing(delta, T_emit0).encode(values)
 
     def _thresholds(self):
-        """``(theta_low, theta) = (h^-1(a), h^-1(b))`` (eq. 13), computed once per range."""
-        if self._theta is None:
-            self._theta = (self.h.theta_low(self.a), self.h.theta(self.b))
-        return self._theta
+        """``(theta_low, theta) = (h^-1(a), h^-1(b))`` (eq. 13) of this range (cached by the kernel)."""
+        return self.h.theta_low(self.a), self.h.theta(self.b)
 
     # ---- calibration --------------------------------------------------------
     def observe(self, values: torch.Tensor, reservoir: int = 20000):
@@ -267,7 +241,7 @@ class Population(nn.Module):
         """Output values of the emitting stage (Theorem 4.3) in the context's mode."""
         ctx.note(self)
         if ctx.calibrating:
-            out = V if self.h is None else h_torch(self.h)(V)
+            out = V if self.h is None else self.h.h_fn("torch")(V)
             self.observe(out)
             return out
         if not self.calibrated:
@@ -291,27 +265,8 @@ class Population(nn.Module):
         return out
 
     def _apply_h(self, V: torch.Tensor) -> torch.Tensor:
-        """``clip(h(V), a, b)`` (eq. 14): :meth:`OutputKernel.apply` with this layer's
-        thresholds and compiled h looked up once, not per forward pass.
-
-        h is increasing, so ``V <= theta_low = h^-1(a)`` gives a (no spike) and
-        ``V >= theta = h^-1(b)`` gives b (a spike at T_emit); h is evaluated
-        only on V clamped to ``[theta_low, theta]``, inside its domain.
-        When every V lies strictly between the thresholds (no neuron is held
-        at a or b, the usual case on calibrated ranges: softmax's exp layer
-        never reaches theta_low = -inf) the clamp and the two selections are
-        identities and are skipped; the result is the same, bit for bit.
-        """
-        low, theta = self._thresholds()
-        h = h_torch(self.h)
-        if V.numel():
-            vmin, vmax = torch.aminmax(V)   # NaN makes both comparisons false: the full path
-            if bool(vmin > low) and bool(vmax < theta):
-                return h(V).clamp(self.a, self.b)
-        inside = V.clamp(min=None if math.isinf(low) else low, max=theta)
-        out = h(inside).clamp(self.a, self.b)
-        out = torch.where(V >= theta, self.b, out)
-        return torch.where(V <= low, self.a, out)
+        """``clip(h(V), a, b)`` (eq. 14) on this layer's range: :meth:`OutputKernel.apply`."""
+        return self.h.apply(V, self.a, self.b)
 
     def _count(self, V, out):
         st = self.stats
@@ -341,7 +296,7 @@ def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx
         return x
     if ctx.mode == "kernel":
         return dynamics.kernel_potential_terms(kernel, src.timing(), x, ctx.precision)
-    return f_torch(kernel)(x)
+    return kernel.f_fn("torch")(x)
 
 
 # --------------------------------------------------------------------------

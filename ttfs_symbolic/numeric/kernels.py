@@ -63,16 +63,17 @@ class InputKernel:
         self.f = parse_formula(f, params=params) if not isinstance(f, sympy.Expr) else f
         self.fprime = sympy.diff(self.f, X)
         self.eta_general = self.fprime.subs(X, S / TAU_SYM + A_SYM)
+        self._f_fns = {}
 
     def f_fn(self, backend: str):
-        """f compiled for a backend; for torch, a fused op where f is one torch
-        has (GELU, SiLU, ReLU, exp), checked equal to the compiled formula by
-        the tests (tests/test_model_layers.py)."""
-        if backend == "torch":
-            fused = _fused_torch(self.f)
-            if fused is not None:
-                return fused
-        return compile_expr(self.f, (X,), backend)
+        """f compiled for a backend (looked up once per backend); for torch, a fused
+        op where f is one torch has (GELU, SiLU, ReLU, exp), checked equal to the
+        compiled formula by the tests (tests/test_model_layers.py)."""
+        fn = self._f_fns.get(backend)
+        if fn is None:
+            fn = _fused_torch(self.f) if backend == "torch" else None
+            fn = self._f_fns[backend] = fn or compile_expr(self.f, (X,), backend)
+        return fn
 
     def eta_fn(self, backend: str):
         """eta(s, a, tau) for s >= 0 (eq. 8)."""
@@ -133,7 +134,11 @@ class OutputKernel:
         return self.h == X
 
     def h_fn(self, backend: str):
-        return compile_expr(self.h, (X,), backend)
+        """h compiled for a backend, looked up once per backend."""
+        key = ("h", backend)
+        if key not in self._cache:
+            self._cache[key] = compile_expr(self.h, (X,), backend)
+        return self._cache[key]
 
     def hprime_fn(self, backend: str):
         return compile_expr(self.hprime, (X,), backend)
@@ -222,6 +227,12 @@ class OutputKernel:
         low = self.theta_low(a)
         h = self.h_fn(_backend_of(V))
         if isinstance(V, torch.Tensor):
+            if V.numel():
+                # every V strictly between the thresholds (the usual case on calibrated
+                # ranges): the clamp and the two selections below are identities
+                vmin, vmax = torch.aminmax(V)   # NaN makes both comparisons false: the full path
+                if bool(vmin > low) and bool(vmax < theta):
+                    return h(V).clamp(a, b)
             inside = V.clamp(min=None if math.isinf(low) else low, max=theta)
             out = h(inside).clamp(a, b)
             out = torch.where(V >= theta, torch.full_like(out, b), out)
