@@ -8,8 +8,8 @@ of measurement, each in its own processes:
   times the ANN forward, the SNN ``exact`` forward and the SNN ``kernel``
   forward at time precision p (``--precision``, default 1024), and optionally
   ``quantized``. Every mode gets one untimed warm-up call first (its time is
-  reported as ``first call``: for kernel mode it includes torch.compile of the
-  fused multiplication network, Section 4.3.4), then ``--repeats`` timed calls
+  reported as ``first call``: for kernel mode it includes building the
+  kernel tables and, once per machine, compiling the native loops), then ``--repeats`` timed calls
   (``--kernel-repeats`` for kernel/quantized), interleaved round by round so
   that the load of a shared machine hits every mode alike. The ratios are
   medians over medians, measured in the same process.
@@ -171,7 +171,7 @@ def child_timing(args) -> dict:
     """All time measurements of one model, in this one process."""
     name = args.timing
     res = {"model": name, "batch": args.batch, "precision": args.precision, "threads": torch.get_num_threads(),
-           "fuse": os.environ.get("TTFS_FUSE", "1") != "0"}
+           "native": os.environ.get("TTFS_NATIVE", "1") != "0"}
     if name.startswith("eva"):
         ok, why = eva_available()
         if not ok:
@@ -191,7 +191,7 @@ def child_timing(args) -> dict:
     fns = {m: forward_fn(m, ann, snn, images, args.precision) for m in modes}
     reps = {m: (args.repeats if m in ("ann", "exact") else args.kernel_repeats) for m in modes}
     first, outputs = {}, {}
-    for m in modes:  # warm-up call: kernel mode compiles the fused product here
+    for m in modes:  # warm-up call: kernel mode builds its tick tables here
         first[m], outputs[m] = timed(fns[m])
     times = {m: [] for m in modes}
     for r in range(max(reps.values())):
@@ -299,7 +299,7 @@ def verdict(value, limit) -> str:
 def run_model(name: str, args, tmpdir: Path) -> dict:
     conv = tmpdir / f"{name}.conversion.json"
     common = ["--batch", str(args.batch), "--precision", str(args.precision), "--seed", str(args.seed)]
-    env = {"TTFS_FUSE": "0"} if args.no_fuse else {}
+    env = {"TTFS_NATIVE": "0"} if args.no_native else {}
     entry = {"model": name}
     if name.startswith("eva"):
         ok, why = eva_available()
@@ -417,7 +417,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--mem-calls", type=int, default=2, choices=[1, 2],
                     help="forward calls in a memory process: 1 (first only) or 2 (first, then warm; default)")
-    ap.add_argument("--no-fuse", action="store_true", help="TTFS_FUSE=0: the chunked product instead of torch.compile")
+    ap.add_argument("--no-native", action="store_true",
+                    help="TTFS_NATIVE=0: the torch reference loops instead of the compiled C ones")
     ap.add_argument("--child-timeout", type=float, default=None, help="seconds before a child process is killed")
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
     ap.add_argument("--top", type=int, default=25, help="rows of the profile tables (--profile)")

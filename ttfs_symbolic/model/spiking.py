@@ -14,9 +14,10 @@ The receiving stage of a neuron is ``sum_j w_j f_j(x_j)`` (Theorem 4.1): in
 the compiled eta kernel (:func:`ttfs_symbolic.numeric.dynamics.input_table`).
 For the identity transform (Corollary 4.2) that table is exactly
 ``x - a`` (eta = 1), so identity inputs pass their values through in every
-mode. The emitting stage is ``clip(h(V), a, b)`` (Theorem 4.3), rounded up to
-the next of ``p`` ticks in ``quantized`` mode, read from the cumulative psi
-table in ``kernel`` mode.
+mode. The emitting stage is ``clip(h(V), a, b)`` (Theorem 4.3), rounded to
+the nearest of ``p`` ticks in ``quantized`` mode, read from the cumulative
+psi table in ``kernel`` mode. The per-spike loops of these two modes run in
+C where a compiler is available (:mod:`ttfs_symbolic.numeric.native`).
 
 Inputs that come from an earlier window than the previous layer (residual
 connections, the x1, x2 of the multiplication network's layer II,
@@ -34,12 +35,9 @@ import torch
 from torch import nn
 
 from ..catalogue import get as catalogue_neuron
-from ..numeric import dynamics
+from ..numeric import dynamics, native
 from ..numeric.kernels import InputKernel, OutputKernel
 
-#: largest number of elements of one chunk of the multiplication network's
-#: layer I in quantized and kernel modes (M*N*K is never held whole)
-CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass
@@ -398,31 +396,34 @@ class Product(nn.Module):
         of p ticks (identity output, kernel mode reads the linear psi table by
         division). Layer II reads each spike's term from a table ``T`` over
         ticks: the closed form ``exp(b - k d/p)`` (quantized) or the kernel
-        integral ``Q[p - k] + exp(a)`` (kernel). The M*N*K tensor is never
-        held: a fused kernel (torch.compile) or chunks of CHUNK_ELEMENTS.
+        integral ``Q[p - k] + exp(a)`` (kernel). The M*N*K layer-I neurons of
+        a matrix product are never held: :func:`native.product_matmul` adds
+        each term as it is made (C), or works in row chunks (torch).
         """
         k1, k2, _ = self.kernels()
         l1 = terms(x1, self.p1, k1, ctx)
         l2 = terms(x2, self.p2, k2, ctx)
         y_pop = self.y
         p = ctx.precision
-        T, b_y, per_tick = self._layer2_table(ctx.mode, p, x1.dtype, x1.device)
+        T = self._layer2_table(ctx.mode, p, x1.dtype, x1.device)
+        per_tick = p / y_pop.d
         if self.matmul:
             K = x1.shape[-1]
-            s, fired, total = _fused_matmul_terms(l1, l2, T, b_y, per_tick, p)
+            s, fired = native.product_matmul(l1, l2, T, y_pop.b, per_tick, p, count=ctx.record)
+            total = math.prod(s.shape) * K
             V = s - c2 * x1.sum(-1, keepdim=True) - c1 * x2.sum(-2, keepdim=True) - K * c1 * c2
         else:
-            k = torch.round((b_y - (l1 + l2)) * per_tick).clamp(0, p).long()
-            fired, total = int((k < p).sum()), k.numel()
-            V = T[k] - c2 * x1 - c1 * x2 - c1 * c2
+            t, fired = native.tick_lookup(l1 + l2, y_pop.b, per_tick, p, T)
+            total = t.numel()
+            V = t - c2 * x1 - c1 * x2 - c1 * c2
         if ctx.record:
             st = y_pop.stats
             st.neurons += total
             st.spikes += int(fired)
         return V
 
-    def _layer2_table(self, mode: str, p: int, dtype, device):
-        """``(T, b_y, p/d_y)``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
+    def _layer2_table(self, mode: str, p: int, dtype, device) -> torch.Tensor:
+        """``T``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
 
         ``T[k]`` is the term of a layer-I spike at tick k: ``exp(b - k d/p)``
         in quantized mode (closed form of eq. 26), ``Q[p - k] + exp(a)`` in
@@ -441,74 +442,9 @@ class Product(nn.Module):
         else:
             ticks = torch.arange(p + 1, dtype=torch.float64)
             T = torch.exp(y_pop.b - ticks * (y_pop.d / p))
-        value = (T.to(dtype=dtype, device=device),
-                 torch.tensor(y_pop.b, dtype=dtype, device=device),
-                 torch.tensor(p / y_pop.d, dtype=dtype, device=device))
-        self._table = (key, value)
-        return value
-
-
-def _matmul_terms(l1, l2, T, b_y, per_tick, p: int, index_dtype=torch.int64):
-    """sum_k T[round((b_y - l1[..., i, k] - l2[..., k, j]) * per_tick)] and the spike count."""
-    t = l1.unsqueeze(-1) + l2.unsqueeze(-3)  # (..., m, K, N)
-    k = torch.round((b_y - t) * per_tick).clamp(0, p).to(index_dtype)
-    return T[k].sum(-2), (k < p).sum()
-
-
-def _matmul_terms_int32(l1, l2, T, b_y, per_tick, p: int):
-    """:func:`_matmul_terms` with int32 tick indices (p + 1 ticks fit): the same
-    values, and torch.compile's CPU code gathers from T about 1.7x faster."""
-    return _matmul_terms(l1, l2, T, b_y, per_tick, p, torch.int32)
-
-
-_COMPILED = {}
-#: fuse layer I and layer II of the multiplication network with torch.compile
-#: for products of at least this many layer-I neurons (TTFS_FUSE=0 disables it)
-FUSE_MIN_ELEMENTS = 1 << 22
-
-
-def _compiled_matmul_terms():
-    import os
-
-    if os.environ.get("TTFS_FUSE", "1") == "0":
-        return None
-    if "fn" not in _COMPILED:
-        try:
-            # one specialisation per (shape, dtype, p): a precision sweep over two attention
-            # products and LayerNorm's needs more than dynamo's default 8, after which it
-            # would run the function eagerly and hold all M*N*K layer-I neurons at once
-            import torch._dynamo
-
-            cfg = torch._dynamo.config
-            for key in ("recompile_limit", "cache_size_limit"):
-                if hasattr(cfg, key):
-                    setattr(cfg, key, max(getattr(cfg, key), 256))
-            _COMPILED["fn"] = torch.compile(_matmul_terms_int32, dynamic=False)
-        except Exception:  # no compiler backend: chunks instead
-            _COMPILED["fn"] = None
-    return _COMPILED["fn"]
-
-
-def _fused_matmul_terms(l1, l2, T, b_y, per_tick, p: int):
-    """Layer II's y-terms of the matrix product, without holding M*N*K at once."""
-    lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
-    M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
-    batch = int(np.prod(lead)) if len(lead) else 1
-    total = batch * M * N * K
-    fn = _compiled_matmul_terms() if total >= FUSE_MIN_ELEMENTS else None
-    if fn is not None:
-        try:
-            s, fired = fn(l1, l2, T, b_y, per_tick, p)
-            return s, int(fired), total
-        except Exception:  # compilation failed on this machine: fall back to chunks
-            _COMPILED["fn"] = None
-    rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
-    parts, fired = [], 0
-    for i0 in range(0, M, rows):
-        s, f = _matmul_terms(l1[..., i0:i0 + rows, :], l2, T, b_y, per_tick, p)
-        parts.append(s)
-        fired += int(f)
-    return torch.cat(parts, dim=-2), fired, total
+        T = T.to(dtype=dtype, device=device)
+        self._table = (key, T)
+        return T
 
 
 # --------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import native
 from .kernels import InputKernel, OutputKernel
 
 MODES = ("exact", "quantized", "kernel")
@@ -131,13 +132,12 @@ def quantize_values(x, a: float, b: float, p: int):
     """Round spike times to the nearest of p ticks per window, in value units.
 
     A value x fires at ``T_emit + (b - x)*tau``; on the clock it fires at tick
-    ``k = round((b - x) p / d)`` and stands for ``b - k d / p``; ``k = p``
-    means no spike (value a). Error in value: at most ``d/(2p)``.
+    ``k = clamp(round((b - x) p / d), 0, p)`` and stands for ``b - k d / p``;
+    ``k = p`` means no spike (value a). Error in value, for x in [a, b]: at
+    most ``d/(2p)``; values outside [a, b] land on b or a. NaN raises.
     """
     d = b - a
-    xc = x.clamp(a, b)
-    k = torch.round((b - xc) * (p / d)).clamp(0, p)
-    return b - k * (d / p)
+    return native.tick_lookup(_as_tensor(x), b, p / d, p, step=d / p)[0]
 
 
 def _as_tensor(x):
@@ -219,28 +219,42 @@ def output_table(kernel: OutputKernel, a: float, b: float, delta: float, p: int)
     return _integrals_to(lambda s: kernel.psi(s, b, tau), at)[1:]
 
 
+@functools.lru_cache(maxsize=1024)
+def _term_table(kernel: InputKernel, a: float, b: float, delta: float, p: int, dtype, device) -> torch.Tensor:
+    """``T[k] = Q[p - k] + f(a)``: the input term of a spike at tick k (k = p: silent input)."""
+    q = torch.as_tensor(input_table(kernel, a, b, delta, p), dtype=dtype, device=device)
+    return q.flip(0) + kernel.f_at(a)
+
+
 def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, p: int):
     """Per-input terms of the kernel-mode potential: Q[p - k] + f(a).
 
-    ``x_on_grid`` are the sender's values (on its p-tick grid). The f(a) part
-    is the per-synapse share of C times d (eq. 8), so a silent input gives f(a).
+    ``x_on_grid`` are the sender's values (on its p-tick grid), k their
+    ticks. The f(a) part is the per-synapse share of C times d (eq. 8), so a
+    silent input gives f(a).
     """
-    q = torch.as_tensor(input_table(kernel, sender.a, sender.b, sender.delta, p),
-                        dtype=x_on_grid.dtype, device=x_on_grid.device)
-    k = sender.ticks(x_on_grid, p)
-    fa = kernel.f_at(sender.a)
-    return q[p - k] + fa
+    x = _as_tensor(x_on_grid)
+    table = _term_table(kernel, sender.a, sender.b, sender.delta, p, x.dtype, x.device)
+    return native.tick_lookup(x, sender.b, p / sender.d, p, table)[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _emit_tables(kernel: OutputKernel, a: float, b: float, delta: float, p: int, dtype, device):
+    """``(P, values)`` of :func:`kernel_emit`: P in float64, ``values[m] = b - m d/p`` and ``values[p] = a``."""
+    P = torch.as_tensor(output_table(kernel, a, b, delta, p), dtype=torch.float64, device=device)
+    values = b - torch.arange(p + 1, dtype=dtype, device=device) * ((b - a) / p)
+    values[p] = a
+    return P, values
 
 
 def kernel_emit(kernel: OutputKernel, receiver: LayerTiming, V, p: int):
     """Kernel-mode emission: first tick m with V + P[m] >= theta (P at half ticks); value b - m d/p (a if none)."""
-    P = torch.as_tensor(output_table(kernel, receiver.a, receiver.b, receiver.delta, p), dtype=torch.float64,
-                        device=V.device)
-    theta = kernel.theta(receiver.b)
-    need = (theta - V).to(torch.float64).contiguous()
-    m = torch.searchsorted(P.contiguous(), need.reshape(-1), side="left").reshape(V.shape)
-    out = receiver.b - m.to(V.dtype) * (receiver.d / p)
-    return torch.where(m >= p, torch.full_like(out, receiver.a), out)
+    V = _as_tensor(V)
+    a, b = receiver.a, receiver.b
+    P, values = _emit_tables(kernel, a, b, receiver.delta, p, V.dtype, V.device)
+    # the closed form clip(h(V), a, b) is where the search starts; the tick comes from P alone
+    guess = (kernel.apply(V, a, b), b, p / receiver.d)
+    return native.threshold_lookup(V, P, kernel.theta(b), values, guess=guess)[0]
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,205 @@
+"""The C loops of the quantized and kernel modes against their torch reference.
+
+``ttfs_symbolic.numeric.native`` has each loop twice: C (compiled on first
+use) and torch. They must agree: bit for bit for the elementwise lookups
+(same float operations in the same order, rounding half to even), and to the
+rounding of a K-term sum for the matrix product (C adds the terms in
+increasing k, torch in its reduction order). Spike counts must be equal.
+The inputs include the hard cases: values exactly half-way between two
+ticks, values outside the range, potentials exactly on a table entry.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttfs_symbolic.numeric import native
+
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _need_native():
+    if native._compiler() is None:
+        pytest.skip("no C compiler on this machine: only the torch reference runs")
+    # with a compiler the loops must build: a failure here is a bug, not a skip
+    assert native.available(), native.build_info()["error"]
+
+
+def _values(seed: int, n: int, a: float, b: float, p: int, dtype) -> torch.Tensor:
+    """Values in and around [a, b], a third of them exactly half-way between ticks."""
+    g = torch.Generator().manual_seed(seed)
+    d = b - a
+    x = a - 0.2 * d + 1.4 * d * torch.rand(n, generator=g, dtype=torch.float64)
+    half = (b - (torch.randint(0, p, (n,), generator=g) + 0.5) * (d / p)).to(torch.float64)
+    x = torch.where(torch.rand(n, generator=g) < 1 / 3, half, x)
+    x[:4] = torch.tensor([a, b, a - d, b + d], dtype=torch.float64)
+    return x.to(dtype)
+
+
+ranges = st.tuples(st.floats(-20.0, 20.0), st.floats(1e-3, 30.0)).map(lambda t: (t[0], t[0] + t[1]))
+precisions = st.sampled_from([1, 2, 7, 16, 255, 1024, 4096])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), ab=ranges, p=precisions, n=st.integers(4, 5000), dtype=st.sampled_from(DTYPES),
+       with_table=st.booleans())
+def test_tick_lookup_matches_torch_bit_for_bit(seed, ab, p, n, dtype, with_table):
+    a, b = ab
+    x = _values(seed, n, a, b, p, dtype)
+    scale = p / (b - a)
+    if with_table:
+        table = torch.randn(p + 1, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64).to(dtype)
+        kw = dict(table=table)
+    else:
+        kw = dict(step=(b - a) / p)
+    got, fired = native.tick_lookup(x, b, scale, p, backend="native", **kw)
+    ref, fired_ref = native.tick_lookup(x, b, scale, p, backend="torch", **kw)
+    assert got.dtype == ref.dtype == dtype
+    assert torch.equal(got, ref)
+    assert fired == fired_ref
+    # and the reference is what the docs say: the nearest tick, half to even, clamped to [0, p]
+    k = torch.round((b - x) * scale).clamp(0, p)
+    assert fired_ref == int((k < p).sum())
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), batch=st.sampled_from([(), (1,), (3,), (2, 2)]), m=st.integers(1, 9),
+       k=st.integers(1, 40), n=st.integers(1, 37), p=precisions, dtype=st.sampled_from(DTYPES),
+       broadcast=st.booleans(), count=st.booleans())
+def test_product_matmul_matches_torch(seed, batch, m, k, n, p, dtype, broadcast, count):
+    g = torch.Generator().manual_seed(seed)
+    d_y = 3.0
+    # layer I's inputs: each term in [0, d_y/2] so that l1 + l2 spans layer I's range [0, d_y]
+    l1 = (torch.rand(*batch, m, k, generator=g, dtype=torch.float64) * d_y / 2).to(dtype)
+    l2_batch = (1,) * len(batch) if broadcast else batch
+    l2 = (torch.rand(*l2_batch, k, n, generator=g, dtype=torch.float64) * d_y / 2).to(dtype)
+    table = torch.exp(d_y - torch.arange(p + 1, dtype=torch.float64) * (d_y / p)).to(dtype)
+    s, fired = native.product_matmul(l1, l2, table, d_y, p / d_y, p, count=count, backend="native")
+    ref, fired_ref = native.product_matmul(l1, l2, table, d_y, p / d_y, p, count=count, backend="torch")
+    assert s.shape == ref.shape == (*batch, m, n)
+    assert fired == fired_ref
+    if not count:
+        assert fired == 0
+    # every term is in (0, e^{d_y}]: the two K-term sums differ by at most K ulps of the sum
+    eps = torch.finfo(dtype).eps
+    assert float((s - ref).abs().max()) <= k * eps * float(ref.abs().max()) + eps
+
+
+def test_product_matmul_counts_every_layer1_spike():
+    """Ticks of layer I computed one by one: the count and sum are those of the M*N*K neurons."""
+    g = torch.Generator().manual_seed(3)
+    p, b, scale = 64, 2.0, 32.0
+    l1 = torch.rand(2, 5, 6, generator=g, dtype=torch.float64)
+    l2 = torch.rand(2, 6, 4, generator=g, dtype=torch.float64) - 0.3
+    table = torch.arange(p + 1, dtype=torch.float64) ** 2
+    s, fired = native.product_matmul(l1, l2, table, b, scale, p)
+    want, spikes = torch.zeros(2, 5, 4, dtype=torch.float64), 0
+    for bb in range(2):
+        for i in range(5):
+            for j in range(4):
+                for kk in range(6):
+                    t = round(max(0.0, min(p, (b - float(l1[bb, i, kk] + l2[bb, kk, j])) * scale)))
+                    want[bb, i, j] += t * t
+                    spikes += t < p
+    assert torch.equal(s, want)
+    assert fired == spikes
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), p=precisions, n=st.integers(1, 3000), dtype=st.sampled_from(DTYPES),
+       use_guess=st.booleans(), guess_noise=st.sampled_from([0.0, 1.0, 50.0]))
+def test_threshold_lookup_matches_searchsorted(seed, p, n, dtype, use_guess, guess_noise):
+    g = torch.Generator().manual_seed(seed)
+    a, b = -1.0, 2.0
+    # a cumulative psi table: increasing, with repeated entries (flat psi) too
+    steps = torch.rand(p, generator=g, dtype=torch.float64)
+    steps[torch.rand(p, generator=g) < 0.1] = 0.0
+    P = torch.cumsum(steps, 0)
+    theta = float(P[-1]) / 2
+    V = theta - (P[-1] * 1.4 * torch.rand(n, generator=g, dtype=torch.float64) - 0.2 * P[-1])
+    on_entry = torch.rand(n, generator=g) < 0.3
+    V = torch.where(on_entry, theta - P[torch.randint(0, p, (n,), generator=g)], V).to(dtype)
+    values = b - torch.arange(p + 1, dtype=dtype) * ((b - a) / p)
+    values[p] = a
+    guess = None
+    if use_guess:
+        # any guess gives the same result; a good one (noise 0) only makes it faster
+        m_ref = torch.searchsorted(P, (theta - V.double()), side="left")
+        noisy = m_ref + (guess_noise * torch.randn(n, generator=g, dtype=torch.float64)).round().long()
+        guess = (values[noisy.clamp(0, p)], b, p / (b - a))
+    got, fired = native.threshold_lookup(V, P, theta, values, guess=guess, backend="native")
+    ref, fired_ref = native.threshold_lookup(V, P, theta, values, backend="torch")
+    assert torch.equal(got, ref)
+    assert fired == fired_ref
+
+
+@pytest.mark.parametrize("backend", ["native", "torch"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_is_refused_by_every_loop(backend, dtype):
+    p = 8
+    x = torch.tensor([0.1, float("nan"), 0.3], dtype=dtype)
+    table = torch.arange(p + 1, dtype=dtype)
+    with pytest.raises(ValueError, match="NaN"):
+        native.tick_lookup(x, 1.0, 8.0, p, table=table, backend=backend)
+    with pytest.raises(ValueError, match="NaN"):
+        native.tick_lookup(x, 1.0, 8.0, p, step=0.125, backend=backend)
+    with pytest.raises(ValueError, match="NaN"):
+        native.product_matmul(x.reshape(1, 3), torch.ones(3, 2, dtype=dtype), table, 1.0, 8.0, p, backend=backend)
+    P = torch.arange(p, dtype=torch.float64)
+    with pytest.raises(ValueError, match="NaN"):
+        native.threshold_lookup(x, P, 3.0, table, backend=backend)
+
+
+def test_bad_arguments_are_refused():
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="exactly one of table and step"):
+        native.tick_lookup(x, 1.0, 8.0, 8)
+    with pytest.raises(ValueError, match="p \\+ 1 = 9 entries"):
+        native.tick_lookup(x, 1.0, 8.0, 8, table=torch.zeros(8))
+    with pytest.raises(ValueError, match="inner sizes differ"):
+        native.product_matmul(torch.zeros(2, 3), torch.zeros(4, 2), torch.zeros(9), 1.0, 8.0, 8)
+    with pytest.raises(ValueError, match="backend"):
+        native.tick_lookup(x, 1.0, 8.0, 8, step=0.1, backend="cuda")
+    with pytest.raises(RuntimeError, match="cannot run here"):
+        native.tick_lookup(x.half(), 1.0, 8.0, 8, step=0.1, backend="native")
+    # float16 has no C loop: the default backend quietly uses torch, with the same result
+    # (x = 0 is the range's low end a = b - p*step: tick p, no spike)
+    out, fired = native.tick_lookup(x.half(), 1.0, 8.0, 8, step=0.125)
+    assert out.dtype == torch.float16 and torch.all(out == 0.0) and fired == 0
+
+
+def _python(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
+
+
+def test_build_goes_to_the_cache_dir_and_can_be_switched_off(tmp_path):
+    code = "from ttfs_symbolic.numeric import native; print(native.available(), native.build_info()['path'])"
+    r = _python(code, TTFS_CACHE_DIR=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    ok, path = r.stdout.split()
+    assert ok == "True" and path.startswith(str(tmp_path)) and os.path.isfile(path)
+    # a second process reuses the library instead of compiling again
+    mtime = os.path.getmtime(path)
+    r = _python(code, TTFS_CACHE_DIR=str(tmp_path))
+    assert r.stdout.split()[1] == path and os.path.getmtime(path) == mtime
+    r = _python(code, TTFS_NATIVE="0", TTFS_CACHE_DIR=str(tmp_path))
+    assert r.stdout.split()[0] == "False"
+
+
+def test_a_broken_compiler_falls_back_to_torch_with_a_warning(tmp_path):
+    code = ("import warnings, torch\nfrom ttfs_symbolic.numeric import native\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    out, f = native.tick_lookup(torch.tensor([0.5, 2.0]), 1.0, 4.0, 4, step=0.25)\n"
+            "print(native.available(), out.tolist(), f, any('not available' in str(x.message) for x in w))")
+    r = _python(code, CC="/bin/false", TTFS_CACHE_DIR=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[0] == "False [0.5, 1.0] 2 True"

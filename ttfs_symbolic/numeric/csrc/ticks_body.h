@@ -1,0 +1,158 @@
+/* Body of ticks.c for one REAL type (float or double); see ticks.c. */
+
+/* Tick k = clamp(rint((b - x) * scale), 0, p) of a value x: the nearest of
+ * p ticks to x's spike time (k = p: no spike). NaN goes to 0 here and is
+ * counted by the caller's loop, which reports it. */
+static inline int32_t NAME(tick)(REAL x, REAL b, REAL scale, REAL pr)
+{
+    REAL r = RINT((b - x) * scale);
+    r = r >= (REAL)0 ? r : (REAL)0;
+    r = r <= pr ? r : pr;
+    return (int32_t)r;
+}
+
+/* Chunks of the elementwise loops below, one OpenMP task each. */
+#define CHUNK 16384
+
+/* The elementwise loops of one chunk: with a table, out[i] = table[k(x[i])];
+ * without one (table NULL), out[i] = b - k*step, the value of the tick.
+ * Kept outside the OpenMP region so that the compiler vectorizes them. */
+static void NAME(tick_chunk)(const REAL *restrict x, int64_t n, REAL b, REAL scale, REAL pr, int64_t p,
+                             const REAL *restrict table, REAL step, REAL *restrict out, int64_t *nan,
+                             int64_t *fired)
+{
+    int64_t nn = 0, f = 0;
+    if (table) {
+        for (int64_t i = 0; i < n; i++) {
+            const REAL v = x[i];
+            const int32_t k = NAME(tick)(v, b, scale, pr);
+            nn += v != v;
+            f += k < p;
+            out[i] = table[k];
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            const REAL v = x[i];
+            const int32_t k = NAME(tick)(v, b, scale, pr);
+            nn += v != v;
+            f += k < p;
+            out[i] = b - (REAL)k * step;
+        }
+    }
+    *nan += nn;
+    *fired += f;
+}
+
+/* For i < n, with the tick k of x[i] as above: out[i] = table[k] (table has
+ * p + 1 entries) or, when table is NULL, out[i] = b - k*step (the value that
+ * tick stands for). *fired = number of i with k < p. Returns the number of
+ * NaN x (their tick is 0: the caller must report them). */
+int64_t NAME(ttfs_tick_lookup)(const REAL *x, int64_t n, REAL b, REAL scale, int64_t p, const REAL *table,
+                               REAL step, REAL *out, int64_t *fired, int nthreads)
+{
+    const REAL pr = (REAL)p;
+    int64_t nan = 0, f = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f)
+    for (int64_t c = 0; c < n; c += CHUNK) {
+        const int64_t m = n - c < CHUNK ? n - c : CHUNK;
+        NAME(tick_chunk)(x + c, m, b, scale, pr, p, table, step, out + c, &nan, &f);
+    }
+    *fired = f;
+    return nan;
+}
+
+/* One row of the product below: o[j] = sum_k table[tick(a[k] + l2[k, j])]; returns the spike count. */
+static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict l2, int64_t K, int64_t N,
+                                 REAL b, REAL scale, REAL pr, int64_t p, const REAL *restrict table,
+                                 REAL *restrict o, int count)
+{
+    int64_t f = 0;
+    for (int64_t j = 0; j < N; j++)
+        o[j] = (REAL)0;
+    for (int64_t k = 0; k < K; k++) {
+        const REAL ak = a[k];
+        const REAL *restrict c = l2 + k * N;
+        if (count) {
+            for (int64_t j = 0; j < N; j++) {
+                const int32_t t = NAME(tick)(ak + c[j], b, scale, pr);
+                f += t < p;
+                o[j] += table[t];
+            }
+        } else {
+            for (int64_t j = 0; j < N; j++)
+                o[j] += table[NAME(tick)(ak + c[j], b, scale, pr)];
+        }
+    }
+    return f;
+}
+
+/* Layer I of the multiplication network as a matrix product (Section 4.3.4):
+ * for every batch element, i < M, j < N:
+ *     out[i, j] = sum_{k < K} table[tick(l1[i, k] + l2[k, j])]
+ * with tick(t) = clamp(rint((b - t) * scale), 0, p). l1 is (B, M, K), l2 is
+ * (B, K, N), out is (B, M, N), all contiguous. The M*N*K layer-I neurons are
+ * never stored: each adds its term to out[i, j] as it is computed, k in
+ * increasing order. *fired = number of layer-I neurons that spike (tick < p)
+ * when count is nonzero. Inputs are checked for NaN by the caller. */
+void NAME(ttfs_product_matmul)(const REAL *l1, const REAL *l2, int64_t B, int64_t M, int64_t K, int64_t N,
+                               REAL b, REAL scale, int64_t p, const REAL *table, REAL *out, int count,
+                               int64_t *fired, int nthreads)
+{
+    const REAL pr = (REAL)p;
+    int64_t f = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
+    for (int64_t row = 0; row < B * M; row++)
+        f += NAME(product_row)(l1 + row * K, l2 + (row / M) * K * N, K, N, b, scale, pr, p, table,
+                               out + row * N, count);
+    *fired = f;
+}
+
+/* Kernel-mode emission (Theorem 4.3 on the tick grid): m = the first index
+ * with P[m] >= theta - V (P non-decreasing, p entries; m = p if none), as
+ * torch.searchsorted(P, theta - V, side="left"); out[i] = values[m] (p + 1
+ * entries). The comparison is in float64. *fired = number of i with m < p.
+ * Returns the number of NaN V.
+ *
+ * guess (may be NULL) is a value near the output, e.g. the closed form
+ * clip(h(V), a, b): the search starts at its tick (b, scale as in tick())
+ * and walks to m, so it takes a step or two instead of log2(p) when the
+ * guess is good. The result is m whatever the guess, since P is sorted:
+ * the walk stops only where P[m - 1] < theta - V <= P[m]. */
+int64_t NAME(ttfs_threshold_lookup)(const REAL *restrict V, int64_t n, double theta,
+                                   const double *restrict P, int64_t p, const REAL *restrict values,
+                                   const REAL *restrict guess, REAL b, REAL scale, REAL *restrict out,
+                                   int64_t *fired, int nthreads)
+{
+    const REAL pr = (REAL)p;
+    int64_t nan = 0, f = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f)
+    for (int64_t i = 0; i < n; i++) {
+        const double need = theta - (double)V[i];
+        int64_t m;
+        nan += need != need;
+        if (guess) {
+            m = NAME(tick)(guess[i], b, scale, pr);
+            while (m > 0 && P[m - 1] >= need)
+                m--;
+            while (m < p && P[m] < need)
+                m++;
+        } else {
+            /* branch-free lower bound over P[0..p) */
+            const double *base = P;
+            int64_t len = p;
+            while (len > 0) {
+                const int64_t half = len >> 1;
+                const int less = base[half] < need;
+                base = less ? base + half + 1 : base;
+                len = less ? len - half - 1 : half;
+            }
+            m = base - P;
+        }
+        f += m < p;
+        out[i] = values[m];
+    }
+    *fired = f;
+    return nan;
+}
+
+#undef CHUNK

@@ -1,0 +1,331 @@
+"""The per-spike loops of the ``quantized`` and ``kernel`` modes, in C.
+
+In these modes every spike is rounded to its own tick, and the time goes
+into three loops over every neuron. Each is written here twice:
+
+* as C (``csrc/ticks.c`` and ``csrc/ticks_body.h``), compiled on first
+  use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or
+  ``clang``: the compiler that ``torch.compile`` on CPU needs too), cached
+  on disk and loaded with :mod:`ctypes`; and
+* as the torch reference it must equal, used for tensors that are not on the
+  CPU, for dtypes other than float32/float64, when no compiler works, and
+  when ``TTFS_NATIVE=0``. ``tests/test_native.py`` checks that the two agree.
+
+The three loops, with ``tick(x) = clamp(round((b - x) * scale), 0, p)`` (the
+nearest of ``p`` ticks to the spike time of value ``x`` in a window whose
+range ends at ``b``; ``scale = p/(b - a)``; tick ``p`` is no spike):
+
+:func:`tick_lookup`
+    ``table[tick(x)]`` (a kernel table, eq. 30) or the value of the tick,
+    ``b - tick(x) * step`` (the quantized value, identity psi).
+:func:`product_matmul`
+    layer I and II of the multiplication network as a matrix product
+    (Section 4.3.4): ``sum_k table[tick(l1[..., i, k] + l2[..., k, j])]``,
+    without ever holding the M*N*K layer-I neurons.
+:func:`threshold_lookup`
+    the kernel-mode emitting stage (eq. 32): the first tick ``m`` with
+    ``P[m] >= theta - V``, and the value ``values[m]`` it stands for.
+
+Each returns its result and the number of spikes (ticks ``< p``). NaN
+inputs raise ``ValueError`` in both implementations (the C loops count
+them). Rounding is half to even in both (``torch.round``, C ``rint``).
+The sums of :func:`product_matmul` add the K terms in increasing ``k`` in C
+and in torch's reduction order in the reference, so the two agree to the
+float rounding of a K-term sum, not bit for bit; everything else is bit
+for bit.
+
+Environment: ``TTFS_NATIVE=0`` uses the torch reference everywhere;
+``TTFS_CACHE_DIR`` is where the compiled library is kept (default
+``~/.cache/ttfs_symbolic``); ``CC`` picks the compiler.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
+SOURCES = ("ticks.c", "ticks_body.h")
+INTERFACE_VERSION = 1
+#: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
+MAX_NATIVE_PRECISION = 1 << 24
+#: layer-I neurons per chunk of the torch reference of product_matmul (the M*N*K tensor is never whole)
+CHUNK_ELEMENTS = 1 << 24
+
+_LOCK = threading.Lock()
+_STATE: dict = {}
+_REAL = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c_double)}
+
+
+# ---------------------------------------------------------------- building
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("TTFS_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
+
+
+def _cpu_id() -> str:
+    """What ``-march=native`` compiles for: the CPU model and its flags."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = [ln for ln in fh if ln.startswith(("model name", "flags"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor()
+
+
+def _compiler() -> str | None:
+    cc = os.environ.get("CC")
+    if cc:
+        return cc
+    for name in ("cc", "gcc", "clang"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+#: flag sets tried in order: the first one that compiles is kept
+FLAG_SETS = (
+    ["-O3", "-march=native", "-fopenmp"],
+    ["-O3", "-march=native"],
+    ["-O3"],
+)
+COMMON_FLAGS = ["-shared", "-fPIC", "-std=c99", "-ffp-contract=off", "-fno-math-errno"]
+
+
+def _build() -> ctypes.CDLL:
+    cc = _compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler found (set CC, or install cc/gcc/clang)")
+    text = b"".join((SOURCE_DIR / s).read_bytes() for s in SOURCES)
+    errors = []
+    for flags in FLAG_SETS:
+        key = hashlib.sha256(text + repr((cc, flags, COMMON_FLAGS, _cpu_id(), platform.machine())).encode())
+        lib_path = _cache_dir() / f"libttfs_ticks_{key.hexdigest()[:16]}.so"
+        if not lib_path.is_file():
+            lib_path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
+            os.close(fd)
+            cmd = [cc, *flags, *COMMON_FLAGS, f"-I{SOURCE_DIR}", str(SOURCE_DIR / "ticks.c"), "-o", tmp, "-lm"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                os.unlink(tmp)
+                errors.append(f"{' '.join(cmd)}:\n{proc.stderr.strip()[-2000:]}")
+                continue
+            os.replace(tmp, lib_path)  # atomic: a concurrent process sees the old file or the whole new one
+        lib = ctypes.CDLL(str(lib_path))
+        lib.ttfs_native_version.restype = ctypes.c_int64
+        if lib.ttfs_native_version() != INTERFACE_VERSION:
+            raise RuntimeError(f"{lib_path} has interface {lib.ttfs_native_version()}, expected {INTERFACE_VERSION}")
+        _declare(lib)
+        _STATE["flags"] = flags
+        _STATE["path"] = str(lib_path)
+        return lib
+    raise RuntimeError("the C compiler failed:\n" + "\n".join(errors))
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    P, I64, INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for suffix, real in _REAL.values():
+        fn = getattr(lib, f"ttfs_tick_lookup_{suffix}")
+        fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_product_matmul_{suffix}")
+        fn.argtypes = [P, P, I64, I64, I64, I64, real, real, I64, P, P, INT, P, INT]
+        fn.restype = None
+        fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
+        fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
+        fn.restype = I64
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled loops, built on first use; None (with one warning) where they cannot be built."""
+    if os.environ.get("TTFS_NATIVE", "1") == "0":
+        return None
+    if "lib" not in _STATE:
+        with _LOCK:
+            if "lib" not in _STATE:
+                try:
+                    _STATE["lib"] = _build()
+                except Exception as exc:  # no compiler, or it failed: the torch reference instead
+                    _STATE["lib"] = None
+                    _STATE["error"] = str(exc)
+                    warnings.warn(f"ttfs_symbolic: the native kernel-mode loops are not available, "
+                                  f"using torch (slower): {exc}", RuntimeWarning, stacklevel=3)
+    return _STATE["lib"]
+
+
+def available() -> bool:
+    """Whether the compiled loops are in use."""
+    return library() is not None
+
+
+def build_info() -> dict:
+    """What was built: library path and flags, or why nothing was."""
+    library()
+    return {k: _STATE.get(k) for k in ("path", "flags", "error")}
+
+
+def _use_native(*tensors, p: int) -> bool:
+    if p > MAX_NATIVE_PRECISION:
+        return False
+    dtype = tensors[0].dtype
+    if dtype not in _REAL or any(t.device.type != "cpu" or t.dtype != dtype for t in tensors):
+        return False
+    return library() is not None
+
+
+def _ptr(t: torch.Tensor) -> int:
+    return t.data_ptr()
+
+
+def _raise_nan(what: str, count: int) -> None:
+    raise ValueError(f"{what} contain NaN ({count} of them): no spike time can stand for NaN")
+
+
+def _check_nan(t: torch.Tensor, what: str) -> None:
+    """Raise on NaN. One summing pass: a NaN makes the sum NaN (so can inf - inf; then count)."""
+    if t.is_floating_point() and t.numel() and bool(torch.isnan(t.sum())):
+        count = int(torch.isnan(t).sum())
+        if count:
+            _raise_nan(what, count)
+
+
+# ---------------------------------------------------------------- the loops
+
+
+def ticks(x: torch.Tensor, b: float, scale: float, p: int) -> torch.Tensor:
+    """Torch: ``clamp(round((b - x) * scale), 0, p)`` as float, in x's dtype."""
+    return torch.round((b - x) * scale).clamp(0, p)
+
+
+def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Tensor | None = None,
+                step: float | None = None, backend: str | None = None):
+    """``(out, spikes)``: ``out = table[tick(x)]``, or ``b - tick(x)*step`` when ``table`` is None.
+
+    ``table`` has ``p + 1`` entries in x's dtype and device; ``spikes`` is
+    the number of x whose tick is ``< p``. ``backend``: None (C where it
+    can), ``"native"`` (C or raise) or ``"torch"``.
+    """
+    if (table is None) == (step is None):
+        raise ValueError("give exactly one of table and step")
+    if table is not None and table.numel() != p + 1:
+        raise ValueError(f"the tick table needs p + 1 = {p + 1} entries, got {table.numel()}")
+    if _pick(backend, x, *(() if table is None else (table,)), p=p):
+        suffix, _ = _REAL[x.dtype]
+        xc = x.contiguous()
+        out = torch.empty_like(xc)
+        fired = ctypes.c_int64(0)
+        tab = table.contiguous() if table is not None else None
+        nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
+            _ptr(xc), xc.numel(), b, scale, p, None if tab is None else _ptr(tab),
+            0.0 if step is None else step, _ptr(out), ctypes.byref(fired), torch.get_num_threads())
+        if nan:
+            _raise_nan("values", nan)
+        return out, fired.value
+    _check_nan(x, "values")
+    k = ticks(x, b, scale, p)
+    out = table[k.long()] if table is not None else b - k * step
+    return out, int((k < p).sum())
+
+
+def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
+                   count: bool = True, backend: str | None = None):
+    """``(s, spikes)``: ``s[..., i, j] = sum_k table[tick(l1[..., i, k] + l2[..., k, j])]``.
+
+    ``l1`` is ``(..., M, K)``, ``l2`` is ``(..., K, N)`` (leading dimensions
+    broadcast); ``spikes`` counts the ``tick < p`` of all M*N*K terms when
+    ``count`` (else 0). Memory: the C loops add each term as it is made;
+    the torch reference works in row chunks of ``CHUNK_ELEMENTS`` terms.
+    """
+    for name, t in (("l1", l1), ("l2", l2)):
+        _check_nan(t, f"the terms {name} of layer I")
+    lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
+    M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
+    if l2.shape[-2] != K:
+        raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
+    if _pick(backend, l1, l2, table, p=p):
+        suffix, _ = _REAL[l1.dtype]
+        a = l1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
+        c = l2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
+        B = a.shape[0]
+        out = torch.empty(B, M, N, dtype=l1.dtype)
+        fired = ctypes.c_int64(0)
+        getattr(_STATE["lib"], f"ttfs_product_matmul_{suffix}")(
+            _ptr(a), _ptr(c), B, M, K, N, b, scale, p, _ptr(table.contiguous()), _ptr(out), int(count),
+            ctypes.byref(fired), torch.get_num_threads())
+        return out.reshape(*lead, M, N), fired.value
+    batch = math.prod(lead)
+    rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
+    parts, fired = [], 0
+    for i0 in range(0, M, rows):
+        t = l1[..., i0:i0 + rows, :].unsqueeze(-1) + l2.unsqueeze(-3)   # (..., rows, K, N)
+        k = ticks(t, b, scale, p).long()
+        parts.append(table[k].sum(-2))
+        if count:
+            fired += int((k < p).sum())
+    return torch.cat(parts, dim=-2), fired
+
+
+def threshold_lookup(V: torch.Tensor, P: torch.Tensor, theta: float, values: torch.Tensor,
+                     guess: tuple | None = None, backend: str | None = None):
+    """``(out, spikes)``: ``m`` = the first index with ``P[m] >= theta - V`` (``p`` if none), ``out = values[m]``.
+
+    ``P`` (float64, non-decreasing, ``p`` entries) is the cumulative psi at
+    half ticks (eq. 32); ``values`` (``p + 1`` entries, V's dtype) the value
+    each tick stands for, ``values[p]`` the value of no spike. ``theta - V``
+    is formed in float64. ``spikes`` counts ``m < p``.
+
+    ``guess = (x, b, scale)``: values x near the outputs (the closed form
+    ``clip(h(V), a, b)``); the C search starts at their ticks and walks to
+    m. It changes the time, never the result (the torch reference ignores it).
+    """
+    p = P.numel()
+    if values.numel() != p + 1:
+        raise ValueError(f"values needs p + 1 = {p + 1} entries, got {values.numel()}")
+    if P.dtype != torch.float64:
+        raise ValueError("P must be float64")
+    if guess is not None and guess[0].shape != V.shape:
+        raise ValueError(f"guess has shape {tuple(guess[0].shape)}, V has {tuple(V.shape)}")
+    extra = () if guess is None else (guess[0],)
+    if _pick(backend, V, values, *extra, p=p) and P.device.type == "cpu":
+        suffix, _ = _REAL[V.dtype]
+        Vc = V.contiguous()
+        out = torch.empty_like(Vc)
+        fired = ctypes.c_int64(0)
+        g, gb, gscale = (None, 0.0, 0.0) if guess is None else (_ptr(guess[0].contiguous()), guess[1], guess[2])
+        nan = getattr(_STATE["lib"], f"ttfs_threshold_lookup_{suffix}")(
+            _ptr(Vc), Vc.numel(), theta, _ptr(P.contiguous()), p, _ptr(values.contiguous()), g, gb, gscale,
+            _ptr(out), ctypes.byref(fired), torch.get_num_threads())
+        if nan:
+            _raise_nan("potentials", nan)
+        return out, fired.value
+    _check_nan(V, "potentials")
+    need = (theta - V.to(torch.float64)).contiguous()
+    m = torch.searchsorted(P.contiguous(), need.reshape(-1), side="left").reshape(V.shape)
+    return values[m], int((m < p).sum())
+
+
+def _pick(backend: str | None, *tensors, p: int) -> bool:
+    """True: run the C loop. ``backend``: None (C where it can), "native" (C or raise), "torch"."""
+    if backend == "torch":
+        return False
+    if backend not in (None, "native"):
+        raise ValueError(f"backend must be None, 'native' or 'torch', got {backend!r}")
+    ok = _use_native(*tensors, p=p)
+    if backend == "native" and not ok:
+        why = _STATE.get("error") or "the tensors are not float32/float64 on the CPU, or p is too large"
+        raise RuntimeError(f"the native loops cannot run here: {why}")
+    return ok
