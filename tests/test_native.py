@@ -203,3 +203,22 @@ def test_a_broken_compiler_falls_back_to_torch_with_a_warning(tmp_path):
     r = _python(code, CC="/bin/false", TTFS_CACHE_DIR=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[0] == "False [0.5, 1.0] 2 True"
+
+
+@pytest.mark.parametrize("backend", ["native", "torch"])
+def test_tick_lookup_writes_into_out_and_in_place(backend):
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(1000, generator=g, dtype=torch.float64) * 3 - 1
+    want, fired = native.tick_lookup(x, 2.0, 100.0, 300, step=0.01, backend=backend)
+    buf = torch.empty_like(x)
+    got, f = native.tick_lookup(x, 2.0, 100.0, 300, step=0.01, out=buf, backend=backend)
+    assert got.data_ptr() == buf.data_ptr() and torch.equal(got, want) and f == fired
+    y = x.clone()
+    got, f = native.tick_lookup(y, 2.0, 100.0, 300, step=0.01, out=y, backend=backend)   # in place
+    assert got.data_ptr() == y.data_ptr() and torch.equal(y, want) and f == fired
+    # an out that overlaps x without being x is not written in place
+    z = torch.cat([x, x[-1:]])
+    got, _ = native.tick_lookup(z[:-1], 2.0, 100.0, 300, step=0.01, out=z[1:], backend=backend)
+    assert torch.equal(got, want)
+    with pytest.raises(ValueError, match="out must have x's shape"):
+        native.tick_lookup(x, 2.0, 100.0, 300, step=0.01, out=torch.empty(3, dtype=torch.float64))

@@ -203,7 +203,7 @@ class SpikingRope(nn.Module):
             raise ValueError(f"layer {self.out.pname}: expected {self.w_self.shape[0]} tokens, got {x.shape[-2]}")
         ws, wp = self.w_self.to(x.dtype), self.w_partner.to(x.dtype)
         V = x * ws + x[..., self.perm] * wp
-        return self.out.emit(V, ctx)
+        return self.out.emit(V, ctx, fresh=True)
 
 
 # --------------------------------------------------------------------------
@@ -461,10 +461,10 @@ class SpikingEvaBlock(nn.Module):
 
     def forward(self, x, ctx: Ctx):
         if self.post_norm:
-            x = self.res1.emit(x + self.norm1(self.attn(x, ctx), ctx), ctx)
-            return self.res2.emit(x + self.norm2(self.mlp(x, ctx), ctx), ctx)
-        x = self.res1.emit(x + self.attn(self.norm1(x, ctx), ctx), ctx)
-        return self.res2.emit(x + self.mlp(self.norm2(x, ctx), ctx), ctx)
+            x = self.res1.emit(x + self.norm1(self.attn(x, ctx), ctx), ctx, fresh=True)
+            return self.res2.emit(x + self.norm2(self.mlp(x, ctx), ctx), ctx, fresh=True)
+        x = self.res1.emit(x + self.attn(self.norm1(x, ctx), ctx), ctx, fresh=True)
+        return self.res2.emit(x + self.mlp(self.norm2(x, ctx), ctx), ctx, fresh=True)
 
 
 # --------------------------------------------------------------------------
@@ -681,7 +681,7 @@ class SpikingDeiTDistilled(SpikingViT):
             V = torch.cat([pre, V], dim=1)
             if pos is not None:
                 V = V + pos
-        x = self.embed.emit(V, ctx)
+        x = self.embed.emit(V, ctx, fresh=True)
         if self.norm_pre is not None:
             x = self.norm_pre(x, ctx)
         for blk in self.blocks:

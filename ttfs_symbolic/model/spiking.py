@@ -235,8 +235,13 @@ class Population(nn.Module):
         self.set_range(lo, hi)
 
     # ---- emitting stage -----------------------------------------------------
-    def emit(self, V: torch.Tensor, ctx: Ctx) -> torch.Tensor:
-        """Output values of the emitting stage (Theorem 4.3) in the context's mode."""
+    def emit(self, V: torch.Tensor, ctx: Ctx, fresh: bool = False) -> torch.Tensor:
+        """Output values of the emitting stage (Theorem 4.3) in the context's mode.
+
+        ``fresh=True``: V is a temporary of the caller's that nothing else
+        reads, so the output may be written over it (one pass and one
+        allocation fewer per layer). Not when recording: the clip count reads V.
+        """
         ctx.note(self)
         if ctx.calibrating:
             out = V if self.h is None else self.h.h_fn("torch")(V)
@@ -244,20 +249,22 @@ class Population(nn.Module):
             return out
         if not self.calibrated:
             raise RuntimeError(f"layer {self.pname} has no range: calibrate the model first")
+        reuse = fresh and not ctx.record
         if ctx.mode == "kernel":
             if self.h is None:
                 # psi = 1/tau: the cumulative table is linear, P[m] = (m + 1/2) d/p,
                 # so the crossing tick is read by division: round((b - V) p / d)
-                out = dynamics.quantize_values(V, self.a, self.b, ctx.precision)
+                out = dynamics.quantize_values(V, self.a, self.b, ctx.precision, out=V if reuse else None)
             else:
                 out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
         else:
             if self.h is None:
-                out = V.clamp(self.a, self.b)
+                out = V.clamp_(self.a, self.b) if reuse else V.clamp(self.a, self.b)
             else:
                 out = self._apply_h(V)
             if ctx.mode == "quantized":
-                out = dynamics.quantize_values(out, self.a, self.b, ctx.precision)
+                # out is this call's own tensor (or V, when reuse): rounded in place
+                out = dynamics.quantize_values(out, self.a, self.b, ctx.precision, out=out)
         if ctx.record:
             self._count(V, out)
         return out
@@ -367,7 +374,7 @@ class Product(nn.Module):
             V = V * scale
         elif bias is not None:
             V = V + bias
-        return self.out.emit(V, ctx)
+        return self.out.emit(V, ctx, fresh=True)
 
     def _count_layer1(self, x1, x2, c1, c2):
         # every layer-I neuron whose y > 0 fires; y = 0 only when both factors sit at a
@@ -462,7 +469,7 @@ class SpikingLinear(nn.Module):
 
     def forward(self, x, ctx: Ctx):
         V = torch.nn.functional.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
-        return self.out.emit(V, ctx)
+        return self.out.emit(V, ctx, fresh=True)
 
 
 class SpikingActivation(nn.Module):
@@ -476,7 +483,8 @@ class SpikingActivation(nn.Module):
         self.out = Population(name, "identity", kind="activation", fan_in=1)
 
     def forward(self, x, ctx: Ctx):
-        return self.out.emit(terms(x, self.src, self.kernel, ctx), ctx)
+        # terms() returns x itself only for the identity kernel
+        return self.out.emit(terms(x, self.src, self.kernel, ctx), ctx, fresh=self.kernel is not None)
 
 
 class SpikingLayerNorm(nn.Module):
@@ -505,10 +513,10 @@ class SpikingLayerNorm(nn.Module):
         self.k_rsqrt = input_kernel("rsqrt", (("eps", self.eps),))
 
     def forward(self, x, ctx: Ctx):
-        mean = self.mean.emit(x.mean(-1, keepdim=True), ctx)
-        centred = self.centred.emit(x - mean, ctx)
-        var = self.var.emit(terms(centred, self.centred, self.k_square, ctx).mean(-1, keepdim=True), ctx)
-        r = self.rsqrt.emit(terms(var, self.var, self.k_rsqrt, ctx), ctx)
+        mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
+        centred = self.centred.emit(x - mean, ctx, fresh=True)
+        var = self.var.emit(terms(centred, self.centred, self.k_square, ctx).mean(-1, keepdim=True), ctx, fresh=True)
+        r = self.rsqrt.emit(terms(var, self.var, self.k_rsqrt, ctx), ctx, fresh=True)
         w = None if self.weight is None else self.weight.to(x.dtype)
         b = None if self.bias is None else self.bias.to(x.dtype)
         return self.product(centred, r, ctx, scale=w, bias=b)
@@ -545,10 +553,10 @@ class SpikingSoftmax(nn.Module):
 
     def forward(self, s, ctx: Ctx):
         if self.use_max:
-            m = self.max.emit(s.amax(-1, keepdim=True), ctx)
-            z = self.z.emit(s - m, ctx)
+            m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True)
+            z = self.z.emit(s - m, ctx, fresh=True)
             zsrc = self.z
         else:
             z, zsrc = s, self.src
-        lse = self.lse.emit(terms(z, zsrc, self.k_exp, ctx).sum(-1, keepdim=True), ctx)
-        return self.out.emit(z - lse, ctx)
+        lse = self.lse.emit(terms(z, zsrc, self.k_exp, ctx).sum(-1, keepdim=True), ctx, fresh=True)
+        return self.out.emit(z - lse, ctx, fresh=True)

@@ -198,11 +198,11 @@ class SpikingBlock(nn.Module):
         self.res2 = Population(f"{name}.residual2", "identity", kind="residual", fan_in=2)
 
     def forward(self, x, ctx: Ctx):
-        x = self.res1.emit(x + self.attn(self.norm1(x, ctx), ctx), ctx)
+        x = self.res1.emit(x + self.attn(self.norm1(x, ctx), ctx), ctx, fresh=True)
         h = self.act(self.fc1(self.norm2(x, ctx), ctx), ctx)
         if self.mlp_norm is not None:
             h = self.mlp_norm(h, ctx)
-        return self.res2.emit(x + self.fc2(h, ctx), ctx)
+        return self.res2.emit(x + self.fc2(h, ctx), ctx, fresh=True)
 
 
 class SpikingViT(nn.Module):
@@ -320,7 +320,7 @@ class SpikingViT(nn.Module):
                 V = torch.cat([pre, V], dim=1)
             if pos is not None:
                 V = V + pos
-        x = self.embed.emit(V, ctx)
+        x = self.embed.emit(V, ctx, fresh=True)
         if self.norm_pre is not None:
             x = self.norm_pre(x, ctx)
         for blk in self.blocks:
@@ -328,7 +328,7 @@ class SpikingViT(nn.Module):
         if self.norm is not None:
             x = self.norm(x, ctx)
         if self.global_pool == "avg":
-            x = self.pool.emit(x[:, self.num_prefix:].mean(1), ctx)
+            x = self.pool.emit(x[:, self.num_prefix:].mean(1), ctx, fresh=True)
         else:
             x = x[:, 0]
         if self.fc_norm is not None:

@@ -128,16 +128,17 @@ class LayerTiming:
         return torch.round(u).clamp(0, p).long()
 
 
-def quantize_values(x, a: float, b: float, p: int):
+def quantize_values(x, a: float, b: float, p: int, out: torch.Tensor | None = None):
     """Round spike times to the nearest of p ticks per window, in value units.
 
     A value x fires at ``T_emit + (b - x)*tau``; on the clock it fires at tick
     ``k = clamp(round((b - x) p / d), 0, p)`` and stands for ``b - k d / p``;
     ``k = p`` means no spike (value a). Error in value, for x in [a, b]: at
     most ``d/(2p)``; values outside [a, b] land on b or a. NaN raises.
+    ``out`` (may be x itself): where to write the result.
     """
     d = b - a
-    return native.tick_lookup(_as_tensor(x), b, p / d, p, step=d / p)[0]
+    return native.tick_lookup(_as_tensor(x), b, p / d, p, step=d / p, out=out)[0]
 
 
 def _as_tensor(x):

@@ -187,6 +187,11 @@ def _use_native(*tensors, p: int) -> bool:
     return library() is not None
 
 
+def _overlaps(out: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether out shares x's storage: writing it could clobber elements of x not read yet."""
+    return out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+
+
 def _ptr(t: torch.Tensor) -> int:
     return t.data_ptr()
 
@@ -212,13 +217,19 @@ def ticks(x: torch.Tensor, b: float, scale: float, p: int) -> torch.Tensor:
 
 
 def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Tensor | None = None,
-                step: float | None = None, backend: str | None = None):
+                step: float | None = None, out: torch.Tensor | None = None, backend: str | None = None):
     """``(out, spikes)``: ``out = table[tick(x)]``, or ``b - tick(x)*step`` when ``table`` is None.
 
     ``table`` has ``p + 1`` entries in x's dtype and device; ``spikes`` is
-    the number of x whose tick is ``< p``. ``backend``: None (C where it
-    can), ``"native"`` (C or raise) or ``"torch"``.
+    the number of x whose tick is ``< p``. ``out``: a tensor of x's shape
+    and dtype to write the result into (x itself is allowed: each element
+    is read before it is written); a new tensor is returned instead when
+    ``out`` is not contiguous. ``backend``: None (C where it can),
+    ``"native"`` (C or raise) or ``"torch"``.
     """
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
+        raise ValueError(f"out must have x's shape, dtype and device: {tuple(out.shape)} {out.dtype} {out.device}, "
+                         f"x is {tuple(x.shape)} {x.dtype} {x.device}")
     if (table is None) == (step is None):
         raise ValueError("give exactly one of table and step")
     if table is not None and table.numel() != p + 1:
@@ -226,7 +237,8 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
     if _pick(backend, x, *(() if table is None else (table,)), p=p):
         suffix, _ = _REAL[x.dtype]
         xc = x.contiguous()
-        out = torch.empty_like(xc)
+        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+            out = torch.empty_like(xc)
         fired = ctypes.c_int64(0)
         tab = table.contiguous() if table is not None else None
         nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
@@ -237,8 +249,11 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
         return out, fired.value
     _check_nan(x, "values")
     k = ticks(x, b, scale, p)
-    out = table[k.long()] if table is not None else b - k * step
-    return out, int((k < p).sum())
+    res = table[k.long()] if table is not None else b - k * step
+    fired = int((k < p).sum())
+    if out is not None:
+        return out.copy_(res), fired
+    return res, fired
 
 
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
