@@ -558,5 +558,15 @@ class SpikingSoftmax(nn.Module):
             zsrc = self.z
         else:
             z, zsrc = s, self.src
-        lse = self.lse.emit(terms(z, zsrc, self.k_exp, ctx).sum(-1, keepdim=True), ctx, fresh=True)
+        e = terms(z, zsrc, self.k_exp, ctx)   # exp(z), the input terms of the log-sum-exp neuron
+        lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
+        if ctx.mode == "exact" and not (ctx.calibrating or ctx.record) and e is not z:
+            # Layer II in closed form, clip(exp(z - lse), 0, 1) (eq. 36), evaluated as
+            # exp(z) * exp(-lse): the same value to a few ulps, reusing layer I's terms
+            # exp(z) instead of a second pass of exp (V = z - lse <= 0 always, so h's
+            # upper threshold theta = 0 is reached only at V = 0, where both give 1).
+            ctx.note(self.out)
+            if not self.out.calibrated:
+                raise RuntimeError(f"layer {self.out.pname} has no range: calibrate the model first")
+            return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
         return self.out.emit(z - lse, ctx, fresh=True)

@@ -125,7 +125,11 @@ def _build() -> ctypes.CDLL:
                 errors.append(f"{' '.join(cmd)}:\n{proc.stderr.strip()[-2000:]}")
                 continue
             os.replace(tmp, lib_path)  # atomic: a concurrent process sees the old file or the whole new one
-        lib = ctypes.CDLL(str(lib_path))
+        try:
+            lib = ctypes.CDLL(str(lib_path))
+        except OSError as exc:  # e.g. built with OpenMP, but its runtime library is missing
+            errors.append(f"loading {lib_path}: {exc}")
+            continue
         lib.ttfs_native_version.restype = ctypes.c_int64
         if lib.ttfs_native_version() != INTERFACE_VERSION:
             raise RuntimeError(f"{lib_path} has interface {lib.ttfs_native_version()}, expected {INTERFACE_VERSION}")
@@ -133,7 +137,7 @@ def _build() -> ctypes.CDLL:
         _STATE["flags"] = flags
         _STATE["path"] = str(lib_path)
         return lib
-    raise RuntimeError("the C compiler failed:\n" + "\n".join(errors))
+    raise RuntimeError("the C loops could not be built:\n" + "\n".join(errors))
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -162,7 +166,7 @@ def library() -> ctypes.CDLL | None:
                 except Exception as exc:  # no compiler, or it failed: the torch reference instead
                     _STATE["lib"] = None
                     _STATE["error"] = str(exc)
-                    warnings.warn(f"ttfs_symbolic: the native kernel-mode loops are not available, "
+                    warnings.warn(f"ttfs_symbolic: the native per-spike loops are not available, "
                                   f"using torch (slower): {exc}", RuntimeWarning, stacklevel=3)
     return _STATE["lib"]
 
