@@ -341,14 +341,14 @@ def test_product_native_and_torch_loops_agree(mode, monkeypatch):
     whole = run(lambda ctx: prod(x1, x2, ctx), mode, p)
 
     calls = []
-    real = native.ticks
+    real = native.tick_of
 
-    def spy(x, *args, **kw):
-        calls.append(x.shape)
-        return real(x, *args, **kw)
+    def spy(u, *args, **kw):
+        calls.append(u.shape)
+        return real(u, *args, **kw)
 
     monkeypatch.setenv("TTFS_NATIVE", "0")
-    monkeypatch.setattr(native, "ticks", spy)
+    monkeypatch.setattr(native, "tick_of", spy)
     monkeypatch.setattr(native, "CHUNK_ELEMENTS", 64)  # batch*K*N = 64: one row per chunk
     chunked = run(lambda ctx: prod(x1, x2, ctx), mode, p)
     assert len([c for c in calls if len(c) == 4]) == M, "the tiny CHUNK_ELEMENTS did not split the product into rows"

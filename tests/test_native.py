@@ -105,7 +105,9 @@ def test_product_matmul_counts_every_layer1_spike():
         for i in range(5):
             for j in range(4):
                 for kk in range(6):
-                    t = round(max(0.0, min(p, (b - float(l1[bb, i, kk] + l2[bb, kk, j])) * scale)))
+                    # the time to spike in ticks, each factor's part computed once: (b - l1)*s - l2*s
+                    u = (b - float(l1[bb, i, kk])) * scale - float(l2[bb, kk, j]) * scale
+                    t = round(max(0.0, min(p, u)))
                     want[bb, i, j] += t * t
                     spikes += t < p
     assert torch.equal(s, want)
@@ -222,3 +224,18 @@ def test_tick_lookup_writes_into_out_and_in_place(backend):
     assert torch.equal(got, want)
     with pytest.raises(ValueError, match="out must have x's shape"):
         native.tick_lookup(x, 2.0, 100.0, 300, step=0.01, out=torch.empty(3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("n", [15, 16, 37, 197])
+def test_product_matmul_float32_wide_rows(n):
+    """float32 rows of 16 columns or more take the vectorized C path (AVX2 where the CPU has it):
+    the same ticks, so the same spike count, and sums equal to the reference's up to their order."""
+    g = torch.Generator().manual_seed(n)
+    l1 = torch.rand(3, 9, 64, generator=g) * 1.5
+    l2 = torch.rand(3, 64, n, generator=g) * 1.5
+    p = 1024
+    table = torch.exp(3.0 - torch.arange(p + 1, dtype=torch.float64) * (3.0 / p)).float()
+    s, fired = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, backend="native")
+    ref, fired_ref = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, backend="torch")
+    assert fired == fired_ref > 0
+    assert float((s - ref).abs().max()) <= 64 * torch.finfo(torch.float32).eps * float(ref.abs().max())

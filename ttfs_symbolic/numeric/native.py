@@ -21,7 +21,8 @@ range ends at ``b``; ``scale = p/(b - a)``; tick ``p`` is no spike):
 :func:`product_matmul`
     layer I and II of the multiplication network as a matrix product
     (Section 4.3.4): ``sum_k table[tick(l1[..., i, k] + l2[..., k, j])]``,
-    without ever holding the M*N*K layer-I neurons.
+    without ever holding the M*N*K layer-I neurons (the tick formed as
+    ``round((b - l1)*scale - l2*scale)``, each factor's part once).
 :func:`threshold_lookup`
     the kernel-mode emitting stage (eq. 32): the first tick ``m`` with
     ``P[m] >= theta - V``, and the value ``values[m]`` it stands for.
@@ -56,7 +57,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h")
-INTERFACE_VERSION = 1
+INTERFACE_VERSION = 2
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 #: layer-I neurons per chunk of the torch reference of product_matmul (the M*N*K tensor is never whole)
@@ -147,7 +148,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_product_matmul_{suffix}")
-        fn.argtypes = [P, P, I64, I64, I64, I64, real, real, I64, P, P, INT, P, INT]
+        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT]
         fn.restype = None
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
@@ -215,9 +216,14 @@ def _check_nan(t: torch.Tensor, what: str) -> None:
 # ---------------------------------------------------------------- the loops
 
 
+def tick_of(u: torch.Tensor, p: int) -> torch.Tensor:
+    """Torch: ``clamp(round(u), 0, p)`` as float: the tick of a spike ``u`` ticks into the window."""
+    return torch.round(u).clamp(0, p)
+
+
 def ticks(x: torch.Tensor, b: float, scale: float, p: int) -> torch.Tensor:
     """Torch: ``clamp(round((b - x) * scale), 0, p)`` as float, in x's dtype."""
-    return torch.round((b - x) * scale).clamp(0, p)
+    return tick_of((b - x) * scale, p)
 
 
 def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Tensor | None = None,
@@ -262,12 +268,16 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
 
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
                    count: bool = True, backend: str | None = None):
-    """``(s, spikes)``: ``s[..., i, j] = sum_k table[tick(l1[..., i, k] + l2[..., k, j])]``.
+    """``(s, spikes)``: ``s[..., i, j] = sum_k table[clamp(round(u1[..., i, k] - v2[..., k, j]), 0, p)]``.
 
-    ``l1`` is ``(..., M, K)``, ``l2`` is ``(..., K, N)`` (leading dimensions
-    broadcast); ``spikes`` counts the ``tick < p`` of all M*N*K terms when
-    ``count`` (else 0). Memory: the C loops add each term as it is made;
-    the torch reference works in row chunks of ``CHUNK_ELEMENTS`` terms.
+    Layer I of the multiplication network as a matrix product. ``l1`` is
+    ``(..., M, K)``, ``l2`` is ``(..., K, N)`` (leading dimensions
+    broadcast): the two input terms of each layer-I neuron, whose potential
+    ``l1 + l2`` spikes at tick ``(b - l1 - l2)*scale``; it is formed as
+    ``u1 - v2`` with ``u1 = (b - l1)*scale`` and ``v2 = l2*scale``, computed
+    once per factor. ``spikes`` counts the ticks ``< p`` of all M*N*K
+    neurons when ``count`` (else 0). Memory: the C loops add each term as it
+    is made; the torch reference works in row chunks of ``CHUNK_ELEMENTS``.
     """
     for name, t in (("l1", l1), ("l2", l2)):
         _check_nan(t, f"the terms {name} of layer I")
@@ -275,23 +285,25 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
     if l2.shape[-2] != K:
         raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
+    u1 = (b - l1) * scale
+    v2 = l2 * scale
     if _pick(backend, l1, l2, table, p=p):
         suffix, _ = _REAL[l1.dtype]
-        a = l1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
-        c = l2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
+        a = u1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
+        c = v2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(_STATE["lib"], f"ttfs_product_matmul_{suffix}")(
-            _ptr(a), _ptr(c), B, M, K, N, b, scale, p, _ptr(table.contiguous()), _ptr(out), int(count),
+            _ptr(a), _ptr(c), B, M, K, N, p, _ptr(table.contiguous()), _ptr(out), int(count),
             ctypes.byref(fired), torch.get_num_threads())
         return out.reshape(*lead, M, N), fired.value
     batch = math.prod(lead)
     rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
     parts, fired = [], 0
     for i0 in range(0, M, rows):
-        t = l1[..., i0:i0 + rows, :].unsqueeze(-1) + l2.unsqueeze(-3)   # (..., rows, K, N)
-        k = ticks(t, b, scale, p).long()
+        u = u1[..., i0:i0 + rows, :].unsqueeze(-1) - v2.unsqueeze(-3)   # (..., rows, K, N)
+        k = tick_of(u, p).long()
         parts.append(table[k].sum(-2))
         if count:
             fired += int((k < p).sum())

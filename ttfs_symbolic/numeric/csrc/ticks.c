@@ -13,22 +13,29 @@
  */
 #include <math.h>
 #include <stdint.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #define REAL float
+#define REAL_IS_FLOAT 1
 #define RINT rintf
 #define NAME(name) name##_f32
 #include "ticks_body.h"
 #undef REAL
+#undef REAL_IS_FLOAT
 #undef RINT
 #undef NAME
 
 #define REAL double
+#define REAL_IS_FLOAT 0
 #define RINT rint
 #define NAME(name) name##_f64
 #include "ticks_body.h"
 #undef REAL
+#undef REAL_IS_FLOAT
 #undef RINT
 #undef NAME
 
 /* the version of this interface: native.py refuses a library with another */
-int64_t ttfs_native_version(void) { return 1; }
+int64_t ttfs_native_version(void) { return 2; }

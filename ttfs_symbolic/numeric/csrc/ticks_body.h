@@ -61,51 +61,114 @@ int64_t NAME(ttfs_tick_lookup)(const REAL *x, int64_t n, REAL b, REAL scale, int
     return nan;
 }
 
-/* One row of the product below: o[j] = sum_k table[tick(a[k] + l2[k, j])]; returns the spike count. */
-static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict l2, int64_t K, int64_t N,
-                                 REAL b, REAL scale, REAL pr, int64_t p, const REAL *restrict table,
-                                 REAL *restrict o, int count)
+/* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
+ * time-to-spike in ticks): clamp(rint(u), 0, p). */
+static inline int32_t NAME(tick_of)(REAL u, REAL pr)
 {
+    REAL r = RINT(u);
+    r = r >= (REAL)0 ? r : (REAL)0;
+    r = r <= pr ? r : pr;
+    return (int32_t)r;
+}
+
+/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])]. */
+static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2, int64_t K, int64_t N, int64_t p,
+                                 const REAL *restrict table, REAL *restrict o, int count)
+{
+    const REAL pr = (REAL)p;
     int64_t f = 0;
     for (int64_t j = 0; j < N; j++)
         o[j] = (REAL)0;
     for (int64_t k = 0; k < K; k++) {
         const REAL ak = a[k];
-        const REAL *restrict c = l2 + k * N;
+        const REAL *restrict c = v2 + k * N;
         if (count) {
             for (int64_t j = 0; j < N; j++) {
-                const int32_t t = NAME(tick)(ak + c[j], b, scale, pr);
+                const int32_t t = NAME(tick_of)(ak - c[j], pr);
                 f += t < p;
                 o[j] += table[t];
             }
         } else {
             for (int64_t j = 0; j < N; j++)
-                o[j] += table[NAME(tick)(ak + c[j], b, scale, pr)];
+                o[j] += table[NAME(tick_of)(ak - c[j], pr)];
         }
     }
     return f;
 }
 
+#if defined(__AVX2__) && REAL_IS_FLOAT
+/* The same row for float32 with AVX2, 16 columns at a time, each column's
+ * sum kept in a register over k (the same additions in the same order as
+ * product_row, so the same sums). The tick: min(u, p), then vcvtps2dq, which
+ * rounds half to even like rint, then max(., 0): clamp(rint(u), 0, p) for
+ * every non-NaN u (u below -2^31 converts to INT_MIN, then 0). */
+static int64_t NAME(product_row_avx2)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
+                                      int64_t p, const float *restrict table, float *restrict o, int count)
+{
+    const __m256 vpr = _mm256_set1_ps((float)p);
+    const __m256i vzero = _mm256_setzero_si256(), vp = _mm256_set1_epi32((int32_t)p);
+    int64_t f = 0, j = 0;
+    for (; j + 16 <= N; j += 16) {
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        __m256i cnt0 = vzero, cnt1 = vzero;
+        for (int64_t k = 0; k < K; k++) {
+            const __m256 ak = _mm256_set1_ps(a[k]);
+            const float *c = v2 + k * N + j;
+            const __m256i t0 = _mm256_max_epi32(
+                _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c)), vpr)), vzero);
+            const __m256i t1 = _mm256_max_epi32(
+                _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c + 8)), vpr)), vzero);
+            acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(table, t0, 4));
+            acc1 = _mm256_add_ps(acc1, _mm256_i32gather_ps(table, t1, 4));
+            if (count) {   /* t < p gives -1 in a lane: subtracting counts it */
+                cnt0 = _mm256_sub_epi32(cnt0, _mm256_cmpgt_epi32(vp, t0));
+                cnt1 = _mm256_sub_epi32(cnt1, _mm256_cmpgt_epi32(vp, t1));
+            }
+        }
+        _mm256_storeu_ps(o + j, acc0);
+        _mm256_storeu_ps(o + j + 8, acc1);
+        if (count) {
+            int32_t lanes[8];
+            _mm256_storeu_si256((__m256i *)lanes, _mm256_add_epi32(cnt0, cnt1));
+            for (int l = 0; l < 8; l++)
+                f += lanes[l];
+        }
+    }
+    for (; j < N; j++) {   /* the last columns, one at a time */
+        float acc = 0.0f;
+        for (int64_t k = 0; k < K; k++) {
+            const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);
+            f += count && t < p;
+            acc += table[t];
+        }
+        o[j] = acc;
+    }
+    return f;
+}
+#define PRODUCT_ROW NAME(product_row_avx2)
+#else
+#define PRODUCT_ROW NAME(product_row)
+#endif
+
 /* Layer I of the multiplication network as a matrix product (Section 4.3.4):
  * for every batch element, i < M, j < N:
- *     out[i, j] = sum_{k < K} table[tick(l1[i, k] + l2[k, j])]
- * with tick(t) = clamp(rint((b - t) * scale), 0, p). l1 is (B, M, K), l2 is
- * (B, K, N), out is (B, M, N), all contiguous. The M*N*K layer-I neurons are
- * never stored: each adds its term to out[i, j] as it is computed, k in
- * increasing order. *fired = number of layer-I neurons that spike (tick < p)
- * when count is nonzero. Inputs are checked for NaN by the caller. */
-void NAME(ttfs_product_matmul)(const REAL *l1, const REAL *l2, int64_t B, int64_t M, int64_t K, int64_t N,
-                               REAL b, REAL scale, int64_t p, const REAL *table, REAL *out, int count,
-                               int64_t *fired, int nthreads)
+ *     out[i, j] = sum_{k < K} table[clamp(rint(u1[i, k] - v2[k, j]), 0, p)]
+ * u1 = (b - l1)*scale and v2 = l2*scale are layer I's two input terms in
+ * ticks, so u1 - v2 is the neuron's time to spike in ticks. u1 is (B, M, K),
+ * v2 is (B, K, N), out is (B, M, N), all contiguous. The M*N*K layer-I
+ * neurons are never stored: each adds its term to out[i, j] as it is made,
+ * k in increasing order. *fired = number of layer-I neurons that spike
+ * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller. */
+void NAME(ttfs_product_matmul)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N,
+                               int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads)
 {
-    const REAL pr = (REAL)p;
     int64_t f = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
     for (int64_t row = 0; row < B * M; row++)
-        f += NAME(product_row)(l1 + row * K, l2 + (row / M) * K * N, K, N, b, scale, pr, p, table,
-                               out + row * N, count);
+        f += PRODUCT_ROW(u1 + row * K, v2 + (row / M) * K * N, K, N, p, table, out + row * N, count);
     *fired = f;
 }
+#undef PRODUCT_ROW
 
 /* Kernel-mode emission (Theorem 4.3 on the tick grid): m = the first index
  * with P[m] >= theta - V (P non-decreasing, p entries; m = p if none), as
