@@ -253,8 +253,9 @@ def kernel_emit(kernel: OutputKernel, receiver: LayerTiming, V, p: int):
     V = _as_tensor(V)
     a, b = receiver.a, receiver.b
     P, values = _emit_tables(kernel, a, b, receiver.delta, p, V.dtype, V.device)
-    # the closed form clip(h(V), a, b) is where the search starts; the tick comes from P alone
-    guess = (kernel.apply(V, a, b), b, p / receiver.d)
+    # the closed form clip(h(V), a, b) is where the C search starts (the torch one,
+    # for other devices, does not use it); the tick comes from P alone
+    guess = (kernel.apply(V, a, b), b, p / receiver.d) if V.device.type == "cpu" else None
     return native.threshold_lookup(V, P, kernel.theta(b), values, guess=guess)[0]
 
 
