@@ -369,3 +369,25 @@ def test_modes_approach_exact_as_precision_grows(mode, converted):
     # this random model (its class token's LayerNorm has a huge rsqrt range), so
     # ask for 3 in 4 (5 of the 6 images), not all.
     assert agree[4096] >= 0.75, agree
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mode", ["quantized", "kernel"])
+def test_torch_loops_run_the_same_network_as_the_c_loops(mode, dtype, converted, monkeypatch):
+    """TTFS_NATIVE=0 (and every GPU) runs the torch reference of the per-spike loops.
+    A whole ViT forward through it gives the C loops' logits: the same spikes
+    everywhere, the attention sums added in another order (a few ulps)."""
+    from ttfs_symbolic.numeric import native
+
+    if not native.available():
+        pytest.skip(f"no native loops here: {native.build_info()['error']}")
+    _, snn, x = converted
+    x = x[:3]
+    with_c = snn(x, mode=mode, precision=256, dtype=dtype)
+    monkeypatch.setenv("TTFS_NATIVE", "0")
+    with_torch = snn(x, mode=mode, precision=256, dtype=dtype)
+    spread = float(with_c.abs().max())
+    # a rounding-order difference can move a later spike by one tick at most rarely;
+    # float64 must agree to a few ulps, float32 to a small fraction of the logits
+    tol = 1e-12 if dtype == torch.float64 else 1e-3
+    assert float((with_c - with_torch).abs().max()) <= tol * (1 + spread)
