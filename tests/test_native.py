@@ -239,3 +239,13 @@ def test_product_matmul_float32_wide_rows(n):
     ref, fired_ref = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, backend="torch")
     assert fired == fired_ref > 0
     assert float((s - ref).abs().max()) <= 64 * torch.finfo(torch.float32).eps * float(ref.abs().max())
+
+
+def test_an_unusable_cache_dir_falls_back_to_a_temporary_one(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")   # nothing can be made below a file, not even by root
+    code = "from ttfs_symbolic.numeric import native; print(native.available(), native.build_info()['path'])"
+    r = _python(code, TTFS_CACHE_DIR=str(blocker / "cache"))
+    assert r.returncode == 0, r.stderr
+    ok, path = r.stdout.split()
+    assert ok == "True" and not path.startswith(str(blocker)) and os.path.isfile(path)

@@ -72,8 +72,18 @@ _REAL = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c
 
 
 def _cache_dir() -> Path:
+    """``$TTFS_CACHE_DIR``, else ``~/.cache/ttfs_symbolic``; a private temporary folder where that is not writable."""
     root = os.environ.get("TTFS_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
+    path = Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    path = Path(tempfile.gettempdir()) / f"ttfs_symbolic-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 
 def _cpu_id() -> str:
@@ -116,7 +126,6 @@ def _build() -> ctypes.CDLL:
         key = hashlib.sha256(text + repr((cc, flags, COMMON_FLAGS, _cpu_id(), platform.machine())).encode())
         lib_path = _cache_dir() / f"libttfs_ticks_{key.hexdigest()[:16]}.so"
         if not lib_path.is_file():
-            lib_path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
             os.close(fd)
             cmd = [cc, *flags, *COMMON_FLAGS, f"-I{SOURCE_DIR}", str(SOURCE_DIR / "ticks.c"), "-o", tmp, "-lm"]
