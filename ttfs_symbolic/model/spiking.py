@@ -177,6 +177,11 @@ class Population(nn.Module):
     def calibrated(self) -> bool:
         return math.isfinite(self.a) and math.isfinite(self.b)
 
+    def require_range(self):
+        """Raise unless this layer has its range (from calibration or a loaded conversion)."""
+        if not self.calibrated:
+            raise RuntimeError(f"layer {self.pname} has no range: calibrate the model first")
+
     @property
     def d(self) -> float:
         return self.b - self.a
@@ -247,8 +252,7 @@ class Population(nn.Module):
             out = V if self.h is None else self.h.h_fn("torch")(V)
             self.observe(out)
             return out
-        if not self.calibrated:
-            raise RuntimeError(f"layer {self.pname} has no range: calibrate the model first")
+        self.require_range()
         reuse = fresh and not ctx.record
         if ctx.mode == "kernel":
             if self.h is None:
@@ -352,8 +356,8 @@ class Product(nn.Module):
 
     def forward(self, x1, x2, ctx: Ctx, scale=None, bias=None):
         """Elementwise: x1, x2 broadcastable. Matmul: x1 (..., M, K), x2 (..., K, N)."""
-        if not ctx.calibrating and not self.y.calibrated:
-            raise RuntimeError(f"layer {self.y.pname} has no range: calibrate the model first")
+        if not ctx.calibrating:
+            self.y.require_range()
         ctx.note(self.y)  # layer I emits after x1, x2 and before layer II (self.out)
         c1 = shift_for(self.p1) if self.p1.calibrated else 1.0
         c2 = shift_for(self.p2) if self.p2.calibrated else 1.0
@@ -566,7 +570,6 @@ class SpikingSoftmax(nn.Module):
             # exp(z) instead of a second pass of exp (V = z - lse <= 0 always, so h's
             # upper threshold theta = 0 is reached only at V = 0, where both give 1).
             ctx.note(self.out)
-            if not self.out.calibrated:
-                raise RuntimeError(f"layer {self.out.pname} has no range: calibrate the model first")
+            self.out.require_range()
             return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
         return self.out.emit(z - lse, ctx, fresh=True)

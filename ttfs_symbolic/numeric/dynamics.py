@@ -40,8 +40,6 @@ from . import native
 from .kernels import InputKernel, OutputKernel
 
 MODES = ("exact", "quantized", "kernel")
-#: kept for callers that read ticks of on-grid values (see LayerTiming.ticks)
-TICK_EPS = 1e-6
 
 
 def check_mode(mode: str, precision) -> None:
@@ -123,9 +121,8 @@ class LayerTiming:
         return quantize_values(x, self.a, self.b, p)
 
     def ticks(self, x, p: int):
-        """Tick index k = 0..p of values on the grid (k = p: no spike)."""
-        u = (self.b - x) * (p / self.d)
-        return torch.round(u).clamp(0, p).long()
+        """Tick index k = 0..p of the nearest tick of each value (k = p: no spike)."""
+        return native.ticks(_as_tensor(x), self.b, p / self.d, p).long()
 
 
 def quantize_values(x, a: float, b: float, p: int, out: torch.Tensor | None = None):
