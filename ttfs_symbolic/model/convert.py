@@ -93,20 +93,38 @@ def resolve_model(model, pretrained: bool = False, **timm_kwargs) -> nn.Module:
 
 
 def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
-    """The spiking counterpart of a supported timm model, not yet calibrated."""
-    from timm.models.vision_transformer import VisionTransformer
+    """The spiking counterpart of a supported model, not yet calibrated.
 
-    from .eva import SpikingDeiTDistilled, SpikingEva, is_deit_distilled, is_eva
+    Dispatches through the registry of model families
+    (:mod:`ttfs_symbolic.model.families`): timm ViT / DeiT / Eva, Hugging Face
+    BERT / RoBERTa and sentence-transformers models.
+    """
+    from .families import build_spiking as build_from_family
 
-    if is_deit_distilled(model):   # a VisionTransformer subclass: test it first
-        return SpikingDeiTDistilled(model, softmax_max=softmax_max)
-    if isinstance(model, VisionTransformer):
-        return SpikingViT(model, softmax_max=softmax_max)
-    if is_eva(model):
-        return SpikingEva(model, softmax_max=softmax_max)
-    raise UnsupportedModuleError(
-        f"unsupported model: {type(model).__module__}.{type(model).__name__} "
-        "(supported: timm VisionTransformer, VisionTransformerDistilled (DeiT) and Eva / EVA-02)")
+    return build_from_family(model, softmax_max=softmax_max)
+
+
+def input_batches(snn: nn.Module, data, batch_size: int):
+    """Batches of ``data`` as the spiking model reads them (images by default, :func:`batches`)."""
+    fn = getattr(snn, "input_batches", None)
+    return fn(data, batch_size) if fn is not None else batches(data, batch_size)
+
+
+def prepare_input(snn: nn.Module, batch, dtype):
+    """One checked batch in the form ``snn._forward`` takes (images by default: a float tensor)."""
+    fn = getattr(snn, "prepare_input", None)
+    return fn(batch, dtype) if fn is not None else snn.check_images(batch).to(dtype)
+
+
+def batch_len(snn: nn.Module, x) -> int:
+    """The number of items (images, sentences) in a prepared batch."""
+    fn = getattr(snn, "batch_len", None)
+    return fn(x) if fn is not None else x.shape[0]
+
+
+def _count_batches(snn: nn.Module, data, batch_size: int) -> int:
+    fn = getattr(snn, "count_batches", None)
+    return fn(data, batch_size) if fn is not None else _n_batches(data, batch_size)
 
 
 @torch.no_grad()
@@ -135,12 +153,12 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     for p in pops:
         p.stats.__init__()
     ctx = Ctx(mode="calibrate")   # collects ctx.order, the order of first emission
-    bar = Progress(_n_batches(data, batch_size), "calibrating", enabled=progress)
+    bar = Progress(_count_batches(snn, data, batch_size), "calibrating", enabled=progress)
     seen = 0
-    for images in batches(data, batch_size):
-        images = snn.check_images(images).to(torch.float64)
-        snn._forward(images, ctx)
-        seen += images.shape[0]
+    for batch in input_batches(snn, data, batch_size):
+        x = prepare_input(snn, batch, torch.float64)
+        snn._forward(x, ctx)
+        seen += batch_len(snn, x)
         bar.update()
     bar.close()
     if seen == 0:

@@ -701,3 +701,17 @@ class SpikingDeiTDistilled(SpikingViT):
         if last in rates:
             out["head"] = out["head_dist"] = rates[last]
         return out
+
+
+# ---- model families (ttfs_symbolic.model.families) --------------------------
+
+def _register_families():
+    from .families import register_family
+
+    # a VisionTransformer subclass: tried before the "vit" family
+    register_family("deit_distilled", is_deit_distilled, SpikingDeiTDistilled,
+                    "timm VisionTransformerDistilled (DeiT with a distillation token)", priority=10)
+    register_family("eva", is_eva, SpikingEva, "timm Eva (EVA, EVA-02)")
+
+
+_register_families()

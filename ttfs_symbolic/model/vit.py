@@ -363,3 +363,22 @@ class SpikingViT(nn.Module):
     def predict(self, images, **kw):
         """Index of the earliest output spike = argmax of the decoded logits (Appendix A.2)."""
         return self.forward(images, **kw).argmax(-1)
+
+
+# ---- model family (ttfs_symbolic.model.families) ----------------------------
+
+def _is_vit(model) -> bool:
+    try:
+        _, tvit = _timm()
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(model, tvit.VisionTransformer)
+
+
+def _register_family():
+    from .families import register_family
+
+    register_family("vit", _is_vit, SpikingViT, "timm VisionTransformer (ViT, DeiT)")
+
+
+_register_family()

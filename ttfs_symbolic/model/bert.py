@@ -1,0 +1,505 @@
+"""Hugging Face BERT / RoBERTa encoders and sentence-transformers models as TTFS spiking networks.
+
+:class:`SpikingBert` mirrors ``BertModel.forward`` / ``RobertaModel.forward``
+(``last_hidden_state``) with the spiking layers of
+:mod:`ttfs_symbolic.model.spiking`:
+
+* the input encoding is the embedding sum ``word[id] + position[pos] +
+  token_type[tt]`` (one identity neuron per token and channel, like the
+  patch embedding of a ViT: an embedding lookup is a row of constant input
+  weights, eq. 8), followed by the embeddings' LayerNorm;
+* each encoder layer is post-norm: ``LN(x + proj(attn(x)))`` then
+  ``LN(h + fc2(act(fc1(h))))`` with Section 4.3's LayerNorm, softmax and
+  multiplication networks; the attention scale ``head_dim**-0.5`` is folded
+  into the weights of q in float64 (eq. 8);
+* the padding mask: a masked key takes no part in the softmax. Its input to
+  the max neuron and the log-sum-exp neuron (Theorem 4.6) is a silent spike
+  (no synapse effect: its exp term is 0), its exp neuron (eq. 36) stays
+  silent (value a = 0), and its value spikes reach the ``attn @ v``
+  multiplication network as silent inputs too, so both factors of those
+  layer-I neurons sit at their lower clip and nothing of a padding token
+  reaches an unmasked one in any mode. A sentence's result therefore does
+  not depend on the padding of its batch. No large negative number is added
+  anywhere.
+* GELU exact (``hidden_act="gelu"``) and its tanh form (``gelu_new``,
+  ``gelu_pytorch_tanh``) are the catalogue neurons ``gelu`` and ``gelu_tanh``
+  (Corollary 4.5).
+
+:class:`SpikingSentenceTransformer` adds a sentence-transformers model's
+pooling and normalisation: mean pooling over the unmasked tokens is one
+identity neuron per channel whose weights are the mask divided by the
+number of tokens (Corollary 4.2); L2 normalisation is a ``square`` neuron
+per channel summed into one neuron, an ``rsqrt`` neuron (f = (s + eps)^(-1/2),
+eps = 1e-24, the square of ``F.normalize``'s 1e-12) and the multiplication
+network (Section 4.3.4), as in LayerNorm without the centring.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
+                      SpikingSoftmax, input_kernel, terms)
+from .vit import UnsupportedModuleError, _activation_neuron, _f64
+
+#: transformers' activation classes (by class name) -> catalogue neuron
+_HF_ACTIVATIONS = {
+    "GELUActivation": "gelu",        # hidden_act "gelu", "gelu_python": x * Phi(x)
+    "NewGELUActivation": "gelu_tanh",   # "gelu_new": the tanh form
+    "GELUTanh": "gelu_tanh",          # "gelu_pytorch_tanh", "gelu_python_tanh"
+    "PytorchGELUTanh": "gelu_tanh",
+    "SiLUActivation": "silu",
+}
+
+#: module types a supported encoder may contain (by class name; LayerNorm, Linear,
+#: Embedding and Dropout must be the torch classes themselves)
+_ALLOWED = {
+    "BertModel", "RobertaModel", "BertEmbeddings", "RobertaEmbeddings", "BertEncoder", "RobertaEncoder",
+    "ModuleList", "BertLayer", "RobertaLayer", "BertAttention", "RobertaAttention", "BertSelfAttention",
+    "RobertaSelfAttention", "BertSelfOutput", "RobertaSelfOutput", "BertIntermediate", "RobertaIntermediate",
+    "BertOutput", "RobertaOutput", "BertPooler", "RobertaPooler", "Tanh",
+}
+_TORCH_LEAVES = (nn.Linear, nn.LayerNorm, nn.Embedding, nn.Dropout, nn.ModuleList, nn.Tanh)
+
+#: pad mask value of a silent key: masked scores never reach a neuron's potential
+_MASKED = -math.inf
+
+
+def _tname(m) -> str:
+    return f"{type(m).__module__}.{type(m).__name__}"
+
+
+def activation_neuron(path: str, act: nn.Module) -> str:
+    """The catalogue neuron of a transformers or torch activation module (else UnsupportedModuleError)."""
+    name = _HF_ACTIVATIONS.get(type(act).__name__)
+    if name is not None and type(act).__module__.startswith("transformers"):
+        return name
+    try:
+        return _activation_neuron(path, act)
+    except UnsupportedModuleError:
+        raise UnsupportedModuleError(
+            f"unsupported activation at '{path}': {_tname(act)} (supported: hidden_act 'gelu', 'gelu_new', "
+            "'gelu_pytorch_tanh', 'silu', 'relu')") from None
+
+
+def _is_text_model(model) -> bool:
+    """A transformers BERT or RoBERTa model (any class; unsupported variants are refused by the builder)."""
+    if "transformers" not in sys.modules:
+        return False
+    from transformers import PreTrainedModel
+
+    return isinstance(model, PreTrainedModel) and getattr(model.config, "model_type", "") in ("bert", "roberta")
+
+
+def _is_sentence_transformer(model) -> bool:
+    if "sentence_transformers" not in sys.modules:
+        return False
+    from sentence_transformers import SentenceTransformer
+
+    return isinstance(model, SentenceTransformer)
+
+
+def check_encoder(model: nn.Module) -> None:
+    """Raise UnsupportedModuleError naming the first setting or module with no spiking counterpart."""
+    from transformers import BertModel, RobertaModel
+
+    if type(model) not in (BertModel, RobertaModel):
+        base = getattr(model, "base_model_prefix", "")
+        raise UnsupportedModuleError(
+            f"unsupported model: {_tname(model)} (supported: transformers BertModel and RobertaModel; "
+            f"for a model with a task head pass its encoder, model.{base or 'bert'})")
+    cfg = model.config
+    if getattr(cfg, "is_decoder", False):
+        raise UnsupportedModuleError(
+            "unsupported model: a decoder (config.is_decoder=True) uses causal self-attention; "
+            "only bidirectional encoders convert")
+    if getattr(cfg, "add_cross_attention", False):
+        raise UnsupportedModuleError("unsupported model: cross-attention (config.add_cross_attention=True)")
+    pet = getattr(cfg, "position_embedding_type", "absolute")
+    if pet not in (None, "absolute"):
+        raise UnsupportedModuleError(f"unsupported setting: position_embedding_type={pet!r} (supported: 'absolute')")
+    for path, m in model.named_modules():
+        if isinstance(m, _TORCH_LEAVES) and type(m) in _TORCH_LEAVES:
+            continue
+        if type(m).__name__ in _ALLOWED and type(m).__module__.startswith("transformers"):
+            continue
+        if type(m).__name__ in _HF_ACTIVATIONS or isinstance(m, (nn.GELU, nn.SiLU, nn.ReLU)):
+            activation_neuron(path, m)
+            continue
+        raise UnsupportedModuleError(
+            f"unsupported module at '{path or '<root>'}': {_tname(m)} has no spiking counterpart "
+            "(supported inside a BERT / RoBERTa encoder: Linear, LayerNorm, Embedding, Dropout, GELU and "
+            "the Bert*/Roberta* containers)")
+    for i, layer in enumerate(model.encoder.layer):
+        if getattr(layer, "crossattention", None) is not None:
+            raise UnsupportedModuleError(f"unsupported module at 'encoder.layer.{i}.crossattention': cross-attention")
+        sa = layer.attention.self
+        if getattr(sa, "is_causal", False):
+            raise UnsupportedModuleError(f"unsupported setting at 'encoder.layer.{i}.attention.self': causal attention")
+
+
+class MaskedSoftmax(SpikingSoftmax):
+    """The softmax of Section 4.3.2 over the unmasked keys of each row.
+
+    ``mask`` (broadcastable to the scores, True = a real token) gates the
+    synapses of the masked keys: their input to the max neuron and to the
+    log-sum-exp neuron is a silent spike with no effect (its exp term is 0),
+    and their exp neurons stay silent (value a = 0). ``n`` is the longest
+    sequence, so the log-sum-exp range [0, log n] holds every row.
+    """
+
+    def forward(self, s, mask, ctx: Ctx):
+        if mask is None:
+            return super().forward(s, ctx)
+        keep = mask
+        if self.use_max:
+            m = self.max.emit(s.masked_fill(~keep, _MASKED).amax(-1, keepdim=True), ctx, fresh=True)
+            V = s - m
+            if not ctx.calibrating:
+                V.masked_fill_(~keep, self.z.a)   # a masked key's z neuron: silent
+            z = self.z.emit(V, ctx, fresh=True)
+            zsrc = self.z
+        else:
+            z, zsrc = s, self.src
+        e = terms(z, zsrc, self.k_exp, ctx)
+        e = e.masked_fill(~keep, 0.0)   # masked keys: no synapse effect on the log-sum-exp neuron
+        lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
+        if ctx.mode == "exact" and not (ctx.calibrating or ctx.record):
+            # closed form of layer II (eq. 36) as in SpikingSoftmax; masked terms are already 0
+            ctx.note(self.out)
+            self.out.require_range()
+            return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
+        out = self.out.emit(z - lse, ctx, fresh=True)
+        return out.masked_fill_(~keep, 0.0)   # the exp neuron of a masked key stays silent
+
+
+class SpikingBertLayer(nn.Module):
+    """One post-norm encoder layer: attention, residual, LayerNorm, MLP, residual, LayerNorm."""
+
+    def __init__(self, name: str, layer, src: Population, max_tokens: int, softmax_max: bool):
+        super().__init__()
+        sa, so = layer.attention.self, layer.attention.output
+        self.h = sa.num_attention_heads
+        self.hd = sa.attention_head_size
+        scale = float(getattr(sa, "scaling", self.hd ** -0.5))
+        # the attention scale folded into the weights of q (eq. 8), in float64 (vit._f64)
+        self.q = SpikingLinear(f"{name}.attention.self.query", _f64(sa.query.weight) * scale,
+                               None if sa.query.bias is None else _f64(sa.query.bias) * scale)
+        self.k = SpikingLinear(f"{name}.attention.self.key", sa.key.weight, sa.key.bias)
+        self.v = SpikingLinear(f"{name}.attention.self.value", sa.value.weight, sa.value.bias)
+        self.scores = Population(f"{name}.attention.scores", "identity", kind="matmul_qk", fan_in=3 * self.hd)
+        self.qk = Product(f"{name}.attention.qk", self.q.out, self.k.out, self.scores, matmul=True)
+        self.softmax = MaskedSoftmax(f"{name}.attention.softmax", self.scores, max_tokens, use_max=softmax_max)
+        self.context = Population(f"{name}.attention.context", "identity", kind="matmul_av", fan_in=3 * max_tokens)
+        self.av = Product(f"{name}.attention.av", self.softmax.out, self.v.out, self.context, matmul=True)
+        self.proj = SpikingLinear(f"{name}.attention.output.dense", so.dense.weight, so.dense.bias)
+        dim = so.LayerNorm.normalized_shape[0]
+        self.res1 = Population(f"{name}.attention.residual", "identity", kind="residual", fan_in=2)
+        self.norm1 = SpikingLayerNorm(f"{name}.attention.output.LayerNorm", self.res1, so.LayerNorm.weight,
+                                      so.LayerNorm.bias, so.LayerNorm.eps, dim)
+        inter, out = layer.intermediate, layer.output
+        self.fc1 = SpikingLinear(f"{name}.intermediate.dense", inter.dense.weight, inter.dense.bias)
+        act_path = f"{name}.intermediate.intermediate_act_fn"
+        self.act = SpikingActivation(act_path, activation_neuron(act_path, inter.intermediate_act_fn), self.fc1.out)
+        self.fc2 = SpikingLinear(f"{name}.output.dense", out.dense.weight, out.dense.bias)
+        self.res2 = Population(f"{name}.output.residual", "identity", kind="residual", fan_in=2)
+        self.norm2 = SpikingLayerNorm(f"{name}.output.LayerNorm", self.res2, out.LayerNorm.weight, out.LayerNorm.bias,
+                                      out.LayerNorm.eps, dim)
+
+    def forward(self, x, keymask, ctx: Ctx):
+        Bn, N, _ = x.shape
+
+        def heads(t):
+            return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
+
+        q = heads(self.q(x, ctx))
+        k = heads(self.k(x, ctx))
+        v = heads(self.v(x, ctx))
+        s = self.qk(q, k.transpose(-2, -1), ctx)
+        a = self.softmax(s, keymask, ctx)
+        if not ctx.calibrating:
+            # the value spikes of masked keys do not reach attn @ v: silent inputs (value a)
+            v = v.masked_fill(~keymask.transpose(-2, -1), self.v.out.a)
+        o = self.av(a, v, ctx)
+        o = o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
+        h = self.norm1(self.res1.emit(self.proj(o, ctx) + x, ctx, fresh=True), ctx)
+        y = self.fc2(self.act(self.fc1(h, ctx), ctx), ctx)
+        return self.norm2(self.res2.emit(y + h, ctx, fresh=True), ctx)
+
+
+class SpikingBert(nn.Module):
+    """The spiking counterpart of a transformers ``BertModel`` or ``RobertaModel`` (encoder only).
+
+    ``snn(batch, mode="exact" | "quantized" | "kernel", precision=p, dtype=...)``
+    with ``batch`` a tokenizer output (a dict or ``BatchEncoding`` with
+    ``input_ids``, ``attention_mask`` and optionally ``token_type_ids``)
+    returns the last hidden state (batch, tokens, hidden), the same as
+    ``model(**batch).last_hidden_state`` on every unmasked token (padding
+    tokens are computed too, as in the ANN, and carry no meaning). The
+    pooler of ``BertModel`` (not part of ``last_hidden_state``) is not converted.
+    """
+
+    def __init__(self, model, softmax_max: bool = True):
+        super().__init__()
+        check_encoder(model)
+        cfg = model.config
+        self.model_type = cfg.model_type
+        self.softmax_max = softmax_max
+        emb = model.embeddings
+        self.vocab_size = emb.word_embeddings.num_embeddings
+        self.type_vocab_size = emb.token_type_embeddings.num_embeddings
+        self.hidden = emb.word_embeddings.embedding_dim
+        # RoBERTa numbers positions from padding_idx + 1, skipping padding tokens (fairseq)
+        self.padding_idx = getattr(emb, "padding_idx", None) if self.model_type == "roberta" else None
+        n_pos = emb.position_embeddings.num_embeddings
+        self.max_tokens = n_pos if self.padding_idx is None else n_pos - self.padding_idx - 1
+        self.word = nn.Parameter(emb.word_embeddings.weight.detach().clone(), requires_grad=False)
+        self.pos = nn.Parameter(emb.position_embeddings.weight.detach().clone(), requires_grad=False)
+        self.token_type = nn.Parameter(emb.token_type_embeddings.weight.detach().clone(), requires_grad=False)
+        self.embed = Population("embeddings", "identity", kind="embed", fan_in=3)
+        ln = emb.LayerNorm
+        self.emb_norm = SpikingLayerNorm("embeddings.LayerNorm", self.embed, ln.weight, ln.bias, ln.eps, self.hidden)
+        src = self.emb_norm.out
+        layers = []
+        for i, layer in enumerate(model.encoder.layer):
+            sl = SpikingBertLayer(f"encoder.layer.{i}", layer, src, self.max_tokens, softmax_max)
+            layers.append(sl)
+            src = sl.norm2.out
+        self.blocks = nn.ModuleList(layers)
+        self.out_pop = src
+        self.num_heads = cfg.num_attention_heads
+        self.config_dict = {k: getattr(cfg, k) for k in ("model_type", "vocab_size", "hidden_size", "num_hidden_layers",
+                                                         "num_attention_heads", "intermediate_size",
+                                                         "max_position_embeddings", "type_vocab_size", "hidden_act",
+                                                         "layer_norm_eps")}
+
+    # ---- the converter's input protocol (ttfs_symbolic.model.families) ------
+    def populations(self) -> list[Population]:
+        """Every spiking layer, in the order of the forward pass (of the windows once calibrated)."""
+        pops = [m for m in self.modules() if isinstance(m, Population)]
+        return sorted(pops, key=lambda p: p.window)
+
+    @staticmethod
+    def _is_batch(item) -> bool:
+        return isinstance(item, Mapping) or (hasattr(item, "keys") and hasattr(item, "__getitem__"))
+
+    def input_batches(self, data, batch_size: int):
+        """A tokenizer batch, or an iterable of them (``batch_size`` does not re-split a batch)."""
+        if self._is_batch(data):
+            yield data
+            return
+        if isinstance(data, (str, bytes)):
+            raise TypeError("expected a tokenizer batch (dict with input_ids and attention_mask) or a list of them, "
+                            "got a string (tokenize it first, or use encode() of a sentence-transformers model)")
+        for item in data:
+            yield item
+
+    def count_batches(self, data, batch_size: int) -> int:
+        if self._is_batch(data):
+            return 1
+        try:
+            return len(data)
+        except TypeError:
+            return 0
+
+    def batch_len(self, x) -> int:
+        return int(x["input_ids"].shape[0])
+
+    def prepare_input(self, batch, dtype=torch.float64) -> dict:
+        """Check a tokenizer batch and return the tensors ``_forward`` takes."""
+        if not self._is_batch(batch):
+            raise TypeError(f"expected a tokenizer batch (a dict or BatchEncoding with input_ids and attention_mask), "
+                            f"got {type(batch).__name__}")
+        if "input_ids" not in batch:
+            raise ValueError("the batch has no input_ids (keys: " + ", ".join(map(str, batch.keys())) + ")")
+        if "attention_mask" not in batch or batch["attention_mask"] is None:
+            raise ValueError("the batch has no attention_mask: padded positions cannot be told from tokens; "
+                             "tokenize with return_attention_mask=True")
+        ids = torch.as_tensor(batch["input_ids"])
+        if ids.dim() == 1:
+            ids = ids[None]
+        if ids.dim() != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            raise ValueError(f"input_ids must be an integer tensor (batch, tokens), got {tuple(ids.shape)} {ids.dtype}")
+        mask = torch.as_tensor(batch["attention_mask"])
+        if mask.dim() == 1:
+            mask = mask[None]
+        if mask.shape != ids.shape:
+            raise ValueError(f"attention_mask has shape {tuple(mask.shape)}, input_ids {tuple(ids.shape)}")
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("attention_mask must hold only 0 (padding) and 1 (token)")
+        mask = mask.bool()
+        if not bool(mask.any(-1).all()):
+            raise ValueError("a sequence of the batch has no unmasked token (attention_mask all 0)")
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
+            bad = ids[(ids < 0) | (ids >= self.vocab_size)][0]
+            raise ValueError(f"token id {int(bad)} is out of the vocabulary (0..{self.vocab_size - 1}): "
+                             "was the batch made by this model's tokenizer?")
+        tt = batch.get("token_type_ids") if hasattr(batch, "get") else None
+        if tt is None:
+            tt = torch.zeros_like(ids)
+        tt = torch.as_tensor(tt)
+        if tt.dim() == 1:
+            tt = tt[None]
+        if tt.shape != ids.shape:
+            raise ValueError(f"token_type_ids has shape {tuple(tt.shape)}, input_ids {tuple(ids.shape)}")
+        if tt.numel() and (int(tt.min()) < 0 or int(tt.max()) >= self.type_vocab_size):
+            raise ValueError(f"token_type_ids out of range 0..{self.type_vocab_size - 1}")
+        if ids.shape[1] > self.max_tokens:
+            raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than the model's "
+                             f"{self.max_tokens} positions: truncate it")
+        dev = self.word.device
+        return {"input_ids": ids.to(dev), "attention_mask": mask.to(dev), "token_type_ids": tt.long().to(dev),
+                "dtype": dtype}
+
+    def positions(self, ids, mask):
+        if self.padding_idx is None:
+            return torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        keep = ids.ne(self.padding_idx).long()   # RobertaEmbeddings.create_position_ids_from_input_ids
+        return torch.cumsum(keep, dim=1) * keep + self.padding_idx
+
+    # ---- forward -------------------------------------------------------------
+    def _encode_tokens(self, x: dict, ctx: Ctx):
+        ids, mask, tt, dtype = x["input_ids"], x["attention_mask"], x["token_type_ids"], x["dtype"]
+        pos = self.positions(ids, mask)
+        V = self.word[ids].to(dtype) + self.token_type[tt].to(dtype)
+        V = V + self.pos[pos].to(dtype)
+        h = self.embed.emit(V, ctx, fresh=True)
+        h = self.emb_norm(h, ctx)
+        keymask = mask[:, None, None, :]
+        for blk in self.blocks:
+            h = blk(h, keymask, ctx)
+        return h
+
+    def _forward(self, x: dict, ctx: Ctx):
+        return self._encode_tokens(x, ctx)
+
+    @torch.no_grad()
+    def forward(self, batch, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
+                record: bool = False):
+        """The last hidden state (batch, tokens, hidden) of the spiking encoder."""
+        ctx = Ctx(mode=mode, precision=precision, record=record)
+        return self._encode_tokens(self.prepare_input(batch, dtype), ctx)
+
+    def spike_rates_for_energy(self) -> dict[str, float]:
+        """Measured firing rate of the input of each linear row of :func:`ttfs_symbolic.model.energy_bert.count_ops_bert`."""
+        from .report import _input_rates
+
+        rates = _input_rates(self)
+        out = {}
+        prev = "embeddings.LayerNorm"
+        for i in range(len(self.blocks)):
+            pre = f"encoder.layer.{i}"
+            if prev in rates:
+                for n in ("query", "key", "value"):
+                    out[f"{pre}.attention.self.{n}"] = rates[prev]
+            if f"{pre}.attention.context" in rates:
+                out[f"{pre}.attention.output.dense"] = rates[f"{pre}.attention.context"]
+            if f"{pre}.attention.output.LayerNorm" in rates:
+                out[f"{pre}.intermediate.dense"] = rates[f"{pre}.attention.output.LayerNorm"]
+            if f"{pre}.intermediate.intermediate_act_fn" in rates:
+                out[f"{pre}.output.dense"] = rates[f"{pre}.intermediate.intermediate_act_fn"]
+            prev = f"{pre}.output.LayerNorm"
+        return out
+
+
+class SpikingSentenceTransformer(SpikingBert):
+    """A sentence-transformers model (Transformer, Pooling, optional Normalize) as a spiking network.
+
+    ``snn(batch, ...)`` returns the encoder's last hidden state like
+    :class:`SpikingBert`; ``snn.encode(sentences or batch, ...)`` the pooled
+    (and, where the model normalises, L2-normalised) sentence embeddings, the
+    same as ``SentenceTransformer.encode``, with the pooling and normalisation
+    done by spiking layers.
+    """
+
+    def __init__(self, st, softmax_max: bool = True):
+        mods = list(st.children())
+        if not mods or type(mods[0]).__name__ != "Transformer" or not hasattr(mods[0], "auto_model"):
+            raise UnsupportedModuleError(
+                f"unsupported sentence-transformers model: its first module is "
+                f"{_tname(mods[0]) if mods else 'missing'}, not a Transformer")
+        super().__init__(mods[0].auto_model, softmax_max=softmax_max)
+        self._st_tokenize = st.tokenize
+        self.max_seq_length = getattr(st, "max_seq_length", None)
+        rest = mods[1:]
+        if not rest or type(rest[0]).__name__ != "Pooling":
+            raise UnsupportedModuleError("unsupported sentence-transformers model: the Transformer module must be "
+                                         "followed by a Pooling module")
+        pool = rest[0]
+        mode = pool.pooling_mode
+        mode = mode[0] if isinstance(mode, (tuple, list)) and len(mode) == 1 else mode
+        if mode not in ("mean", "cls"):
+            raise UnsupportedModuleError(f"unsupported pooling mode {mode!r} at '1' (supported: 'mean', 'cls')")
+        if not getattr(pool, "include_prompt", True):
+            raise UnsupportedModuleError("unsupported pooling setting include_prompt=False at '1'")
+        self.pooling_mode = mode
+        self.normalize = False
+        for i, m in enumerate(rest[1:], start=2):
+            if type(m).__name__ == "Normalize" and not self.normalize and i == len(mods) - 1 \
+                    and getattr(m, "module_input_name", "sentence_embedding") == "sentence_embedding":
+                self.normalize = True
+                continue
+            raise UnsupportedModuleError(f"unsupported module at '{i}': {_tname(m)} (supported after Pooling: "
+                                         "one Normalize)")
+        src = self.out_pop
+        self.pool = None
+        if mode == "mean":
+            # one identity neuron per channel, weights mask_t / n over the tokens (Corollary 4.2)
+            self.pool = Population("pooling", "identity", kind="pool", fan_in=self.max_tokens)
+            src = self.pool
+        self.pooled_src = src
+        if self.normalize:
+            self.sumsq = Population("normalize.sumsq", "identity", kind="l2_sumsq", fan_in=self.hidden,
+                                    lower_bound=0.0)
+            self.rsqrt = Population("normalize.rsqrt", "identity", kind="l2_rsqrt", fan_in=1, lower_bound=0.0)
+            self.norm_out = Population("normalize", "identity", kind="l2_out", fan_in=3)
+            self.l2_product = Product("normalize.product", src, self.rsqrt, self.norm_out, matmul=False)
+            self.k_square = input_kernel("square")
+            self.k_rsqrt = input_kernel("rsqrt", (("eps", 1e-24),))
+
+    def _pool(self, h, mask, ctx: Ctx):
+        if self.pooling_mode == "cls":
+            e = h[:, 0]
+        else:
+            w = mask.to(h.dtype)
+            w = w / w.sum(-1, keepdim=True)   # the mask's weights, 1/n on each token
+            e = self.pool.emit(torch.einsum("bt,btc->bc", w, h), ctx, fresh=True)
+        if not self.normalize:
+            return e
+        s = self.sumsq.emit(terms(e, self.pooled_src, self.k_square, ctx).sum(-1, keepdim=True), ctx, fresh=True)
+        r = self.rsqrt.emit(terms(s, self.sumsq, self.k_rsqrt, ctx), ctx, fresh=True)
+        return self.l2_product(e, r, ctx)
+
+    def _forward(self, x: dict, ctx: Ctx):
+        return self._pool(self._encode_tokens(x, ctx), x["attention_mask"], ctx)
+
+    def tokenize(self, sentences):
+        """The source model's own tokenization (padding, truncation at max_seq_length)."""
+        return self._st_tokenize(list(sentences))
+
+    @torch.no_grad()
+    def encode(self, sentences, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
+               record: bool = False):
+        """Sentence embeddings (batch, hidden) of a list of sentences or of a tokenizer batch."""
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        batch = sentences if self._is_batch(sentences) else self.tokenize(sentences)
+        ctx = Ctx(mode=mode, precision=precision, record=record)
+        return self._forward(self.prepare_input(batch, dtype), ctx)
+
+
+# ---- model family (ttfs_symbolic.model.families) ----------------------------
+
+def _register_family():
+    from .families import register_family
+
+    register_family("sentence_transformer", _is_sentence_transformer, SpikingSentenceTransformer,
+                    "sentence-transformers SentenceTransformer (Transformer with BERT / RoBERTa, Pooling, Normalize)")
+    register_family("bert", _is_text_model, SpikingBert, "transformers BertModel and RobertaModel")
+
+
+_register_family()
