@@ -1,0 +1,278 @@
+"""Hugging Face BERT / RoBERTa and sentence-transformers models as TTFS spiking networks.
+
+Random configs and a tokenizer from a vocabulary written here: nothing is
+downloaded. Exact mode in float64 must match the ANN in float64 within 1e-9
+relative (the two compute the same sums in a different order: the error is a
+few ulps per layer, ~1e-15 measured); sentence embeddings within cosine
+1 - 1e-12.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")   # the "text" extra; CI installs it
+
+from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel  # noqa: E402
+
+from ttfs_symbolic.model.convert import build_spiking, convert, load_conversion, save_conversion  # noqa: E402
+from ttfs_symbolic.model.vit import UnsupportedModuleError  # noqa: E402
+
+WORDS = ("the a cat dog sat on mat ran fast slow red blue big small house tree bird sang under over "
+         "green old new sun moon").split()
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+SENTENCES = ["the cat sat", "a big red dog ran fast on the mat", "tree", "the old bird sang under the green tree",
+             "sun and moon", "a small house"]
+
+
+@pytest.fixture(scope="module")
+def vocab_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vocab")
+    (d / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tok(vocab_dir):
+    return BertTokenizerFast(vocab=str(vocab_dir / "vocab.txt"))
+
+
+def make(kind="bert", layers=2, hidden=64, heads=4, inter=128, act="gelu", eps=1e-12, seed=0):
+    Cfg, M = (BertConfig, BertModel) if kind == "bert" else (RobertaConfig, RobertaModel)
+    cfg = Cfg(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+              intermediate_size=inter, max_position_embeddings=40, hidden_act=act, layer_norm_eps=eps,
+              pad_token_id=0, type_vocab_size=2)
+    torch.manual_seed(seed)
+    return M(cfg).eval()
+
+
+def rel_err(out, ref, mask):
+    m = mask.bool()
+    return float((out - ref).abs()[m].max() / ref.abs()[m].max())
+
+
+def reference(model, batch):
+    with torch.no_grad():
+        return model.double()(**batch).last_hidden_state
+
+
+@pytest.mark.parametrize("kind,layers,hidden,heads,inter,act,eps", [
+    ("bert", 2, 64, 4, 128, "gelu", 1e-12),
+    ("roberta", 2, 64, 4, 96, "gelu_new", 1e-5),
+    ("bert", 3, 96, 6, 192, "gelu_pytorch_tanh", 1e-6),
+])
+def test_exact_float64_matches_ann(tok, kind, layers, hidden, heads, inter, act, eps):
+    model = make(kind, layers, hidden, heads, inter, act, eps)
+    batch = tok(SENTENCES, padding=True, return_tensors="pt")
+    assert batch["attention_mask"].sum(-1).min() < batch["attention_mask"].shape[1]   # mixed lengths, padded
+    snn = convert(model, batch, progress=False)
+    out = snn(batch, dtype=torch.float64)
+    ref = reference(model, batch)
+    assert out.shape == ref.shape
+    assert rel_err(out, ref, batch["attention_mask"]) < 1e-9
+
+
+def test_exact_larger_config(tok):
+    """6 layers, hidden 384 (MiniLM's shape), 12 heads: still within 1e-9."""
+    model = make("bert", 6, 384, 12, 1536, "gelu")
+    batch = tok(SENTENCES[:3], padding=True, return_tensors="pt")
+    snn = convert(model, batch, progress=False)
+    assert rel_err(snn(batch, dtype=torch.float64), reference(model, batch), batch["attention_mask"]) < 1e-9
+
+
+def test_result_independent_of_padding(tok):
+    model = make("roberta")
+    batch = tok(SENTENCES, padding=True, return_tensors="pt")
+    snn = convert(model, batch, progress=False)
+    for mode, p in (("exact", None), ("quantized", 64), ("kernel", 32)):
+        full = snn(batch, mode=mode, precision=p, dtype=torch.float64)
+        for i in (0, 2):
+            one = tok([SENTENCES[i]], return_tensors="pt")
+            n = one["input_ids"].shape[1]
+            alone = snn(one, mode=mode, precision=p, dtype=torch.float64)[0]
+            assert n < batch["input_ids"].shape[1]
+            torch.testing.assert_close(alone, full[i, :n], rtol=0, atol=1e-12)
+
+
+def test_quantized_and_kernel_converge(tok):
+    model = make("bert")
+    batch = tok(SENTENCES, padding=True, return_tensors="pt")
+    snn = convert(model, batch, progress=False)
+    ref = reference(model, batch)
+    errs = {}
+    for p in (16, 128, 1024):
+        errs[p] = rel_err(snn(batch, mode="quantized", precision=p, dtype=torch.float64), ref,
+                          batch["attention_mask"])
+    assert errs[1024] < errs[128] < errs[16]
+    assert errs[1024] < 0.05
+    k = rel_err(snn(batch, mode="kernel", precision=128, dtype=torch.float64), ref, batch["attention_mask"])
+    assert k < 2 * errs[16] and abs(k - errs[128]) < 0.5 * errs[128] + 1e-3
+
+
+def test_masked_key_takes_no_part(tok):
+    """Changing a padding token's id (its embedding) changes nothing on unmasked tokens."""
+    model = make("bert")
+    batch = tok(SENTENCES[:2], padding=True, return_tensors="pt")
+    snn = convert(model, batch, progress=False)
+    other = {k: v.clone() for k, v in batch.items()}
+    pad = other["attention_mask"] == 0
+    other["input_ids"][pad] = 7
+    m = batch["attention_mask"].bool()
+    for mode, p in (("exact", None), ("quantized", 32)):
+        a = snn(batch, mode=mode, precision=p, dtype=torch.float64)
+        b = snn(other, mode=mode, precision=p, dtype=torch.float64)
+        assert torch.equal(a[m], b[m])
+
+
+def test_list_of_batches_and_save_load(tok, tmp_path):
+    model = make("bert")
+    batches = [tok(SENTENCES[:3], padding=True, return_tensors="pt"),
+               tok(SENTENCES[3:], padding=True, return_tensors="pt")]
+    snn = convert(model, batches, progress=False)
+    assert snn.calibration["images"] == len(SENTENCES)
+    path = save_conversion(snn, tmp_path / "bert.json")
+    assert json.loads(path.read_text())["architecture"]["model"] == "SpikingBert"
+    again = load_conversion(model, path)
+    for p, q in zip(snn.populations(), again.populations()):
+        assert (p.pname, p.a, p.b, p.window) == (q.pname, q.a, q.b, q.window)
+    out1 = snn(batches[1], mode="quantized", precision=64, dtype=torch.float64)
+    out2 = again(batches[1], mode="quantized", precision=64, dtype=torch.float64)
+    assert torch.equal(out1, out2)
+    with pytest.raises(ValueError, match="another architecture"):
+        load_conversion(make("bert", layers=3), path)
+
+
+# ---- sentence-transformers ----------------------------------------------------
+
+def _sentence_transformer(tmp_path, tok, normalize=True, kind="bert", pooling="mean"):
+    st_mod = pytest.importorskip("sentence_transformers")
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    model = make(kind, 2, 64, 4, 128, "gelu")
+    d = tmp_path / f"st_{kind}"
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    tr = Transformer(str(d))
+    mods = [tr, Pooling(64, pooling)] + ([Normalize()] if normalize else [])
+    return st_mod.SentenceTransformer(modules=mods, device="cpu").eval()
+
+
+@pytest.mark.parametrize("normalize,kind,pooling", [(True, "bert", "mean"), (False, "roberta", "mean"),
+                                                    (True, "bert", "cls")])
+def test_sentence_transformer_embeddings(tmp_path, tok, normalize, kind, pooling):
+    st = _sentence_transformer(tmp_path, tok, normalize, kind, pooling)
+    snn = convert(st, st.tokenize(SENTENCES), progress=False)
+    assert type(snn).__name__ == "SpikingSentenceTransformer"
+    ref = st.double().encode(SENTENCES, convert_to_tensor=True, batch_size=4)
+    out = snn.encode(SENTENCES, dtype=torch.float64)
+    cos = torch.nn.functional.cosine_similarity(out, ref.to(out.dtype), dim=-1)
+    assert float(cos.min()) >= 1 - 1e-12
+    assert float((out.norm(dim=-1) / ref.norm(dim=-1) - 1).abs().max()) < 1e-9
+    if normalize:
+        assert torch.allclose(out.norm(dim=-1), torch.ones(len(SENTENCES), dtype=out.dtype), atol=1e-9)
+    # the hidden state path too
+    batch = st.tokenize(SENTENCES[:2])
+    with torch.no_grad():
+        hs = st[0].auto_model(**batch).last_hidden_state
+    assert rel_err(snn(batch, dtype=torch.float64), hs, batch["attention_mask"]) < 1e-9
+    # quantized embeddings converge
+    cq = [float(torch.nn.functional.cosine_similarity(snn.encode(SENTENCES, mode="quantized", precision=p,
+                                                                  dtype=torch.float64), ref, dim=-1).min())
+          for p in (16, 256)]
+    assert cq[0] < cq[1] and cq[1] > 0.99
+
+
+def test_sentence_transformer_unsupported_module(tmp_path, tok):
+    st_mod = pytest.importorskip("sentence_transformers")
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    st = _sentence_transformer(tmp_path, tok, normalize=False)
+    st2 = st_mod.SentenceTransformer(modules=[st[0], st[1], Dense(64, 8)], device="cpu")
+    with pytest.raises(UnsupportedModuleError, match="unsupported module at '2'.*Dense"):
+        build_spiking(st2)
+
+
+# ---- bad input --------------------------------------------------------------
+
+def test_decoder_and_cross_attention_refused():
+    cfg = make().config
+    cfg.is_decoder = True
+    with pytest.raises(UnsupportedModuleError, match="decoder"):
+        build_spiking(BertModel(cfg).eval())
+    cfg2 = make().config
+    cfg2.is_decoder, cfg2.add_cross_attention = True, True
+    with pytest.raises(UnsupportedModuleError, match="decoder|cross"):
+        build_spiking(BertModel(cfg2).eval())
+
+
+def test_task_head_model_refused():
+    from transformers import BertForMaskedLM
+
+    with pytest.raises(UnsupportedModuleError, match="BertForMaskedLM.*model.bert"):
+        build_spiking(BertForMaskedLM(make().config).eval())
+
+
+def test_unsupported_module_inside_encoder():
+    model = make()
+    model.encoder.layer[1].attention.output.LayerNorm = torch.nn.RMSNorm(64)
+    with pytest.raises(UnsupportedModuleError, match=r"encoder\.layer\.1\.attention\.output\.LayerNorm.*RMSNorm"):
+        build_spiking(model)
+    model = make()
+
+    class OtherAttention(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    model.encoder.layer[0].attention.self = OtherAttention()
+    with pytest.raises(UnsupportedModuleError, match=r"encoder\.layer\.0\.attention\.self.*OtherAttention"):
+        build_spiking(model)
+
+
+def test_unsupported_activation():
+    with pytest.raises(UnsupportedModuleError, match="activation.*QuickGELU"):
+        build_spiking(make(act="quick_gelu"))
+
+
+def test_bad_batches(tok):
+    model = make()
+    batch = tok(SENTENCES[:2], padding=True, return_tensors="pt")
+    snn = convert(model, batch, progress=False)
+    with pytest.raises(ValueError, match="no attention_mask"):
+        snn({"input_ids": batch["input_ids"]})
+    bad = dict(batch)
+    bad["input_ids"] = batch["input_ids"].clone()
+    bad["input_ids"][0, 1] = len(VOCAB) + 5
+    with pytest.raises(ValueError, match=f"token id {len(VOCAB) + 5} is out of the vocabulary"):
+        snn(bad)
+    bad["input_ids"][0, 1] = -1
+    with pytest.raises(ValueError, match="out of the vocabulary"):
+        snn(bad)
+    with pytest.raises(ValueError, match="no attention_mask"):
+        convert(model, {"input_ids": batch["input_ids"]}, progress=False)
+    long = {"input_ids": torch.ones(1, 41, dtype=torch.long), "attention_mask": torch.ones(1, 41, dtype=torch.long)}
+    with pytest.raises(ValueError, match="longer than the model's 40 positions"):
+        snn(long)
+    with pytest.raises(TypeError, match="tokenizer batch"):
+        snn(batch["input_ids"])
+
+
+def test_family_registry():
+    from ttfs_symbolic.model import families
+
+    names = [f.name for f in families.families()]
+    assert {"vit", "deit_distilled", "eva", "bert", "sentence_transformer"} <= set(names)
+    assert names.index("deit_distilled") < names.index("vit")
+    with pytest.raises(UnsupportedModuleError, match="unsupported model: torch.nn.modules.linear.Linear.*BertModel"):
+        build_spiking(torch.nn.Linear(2, 2))
+    # a family registered from outside dispatches too
+    class Toy(torch.nn.Module):
+        pass
+
+    try:
+        families.register_family("toy", lambda m: isinstance(m, Toy), lambda m, **kw: ("built", kw))
+        assert build_spiking(Toy()) == ("built", {"softmax_max": True})
+    finally:
+        families._FAMILIES.pop("toy", None)
+
