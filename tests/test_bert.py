@@ -276,3 +276,66 @@ def test_family_registry():
     finally:
         families._FAMILIES.pop("toy", None)
 
+
+
+# ---- energy and op counts (Table 3, eq. 28) ---------------------------------
+
+def test_energy_counts_known_name_and_hand_figures():
+    from ttfs_symbolic.model.energy_bert import count_ops_bert
+
+    r = count_ops_bert("bert-base-uncased", seq_len=128)
+    # ANN MACs: 12 layers x 128 tokens x (4 H^2 + 2 H I) + both attention products (12 heads)
+    linear = 12 * 128 * (4 * 768 ** 2 + 2 * 768 * 3072)
+    products = 12 * 2 * 12 * 128 * 128 * 64
+    assert r.op_ann == linear + products
+    kinds = r.by_kind()
+    assert kinds["linear"]["op_snn"] == linear
+    assert kinds["matmul"]["op_snn"] == 5 * products            # the built network: 5MNK
+    assert r.op_snn_table3 == r.op_snn - 5 * products + 12 * 12 * (128 * 128 * (3 * 64 + 2) + 128 * 64 * (3 * 128 + 2))
+    assert kinds["embed"] == {"neurons": 128 * 768, "op_snn": 3 * 128 * 768, "op_ann": 0}
+    assert r.energy_ratio == pytest.approx(r.op_snn * 0.9 / (r.op_ann * 4.6))
+    short = count_ops_bert("google-bert/bert-base-uncased", seq_len=16)
+    assert short.op_ann < r.op_ann and short.tokens == 16
+    mini = count_ops_bert("all-MiniLM-L6-v2", seq_len=128).by_kind()
+    assert mini["pool"]["op_snn"] == 128 * 384 and mini["normalize"]["neurons"] == 2 * 384 + 2
+
+
+def test_energy_counts_match_the_built_network(tok, tmp_path):
+    """Every neuron the spiking model fires or not on an unpadded sequence is in the count, and no other."""
+    from ttfs_symbolic.model.energy_bert import count_ops_bert
+    from ttfs_symbolic.model.report import reset_counters
+
+    st = _sentence_transformer(tmp_path, tok, normalize=True)
+    one = st.tokenize([SENTENCES[1]])
+    snn = convert(st, one, progress=False)
+    reset_counters(snn)
+    snn.encode(one, record=True, dtype=torch.float64)
+    T = one["input_ids"].shape[1]
+    built = sum(p.stats.neurons for p in snn.populations())
+    assert built == count_ops_bert(st, seq_len=T).neurons
+    # a config.json path gives the same count as the model's config
+    st[0].auto_model.config.to_json_file(tmp_path / "config.json")
+    a = count_ops_bert(str(tmp_path / "config.json"), seq_len=T)
+    b = count_ops_bert(st[0].auto_model, seq_len=T)
+    assert (a.neurons, a.op_snn, a.op_ann) == (b.neurons, b.op_snn, b.op_ann)
+
+
+def test_energy_cli_and_errors(tmp_path, capsys):
+    from ttfs_symbolic.cli import main
+    from ttfs_symbolic.model.energy_bert import count_ops_bert
+
+    assert main(["energy", "roberta-base", "--seq-len", "64", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tokens"] == 64 and data["op_ann"] == count_ops_bert("roberta-base", seq_len=64).op_ann
+    with pytest.raises(ValueError, match="unknown text model"):
+        count_ops_bert("no-such-model")
+    with pytest.raises(ValueError, match="longer than the model's 512 positions"):
+        count_ops_bert("bert-base-uncased", seq_len=513)
+    (tmp_path / "gpt.json").write_text(json.dumps({"model_type": "gpt2", "hidden_size": 8, "num_hidden_layers": 1,
+                                                   "num_attention_heads": 2, "intermediate_size": 8}))
+    with pytest.raises(ValueError, match="not a BERT-family encoder"):
+        count_ops_bert(str(tmp_path / "gpt.json"))
+    (tmp_path / "dec.json").write_text(json.dumps({**count_ops_bert.__globals__["KNOWN_CONFIGS"]["bert-base-uncased"],
+                                                   "is_decoder": True}))
+    with pytest.raises(ValueError, match="decoder"):
+        count_ops_bert(str(tmp_path / "dec.json"))

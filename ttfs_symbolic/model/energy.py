@@ -639,16 +639,30 @@ def register(subparsers) -> None:
                     "VisionTransformer (no weights needed), and E_SNN/E_ANN of eq. 28 with "
                     f"E_AC = {E_AC_PJ} pJ, E_MAC = {E_MAC_PJ} pJ.")
     p.add_argument("model", help="timm model name, e.g. vit_small_patch16_224 "
-                                 "(list them with timm.list_models('vit_*'))")
+                                 "(list them with timm.list_models('vit_*')); or a BERT-family text model: "
+                                 "bert-base-uncased, bert-large-uncased, roberta-base, all-MiniLM-L6-v2, "
+                                 "or the path of a Hugging Face config.json")
     p.add_argument("--img-size", type=int, default=None, metavar="N",
                    help="input image size (default: the model's)")
+    p.add_argument("--seq-len", type=int, default=None, metavar="T",
+                   help="text models: tokens per sequence (default 128)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (totals and per-layer rows) instead of a table")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    report = count_ops(args.model, img_size=args.img_size)
+    from .energy_bert import count_ops_bert, is_text_config
+
+    seq_len = getattr(args, "seq_len", None)
+    if is_text_config(args.model):
+        if args.img_size is not None:
+            raise ValueError(f"--img-size is for image models; {args.model} is a text model (use --seq-len)")
+        report = count_ops_bert(args.model, seq_len=128 if seq_len is None else seq_len)
+    elif seq_len is not None:
+        raise ValueError(f"--seq-len is for text models; {args.model!r} is not a known text model or config.json")
+    else:
+        report = count_ops(args.model, img_size=args.img_size)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
