@@ -339,3 +339,24 @@ def test_energy_cli_and_errors(tmp_path, capsys):
                                                    "is_decoder": True}))
     with pytest.raises(ValueError, match="decoder"):
         count_ops_bert(str(tmp_path / "dec.json"))
+
+
+def test_report_evaluate_text(tok, tmp_path):
+    from ttfs_symbolic.model.report import evaluate
+
+    model = make("bert")
+    batches = [tok(SENTENCES[:3], padding=True, return_tensors="pt"),
+               tok(SENTENCES[3:], padding=True, return_tensors="pt")]
+    snn = convert(model, batches, progress=False)
+    rep = evaluate(snn, model, batches, dtype=torch.float64, progress=False)
+    assert rep.images == len(SENTENCES) and rep.agreement == 1.0 and rep.max_logit_rel_error < 1e-9
+    assert 0 < rep.op_snn < rep.op_ann * 2 and rep.neurons > 0 and 0 < rep.spikes_per_neuron <= 1
+    q = evaluate(snn, model, batches, mode="quantized", precision=16, dtype=torch.float64, progress=False)
+    assert q.max_logit_rel_error > rep.max_logit_rel_error
+    st = _sentence_transformer(tmp_path, tok, normalize=True)
+    ssnn = convert(st, st.tokenize(SENTENCES), progress=False)
+    srep = evaluate(ssnn, st, [st.tokenize(SENTENCES)], dtype=torch.float64, progress=False)
+    assert srep.images == len(SENTENCES) and srep.max_logit_error < 1e-9
+    assert any(r.name == "normalize" for r in srep.layers)
+    with pytest.raises(ValueError, match="labels"):
+        evaluate(snn, model, batches, labels=[0, 1], progress=False)

@@ -384,6 +384,83 @@ class SpikingBert(nn.Module):
         ctx = Ctx(mode=mode, precision=precision, record=record)
         return self._encode_tokens(self.prepare_input(batch, dtype), ctx)
 
+    # ---- comparison with the ANN (ttfs_symbolic.model.report.evaluate) --------
+    def _reference(self, ann, batch: dict):
+        """The ANN's output for the same batch: the last hidden state."""
+        return ann(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long(),
+                   token_type_ids=batch["token_type_ids"]).last_hidden_state
+
+    def _outputs(self, x: dict, ctx: Ctx):
+        """SNN output and the mask of its meaningful rows (unmasked tokens)."""
+        return self._encode_tokens(x, ctx), x["attention_mask"]
+
+    @torch.no_grad()
+    def evaluate_against(self, ann, data, labels=None, *, mode: str = "exact", precision: int | None = None,
+                         dtype=torch.float32, batch_size: int = 64, progress: bool = True):
+        """:func:`ttfs_symbolic.model.report.evaluate` for text: ANN and SNN on the same tokenizer batches.
+
+        Compared on every unmasked token (sentence embeddings for a
+        sentence-transformers model): ``agreement`` is the fraction whose
+        largest channel is the same in both, ``max_logit_error`` the largest
+        absolute difference (relative: to the ANN's largest magnitude).
+        Energy: :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` at the
+        longest padded length seen, with the measured firing rates.
+        """
+        from .convert import Progress
+        from .energy_bert import count_ops_bert
+        from .report import ConversionReport, LayerRow, _neuron_labels, reset_counters
+
+        if labels is not None:
+            raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
+        reset_counters(self)
+        ann = ann.eval()
+        ann_dtype = next(ann.parameters()).dtype
+        ann.to(dtype)
+        bar = Progress(self.count_batches(data, batch_size), f"evaluating ({mode})", enabled=progress)
+        agree = rows = n = 0
+        max_err = max_ref = 0.0
+        seq_len = 1
+        try:
+            for batch in self.input_batches(data, batch_size):
+                x = self.prepare_input(batch, dtype)
+                out, keep = self._outputs(x, Ctx(mode=mode, precision=precision, record=True))
+                ref = self._reference(ann, x)
+                out, ref = out[keep], ref[keep]
+                agree += int((out.argmax(-1) == ref.argmax(-1)).sum())
+                rows += out.shape[0]
+                max_err = max(max_err, float((out - ref).abs().max()))
+                max_ref = max(max_ref, float(ref.abs().max()))
+                n += self.batch_len(x)
+                seq_len = max(seq_len, int(x["input_ids"].shape[1]))
+                bar.update()
+        finally:
+            ann.to(ann_dtype)
+            bar.close()
+        if n == 0:
+            raise ValueError("no batches to evaluate")
+        neuron_of = _neuron_labels(self)
+        layers, neurons, spikes = [], 0, 0
+        for p in self.populations():
+            st = p.stats
+            neurons += st.neurons
+            spikes += st.spikes
+            layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // n, st.spikes,
+                                   st.spikes / st.neurons if st.neurons else 0.0,
+                                   st.clipped / st.neurons if st.neurons else 0.0))
+        energy = count_ops_bert(self.energy_config(), seq_len=seq_len, spike_rates=self.spike_rates_for_energy())
+        return ConversionReport(
+            mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
+            agreement=agree / max(rows, 1), max_logit_error=max_err,
+            max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf, ann_accuracy=None, snn_accuracy=None,
+            neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
+            op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
+            energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
+            energy_rows=[r.to_dict() for r in energy.rows])
+
+    def energy_config(self) -> dict:
+        """The config fields :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` reads."""
+        return dict(self.config_dict)
+
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear row of :func:`ttfs_symbolic.model.energy_bert.count_ops_bert`."""
         from .report import _input_rates
@@ -476,6 +553,18 @@ class SpikingSentenceTransformer(SpikingBert):
 
     def _forward(self, x: dict, ctx: Ctx):
         return self._pool(self._encode_tokens(x, ctx), x["attention_mask"], ctx)
+
+    def _reference(self, ann, batch: dict):
+        feats = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].long(),
+                 "token_type_ids": batch["token_type_ids"]}
+        return ann(feats)["sentence_embedding"]
+
+    def _outputs(self, x: dict, ctx: Ctx):
+        e = self._forward(x, ctx)
+        return e, torch.ones(e.shape[0], dtype=torch.bool, device=e.device)
+
+    def energy_config(self) -> dict:
+        return {**self.config_dict, "pooling": self.pooling_mode, "normalize": self.normalize}
 
     def tokenize(self, sentences):
         """The source model's own tokenization (padding, truncation at max_seq_length)."""

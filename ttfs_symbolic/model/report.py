@@ -131,6 +131,10 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
     from .energy import count_ops
 
     Ctx(mode=mode, precision=precision)  # validates mode and precision
+    own = getattr(snn, "evaluate_against", None)   # a family with its own comparison (text models)
+    if own is not None:
+        return own(ann, images, labels, mode=mode, precision=precision, dtype=dtype, batch_size=batch_size,
+                   progress=progress)
     images = torch.as_tensor(images)
     if labels is not None:
         labels = torch.as_tensor(labels)
