@@ -82,10 +82,13 @@ def test_exact_larger_config(tok):
     assert rel_err(snn(batch, dtype=torch.float64), reference(model, batch), batch["attention_mask"]) < 1e-9
 
 
-def test_result_independent_of_padding(tok):
+@pytest.mark.parametrize("softmax_max", [True, False])
+def test_result_independent_of_padding(tok, softmax_max):
     model = make("roberta")
     batch = tok(SENTENCES, padding=True, return_tensors="pt")
-    snn = convert(model, batch, progress=False)
+    snn = convert(model, batch, progress=False, softmax_max=softmax_max)
+    ref = reference(model, batch)
+    assert rel_err(snn(batch, dtype=torch.float64), ref, batch["attention_mask"]) < 1e-9
     for mode, p in (("exact", None), ("quantized", 64), ("kernel", 32)):
         full = snn(batch, mode=mode, precision=p, dtype=torch.float64)
         for i in (0, 2):

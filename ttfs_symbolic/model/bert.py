@@ -153,28 +153,36 @@ class MaskedSoftmax(SpikingSoftmax):
     """
 
     def forward(self, s, mask, ctx: Ctx):
+        """``s``: the scores layer's own output (nothing else reads it: it is written over)."""
         if mask is None:
             return super().forward(s, ctx)
-        keep = mask
+        drop = ~mask
+        # broadcast 0/1 weights and 0/-inf offsets over (batch, heads, queries, keys): elementwise
+        # products and sums vectorise, a broadcast masked_fill does not
+        keep = mask.to(s.dtype)
         if self.use_max:
-            m = self.max.emit(s.masked_fill(~keep, _MASKED).amax(-1, keepdim=True), ctx, fresh=True)
-            V = s - m
-            if not ctx.calibrating:
-                V.masked_fill_(~keep, self.z.a)   # a masked key's z neuron: silent
+            # the max neuron receives the unmasked keys only: -inf is "no input" to a maximum
+            s.add_(torch.zeros_like(keep).masked_fill_(drop, _MASKED))
+            m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True)
+            V = s.sub_(m)
+            if not ctx.calibrating and (ctx.mode != "exact" or ctx.record):
+                V.masked_fill_(drop, self.z.a)   # a masked key's z neuron: silent (exact mode: the clip does it)
             z = self.z.emit(V, ctx, fresh=True)
             zsrc = self.z
         else:
             z, zsrc = s, self.src
         e = terms(z, zsrc, self.k_exp, ctx)
-        e = e.masked_fill(~keep, 0.0)   # masked keys: no synapse effect on the log-sum-exp neuron
+        e.mul_(keep)   # masked keys: no synapse effect on the log-sum-exp neuron (their terms are 0)
         lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
         if ctx.mode == "exact" and not (ctx.calibrating or ctx.record):
             # closed form of layer II (eq. 36) as in SpikingSoftmax; masked terms are already 0
             ctx.note(self.out)
             self.out.require_range()
             return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
+        if ctx.calibrating:
+            z = z.masked_fill(drop, 0.0)   # (-inf - lse would be observed: the exp neurons' range is fixed anyway)
         out = self.out.emit(z - lse, ctx, fresh=True)
-        return out.masked_fill_(~keep, 0.0)   # the exp neuron of a masked key stays silent
+        return out.mul_(keep)   # the exp neuron of a masked key stays silent (value a = 0)
 
 
 class SpikingBertLayer(nn.Module):
@@ -221,9 +229,12 @@ class SpikingBertLayer(nn.Module):
         v = heads(self.v(x, ctx))
         s = self.qk(q, k.transpose(-2, -1), ctx)
         a = self.softmax(s, keymask, ctx)
-        if not ctx.calibrating:
-            # the value spikes of masked keys do not reach attn @ v: silent inputs (value a)
-            v = v.masked_fill(~keymask.transpose(-2, -1), self.v.out.a)
+        if keymask is not None and not ctx.calibrating and ctx.mode != "exact":
+            # the value spikes of masked keys do not reach attn @ v: silent inputs (value a), so the
+            # layer-I neurons of a masked key have both factors at their lower clip and stay silent.
+            # (exact mode: layer II's potential is the product itself and a masked key's probability
+            # is exactly 0, so the value does not matter there.)
+            v.masked_fill_(~keymask.transpose(-2, -1), self.v.out.a)
         o = self.av(a, v, ctx)
         o = o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
         h = self.norm1(self.res1.emit(self.proj(o, ctx) + x, ctx, fresh=True), ctx)
@@ -369,7 +380,7 @@ class SpikingBert(nn.Module):
         V = V + self.pos[pos].to(dtype)
         h = self.embed.emit(V, ctx, fresh=True)
         h = self.emb_norm(h, ctx)
-        keymask = mask[:, None, None, :]
+        keymask = None if bool(mask.all()) else mask[:, None, None, :]   # no padding: nothing to mask
         for blk in self.blocks:
             h = blk(h, keymask, ctx)
         return h
