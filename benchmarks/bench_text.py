@@ -211,7 +211,7 @@ def sweep(precisions, modes=("quantized", "kernel"), n_sentences: int = 48, laye
         tok.save_pretrained(d)
         st = SentenceTransformer(modules=[Transformer(d), Pooling(hidden, "mean"), Normalize()], device="cpu")
     st = st.double().eval()
-    feats = st.tokenize(sentences)
+    feats = (getattr(st, "preprocess", None) or st.tokenize)(sentences)
     snn = convert(st, feats, progress=False)
     ref = st.encode(sentences, convert_to_tensor=True, batch_size=len(sentences))
 

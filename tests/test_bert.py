@@ -149,6 +149,10 @@ def test_list_of_batches_and_save_load(tok, tmp_path):
 
 # ---- sentence-transformers ----------------------------------------------------
 
+def _tokenize(st, sentences):
+    return (getattr(st, "preprocess", None) or st.tokenize)(sentences)
+
+
 def _sentence_transformer(tmp_path, tok, normalize=True, kind="bert", pooling="mean"):
     st_mod = pytest.importorskip("sentence_transformers")
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -166,7 +170,7 @@ def _sentence_transformer(tmp_path, tok, normalize=True, kind="bert", pooling="m
                                                     (True, "bert", "cls")])
 def test_sentence_transformer_embeddings(tmp_path, tok, normalize, kind, pooling):
     st = _sentence_transformer(tmp_path, tok, normalize, kind, pooling)
-    snn = convert(st, st.tokenize(SENTENCES), progress=False)
+    snn = convert(st, _tokenize(st, SENTENCES), progress=False)
     assert type(snn).__name__ == "SpikingSentenceTransformer"
     ref = st.double().encode(SENTENCES, convert_to_tensor=True, batch_size=4)
     out = snn.encode(SENTENCES, dtype=torch.float64)
@@ -176,7 +180,7 @@ def test_sentence_transformer_embeddings(tmp_path, tok, normalize, kind, pooling
     if normalize:
         assert torch.allclose(out.norm(dim=-1), torch.ones(len(SENTENCES), dtype=out.dtype), atol=1e-9)
     # the hidden state path too
-    batch = st.tokenize(SENTENCES[:2])
+    batch = _tokenize(st, SENTENCES[:2])
     with torch.no_grad():
         hs = st[0].auto_model(**batch).last_hidden_state
     assert rel_err(snn(batch, dtype=torch.float64), hs, batch["attention_mask"]) < 1e-9
@@ -309,7 +313,7 @@ def test_energy_counts_match_the_built_network(tok, tmp_path):
     from ttfs_symbolic.model.report import reset_counters
 
     st = _sentence_transformer(tmp_path, tok, normalize=True)
-    one = st.tokenize([SENTENCES[1]])
+    one = _tokenize(st, [SENTENCES[1]])
     snn = convert(st, one, progress=False)
     reset_counters(snn)
     snn.encode(one, record=True, dtype=torch.float64)
@@ -357,8 +361,8 @@ def test_report_evaluate_text(tok, tmp_path):
     q = evaluate(snn, model, batches, mode="quantized", precision=16, dtype=torch.float64, progress=False)
     assert q.max_logit_rel_error > rep.max_logit_rel_error
     st = _sentence_transformer(tmp_path, tok, normalize=True)
-    ssnn = convert(st, st.tokenize(SENTENCES), progress=False)
-    srep = evaluate(ssnn, st, [st.tokenize(SENTENCES)], dtype=torch.float64, progress=False)
+    ssnn = convert(st, _tokenize(st, SENTENCES), progress=False)
+    srep = evaluate(ssnn, st, [_tokenize(st, SENTENCES)], dtype=torch.float64, progress=False)
     assert srep.images == len(SENTENCES) and srep.max_logit_error < 1e-9
     assert any(r.name == "normalize" for r in srep.layers)
     with pytest.raises(ValueError, match="labels"):

@@ -511,7 +511,8 @@ class SpikingSentenceTransformer(SpikingBert):
                 f"unsupported sentence-transformers model: its first module is "
                 f"{_tname(mods[0]) if mods else 'missing'}, not a Transformer")
         super().__init__(mods[0].auto_model, softmax_max=softmax_max)
-        self._st_tokenize = st.tokenize
+        # sentence-transformers >= 5.x: preprocess (tokenize is deprecated there); older: tokenize
+        self._st_tokenize = getattr(st, "preprocess", None) or st.tokenize
         self.max_seq_length = getattr(st, "max_seq_length", None)
         rest = mods[1:]
         if not rest or type(rest[0]).__name__ != "Pooling":
