@@ -160,21 +160,33 @@ class MaskedSoftmax(SpikingSoftmax):
         # broadcast 0/1 weights and 0/-inf offsets over (batch, heads, queries, keys): elementwise
         # products and sums vectorise, a broadcast masked_fill does not
         keep = mask.to(s.dtype)
+        fast = ctx.mode == "exact" and not (ctx.calibrating or ctx.record)
         if self.use_max:
             # the max neuron receives the unmasked keys only: -inf is "no input" to a maximum
             s.add_(torch.zeros_like(keep).masked_fill_(drop, _MASKED))
             m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True)
             V = s.sub_(m)
-            if not ctx.calibrating and (ctx.mode != "exact" or ctx.record):
-                V.masked_fill_(drop, self.z.a)   # a masked key's z neuron: silent (exact mode: the clip does it)
-            z = self.z.emit(V, ctx, fresh=True)
             zsrc = self.z
+            if fast:
+                # exact mode: s and m lie in the scores' range [a, b] and s <= m, so every unmasked
+                # z = s - m lies in z's range [a - b, 0] (rounding is monotone): its clip is a no-op
+                # and is skipped; a masked key's -inf gives exp(-inf) = 0, no term, as gated.
+                ctx.note(self.z)
+                self.z.require_range()
+                e = terms(V, zsrc, self.k_exp, ctx)
+                lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
+                ctx.note(self.out)
+                self.out.require_range()
+                return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
+            if not ctx.calibrating:
+                V.masked_fill_(drop, self.z.a)   # a masked key's z neuron: silent
+            z = self.z.emit(V, ctx, fresh=True)
         else:
             z, zsrc = s, self.src
         e = terms(z, zsrc, self.k_exp, ctx)
         e.mul_(keep)   # masked keys: no synapse effect on the log-sum-exp neuron (their terms are 0)
         lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
-        if ctx.mode == "exact" and not (ctx.calibrating or ctx.record):
+        if fast:
             # closed form of layer II (eq. 36) as in SpikingSoftmax; masked terms are already 0
             ctx.note(self.out)
             self.out.require_range()
