@@ -175,7 +175,11 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
 
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
             softmax_max: bool = True, progress: bool = True, pretrained: bool = False, **timm_kwargs) -> nn.Module:
-    """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name).
+    """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name), or any registered family.
+
+    Text models (:mod:`ttfs_symbolic.model.bert`): a transformers ``BertModel``
+    / ``RobertaModel`` or a ``SentenceTransformer`` instance, calibrated on a
+    tokenizer batch (dict / ``BatchEncoding``) or a list of them.
 
     ``pretrained=True`` with a model name downloads timm's weights (needs the
     internet); the tests and the demo use random or locally trained weights.
