@@ -210,7 +210,7 @@ class Population(nn.Module):
 
     def __init__(self, name: str, neuron: str = "identity", kind: str = "linear", fan_in: int = 1,
                  fixed_range: tuple[float, float] | None = None, range_fn=None, lower_bound: float | None = None,
-                 upper_bound: float | None = None):
+                 upper_bound: float | None = None, pin_low: float | None = None):
         super().__init__()
         self.pname = name
         self.neuron = neuron
@@ -221,6 +221,8 @@ class Population(nn.Module):
         self.range_fn = range_fn
         self.lower_bound = lower_bound
         self.upper_bound = upper_bound
+        #: a lower end that calibration does not move (e.g. 0 for probabilities: no spike is 0)
+        self.pin_low = pin_low
         self.a = math.nan
         self.b = math.nan
         #: per-channel / per-neuron ranges (float64 tensors broadcasting against the values without the
@@ -363,6 +365,8 @@ class Population(nn.Module):
             hi = float(np.percentile(allv, percentile))
         width = max(hi - lo, 1e-6 * max(1.0, abs(hi)))
         lo, hi = lo - margin * width, hi + margin * width
+        if self.pin_low is not None:
+            lo = self.pin_low
         if self.lower_bound is not None:
             lo = max(lo, self.lower_bound)
         if self.upper_bound is not None:
@@ -996,7 +1000,11 @@ class SpikingSoftmax(nn.Module):
         self.lse = Population(f"{name}.lse", "logsumexp", kind="softmax_lse", fan_in=n,
                               fixed_range=lse_range,
                               range_fn=None if use_max else (lambda: (src.a, src.b + math.log(n))))
-        self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, fixed_range=(0.0, 1.0))
+        # layer II's range is [0, b]: a = 0 (no spike: probability 0) and b the largest probability
+        # seen in calibration (at most 1, eq. 36's clip), so its p ticks are spent where the
+        # probabilities are (a long sequence has none near 1)
+        self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, lower_bound=0.0, upper_bound=1.0,
+                              pin_low=0.0)
         self.k_exp = input_kernel("logsumexp")
 
     def forward(self, s, ctx: Ctx):
