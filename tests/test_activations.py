@@ -272,6 +272,14 @@ def test_cli_activation_arguments():
             acts.parse_activation_args([bad])
 
 
+def test_demo_takes_activation_arguments(capsys):
+    from ttfs_symbolic.cli import main
+
+    assert main(["demo", "--activation", "GELU", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "NAME=FORMULA" in err
+
+
 def test_top_level_export_is_lazy():
     code = ("import sys, ttfs_symbolic as t; assert 'torch' not in sys.modules; "
             "f = t.register_activation; assert 'torch' in sys.modules; print(f.__name__)")
