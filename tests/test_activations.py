@@ -301,3 +301,17 @@ def test_the_guide_runs_as_written(tmp_path, monkeypatch):
         for key in list(acts._REGISTRY):
             if getattr(key, "__module__", None) == "guide" or key == "XErf":
                 del acts._REGISTRY[key]
+
+
+def test_neuron_from_a_toml_file_or_a_derived_transform(tmp_path):
+    toml = tmp_path / "x_erf.toml"
+    toml.write_text('name = "x_erf"\nf = "x * erf(k * x)"\nh = "x"\nrange = [-4.0, 4.0]\nparams = { k = 1.0 }\n')
+    x = images()
+    for neuron, label in ((str(toml), "x_erf(k=1)"), (ts.derive_input("x * erf(x)", -4, 4), "x*erf(x)")):
+        ann = make_vit(XErf)
+        snn = convert(ann, x, progress=False, activations={XErf: neuron})
+        assert snn.blocks[0].act.neuron_name == label
+        with torch.no_grad():
+            assert logit_error(snn(x, dtype=D), ann(x)) <= REL_TOL
+    with pytest.raises(ts.FormulaError, match="not an activation.*h = x"):
+        acts.register_activation(XErf, "logsumexp")
