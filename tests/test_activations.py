@@ -111,16 +111,19 @@ def test_every_activation_converts_losslessly(key):
     assert snn.activation_check["blocks.0.mlp.act"] <= 1e-14 * (1 + max(abs(act.src.a), abs(act.src.b)))
 
 
-@pytest.mark.parametrize("key", ["mish", "elu", "hardswish", "leaky_relu", "relu6", "custom_x_erf"])
+@pytest.mark.parametrize("key", sorted(set(ACTS) - {"gelu"}))
 def test_quantized_and_kernel_modes_behave_like_the_gelu_model(key):
     """At p = 1024 the logit error of a model with another activation stays within the GELU model's
-    error of the same weights (a factor 4: the random models' errors vary by 2x between activations)."""
+    error of the same weights, with a factor 1.5 of margin. Measured (largest logit error over the
+    largest logit, both modes alike): GELU 0.273; the others 0.128 (Hardsigmoid) to 0.297 (Mish,
+    QuickGELU). These random one-block models' errors at p = 1024 are set by the LayerNorm and
+    attention ranges (tests/test_convert.py), not by the activation."""
     _, snn, x, ref = converted(key)
     _, gsnn, _, gref = converted("gelu")
     for mode in ("quantized", "kernel"):
         err = logit_error(snn(x, mode=mode, precision=1024, dtype=D), ref)
         gerr = logit_error(gsnn(x, mode=mode, precision=1024, dtype=D), gref)
-        assert err <= 4 * gerr, (mode, err, gerr)
+        assert err <= 1.5 * gerr, (mode, err, gerr)
 
 
 @pytest.mark.parametrize("neuron", ["hardswish", "hardsigmoid", "relu6", "leaky_relu", "elu", "quick_gelu",
