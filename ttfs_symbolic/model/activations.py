@@ -61,7 +61,6 @@ import copy
 import math
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
@@ -156,17 +155,11 @@ class ActivationNeuron:
                 "expression": self.expression()}
 
 
-def _catalogue(name: str):
-    from .. import catalogue
-
-    return catalogue.get(name)
-
-
 def _neuron_from(spec, name: str | None = None) -> tuple[ActivationNeuron, dict]:
     """An ActivationNeuron template and its default parameters from a user's spec."""
     from ..catalogue import NeuronDef, load_definition
     from ..symbolic.derive import InputTransform
-    from ..symbolic.parse import FormulaError, parse_formula
+    from ..symbolic.parse import FormulaError
 
     if isinstance(spec, ActivationNeuron):
         return (replace(spec, name=name) if name else spec), dict(spec.params)
@@ -179,8 +172,7 @@ def _neuron_from(spec, name: str | None = None) -> tuple[ActivationNeuron, dict]
             raise FormulaError(f"the derived input transform has free symbols {sorted(map(str, bad))} besides x")
         return ActivationNeuron(name or str(expr), str(expr), expr=expr), {}
     if isinstance(spec, NeuronDef):
-        return ActivationNeuron(name or spec.name, spec.f, catalogue=spec.name if spec.path is None else None), \
-            dict(spec.params)
+        return ActivationNeuron(name or spec.name, spec.f), dict(spec.params)
     if isinstance(spec, os.PathLike) or (isinstance(spec, str) and spec.strip().endswith(".toml")):
         nd = load_definition(spec)
         if nd.h.strip() != "x":
@@ -295,7 +287,8 @@ def register_activation(module_type, neuron, *, params: Mapping | None = None, n
     name as a string (bare ``"GELUActivation"`` or qualified
     ``"transformers.activations.GELUActivation"``) for classes of packages
     not imported. ``neuron``: a formula in ``x`` (``"x * erf(x)"``), a
-    catalogue name (``"mish"``), the path of a TOML definition, a derived
+    catalogue name (``"mish"``), the path of a TOML definition (or a loaded
+    ``NeuronDef``), a derived
     ``InputTransform``, or a callable ``module -> any of those`` when a
     setting of the module picks the formula. ``params``: formula parameter
     -> attribute name of the module or ``callable(module) -> number``, read
