@@ -183,12 +183,12 @@ def test_registration_refuses_bad_formulas_at_once():
 def test_trainable_and_random_activations_are_refused():
     prelu_args = dict(params={"w": "weight"})
     ann = make_vit(nn.PReLU)
-    reg = {nn.PReLU: acts._entry("relu(x) + w * min(x, 0)", **prelu_args)}
+    reg = {nn.PReLU: acts.registration("relu(x) + w * min(x, 0)", **prelu_args)}
     with pytest.raises(UnsupportedModuleError, match=r"trainable parameter.*requires_grad_\(False\)"):
         convert(ann, images(), progress=False, activations=reg)
     ann.requires_grad_(False)   # frozen: its weight is read into the formula and checked
     snn = convert(ann, images(), progress=False, activations=reg)
-    assert snn.blocks[0].act.neuron_name == "relu(x) + w * min(x, 0)(w=0.25)"
+    assert snn.blocks[0].act.neuron_name == "relu(x) + w * min(x, 0) [w=0.25]"
     x = images()
     with torch.no_grad():
         assert logit_error(snn(x, dtype=D), ann(x)) <= REL_TOL

@@ -67,7 +67,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "ActivationNeuron", "ActivationMismatchError", "register_activation", "unregister_activation",
+    "ActivationNeuron", "ActivationMismatchError", "register_activation", "registration", "unregister_activation",
     "registered_activations", "activation_neuron", "is_activation", "overrides", "check_activation",
     "check_activations", "add_activation_argument", "parse_activation_args",
 ]
@@ -123,10 +123,11 @@ class ActivationNeuron:
 
     @property
     def label(self) -> str:
-        """What reports print: ``elu``, ``elu(alpha=0.5)``, or the formula."""
+        """What reports print: ``elu``, ``elu(alpha=0.5)``, or the formula (``x*erf(k*x) [k=2]``)."""
         if not self.params:
             return self.name
-        return f"{self.name}(" + ", ".join(f"{k}={_num(v)}" for k, v in self.params) + ")"
+        values = ", ".join(f"{k}={_num(v)}" for k, v in self.params)
+        return f"{self.name} [{values}]" if self.name == self.f else f"{self.name}({values})"
 
     def kernel(self):
         """The compiled Theorem 4.1 kernel (None for f = x), one object per (f, params).
@@ -298,6 +299,15 @@ def register_activation(module_type, neuron, *, params: Mapping | None = None, n
     (:func:`check_activations`); registering again replaces the entry.
     """
     _REGISTRY[_key(module_type)] = _entry(neuron, params, name)
+
+
+def registration(neuron, *, params: Mapping | None = None, name: str | None = None):
+    """A registration for one call: ``convert(..., activations={nn.PReLU: registration(f, params=...)})``.
+
+    The same arguments as :func:`register_activation`, for the per-call
+    ``activations`` mapping (whose plain values are neurons without ``params``).
+    """
+    return _entry(neuron, params, name)
 
 
 def unregister_activation(module_type) -> None:
