@@ -421,7 +421,8 @@ def check_activation(module: nn.Module, neuron: ActivationNeuron, a: float, b: f
     if bad.any():
         i = int(torch.nan_to_num(diff, nan=math.inf).argmax())
         raise ActivationMismatchError(
-            f"{where} does not compute its neuron's f = {neuron.expression()} ({neuron.label}) on the "
+            f"{where} does not compute its neuron's f = {neuron.expression()}"
+            f"{'' if neuron.label.replace(' ', '') == neuron.expression() else f' ({neuron.label})'} on the "
             f"calibrated range [{a:.6g}, {b:.6g}]: largest difference {largest:.3g} at x = {float(x[i]):.6g} "
             f"(module {float(y[i]):.10g}, formula {float(fx[i]):.10g}); bound {tol:g} * (1 + |f|). "
             "Check the registered formula and its parameters")
