@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import activations as _acts
 from .spiking import DEFAULT_PRODUCT, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, Ctx, Population, Product
 from .vit import SpikingViT, UnsupportedModuleError
 
@@ -170,6 +171,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     for i, p in enumerate(order):
         p.window = i + 1
     snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind}
+    _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
     return snn
 
 
@@ -188,7 +190,7 @@ def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
 
 
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
-            softmax_max: bool = True, progress: bool = True, pretrained: bool = False,
+            softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
             range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name).
 
@@ -197,9 +199,13 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
     ``range_kind`` (``layer``, ``channel``, ``neuron``) and ``product``
     (``signed``, this library's low-error multiplication network, or
     ``paper``, eq. 24-27): see :func:`calibrate`.
+    ``activations={module class or class name: neuron}`` registers
+    activations for this call only (:mod:`ttfs_symbolic.model.activations`);
+    every activation module is checked against its formula after calibration.
     """
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
-    snn = build_spiking(ann, softmax_max=softmax_max)
+    with _acts.overrides(activations):
+        snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
                      progress=progress, range_kind=range_kind, product=product)
@@ -264,7 +270,7 @@ def conversion_dict(snn: nn.Module) -> dict:
     return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
             "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
             "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers,
-            "products": products}
+            "products": products, "activations": _acts.activations_dict(snn)}
 
 
 def save_conversion(snn: nn.Module, path) -> Path:
@@ -274,17 +280,26 @@ def save_conversion(snn: nn.Module, path) -> Path:
     return path
 
 
-def load_conversion(model, path, **timm_kwargs) -> nn.Module:
+def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
     """Rebuild a converted model from its ANN and a saved conversion JSON.
 
     The file must have been made for a model of the same architecture
     (:func:`architecture`): otherwise a ValueError names what differs.
+    Each activation's formula recorded in the file (``activations``) must be
+    the one registered now (registry or ``activations=``), and is checked
+    against the module again.
     """
     data = json.loads(Path(path).read_text())
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
     ann = resolve_model(model, **timm_kwargs)
-    snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+    try:
+        with _acts.overrides(activations):
+            snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+    except UnsupportedModuleError as exc:
+        saved = "; ".join(f"{k}: f = {v.get('expression')}" for k, v in (data.get("activations") or {}).items())
+        raise ValueError(f"{path}: {exc}" + (f" (the file records {saved})" if saved else "")) from None
+    _acts.check_saved_activations(data.get("activations"), snn, path)
     if "architecture" in data:   # version >= 2
         diffs = architecture_differences(data["architecture"], architecture(snn))
         if diffs:
@@ -306,4 +321,5 @@ def load_conversion(model, path, **timm_kwargs) -> nn.Module:
         p.window = int(entry["window"])
     snn.calibration = data.get("calibration", {})
     snn.source_name = data.get("source", "")
+    _acts.check_activations(snn)
     return snn

@@ -924,13 +924,25 @@ class SpikingLinear(nn.Module):
 
 
 class SpikingActivation(nn.Module):
-    """GELU / SiLU (any catalogue f) neurons, one input each (Corollary 4.5)."""
+    """Activation neurons (GELU, SiLU, any registered f), one input each (Theorem 4.1, Corollary 4.5).
 
-    def __init__(self, name: str, neuron: str, src: Population):
+    ``neuron``: a catalogue name, or an
+    :class:`~ttfs_symbolic.model.activations.ActivationNeuron` from the
+    activation registry (``activation_neuron(path, module)``), which also
+    carries the module it replaces for the check at conversion.
+    """
+
+    def __init__(self, name: str, neuron, src: Population):
         super().__init__()
-        self.neuron_name = neuron
         self.src = src
-        self.kernel = input_kernel(neuron)
+        if isinstance(neuron, str):
+            self.spec = None
+            self.neuron_name = neuron
+            self.kernel = input_kernel(neuron)
+        else:
+            self.spec = neuron          # a plain attribute: the source module is not a submodule
+            self.neuron_name = neuron.label
+            self.kernel = neuron.kernel()
         self.out = Population(name, "identity", kind="activation", fan_in=1)
 
     def forward(self, x, ctx: Ctx):
