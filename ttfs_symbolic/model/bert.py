@@ -44,16 +44,8 @@ from torch import nn
 
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
                       SpikingSoftmax, input_kernel, terms)
+from .activations import is_activation
 from .vit import UnsupportedModuleError, _activation_neuron, _f64
-
-#: transformers' activation classes (by class name) -> catalogue neuron
-_HF_ACTIVATIONS = {
-    "GELUActivation": "gelu",        # hidden_act "gelu", "gelu_python": x * Phi(x)
-    "NewGELUActivation": "gelu_tanh",   # "gelu_new": the tanh form
-    "GELUTanh": "gelu_tanh",          # "gelu_pytorch_tanh", "gelu_python_tanh"
-    "PytorchGELUTanh": "gelu_tanh",
-    "SiLUActivation": "silu",
-}
 
 #: module types a supported encoder may contain (by class name; LayerNorm, Linear,
 #: Embedding and Dropout must be the torch classes themselves)
@@ -73,17 +65,15 @@ def _tname(m) -> str:
     return f"{type(m).__module__}.{type(m).__name__}"
 
 
-def activation_neuron(path: str, act: nn.Module) -> str:
-    """The catalogue neuron of a transformers or torch activation module (else UnsupportedModuleError)."""
-    name = _HF_ACTIVATIONS.get(type(act).__name__)
-    if name is not None and type(act).__module__.startswith("transformers"):
-        return name
-    try:
-        return _activation_neuron(path, act)
-    except UnsupportedModuleError:
-        raise UnsupportedModuleError(
-            f"unsupported activation at '{path}': {_tname(act)} (supported: hidden_act 'gelu', 'gelu_new', "
-            "'gelu_pytorch_tanh', 'silu', 'relu')") from None
+def activation_neuron(path: str, act: nn.Module):
+    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.model.activations`).
+
+    Registered out of the box: transformers' ``GELUActivation`` (``hidden_act``
+    ``gelu``), ``NewGELUActivation`` (``gelu_new``), ``GELUTanh``
+    (``gelu_pytorch_tanh``), ``QuickGELUActivation``, ``SiLUActivation`` and
+    torch's; others with ``ttfs_symbolic.register_activation``.
+    """
+    return _activation_neuron(path, act)
 
 
 def _is_text_model(model) -> bool:
@@ -127,8 +117,8 @@ def check_encoder(model: nn.Module) -> None:
             continue
         if type(m).__name__ in _ALLOWED and type(m).__module__.startswith("transformers"):
             continue
-        if type(m).__name__ in _HF_ACTIVATIONS or isinstance(m, (nn.GELU, nn.SiLU, nn.ReLU)):
-            activation_neuron(path, m)
+        if is_activation(m):
+            activation_neuron(path, m)   # raises for an activation with no registered formula
             continue
         raise UnsupportedModuleError(
             f"unsupported module at '{path or '<root>'}': {_tname(m)} has no spiking counterpart "
@@ -140,6 +130,14 @@ def check_encoder(model: nn.Module) -> None:
         sa = layer.attention.self
         if getattr(sa, "is_causal", False):
             raise UnsupportedModuleError(f"unsupported setting at 'encoder.layer.{i}.attention.self': causal attention")
+
+
+def _resting_value(product: Product, pop: Population) -> float:
+    """The value of ``pop`` (a factor of ``product``) whose layer-I term is the lower end of layer I's range."""
+    a, b = pop.a, pop.b
+    if getattr(product, "construction", "paper") == "paper" or a >= 0:
+        return a
+    return b if b <= 0 else 0.0
 
 
 class MaskedSoftmax(SpikingSoftmax):
@@ -160,7 +158,8 @@ class MaskedSoftmax(SpikingSoftmax):
         # broadcast 0/1 weights and 0/-inf offsets over (batch, heads, queries, keys): elementwise
         # products and sums vectorise, a broadcast masked_fill does not
         keep = mask.to(s.dtype)
-        fast = ctx.mode == "exact" and not (ctx.calibrating or ctx.record)
+        fast = not (ctx.calibrating or ctx.record) and all(
+            ctx.mode_for(p) == "exact" for p in (self.z or self.lse, self.lse, self.out))
         if self.use_max:
             # the max neuron receives the unmasked keys only: -inf is "no input" to a maximum
             s.add_(torch.zeros_like(keep).masked_fill_(drop, _MASKED))
@@ -173,7 +172,7 @@ class MaskedSoftmax(SpikingSoftmax):
                 # and is skipped; a masked key's -inf gives exp(-inf) = 0, no term, as gated.
                 ctx.note(self.z)
                 self.z.require_range()
-                e = terms(V, zsrc, self.k_exp, ctx)
+                e = terms(V, zsrc, self.k_exp, ctx, self.lse)
                 lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
                 ctx.note(self.out)
                 self.out.require_range()
@@ -183,7 +182,7 @@ class MaskedSoftmax(SpikingSoftmax):
             z = self.z.emit(V, ctx, fresh=True)
         else:
             z, zsrc = s, self.src
-        e = terms(z, zsrc, self.k_exp, ctx)
+        e = terms(z, zsrc, self.k_exp, ctx, self.lse)
         e.mul_(keep)   # masked keys: no synapse effect on the log-sum-exp neuron (their terms are 0)
         lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
         if fast:
@@ -241,12 +240,13 @@ class SpikingBertLayer(nn.Module):
         v = heads(self.v(x, ctx))
         s = self.qk(q, k.transpose(-2, -1), ctx)
         a = self.softmax(s, keymask, ctx)
-        if keymask is not None and not ctx.calibrating and ctx.mode != "exact":
-            # the value spikes of masked keys do not reach attn @ v: silent inputs (value a), so the
-            # layer-I neurons of a masked key have both factors at their lower clip and stay silent.
-            # (exact mode: layer II's potential is the product itself and a masked key's probability
-            # is exactly 0, so the value does not matter there.)
-            v.masked_fill_(~keymask.transpose(-2, -1), self.v.out.a)
+        if keymask is not None and not ctx.calibrating and ctx.mode_for(self.av.y) != "exact":
+            # the value spikes of masked keys do not reach attn @ v: each gated synapse carries the
+            # term of the factor's resting value (its least |x|: a in the paper's construction, 0 for
+            # a factor split by sign), so with the masked probability (0, silent) both terms of those
+            # layer-I neurons sit at layer I's lower end: they stay silent. (exact mode: layer II's
+            # potential is the product itself and a masked key's probability is exactly 0.)
+            v.masked_fill_(~keymask.transpose(-2, -1), _resting_value(self.av, self.v.out))
         o = self.av(a, v, ctx)
         o = o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
         h = self.norm1(self.res1.emit(self.proj(o, ctx) + x, ctx, fresh=True), ctx)
@@ -571,8 +571,9 @@ class SpikingSentenceTransformer(SpikingBert):
             e = self.pool.emit(torch.einsum("bt,btc->bc", w, h), ctx, fresh=True)
         if not self.normalize:
             return e
-        s = self.sumsq.emit(terms(e, self.pooled_src, self.k_square, ctx).sum(-1, keepdim=True), ctx, fresh=True)
-        r = self.rsqrt.emit(terms(s, self.sumsq, self.k_rsqrt, ctx), ctx, fresh=True)
+        s = self.sumsq.emit(terms(e, self.pooled_src, self.k_square, ctx, self.sumsq).sum(-1, keepdim=True), ctx,
+                            fresh=True)
+        r = self.rsqrt.emit(terms(s, self.sumsq, self.k_rsqrt, ctx, self.rsqrt), ctx, fresh=True)
         return self.l2_product(e, r, ctx)
 
     def _forward(self, x: dict, ctx: Ctx):

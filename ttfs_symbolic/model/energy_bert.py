@@ -30,7 +30,7 @@ import math
 from pathlib import Path
 
 from .energy import (_PJ_TO_MJ, E_AC_PJ, E_MAC_PJ, EnergyReport, Walker, _apply_rates, activation_counts,
-                     layernorm_counts, matmul_counts, matmul_ops_table3, residual_counts, softmax_counts)
+                     layernorm_counts, matmul_ops_table3, product_counts, residual_counts, softmax_counts)
 
 _BASE = {"model_type": "bert", "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2,
          "hidden_act": "gelu", "layer_norm_eps": 1e-12}
@@ -100,7 +100,7 @@ def resolve_config(config) -> tuple[str, dict]:
 
 def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | None = None, *,
                    pooling: str | None = None, normalize: bool | None = None,
-                   e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ) -> EnergyReport:
+                   e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper") -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and eq. 28 for one sequence of ``seq_len`` tokens.
 
     ``pooling`` ("mean", "cls" or None) and ``normalize`` add a
@@ -130,14 +130,14 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
     pooling = cfg.get("pooling") if pooling is None else pooling
     normalize = bool(cfg.get("normalize", False)) if normalize is None else normalize
     T = seq_len
-    w = Walker()
+    w = Walker(product)
 
     def linear(path, fin, fout):
         macs = T * fin * fout
         w.add(path, "linear", T * fout, macs, macs, f"{T}x{fin} -> {T}x{fout}")
 
     def layernorm(path):
-        n, o = layernorm_counts(H)
+        n, o = layernorm_counts(H, product)
         w.add(path, "layernorm", T * n, T * o, 0, f"{T} rows of {H}")
 
     w.add("embeddings", "embed", T * H, 3 * T * H, 0, f"{T} tokens: word + position + token type -> {H}")
@@ -146,12 +146,12 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         pre = f"encoder.layer.{i}"
         for n in ("query", "key", "value"):
             linear(f"{pre}.attention.self.{n}", H, H)
-        n, o = matmul_counts(T, hd, T)
+        n, o = product_counts(T, hd, T, product, pairs=4, corrections=0)
         w.add(f"{pre}.attention.qk_matmul", "matmul", nh * n, nh * o, nh * T * T * hd,
               f"{nh} x ({T}x{hd} @ {hd}x{T})", op_snn_table3=nh * matmul_ops_table3(T, hd, T))
         n, o = softmax_counts(T)
         w.add(f"{pre}.attention.softmax", "softmax", nh * T * n, nh * T * o, 0, f"{nh * T} rows of {T}")
-        n, o = matmul_counts(T, T, hd)
+        n, o = product_counts(T, T, hd, product, pairs=2, corrections=1)   # softmax >= 0
         w.add(f"{pre}.attention.av_matmul", "matmul", nh * n, nh * o, nh * T * T * hd,
               f"{nh} x ({T}x{T} @ {T}x{hd})", op_snn_table3=nh * matmul_ops_table3(T, T, hd))
         linear(f"{pre}.attention.output.dense", H, H)
@@ -170,7 +170,7 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
     elif pooling not in (None, "cls"):
         raise ValueError(f"{name}: pooling {pooling!r} is not supported (mean, cls)")
     if normalize:
-        n, o = matmul_counts(1, 1, 1)
+        n, o = product_counts(1, 1, 1, product, pairs=2, corrections=1)   # rsqrt > 0
         w.add("normalize", "normalize", 2 + H * n, H + 1 + H * o, 0, f"L2 norm of {H}")
     rows = w.rows
     if spike_rates:
