@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax, input_kernel, terms)
+                      SpikingSoftmax, finish_call, input_kernel, make_ctx, terms)
 from .activations import is_activation
 from .vit import UnsupportedModuleError, _activation_neuron, _f64
 
@@ -402,10 +402,18 @@ class SpikingBert(nn.Module):
 
     @torch.no_grad()
     def forward(self, batch, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-                record: bool = False):
-        """The last hidden state (batch, tokens, hidden) of the spiking encoder."""
-        ctx = Ctx(mode=mode, precision=precision, record=record)
-        return self._encode_tokens(self.prepare_input(batch, dtype), ctx)
+                record: bool = False, only=None, warn: bool = True):
+        """The last hidden state (batch, tokens, hidden) of the spiking encoder.
+
+        ``only``: names of the layers that run in ``mode``, the rest exact
+        (:func:`~ttfs_symbolic.model.report.error_budget`); neurons driven
+        outside their range are counted (``self.last_clipping``) and warned about.
+        """
+        x = self.prepare_input(batch, dtype)
+        ctx = make_ctx(self, mode, precision, record, only)
+        out = self._encode_tokens(x, ctx)
+        finish_call(self, ctx, warn=warn)
+        return out
 
     # ---- comparison with the ANN (ttfs_symbolic.model.report.evaluate) --------
     def _reference(self, ann, batch: dict):
@@ -597,13 +605,16 @@ class SpikingSentenceTransformer(SpikingBert):
 
     @torch.no_grad()
     def encode(self, sentences, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-               record: bool = False):
+               record: bool = False, only=None, warn: bool = True):
         """Sentence embeddings (batch, hidden) of a list of sentences or of a tokenizer batch."""
         if isinstance(sentences, str):
             sentences = [sentences]
         batch = sentences if self._is_batch(sentences) else self.tokenize(sentences)
-        ctx = Ctx(mode=mode, precision=precision, record=record)
-        return self._forward(self.prepare_input(batch, dtype), ctx)
+        x = self.prepare_input(batch, dtype)
+        ctx = make_ctx(self, mode, precision, record, only)
+        out = self._forward(x, ctx)
+        finish_call(self, ctx, warn=warn)
+        return out
 
 
 # ---- model family (ttfs_symbolic.model.families) ----------------------------
