@@ -15,10 +15,10 @@
 * the padding mask: a masked key takes no part in the softmax. Its input to
   the max neuron and the log-sum-exp neuron (Theorem 4.6) is a silent spike
   (no synapse effect: its exp term is 0), its exp neuron (eq. 36) stays
-  silent (value a = 0), and its value spikes reach the ``attn @ v``
-  multiplication network as silent inputs too, so both factors of those
-  layer-I neurons sit at their lower clip and nothing of a padding token
-  reaches an unmasked one in any mode. A sentence's result therefore does
+  silent (value a = 0), and its value spikes do not reach the ``attn @ v``
+  multiplication network: the gated synapses carry the term of the factor's
+  resting value, so those layer-I neurons stay silent (both constructions)
+  and nothing of a padding token reaches an unmasked one in any mode. A sentence's result therefore does
   not depend on the padding of its batch. No large negative number is added
   anywhere.
 * GELU exact (``hidden_act="gelu"``) and its tanh form (``gelu_new``,
