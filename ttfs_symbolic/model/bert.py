@@ -196,6 +196,18 @@ class MaskedSoftmax(SpikingSoftmax):
         return out.mul_(keep)   # the exp neuron of a masked key stays silent (value a = 0)
 
 
+class _FoldedLinear(SpikingLinear):
+    """A SpikingLinear whose float64 folded weights (vit._f64) are cast to the run's dtype once, not per call."""
+
+    def forward(self, x, ctx: Ctx):
+        key = (x.dtype, x.device, self.weight.data_ptr())
+        cast = getattr(self, "_cast", None)
+        if cast is None or cast[0] != key:
+            cast = (key, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+            self._cast = cast
+        return self.out.emit(torch.nn.functional.linear(x, cast[1], cast[2]), ctx, fresh=True)
+
+
 class SpikingBertLayer(nn.Module):
     """One post-norm encoder layer: attention, residual, LayerNorm, MLP, residual, LayerNorm."""
 
@@ -206,7 +218,7 @@ class SpikingBertLayer(nn.Module):
         self.hd = sa.attention_head_size
         scale = float(getattr(sa, "scaling", self.hd ** -0.5))
         # the attention scale folded into the weights of q (eq. 8), in float64 (vit._f64)
-        self.q = SpikingLinear(f"{name}.attention.self.query", _f64(sa.query.weight) * scale,
+        self.q = _FoldedLinear(f"{name}.attention.self.query", _f64(sa.query.weight) * scale,
                                None if sa.query.bias is None else _f64(sa.query.bias) * scale)
         self.k = SpikingLinear(f"{name}.attention.self.key", sa.key.weight, sa.key.bias)
         self.v = SpikingLinear(f"{name}.attention.self.value", sa.value.weight, sa.value.bias)
@@ -388,8 +400,9 @@ class SpikingBert(nn.Module):
     def _encode_tokens(self, x: dict, ctx: Ctx):
         ids, mask, tt, dtype = x["input_ids"], x["attention_mask"], x["token_type_ids"], x["dtype"]
         pos = self.positions(ids, mask)
-        V = self.word[ids].to(dtype) + self.token_type[tt].to(dtype)
-        V = V + self.pos[pos].to(dtype)
+        emb = torch.nn.functional.embedding   # index_select: far faster than advanced indexing
+        V = emb(ids, self.word).to(dtype) + emb(tt, self.token_type).to(dtype)
+        V = V + emb(pos, self.pos).to(dtype)
         h = self.embed.emit(V, ctx, fresh=True)
         h = self.emb_norm(h, ctx)
         keymask = None if bool(mask.all()) else mask[:, None, None, :]   # no padding: nothing to mask
