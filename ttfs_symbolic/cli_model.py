@@ -30,7 +30,7 @@ def _common(p, data_flag: str):
     p.add_argument("--checkpoint", metavar="FILE",
                    help="weights: .safetensors or a PyTorch state dict (loaded with weights_only=True); "
                         "without it the model keeps timm's random initialisation")
-    p.add_argument("--model-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--model-kwargs", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
                    help="keyword arguments for timm.create_model, values as Python literals "
                         "(e.g. num_classes=3 img_size=32 depth=2)")
     p.add_argument("--limit", type=int, metavar="N", help=f"use the first N images of {data_flag} (sorted order)")

@@ -97,6 +97,10 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:   # a corrupt file, pickled code refused by weights_only, ...
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights only load failed" in msg.lower() or "weights_only" in msg:
+            msg = ("not a weights-only PyTorch file: it is corrupt, or it holds pickled objects other than "
+                   "tensors and containers, which are never unpickled here (save model.state_dict(), "
+                   "or a .safetensors file)")
         raise DataError(f"cannot read checkpoint {path}: {msg}") from None
     if isinstance(sd, dict):
         for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
