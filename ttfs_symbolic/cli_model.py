@@ -250,9 +250,11 @@ def _evaluate(args, info) -> int:
                + f": {', '.join(c.label for c in configs)}"
                + (f" over {info.world} processes" if info.world > 1 else ""))
     batches = iter_batches(src, args.batch_size, info.rank, info.world, args.workers)
+    t1 = time.perf_counter()
     reports, totals = evaluate_sweep(snn, ann, batches, configs, device=info.device,
                                      progress=info.is_main and not args.no_progress, total_batches=n_batches)
     seconds = time.perf_counter() - t0
+    sweep_seconds = time.perf_counter() - t1
     if not info.is_main:
         return 0
     rows = [summary_row(r, totals["clip_rate"][c.label]) for r, c in zip(reports, configs)]
@@ -265,7 +267,8 @@ def _evaluate(args, info) -> int:
     summary = {"model": args.model, "checkpoint": args.checkpoint, "conversion": str(args.conversion),
                "data": str(args.data), "images": totals["images"], "labels": src.has_labels,
                "classes": src.classes, "skipped": totals["skipped"], "skipped_paths": totals["skipped_paths"],
-               "world_size": info.world, "device": str(info.device), "seconds": seconds, "preprocessing": cfg,
+               "world_size": info.world, "device": str(info.device), "seconds": seconds,
+               "evaluation_seconds": sweep_seconds, "preprocessing": cfg,
                "results": rows}
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     print(format_table(rows, totals["images"]))

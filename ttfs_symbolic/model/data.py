@@ -368,7 +368,7 @@ def shard_batches(n: int, batch_size: int, rank: int = 0, world: int = 1) -> lis
 
 
 def iter_batches(source, batch_size: int, rank: int = 0, world: int = 1, workers: int = 0):
-    """The :class:`Batch` es of one rank, loaded in ``workers`` background processes (0: in this one)."""
+    """The batches (:class:`Batch`) of one rank, loaded in ``workers`` background processes (0: in this one)."""
     shards = shard_batches(len(source), batch_size, rank, world)
     if workers <= 0 or isinstance(source, TensorSource):
         for idx in shards:
