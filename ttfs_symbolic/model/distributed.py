@@ -166,6 +166,21 @@ def _restore(flat: torch.Tensor, shape, device, like):
     return flat.reshape(shape).to(device=device, dtype=like.dtype if isinstance(like, torch.Tensor) else None)
 
 
+def _merge_samples(parts: list):
+    """The samples of all ranks as one of the same kind: lists concatenated, arrays / tensors along dim 0."""
+    first = next((x for x in parts if x is not None), None)
+    if first is None or isinstance(first, list):
+        out = []
+        for x in parts:
+            out.extend(x or [])
+        return out
+    if isinstance(first, torch.Tensor):
+        return torch.cat([x for x in parts if x is not None and x.numel()] or [first])
+    import numpy as np
+
+    return np.concatenate([np.asarray(x) for x in parts if x is not None])
+
+
 def reduce_calibration(pops, seen: int, ctx=None, need_samples: bool = True) -> int:
     """Make every rank's calibration statistics those of all ranks together; the global image count.
 
@@ -222,10 +237,7 @@ def reduce_calibration(pops, seen: int, ctx=None, need_samples: bool = True) -> 
     if need_samples:
         gathered = all_gather_objects([p.stats.samples for p in pops])
         for j, p in enumerate(pops):
-            merged = []
-            for rank_samples in gathered:
-                merged.extend(rank_samples[j])
-            p.stats.samples = merged
+            p.stats.samples = _merge_samples([rank_samples[j] for rank_samples in gathered])
     if ctx is not None and hasattr(ctx, "order"):
         names = broadcast_object([p.pname for p in ctx.order])
         by_name = {p.pname: p for p in pops}
