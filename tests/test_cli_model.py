@@ -148,6 +148,22 @@ def test_tensor_file_with_labels_gives_the_folder_results(files, converted, tmp_
         assert (rep["results"][0]["ann_accuracy"] is None) is (not labelled)
 
 
+def test_flat_folder_has_no_labels(files, converted, tmp_path):
+    import shutil
+
+    flat = tmp_path / "flat"
+    shutil.copytree(files / "images" / "class_2", flat)
+    rc = main(["evaluate", NAME, "--checkpoint", str(files / "model.pt"), "--conversion", str(converted),
+               "--data", str(flat), "--modes", "exact,quantized", "--precision", "128", "--no-progress",
+               "--out", str(tmp_path / "out")] + KWARGS)
+    assert rc == 0
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["images"] == 10 and rep["labels"] is False and rep["classes"] is None
+    assert all(r["ann_accuracy"] is None and r["snn_accuracy"] is None for r in rep["results"])
+    assert rep["results"][0]["agreement"] == 1.0
+    assert (tmp_path / "out" / "accuracy_vs_precision.png").exists()   # agreement against p
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

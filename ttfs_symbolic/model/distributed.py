@@ -91,7 +91,13 @@ def setup(device: str = "auto") -> DistInfo:
     if not dist.is_initialized():
         backend = "nccl" if use_cuda else "gloo"
         kw = {"device_id": dev} if use_cuda else {}
-        dist.init_process_group(backend=backend, **kw)
+        try:
+            dist.init_process_group(backend=backend, **kw)
+        except Exception as exc:   # a rendezvous that fails is reported in one line
+            where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"cannot join the process group ({backend}, rank {os.environ.get('RANK', '?')} of "
+                             f"{world}, rendezvous {where}): {first}") from None
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, dist.get_backend())
 
 
