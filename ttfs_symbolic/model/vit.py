@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax)
+                      SpikingSoftmax, finish_call, make_ctx)
 
 
 class UnsupportedModuleError(ValueError):
@@ -349,9 +349,15 @@ class SpikingViT(nn.Module):
 
     @torch.no_grad()
     def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-                record: bool = False):
+                record: bool = False, only=None, warn: bool = True):
+        """Decoded logits. ``only``: names of the layers that run in ``mode``, the rest exact
+        (:func:`~ttfs_symbolic.model.report.error_budget`). Neurons driven outside their range
+        are counted in every mode (``self.last_clipping``) and warned about once per call."""
         images = self.check_images(images).to(dtype)
-        return self._forward(images, Ctx(mode=mode, precision=precision, record=record))
+        ctx = make_ctx(self, mode, precision, record, only)
+        out = self._forward(images, ctx)
+        finish_call(self, ctx, warn=warn)
+        return out
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear row of ``count_ops`` (run with ``record=True``)."""
