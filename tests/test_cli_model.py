@@ -67,7 +67,8 @@ def files(tmp_path_factory):
 def converted(files):
     conv = files / "conv.json"
     rc = main(["convert", NAME, "--checkpoint", str(files / "model.safetensors"), "--calib", str(files / "images"),
-               "--out", str(conv), "--margin", "0.1", "--batch-size", "7", "--threads", "1", "--no-progress"] + KWARGS)
+               "--out", str(conv), "--margin", "0.1", "--batch-size", "7", "--threads", "1", "--no-progress",
+               "--range-kind", "channel"] + KWARGS)
     assert rc == 0
     return conv
 
@@ -98,16 +99,20 @@ def reference_images(files):
 
 
 def test_convert_writes_the_ranges_of_the_library_converter(files, converted):
-    from ttfs_symbolic.model.convert import convert
+    """The CLI's file = the library's calibrate on the same batches (each seeded by its number)."""
+    from ttfs_symbolic.model.convert import build_spiking, calibrate, conversion_dict
+    from ttfs_symbolic.model.distributed import CalibrationBatches
 
     data = json.loads(converted.read_text())
-    assert data["calibration"]["images"] == N_IMAGES and data["calibration"]["margin"] == 0.1
+    cal = data["calibration"]
+    assert (cal["images"], cal["margin"], cal["range_kind"]) == (N_IMAGES, 0.1, "channel")
     assert data["preprocessing"]["input_size"] == [3, 32, 32]   # the model's size, not the pretrained cfg's 224
     x, _ = reference_images(files)
-    snn = convert(make_model(), x, margin=0.1, batch_size=7, progress=False)
-    for p in snn.populations():
-        saved = data["layers"][p.pname]
-        assert (saved["a"], saved["b"], saved["window"]) == (p.a, p.b, p.window), p.pname
+    snn = build_spiking(make_model())
+    calibrate(snn, CalibrationBatches(list(x.split(7)), snn), margin=0.1, range_kind="channel", progress=False)
+    ref = json.loads(json.dumps(conversion_dict(snn)))
+    assert data["layers"] == ref["layers"] and data["products"] == ref["products"]
+    assert any(isinstance(v["a"], list) for v in data["layers"].values())   # per-channel ranges were made
 
 
 def test_evaluate_reports_every_mode_and_precision(files, evaluated, capsys):
@@ -180,7 +185,7 @@ def _torchrun(args, cwd):
 
 
 def test_two_processes_give_the_ranges_and_metrics_of_one(files, converted, evaluated):
-    """torchrun with 2 gloo ranks: same conversion file ranges, same metrics (exact mode: bitwise).
+    """torchrun with 2 gloo ranks: same conversion file (per-channel ranges, product shifts), same metrics.
 
     30 images in batches of 7 (calibration: ranks get 3 and 2 batches) and of
     8 (evaluation: the last batch has 6): N does not divide the data. Each
@@ -191,10 +196,12 @@ def test_two_processes_give_the_ranges_and_metrics_of_one(files, converted, eval
     repo = Path(__file__).resolve().parents[1]
     conv2 = files / "conv2.json"
     _torchrun(["convert", NAME, "--checkpoint", str(files / "model.safetensors"), "--calib", str(files / "images"),
-               "--out", str(conv2), "--margin", "0.1", "--batch-size", "7", "--no-progress"] + KWARGS, repo)
+               "--out", str(conv2), "--margin", "0.1", "--batch-size", "7", "--no-progress",
+               "--range-kind", "channel"] + KWARGS, repo)
     one, two = json.loads(converted.read_text()), json.loads(conv2.read_text())
     assert two["calibration"]["world_size"] == 2 and two["calibration"]["images"] == N_IMAGES
-    assert one["layers"] == two["layers"]
+    # per-channel ranges (elementwise min / max over ranks) and the product shifts (from the merged samples)
+    assert one["layers"] == two["layers"] and one["products"] == two["products"]
     out2 = files / "eval2"
     res = _torchrun(["evaluate", NAME, "--checkpoint", str(files / "model.pt"), "--conversion", str(conv2),
                      "--data", str(files / "images"), "--modes", "exact,quantized,kernel", "--precision", "64,1024",

@@ -61,7 +61,9 @@ def register(subparsers):
     p.add_argument("--margin", type=float, default=0.0,
                    help="widen each range by this fraction of its width on both sides (default: 0)")
     p.add_argument("--range-kind", default=None,
-                   help="kind of calibrated range (when this version of calibrate supports it)")
+                   help="layer (one range per layer, Algorithm 1; the default), channel or neuron")
+    p.add_argument("--product", default=None,
+                   help="construction of the multiplication networks: signed (the default) or paper (eq. 24-27)")
     p.set_defaults(func=run_convert)
 
     p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
@@ -121,13 +123,6 @@ def _open(args, ann, path):
     return src, cfg
 
 
-def _images_only(batch_iter, skipped: list):
-    for b in batch_iter:
-        skipped += b.skipped
-        if b.images.shape[0]:
-            yield b.images
-
-
 def _setup(args):
     from .model import distributed
 
@@ -166,21 +161,25 @@ def _convert(args, info) -> int:
     snn = build_spiking(ann)
     snn.source_name = args.model
     extra = {}
-    if args.range_kind is not None:
-        if "range_kind" not in inspect.signature(calibrate).parameters:
-            raise ValueError("--range-kind is not supported by this version of the converter")
-        extra["range_kind"] = args.range_kind
-    skipped: list[str] = []
+    accepted = inspect.signature(calibrate).parameters
+    for flag, key in (("--range-kind", "range_kind"), ("--product", "product")):
+        value = getattr(args, key)
+        if value is not None:
+            if key not in accepted:
+                raise ValueError(f"{flag} is not supported by this version of the converter")
+            extra[key] = value
     n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
     progress = info.is_main and not args.no_progress
     _log(info, f"calibrating {args.model} on {len(src)} images from {args.calib}"
                + (f" over {info.world} processes" if info.world > 1 else ""))
-    batches = _images_only(iter_batches(src, args.batch_size, info.rank, info.world, args.workers), skipped)
     snn = snn.to(info.device)
-    # calibrate's batches() re-batches tensors only: a generator passes through as it is
-    calibrate(snn, _on(batches, info.device, n_batches), batch_size=args.batch_size, percentile=args.percentile,
-              margin=args.margin, progress=progress, **extra)
-    skipped_all = [p for part in distributed.all_gather_objects(skipped) for p in part]
+    # calibrate's batches() re-batches tensors only: this iterable passes through as it is, each batch
+    # seeded by its global number (the same samples on any number of ranks)
+    data = distributed.CalibrationBatches(iter_batches(src, args.batch_size, info.rank, info.world, args.workers),
+                                          snn, info.rank, info.world, n_batches, device=info.device)
+    calibrate(snn, data, batch_size=args.batch_size, percentile=args.percentile, margin=args.margin,
+              progress=progress, **extra)
+    skipped_all = [p for part in distributed.all_gather_objects(data.skipped) for p in part]
     if info.is_main:
         data = conversion_dict(snn)
         data["calibration"].update({"data": str(args.calib), "skipped": len(skipped_all), "world_size": info.world})
@@ -194,20 +193,6 @@ def _convert(args, info) -> int:
         print(f"converted {args.model}: {len(snn.populations())} spiking layers calibrated on "
               f"{snn.calibration['images']} images; wrote {out} ({time.perf_counter() - t0:.1f}s)")
     return 0
-
-
-class _on:
-    """Batches moved to the device, with a length for the progress bar."""
-
-    def __init__(self, it, device, n):
-        self.it, self.device, self.n = it, device, n
-
-    def __len__(self):
-        return self.n
-
-    def __iter__(self):
-        for x in self.it:
-            yield x.to(self.device)
 
 
 def _read_conversion(path) -> dict:

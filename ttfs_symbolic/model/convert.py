@@ -163,7 +163,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     bar.close()
     from .distributed import reduce_calibration   # torchrun: every rank's statistics of the whole set
 
-    seen = reduce_calibration(pops, seen, ctx=ctx, need_samples=percentile < 100.0)
+    seen = reduce_calibration(pops, seen, ctx=ctx, snn=snn, data=data, percentile=percentile)
     if seen == 0:
         raise ValueError("the calibration set is empty")
     for p in pops:

@@ -159,17 +159,22 @@ def broadcast_object(obj, src: int = 0):
     return box[0]
 
 
-def _as_flat(v) -> tuple[torch.Tensor, tuple | None, torch.device | None]:
-    """A float64 vector of a float or a tensor, and how to give it back (shape None: a float)."""
+#: range statistics of :class:`~ttfs_symbolic.model.spiking.PopStats` reduced over ranks:
+#: (field, reduction, value of a rank without data). Fields a version does not have are skipped.
+RANGE_FIELDS = (("lo", "min", math.inf), ("hi", "max", -math.inf), ("lo_t", "min", math.inf),
+                ("hi_t", "max", -math.inf))
+
+#: seed of the calibration samples of global batch k: SAMPLE_SEED + k
+SAMPLE_SEED = 0
+
+
+def _kind(v):
+    """What a statistic is on this rank: None (absent), "f" (a float) or a tensor's shape."""
+    if v is None:
+        return None
     if isinstance(v, torch.Tensor):
-        return v.detach().to("cpu", torch.float64).reshape(-1), tuple(v.shape), v.device
-    return torch.tensor([float(v)], dtype=torch.float64), None, None
-
-
-def _restore(flat: torch.Tensor, shape, device, like):
-    if shape is None:
-        return float(flat[0])
-    return flat.reshape(shape).to(device=device, dtype=like.dtype if isinstance(like, torch.Tensor) else None)
+        return tuple(v.shape)
+    return "f"
 
 
 def _merge_samples(parts: list):
@@ -187,64 +192,158 @@ def _merge_samples(parts: list):
     return np.concatenate([np.asarray(x) for x in parts if x is not None])
 
 
-def reduce_calibration(pops, seen: int, ctx=None, need_samples: bool = True) -> int:
+class CalibrationBatches:
+    """The calibration batches of one rank, each drawn in the same way whatever the number of ranks.
+
+    ``batches`` yields this rank's image batches, which are the global
+    batches ``rank, rank + world, rank + 2*world, ...``
+    (:func:`ttfs_symbolic.model.data.shard_batches`). Before each batch ``k``
+    the generator of the calibration samples
+    (:meth:`~ttfs_symbolic.model.spiking.Population.observe`) is seeded
+    with ``SAMPLE_SEED + k``, and where each batch's samples begin is
+    recorded, so that :func:`reduce_calibration` can put all ranks' samples
+    in global batch order: every rank then holds the samples one process
+    draws, which makes percentiles and the signed product's shift choice
+    (``Product.choose_shift``, from the factors' samples) those of one
+    process.
+    """
+
+    def __init__(self, batches, snn, rank: int = 0, world: int = 1, n_batches: int | None = None, device=None):
+        self.batches, self.snn, self.rank, self.world, self.n = batches, snn, rank, world, n_batches
+        self.device = device
+        self.bounds: dict[str, list[int]] = {}
+        self.skipped: list[str] = []
+
+    def __len__(self):
+        return 0 if self.n is None else self.n
+
+    def __iter__(self):
+        """Image tensors; items may be tensors or batches with ``images`` and ``skipped`` (corrupt files).
+
+        A batch left empty by skipped images still counts as a batch (an empty
+        segment of samples), so the global batch numbers stay right.
+        """
+        from . import spiking
+
+        pops = self.snn.populations()
+        self.bounds = {p.pname: [] for p in pops}
+        for i, item in enumerate(self.batches):
+            for p in pops:
+                self.bounds[p.pname].append(len(p.stats.samples))
+            images = getattr(item, "images", item)
+            self.skipped += list(getattr(item, "skipped", []))
+            if images.shape[0] == 0:
+                continue
+            spiking._GEN.manual_seed(SAMPLE_SEED + self.rank + i * self.world)
+            yield images if self.device is None else images.to(self.device)
+        for p in pops:
+            self.bounds[p.pname].append(len(p.stats.samples))
+
+
+def _samples_needed(snn, pops, percentile: float) -> set:
+    """Names of the populations whose samples finalize reads: all for a percentile below 100, else the
+    factors of multiplication networks that choose their shift from samples (not the paper's)."""
+    if percentile < 100.0:
+        return {p.pname for p in pops}
+    from .spiking import Product
+
+    out = set()
+    for m in (snn.modules() if snn is not None else []):
+        if isinstance(m, Product) and getattr(m, "construction", "paper") != "paper":
+            out |= {m.p1.pname, m.p2.pname}
+    return out
+
+
+def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percentile: float = 100.0) -> int:
     """Make every rank's calibration statistics those of all ranks together; the global image count.
 
     Called by :func:`~ttfs_symbolic.model.convert.calibrate` after its pass
-    and before each population's ``finalize``. ``stats.lo`` / ``stats.hi``
-    may be floats or tensors (per-channel ranges): they are reduced as
-    float64 tensors with MIN / MAX, which is exact, and given back in their
-    own type. A rank that saw no data (more ranks than batches) holds
-    ``+inf`` / ``-inf``, broadcast to the shape of the others.
-    ``stats.samples`` (for percentiles) are concatenated in rank order when
-    ``need_samples``. ``ctx.order`` (first emission, which numbers the
-    windows) becomes rank 0's, which always has data when any rank has.
+    and before each population's ``finalize``. The range statistics
+    (:data:`RANGE_FIELDS`: ``lo``/``hi`` and the elementwise ``lo_t``/``hi_t``
+    of per-channel and per-neuron ranges) may be floats, tensors or absent:
+    they are reduced as float64 tensors with MIN / MAX, which is exact, and
+    given back in their own type. A rank that saw no data (more ranks than
+    batches) holds ``+inf`` / ``-inf`` or nothing and takes the others'
+    shape. ``n_seen`` and the image count are summed. The random samples
+    behind percentiles and the product shift are merged
+    (``all_gather_object``) for the populations that need them: in global
+    batch order when ``data`` is a :class:`CalibrationBatches`, else in rank
+    order. ``ctx.order`` (first emission, which numbers the windows) becomes
+    rank 0's, which always has data when any rank has.
     """
     if not active():
         return seen
-    # 1. shapes of every range statistic (a rank without data may hold floats where others hold tensors)
-    shapes = [[None if not isinstance(v, torch.Tensor) else tuple(v.shape) for v in (p.stats.lo, p.stats.hi)]
-              for p in pops]
-    all_shapes = all_gather_objects(shapes)
-    los, his, back = [], [], []
-    for j, p in enumerate(pops):
-        st = p.stats
-        parts = []
-        for k, (v, fill) in enumerate(((st.lo, math.inf), (st.hi, -math.inf))):
-            target = next((s[j][k] for s in all_shapes if s[j][k] is not None), None)
-            flat, shape, device = _as_flat(v)
-            if target is not None and shape is None:   # a float on this rank, a tensor elsewhere
-                if math.isfinite(float(v)):
-                    flat = torch.full((math.prod(target),), float(v), dtype=torch.float64)
-                else:
-                    flat = torch.full((math.prod(target),), fill, dtype=torch.float64)
-                shape, device = target, torch.device("cpu")
-            parts.append((flat, shape, device, v))
-        los.append(parts[0][0])
-        his.append(parts[1][0])
-        back.append(parts)
     import torch.distributed as dist
 
+    stats = [p.stats for p in pops]
+    fields = [f for f in RANGE_FIELDS if all(hasattr(st, f[0]) for st in stats)]
+    # 1. what each statistic is on every rank (a float, a tensor of some shape, or absent)
+    kinds = all_gather_objects([[_kind(getattr(st, f)) for f, _, _ in fields] for st in stats])
     dev = _comm_device()
-    lo = torch.cat(los).to(dev)
-    hi = torch.cat(his).to(dev)
-    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
-    lo, hi = lo.cpu(), hi.cpu()
-    counts = all_sum([int(p.stats.n_seen) for p in pops] + [int(seen)])
-    i = k = 0
-    for j, p in enumerate(pops):
-        (flo, slo, dlo, vlo), (fhi, shi, dhi, vhi) = back[j]
-        p.stats.lo = _restore(lo[i:i + flo.numel()], slo, dlo, vlo)
-        p.stats.hi = _restore(hi[k:k + fhi.numel()], shi, dhi, vhi)
-        p.stats.n_seen = int(counts[j])
-        i += flo.numel()
-        k += fhi.numel()
-    if need_samples:
-        gathered = all_gather_objects([p.stats.samples for p in pops])
-        for j, p in enumerate(pops):
-            p.stats.samples = _merge_samples([rank_samples[j] for rank_samples in gathered])
-    if ctx is not None and hasattr(ctx, "order"):
+    for fi, (name, op, fill) in enumerate(fields):
+        flats, plan = [], []
+        for j, st in enumerate(stats):
+            seen_kinds = [k[j][fi] for k in kinds]
+            shape = next((k for k in seen_kinds if isinstance(k, tuple)), None)
+            if shape is None and "f" not in seen_kinds:
+                plan.append(None)            # absent on every rank
+                continue
+            if any(isinstance(k, tuple) and k != shape for k in seen_kinds):
+                raise ValueError(f"layer {pops[j].pname}: ranks disagree on the shape of {name} "
+                                 f"({sorted({k for k in seen_kinds if isinstance(k, tuple)})})")
+            v = getattr(st, name)
+            numel = 1 if shape is None else math.prod(shape)
+            if isinstance(v, torch.Tensor):
+                flat = v.detach().to("cpu", torch.float64).reshape(-1)
+            else:   # a float, or absent here: broadcast (inf on a rank without data)
+                flat = torch.full((numel,), fill if v is None else float(v), dtype=torch.float64)
+            flats.append(flat)
+            plan.append((shape, v, numel))
+        if not flats:
+            continue
+        t = torch.cat(flats).to(dev)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN if op == "min" else dist.ReduceOp.MAX)
+        t = t.cpu()
+        i = 0
+        for j, st in enumerate(stats):
+            if plan[j] is None:
+                continue
+            shape, v, numel = plan[j]
+            chunk = t[i:i + numel]
+            i += numel
+            if shape is None:
+                setattr(st, name, float(chunk[0]))
+            else:
+                like = v if isinstance(v, torch.Tensor) else None
+                setattr(st, name, chunk.reshape(shape).to(device=like.device if like is not None else dev,
+                                                          dtype=like.dtype if like is not None else torch.float64))
+    counts = all_sum([int(st.n_seen) for st in stats] + [int(seen)])
+    for j, st in enumerate(stats):
+        st.n_seen = int(counts[j])
+    needed = _samples_needed(snn, pops, percentile)
+    if needed:
+        bounds = getattr(data, "bounds", None) if isinstance(data, CalibrationBatches) else None
+        mine = {p.pname: (p.stats.samples, None if bounds is None else bounds.get(p.pname))
+                for p in pops if p.pname in needed}
+        gathered = all_gather_objects(mine)
+        world = len(gathered)
+        for p in pops:
+            if p.pname not in needed:
+                continue
+            parts = [g[p.pname] for g in gathered]
+            if all(b is not None and len(b) >= 1 for _, b in parts) and all(isinstance(s, list) for s, _ in parts):
+                merged, k = [], 0   # global batch k: rank k mod world, its batch k // world
+                while True:
+                    r, i = k % world, k // world
+                    samples, b = parts[r]
+                    if i + 1 >= len(b):
+                        break
+                    merged.extend(samples[b[i]:b[i + 1]])
+                    k += 1
+                p.stats.samples = merged
+            else:
+                p.stats.samples = _merge_samples([s for s, _ in parts])
+    if ctx is not None and getattr(ctx, "order", None) is not None:
         names = broadcast_object([p.pname for p in ctx.order])
         by_name = {p.pname: p for p in pops}
         ctx.order[:] = [by_name[n] for n in names if n in by_name]

@@ -11,6 +11,7 @@ reports are built, so the reports of N processes are those of one.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -80,6 +81,8 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
         if c.dtype not in anns:
             anns[c.dtype] = copy.deepcopy(ann).to(device=device, dtype=c.dtype).eval()
     pops = snn.populations()
+    # clipping is counted per layer and reported as clip rates: no warning per batch and configuration
+    quiet = {"warn": False} if "warn" in inspect.signature(snn.forward).parameters else {}
     C = len(configs)
     counts = [[0] * (3 * len(pops)) for _ in configs]
     agree, correct_snn = [0] * C, [0] * C
@@ -108,7 +111,7 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
                 correct_ann[dt] += int((ref.argmax(-1) == labels).sum())
         for ci, c in enumerate(configs):
             reset_counters(snn)
-            out = snn(images, mode=c.mode, precision=c.precision, dtype=c.dtype, record=True)
+            out = snn(images, mode=c.mode, precision=c.precision, dtype=c.dtype, record=True, **quiet)
             ref = refs[c.dtype]
             pa, ps = ref.argmax(-1), out.argmax(-1)
             agree[ci] += int((pa == ps).sum())
@@ -164,7 +167,12 @@ def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, ma
         layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy())
+    kw = {}
+    if "product" in inspect.signature(count_ops).parameters:   # the energy of the product construction used
+        from .report import product_construction
+
+        kw["product"] = product_construction(snn)
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **kw)
     return ConversionReport(
         mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,
