@@ -181,13 +181,13 @@ def _convert(args, info) -> int:
               progress=progress, **extra)
     skipped_all = [p for part in distributed.all_gather_objects(data.skipped) for p in part]
     if info.is_main:
-        data = conversion_dict(snn)
-        data["calibration"].update({"data": str(args.calib), "skipped": len(skipped_all), "world_size": info.world})
-        data["model_kwargs"] = {k: repr(v) for k, v in kwargs.items()}
-        data["preprocessing"] = cfg
+        conv = conversion_dict(snn)
+        conv["calibration"].update({"data": str(args.calib), "skipped": len(skipped_all), "world_size": info.world})
+        conv["model_kwargs"] = {k: repr(v) for k, v in kwargs.items()}
+        conv["preprocessing"] = cfg
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(data, indent=1))
+        out.write_text(json.dumps(conv, indent=1))
         if skipped_all:
             print(f"skipped {len(skipped_all)} corrupt image(s): {', '.join(skipped_all[:5])}", file=sys.stderr)
         print(f"converted {args.model}: {len(snn.populations())} spiking layers calibrated on "
