@@ -34,6 +34,9 @@ def register(subparsers):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-deep", action="store_true",
                    help="skip the deep model (12-block MNIST ViT) sweep that follows the digits model")
+    from .model.activations import add_activation_argument
+
+    add_activation_argument(p)
     p.set_defaults(func=run)
 
 
@@ -66,6 +69,7 @@ def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
 
 
 def run(args) -> int:
+    from .model.activations import parse_activation_args
     from .model.convert import convert, save_conversion
     from .model.digits import load_demo_model, load_digits
     from .model.report import evaluate
@@ -78,13 +82,14 @@ def run(args) -> int:
         precisions = [int(p) for p in str(args.precisions).split(",") if p.strip()]
     except ValueError:
         raise ValueError(f"--precisions must be comma-separated integers, got {args.precisions!r}") from None
+    activations = parse_activation_args(getattr(args, "activation", []))   # bad input fails before any work
     t0 = time.perf_counter()
     ann = load_demo_model()
     calib_x, _ = load_digits("calib")
     test_x, test_y = load_digits("test")
     print(f"demo model: timm VisionTransformer on scikit-learn digits, {sum(p.numel() for p in ann.parameters()):,} "
           f"parameters; calibration {calib_x.shape[0]} images, test {test_x.shape[0]} images")
-    snn = convert(ann, calib_x, margin=args.margin, progress=progress)
+    snn = convert(ann, calib_x, margin=args.margin, progress=progress, activations=activations)
     save_conversion(snn, out / "conversion.json")
     print(f"converted: {len(snn.populations())} spiking layers; ranges and timing in {out / 'conversion.json'}")
 

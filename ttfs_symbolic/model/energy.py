@@ -328,6 +328,11 @@ class Walker:
     def visit(self, module: nn.Module, path: str, shape: Shape) -> Shape:
         handler = HANDLERS.get(type(module))
         if handler is None:
+            from .activations import is_activation
+
+            if is_activation(module):   # a registered activation: one neuron per element (Table 3)
+                handler = _activation_all
+        if handler is None:
             raise ValueError(
                 f"unsupported module {_label(path)!r} of type {_typename(module)}: energy counts "
                 f"cover timm VisionTransformer layers (Table 3); register a handler for it in "
@@ -387,6 +392,13 @@ def _activation(walker: Walker, module: nn.Module, path: str, shape: Shape) -> S
     n, o = activation_counts(rows, feat)
     walker.add(path, "activation", n, o, 0, f"{rows}x{feat}")
     return shape
+
+
+def _activation_all(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Shape:
+    """A registered activation (any submodules it has are part of its one neuron)."""
+    for p, _ in module.named_modules():
+        walker.mark(_join(path, p) if p else path)
+    return _activation(walker, module, path, shape)
 
 
 def _sequential(walker: Walker, module: nn.Sequential, path: str, shape: Shape) -> Shape:

@@ -138,6 +138,9 @@ class PopStats:
     # elementwise extremes over the batch (per-neuron and per-channel ranges)
     lo_t: torch.Tensor | None = None
     hi_t: torch.Tensor | None = None
+    sum_t: torch.Tensor | None = None      # elementwise sums over the batch (mean and spread per neuron)
+    sumsq_t: torch.Tensor | None = None
+    rows: int = 0
     # run-time counters (reset by SpikingModel.reset_counters)
     neurons: int = 0
     spikes: int = 0
@@ -210,7 +213,7 @@ class Population(nn.Module):
 
     def __init__(self, name: str, neuron: str = "identity", kind: str = "linear", fan_in: int = 1,
                  fixed_range: tuple[float, float] | None = None, range_fn=None, lower_bound: float | None = None,
-                 upper_bound: float | None = None):
+                 upper_bound: float | None = None, pin_low: float | None = None):
         super().__init__()
         self.pname = name
         self.neuron = neuron
@@ -221,6 +224,8 @@ class Population(nn.Module):
         self.range_fn = range_fn
         self.lower_bound = lower_bound
         self.upper_bound = upper_bound
+        #: a lower end that calibration does not move (e.g. 0 for probabilities: no spike is 0)
+        self.pin_low = pin_low
         self.a = math.nan
         self.b = math.nan
         #: per-channel / per-neuron ranges (float64 tensors broadcasting against the values without the
@@ -325,14 +330,25 @@ class Population(nn.Module):
         st.samples.append(v[idx].to(torch.float64).cpu().numpy())
         st.n_seen += v.numel()
         if self.fine_ok and values.dim() >= 2:
-            lo_t, hi_t = torch.aminmax(values.detach().to(torch.float64), dim=0)
+            v64 = values.detach().to(torch.float64)
+            lo_t, hi_t = torch.aminmax(v64, dim=0)
             if st.lo_t is None or st.lo_t.shape != lo_t.shape:
                 st.lo_t, st.hi_t = lo_t, hi_t
+                st.sum_t, st.sumsq_t, st.rows = v64.sum(0), (v64 * v64).sum(0), v64.shape[0]
             else:
                 st.lo_t, st.hi_t = torch.minimum(st.lo_t, lo_t), torch.maximum(st.hi_t, hi_t)
+                st.sum_t += v64.sum(0)
+                st.sumsq_t += (v64 * v64).sum(0)
+                st.rows += v64.shape[0]
 
-    def finalize(self, percentile: float = 100.0, margin: float = 0.0):
-        """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo)."""
+    def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 4.0):
+        """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo).
+
+        Per-channel and per-neuron ranges (``range_kind``) hold each neuron's (channel's) observed
+        extremes and its mean +- ``sigmas`` standard deviations over the calibration data: a few
+        calibration inputs see a neuron's extremes only roughly (the chance that a new input falls
+        outside the extremes of n is about 2/(n + 1)), while the spread is estimated well from few.
+        """
         if self.fixed_range is not None:
             return
         if self.range_fn is not None:
@@ -342,10 +358,18 @@ class Population(nn.Module):
         if st.n_seen == 0:
             raise RuntimeError(f"layer {self.pname} saw no data during calibration")
         if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
-            lo, hi = st.lo_t, st.hi_t
+            lo, hi, s1, s2, n = st.lo_t, st.hi_t, st.sum_t, st.sumsq_t, st.rows
             if self.range_kind == "channel":
                 lo = lo.reshape(-1, lo.shape[-1]).amin(0)
                 hi = hi.reshape(-1, hi.shape[-1]).amax(0)
+                n = n * (s1.numel() // s1.shape[-1])
+                s1 = s1.reshape(-1, s1.shape[-1]).sum(0)
+                s2 = s2.reshape(-1, s2.shape[-1]).sum(0)
+            if sigmas > 0:
+                mean = s1 / n
+                std = torch.clamp(s2 / n - mean * mean, min=0.0).sqrt()
+                lo = torch.minimum(lo, mean - sigmas * std)
+                hi = torch.maximum(hi, mean + sigmas * std)
             width = torch.maximum(hi - lo, 1e-6 * torch.clamp(hi.abs(), min=1.0))
             lo, hi = lo - margin * width, hi + margin * width
             if self.lower_bound is not None:
@@ -363,6 +387,8 @@ class Population(nn.Module):
             hi = float(np.percentile(allv, percentile))
         width = max(hi - lo, 1e-6 * max(1.0, abs(hi)))
         lo, hi = lo - margin * width, hi + margin * width
+        if self.pin_low is not None:
+            lo = self.pin_low
         if self.lower_bound is not None:
             lo = max(lo, self.lower_bound)
         if self.upper_bound is not None:
@@ -920,13 +946,25 @@ class SpikingLinear(nn.Module):
 
 
 class SpikingActivation(nn.Module):
-    """GELU / SiLU (any catalogue f) neurons, one input each (Corollary 4.5)."""
+    """Activation neurons (GELU, SiLU, any registered f), one input each (Theorem 4.1, Corollary 4.5).
 
-    def __init__(self, name: str, neuron: str, src: Population):
+    ``neuron``: a catalogue name, or an
+    :class:`~ttfs_symbolic.model.activations.ActivationNeuron` from the
+    activation registry (``activation_neuron(path, module)``), which also
+    carries the module it replaces for the check at conversion.
+    """
+
+    def __init__(self, name: str, neuron, src: Population):
         super().__init__()
-        self.neuron_name = neuron
         self.src = src
-        self.kernel = input_kernel(neuron)
+        if isinstance(neuron, str):
+            self.spec = None
+            self.neuron_name = neuron
+            self.kernel = input_kernel(neuron)
+        else:
+            self.spec = neuron          # a plain attribute: the source module is not a submodule
+            self.neuron_name = neuron.label
+            self.kernel = neuron.kernel()
         self.out = Population(name, "identity", kind="activation", fan_in=1)
 
     def forward(self, x, ctx: Ctx):
@@ -996,7 +1034,11 @@ class SpikingSoftmax(nn.Module):
         self.lse = Population(f"{name}.lse", "logsumexp", kind="softmax_lse", fan_in=n,
                               fixed_range=lse_range,
                               range_fn=None if use_max else (lambda: (src.a, src.b + math.log(n))))
-        self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, fixed_range=(0.0, 1.0))
+        # layer II's range is [0, b]: a = 0 (no spike: probability 0) and b the largest probability
+        # seen in calibration (at most 1, eq. 36's clip), so its p ticks are spent where the
+        # probabilities are (a long sequence has none near 1)
+        self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, lower_bound=0.0, upper_bound=1.0,
+                              pin_low=0.0)
         self.k_exp = input_kernel("logsumexp")
 
     def forward(self, s, ctx: Ctx):
