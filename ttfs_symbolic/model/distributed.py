@@ -162,7 +162,9 @@ def broadcast_object(obj, src: int = 0):
 #: range statistics of :class:`~ttfs_symbolic.model.spiking.PopStats` reduced over ranks:
 #: (field, reduction, value of a rank without data). Fields a version does not have are skipped.
 RANGE_FIELDS = (("lo", "min", math.inf), ("hi", "max", -math.inf), ("lo_t", "min", math.inf),
-                ("hi_t", "max", -math.inf))
+                ("hi_t", "max", -math.inf), ("sum_t", "sum", 0.0), ("sumsq_t", "sum", 0.0))
+#: integer counts of :class:`~ttfs_symbolic.model.spiking.PopStats` summed over ranks
+COUNT_FIELDS = ("n_seen", "rows")
 
 #: seed of the calibration samples of global batch k: SAMPLE_SEED + k
 SAMPLE_SEED = 0
@@ -264,7 +266,10 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
     they are reduced as float64 tensors with MIN / MAX, which is exact, and
     given back in their own type. A rank that saw no data (more ranks than
     batches) holds ``+inf`` / ``-inf`` or nothing and takes the others'
-    shape. ``n_seen`` and the image count are summed. The random samples
+    shape. The elementwise sums ``sum_t`` / ``sumsq_t`` behind the mean +-
+    sigmas std of those ranges are summed (exact up to float64 rounding: the
+    sum of the ranks' partial sums associates differently from one process's
+    running sum), as are ``n_seen``, ``rows`` and the image count. The random samples
     behind percentiles and the product shift are merged
     (``all_gather_object``) for the populations that need them: in global
     batch order when ``data`` is a :class:`CalibrationBatches`, else in rank
@@ -302,7 +307,7 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
         if not flats:
             continue
         t = torch.cat(flats).to(dev)
-        dist.all_reduce(t, op=dist.ReduceOp.MIN if op == "min" else dist.ReduceOp.MAX)
+        dist.all_reduce(t, op={"min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX, "sum": dist.ReduceOp.SUM}[op])
         t = t.cpu()
         i = 0
         for j, st in enumerate(stats):
@@ -317,9 +322,11 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
                 like = v if isinstance(v, torch.Tensor) else None
                 setattr(st, name, chunk.reshape(shape).to(device=like.device if like is not None else dev,
                                                           dtype=like.dtype if like is not None else torch.float64))
-    counts = all_sum([int(st.n_seen) for st in stats] + [int(seen)])
-    for j, st in enumerate(stats):
-        st.n_seen = int(counts[j])
+    cfields = [f for f in COUNT_FIELDS if all(hasattr(st, f) for st in stats)]
+    counts = all_sum([int(getattr(st, f)) for f in cfields for st in stats] + [int(seen)])
+    for fi, f in enumerate(cfields):
+        for j, st in enumerate(stats):
+            setattr(st, f, int(counts[fi * len(stats) + j]))
     needed = _samples_needed(snn, pops, percentile)
     if needed:
         bounds = getattr(data, "bounds", None) if isinstance(data, CalibrationBatches) else None
