@@ -47,6 +47,20 @@ def _common(p, data_flag: str):
                    help="auto: the GPU of LOCAL_RANK when CUDA is available, else the CPU")
     p.add_argument("--threads", type=int, help="torch threads per process (default: torch's own)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    try:
+        from .model.activations import add_activation_argument
+    except ImportError:   # a version without the activation registry
+        return
+    add_activation_argument(p)
+
+
+def _activations(args) -> dict | None:
+    items = getattr(args, "activation", None)
+    if not items:
+        return None
+    from .model.activations import parse_activation_args
+
+    return parse_activation_args(items)
 
 
 def register(subparsers):
@@ -64,6 +78,8 @@ def register(subparsers):
                    help="layer (one range per layer, Algorithm 1; the default), channel or neuron")
     p.add_argument("--product", default=None,
                    help="construction of the multiplication networks: signed (the default) or paper (eq. 24-27)")
+    p.add_argument("--sigmas", type=float, default=None,
+                   help="per-channel / per-neuron ranges also hold mean +- SIGMAS std (calibrate's default if unset)")
     p.set_defaults(func=run_convert)
 
     p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
@@ -158,11 +174,18 @@ def _convert(args, info) -> int:
     t0 = time.perf_counter()
     ann, kwargs = _build_ann(args)
     src, cfg = _open(args, ann, args.calib)
-    snn = build_spiking(ann)
+    activations = _activations(args)
+    if activations:
+        from .model.activations import overrides
+
+        with overrides(activations):
+            snn = build_spiking(ann)
+    else:
+        snn = build_spiking(ann)
     snn.source_name = args.model
     extra = {}
     accepted = inspect.signature(calibrate).parameters
-    for flag, key in (("--range-kind", "range_kind"), ("--product", "product")):
+    for flag, key in (("--range-kind", "range_kind"), ("--product", "product"), ("--sigmas", "sigmas")):
         value = getattr(args, key)
         if value is not None:
             if key not in accepted:
@@ -223,7 +246,8 @@ def _evaluate(args, info) -> int:
     configs = configs_for(modes, precisions, dtype=getattr(torch, args.dtype))
     saved = _read_conversion(args.conversion)
     ann, _ = _build_ann(args)
-    snn = load_conversion(ann, args.conversion)
+    activations = _activations(args)
+    snn = load_conversion(ann, args.conversion, **({"activations": activations} if activations else {}))
     src, cfg = _open(args, ann, args.data)
     if info.is_main and saved.get("preprocessing") and saved["preprocessing"] != cfg:
         diff = sorted(k for k in set(cfg) | set(saved["preprocessing"]) if cfg.get(k) != saved["preprocessing"].get(k))
