@@ -299,6 +299,22 @@ def test_bad_input_is_a_one_line_error(files, converted, tmp_path, capsys):
     _one_line_error(capsys, ev + KWARGS + ["--modes", "fast"], "unknown mode 'fast'")
 
 
+def test_activation_flag_reaches_convert_and_evaluate(files, tmp_path, capsys):
+    """``--activation NAME=FORMULA`` (the registry's flag) is recorded by convert and checked by evaluate."""
+    pytest.importorskip("ttfs_symbolic.model.activations")
+    conv = tmp_path / "c.json"
+    gelu = "GELU=x*(1+erf(x/sqrt(2)))/2"
+    base = ["--checkpoint", str(files / "model.pt"), "--no-progress", "--limit", "8"] + KWARGS
+    assert main(["convert", NAME, "--calib", str(files / "images"), "--out", str(conv), "--activation", gelu]
+                + base) == 0
+    saved = json.loads(conv.read_text())["activations"]
+    assert any("erf" in json.dumps(v) for v in saved.values())
+    ev = ["evaluate", NAME, "--conversion", str(conv), "--data", str(files / "images"), "--modes", "exact",
+          "--out", str(tmp_path / "e")] + base
+    assert main(ev + ["--activation", gelu]) == 0
+    _one_line_error(capsys, ev + ["--activation", "GELU=x*tanh(x)"], "x*tanh(x)")
+
+
 def test_corrupt_image_error_names_it_or_is_skipped_and_counted(files, converted, tmp_path, capsys):
     import shutil
 
