@@ -170,6 +170,9 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
         seen += images.shape[0]
         bar.update()
     bar.close()
+    from .distributed import reduce_calibration   # torchrun: every rank's statistics of the whole set
+
+    seen = reduce_calibration(pops, seen, ctx=ctx, snn=snn, data=data, percentile=percentile)
     if seen == 0:
         raise ValueError("the calibration set is empty")
     for p in pops:
