@@ -212,3 +212,12 @@ def test_library_proof_fails_for_a_wrong_library_C_or_psi():
     library.check_catalogue_input(st, square)
     library.check_catalogue_output(st, exp)
     assert st.ok
+
+
+def test_general_n_log_sum_exp_rejects_a_wrong_C_or_theta():
+    w0, w1 = window("0"), window("1")
+    assert theorem_4_6.check_lse_general(w0, w1)[0]
+    _, _, psi, theta = theorem_4_6.lse_neuron(w0, w1, 0)
+    C = derive_C(sp.exp, 1, w0)
+    assert not theorem_4_6.check_lse_general(w0, w1, C=C * w0.d**2)[0]      # C = f(a) d instead of f(a)/d
+    assert not theorem_4_6.check_lse_general(w0, w1, theta=sp.exp(w1.a))[0]  # theta = h^-1(a)
