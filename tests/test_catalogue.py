@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from ttfs_symbolic.catalogue import DefinitionError, NeuronDef, load_catalogue, load_definition, parse_definition
 from ttfs_symbolic.symbolic.parse import S
@@ -13,7 +14,9 @@ from ttfs_symbolic.verify import CLIPPING, KERNEL, MAX, ORDER, POTENTIAL, POTENT
 
 CATALOGUE = load_catalogue()
 NAMES = sorted(CATALOGUE)
-EXAMPLES = 15     # per check: 19 neurons x 5 checks stay around a minute on 2 cores
+# per check: the loaded hypothesis profile's count (500 in CI, 100 in dev, 5000 thorough; tests/conftest.py);
+# 20 neurons x 5 checks at 500 take about 5 minutes on 2 cores
+EXAMPLES = settings.default.max_examples
 SEED = 0          # a fixed seed: the known failures below fail (and pass) the same way in every profile
 
 
