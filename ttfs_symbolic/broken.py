@@ -37,7 +37,7 @@ from .numeric.kernels import A_SYM, TAU_SYM, InputKernel, OutputKernel
 from .symbolic.derive import Y, derive_input, derive_output, prove_input, prove_output
 from .symbolic.parse import S, X
 
-__all__ = ["BrokenNeuron", "CORPUS", "SelfTestReport", "self_test"]
+__all__ = ["BrokenNeuron", "CORPUS", "NAMES", "WITH_PROOF", "SelfTestReport", "self_test"]
 
 R = sympy.Rational
 
@@ -318,6 +318,15 @@ def _corpus() -> list[BrokenNeuron]:
                          LayerTiming.for_layer(0, -2.0, 2.0), LayerTiming.for_layer(1, -1.0, 3.0),
                          max_examples=n, seed=seed)),
     ]
+
+
+#: the corpus' names, known without building it (building derives the neurons)
+NAMES = ("eta_off_1e-6", "eta_receiver_tau", "C_off_1e-9", "C_times_d", "eta_fixed_range", "psi_off_1e-6",
+         "psi_without_1_over_tau", "theta_at_a", "theta_low_wrong", "larger_fires_later", "silent_fires", "top_late",
+         "decode_off_one_tick", "fires_twice", "decreasing_output", "wrong_window", "nan_for_silent",
+         "spike_one_tick_late", "kernel_psi_off_1e-3", "kernel_eta_no_offset", "max_other_range")
+#: those whose fault is in a derivation's kernel or constant (they carry a proof record)
+WITH_PROOF = NAMES[:4] + NAMES[5:9]
 
 
 class _Corpus:
