@@ -64,8 +64,9 @@ def test_product_network_within_its_bound(mode, p, matmul):
     else:
         x1 = on_grid(gen, p1.a, p1.b, p, (400,))
         x2 = on_grid(gen, p2.a, p2.b, p, (400,))
+    x1n, x2n = x1.numpy().copy(), x2.numpy().copy()   # before the call: a layer must not change its inputs
     out = net(x1, x2, Ctx(mode, p))
-    x1n, x2n = x1.numpy(), x2.numpy()
+    assert np.array_equal(x1.numpy(), x1n) and np.array_equal(x2.numpy(), x2n)
     ref = x1n @ x2n if matmul else x1n * x2n                       # float64 reference, numpy
     c1, c2 = 1 - p1.a, 1 - p2.a
     d_y = math.log1p(p1.d) + math.log1p(p2.d)
@@ -106,8 +107,10 @@ def test_softmax_within_its_bound(mode, p):
     for layer in (sm.max, sm.z):
         layer.finalize()
     s = on_grid(gen, src.a, src.b, p, (50, n))
+    s_in = s.clone()
+    ref = softmax_ref(s.numpy().copy())          # before the call, from the inputs as drawn
     out = sm(s, Ctx(mode, p)).numpy()
-    ref = softmax_ref(s.numpy())
+    assert torch.equal(s, s_in), "the softmax layer changed its input tensor"
     bound = ref * math.expm1(math.log(n) / (2 * p)) + 1 / (2 * p) + TABLE_SLACK
     err = np.abs(out - ref)
     assert np.all(err <= bound), f"largest error {err.max():.3g} (p = {p}, {mode})"
@@ -155,8 +158,8 @@ def test_layernorm_within_its_bound(mode, p):
     ln(x, Ctx("calibrate"))
     for layer in (ln.mean, ln.centred, ln.var, ln.rsqrt, ln.out, ln.product.y):
         layer.finalize()
+    xn = x.numpy().copy()
     out = ln(x, Ctx(mode, p)).numpy()
-    xn = x.numpy()
     ref = (xn - xn.mean(-1, keepdims=True)) / np.sqrt(xn.var(-1, keepdims=True) + eps) * gamma.numpy() + beta.numpy()
     bound = layernorm_bound(xn, ln, p, gamma.numpy())
     err = np.abs(out - ref)
