@@ -45,19 +45,20 @@ def pop(name, a, b, neuron="identity"):
     return Population(name, neuron, fixed_range=(a, b))
 
 
-def product_net(matmul, r1=(-2.0, 3.0), r2=(-1.5, 2.5), out=(-20.0, 25.0)):
+def product_net(matmul, r1=(-2.0, 3.0), r2=(-1.5, 2.5), out=(-20.0, 25.0), construction="paper"):
     p1, p2, po = pop("x1", *r1), pop("x2", *r2), pop("out", *out)
-    net = Product("prod", p1, p2, po, matmul=matmul)
+    net = Product("prod", p1, p2, po, matmul=matmul, construction=construction)
     net.y.finalize()
     return net, p1, p2, po
 
 
+@pytest.mark.parametrize("construction", ["paper", "signed"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("p", PS)
 @pytest.mark.parametrize("matmul", [False, True], ids=["elementwise", "matmul"])
-def test_product_network_within_its_bound(mode, p, matmul):
+def test_product_network_within_its_bound(mode, p, matmul, construction):
     gen = torch.Generator().manual_seed(p + matmul)
-    net, p1, p2, po = product_net(matmul)
+    net, p1, p2, po = product_net(matmul, construction=construction)
     if matmul:
         x1 = on_grid(gen, p1.a, p1.b, p, (2, 5, 4))
         x2 = on_grid(gen, p2.a, p2.b, p, (2, 4, 3))
@@ -68,10 +69,23 @@ def test_product_network_within_its_bound(mode, p, matmul):
     out = net(x1, x2, Ctx(mode, p))
     assert np.array_equal(x1.numpy(), x1n) and np.array_equal(x2.numpy(), x2n)
     ref = x1n @ x2n if matmul else x1n * x2n                       # float64 reference, numpy
-    c1, c2 = 1 - p1.a, 1 - p2.a
-    d_y = math.log1p(p1.d) + math.log1p(p2.d)
+    mul = (lambda u, v: u @ v) if matmul else (lambda u, v: u * v)
+    if construction == "paper":
+        c1, c2 = 1 - p1.a, 1 - p2.a
+        d_y = math.log1p(p1.d) + math.log1p(p2.d)
+        shifted = mul(x1n + c1, x2n + c2)
+    else:
+        # signed (proofs/signed_product.py): both factors take both signs here; per term the carrying
+        # neuron's exp(y) = (|x1| + e1)(|x2| + e2), the two with a silent part (|x1| + e1) e2 and
+        # e1 (|x2| + e2); e_i = r max|x_i|; layer I's range log(e1 e2) .. log((M1 + e1)(M2 + e2))
+        r = net.r
+        M1, M2 = max(-p1.a, p1.b), max(-p2.a, p2.b)
+        e1, e2 = r * M1, r * M2
+        d_y = math.log((M1 + e1) / e1) + math.log((M2 + e2) / e2)
+        assert d_y == pytest.approx(net.y.d, rel=1e-12)
+        m1, m2 = np.abs(x1n) + e1, np.abs(x2n) + e2
+        shifted = mul(m1, m2) + mul(m1, np.full_like(x2n, e2)) + mul(np.full_like(x1n, e1), m2)
     grow = math.expm1(d_y / (2 * p))
-    shifted = (x1n + c1) @ (x2n + c2) if matmul else (x1n + c1) * (x2n + c2)
     bound = shifted * grow + po.d / (2 * p) + TABLE_SLACK * (1 + shifted)
     err = np.abs(out.numpy() - ref)
     assert np.all(err <= bound), f"largest error {err.max():.3g}, bound there {bound.flat[err.argmax()]:.3g}"
@@ -106,6 +120,7 @@ def test_softmax_within_its_bound(mode, p):
     sm = SpikingSoftmax("sm", src, n)
     for layer in (sm.max, sm.z):
         layer.finalize()
+    sm.out.set_range(0.0, 1.0)   # the output's range is calibrated in a model; here its widest, [0, 1]
     s = on_grid(gen, src.a, src.b, p, (50, n))
     s_in = s.clone()
     ref = softmax_ref(s.numpy().copy())          # before the call, from the inputs as drawn
@@ -153,6 +168,8 @@ def test_layernorm_within_its_bound(mode, p):
     beta = torch.linspace(-0.2, 0.3, n, dtype=D)
     eps = 1e-5
     ln = SpikingLayerNorm("ln", src, gamma, beta, eps, n)
+    # the bound below is the paper's product's (the signed one's: tests/test_finite_precision.py)
+    ln.product.set_construction("paper")
     x = on_grid(gen, src.a, src.b, p, (40, n))
     # calibrate the chain's ranges on these inputs (exact values, as the converter does)
     ln(x, Ctx("calibrate"))
