@@ -234,6 +234,9 @@ class Population(nn.Module):
         self.fine_b = None
         self._fine_cache = None
         self.range_kind = "layer"
+        #: (sender, input kernel) when this layer's values are f(sender's values), one input each: with
+        #: fine ranges its range is the image of the sender's ranges under f (:meth:`image_range`)
+        self.image_of = None
         self.window = 0
         self.stats = PopStats()
         if fixed_range is not None:
@@ -357,6 +360,10 @@ class Population(nn.Module):
         st = self.stats
         if st.n_seen == 0:
             raise RuntimeError(f"layer {self.pname} saw no data during calibration")
+        if self.range_kind != "layer" and self.fine_ok and self.image_of is not None and self.image_of[0].fine:
+            lo, hi = self.image_range()
+            self.set_range(lo, hi)
+            return
         if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
             lo, hi, s1, s2, n = st.lo_t, st.hi_t, st.sum_t, st.sumsq_t, st.rows
             if self.range_kind == "channel":
@@ -394,6 +401,24 @@ class Population(nn.Module):
         if self.upper_bound is not None:
             hi = min(hi, self.upper_bound)
         self.set_range(lo, hi)
+
+    def image_range(self, points: int = 1025):
+        """Per-neuron range that holds f(x) for every x in the sender's per-neuron range (f its kernel).
+
+        f is evaluated on ``points`` equally spaced points of each sender neuron's range, both ends
+        included, and the extremes are widened by 1e-3 of their distance (a non-monotone f, GELU's
+        minimum, can dip between two points by far less): nothing the sender can emit clips here.
+        """
+        src, kernel = self.image_of
+        a, b = src.fine_a, src.fine_b
+        t = torch.linspace(0.0, 1.0, points, dtype=torch.float64).reshape(-1, *([1] * a.dim()))
+        y = kernel.f_fn("torch")(a + (b - a) * t)
+        lo, hi = y.amin(0), y.amax(0)
+        w = torch.clamp(hi - lo, min=1e-9 * torch.clamp(hi.abs(), min=1.0))
+        lo, hi = lo - 1e-3 * w, hi + 1e-3 * w
+        if self.lower_bound is not None:
+            lo = torch.clamp(lo, min=self.lower_bound)
+        return lo, hi
 
     # ---- emitting stage -----------------------------------------------------
     def emit(self, V: torch.Tensor, ctx: Ctx, fresh: bool = False) -> torch.Tensor:
@@ -1021,6 +1046,8 @@ class SpikingActivation(nn.Module):
             self.neuron_name = neuron.label
             self.kernel = neuron.kernel()
         self.out = Population(name, "identity", kind="activation", fan_in=1)
+        if self.kernel is not None:
+            self.out.image_of = (src, self.kernel)
 
     def forward(self, x, ctx: Ctx):
         # terms() returns x itself only for the identity kernel
@@ -1051,6 +1078,7 @@ class SpikingLayerNorm(nn.Module):
         self.product = Product(f"{name}.product", self.centred, self.rsqrt, self.out, matmul=False)
         self.k_square = input_kernel("square")
         self.k_rsqrt = input_kernel("rsqrt", (("eps", self.eps),))
+        self.rsqrt.image_of = (self.var, self.k_rsqrt)
 
     def forward(self, x, ctx: Ctx):
         mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
