@@ -156,13 +156,17 @@ def run_child(args_list: list[str], threads: int | None, env_extra: dict | None 
     return {"error": f"child exited {proc.returncode} without a result: " + " | ".join(tail)}
 
 
+#: the product construction and range kind of the converted models (set from --product, --range-kind)
+CONVERT_KW: dict = {}
+
+
 def build_snn(name: str, ann, images, batch: int, conversion: str | None):
     """Convert (calibrate on ``images``) or rebuild from a saved conversion."""
     from ttfs_symbolic.model.convert import convert, load_conversion
 
     if conversion and Path(conversion).is_file():
         return load_conversion(ann, conversion), 0.0
-    t, snn = timed(lambda: convert(ann, images, batch_size=batch, progress=False))
+    t, snn = timed(lambda: convert(ann, images, batch_size=batch, progress=False, **CONVERT_KW))
     return snn, t
 
 
@@ -306,7 +310,8 @@ def verdict(value, limit) -> str:
 
 def run_model(name: str, args, tmpdir: Path) -> dict:
     conv = tmpdir / f"{name}.conversion.json"
-    common = ["--batch", str(args.batch), "--precision", str(args.precision), "--seed", str(args.seed)]
+    common = ["--batch", str(args.batch), "--precision", str(args.precision), "--seed", str(args.seed),
+              "--product", args.product, "--range-kind", args.range_kind]
     env = {"TTFS_NATIVE": "0"} if args.no_native else {}
     entry = {"model": name}
     if name.startswith("eva"):
@@ -425,6 +430,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quantized", action="store_true", help="also time quantized mode")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in every process")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--product", choices=("signed", "paper"), default="signed",
+                    help="product construction of the SNN (default: signed, the converter's default)")
+    ap.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default="layer")
     ap.add_argument("--no-timing", action="store_true", help="skip the timing process")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     ap.add_argument("--mem-calls", type=int, default=2, choices=[1, 2],
@@ -446,6 +454,7 @@ def main(argv=None) -> int:
         ap.error("--batch, --repeats, --kernel-repeats and --precision must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    CONVERT_KW.update(product=args.product, range_kind=args.range_kind)
     if args.timing:
         emit(child_timing(args))
         return 0

@@ -446,3 +446,39 @@ def test_signed_elementwise_product_with_per_neuron_ranges():
             bound = ((x1.abs() + e1) * (x2 + e2) + e1 * (x2 + e2)) * torch.expm1(d / (2 * p)) + out.d / (2 * p)
             assert bool(((got - x1 * x2).abs() <= bound + 1e-12).all())
     assert errs[True] < errs[False]
+
+
+def test_activation_and_rsqrt_ranges_are_images_of_their_senders():
+    """With per-neuron ranges, an activation's (and rsqrt's) range holds f of every value its sender can
+    emit, so it clips only where its sender does."""
+    ann = tiny_vit()
+    snn = convert(ann, images(8), progress=False, range_kind="neuron")
+    blk = snn.blocks[0]
+    for out, src, kern in ((blk.act.out, blk.fc1.out, blk.act.kernel),
+                           (blk.norm1.rsqrt, blk.norm1.var, blk.norm1.k_rsqrt)):
+        assert out.fine and src.fine and out.image_of[0] is src
+        t = torch.rand(2000, *src.fine_a.shape, generator=torch.Generator().manual_seed(0), dtype=D)
+        x = src.fine_a + (src.fine_b - src.fine_a) * t
+        y = kern.f_fn("torch")(torch.cat([x, src.fine_a[None], src.fine_b[None]]))
+        assert bool((y >= out.fine_a).all() and (y <= out.fine_b).all()), out.pname
+
+
+def test_softmax_output_range_clipping_is_counted_in_the_exact_fast_path():
+    """Softmax's layer II range [0, b] is calibrated: a sharper attention than any seen clips, and the
+    closed-form path of exact mode counts it like any layer."""
+    from ttfs_symbolic.model.spiking import SpikingSoftmax
+
+    src = Population("s", fixed_range=(-10.0, 10.0))
+    sm = SpikingSoftmax("sm", src, 6)
+    s = torch.randn(20, 6, dtype=D, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        sm(s, Ctx(mode="calibrate"))
+    for pop in (sm.max, sm.z, sm.lse, sm.out):
+        pop.finalize()
+    assert sm.out.a == 0.0 and sm.out.b < 0.5
+    sharp = s.clone()
+    sharp[0, 0] = 9.0                          # probability ~1 in row 0
+    ctx = Ctx(mode="exact")
+    with torch.no_grad():
+        out = sm(sharp, ctx)
+    assert ctx.clipped["sm"][0] == 1 and float(out.max()) == sm.out.b

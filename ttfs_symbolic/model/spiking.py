@@ -234,6 +234,9 @@ class Population(nn.Module):
         self.fine_b = None
         self._fine_cache = None
         self.range_kind = "layer"
+        #: (sender, input kernel) when this layer's values are f(sender's values), one input each: with
+        #: fine ranges its range is the image of the sender's ranges under f (:meth:`image_range`)
+        self.image_of = None
         self.window = 0
         self.stats = PopStats()
         if fixed_range is not None:
@@ -357,6 +360,10 @@ class Population(nn.Module):
         st = self.stats
         if st.n_seen == 0:
             raise RuntimeError(f"layer {self.pname} saw no data during calibration")
+        if self.range_kind != "layer" and self.fine_ok and self.image_of is not None and self.image_of[0].fine:
+            lo, hi = self.image_range()
+            self.set_range(lo, hi)
+            return
         if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
             lo, hi, s1, s2, n = st.lo_t, st.hi_t, st.sum_t, st.sumsq_t, st.rows
             if self.range_kind == "channel":
@@ -395,6 +402,24 @@ class Population(nn.Module):
             hi = min(hi, self.upper_bound)
         self.set_range(lo, hi)
 
+    def image_range(self, points: int = 1025):
+        """Per-neuron range that holds f(x) for every x in the sender's per-neuron range (f its kernel).
+
+        f is evaluated on ``points`` equally spaced points of each sender neuron's range, both ends
+        included, and the extremes are widened by 1e-3 of their distance (a non-monotone f, GELU's
+        minimum, can dip between two points by far less): nothing the sender can emit clips here.
+        """
+        src, kernel = self.image_of
+        a, b = src.fine_a, src.fine_b
+        t = torch.linspace(0.0, 1.0, points, dtype=torch.float64).reshape(-1, *([1] * a.dim()))
+        y = kernel.f_fn("torch")(a + (b - a) * t)
+        lo, hi = y.amin(0), y.amax(0)
+        w = torch.clamp(hi - lo, min=1e-9 * torch.clamp(hi.abs(), min=1.0))
+        lo, hi = lo - 1e-3 * w, hi + 1e-3 * w
+        if self.lower_bound is not None:
+            lo = torch.clamp(lo, min=self.lower_bound)
+        return lo, hi
+
     # ---- emitting stage -----------------------------------------------------
     def emit(self, V: torch.Tensor, ctx: Ctx, fresh: bool = False) -> torch.Tensor:
         """Output values of the emitting stage (Theorem 4.3) in the context's mode.
@@ -413,7 +438,7 @@ class Population(nn.Module):
             self.observe(out)
             return out
         self.require_range()
-        self._check_clip(V, ctx)
+        outside = self._check_clip(V, ctx)
         mode = ctx.mode_for(self)
         reuse = fresh and not ctx.record
         a, b = self.bounds(V)
@@ -426,7 +451,10 @@ class Population(nn.Module):
                 out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
         else:
             if self.h is None:
-                out = V.clamp_(a, b) if reuse else V.clamp(a, b)
+                if reuse and not outside:
+                    out = V       # every value in range (the check's aminmax): the clip changes nothing
+                else:
+                    out = V.clamp_(a, b) if reuse else V.clamp(a, b)
             else:
                 out = self._apply_h(V)
             if mode == "quantized":
@@ -452,25 +480,32 @@ class Population(nn.Module):
         """The potentials outside which the neuron clips: [a, b] for identity h, else [h^-1(a), h^-1(b)]."""
         return self.bounds(V) if self.h is None else self._thresholds()
 
-    def _check_clip(self, V: torch.Tensor, ctx: Ctx):
+    def _check_clip(self, V: torch.Tensor, ctx: Ctx) -> bool:
+        """Count the neurons V drives outside the range (beyond float rounding) into ``ctx.clipped``.
+
+        Returns whether any value lies outside at all (strictly), i.e. whether clipping changes V.
+        """
         if V.numel() == 0:
-            return
+            return False
         ctx.checked += V.numel()
         low, high = self._clip_bounds(V)
         # a relative slack of float rounding: the calibrated extremes themselves are in range
         scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
         tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
         if isinstance(low, torch.Tensor):
-            out = (V < low - tol) | (V > high + tol)
-            n = int(out.sum())
+            n = int(((V < low - tol) | (V > high + tol)).sum())
+            outside = True
         else:
             lo, hi = torch.aminmax(V.detach())
+            lo, hi = float(lo), float(hi)
             n = 0
-            if float(lo) < low - tol or float(hi) > high + tol:
+            if lo < low - tol or hi > high + tol:
                 n = int(((V < low - tol) | (V > high + tol)).sum())
+            outside = lo < low or hi > high
         if n:
             old = ctx.clipped.get(self.pname, (0, 0))
             ctx.clipped[self.pname] = (old[0] + n, old[1] + V.numel())
+        return outside
 
     def _apply_h(self, V: torch.Tensor) -> torch.Tensor:
         """``clip(h(V), a, b)`` (eq. 14) on this layer's range: :meth:`OutputKernel.apply`."""
@@ -1021,6 +1056,8 @@ class SpikingActivation(nn.Module):
             self.neuron_name = neuron.label
             self.kernel = neuron.kernel()
         self.out = Population(name, "identity", kind="activation", fan_in=1)
+        if self.kernel is not None:
+            self.out.image_of = (src, self.kernel)
 
     def forward(self, x, ctx: Ctx):
         # terms() returns x itself only for the identity kernel
@@ -1051,6 +1088,7 @@ class SpikingLayerNorm(nn.Module):
         self.product = Product(f"{name}.product", self.centred, self.rsqrt, self.out, matmul=False)
         self.k_square = input_kernel("square")
         self.k_rsqrt = input_kernel("rsqrt", (("eps", self.eps),))
+        self.rsqrt.image_of = (self.var, self.k_rsqrt)
 
     def forward(self, x, ctx: Ctx):
         mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
@@ -1106,11 +1144,18 @@ class SpikingSoftmax(nn.Module):
         e = terms(z, zsrc, self.k_exp, ctx, self.lse)   # exp(z), the input terms of the log-sum-exp neuron
         lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
         if ctx.mode_for(self.out) == "exact" and not (ctx.calibrating or ctx.record) and e is not z:
-            # Layer II in closed form, clip(exp(z - lse), 0, 1) (eq. 36), evaluated as
+            # Layer II in closed form, clip(exp(z - lse), 0, b) (eq. 36), evaluated as
             # exp(z) * exp(-lse): the same value to a few ulps, reusing layer I's terms
-            # exp(z) instead of a second pass of exp (V = z - lse <= 0 always, so h's
-            # upper threshold theta = 0 is reached only at V = 0, where both give 1).
+            # exp(z) instead of a second pass of exp. Its clip check is on the values
+            # (exp is increasing: a value above b is a potential above theta = log b).
             ctx.note(self.out)
             self.out.require_range()
-            return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
+            e = e.mul_(torch.exp(-lse))
+            hi = float(e.max()) if e.numel() else 0.0
+            ctx.checked += e.numel()
+            if hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
+                n = int((e > self.out.b * (1 + 1e-9)).sum())
+                old = ctx.clipped.get(self.out.pname, (0, 0))
+                ctx.clipped[self.out.pname] = (old[0] + n, old[1] + e.numel())
+            return e.clamp_(self.out.a, self.out.b)
         return self.out.emit(z - lse, ctx, fresh=True)
