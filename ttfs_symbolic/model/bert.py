@@ -150,6 +150,20 @@ class MaskedSoftmax(SpikingSoftmax):
     sequence, so the log-sum-exp range [0, log n] holds every row.
     """
 
+    def _layer2_closed_form(self, e, lse, ctx: Ctx):
+        """Layer II in closed form, clip(exp(z - lse), 0, b) (eq. 36) as exp(z) * exp(-lse), as in
+        SpikingSoftmax: its clip check is on the values (exp is increasing), counted in ``ctx.clipped``."""
+        ctx.note(self.out)
+        self.out.require_range()
+        e = e.mul_(torch.exp(-lse))
+        ctx.checked += e.numel()
+        limit = self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5))
+        if e.numel() and float(e.max()) > limit:
+            n = int((e > limit).sum())
+            old = ctx.clipped.get(self.out.pname, (0, 0))
+            ctx.clipped[self.out.pname] = (old[0] + n, old[1] + e.numel())
+        return e.clamp_(self.out.a, self.out.b)
+
     def forward(self, s, mask, ctx: Ctx):
         """``s``: the scores layer's own output (nothing else reads it: it is written over)."""
         if mask is None:
@@ -174,9 +188,7 @@ class MaskedSoftmax(SpikingSoftmax):
                 self.z.require_range()
                 e = terms(V, zsrc, self.k_exp, ctx, self.lse)
                 lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
-                ctx.note(self.out)
-                self.out.require_range()
-                return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
+                return self._layer2_closed_form(e, lse, ctx)
             if not ctx.calibrating:
                 V.masked_fill_(drop, self.z.a)   # a masked key's z neuron: silent
             z = self.z.emit(V, ctx, fresh=True)
@@ -187,9 +199,7 @@ class MaskedSoftmax(SpikingSoftmax):
         lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
         if fast:
             # closed form of layer II (eq. 36) as in SpikingSoftmax; masked terms are already 0
-            ctx.note(self.out)
-            self.out.require_range()
-            return e.mul_(torch.exp(-lse)).clamp_(self.out.a, self.out.b)
+            return self._layer2_closed_form(e, lse, ctx)
         if ctx.calibrating:
             z = z.masked_fill(drop, 0.0)   # (-inf - lse would be observed: the exp neurons' range is fixed anyway)
         out = self.out.emit(z - lse, ctx, fresh=True)
