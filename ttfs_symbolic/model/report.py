@@ -371,6 +371,8 @@ def error_budget(snn, inputs, *, mode: str = "quantized", precision: int = 1024,
         pts[int(p)] = total if int(p) == int(precision) else _rel_error(run(mode=mode, precision=int(p)), ref)
         bar.update()
     bar.close()
-    n = inputs.shape[0] if hasattr(inputs, "shape") else len(inputs)
+    from .convert import batch_len
+
+    n = batch_len(snn, inputs)
     return ErrorBudget(mode=mode, precision=int(precision), by=by, images=int(n), total_error=total,
                        groups=out_groups, curve=pts)
