@@ -482,3 +482,38 @@ def test_softmax_output_range_clipping_is_counted_in_the_exact_fast_path():
     with torch.no_grad():
         out = sm(sharp, ctx)
     assert ctx.clipped["sm"][0] == 1 and float(out.max()) == sm.out.b
+
+
+def test_optimal_range_trades_clipping_for_ticks():
+    from ttfs_symbolic.model.spiking import optimal_range
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, 20000)
+    # no outliers: (nearly) the whole range is best (clipping a uniform sample costs more than it saves)
+    a0, b0 = optimal_range(x, 1024, float(x.min()), float(x.max()))
+    assert b0 - a0 >= 0.999 * (x.max() - x.min())
+    y = rng.standard_normal(20000)
+    lo, hi = float(y.min()), float(y.max())
+
+    def err(lo_, hi_, p):
+        c = np.clip(y, lo_, hi_) - y
+        return np.mean(c * c) + ((hi_ - lo_) / p) ** 2 / 12
+
+    a, b = optimal_range(y, 1024, lo, hi)
+    a8, b8 = optimal_range(y, 8, lo, hi)
+    # at p = 8 a tick is worth more than the rare tails: the range is far narrower and better there
+    assert lo < a8 < b8 < hi and (b8 - a8) < 0.8 * (b - a)
+    assert err(a8, b8, 8) < 0.5 * err(lo, hi, 8)
+    assert err(a, b, 1024) <= err(lo, hi, 1024)
+
+
+def test_convert_optimize_for():
+    ann = tiny_vit()
+    x = images(8)
+    snn = convert(ann, x, progress=False, optimize_for=256)
+    assert snn.calibration["optimize_for"] == 256
+    ref = convert(ann, x, progress=False)
+    assert all(p.d <= q.d * (1 + 1e-12) for p, q in zip(snn.populations(), ref.populations())
+               if p.fixed_range is None and p.range_fn is None and p.image_of is None)
+    with pytest.raises(ValueError, match="optimize_for"):
+        convert(ann, x, progress=False, optimize_for=0)

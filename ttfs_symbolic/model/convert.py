@@ -137,7 +137,7 @@ def _count_batches(snn: nn.Module, data, batch_size: int) -> int:
 @torch.no_grad()
 def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
               progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None,
-              sigmas: float = 6.0) -> nn.Module:
+              sigmas: float = 6.0, optimize_for: int | None = None) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -160,12 +160,18 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     the neurons of a layer to one range). ``percentile`` applies to
     layer-wide ranges; ``margin`` to all; ``sigmas``: per-channel and
     per-neuron ranges also hold each neuron's mean +- sigmas standard
-    deviations (:meth:`Population.finalize`). ``product``: the construction of
+    deviations (:meth:`Population.finalize`). ``optimize_for=p``: each
+    layer-wide range minimises clipping plus rounding error at time precision
+    p on the calibration samples (:func:`spiking.optimal_range`) instead of
+    min/max or ``percentile``. ``product``: the construction of
     the multiplication networks (``signed`` or ``paper``; None keeps each
     one's own).
     """
     if not (isinstance(sigmas, (int, float)) and sigmas >= 0 and math.isfinite(sigmas)):
         raise ValueError(f"sigmas must be a finite number >= 0, got {sigmas!r}")
+    if optimize_for is not None and (isinstance(optimize_for, bool) or not isinstance(optimize_for, int)
+                                     or optimize_for < 1):
+        raise ValueError(f"optimize_for must be a time precision p (a positive integer), got {optimize_for!r}")
     if range_kind not in RANGE_KINDS:
         raise ValueError(f"range_kind must be one of {', '.join(RANGE_KINDS)}, got {range_kind!r}")
     if product is not None:
@@ -194,13 +200,13 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     if seen == 0:
         raise ValueError("the calibration set is empty")
     for p in pops:
-        p.finalize(percentile=percentile, margin=margin, sigmas=sigmas)
+        p.finalize(percentile=percentile, margin=margin, sigmas=sigmas, optimize_for=optimize_for)
     emitted = {id(p) for p in ctx.order}
     order = list(ctx.order) + [p for p in pops if id(p) not in emitted]   # (none in a complete model)
     for i, p in enumerate(order):
         p.window = i + 1
     snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind,
-                       "sigmas": sigmas}
+                       "sigmas": sigmas, "optimize_for": optimize_for}
     _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
     return snn
 
@@ -222,7 +228,7 @@ def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
             softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
             range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, sigmas: float = 6.0,
-            **timm_kwargs) -> nn.Module:
+            optimize_for: int | None = None, **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name), or any registered family.
 
     Text models (:mod:`ttfs_symbolic.model.bert`): a transformers ``BertModel``
@@ -243,7 +249,8 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
         snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
-                     progress=progress, range_kind=range_kind, product=product, sigmas=sigmas)
+                     progress=progress, range_kind=range_kind, product=product, sigmas=sigmas,
+                     optimize_for=optimize_for)
 
 
 def architecture(snn: nn.Module) -> dict:

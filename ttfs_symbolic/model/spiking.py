@@ -86,6 +86,40 @@ class Ctx:
             self.order.append(pop)
 
 
+#: lower-tail (and upper-tail) shares the error-optimal range may clip, per side
+OPTIMAL_TRIMS = (0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+def optimal_range(samples: np.ndarray, p: int, lo: float, hi: float) -> tuple[float, float]:
+    """The range [a, b] of least expected squared error at time precision p on ``samples``.
+
+    The error of a value x is its clipping, ``clip(x, a, b) - x``, plus the rounding to the nearest
+    of p ticks, uniform with variance ``((b - a)/p)^2 / 12``. Candidates: [q_lo, q_hi] with q the
+    sample quantiles at each pair of :data:`OPTIMAL_TRIMS` (0 keeps the observed extreme ``lo`` or
+    ``hi``). A few far outliers are clipped when the ticks they would cost everyone else are worth
+    more; a range without outliers stays [min, max].
+    """
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    if x.size == 0:
+        return lo, hi
+    def q(t, upper):
+        if t == 0:
+            return hi if upper else lo
+        return float(np.quantile(x, 1.0 - t if upper else t))
+    best, best_err = (lo, hi), math.inf
+    for tl in OPTIMAL_TRIMS:
+        a = q(tl, False)
+        for tu in OPTIMAL_TRIMS:
+            b = q(tu, True)
+            if not b > a:
+                continue
+            clip = np.clip(x, a, b) - x
+            err = float(np.mean(clip * clip)) + ((b - a) / p) ** 2 / 12.0
+            if err < best_err:
+                best, best_err = (a, b), err
+    return best
+
+
 class ClippingWarning(UserWarning):
     """Inputs drove neurons outside their calibrated range: those neurons clipped (to a or b)."""
 
@@ -344,13 +378,16 @@ class Population(nn.Module):
                 st.sumsq_t += (v64 * v64).sum(0)
                 st.rows += v64.shape[0]
 
-    def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 6.0):
+    def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 6.0,
+                 optimize_for: int | None = None):
         """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo).
 
         Per-channel and per-neuron ranges (``range_kind``) hold each neuron's (channel's) observed
         extremes and its mean +- ``sigmas`` standard deviations over the calibration data: a few
         calibration inputs see a neuron's extremes only roughly (the chance that a new input falls
         outside the extremes of n is about 2/(n + 1)), while the spread is estimated well from few.
+        ``optimize_for=p``: a layer-wide range of least clipping plus rounding error at precision p on
+        the calibration samples (:func:`optimal_range`), instead of min/max or the percentile.
         """
         if self.fixed_range is not None:
             return
@@ -386,7 +423,9 @@ class Population(nn.Module):
             hi = torch.maximum(hi, lo + torch.clamp(lo.abs() * 1e-6, min=1e-6))
             self.set_range(lo, hi)
             return
-        if percentile >= 100.0:
+        if optimize_for is not None:
+            lo, hi = optimal_range(np.concatenate(st.samples), int(optimize_for), st.lo, st.hi)
+        elif percentile >= 100.0:
             lo, hi = st.lo, st.hi
         else:
             allv = np.concatenate(st.samples)
