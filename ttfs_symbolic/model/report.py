@@ -54,6 +54,7 @@ class ConversionReport:
     energy_ratio: float
     layers: list[LayerRow] = field(default_factory=list)
     energy_rows: list[dict] = field(default_factory=list)
+    clip_rate: float = 0.0        # share of the neurons checked in the run that clipped (every layer)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +78,7 @@ class ConversionReport:
             f"  OP_SNN / OP_ANN         {self.op_snn:.4g} / {self.op_ann:.4g} per image",
             f"  E_SNN / E_ANN           {self.energy_snn_mj:.4g} mJ / {self.energy_ann_mj:.4g} mJ "
             f"= {100 * self.energy_ratio:.2f}%",
+            f"  clipped neurons         {100 * self.clip_rate:.4g}% (outside their calibrated range)",
         ]
         return "\n".join(lines)
 
@@ -134,8 +136,12 @@ def _input_rates(snn) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: int | None = None,
-             dtype=torch.float32, batch_size: int = 64, progress: bool = True) -> ConversionReport:
-    """Run ANN and SNN on the same images and compare them (Section 5)."""
+             dtype=torch.float32, batch_size: int = 64, progress: bool = True, warn: bool = True) -> ConversionReport:
+    """Run ANN and SNN on the same images and compare them (Section 5).
+
+    Neurons driven outside their range are summed over the batches into ``clip_rate`` (and per layer
+    into the rows) and, with ``warn``, reported in one :class:`~.spiking.ClippingWarning` per call.
+    """
     from .energy import count_ops
 
     Ctx(mode=mode, precision=precision)  # validates mode and precision
@@ -156,9 +162,16 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
     max_err = 0.0
     max_ref = 0.0
     n = 0
+    clipped = checked = 0
+    clip_layers: dict = {}
     for i, batch in enumerate(batches(images, batch_size)):
         ref = ann.to(dtype)(batch.to(dtype))
-        out = snn(batch, mode=mode, precision=precision, dtype=dtype, record=True)
+        out = snn(batch, mode=mode, precision=precision, dtype=dtype, record=True, warn=False)
+        info = snn.last_clipping
+        clipped += info["clipped"]
+        checked += info["checked"]
+        for name, rate in info["layers"].items():
+            clip_layers[name] = max(clip_layers.get(name, 0.0), rate)
         pa, ps = ref.argmax(-1), out.argmax(-1)
         agree += int((pa == ps).sum())
         max_err = max(max_err, float((out - ref).abs().max()))
@@ -171,6 +184,10 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         bar.update()
     bar.close()
     ann.to(ann_dtype)
+    if warn and clipped:
+        from .spiking import warn_clipping
+
+        warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
     layers = []
     neurons = spikes = 0
     neuron_of = _neuron_labels(snn)
@@ -193,7 +210,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
         op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-        energy_rows=[r.to_dict() for r in energy.rows])
+        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clipped / checked if checked else 0.0)
 
 
 def snn_spike_rates_for_energy(snn) -> dict[str, float]:

@@ -137,6 +137,20 @@ def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=
     return Ctx(mode=mode, precision=precision, record=record, only=ids)
 
 
+def warn_clipping(clipped: int, checked: int, layers: dict, where: str, stacklevel: int = 7):
+    """One :class:`ClippingWarning`: how many neurons clipped, the rate, the three worst layers."""
+    import warnings
+
+    worst = sorted(layers.items(), key=lambda kv: -kv[1])[:3]
+    warnings.warn(
+        f"{clipped} of {checked} neurons ({100 * clipped / max(checked, 1):.3g}%) were driven outside their "
+        f"calibrated range and clipped in {where}; worst layers: "
+        + ", ".join(f"{n} ({100 * r:.3g}%)" for n, r in worst)
+        + ". Inputs unlike the calibration data, or rounding at finite p, moved values past the ranges: "
+          "calibrate on more (or more typical) data or widen the ranges (convert(..., margin=0.1)).",
+        ClippingWarning, stacklevel=stacklevel)
+
+
 def finish_call(model: nn.Module, ctx: Ctx, warn: bool = True) -> dict:
     """Record (``model.last_clipping``) and warn once about the neurons this call drove out of range.
 
@@ -149,15 +163,7 @@ def finish_call(model: nn.Module, ctx: Ctx, warn: bool = True) -> dict:
             "layers": layers}
     model.last_clipping = info
     if warn and clipped:
-        import warnings
-
-        worst = sorted(layers.items(), key=lambda kv: -kv[1])[:3]
-        warnings.warn(
-            f"{clipped} of {ctx.checked} neurons ({100 * info['rate']:.3g}%) were driven outside their calibrated "
-            f"range and clipped in this {ctx.mode} call; worst layers: "
-            + ", ".join(f"{n} ({100 * r:.3g}%)" for n, r in worst)
-            + ". Inputs unlike the calibration data, or rounding at finite p, moved values past the ranges: calibrate on more (or more typical) data or "
-              "widen the ranges (convert(..., margin=0.1)).", ClippingWarning, stacklevel=6)
+        warn_clipping(clipped, ctx.checked, layers, f"this {ctx.mode} call")
     return info
 
 
@@ -1127,7 +1133,8 @@ class SpikingLayerNorm(nn.Module):
         self.product = Product(f"{name}.product", self.centred, self.rsqrt, self.out, matmul=False)
         self.k_square = input_kernel("square")
         self.k_rsqrt = input_kernel("rsqrt", (("eps", self.eps),))
-        self.rsqrt.image_of = (self.var, self.k_rsqrt)
+        # (no image range for rsqrt: the variance's fine range often reaches down to 0, whose image
+        # (v + eps)^-1/2 would spend the ticks of rsqrt on values no token has)
 
     def forward(self, x, ctx: Ctx):
         mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
