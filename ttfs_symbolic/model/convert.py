@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .conversion_schema import check_convert_args, read_conversion
 from .spiking import Ctx, Population
 from .vit import SpikingViT, UnsupportedModuleError
 
@@ -58,6 +59,9 @@ class Progress:
 
 def batches(data, batch_size: int):
     """Image batches from a tensor, a (images, labels) pair, or an iterable of batches."""
+    if data is None or isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+        raise TypeError(f"expected images as a tensor, an (images, labels) pair or an iterable of batches, "
+                        f"got {type(data).__name__}")
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         data = data[0]
     if isinstance(data, torch.Tensor):
@@ -127,6 +131,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     before layer II). Inputs from earlier windows than the previous one
     arrive through synaptic delays (docs/design.md).
     """
+    check_convert_args(batch_size, percentile, margin)
     if not 50.0 < percentile <= 100.0:
         raise ValueError(f"percentile must be in (50, 100], got {percentile}")
     if margin < 0:
@@ -162,6 +167,7 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
     ``pretrained=True`` with a model name downloads timm's weights (needs the
     internet); the tests and the demo use random or locally trained weights.
     """
+    check_convert_args(batch_size, percentile, margin)
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
     snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
@@ -242,7 +248,7 @@ def load_conversion(model, path, **timm_kwargs) -> nn.Module:
     The file must have been made for a model of the same architecture
     (:func:`architecture`): otherwise a ValueError names what differs.
     """
-    data = json.loads(Path(path).read_text())
+    data = read_conversion(path)   # read, decoded and checked against the schema (ValueError naming the file)
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
     ann = resolve_model(model, **timm_kwargs)

@@ -129,9 +129,11 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
              dtype=torch.float32, batch_size: int = 64, progress: bool = True) -> ConversionReport:
     """Run ANN and SNN on the same images and compare them (Section 5)."""
     from .energy import count_ops
+    from .inputs import check_batch
 
     Ctx(mode=mode, precision=precision)  # validates mode and precision
-    images = torch.as_tensor(images)
+    check_batch(batch_size, dtype)
+    images = snn.check_images(images)   # a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
         labels = torch.as_tensor(labels)
         if labels.shape[0] != images.shape[0]:
