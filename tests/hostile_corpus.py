@@ -16,7 +16,7 @@ import torch
 # --------------------------------------------------------------- formulas and ranges
 # (id, formula, a, b, pattern): derive_input(f, a, b) and derive_output(h, a, b) refuse
 BAD_FORMULAS = [
-    ("import", "__import__('os').system('true')", -1, 1, r"not allowed|unknown|dunder|attribute"),
+    ("import", "__import__('os').system('true')", -1, 1, r"only whitelisted|not allowed|unknown"),
     ("attribute", "x.__class__", -1, 1, r"attribute access"),
     ("lambda", "(lambda: 1)()", -1, 1, r"lambda|not allowed|call"),
     ("caret", "x^2", -1, 1, r"\*\*"),
