@@ -215,3 +215,16 @@ def test_leftovers_of_killed_builds_are_removed_and_a_running_build_is_kept(good
     assert not any(p.exists() for p in leftovers)
     assert running.exists()
     assert not [p for p in cache.iterdir() if p.name.startswith(".build-") and p != running]
+
+
+def test_folders_made_under_umask_002_are_private(fresh, tmp_path, monkeypatch):
+    cache = tmp_path / "made" / "here" / "cache"
+    monkeypatch.setenv("TTFS_CACHE_DIR", str(cache))
+    old = os.umask(0o002)
+    try:
+        path, messages = _run_and_check_works()
+    finally:
+        os.umask(old)
+    assert messages == [] and path.parent == cache
+    for folder in (cache, cache.parent, cache.parent.parent):
+        assert os.stat(folder).st_mode & 0o777 == 0o700

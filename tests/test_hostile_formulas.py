@@ -183,6 +183,8 @@ def _no_work(monkeypatch):
     (lambda d: ["derive", "x"], r"--range"),
     (lambda d: ["verify", str(d / "missing.toml")], r"missing|cannot read|No such"),
     (lambda d: ["verify", "gelu", "--max-examples", "0"], r"max-examples"),
+    (lambda d: ["energy", "no_such_model"], r"unknown timm model"),
+    (lambda d: ["energy", "vit_tiny_patch16_224", "--img-size", "0"], r"positive image size|img_size"),
 ])
 def test_bad_cli_arguments_end_in_one_line_before_any_work(capsys, monkeypatch, tmp_path, make_argv, pattern):
     _no_work(monkeypatch)
@@ -203,3 +205,23 @@ def test_demo_refuses_an_unwritable_out_folder(capsys, monkeypatch, tmp_path):
     rc, _, err = run_cli(capsys, "demo", "--out", str(target))
     os.chmod(locked, 0o700)
     assert rc == 2 and "cannot write there" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ the whitelist only holds what derives
+
+def _whitelist_forms():
+    from ttfs_symbolic.symbolic.parse import ALLOWED_FUNCTIONS
+
+    two = {"max": "max(x, 0.5)", "Max": "Max(x, 0.5)", "min": "min(x, 0.5)", "Min": "Min(x, 0.5)",
+           "pow": "pow(x, 3)"}
+    return [two.get(name, f"{name}(x)") for name in ALLOWED_FUNCTIONS]
+
+
+@pytest.mark.parametrize("formula", _whitelist_forms())
+def test_every_whitelisted_function_derives_or_is_refused_in_one_line(formula):
+    """On [-1, 1] (across the kinks and jumps at 0): a derivation, or a ValueError; never a NameError."""
+    for fn, (a, b) in ((derive_input, (-1, 1)), (derive_output, (0.25, 0.75))):
+        try:
+            fn(formula, a, b)
+        except ValueError as exc:
+            assert "\n" not in str(exc) and len(str(exc)) <= 400

@@ -141,16 +141,19 @@ def _cache_dir() -> Path:
     if "cache_dir" in _STATE:
         return _STATE["cache_dir"]
     root = os.environ.get("TTFS_CACHE_DIR")
-    path = Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
     problem = None
     try:
-        if not os.path.lexists(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
+    except RuntimeError as exc:   # no home folder
+        path, problem = Path("~/.cache/ttfs_symbolic"), str(exc)
+    try:
+        missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+        for folder in reversed(missing):   # every folder made here is private (0700), whatever the umask
             try:
-                os.mkdir(path, 0o700)
+                os.mkdir(folder, 0o700)
             except FileExistsError:   # made by a concurrent process: checked below like any other
                 pass
-        problem = _folder_problem(path)
+        problem = problem or _folder_problem(path)
         if problem is None and not os.access(path, os.W_OK):
             problem = "it is not writable"
     except OSError as exc:
