@@ -105,11 +105,15 @@ def _slow_derivation():
 
 
 def test_a_slow_step_stops_at_its_limit_naming_it(monkeypatch):
+    import mpmath
+
     monkeypatch.setattr(limits, "STEP_SECONDS", 1.5)
+    prec = mpmath.mp.prec
     t0 = time.monotonic()
     with pytest.raises(limits.StepTimeout, match=r"derivation step '.*(mpmath|SymPy).*' did not finish.*1\.5 s"):
         _slow_derivation()
     assert time.monotonic() - t0 < 30
+    assert mpmath.mp.prec == prec
 
 
 def test_the_limit_works_off_the_main_thread(monkeypatch):

@@ -10,7 +10,8 @@ under a limit:
   derivation takes its numeric route;
 * :func:`step` (``name``): a step without a fallback; on expiry it raises
   :class:`StepTimeout`, a ``ValueError`` that names the step and the limit
-  (``STEP_SECONDS``, from ``$TTFS_STEP_SECONDS``, default 60 s).
+  (``STEP_SECONDS``, from ``$TTFS_STEP_SECONDS``, default 300 s: a numeric-inverse proof
+  takes about a minute on a loaded 2-core machine, so 5 minutes leave a margin).
 
 The limit works off the main thread too (a web server's worker, a thread
 pool), unlike ``signal.alarm``: a watchdog thread raises the exception in
@@ -28,6 +29,8 @@ import functools
 import os
 import threading
 
+import mpmath
+
 __all__ = ["StepTimeout", "step", "limited", "time_limit", "STEP_SECONDS"]
 
 
@@ -40,7 +43,7 @@ def _env_seconds(name: str, default: float) -> float:
 
 
 #: the wall-clock limit of one derivation step, in seconds
-STEP_SECONDS = _env_seconds("TTFS_STEP_SECONDS", 60.0)
+STEP_SECONDS = _env_seconds("TTFS_STEP_SECONDS", 300.0)
 #: how often an expired limit raises again while its block has not been left
 REPEAT_SECONDS = 0.25
 
@@ -106,10 +109,12 @@ def step(name: str, seconds: float | None = None):
     """Raise :class:`StepTimeout` naming ``name`` when the block runs longer than ``seconds`` (``STEP_SECONDS``)."""
     limit = STEP_SECONDS if seconds is None else seconds
     exc_type = type("_Expired", (_Expired,), {})
+    prec = mpmath.mp.prec
     try:
         with _deadline(limit, exc_type):
             yield
     except exc_type:
+        mpmath.mp.prec = prec   # the exception may have cut through an mpmath.workdps block's exit
         raise StepTimeout(f"the derivation step '{name}' did not finish within its wall-clock limit of "
                           f"{limit:g} s: the formula or range is too hard for it (set TTFS_STEP_SECONDS to "
                           "allow longer)") from None
