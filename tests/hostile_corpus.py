@@ -72,6 +72,14 @@ def _extra_layer(d):
     return d
 
 
+def _per_neuron(a, b):
+    def damage(d):
+        name = next(iter(d["layers"]))
+        d["layers"][name]["a"], d["layers"][name]["b"] = a, b
+        return d
+    return damage
+
+
 def _drop(key):
     def damage(d):
         d.pop(key)
@@ -98,7 +106,12 @@ BAD_CONVERSIONS = [
     ("window-string", _set_layer("window", "1"), r"window"),
     ("unknown-layer", _extra_layer, r"not a layer"),
     ("layers-list", lambda d: {**d, "layers": [1]}, r"'layers'"),
-    ("per-neuron-a-above-b", _set_layer("a", [0.0, 5.0]), r"empty range \(neuron 1\)|different shapes|empty range"),
+    ("per-neuron-list-against-number", _set_layer("a", [0.0, 5.0]), r"same shape"),
+    ("per-neuron-a-above-b", _per_neuron([0.0, 5.0], [1.0, 2.0]), r"empty range at neuron 1"),
+    ("per-neuron-shapes", _per_neuron([0.0, 1.0], [[1.0, 2.0]]), r"same shape"),
+    ("per-neuron-nan", _per_neuron([0.0, float("nan")], [1.0, 2.0]), r"finite"),
+    ("products-list", lambda d: {**d, "products": [1]}, r"products"),
+    ("activations-list", lambda d: {**d, "activations": [1]}, r"activations"),
     ("ragged", _set_layer("a", [[0.0], [0.0, 1.0]]), r"ragged"),
 ]
 

@@ -122,9 +122,9 @@ def test_float32_ann_folding_is_lossless_in_float64():
 # ---------------------------------------------------------------------------
 
 
-def _with_tanh():
+def _with_selu():
     m = make_vit()
-    m.blocks[0].mlp.act = nn.Tanh()
+    m.blocks[0].mlp.act = nn.SELU()   # no registered neuron (Tanh and others are: tests/test_activations.py)
     return m
 
 
@@ -135,7 +135,7 @@ def _with_batchnorm():
 
 
 @pytest.mark.parametrize("build,words", [
-    (_with_tanh, ["blocks.0.mlp.act", "Tanh"]),
+    (_with_selu, ["blocks.0.mlp.act", "SELU", "register_activation"]),
     (_with_batchnorm, ["blocks.1.norm2", "BatchNorm1d"]),
     (lambda: make_vit(global_pool="map"), ["attn_pool", "AttentionPoolLatent"]),
     (lambda: make_vit(dynamic_img_size=True), ["dynamic_img_size"]),

@@ -299,8 +299,8 @@ def test_unsupported_modules_are_refused_by_path():
     with pytest.raises(UnsupportedModuleError, match="'blocks.1.attn.gate'"):
         SpikingEva(m)
     m = small()
-    m.blocks[0].mlp.act = nn.Sigmoid()
-    with pytest.raises(UnsupportedModuleError, match="'blocks.0.mlp.act'.*Sigmoid"):
+    m.blocks[0].mlp.act = nn.SELU()   # no registered neuron
+    with pytest.raises(UnsupportedModuleError, match="'blocks.0.mlp.act'.*SELU"):
         SpikingEva(m)
     m = small()
     m.blocks[0].extra = nn.Conv1d(2, 2, 1)  # a module no forward uses is still refused, not ignored

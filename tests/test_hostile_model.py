@@ -134,9 +134,7 @@ def test_a_good_conversion_file_and_per_neuron_ranges_load(model, good_file, tmp
     e = data["layers"][name]
     e["a"], e["b"] = [e["a"], e["a"] - 1.0], [e["b"], e["b"] + 1.0]
     assert validate_conversion(data, "x.json") is data
-    e["b"] = e["b"][0]   # a list against a number: compared elementwise
-    validate_conversion(data, "x.json")
-    e["b"] = e["a"][1]   # below a[0]
+    e["b"] = [e["a"][1], e["b"][1]]   # b[0] below a[0]
     with pytest.raises(ValueError, match=re.escape("x.json: invalid conversion file: layer") + ".*neuron 0"):
         validate_conversion(data, "x.json")
 
@@ -154,3 +152,12 @@ def test_damaged_checkpoints_are_refused_naming_the_file(tmp_path, content, patt
     with pytest.raises(ValueError, match=pattern) as exc:
         load_demo_model(path)
     assert _one_line(exc).startswith(str(path))
+
+
+@pytest.mark.parametrize("range_kind", ["channel", "neuron"])
+def test_per_channel_and_per_neuron_conversion_files_pass_the_schema(model, tmp_path, range_kind):
+    ann, _, x = model
+    snn = convert(ann, x, progress=False, range_kind=range_kind)
+    path = save_conversion(snn, tmp_path / f"{range_kind}.json")
+    again = load_conversion(ann, path)
+    assert torch.equal(again(x), snn(x))

@@ -219,13 +219,16 @@ def _factors(seed, matmul, batch, m, k, n, loc1, loc2, spread1, spread2):
     return x1, x2
 
 
-def _product(x1, x2, matmul):
+def _product(x1, x2, matmul, construction="paper"):
     p1, p2 = source("x1", x1), source("x2", x2)
     out = Population("out", "identity", kind="product_out")
-    return Product("prod", p1, p2, out, matmul=matmul)
+    return Product("prod", p1, p2, out, matmul=matmul, construction=construction)
 
 
-factor_params = dict(seed=seeds, matmul=st.booleans(), batch=st.integers(1, 3), m=st.integers(1, 6),
+constructions = st.sampled_from(["paper", "signed"])
+
+
+factor_params = dict(seed=seeds, construction=constructions, matmul=st.booleans(), batch=st.integers(1, 3), m=st.integers(1, 6),
                      k=st.integers(1, 8), n=st.integers(1, 6), loc1=st.floats(-2.0, 2.0),
                      loc2=st.floats(-2.0, 2.0), spread1=st.floats(1e-2, 2.0), spread2=st.floats(1e-2, 2.0),
                      affine=st.sampled_from(["none", "scale", "bias", "both"]))
@@ -239,10 +242,11 @@ def _affine(seed, affine, n):
 
 @settings(max_examples=25, deadline=None)
 @given(**factor_params)
-def test_product_exact_matches_torch(seed, matmul, batch, m, k, n, loc1, loc2, spread1, spread2, affine):
+def test_product_exact_matches_torch(seed, construction, matmul, batch, m, k, n, loc1, loc2, spread1, spread2,
+                                     affine):
     x1, x2 = _factors(seed, matmul, batch, m, k, n, loc1, loc2, spread1, spread2)
     scale, bias = _affine(seed, affine, n)
-    prod = _product(x1, x2, matmul)
+    prod = _product(x1, x2, matmul, construction)
     call = lambda ctx: prod(x1, x2, ctx, scale=scale, bias=bias)  # noqa: E731
     calibrate(prod, call)
     out = run(call)
@@ -276,8 +280,22 @@ def product_error_bound(prod: Product, x1, x2, scale, bias, p: int) -> torch.Ten
     log(1 + d) ~ 1e-12 in y, is covered by 1e-10 added to the exponent and a
     1e-9 relative slack for float64 rounding of the sums.
     """
-    c1, c2 = shift_for(prod.p1), shift_for(prod.p2)
-    S = (x1 + c1) @ (x2 + c2) if prod.matmul else (x1 + c1) * (x2 + c2)
+    mul = (lambda u, v: u @ v) if prod.matmul else (lambda u, v: u * v)
+    if prod.construction == "paper":
+        c1, c2 = shift_for(prod.p1), shift_for(prod.p2)
+        S = mul(x1 + c1, x2 + c2)
+    else:
+        # signed construction (Product docstring): per term, the neuron of the carrying
+        # parts has exp(y) = (|x1| + e1)(|x2| + e2); where a factor is split, the
+        # neurons with one silent part have (|x1| + e1) e2 and e1 (|x2| + e2); each is
+        # off by its exp(y) * expm1(d_y/(2p)); the delayed corrections are exact.
+        o1, o2 = prod.operands()
+        m1, m2 = x1.abs() + o1.e, x2.abs() + o2.e
+        S = mul(m1, m2)
+        if o2.split:
+            S = S + mul(m1, torch.full_like(x2, o2.e))
+        if o1.split:
+            S = S + mul(torch.full_like(x1, o1.e), m2)
     absscale = 1.0 if scale is None else scale.abs()
     absbias = 0.0 if bias is None else bias.abs()
     d_y = prod.y.d
@@ -288,11 +306,11 @@ def product_error_bound(prod: Product, x1, x2, scale, bias, p: int) -> torch.Ten
 @pytest.mark.parametrize("mode", ["quantized", "kernel"])
 @settings(max_examples=15, deadline=None)
 @given(**factor_params)
-def test_product_quantized_and_kernel_error_bounded(mode, seed, matmul, batch, m, k, n, loc1, loc2, spread1,
-                                                    spread2, affine):
+def test_product_quantized_and_kernel_error_bounded(mode, seed, construction, matmul, batch, m, k, n, loc1, loc2,
+                                                    spread1, spread2, affine):
     x1, x2 = _factors(seed, matmul, batch, m, k, n, loc1, loc2, spread1, spread2)
     scale, bias = _affine(seed, affine, n)
-    prod = _product(x1, x2, matmul)
+    prod = _product(x1, x2, matmul, construction)
     for p in (16, 4096):
         # the factors arrive as spikes of their senders, on the senders' p-tick grid
         g1 = dynamics.quantize_values(x1, prod.p1.a, prod.p1.b, p)
@@ -308,12 +326,13 @@ def test_product_quantized_and_kernel_error_bounded(mode, seed, matmul, batch, m
         assert bool((err <= bound).all()), f"p={p}: error {float(err.max())} above bound at some element"
 
 
+@pytest.mark.parametrize("construction", ["paper", "signed"])
 @pytest.mark.parametrize("mode", ["quantized", "kernel"])
 @pytest.mark.parametrize("matmul", [False, True])
-def test_product_error_decreases_with_precision(mode, matmul):
+def test_product_error_decreases_with_precision(mode, matmul, construction):
     """Finer time precision p, smaller error (the bound above shrinks ~p-fold from p = 16 to 4096)."""
     x1, x2 = _factors(21, matmul, 2, 6, 8, 5, 0.3, -0.4, 1.0, 0.8)
-    prod = _product(x1, x2, matmul)
+    prod = _product(x1, x2, matmul, construction)
     errs = []
     for p in (16, 256, 4096):
         g1 = dynamics.quantize_values(x1, prod.p1.a, prod.p1.b, p)
@@ -327,14 +346,15 @@ def test_product_error_decreases_with_precision(mode, matmul):
     assert errs[1] < errs[0] / 4 and errs[2] < errs[1] / 4, errs
 
 
+@pytest.mark.parametrize("construction", ["paper", "signed"])
 @pytest.mark.parametrize("mode", ["quantized", "kernel"])
-def test_product_native_and_torch_loops_agree(mode, monkeypatch):
+def test_product_native_and_torch_loops_agree(mode, construction, monkeypatch):
     """The C loop of layer I (native.product_matmul) and the torch reference in row
     chunks give the same product: the same ticks, sums in another order."""
     batch, M, K, N, p = 2, 7, 4, 8, 256
     x1 = rand(11, (batch, M, K), 0.7, 0.3)
     x2 = rand(12, (batch, K, N), 1.3, -0.5)
-    prod = _product(x1, x2, matmul=True)
+    prod = _product(x1, x2, matmul=True, construction=construction)
     calibrate(prod, lambda ctx: prod(x1, x2, ctx))
     if not native.available():
         pytest.skip(f"no native loops here: {native.build_info()['error']}")
@@ -364,7 +384,7 @@ def test_layer1_range_contains_every_log_sum(a1, d1, a2, d2, seed):
     p1 = Population("x1", fixed_range=(a1, a1 + d1))
     p2 = Population("x2", fixed_range=(a2, a2 + d2))
     out = Population("out")
-    prod = Product("prod", p1, p2, out, matmul=False)
+    prod = Product("prod", p1, p2, out, matmul=False, construction="paper")
     lo, hi = layer1_range(p1, p2)
     prod.y.finalize()
     assert (prod.y.a, prod.y.b) == (lo, hi)

@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "derive_input", "derive_output", "InputTransform", "OutputTransform", "ProofRecord",
     "parse_formula", "FormulaError", "RangeError", "DomainError", "MonotonicityError",
-    "convert", "LayerTiming", "NeuronLayer",
+    "convert", "LayerTiming", "NeuronLayer", "register_activation",
 ]
 
 
@@ -28,6 +28,10 @@ def __getattr__(name):
         from .model.convert import convert
 
         return convert
+    if name == "register_activation":
+        from .model.activations import register_activation
+
+        return register_activation
     if name in ("LayerTiming", "NeuronLayer"):
         from .numeric import dynamics
 

@@ -36,6 +36,11 @@ def register(subparsers):
     p.add_argument("--margin", type=float, default=MARGIN,
                    help=f"calibration margin, a fraction of each layer's range (default: {MARGIN})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-deep", action="store_true",
+                   help="skip the deep model (12-block MNIST ViT) sweep that follows the digits model")
+    from .model.activations import add_activation_argument
+
+    add_activation_argument(p)
     p.set_defaults(func=run)
 
 
@@ -73,22 +78,25 @@ def prepare_out(path) -> Path:
     return out
 
 
-def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path) -> Path:
+def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
+                         data: str = "the digits test split") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, style in (("quantized", dict(marker="o", linestyle="-")),
-                        ("kernel", dict(marker="s", linestyle="--", markerfacecolor="none", markersize=9))):
+    styles = [dict(marker="o", linestyle="-"), dict(marker="s", linestyle="--", markerfacecolor="none", markersize=9),
+              dict(marker="^", linestyle=":")]
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    for mode, style in zip(modes, styles * 3):
         pts = [(r["precision"], 100 * r["accuracy"]) for r in rows if r["mode"] == mode]
         if pts:   # the two modes often coincide: hollow markers keep both visible
             ax.plot(*zip(*pts), label=f"SNN, {mode} mode", **style)
     ax.axhline(100 * ann_accuracy, color="k", linestyle="--", label="ANN")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("time precision p (ticks per window)")
-    ax.set_ylabel("top-1 accuracy on the digits test split (%)")
+    ax.set_ylabel(f"top-1 accuracy on {data} (%)")
     ax.set_title("Accuracy against time precision (cf. Figure 4)")
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -99,6 +107,7 @@ def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path) -> P
 
 
 def run(args) -> int:
+    from .model.activations import parse_activation_args
     from .model.convert import convert, save_conversion
     from .model.digits import load_demo_model, load_digits
     from .model.report import evaluate
@@ -109,13 +118,14 @@ def run(args) -> int:
         raise ValueError(f"--margin must be a finite number >= 0, got {args.margin}")
     out = prepare_out(args.out)
     progress = not args.no_progress
+    activations = parse_activation_args(getattr(args, "activation", []))   # bad input fails before any work
     t0 = time.perf_counter()
     ann = load_demo_model()
     calib_x, _ = load_digits("calib")
     test_x, test_y = load_digits("test")
     print(f"demo model: timm VisionTransformer on scikit-learn digits, {sum(p.numel() for p in ann.parameters()):,} "
           f"parameters; calibration {calib_x.shape[0]} images, test {test_x.shape[0]} images")
-    snn = convert(ann, calib_x, margin=args.margin, progress=progress)
+    snn = convert(ann, calib_x, margin=args.margin, progress=progress, activations=activations)
     save_conversion(snn, out / "conversion.json")
     print(f"converted: {len(snn.populations())} spiking layers; ranges and timing in {out / 'conversion.json'}")
 
@@ -155,7 +165,51 @@ def run(args) -> int:
     png = plot_precision_sweep(sweep, ann_acc, out / "accuracy_vs_precision.png")
     result = {mode: rep.to_dict() for mode, rep in reports.items()}
     result["precision_sweep"] = sweep
+    if not getattr(args, "no_deep", False):
+        result["deep_mnist"] = deep_sweep(out, progress)
     (out / "report.json").write_text(json.dumps(result, indent=1))
     print()
     print(f"wrote {out / 'report.json'}, {png}  ({time.perf_counter() - t0:.0f}s)")
     return 0
+
+
+#: the deep model's sweep: calibration and test images, and the precisions
+DEEP_CALIB, DEEP_TEST, DEEP_PRECISIONS = 1000, 500, (64, 128, 256, 512, 1024, 4096)
+
+
+def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> dict:
+    """The 12-block MNIST ViT: ANN vs SNN accuracy against p (quantized mode), per-neuron ranges and the
+    signed product against one range per layer and the paper's product; plot ``accuracy_vs_precision_mnist.png``."""
+    from .model.convert import convert
+    from .model.mnist import load_mnist, load_mnist_model
+    from .model.report import evaluate
+
+    try:
+        ann = load_mnist_model()
+        cx, _ = load_mnist("calib", DEEP_CALIB)
+        tx, ty = load_mnist("test", DEEP_TEST)
+    except FileNotFoundError as exc:
+        print(f"\ndeep model skipped: {exc}")
+        return {"skipped": str(exc)}
+    print(f"\ndeep model: 12-block ViT on MNIST ({sum(p.numel() for p in ann.parameters()):,} parameters), "
+          f"calibration {cx.shape[0]} images, test {tx.shape[0]} images")
+    configs = {"neuron ranges, signed product": dict(range_kind="neuron", product="signed", margin=0.1),
+               "layer ranges, paper product": dict(range_kind="layer", product="paper", margin=0.0)}
+    sweep = []
+    ann_acc = None
+    for label, kw in configs.items():
+        snn = convert(ann, cx, progress=progress, **kw)
+        for p in precisions:
+            rep = evaluate(snn, ann, tx, ty, mode="quantized", precision=p, dtype=torch.float32, progress=False)
+            ann_acc = rep.ann_accuracy
+            sweep.append({"mode": f"quantized, {label}", "precision": p, "accuracy": rep.snn_accuracy,
+                          "agreement": rep.agreement, "max_logit_rel_error": rep.max_logit_rel_error})
+    print(f"  {'p':>6s} " + " ".join(f"{k[:30]:>32s}" for k in configs) + f"    (ANN {100 * ann_acc:.2f}%)")
+    for p in precisions:
+        row = [next(r for r in sweep if r["precision"] == p and r["mode"].endswith(k)) for k in configs]
+        print(f"  {p:6d} " + " ".join(f"{100 * r['accuracy']:8.2f}% (agree {100 * r['agreement']:6.2f}%)"
+                                       .rjust(32) for r in row))
+    png = plot_precision_sweep(sweep, ann_acc, out / "accuracy_vs_precision_mnist.png",
+                               data=f"{tx.shape[0]} MNIST test images")
+    print(f"  plot: {png}")
+    return {"ann_accuracy": ann_acc, "sweep": sweep, "configs": configs}

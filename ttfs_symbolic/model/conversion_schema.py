@@ -18,11 +18,14 @@ can add sections such as ``activations``):
   (optional, version >= 2) an object whose ``layers`` is a list of
   ``[name, kind, neuron, fan_in]``;
 * ``layers`` is a non-empty object: layer name (a non-empty string) ->
-  object with ``a`` and ``b``, each a finite number or a (possibly nested)
-  list of finite numbers (per-neuron ranges), of the same shape when both
-  are lists, with ``a < b`` elementwise; ``window`` a positive integer;
-  ``tau``, ``T_ref``, ``T_emit``, ``T_end`` (optional) finite numbers or
-  lists of them; ``neuron`` and ``kind`` (optional) strings;
+  object with ``a`` and ``b``: two finite numbers, or two (nested) lists of
+  finite numbers of the same shape (per-neuron ranges, format version 3),
+  with ``a < b`` (elementwise); ``window`` a positive integer; ``tau``,
+  ``T_ref``, ``T_emit``, ``T_end`` (optional) finite numbers or lists of
+  them; ``neuron``, ``kind`` and ``range_kind`` (optional) strings;
+* ``products`` (optional): layer name -> object with a string
+  ``construction`` and a finite ``r`` (or null); ``activations``
+  (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`);
 * when ``architecture`` lists the layers, the names in ``layers`` are
   exactly those (the known layer names of the model it was made for; the
   model itself is compared with ``architecture`` by ``load_conversion``).
@@ -37,11 +40,13 @@ import math
 import numbers
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["read_conversion", "validate_conversion", "check_convert_args", "FORMAT_NAME"]
 
 FORMAT_NAME = "ttfs-symbolic conversion"
 #: deepest nesting of a per-neuron range list accepted
-MAX_RANGE_DEPTH = 4
+MAX_RANGE_DEPTH = 6
 _MAX_SHOWN = 80
 
 
@@ -86,13 +91,30 @@ def _finite(value, where: str) -> float:
 
 
 def _numbers(value, where: str, depth: int = 0):
-    """A finite number, or a nested list of them, as floats (same nesting)."""
+    """A finite number (float), or a nested list of them (a float64 array); _Problem naming the first bad one."""
+    if isinstance(value, list) and depth == 0:
+        try:   # fast path for large per-neuron ranges
+            arr = np.asarray(value)
+        except (ValueError, TypeError, OverflowError):
+            arr = None
+        if arr is not None and arr.dtype.kind in "fiu" and 0 < arr.ndim <= MAX_RANGE_DEPTH and arr.size \
+                and bool(np.isfinite(arr.astype(np.float64)).all()):
+            return arr.astype(np.float64)
+        _numbers_walk(value, where)   # raises with the first problem
+        raise _Problem(f"{where} is not a finite number or a list of them")
+    return _numbers_walk(value, where, depth)
+
+
+def _numbers_walk(value, where: str, depth: int = 0):
     if isinstance(value, list):
         if depth >= MAX_RANGE_DEPTH:
             raise _Problem(f"{where} is nested deeper than {MAX_RANGE_DEPTH} lists")
         if not value:
             raise _Problem(f"{where} is an empty list")
-        return [_numbers(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        items = [_numbers_walk(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+        if len({_shape(v) for v in value}) > 1:
+            raise _Problem(f"{where} is a ragged list")
+        return items
     return _finite(value, where)
 
 
@@ -103,10 +125,6 @@ def _shape(value) -> tuple:
     return ()
 
 
-def _flat(value) -> list:
-    return [x for v in value for x in _flat(v)] if isinstance(value, list) else [value]
-
-
 def _check_range(name: str, entry: dict) -> None:
     where = f"layer {name!r}"
     for key in ("a", "b"):
@@ -114,18 +132,18 @@ def _check_range(name: str, entry: dict) -> None:
             raise _Problem(f"{where} has no {key!r}")
     a = _numbers(entry["a"], f"{where}: a")
     b = _numbers(entry["b"], f"{where}: b")
-    for key, v in (("a", a), ("b", b)):
-        if "ragged" in _shape(v):
-            raise _Problem(f"{where}: {key} is a ragged list")
-    if isinstance(a, list) and isinstance(b, list) and _shape(a) != _shape(b):
-        raise _Problem(f"{where}: a and b have different shapes {_shape(a)} and {_shape(b)}")
-    fa, fb = _flat(a), _flat(b)
-    n = max(len(fa), len(fb))
-    fa, fb = (fa * n if len(fa) == 1 else fa), (fb * n if len(fb) == 1 else fb)
-    for i, (lo, hi) in enumerate(zip(fa, fb)):
-        if not lo < hi:
-            at = f" (neuron {i})" if n > 1 else ""
-            raise _Problem(f"{where}: empty range{at}: need a < b, got [a, b] = [{lo!r}, {hi!r}]")
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):   # per-neuron ranges: both lists, one shape
+        sa, sb = np.shape(a), np.shape(b)
+        if sa != sb:
+            raise _Problem(f"{where}: a and b must have the same shape (per-neuron ranges), got {sa} and {sb}")
+        bad = np.flatnonzero(~(np.asarray(a) < np.asarray(b)).reshape(-1))
+        if bad.size:
+            i = int(bad[0])
+            lo, hi = float(np.asarray(a).reshape(-1)[i]), float(np.asarray(b).reshape(-1)[i])
+            raise _Problem(f"{where}: empty range at neuron {i} ({bad.size} in all): need a < b, "
+                           f"got [a, b] = [{lo!r}, {hi!r}]")
+    elif not a < b:
+        raise _Problem(f"{where}: empty range: need a < b, got [a, b] = [{a!r}, {b!r}]")
 
 
 def _check_layer(name, entry) -> None:
@@ -143,7 +161,7 @@ def _check_layer(name, entry) -> None:
     for key in ("tau", "T_ref", "T_emit", "T_end"):
         if key in entry:
             _numbers(entry[key], f"layer {name!r}: {key}")
-    for key in ("neuron", "kind"):
+    for key in ("neuron", "kind", "range_kind"):
         if key in entry and not isinstance(entry[key], str):
             raise _Problem(f"layer {name!r}: {key} must be a string, got {_show(entry[key])}")
 
@@ -161,7 +179,8 @@ def _check(data) -> None:
     if "delta" in data and not _finite(data["delta"], "delta") > 0:
         raise _Problem(f"delta must be positive, got {_show(data['delta'])}")
     for key, kind, label in (("softmax_max", bool, "a boolean"), ("calibration", dict, "an object"),
-                             ("source", str, "a string"), ("architecture", dict, "an object")):
+                             ("source", str, "a string"), ("architecture", dict, "an object"),
+                             ("products", dict, "an object"), ("activations", dict, "an object")):
         if key in data and not isinstance(data[key], kind):
             raise _Problem(f"{key} must be {label}, got {_show(data[key])}")
     layers = data.get("layers")
@@ -170,6 +189,11 @@ def _check(data) -> None:
                        + ("" if "layers" in data else " (there is none)"))
     for name, entry in layers.items():
         _check_layer(name, entry)
+    for name, entry in (data.get("products") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("construction", ""), str):
+            raise _Problem(f"products[{name!r}] must be an object with a string 'construction'")
+        if entry.get("r") is not None:
+            _finite(entry["r"], f"products[{name!r}].r")
     arch = data.get("architecture")
     if arch is not None and "layers" in arch:
         listed = arch["layers"]

@@ -17,13 +17,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import activations as _acts
 from .conversion_schema import check_convert_args, read_conversion
-from .spiking import Ctx, Population
+from .spiking import DEFAULT_PRODUCT, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, Ctx, Population, Product
 from .vit import SpikingViT, UnsupportedModuleError
 
-#: 2: the file records the source model's architecture (checked on load);
-#: version 1 files (no architecture) still load, checked by layer names only
-FORMAT_VERSION = 2
+#: 3: per-channel / per-neuron ranges (a layer's a and b may be nested lists) and each
+#: product's construction and shift ("products"); 2: the file records the source model's
+#: architecture (checked on load); version 1 files (no architecture) still load, checked by
+#: layer names only. Files without "products" were made with the paper's product construction.
+FORMAT_VERSION = 3
+#: the default range kind of convert(): one range per layer, Algorithm 1
+DEFAULT_RANGE_KIND = "layer"
 
 
 class Progress:
@@ -115,7 +120,7 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
 
 @torch.no_grad()
 def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
-              progress: bool = True) -> nn.Module:
+              progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -130,8 +135,21 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     (eq. 29), the multiplication network's layer I included (after x1 and x2,
     before layer II). Inputs from earlier windows than the previous one
     arrive through synaptic delays (docs/design.md).
+
+    ``range_kind``: ``layer`` (one range per layer, Algorithm 1), ``channel``
+    or ``neuron`` (one range and tau per channel or per neuron, for the layers
+    whose range is calibrated from data and whose h is the identity; Theorem
+    4.1 integrates with the sender's tau synapse by synapse, so nothing ties
+    the neurons of a layer to one range). ``percentile`` applies to
+    layer-wide ranges; ``margin`` to all. ``product``: the construction of
+    the multiplication networks (``signed`` or ``paper``; None keeps each
+    one's own).
     """
     check_convert_args(batch_size, percentile, margin)
+    if range_kind not in RANGE_KINDS:
+        raise ValueError(f"range_kind must be one of {', '.join(RANGE_KINDS)}, got {range_kind!r}")
+    if product is not None:
+        set_product_construction(snn, product)
     if not 50.0 < percentile <= 100.0:
         raise ValueError(f"percentile must be in (50, 100], got {percentile}")
     if margin < 0:
@@ -139,6 +157,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     pops = snn.populations()
     for p in pops:
         p.stats.__init__()
+        p.range_kind = range_kind if p.fine_ok else "layer"
     ctx = Ctx(mode="calibrate")   # collects ctx.order, the order of first emission
     bar = Progress(_n_batches(data, batch_size), "calibrating", enabled=progress)
     seen = 0
@@ -156,23 +175,46 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     order = list(ctx.order) + [p for p in pops if id(p) not in emitted]   # (none in a complete model)
     for i, p in enumerate(order):
         p.window = i + 1
-    snn.calibration = {"images": seen, "percentile": percentile, "margin": margin}
+    snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind}
+    _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
+    return snn
+
+
+def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
+    """Use ``construction`` (``signed`` or ``paper``) in every multiplication network of ``snn``.
+
+    Layer I's range depends on it: calibrate (or load a conversion) afterwards.
+    """
+    if construction not in PRODUCT_CONSTRUCTIONS:
+        raise ValueError(f"unknown product construction {construction!r}; choose one of "
+                         f"{', '.join(PRODUCT_CONSTRUCTIONS)}")
+    for m in snn.modules():
+        if isinstance(m, Product):
+            m.set_construction(construction)
     return snn
 
 
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
-            softmax_max: bool = True, progress: bool = True, pretrained: bool = False, **timm_kwargs) -> nn.Module:
+            softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
+            range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name).
 
     ``pretrained=True`` with a model name downloads timm's weights (needs the
     internet); the tests and the demo use random or locally trained weights.
+    ``range_kind`` (``layer``, ``channel``, ``neuron``) and ``product``
+    (``signed``, this library's low-error multiplication network, or
+    ``paper``, eq. 24-27): see :func:`calibrate`.
+    ``activations={module class or class name: neuron}`` registers
+    activations for this call only (:mod:`ttfs_symbolic.model.activations`);
+    every activation module is checked against its formula after calibration.
     """
     check_convert_args(batch_size, percentile, margin)
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
-    snn = build_spiking(ann, softmax_max=softmax_max)
+    with _acts.overrides(activations):
+        snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
-                     progress=progress)
+                     progress=progress, range_kind=range_kind, product=product)
 
 
 def architecture(snn: nn.Module) -> dict:
@@ -227,12 +269,14 @@ def conversion_dict(snn: nn.Module) -> dict:
     """Ranges and timing of every layer, and the model's architecture, as saved beside the weights."""
     layers = {}
     for p in snn.populations():
-        layers[p.pname] = {"a": p.a, "b": p.b, "tau": 1.0 / p.d, "T_ref": p.window + p.b / p.d,
+        layers[p.pname] = {**p.range_dict(), "tau": 1.0 / p.d, "T_ref": p.window + p.b / p.d,
                            "T_emit": float(p.window), "T_end": float(p.window + 1), "window": p.window,
                            "neuron": p.neuron, "kind": p.kind}
+    products = {m.y.pname: {"construction": m.construction, "r": m.r} for m in snn.modules() if isinstance(m, Product)}
     return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
             "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
-            "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers}
+            "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers,
+            "products": products, "activations": _acts.activations_dict(snn)}
 
 
 def save_conversion(snn: nn.Module, path) -> Path:
@@ -242,17 +286,26 @@ def save_conversion(snn: nn.Module, path) -> Path:
     return path
 
 
-def load_conversion(model, path, **timm_kwargs) -> nn.Module:
+def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
     """Rebuild a converted model from its ANN and a saved conversion JSON.
 
     The file must have been made for a model of the same architecture
     (:func:`architecture`): otherwise a ValueError names what differs.
+    Each activation's formula recorded in the file (``activations``) must be
+    the one registered now (registry or ``activations=``), and is checked
+    against the module again.
     """
     data = read_conversion(path)   # read, decoded and checked against the schema (ValueError naming the file)
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
     ann = resolve_model(model, **timm_kwargs)
-    snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+    try:
+        with _acts.overrides(activations):
+            snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+    except UnsupportedModuleError as exc:
+        saved = "; ".join(f"{k}: f = {v.get('expression')}" for k, v in (data.get("activations") or {}).items())
+        raise ValueError(f"{path}: {exc}" + (f" (the file records {saved})" if saved else "")) from None
+    _acts.check_saved_activations(data.get("activations"), snn, path)
     if "architecture" in data:   # version >= 2
         diffs = architecture_differences(data["architecture"], architecture(snn))
         if diffs:
@@ -262,10 +315,17 @@ def load_conversion(model, path, **timm_kwargs) -> nn.Module:
     missing = [p.pname for p in pops if p.pname not in data["layers"]]
     if missing:
         raise ValueError(f"{path} does not match this model: no range for layer(s) {', '.join(missing[:5])}")
+    products = data.get("products", {})
+    for m in snn.modules():
+        if isinstance(m, Product):   # files without "products" (version <= 2) used the paper's construction
+            entry = products.get(m.y.pname, {"construction": "paper"})
+            m.set_construction(entry.get("construction", "paper"), entry.get("r"))
     for p in pops:
         entry = data["layers"][p.pname]
         p.set_range(entry["a"], entry["b"])
+        p.range_kind = entry.get("range_kind", "layer")
         p.window = int(entry["window"])
     snn.calibration = data.get("calibration", {})
     snn.source_name = data.get("source", "")
+    _acts.check_activations(snn)
     return snn

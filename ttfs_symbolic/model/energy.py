@@ -114,6 +114,25 @@ def matmul_counts(M: int, K: int, N: int) -> tuple[int, int]:
     return M * N * (K + 1), 5 * M * N * K
 
 
+def product_counts(M: int, K: int, N: int, construction: str = "paper", pairs: int = 4,
+                   corrections: int = 0) -> tuple[int, int]:
+    """Neurons and OP_SNN of a product network as built, in either construction.
+
+    ``paper``: :func:`matmul_counts`. ``signed`` (spiking.Product): ``pairs``
+    layer-I neurons per term (the pairs of sign parts: 4 when both factors
+    take both signs, 2 when one is one-signed) with 2 synapses each; layer II
+    has one synapse per layer-I neuron plus ``corrections`` delayed synapses
+    per term (one per one-signed factor): MN(pairs*K + 1) neurons,
+    (3*pairs + corrections) MNK operations (12MNK for q k^T, 7MNK for
+    softmax V, 7 per element for LayerNorm's product).
+    """
+    if construction == "paper":
+        return matmul_counts(M, K, N)
+    if construction != "signed":
+        raise ValueError(f"unknown product construction {construction!r}; choose 'paper' or 'signed'")
+    return M * N * (pairs * K + 1), (3 * pairs + corrections) * M * N * K
+
+
 def matmul_ops_table3(M: int, K: int, N: int) -> int:
     """OP_SNN of MatMul as printed in Table 3: MN(3K+2)."""
     return M * N * (3 * K + 2)
@@ -124,8 +143,14 @@ def softmax_counts(N: int) -> tuple[int, int]:
     return 2 * (N + 1), 6 * N
 
 
-def layernorm_counts(N: int) -> tuple[int, int]:
-    """Neurons and OP_SNN of LayerNorm over one row of N (Table 3): 3N+3, 9N+1."""
+def layernorm_counts(N: int, construction: str = "paper") -> tuple[int, int]:
+    """Neurons and OP_SNN of LayerNorm over one row of N (Table 3): 3N+3, 9N+1.
+
+    With the ``signed`` product (centred values take both signs, rsqrt is
+    positive: 2 layer-I neurons per element, 1 correction): 4N+3, 11N+1.
+    """
+    if construction == "signed":
+        return 4 * N + 3, 11 * N + 1
     return 3 * N + 3, 9 * N + 1
 
 
@@ -284,9 +309,11 @@ def _join(path: str, name: str) -> str:
 class Walker:
     """Visits modules in forward order, tracking the activation shape (rows, features)."""
 
-    def __init__(self) -> None:
+    def __init__(self, product: str = "paper") -> None:
         self.rows: list[LayerOps] = []
         self.visited: set[str] = set()
+        #: the product construction counted (spiking.Product): "paper" or "signed"
+        self.product = product
 
     def add(self, name: str, kind: str, neurons: int, op_snn: int, op_ann: int,
             shape: str = "", op_snn_table3: int | None = None) -> None:
@@ -300,6 +327,11 @@ class Walker:
 
     def visit(self, module: nn.Module, path: str, shape: Shape) -> Shape:
         handler = HANDLERS.get(type(module))
+        if handler is None:
+            from .activations import is_activation
+
+            if is_activation(module):   # a registered activation: one neuron per element (Table 3)
+                handler = _activation_all
         if handler is None:
             raise ValueError(
                 f"unsupported module {_label(path)!r} of type {_typename(module)}: energy counts "
@@ -350,7 +382,7 @@ def _layernorm(walker: Walker, module: nn.LayerNorm, path: str, shape: Shape) ->
     _expect(tuple(module.normalized_shape) == (feat,), path,
             f"LayerNorm over {tuple(module.normalized_shape)} but the walk reached it with "
             f"{feat} features (only normalization over the last dimension is supported)")
-    n, o = layernorm_counts(feat)
+    n, o = layernorm_counts(feat, walker.product)
     walker.add(path, "layernorm", rows * n, rows * o, 0, f"{rows} rows of {feat}")
     return shape
 
@@ -360,6 +392,13 @@ def _activation(walker: Walker, module: nn.Module, path: str, shape: Shape) -> S
     n, o = activation_counts(rows, feat)
     walker.add(path, "activation", n, o, 0, f"{rows}x{feat}")
     return shape
+
+
+def _activation_all(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Shape:
+    """A registered activation (any submodules it has are part of its one neuron)."""
+    for p, _ in module.named_modules():
+        walker.mark(_join(path, p) if p else path)
+    return _activation(walker, module, path, shape)
 
 
 def _sequential(walker: Walker, module: nn.Sequential, path: str, shape: Shape) -> Shape:
@@ -426,14 +465,14 @@ def _attention(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Sh
             f"qkv gives {feat} features, expected 3 * {attn_dim}")
     walker.child(module, path, "q_norm", (T * H, hd))
     walker.child(module, path, "k_norm", (T * H, hd))
-    n, o = matmul_counts(T, hd, T)
+    n, o = product_counts(T, hd, T, walker.product, pairs=4, corrections=0)
     walker.add(_join(path, "qk_matmul"), "matmul", H * n, H * o, H * T * T * hd,
                f"{H} x ({T}x{hd} @ {hd}x{T})", op_snn_table3=H * matmul_ops_table3(T, hd, T))
     n, o = softmax_counts(T)
     walker.add(_join(path, "softmax"), "softmax", H * T * n, H * T * o, 0,
                f"{H * T} rows of {T}")
     walker.child(module, path, "attn_drop", (H * T, T))
-    n, o = matmul_counts(T, T, hd)
+    n, o = product_counts(T, T, hd, walker.product, pairs=2, corrections=1)   # softmax >= 0
     walker.add(_join(path, "av_matmul"), "matmul", H * n, H * o, H * T * T * hd,
                f"{H} x ({T}x{T} @ {T}x{hd})", op_snn_table3=H * matmul_ops_table3(T, T, hd))
     shape = walker.child(module, path, "norm", (T, attn_dim))
@@ -582,7 +621,7 @@ def _apply_rates(rows: list[LayerOps], spike_rates: dict[str, float]) -> None:
 def count_ops(model_or_name: nn.Module | str,
               img_size: int | tuple[int, int] | None = None,
               spike_rates: dict[str, float] | None = None,
-              *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ) -> EnergyReport:
+              *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper") -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and the energies of eq. 28 for one image.
 
     ``model_or_name``: a timm model name (built with ``pretrained=False`` on
@@ -591,8 +630,12 @@ def count_ops(model_or_name: nn.Module | str,
     ``dynamic_img_size=True``).  ``spike_rates`` maps row names (e.g.
     ``"blocks.0.mlp.fc2"``) to the measured firing rate of their input.
     Raises ``ValueError`` for an unknown name or any module type the count
-    does not cover, naming its path and type.
+    does not cover, naming its path and type. ``product``: the construction
+    of the multiplication networks counted, ``paper`` (Table 3, the default,
+    which reproduces Table 2) or ``signed`` (the converter's default).
     """
+    if product not in ("paper", "signed"):
+        raise ValueError(f"unknown product construction {product!r}; choose 'paper' or 'signed'")
     if isinstance(model_or_name, str):
         name = model_or_name
         model = build_meta_model(model_or_name, img_size)
@@ -608,7 +651,7 @@ def count_ops(model_or_name: nn.Module | str,
                          f"cover timm VisionTransformer (register a handler in HANDLERS for others)")
     size, patches, fan_in = _image_grid(model, img_size)
 
-    walker = Walker()
+    walker = Walker(product)
     walker.visit(model, "", (patches, fan_in))
     walker.check_complete(model)
     rows = walker.rows
@@ -644,11 +687,14 @@ def register(subparsers) -> None:
                    help="input image size (default: the model's)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (totals and per-layer rows) instead of a table")
+    p.add_argument("--product", choices=("paper", "signed"), default="paper",
+                   help="multiplication network counted: the paper's (Table 3, default) or the signed "
+                        "construction the converter uses by default")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    report = count_ops(args.model, img_size=args.img_size)
+    report = count_ops(args.model, img_size=args.img_size, product=args.product)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -685,7 +731,7 @@ def run(args) -> int:
 #   the weights): the "head_dist" row has 0 neurons and dim*classes ops.
 
 def _eva_product(walker: Walker, path: str, rows: int, feat: int) -> None:
-    n, o = matmul_counts(1, 1, 1)
+    n, o = product_counts(1, 1, 1, walker.product, pairs=4, corrections=0)
     walker.add(_join(path, "mul"), "product", rows * feat * n, rows * feat * o, 0,
                f"{rows}x{feat} * {rows}x{feat} (elementwise)")
 
@@ -739,13 +785,13 @@ def _eva_attention(walker: Walker, module: nn.Module, path: str, shape: Shape) -
         for name in ("q_rope", "k_rope"):
             walker.add(_join(path, name), "rope", H * T * hd, H * hd * (2 * (T - npt) + npt), 0,
                        f"{H} x {T - npt} rotated + {npt} prefix tokens of {hd}")
-    n, o = matmul_counts(T, hd, T)
+    n, o = product_counts(T, hd, T, walker.product, pairs=4, corrections=0)
     walker.add(_join(path, "qk_matmul"), "matmul", H * n, H * o, H * T * T * hd, f"{H} x ({T}x{hd} @ {hd}x{T})",
                op_snn_table3=H * matmul_ops_table3(T, hd, T))
     n, o = softmax_counts(T)
     walker.add(_join(path, "softmax"), "softmax", H * T * n, H * T * o, 0, f"{H * T} rows of {T}")
     walker.child(module, path, "attn_drop", (H * T, T))
-    n, o = matmul_counts(T, T, hd)
+    n, o = product_counts(T, T, hd, walker.product, pairs=2, corrections=1)   # softmax >= 0
     walker.add(_join(path, "av_matmul"), "matmul", H * n, H * o, H * T * T * hd, f"{H} x ({T}x{T} @ {T}x{hd})",
                op_snn_table3=H * matmul_ops_table3(T, T, hd))
     x = walker.child(module, path, "norm", (T, attn_dim))

@@ -357,7 +357,7 @@ class SpikingEvaMlp(nn.Module):
             fc1 = claims.linear(f"{name}.fc1", mlp.fc1)
             self.gated = False
             self.fc1 = SpikingLinear(f"{name}.fc1", _f64(fc1.weight), _f64(fc1.bias))
-            claims.claim(f"{name}.act", mlp.act)
+            claims.claim(f"{name}.act", mlp.act, recurse=True)
             self.act = SpikingActivation(f"{name}.act", _activation_neuron(f"{name}.act", mlp.act), self.fc1.out)
             hidden_src = self.act.out
             hidden = fc1.out_features
@@ -383,7 +383,7 @@ class SpikingEvaMlp(nn.Module):
                 rows += [(f"{name}.fc1_g", src), (f"{name}.fc1_x", src)]
             self.fc1_g = SpikingLinear(gname, Wg, Bg)
             self.fc1_x = SpikingLinear(xname, Wx, Bx)
-            claims.claim(f"{name}.act", mlp.act)
+            claims.claim(f"{name}.act", mlp.act, recurse=True)
             self.act = SpikingActivation(f"{name}.act", _activation_neuron(f"{name}.act", mlp.act), self.fc1_g.out)
             self.mul_out = Population(f"{name}.mul", "identity", kind="product", fan_in=3)
             self.mul = Product(f"{name}.mul", self.act.out, self.fc1_x.out, self.mul_out, matmul=False)

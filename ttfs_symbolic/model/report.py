@@ -110,6 +110,14 @@ def _neuron_labels(snn) -> dict[str, str]:
             for p in snn.populations()}
 
 
+def product_construction(snn) -> str:
+    """The multiplication-network construction of a converted model ("signed" or "paper")."""
+    from .spiking import Product
+
+    kinds = {m.construction for m in snn.modules() if isinstance(m, Product)}
+    return kinds.pop() if len(kinds) == 1 else "signed" if "signed" in kinds else "paper"
+
+
 def reset_counters(snn):
     for p in snn.populations():
         p.stats.neurons = p.stats.spikes = p.stats.clipped = 0
@@ -173,7 +181,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy())   # EVA and DeiT add rows of their own
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn))
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,
@@ -213,3 +221,154 @@ def snn_spike_rates_for_energy(snn) -> dict[str, float]:
             out["head"] = rates[last]
             break
     return out
+
+
+# --------------------------------------------------------------------------
+# error budget: where finite time precision goes
+# --------------------------------------------------------------------------
+
+#: budget group of each layer kind (``by="kind"``); layer I of a product is split by where it sits
+_KIND_GROUP = {
+    "input": "embedding and head", "patch_embed": "embedding and head", "head": "embedding and head",
+    "pool": "embedding and head", "embed": "embedding and head",
+    "linear": "q, k, v, proj", "matmul_qk": "q, k, v, proj", "matmul_av": "q, k, v, proj",
+    "activation": "MLP", "residual": "residual sums",
+    "ln_mean": "LayerNorm mean/centred/var/rsqrt/out", "ln_centred": "LayerNorm mean/centred/var/rsqrt/out",
+    "ln_var": "LayerNorm mean/centred/var/rsqrt/out", "ln_rsqrt": "LayerNorm mean/centred/var/rsqrt/out",
+    "ln_out": "LayerNorm mean/centred/var/rsqrt/out",
+    "softmax_max": "softmax", "softmax_sub": "softmax", "softmax_lse": "softmax", "softmax_exp": "softmax",
+}
+
+
+def _group_of_kind(p) -> str:
+    if p.kind == "product_layer1":
+        return "attention products, layer I" if ".attn." in f".{p.pname}" and "norm" not in p.pname.split(".")[-2] \
+            else "LayerNorm products, layer I"
+    if p.kind == "linear" and ".mlp." in f".{p.pname}.":
+        return "MLP"
+    return _KIND_GROUP.get(p.kind, p.kind)
+
+
+def layer_groups(snn, by: str = "kind") -> dict[str, list[str]]:
+    """Layer names grouped for :func:`error_budget`: by kind of layer (``kind``) or by block (``block``)."""
+    if by not in ("kind", "block"):
+        raise ValueError(f"by must be 'kind' or 'block', got {by!r}")
+    groups: dict[str, list[str]] = {}
+    for p in snn.populations():
+        if by == "kind":
+            g = _group_of_kind(p)
+        else:
+            parts = p.pname.split(".")
+            g = ".".join(parts[:2]) if parts[0] in ("blocks", "layers", "layer") and len(parts) > 1 else "outside blocks"
+        groups.setdefault(g, []).append(p.pname)
+    return groups
+
+
+@dataclass
+class ErrorBudget:
+    """Each group's output error when it alone runs at precision p (the rest exact), and the whole model's."""
+
+    mode: str
+    precision: int
+    by: str
+    images: int
+    total_error: float                  # relative output error, every layer at p
+    groups: dict = field(default_factory=dict)    # name -> {"error", "share", "layers"}
+    curve: dict = field(default_factory=dict)     # p -> relative output error, every layer at p
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    def __str__(self) -> str:
+        lines = [f"error budget: {self.mode} at p = {self.precision}, {self.images} inputs, groups by {self.by}",
+                 f"relative output error, all layers at p: {self.total_error:.4g}",
+                 f"{'group':42s} {'layers':>6s} {'error alone':>12s} {'share':>7s}"]
+        for name, g in sorted(self.groups.items(), key=lambda kv: -kv[1]["error"]):
+            lines.append(f"{name:42s} {len(g['layers']):6d} {g['error']:12.4g} {100 * g['share']:6.1f}%")
+        if self.curve:
+            lines.append("error against p (all layers): " +
+                         ", ".join(f"p={p}: {e:.3g}" for p, e in sorted(self.curve.items(), key=lambda kv: int(kv[0]))))
+        return "\n".join(lines)
+
+    def plot(self, path) -> Path:
+        """Bar plot of the groups' errors beside the error-against-p curve (matplotlib, Agg)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        items = sorted(self.groups.items(), key=lambda kv: kv[1]["error"])
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, max(3.5, 0.35 * len(items) + 1.5)))
+        ax1.barh([k for k, _ in items], [g["error"] for _, g in items], color="tab:blue")
+        ax1.axvline(self.total_error, color="tab:red", ls="--", label=f"all layers: {self.total_error:.3g}")
+        ax1.set_xlabel(f"relative output error, group alone at p = {self.precision}")
+        ax1.set_title(f"error budget ({self.mode})")
+        ax1.legend(loc="lower right")
+        if self.curve:
+            ps = sorted(int(p) for p in self.curve)
+            ax2.loglog(ps, [self.curve[p] if p in self.curve else self.curve[str(p)] for p in ps], "o-")
+            ax2.set_xlabel("time precision p")
+            ax2.set_ylabel("relative output error")
+            ax2.set_title("error against p")
+            ax2.grid(True, which="both", alpha=0.3)
+        else:
+            ax2.axis("off")
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+
+def _rel_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    den = float(ref.norm())
+    return float((out - ref).norm()) / den if den > 0 else float((out - ref).norm())
+
+
+@torch.no_grad()
+def error_budget(snn, inputs, *, mode: str = "quantized", precision: int = 1024, by: str = "kind",
+                 curve=(64, 256, 1024, 4096), dtype=torch.float64, progress: bool = True) -> ErrorBudget:
+    """Where the output error at time precision p comes from.
+
+    Runs ``snn`` on ``inputs`` all exact (the reference), then once per group
+    of layers (:func:`layer_groups`) with that group alone in ``mode`` at
+    ``precision`` and the rest exact, and once with every layer at p; each
+    group's error is the relative output error ``||out - exact|| / ||exact||``
+    of its run, its share that error over the sum of all groups' errors.
+    ``curve``: the precisions of the error-against-p curve (every layer at p).
+    Works for any model the converter builds (its forward takes ``only=``).
+    """
+    Ctx(mode=mode, precision=precision)   # validates
+    if mode == "exact":
+        raise ValueError("the error budget compares a finite-precision mode (quantized or kernel) with exact")
+    groups = layer_groups(snn, by)
+
+    def run(**kw):
+        return snn(inputs, dtype=dtype, warn=False, **kw)
+
+    bar = Progress(len(groups) + 2 + len(curve), f"error budget ({mode}, p={precision})", enabled=progress)
+    ref = run(mode="exact")
+    bar.update()
+    total = _rel_error(run(mode=mode, precision=precision), ref)
+    bar.update()
+    out_groups = {}
+    for name, layers in groups.items():
+        out_groups[name] = {"error": _rel_error(run(mode=mode, precision=precision, only=layers), ref),
+                            "layers": layers}
+        bar.update()
+    s = sum(g["error"] for g in out_groups.values())
+    for g in out_groups.values():
+        g["share"] = g["error"] / s if s > 0 else 0.0
+    pts = {}
+    for p in curve:
+        pts[int(p)] = total if int(p) == int(precision) else _rel_error(run(mode=mode, precision=int(p)), ref)
+        bar.update()
+    bar.close()
+    n = inputs.shape[0] if hasattr(inputs, "shape") else len(inputs)
+    return ErrorBudget(mode=mode, precision=int(precision), by=by, images=int(n), total_error=total,
+                       groups=out_groups, curve=pts)

@@ -55,6 +55,8 @@ class Ctx:
     calibrating: bool = False
     record: bool = False
     order: list | None = None
+    #: ids of the populations that run in ``mode``; the others run exact (the error budget)
+    only: frozenset | None = None
 
     def __post_init__(self):
         if self.mode == "calibrate":
@@ -66,12 +68,63 @@ class Ctx:
             if self.precision is not None:
                 self.precision = int(self.precision)
         self._noted: set[int] = set()
+        #: populations driven outside their range in this call: name -> (clipped, neurons)
+        self.clipped: dict[str, tuple[int, int]] = {}
+        #: neurons whose range was checked in this call
+        self.checked = 0
+
+    def mode_for(self, pop: "Population") -> str:
+        """The mode ``pop`` runs in: ``mode``, or ``exact`` when ``only`` leaves it out."""
+        if self.only is None or id(pop) in self.only:
+            return self.mode
+        return "exact"
 
     def note(self, pop: "Population"):
         """Record that ``pop`` emits now (first emission only; no-op unless ``order`` is set)."""
         if self.order is not None and id(pop) not in self._noted:
             self._noted.add(id(pop))
             self.order.append(pop)
+
+
+class ClippingWarning(UserWarning):
+    """Inputs drove neurons outside their calibrated range: those neurons clipped (to a or b)."""
+
+
+def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=None) -> Ctx:
+    """The context of one forward call; ``only``: names of the layers that run in ``mode`` (others exact)."""
+    ids = None
+    if only is not None:
+        names = set(only)
+        pops = {p.pname: p for p in model.modules() if isinstance(p, Population)}
+        unknown = sorted(names - set(pops))
+        if unknown:
+            raise ValueError(f"unknown layer name(s) in only=: {', '.join(unknown[:5])}")
+        ids = frozenset(id(pops[n]) for n in names)
+    return Ctx(mode=mode, precision=precision, record=record, only=ids)
+
+
+def finish_call(model: nn.Module, ctx: Ctx, warn: bool = True) -> dict:
+    """Record (``model.last_clipping``) and warn once about the neurons this call drove out of range.
+
+    Returns ``{"rate", "clipped", "checked", "layers": {name: rate}}``; the
+    warning (:class:`ClippingWarning`) names the rate and the worst layers.
+    """
+    clipped = sum(c for c, _ in ctx.clipped.values())
+    layers = {name: c / n for name, (c, n) in ctx.clipped.items()}
+    info = {"rate": clipped / ctx.checked if ctx.checked else 0.0, "clipped": clipped, "checked": ctx.checked,
+            "layers": layers}
+    model.last_clipping = info
+    if warn and clipped:
+        import warnings
+
+        worst = sorted(layers.items(), key=lambda kv: -kv[1])[:3]
+        warnings.warn(
+            f"{clipped} of {ctx.checked} neurons ({100 * info['rate']:.3g}%) were driven outside their calibrated "
+            f"range and clipped in this {ctx.mode} call; worst layers: "
+            + ", ".join(f"{n} ({100 * r:.3g}%)" for n, r in worst)
+            + ". Inputs unlike the calibration data, or rounding at finite p, moved values past the ranges: calibrate on more (or more typical) data or "
+              "widen the ranges (convert(..., margin=0.1)).", ClippingWarning, stacklevel=6)
+    return info
 
 
 @dataclass
@@ -82,6 +135,9 @@ class PopStats:
     hi: float = -math.inf
     samples: list = field(default_factory=list)
     n_seen: int = 0
+    # elementwise extremes over the batch (per-neuron and per-channel ranges)
+    lo_t: torch.Tensor | None = None
+    hi_t: torch.Tensor | None = None
     # run-time counters (reset by SpikingModel.reset_counters)
     neurons: int = 0
     spikes: int = 0
@@ -93,6 +149,14 @@ class _Kernels:
     f: InputKernel | None
     h: OutputKernel | None
 
+
+#: how calibration sets the ranges of data-calibrated identity layers: one range per layer
+#: (the paper's Algorithm 1), per channel (last dimension) or per neuron (every element but the batch)
+RANGE_KINDS = ("layer", "channel", "neuron")
+#: the kinds of layer that may have per-channel or per-neuron ranges (their h is the identity and
+#: no construction derives their range from another layer's)
+FINE_KINDS = frozenset({"patch_embed", "residual", "ln_mean", "ln_centred", "ln_var", "ln_rsqrt", "ln_out",
+                        "linear", "head", "pool", "activation", "embed"})
 
 _INPUT_KERNELS: dict = {}
 _OUTPUT_KERNELS: dict = {}
@@ -146,7 +210,7 @@ class Population(nn.Module):
 
     def __init__(self, name: str, neuron: str = "identity", kind: str = "linear", fan_in: int = 1,
                  fixed_range: tuple[float, float] | None = None, range_fn=None, lower_bound: float | None = None,
-                 upper_bound: float | None = None):
+                 upper_bound: float | None = None, pin_low: float | None = None):
         super().__init__()
         self.pname = name
         self.neuron = neuron
@@ -157,15 +221,47 @@ class Population(nn.Module):
         self.range_fn = range_fn
         self.lower_bound = lower_bound
         self.upper_bound = upper_bound
+        #: a lower end that calibration does not move (e.g. 0 for probabilities: no spike is 0)
+        self.pin_low = pin_low
         self.a = math.nan
         self.b = math.nan
+        #: per-channel / per-neuron ranges (float64 tensors broadcasting against the values without the
+        #: batch), or None: one range. ``a``, ``b`` then hold the envelope (least a, greatest b)
+        self.fine_a = None
+        self.fine_b = None
+        self._fine_cache = None
+        self.range_kind = "layer"
         self.window = 0
         self.stats = PopStats()
         if fixed_range is not None:
             self.set_range(*fixed_range)
 
     # ---- range and timing -------------------------------------------------
-    def set_range(self, a: float, b: float):
+    @property
+    def fine_ok(self) -> bool:
+        """Whether calibration may give this layer per-channel or per-neuron ranges."""
+        return self.h is None and self.fixed_range is None and self.range_fn is None and self.kind in FINE_KINDS
+
+    @property
+    def fine(self) -> bool:
+        return self.fine_a is not None
+
+    def set_range(self, a, b):
+        """One range ``[a, b]`` (floats), or one per neuron (tensors or nested lists of equal shapes)."""
+        if isinstance(a, (torch.Tensor, list, np.ndarray)) or isinstance(b, (torch.Tensor, list, np.ndarray)):
+            ta = torch.as_tensor(a, dtype=torch.float64).clone()
+            tb = torch.as_tensor(b, dtype=torch.float64).clone()
+            if ta.shape != tb.shape:
+                raise ValueError(f"layer {self.pname}: range shapes differ, a {tuple(ta.shape)}, b {tuple(tb.shape)}")
+            if not (torch.isfinite(ta).all() and torch.isfinite(tb).all()):
+                raise ValueError(f"layer {self.pname}: per-neuron range is not finite")
+            if not bool((ta < tb).all()):
+                raise ValueError(f"layer {self.pname}: per-neuron range has a >= b at "
+                                 f"{int((ta >= tb).sum())} neuron(s)")
+            self.fine_a, self.fine_b, self._fine_cache = ta, tb, None
+            self.a, self.b = float(ta.min()), float(tb.max())
+            return
+        self.fine_a = self.fine_b = self._fine_cache = None
         a, b = float(a), float(b)
         if not (math.isfinite(a) and math.isfinite(b)):
             raise ValueError(f"layer {self.pname}: range [{a}, {b}] is not finite")
@@ -184,7 +280,23 @@ class Population(nn.Module):
 
     @property
     def d(self) -> float:
+        """b - a of the layer's range (the envelope, for per-neuron ranges)."""
         return self.b - self.a
+
+    def bounds(self, like: torch.Tensor | None = None):
+        """``(a, b)``: floats, or for per-neuron ranges tensors in ``like``'s dtype and device."""
+        if self.fine_a is None:
+            return self.a, self.b
+        key = (like.dtype, like.device)
+        if self._fine_cache is None or self._fine_cache[0] != key:
+            self._fine_cache = (key, self.fine_a.to(device=key[1], dtype=key[0]), self.fine_b.to(device=key[1], dtype=key[0]))
+        return self._fine_cache[1], self._fine_cache[2]
+
+    def range_dict(self) -> dict:
+        """``a`` and ``b`` as saved in a conversion file (numbers, or nested lists for per-neuron ranges)."""
+        if self.fine_a is None:
+            return {"a": self.a, "b": self.b}
+        return {"a": self.fine_a.tolist(), "b": self.fine_b.tolist(), "range_kind": self.range_kind}
 
     def timing(self, delta: float = 1.0, T_emit0: float = 0.0) -> dynamics.LayerTiming:
         return dynamics.LayerTiming.for_layer(self.window, self.a, self.b, delta, T_emit0)
@@ -214,6 +326,12 @@ class Population(nn.Module):
         idx = torch.randint(0, v.numel(), (take,), generator=_GEN)
         st.samples.append(v[idx].to(torch.float64).cpu().numpy())
         st.n_seen += v.numel()
+        if self.fine_ok and values.dim() >= 2:
+            lo_t, hi_t = torch.aminmax(values.detach().to(torch.float64), dim=0)
+            if st.lo_t is None or st.lo_t.shape != lo_t.shape:
+                st.lo_t, st.hi_t = lo_t, hi_t
+            else:
+                st.lo_t, st.hi_t = torch.minimum(st.lo_t, lo_t), torch.maximum(st.hi_t, hi_t)
 
     def finalize(self, percentile: float = 100.0, margin: float = 0.0):
         """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo)."""
@@ -225,6 +343,20 @@ class Population(nn.Module):
         st = self.stats
         if st.n_seen == 0:
             raise RuntimeError(f"layer {self.pname} saw no data during calibration")
+        if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
+            lo, hi = st.lo_t, st.hi_t
+            if self.range_kind == "channel":
+                lo = lo.reshape(-1, lo.shape[-1]).amin(0)
+                hi = hi.reshape(-1, hi.shape[-1]).amax(0)
+            width = torch.maximum(hi - lo, 1e-6 * torch.clamp(hi.abs(), min=1.0))
+            lo, hi = lo - margin * width, hi + margin * width
+            if self.lower_bound is not None:
+                lo = torch.clamp(lo, min=self.lower_bound)
+            if self.upper_bound is not None:
+                hi = torch.clamp(hi, max=self.upper_bound)
+            hi = torch.maximum(hi, lo + torch.clamp(lo.abs() * 1e-6, min=1e-6))
+            self.set_range(lo, hi)
+            return
         if percentile >= 100.0:
             lo, hi = st.lo, st.hi
         else:
@@ -233,6 +365,8 @@ class Population(nn.Module):
             hi = float(np.percentile(allv, percentile))
         width = max(hi - lo, 1e-6 * max(1.0, abs(hi)))
         lo, hi = lo - margin * width, hi + margin * width
+        if self.pin_low is not None:
+            lo = self.pin_low
         if self.lower_bound is not None:
             lo = max(lo, self.lower_bound)
         if self.upper_bound is not None:
@@ -246,6 +380,10 @@ class Population(nn.Module):
         ``fresh=True``: V is a temporary of the caller's that nothing else
         reads, so the output may be written over it (one pass and one
         allocation fewer per layer). Not when recording: the clip count reads V.
+
+        Every call checks whether V drives neurons outside the range (one
+        ``aminmax`` pass; the count only when it does) and notes them in
+        ``ctx.clipped``: clipping is never silent (the model warns once per call).
         """
         ctx.note(self)
         if ctx.calibrating:
@@ -253,25 +391,64 @@ class Population(nn.Module):
             self.observe(out)
             return out
         self.require_range()
+        self._check_clip(V, ctx)
+        mode = ctx.mode_for(self)
         reuse = fresh and not ctx.record
-        if ctx.mode == "kernel":
+        a, b = self.bounds(V)
+        if mode == "kernel":
             if self.h is None:
                 # psi = 1/tau: the cumulative table is linear, P[m] = (m + 1/2) d/p,
                 # so the crossing tick is read by division: round((b - V) p / d)
-                out = dynamics.quantize_values(V, self.a, self.b, ctx.precision, out=V if reuse else None)
+                out = self._quantize(V, a, b, ctx.precision, out=V if reuse else None)
             else:
                 out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
         else:
             if self.h is None:
-                out = V.clamp_(self.a, self.b) if reuse else V.clamp(self.a, self.b)
+                out = V.clamp_(a, b) if reuse else V.clamp(a, b)
             else:
                 out = self._apply_h(V)
-            if ctx.mode == "quantized":
+            if mode == "quantized":
                 # out is this call's own tensor (or V, when reuse): rounded in place
-                out = dynamics.quantize_values(out, self.a, self.b, ctx.precision, out=out)
+                out = self._quantize(out, a, b, ctx.precision, out=out)
         if ctx.record:
             self._count(V, out)
         return out
+
+    @staticmethod
+    def _quantize(x, a, b, p: int, out=None):
+        """Nearest of p ticks (:func:`dynamics.quantize_values`); per-neuron ranges in torch."""
+        if not isinstance(a, torch.Tensor):
+            return dynamics.quantize_values(x, a, b, p, out=out)
+        if torch.isnan(x).any():
+            raise ValueError("NaN value reached a spiking layer")
+        d = b - a
+        k = torch.round((b - x) * (p / d)).clamp_(0, p)
+        res = b - k * (d / p)
+        return out.copy_(res) if out is not None else res
+
+    def _clip_bounds(self, V=None):
+        """The potentials outside which the neuron clips: [a, b] for identity h, else [h^-1(a), h^-1(b)]."""
+        return self.bounds(V) if self.h is None else self._thresholds()
+
+    def _check_clip(self, V: torch.Tensor, ctx: Ctx):
+        if V.numel() == 0:
+            return
+        ctx.checked += V.numel()
+        low, high = self._clip_bounds(V)
+        # a relative slack of float rounding: the calibrated extremes themselves are in range
+        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
+        tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
+        if isinstance(low, torch.Tensor):
+            out = (V < low - tol) | (V > high + tol)
+            n = int(out.sum())
+        else:
+            lo, hi = torch.aminmax(V.detach())
+            n = 0
+            if float(lo) < low - tol or float(hi) > high + tol:
+                n = int(((V < low - tol) | (V > high + tol)).sum())
+        if n:
+            old = ctx.clipped.get(self.pname, (0, 0))
+            ctx.clipped[self.pname] = (old[0] + n, old[1] + V.numel())
 
     def _apply_h(self, V: torch.Tensor) -> torch.Tensor:
         """``clip(h(V), a, b)`` (eq. 14) on this layer's range: :meth:`OutputKernel.apply`."""
@@ -280,31 +457,37 @@ class Population(nn.Module):
     def _count(self, V, out):
         st = self.stats
         st.neurons += out.numel()
-        st.spikes += int((out > self.a).sum())
+        a, b = self.bounds(out)
+        st.spikes += int((out > a).sum())
         if self.h is None:
-            st.clipped += int(((V < self.a) | (V > self.b)).sum())
+            st.clipped += int(((V < a) | (V > b)).sum())
         else:
             low, high = self._thresholds()
             st.clipped += int(((V < low) | (V > high)).sum())
 
     def extra_repr(self) -> str:
-        return f"{self.pname}: {self.neuron}, [a, b] = [{self.a:.4g}, {self.b:.4g}], window {self.window}"
+        fine = f" ({self.range_kind} ranges)" if self.fine else ""
+        return f"{self.pname}: {self.neuron}, [a, b] = [{self.a:.4g}, {self.b:.4g}]{fine}, window {self.window}"
 
 
 _GEN = torch.Generator().manual_seed(0)
 
 
-def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx) -> torch.Tensor:
+def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx,
+          dst: Population | None = None) -> torch.Tensor:
     """Per-synapse terms f(x_j) of the receiving stage (Theorem 4.1, eq. 9).
 
     ``kernel`` is None for the identity transform. In kernel mode the term of
     a spike at tick k of the sender's window is ``Q[p - k] + f(a)``, Q being
-    the cumulative integral of eta over the sender's window.
+    the cumulative integral of eta over the sender's window. ``dst``, the
+    receiving population, decides the mode (:meth:`Ctx.mode_for`).
     """
     if kernel is None:
         return x
-    if ctx.mode == "kernel":
+    if (ctx.mode if dst is None else ctx.mode_for(dst)) == "kernel" and not src.fine:
         return dynamics.kernel_potential_terms(kernel, src.timing(), x, ctx.precision)
+    # (a sender with per-neuron ranges: the integral of eta over each neuron's own window
+    # is taken in its closed form f(x) - f(a_n), Theorem 4.1, instead of one table per neuron)
     return kernel.f_fn("torch")(x)
 
 
@@ -313,12 +496,12 @@ def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx
 # --------------------------------------------------------------------------
 
 def shift_for(pop: Population) -> float:
-    """c = 1 - a: log(x + c) >= 0 on the factor's range [a, b] (eq. 24)."""
+    """c = 1 - a: log(x + c) >= 0 on the factor's range [a, b] (eq. 24, the paper's construction)."""
     return 1.0 - pop.a
 
 
 def layer1_range(p1: Population, p2: Population) -> tuple[float, float]:
-    """Range of layer I that provably holds every log(x1 + c1) + log(x2 + c2).
+    """Range of layer I that provably holds every log(x1 + c1) + log(x2 + c2) (paper's construction).
 
     With c_i = 1 - a_i each log lies in [0, log(1 + d_i)], so no layer-I
     neuron ever clips and layer II's potential in exact mode is one product
@@ -327,23 +510,174 @@ def layer1_range(p1: Population, p2: Population) -> tuple[float, float]:
     return (0.0, math.log1p(p1.d) + math.log1p(p2.d))
 
 
-class Product(nn.Module):
-    """x1 * x2 by the two-layer log/exp network, elementwise or as a matrix product.
+#: the product constructions: ``paper`` (eq. 24-27, one layer-I neuron per term,
+#: shifts c = 1 - a) and ``signed`` (sign-split operands with small shifts, this
+#: library's; see :class:`Product` and proofs/multiplication.py)
+PRODUCT_CONSTRUCTIONS = ("paper", "signed")
+DEFAULT_PRODUCT = "signed"
+#: candidate relative shifts r (e = r * max|x|) of the signed construction;
+#: calibration picks the one of least expected layer-I rounding error
+SHIFT_CANDIDATES = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5)
+DEFAULT_SHIFT = 0.02
 
-    Layer I (``y``): ``f_i = log(x + c_i)`` on both inputs, identity output.
-    Layer II (``out``): ``f = exp`` on y, identity on x1 and x2 (delayed),
-    weights ``scale``, ``-scale*c2``, ``-scale*c1`` and constant
-    ``bias - scale*K*c1*c2``, so ``V = scale * sum_k x1 x2 + bias`` (eq. 25-27
-    with the affine folded into the weights and C).
+
+@dataclass(frozen=True)
+class SignedOperand:
+    """How the signed construction splits one factor x with range [a, b].
+
+    ``parts``: the signs sigma of the parts u = relu(sigma x) that can be
+    non-zero (both when a < 0 < b). ``M = max|x|``, ``low`` = the least |x|
+    (0 when the range holds 0), ``e = r*M`` the shift of log(u + e), ``c``:
+    the layer-II correction sign (0 for a split factor, whose shifts cancel;
+    +1 or -1 for a one-signed factor, x = c*(u + e) - c*e).
     """
 
-    def __init__(self, name: str, p1: Population, p2: Population, out: Population, matmul: bool):
+    parts: tuple
+    M: float
+    low: float
+    e: float
+
+    @classmethod
+    def of(cls, a: float, b: float, r: float) -> "SignedOperand":
+        if a >= 0:
+            parts, low = (1,), a
+        elif b <= 0:
+            parts, low = (-1,), -b
+        else:
+            parts, low = (1, -1), 0.0
+        M = max(abs(a), abs(b))
+        return cls(parts, M, low, r * M)
+
+    @property
+    def split(self) -> bool:
+        return len(self.parts) == 2
+
+    @property
+    def c(self) -> int:
+        return 0 if self.split else self.parts[0]
+
+    def sign(self, x: torch.Tensor) -> torch.Tensor:
+        """s(x): the sign of the part that carries x (+1 for x = 0 of a split factor)."""
+        if not self.split:
+            return torch.full_like(x, float(self.parts[0]))
+        return torch.where(x < 0, -torch.ones_like(x), torch.ones_like(x))
+
+    def log_kernel(self, sigma: int) -> InputKernel:
+        """Layer I's input kernel on part sigma: f(x) = log(relu(sigma*x) + e) (Theorem 4.1)."""
+        return signed_log_kernel(sigma, self.e, self.split)
+
+
+@functools.lru_cache(maxsize=4096)
+def signed_log_kernel(sigma: int, e: float, split: bool) -> InputKernel:
+    """``log(relu(sigma x) + e)`` (a split factor) or ``log(sigma x + e)`` (a one-signed one), one object per key."""
+    inner = "x" if sigma > 0 else "-x"
+    arg = f"relu({inner})" if split else inner
+    return InputKernel(f"log({arg} + {float(e)!r})")
+
+
+def signed_layer1_range(o1: SignedOperand, o2: SignedOperand) -> tuple[float, float]:
+    """Layer I's range in the signed construction: every log(u1 + e1) + log(u2 + e2) lies in it.
+
+    The least potential (both parts at their least |x|) is the value of no
+    spike, so no layer-I neuron clips and silent ones stand for exactly
+    (low1 + e1)(low2 + e2).
+    """
+    return (math.log(o1.low + o1.e) + math.log(o2.low + o2.e), math.log(o1.M + o1.e) + math.log(o2.M + o2.e))
+
+
+def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2) -> float:
+    """Expected squared layer-I rounding error of the signed construction with shift r, up to a factor 1/(12 p^2).
+
+    Each layer-I neuron's potential is off by up to d_y/(2p) (uniform), so its
+    exp-term E is off by about E * d_y/(2p). Per term of the product: the main
+    neuron (m1 + e1)(m2 + e2), and where a factor is split, the neurons with
+    one silent part, (m1 + e1) e2 and e1 (m2 + e2). ``x1``, ``x2``: samples of
+    the two factors (pairs drawn independently).
+    """
+    o1, o2 = SignedOperand.of(a1, b1, r), SignedOperand.of(a2, b2, r)
+    lo, hi = signed_layer1_range(o1, o2)
+    m1, m2 = np.abs(x1) + o1.e, np.abs(x2) + o2.e
+    sq = (m1 * m2) ** 2
+    if o2.split:
+        sq = sq + (m1 * o2.e) ** 2
+    if o1.split:
+        sq = sq + (o1.e * m2) ** 2
+    return float(np.mean(sq)) * (hi - lo) ** 2
+
+
+class Product(nn.Module):
+    """x1 * x2 by a two-layer log/exp network, elementwise or as a matrix product.
+
+    Two constructions (``construction``):
+
+    ``paper`` (Section 4.3.4, eq. 24-27): layer I (``y``) has ``f_i = log(x + c_i)``
+    with c_i = 1 - a_i on both inputs and identity output; layer II (``out``)
+    has ``f = exp`` on y and identity on x1 and x2 (delayed), weights
+    ``scale``, ``-scale*c2``, ``-scale*c1`` and constant ``bias - scale*K*c1*c2``,
+    so ``V = scale * sum_k x1 x2 + bias``. A layer-I rounding error is relative
+    to (x1 + c1)(x2 + c2), about c1 c2, however small x1 x2 is.
+
+    ``signed`` (this library's, proofs/multiplication.py): each factor is split
+    into its parts u = relu(sigma x), sigma = +1, -1 (only one part where the
+    range has one sign), and layer I has one neuron per pair of parts with
+    ``f = log(relu(sigma x) + e)``, e = r*max|x| small (r chosen at
+    calibration, :func:`signed_error_proxy`). Layer II sums
+    ``sigma1 sigma2 exp(y)`` over the pairs: for a split factor the shifts
+    cancel exactly (sum_sigma sigma (u_sigma + e) = x), for a one-signed one
+    a delayed identity synapse corrects as in the paper. The neuron that
+    carries x1 x2 has exp(y) = (|x1| + e1)(|x2| + e2), so its rounding error
+    is relative to about |x1 x2|; the neurons with a silent part carry
+    (|x1| + e1) e2 and e1 (|x2| + e2), small when r is. Neurons: up to 4 per
+    term (2 when one factor is one-signed), 2 synapses each; layer II has one
+    synapse per layer-I neuron.
+    """
+
+    def __init__(self, name: str, p1: Population, p2: Population, out: Population, matmul: bool,
+                 construction: str = DEFAULT_PRODUCT):
         super().__init__()
         self.p1, self.p2, self.matmul = p1, p2, matmul
+        self.pname = f"{name}.layer1"
+        self.set_construction(construction)
         self.y = Population(f"{name}.layer1", "identity", kind="product_layer1", fan_in=2,
-                            range_fn=lambda: layer1_range(p1, p2))
+                            range_fn=self._layer1_range)
         self.out = out
         self._table = None  # (key, layer II's tick table): see _layer2_table
+
+    # ---- construction and shifts ------------------------------------------
+    def set_construction(self, construction: str, r: float | None = None):
+        if construction not in PRODUCT_CONSTRUCTIONS:
+            raise ValueError(f"unknown product construction {construction!r}; choose one of "
+                             f"{', '.join(PRODUCT_CONSTRUCTIONS)}")
+        self.construction = construction
+        self.r = DEFAULT_SHIFT if r is None else float(r)
+
+    def operands(self) -> tuple[SignedOperand, SignedOperand]:
+        return (SignedOperand.of(self.p1.a, self.p1.b, self.r), SignedOperand.of(self.p2.a, self.p2.b, self.r))
+
+    def choose_shift(self):
+        """The r of least :func:`signed_error_proxy` on the factors' calibration samples (default if none)."""
+        s1, s2 = self.p1.stats.samples, self.p2.stats.samples
+        if not s1 or not s2:
+            return
+        x1, x2 = np.concatenate(s1), np.concatenate(s2)
+        rng = np.random.default_rng(0)
+        n = min(20000, max(x1.size, x2.size))
+        x1, x2 = rng.choice(x1, n), rng.choice(x2, n)
+        a1, b1, a2, b2 = self.p1.a, self.p1.b, self.p2.a, self.p2.b
+        self.r = min(SHIFT_CANDIDATES, key=lambda r: signed_error_proxy(r, x1, x2, a1, b1, a2, b2))
+
+    def _layer1_range(self):
+        if self.construction == "paper":
+            return layer1_range(self.p1, self.p2)
+        self.choose_shift()
+        return signed_layer1_range(*self.operands())
+
+    def neurons_per_term(self) -> int:
+        """Layer-I neurons per term x1_k x2_k: 1 (paper), or the number of part pairs (signed)."""
+        if self.construction == "paper":
+            return 1
+        o1, o2 = self.operands()
+        return len(o1.parts) * len(o2.parts)
 
     def kernels(self):
         """Input kernels ``log(x + c1)``, ``log(x + c2)`` (layer I, eq. 24) and ``exp`` (layer II, eq. 26).
@@ -359,19 +693,18 @@ class Product(nn.Module):
         if not ctx.calibrating:
             self.y.require_range()
         ctx.note(self.y)  # layer I emits after x1, x2 and before layer II (self.out)
-        c1 = shift_for(self.p1) if self.p1.calibrated else 1.0
-        c2 = shift_for(self.p2) if self.p2.calibrated else 1.0
-        if ctx.calibrating or ctx.mode == "exact":
-            # Layer I provably does not clip (layer1_range), so its spikes stand for
-            # y = log(x1 + c1) + log(x2 + c2) exactly and layer II's potential is
-            # exp(y) - c2 x1 - c1 x2 - c1 c2 = x1 x2 (proofs/multiplication.py):
-            # the closed form is evaluated as the product itself, without the
-            # cancellation of (x1 + c1)(x2 + c2) - ... in float32.
+        if ctx.calibrating or ctx.mode_for(self.y) == "exact":
+            # Layer I provably does not clip (its range holds every potential), so its
+            # spikes stand for y exactly and layer II's potential is x1 x2 in both
+            # constructions (proofs/multiplication.py): the closed form is evaluated as
+            # the product itself, without the cancellation of the shifted terms.
             if ctx.record:
-                self._count_layer1(x1, x2, c1, c2)
+                self._count_layer1(x1, x2)
             V = x1 @ x2 if self.matmul else x1 * x2
+        elif self.construction == "paper":
+            V = self._layer1_by_neuron(x1, x2, shift_for(self.p1), shift_for(self.p2), ctx)
         else:
-            V = self._layer1_by_neuron(x1, x2, c1, c2, ctx)
+            V = self._signed_by_neuron(x1, x2, ctx)
         if scale is not None and bias is not None:
             V = torch.addcmul(bias, V, scale)
         elif scale is not None:
@@ -380,27 +713,39 @@ class Product(nn.Module):
             V = V + bias
         return self.out.emit(V, ctx, fresh=True)
 
-    def _count_layer1(self, x1, x2, c1, c2):
-        # every layer-I neuron whose y > 0 fires; y = 0 only when both factors sit at a
+    def _count_layer1(self, x1, x2):
+        """Exact mode: layer-I neurons and spikes (a neuron is silent when both its parts are at their least)."""
         st = self.y.stats
+        if self.construction == "paper":
+            q1, q2 = (x1 <= self.p1.a).to(x1.dtype), (x2 <= self.p2.a).to(x2.dtype)
+            per = 1
+        else:
+            o1, o2 = self.operands()
+            per = len(o1.parts) * len(o2.parts)
+            # silent: both parts at their least; for a split factor a part is at its
+            # least (0) in the other sign's part, so per pair of parts count the silent
+            q1, q2 = None, None
         if self.matmul:
             M, K = x1.shape[-2], x1.shape[-1]
             N = x2.shape[-1]
-            # one layer-I neuron per (batch element, i, j, k) of the broadcast batch shape
             batch = math.prod(torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2]))
-            total = batch * M * N * K
-            silent1 = (x1 <= self.p1.a).to(x1.dtype)
-            silent2 = (x2 <= self.p2.a).to(x2.dtype)
-            silent = int((silent1 @ silent2).sum())
+            total = batch * M * N * K * per
         else:
-            shape = torch.broadcast_shapes(x1.shape, x2.shape)
-            total = int(np.prod(shape))
-            silent = int(((x1 <= self.p1.a) & (x2 <= self.p2.a)).sum())
+            total = int(np.prod(torch.broadcast_shapes(x1.shape, x2.shape))) * per
+        if q1 is not None:
+            silent = int((q1 @ q2).sum()) if self.matmul else int((q1.bool() & q2.bool()).sum())
+        else:
+            silent = 0
+            for s1 in o1.parts:
+                z1 = (torch.relu(s1 * x1) <= o1.low).to(x1.dtype)
+                for s2 in o2.parts:
+                    z2 = (torch.relu(s2 * x2) <= o2.low).to(x2.dtype)
+                    silent += int((z1 @ z2).sum()) if self.matmul else int((z1.bool() & z2.bool()).sum())
         st.neurons += total
         st.spikes += total - silent
 
     def _layer1_by_neuron(self, x1, x2, c1, c2, ctx: Ctx):
-        """Quantized and kernel modes: every layer-I spike on its own.
+        """Quantized and kernel modes, paper's construction: every layer-I spike on its own.
 
         Layer I's potential is ``l1 + l2`` (the terms of log(x + c) for each
         factor, computed once per factor); its spike is rounded to the nearest
@@ -412,8 +757,8 @@ class Product(nn.Module):
         each term as it is made (C), or works in row chunks (torch).
         """
         k1, k2, _ = self.kernels()
-        l1 = terms(x1, self.p1, k1, ctx)
-        l2 = terms(x2, self.p2, k2, ctx)
+        l1 = terms(x1, self.p1, k1, ctx, self.y)
+        l2 = terms(x2, self.p2, k2, ctx, self.y)
         y_pop = self.y
         p = ctx.precision
         T = self._layer2_table(ctx.mode, p, x1.dtype, x1.device)
@@ -432,6 +777,108 @@ class Product(nn.Module):
             st.neurons += total
             st.spikes += int(fired)
         return V
+
+    def _signed_terms(self, x, pop: Population, o: SignedOperand, ctx: Ctx):
+        """(s, l): the sign of x's carrying part and its layer-I term log(|x| + e) (kernel mode: from eta)."""
+        s = o.sign(x)
+        if ctx.mode_for(self.y) == "kernel":
+            ls = [terms(x, pop, o.log_kernel(sig), ctx, self.y) for sig in o.parts]
+            l = ls[0] if len(ls) == 1 else torch.where(s > 0, ls[0], ls[1])
+        else:
+            l = torch.log(x.abs() + o.e)
+        return s, l
+
+    def _signed_by_neuron(self, x1, x2, ctx: Ctx):
+        """Quantized and kernel modes, signed construction: every layer-I spike on its own.
+
+        Per term k the pairs of parts give (s = sign of the carrying part, E =
+        layer II's exp-term of a layer-I neuron, read from the tick table T):
+        ``s1 s2 [E(m1, m2) - E(m1, 0) - E(0, m2) + E(0, 0)]`` for two split
+        factors (the pairs with a silent part carry E(m, 0) or E(0, m); the
+        pair of two silent parts does not fire and stands for T[p]), fewer terms
+        when a factor is one-signed, plus the delayed corrections of a
+        one-signed factor. The neuron E(m1, m2) of every (i, j, k) is rounded
+        on its own in one pass of :func:`native.product_matmul`, with the sign
+        folded into the table index; the neurons with a silent part depend on
+        (i, k) or (k, j) only and enter through matrix products with the signs.
+        """
+        o1, o2 = self.operands()
+        y_pop, p = self.y, ctx.precision
+        s1, l1 = self._signed_terms(x1, self.p1, o1, ctx)
+        s2, l2 = self._signed_terms(x2, self.p2, o2, ctx)
+        T = self._layer2_table(ctx.mode_for(self.y), p, x1.dtype, x1.device)
+        per_tick = p / y_pop.d
+        b = y_pop.b
+        le1, le2 = math.log(o1.e), math.log(o2.e)
+        E00 = T[p]   # no spike: exp(a_y) (exactly (low1 + e1)(low2 + e2))
+        fired = 0
+        if self.matmul:
+            K = x1.shape[-1]
+            main, f_main = self._signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, ctx.record)
+            V = main
+            if ctx.record:
+                fired += f_main
+            if o2.split:   # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k)
+                E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
+                V = V - (s1 * E10) @ s2
+                fired += f10 * x2.shape[-1]
+            if o1.split:   # pairs (-s1, s2): E(0, m2) per (k, j)
+                E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
+                V = V - s1 @ (s2 * E01)
+                fired += f01 * x1.shape[-2]
+            if o1.split and o2.split:   # pairs (-s1, -s2): silent, E(0, 0)
+                V = V + E00 * (s1 @ s2)
+            if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
+                V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
+                    - K * o1.c * o2.c * o1.e * o2.e
+            total = math.prod(V.shape) * K * len(o1.parts) * len(o2.parts)
+        else:
+            Em, f_main = native.tick_lookup(l1 + l2, b, per_tick, p, T)
+            V = s1 * s2 * Em
+            fired += f_main
+            if o2.split:
+                E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
+                V = V - (s1 * s2) * E10
+                fired += f10
+            if o1.split:
+                E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
+                V = V - (s1 * s2) * E01
+                fired += f01
+            if o1.split and o2.split:
+                V = V + (s1 * s2) * E00
+            if o1.c or o2.c:
+                V = V - (o2.c * o2.e) * x1 - (o1.c * o1.e) * x2 - o1.c * o2.c * o1.e * o2.e
+            total = V.numel() * len(o1.parts) * len(o2.parts)
+        if ctx.record:
+            st = y_pop.stats
+            st.neurons += total
+            st.spikes += int(fired)
+        return V
+
+    @staticmethod
+    def _signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, count):
+        """``sum_k s1 s2 T[tick(l1 + l2)]`` in one pass of the C loop: the sign picks a block of a table [T, -T, T].
+
+        Each block is T padded by ``pad`` copies of its end values on both
+        sides (a tick rounded one past either end of the provable range
+        reads the end value, as the clamp of the plain loop would), and the
+        index ``tick + pad + S*(n1 + n2)`` (n = 1 for a negative part, S the
+        block length) is formed by shifting l1 and l2 by whole blocks.
+        """
+        pad = 2
+        Tp = torch.cat([T[:1].expand(pad), T, T[-1:].expand(pad)])
+        S = Tp.numel()
+        table = torch.cat([Tp, -Tp, Tp])
+        n1 = (s1 < 0).to(l1.dtype)
+        n2 = (s2 < 0).to(l2.dtype)
+        # (b - l1') * scale = (b - l1) * scale + pad + S n1 ;  l2' * scale = l2 * scale - S n2
+        l1f = l1 - (pad + S * n1) / per_tick
+        l2f = l2 - (S * n2) / per_tick
+        main, _ = native.product_matmul(l1f, l2f, table, b, per_tick, 3 * S - 1, count=False)
+        fired = 0
+        if count:
+            _, fired = native.product_matmul(l1, l2, T, b, per_tick, p, count=True)
+        return main, fired
 
     def _layer2_table(self, mode: str, p: int, dtype, device) -> torch.Tensor:
         """``T``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
@@ -477,18 +924,30 @@ class SpikingLinear(nn.Module):
 
 
 class SpikingActivation(nn.Module):
-    """GELU / SiLU (any catalogue f) neurons, one input each (Corollary 4.5)."""
+    """Activation neurons (GELU, SiLU, any registered f), one input each (Theorem 4.1, Corollary 4.5).
 
-    def __init__(self, name: str, neuron: str, src: Population):
+    ``neuron``: a catalogue name, or an
+    :class:`~ttfs_symbolic.model.activations.ActivationNeuron` from the
+    activation registry (``activation_neuron(path, module)``), which also
+    carries the module it replaces for the check at conversion.
+    """
+
+    def __init__(self, name: str, neuron, src: Population):
         super().__init__()
-        self.neuron_name = neuron
         self.src = src
-        self.kernel = input_kernel(neuron)
+        if isinstance(neuron, str):
+            self.spec = None
+            self.neuron_name = neuron
+            self.kernel = input_kernel(neuron)
+        else:
+            self.spec = neuron          # a plain attribute: the source module is not a submodule
+            self.neuron_name = neuron.label
+            self.kernel = neuron.kernel()
         self.out = Population(name, "identity", kind="activation", fan_in=1)
 
     def forward(self, x, ctx: Ctx):
         # terms() returns x itself only for the identity kernel
-        return self.out.emit(terms(x, self.src, self.kernel, ctx), ctx, fresh=self.kernel is not None)
+        return self.out.emit(terms(x, self.src, self.kernel, ctx, self.out), ctx, fresh=self.kernel is not None)
 
 
 class SpikingLayerNorm(nn.Module):
@@ -519,8 +978,9 @@ class SpikingLayerNorm(nn.Module):
     def forward(self, x, ctx: Ctx):
         mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
         centred = self.centred.emit(x - mean, ctx, fresh=True)
-        var = self.var.emit(terms(centred, self.centred, self.k_square, ctx).mean(-1, keepdim=True), ctx, fresh=True)
-        r = self.rsqrt.emit(terms(var, self.var, self.k_rsqrt, ctx), ctx, fresh=True)
+        var = self.var.emit(terms(centred, self.centred, self.k_square, ctx, self.var).mean(-1, keepdim=True), ctx,
+                           fresh=True)
+        r = self.rsqrt.emit(terms(var, self.var, self.k_rsqrt, ctx, self.rsqrt), ctx, fresh=True)
         w = None if self.weight is None else self.weight.to(x.dtype)
         b = None if self.bias is None else self.bias.to(x.dtype)
         return self.product(centred, r, ctx, scale=w, bias=b)
@@ -552,7 +1012,11 @@ class SpikingSoftmax(nn.Module):
         self.lse = Population(f"{name}.lse", "logsumexp", kind="softmax_lse", fan_in=n,
                               fixed_range=lse_range,
                               range_fn=None if use_max else (lambda: (src.a, src.b + math.log(n))))
-        self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, fixed_range=(0.0, 1.0))
+        # layer II's range is [0, b]: a = 0 (no spike: probability 0) and b the largest probability
+        # seen in calibration (at most 1, eq. 36's clip), so its p ticks are spent where the
+        # probabilities are (a long sequence has none near 1)
+        self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, lower_bound=0.0, upper_bound=1.0,
+                              pin_low=0.0)
         self.k_exp = input_kernel("logsumexp")
 
     def forward(self, s, ctx: Ctx):
@@ -562,9 +1026,9 @@ class SpikingSoftmax(nn.Module):
             zsrc = self.z
         else:
             z, zsrc = s, self.src
-        e = terms(z, zsrc, self.k_exp, ctx)   # exp(z), the input terms of the log-sum-exp neuron
+        e = terms(z, zsrc, self.k_exp, ctx, self.lse)   # exp(z), the input terms of the log-sum-exp neuron
         lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
-        if ctx.mode == "exact" and not (ctx.calibrating or ctx.record) and e is not z:
+        if ctx.mode_for(self.out) == "exact" and not (ctx.calibrating or ctx.record) and e is not z:
             # Layer II in closed form, clip(exp(z - lse), 0, 1) (eq. 36), evaluated as
             # exp(z) * exp(-lse): the same value to a few ulps, reusing layer I's terms
             # exp(z) instead of a second pass of exp (V = z - lse <= 0 always, so h's

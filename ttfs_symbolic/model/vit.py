@@ -12,8 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .activations import activation_neuron, is_activation
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax)
+                      SpikingSoftmax, finish_call, make_ctx)
 
 
 class UnsupportedModuleError(ValueError):
@@ -27,16 +28,9 @@ def _timm():
     return timm, tvit
 
 
-def _activation_neuron(path: str, act: nn.Module) -> str:
-    if isinstance(act, nn.GELU):
-        return "gelu_tanh" if getattr(act, "approximate", "none") == "tanh" else "gelu"
-    if isinstance(act, nn.SiLU):
-        return "silu"
-    if isinstance(act, nn.ReLU):
-        return "relu"
-    raise UnsupportedModuleError(
-        f"unsupported activation at '{path}': {type(act).__module__}.{type(act).__name__} "
-        "(supported: nn.GELU, nn.SiLU, nn.ReLU; add a catalogue neuron and a mapping for others)")
+def _activation_neuron(path: str, act: nn.Module):
+    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.model.activations`)."""
+    return activation_neuron(path, act)
 
 
 def _f64(t):
@@ -90,13 +84,25 @@ ALLOWED_TYPES = (
 
 
 def check_supported(model: nn.Module) -> None:
-    """Raise UnsupportedModuleError naming the first module with no spiking counterpart."""
+    """Raise UnsupportedModuleError naming the first module with no spiking counterpart.
+
+    Registered activations (:func:`ttfs_symbolic.model.activations.register_activation`)
+    are supported with whatever submodules they have (the check at
+    conversion compares the whole module with its formula).
+    """
+    inside_activation = []
     for path, m in model.named_modules():
+        if any(path.startswith(p + ".") for p in inside_activation):
+            continue
+        if is_activation(m):
+            inside_activation.append(path)
+            continue
         name = type(m).__name__
         if name not in ALLOWED_TYPES and not isinstance(m, (nn.LayerNorm, nn.Linear, nn.Conv2d, nn.Dropout)):
             raise UnsupportedModuleError(
                 f"unsupported module at '{path or '<root>'}': {type(m).__module__}.{name} "
-                "has no spiking counterpart (supported: " + ", ".join(ALLOWED_TYPES) + ")")
+                "has no spiking counterpart (supported: " + ", ".join(ALLOWED_TYPES) +
+                ", and registered activations: ttfs_symbolic.register_activation)")
         if isinstance(m, nn.Conv2d) and not path.endswith("patch_embed.proj"):
             raise UnsupportedModuleError(f"unsupported module at '{path}': a Conv2d outside the patch embedding")
 
@@ -351,11 +357,17 @@ class SpikingViT(nn.Module):
 
     @torch.no_grad()
     def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-                record: bool = False):
+                record: bool = False, only=None, warn: bool = True):
+        """Decoded logits. ``only``: names of the layers that run in ``mode``, the rest exact
+        (:func:`~ttfs_symbolic.model.report.error_budget`). Neurons driven outside their range
+        are counted in every mode (``self.last_clipping``) and warned about once per call."""
         from .inputs import check_dtype
 
         images = self.check_images(images).to(check_dtype(dtype))
-        return self._forward(images, Ctx(mode=mode, precision=precision, record=record))
+        ctx = make_ctx(self, mode, precision, record, only)
+        out = self._forward(images, ctx)
+        finish_call(self, ctx, warn=warn)
+        return out
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear row of ``count_ops`` (run with ``record=True``)."""
