@@ -229,3 +229,23 @@ def test_every_whitelisted_function_derives_or_is_refused_in_one_line(formula):
             fn(formula, a, b)
         except ValueError as exc:
             assert "\n" not in str(exc) and len(str(exc)) <= 400
+
+
+def test_an_output_transform_whose_theta_overflows_float64_is_refused_with_a_range_that_works():
+    """h = log(x) on [0, 800]: theta = h^-1(800) = e^800. (derive_output refuses this range earlier,
+    in its monotone search; the overflow check is the last guard, tested on the record itself.)"""
+    from types import SimpleNamespace
+
+    import sympy
+
+    from ttfs_symbolic.symbolic import guards
+    from ttfs_symbolic.symbolic.derive import Y
+
+    x = sympy.Symbol("x", real=True)
+    ot = SimpleNamespace(h=sympy.log(x), text="log(x)", a=sympy.Integer(0), b=sympy.Integer(800),
+                         delta=sympy.Integer(1), theta=sympy.exp(800), theta_low=sympy.Integer(1),
+                         inverse=sympy.exp(Y), psi=sympy.Integer(1))
+    with pytest.raises(ValueError, match=r"overflows float64.*theta.*a range that works: \[0, 709\.\d+\]"):
+        guards.check_output_overflow(ot)
+    ot.b, ot.theta = sympy.Integer(700), sympy.exp(700)
+    guards.check_output_overflow(ot)   # within float64: nothing to refuse
