@@ -370,3 +370,28 @@ def test_report_counts_the_built_signed_network():
     assert layer1["blocks.0.attn.av.layer1"] == H * T * hd * T * av_pairs
     assert av_pairs == 2      # softmax is one-signed, v takes both signs
     assert math.isfinite(rep.energy_ratio)
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_budget_cli(tmp_path, capsys):
+    from ttfs_symbolic.cli import main
+
+    out = tmp_path / "b"
+    assert main(["budget", "digits", "--calib", "60", "--inputs", "12", "--precision", "128", "--curve", "32,128",
+                 "--by", "block", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "budget.json").read_text())
+    assert data["precision"] == 128 and set(data["curve"]) == {"32", "128"}
+    assert set(data["groups"]) == {"blocks.0", "blocks.1", "blocks.2", "outside blocks"}
+    assert (out / "budget.png").stat().st_size > 1000
+    assert "error budget" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,word", [(["--precision", "0"], "--precision"), (["--curve", "a"], "--curve"),
+                                       (["--precision", "64,128"], "one value"), (["--margin", "-1"], "--margin")])
+def test_budget_cli_bad_arguments(args, word, capsys):
+    from ttfs_symbolic.cli import main
+
+    assert main(["budget", "digits", *args]) == 2
+    err = capsys.readouterr().err
+    assert word in err and "Traceback" not in err

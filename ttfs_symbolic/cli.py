@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "verify": "ttfs_symbolic.cli_derive",
     "energy": "ttfs_symbolic.model.energy",
     "demo": "ttfs_symbolic.demo",
+    "budget": "ttfs_symbolic.cli_budget",
 }
 
 

@@ -10,6 +10,7 @@ and sets ``[a, b]`` and so ``tau = delta/(b - a)`` and ``T_ref`` per layer
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from . import activations as _acts
+from . import spiking
 from .conversion_schema import check_convert_args, read_conversion
 from .spiking import DEFAULT_PRODUCT, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, Ctx, Population, Product
 from .vit import SpikingViT, UnsupportedModuleError
@@ -120,7 +122,8 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
 
 @torch.no_grad()
 def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
-              progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None) -> nn.Module:
+              progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None,
+              sigmas: float = 4.0) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -141,11 +144,15 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     whose range is calibrated from data and whose h is the identity; Theorem
     4.1 integrates with the sender's tau synapse by synapse, so nothing ties
     the neurons of a layer to one range). ``percentile`` applies to
-    layer-wide ranges; ``margin`` to all. ``product``: the construction of
+    layer-wide ranges; ``margin`` to all; ``sigmas``: per-channel and
+    per-neuron ranges also hold each neuron's mean +- sigmas standard
+    deviations (:meth:`Population.finalize`). ``product``: the construction of
     the multiplication networks (``signed`` or ``paper``; None keeps each
     one's own).
     """
     check_convert_args(batch_size, percentile, margin)
+    if not (isinstance(sigmas, (int, float)) and sigmas >= 0 and math.isfinite(sigmas)):
+        raise ValueError(f"sigmas must be a finite number >= 0, got {sigmas!r}")
     if range_kind not in RANGE_KINDS:
         raise ValueError(f"range_kind must be one of {', '.join(RANGE_KINDS)}, got {range_kind!r}")
     if product is not None:
@@ -155,6 +162,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
     pops = snn.populations()
+    spiking._GEN.manual_seed(0)   # the sample reservoirs (percentiles, product shifts): same data, same ranges
     for p in pops:
         p.stats.__init__()
         p.range_kind = range_kind if p.fine_ok else "layer"
@@ -170,12 +178,13 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     if seen == 0:
         raise ValueError("the calibration set is empty")
     for p in pops:
-        p.finalize(percentile=percentile, margin=margin)
+        p.finalize(percentile=percentile, margin=margin, sigmas=sigmas)
     emitted = {id(p) for p in ctx.order}
     order = list(ctx.order) + [p for p in pops if id(p) not in emitted]   # (none in a complete model)
     for i, p in enumerate(order):
         p.window = i + 1
-    snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind}
+    snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind,
+                       "sigmas": sigmas}
     _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
     return snn
 
@@ -196,7 +205,8 @@ def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
 
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
             softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
-            range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, **timm_kwargs) -> nn.Module:
+            range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, sigmas: float = 4.0,
+            **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name).
 
     ``pretrained=True`` with a model name downloads timm's weights (needs the
@@ -214,7 +224,7 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
         snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
-                     progress=progress, range_kind=range_kind, product=product)
+                     progress=progress, range_kind=range_kind, product=product, sigmas=sigmas)
 
 
 def architecture(snn: nn.Module) -> dict:

@@ -138,6 +138,9 @@ class PopStats:
     # elementwise extremes over the batch (per-neuron and per-channel ranges)
     lo_t: torch.Tensor | None = None
     hi_t: torch.Tensor | None = None
+    sum_t: torch.Tensor | None = None      # elementwise sums over the batch (mean and spread per neuron)
+    sumsq_t: torch.Tensor | None = None
+    rows: int = 0
     # run-time counters (reset by SpikingModel.reset_counters)
     neurons: int = 0
     spikes: int = 0
@@ -327,14 +330,25 @@ class Population(nn.Module):
         st.samples.append(v[idx].to(torch.float64).cpu().numpy())
         st.n_seen += v.numel()
         if self.fine_ok and values.dim() >= 2:
-            lo_t, hi_t = torch.aminmax(values.detach().to(torch.float64), dim=0)
+            v64 = values.detach().to(torch.float64)
+            lo_t, hi_t = torch.aminmax(v64, dim=0)
             if st.lo_t is None or st.lo_t.shape != lo_t.shape:
                 st.lo_t, st.hi_t = lo_t, hi_t
+                st.sum_t, st.sumsq_t, st.rows = v64.sum(0), (v64 * v64).sum(0), v64.shape[0]
             else:
                 st.lo_t, st.hi_t = torch.minimum(st.lo_t, lo_t), torch.maximum(st.hi_t, hi_t)
+                st.sum_t += v64.sum(0)
+                st.sumsq_t += (v64 * v64).sum(0)
+                st.rows += v64.shape[0]
 
-    def finalize(self, percentile: float = 100.0, margin: float = 0.0):
-        """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo)."""
+    def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 4.0):
+        """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo).
+
+        Per-channel and per-neuron ranges (``range_kind``) hold each neuron's (channel's) observed
+        extremes and its mean +- ``sigmas`` standard deviations over the calibration data: a few
+        calibration inputs see a neuron's extremes only roughly (the chance that a new input falls
+        outside the extremes of n is about 2/(n + 1)), while the spread is estimated well from few.
+        """
         if self.fixed_range is not None:
             return
         if self.range_fn is not None:
@@ -344,10 +358,18 @@ class Population(nn.Module):
         if st.n_seen == 0:
             raise RuntimeError(f"layer {self.pname} saw no data during calibration")
         if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
-            lo, hi = st.lo_t, st.hi_t
+            lo, hi, s1, s2, n = st.lo_t, st.hi_t, st.sum_t, st.sumsq_t, st.rows
             if self.range_kind == "channel":
                 lo = lo.reshape(-1, lo.shape[-1]).amin(0)
                 hi = hi.reshape(-1, hi.shape[-1]).amax(0)
+                n = n * (s1.numel() // s1.shape[-1])
+                s1 = s1.reshape(-1, s1.shape[-1]).sum(0)
+                s2 = s2.reshape(-1, s2.shape[-1]).sum(0)
+            if sigmas > 0:
+                mean = s1 / n
+                std = torch.clamp(s2 / n - mean * mean, min=0.0).sqrt()
+                lo = torch.minimum(lo, mean - sigmas * std)
+                hi = torch.maximum(hi, mean + sigmas * std)
             width = torch.maximum(hi - lo, 1e-6 * torch.clamp(hi.abs(), min=1.0))
             lo, hi = lo - margin * width, hi + margin * width
             if self.lower_bound is not None:

@@ -1,0 +1,89 @@
+"""``ttfs budget``: where the output error at time precision p comes from (error budget).
+
+Converts a bundled model (``digits``, ``mnist``) or a timm model with random
+weights, runs it with one group of layers at a time in ``quantized`` or
+``kernel`` mode (the rest exact), and prints each group's share of the
+output error beside the error-against-p curve; writes ``budget.json`` and
+``budget.png`` under ``--out``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        vals = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated positive integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise ValueError(f"{what} must be comma-separated positive integers, got {text!r}")
+    return vals
+
+
+def register(subparsers):
+    p = subparsers.add_parser("budget", help="error budget: each group of layers' share of the error at precision p",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("model", help="digits | mnist (bundled, trained) | a timm model name (random weights)")
+    p.add_argument("--mode", choices=("quantized", "kernel"), default="quantized")
+    p.add_argument("--precision", default="1024", help="time precision p of the budget (default 1024)")
+    p.add_argument("--curve", default="64,256,1024,4096", help="precisions of the error-against-p curve")
+    p.add_argument("--by", choices=("kind", "block"), default="kind", help="group layers by kind or by block")
+    p.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default="layer")
+    p.add_argument("--product", choices=("signed", "paper"), default="signed")
+    p.add_argument("--margin", type=float, default=0.1, help="calibration margin (default 0.1)")
+    p.add_argument("--calib", type=int, default=256, help="calibration inputs (default 256)")
+    p.add_argument("--inputs", type=int, default=32, help="inputs the budget runs on (default 32)")
+    p.add_argument("--out", default="out/budget", help="folder for budget.json and budget.png")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _data(model: str, n_calib: int, n: int):
+    import torch
+
+    if model == "mnist":
+        from .model.mnist import load_mnist, load_mnist_model
+
+        return load_mnist_model(), load_mnist("calib", n_calib)[0], load_mnist("test", n)[0]
+    if model == "digits":
+        from .model.digits import load_demo_model, load_digits
+
+        return load_demo_model(), load_digits("calib")[0][:n_calib], load_digits("test")[0][:n]
+    from .model.convert import resolve_model
+
+    ann = resolve_model(model)
+    size = tuple(ann.patch_embed.img_size)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n_calib + n, ann.patch_embed.proj.in_channels, *size, generator=g)
+    return ann, x[:n_calib], x[n_calib:]
+
+
+def run(args) -> int:
+    from .model.convert import convert
+
+    p = _ints(args.precision, "--precision")
+    if len(p) != 1:
+        raise ValueError(f"--precision takes one value, got {args.precision!r}")
+    curve = _ints(args.curve, "--curve")
+    for name, v in (("--calib", args.calib), ("--inputs", args.inputs)):
+        if v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v}")
+    if args.margin < 0:
+        raise ValueError(f"--margin must be >= 0, got {args.margin}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    from .model.report import error_budget
+
+    ann, cx, x = _data(args.model, args.calib, args.inputs)
+    snn = convert(ann, cx, range_kind=args.range_kind, product=args.product, margin=args.margin,
+                  progress=not args.no_progress)
+    budget = error_budget(snn, x, mode=args.mode, precision=p[0], by=args.by, curve=curve,
+                          progress=not args.no_progress)
+    out.mkdir(parents=True, exist_ok=True)
+    print(budget)
+    budget.save(out / "budget.json")
+    png = budget.plot(out / "budget.png")
+    print(f"wrote {out / 'budget.json'} and {png}")
+    return 0
