@@ -188,6 +188,10 @@ def _no_work(monkeypatch):
     (lambda d: ["verify", str(d / "missing.toml")], r"missing|cannot read|No such"),
     (lambda d: ["verify", "gelu", "--max-examples", "0"], r"max-examples"),
     (lambda d: ["energy", "no_such_model"], r"unknown timm model"),
+    (lambda d: ["budget", "digits", "--out", str(d / "file" / "sub")], r"is a file, not a folder"),
+    (lambda d: ["budget", "digits", "--out", str(d / "file")], r"a file of that name exists"),
+    (lambda d: ["budget", "digits", "--margin", "nan"], r"--margin"),
+    (lambda d: ["budget", "digits", "--precision", "0"], r"precision"),
     (lambda d: ["energy", "vit_tiny_patch16_224", "--img-size", "0"], r"positive image size|img_size"),
 ])
 def test_bad_cli_arguments_end_in_one_line_before_any_work(capsys, monkeypatch, tmp_path, make_argv, pattern):
