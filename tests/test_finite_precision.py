@@ -212,6 +212,9 @@ def test_fine_ranges_equal_layer_ranges_when_shared(kind):
             q.set_range(torch.full_like(q.fine_a, p.a), torch.full_like(q.fine_b, p.b))
         else:
             q.set_range(p.a, p.b)
+    for m, q in zip([m for m in snn.modules() if isinstance(m, Product)],
+                    [m for m in fine.modules() if isinstance(m, Product)]):
+        q.r = m.r      # the shift was chosen on the envelope of the fine ranges: take the layer model's
     assert n_fine > 10
     for mode, out in want.items():
         got = fine(x, mode=mode, precision=64, dtype=D, warn=False)
@@ -395,3 +398,51 @@ def test_budget_cli_bad_arguments(args, word, capsys):
     assert main(["budget", "digits", *args]) == 2
     err = capsys.readouterr().err
     assert word in err and "Traceback" not in err
+
+
+def test_signed_elementwise_product_with_per_neuron_ranges():
+    """Factors with per-neuron ranges: each element's layer I gets its own shifts and range (the same
+    construction element by element). Checked against a per-element reference, and against one range
+    per layer on factors whose scales differ by 100x (LayerNorm of a token with a small spread)."""
+    g = torch.Generator().manual_seed(3)
+    scale = torch.tensor([[0.01], [1.0], [3.0]], dtype=D)                # three "tokens" of different spread
+    x1 = torch.randn(8, 3, 5, generator=g, dtype=D) * scale
+    x2 = torch.rand(8, 3, 1, generator=g, dtype=D) * scale * 4 + 0.1     # one-signed (rsqrt-like)
+    errs = {}
+    for fine in (False, True):
+        p1 = Population("x1", kind="ln_centred")
+        p2 = Population("x2", kind="ln_rsqrt")
+        if fine:
+            p1.set_range(x1.amin(0), x1.amax(0))
+            p2.set_range(x2.amin(0), x2.amax(0))
+        else:
+            p1.set_range(float(x1.min()), float(x1.max()))
+            p2.set_range(float(x2.min()), float(x2.max()))
+        out = Population("out")
+        out.set_range(float((x1 * x2).min()), float((x1 * x2).max()))
+        prod = Product("prod", p1, p2, out, matmul=False, construction="signed")
+        prod.y.set_range(*prod._layer1_range())
+        p = 256
+        got = run(prod, x1, x2, "quantized", p)
+        errs[fine] = float((got - x1 * x2).abs().max())
+        if fine:
+            o1, o2 = prod.operands()
+            M1 = torch.maximum(p1.fine_a.abs(), p1.fine_b.abs())
+            M2 = torch.maximum(p2.fine_a.abs(), p2.fine_b.abs())
+            e1, e2 = prod.r * M1, prod.r * M2
+            low2 = torch.minimum(p2.fine_a.abs(), p2.fine_b.abs())
+            lo, hi = torch.log(e1) + torch.log(low2 + e2), torch.log(M1 + e1) + torch.log(M2 + e2)
+            d = hi - lo
+
+            def E(y):
+                return torch.exp(hi - torch.round((hi - y) * p / d).clamp(0, p) * d / p)
+
+            s1 = torch.where(x1 < 0, -1.0, 1.0).to(D)
+            V = s1 * (E(torch.log(x1.abs() + e1) + torch.log(x2 + e2)) - E(torch.log(e1) + torch.log(x2 + e2)))
+            V = V - e2 * x1          # sum_s1 s1 (u1 + e1)(x2 + e2) = x1 (x2 + e2): the delayed correction (c2 = +1)
+            ref = dynamics.quantize_values(V, out.a, out.b, p)
+            assert torch.allclose(got, ref, rtol=1e-12, atol=1e-12)
+            # and the whole error obeys the per-element bound (plus the output neuron's half tick)
+            bound = ((x1.abs() + e1) * (x2 + e2) + e1 * (x2 + e2)) * torch.expm1(d / (2 * p)) + out.d / (2 * p)
+            assert bool(((got - x1 * x2).abs() <= bound + 1e-12).all())
+    assert errs[True] < errs[False]

@@ -1,4 +1,4 @@
-"""Command line: ``ttfs derive``, ``ttfs verify``, ``ttfs energy``, ``ttfs demo``.
+"""Command line: ``ttfs derive``, ``ttfs verify``, ``ttfs energy``, ``ttfs demo``, ``ttfs convert``, ``ttfs evaluate``.
 
 Each subcommand lives beside the code it drives and is registered here with
 ``register(subparsers)``; bad input ends in a one-line error and exit code 2,
@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "energy": "ttfs_symbolic.model.energy",
     "demo": "ttfs_symbolic.demo",
     "budget": "ttfs_symbolic.cli_budget",
+    "convert": "ttfs_symbolic.cli_model",
+    "evaluate": "ttfs_symbolic.cli_model",
 }
 
 

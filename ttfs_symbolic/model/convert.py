@@ -123,7 +123,7 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
 @torch.no_grad()
 def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
               progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None,
-              sigmas: float = 4.0) -> nn.Module:
+              sigmas: float = 6.0) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -175,6 +175,9 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
         seen += images.shape[0]
         bar.update()
     bar.close()
+    from .distributed import reduce_calibration   # torchrun: every rank's statistics of the whole set
+
+    seen = reduce_calibration(pops, seen, ctx=ctx, snn=snn, data=data, percentile=percentile)
     if seen == 0:
         raise ValueError("the calibration set is empty")
     for p in pops:
@@ -205,7 +208,7 @@ def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
 
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
             softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
-            range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, sigmas: float = 4.0,
+            range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, sigmas: float = 6.0,
             **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name).
 

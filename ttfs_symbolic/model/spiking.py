@@ -341,7 +341,7 @@ class Population(nn.Module):
                 st.sumsq_t += (v64 * v64).sum(0)
                 st.rows += v64.shape[0]
 
-    def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 4.0):
+    def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 6.0):
         """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo).
 
         Per-channel and per-neuron ranges (``range_kind``) hold each neuron's (channel's) observed
@@ -726,7 +726,8 @@ class Product(nn.Module):
         elif self.construction == "paper":
             V = self._layer1_by_neuron(x1, x2, shift_for(self.p1), shift_for(self.p2), ctx)
         else:
-            V = self._signed_by_neuron(x1, x2, ctx)
+            V = (self._signed_elementwise_fine(x1, x2, ctx) if not self.matmul and (self.p1.fine or self.p2.fine)
+                 else self._signed_by_neuron(x1, x2, ctx))
         if scale is not None and bias is not None:
             V = torch.addcmul(bias, V, scale)
         elif scale is not None:
@@ -809,6 +810,60 @@ class Product(nn.Module):
         else:
             l = torch.log(x.abs() + o.e)
         return s, l
+
+    def _signed_elementwise_fine(self, x1, x2, ctx: Ctx):
+        """Elementwise signed product of factors with per-neuron ranges: per-element shifts and layer I.
+
+        Each element's layer-I neurons get the shifts ``e_n = r max|x_n|`` of
+        their own factors' ranges and the range that follows from them (the
+        same construction and proof, element by element), so a neuron whose
+        factors are small (LayerNorm of a token with a small spread) is not
+        rounded on the grid of the largest. The per-element potentials and
+        terms are evaluated in closed form (Theorem 4.1: the integral of eta
+        over a sender's window is f(x) - f(a_n)), in kernel mode too.
+        """
+        o1, o2 = self.operands()     # parts and the shift ratio r (from the envelope)
+        r, p = self.r, ctx.precision
+
+        def per_element(pop, x, o):
+            a, b = pop.bounds(x)
+            a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
+            b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
+            M = torch.maximum(a.abs(), b.abs())
+            low = torch.zeros_like(M) if o.split else torch.minimum(a.abs(), b.abs())
+            return M, low, r * M
+
+        M1, low1, e1 = per_element(self.p1, x1, o1)
+        M2, low2, e2 = per_element(self.p2, x2, o2)
+        lo_y = torch.log(low1 + e1) + torch.log(low2 + e2)
+        hi_y = torch.log(M1 + e1) + torch.log(M2 + e2)
+        d_y = hi_y - lo_y
+        s1, s2 = o1.sign(x1), o2.sign(x2)
+        m1, m2 = x1.abs(), x2.abs()
+        fired = 0
+
+        def E(y):
+            nonlocal fired
+            k = torch.round((hi_y - y) * (p / d_y)).clamp_(0, p)
+            fired += int((k < p).sum())
+            return torch.exp(hi_y - k * (d_y / p))
+
+        l1, l2 = torch.log(m1 + e1), torch.log(m2 + e2)
+        ss = s1 * s2
+        V = ss * E(l1 + l2)
+        if o2.split:
+            V = V - ss * E(l1 + torch.log(e2))
+        if o1.split:
+            V = V - ss * E(torch.log(e1) + l2)
+        if o1.split and o2.split:
+            V = V + ss * torch.exp(lo_y)
+        if o1.c or o2.c:
+            V = V - (o2.c * e2) * x1 - (o1.c * e1) * x2 - o1.c * o2.c * e1 * e2
+        if ctx.record:
+            st = self.y.stats
+            st.neurons += V.numel() * len(o1.parts) * len(o2.parts)
+            st.spikes += fired
+        return V
 
     def _signed_by_neuron(self, x1, x2, ctx: Ctx):
         """Quantized and kernel modes, signed construction: every layer-I spike on its own.

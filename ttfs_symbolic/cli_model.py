@@ -1,0 +1,351 @@
+"""``ttfs convert`` and ``ttfs evaluate``: a user's own timm model, checkpoint and images.
+
+::
+
+    ttfs convert MODEL --checkpoint FILE --calib DATA --out CONV.json [--model-kwargs k=v ...]
+    ttfs evaluate MODEL --checkpoint FILE --conversion CONV.json --data DATA \\
+        --modes exact,quantized,kernel --precision 64,256,1024 --out DIR
+
+Both run unchanged under ``torchrun --nproc-per-node N -m ttfs_symbolic ...``:
+the data is sharded over the ranks by batch, calibration statistics and
+evaluation counts are reduced over them (:mod:`ttfs_symbolic.model.distributed`),
+and rank 0 alone prints, shows progress and writes files.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+DEFAULT_MODES = "exact,quantized,kernel"
+DEFAULT_PRECISIONS = "64,256,1024"
+
+
+def _common(p, data_flag: str):
+    p.add_argument("model", metavar="MODEL", help="timm model name, e.g. vit_tiny_patch16_224 or eva02_tiny_patch14_224")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="weights: .safetensors or a PyTorch state dict (loaded with weights_only=True); "
+                        "without it the model keeps timm's random initialisation")
+    p.add_argument("--model-kwargs", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
+                   help="keyword arguments for timm.create_model, values as Python literals "
+                        "(e.g. num_classes=3 img_size=32 depth=2)")
+    p.add_argument("--limit", type=int, metavar="N", help=f"use the first N images of {data_flag} (sorted order)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
+    p.add_argument("--img-size", type=int, help="override the input size of timm's data config (square)")
+    p.add_argument("--mean", help="override the normalisation mean (1 or C comma-separated values)")
+    p.add_argument("--std", help="override the normalisation std (1 or C comma-separated values)")
+    p.add_argument("--crop-pct", type=float, help="override timm's center-crop fraction")
+    p.add_argument("--interpolation", help="override the resize interpolation (bicubic, bilinear, ...)")
+    p.add_argument("--skip-corrupt", action="store_true",
+                   help="skip images that cannot be decoded (counted and listed) instead of stopping with an error")
+    p.add_argument("--workers", type=int, default=0, help="background processes decoding images (default: 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto: the GPU of LOCAL_RANK when CUDA is available, else the CPU")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: torch's own)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    try:
+        from .model.activations import add_activation_argument
+    except ImportError:   # a version without the activation registry
+        return
+    add_activation_argument(p)
+
+
+def _activations(args) -> dict | None:
+    items = getattr(args, "activation", None)
+    if not items:
+        return None
+    from .model.activations import parse_activation_args
+
+    return parse_activation_args(items)
+
+
+def register(subparsers):
+    p = subparsers.add_parser("convert", help="calibrate and convert your own timm model (Algorithm 1)",
+                              description="Calibrate the ranges of every spiking layer of MODEL with the "
+                                          "checkpoint's weights on DATA and write the conversion file.")
+    _common(p, "--calib")
+    p.add_argument("--calib", required=True, metavar="DATA",
+                   help="calibration images: an image folder (class sub-folders or flat) or a .pt/.npy/.npz file")
+    p.add_argument("--out", required=True, metavar="CONV.json", help="the conversion file to write")
+    p.add_argument("--percentile", type=float, default=100.0, help="range percentile in (50, 100] (default: 100)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="widen each range by this fraction of its width on both sides (default: 0)")
+    p.add_argument("--range-kind", default=None,
+                   help="layer (one range per layer, Algorithm 1; the default), channel or neuron")
+    p.add_argument("--product", default=None,
+                   help="construction of the multiplication networks: signed (the default) or paper (eq. 24-27)")
+    p.add_argument("--sigmas", type=float, default=None,
+                   help="per-channel / per-neuron ranges also hold mean +- SIGMAS std (calibrate's default if unset)")
+    p.set_defaults(func=run_convert)
+
+    p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
+                              description="Accuracy (with class sub-folders), agreement, logit error, clip rates, "
+                                          "spikes and energy of the converted MODEL per mode and precision.")
+    _common(p, "--data")
+    p.add_argument("--conversion", required=True, metavar="CONV.json", help="the file written by ttfs convert")
+    p.add_argument("--data", required=True, metavar="DATA",
+                   help="images: an image folder (class sub-folders -> labels) or a .pt/.npy/.npz file")
+    p.add_argument("--modes", default=DEFAULT_MODES, help=f"comma-separated modes (default: {DEFAULT_MODES})")
+    p.add_argument("--precision", default=DEFAULT_PRECISIONS,
+                   help=f"comma-separated time precisions p for quantized and kernel (default: {DEFAULT_PRECISIONS})")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="dtype of quantized and kernel mode (exact mode runs in float64)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the JSON reports and the plot")
+    p.set_defaults(func=run_evaluate)
+
+
+# ---------------------------------------------------------------------------
+def _log(dist_info, *a, **kw):
+    if dist_info.is_main:
+        print(*a, **kw)
+        sys.stdout.flush()
+
+
+def _build_ann(args):
+    from .model.convert import resolve_model
+    from .model.data import DataError, load_checkpoint, parse_model_kwargs
+
+    kwargs = parse_model_kwargs(args.model_kwargs)
+    try:
+        ann = resolve_model(args.model, **kwargs)
+    except TypeError as exc:
+        raise DataError(f"cannot create {args.model} with --model-kwargs {kwargs}: {exc}") from None
+    if args.checkpoint:
+        load_checkpoint(ann, args.checkpoint)
+    else:
+        print(f"ttfs {args.command}: warning: no --checkpoint, {args.model} keeps random weights", file=sys.stderr)
+    return ann.eval(), kwargs
+
+
+def _open(args, ann, path):
+    from .model.data import build_transform, data_config, model_input_size, open_data
+
+    cfg = data_config(ann, img_size=args.img_size, mean=args.mean, std=args.std, crop_pct=args.crop_pct,
+                      interpolation=args.interpolation)
+    own = model_input_size(ann)
+    if own is not None and tuple(cfg["input_size"]) != own:
+        raise ValueError(f"--img-size {args.img_size} but {args.model} takes {own[1]}x{own[2]} images "
+                         f"(pass img_size={args.img_size} in --model-kwargs to build it for that size)")
+    src = open_data(path, transform=build_transform(cfg), limit=args.limit, skip_corrupt=args.skip_corrupt,
+                    channels=cfg["input_size"][0])
+    num_classes = getattr(ann, "num_classes", None)
+    if src.classes and num_classes and len(src.classes) > num_classes:
+        raise ValueError(f"{path} has {len(src.classes)} class folders but {args.model} has {num_classes} outputs")
+    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+    return src, cfg
+
+
+def _setup(args):
+    from .model import distributed
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return distributed.setup(args.device)
+
+
+def _guarded(body):
+    """Run ``body(args)`` in the process group; on an error leave it without a barrier (torchrun stops the rest)."""
+    def run(args):
+        from .model import distributed
+
+        info = _setup(args)
+        try:
+            rc = body(args, info)
+        except BaseException:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+            raise
+        distributed.teardown()
+        return rc
+    return run
+
+
+def _convert(args, info) -> int:
+    from .model import distributed
+    from .model.convert import build_spiking, calibrate, conversion_dict
+    from .model.data import iter_batches, shard_batches
+
+    t0 = time.perf_counter()
+    ann, kwargs = _build_ann(args)
+    src, cfg = _open(args, ann, args.calib)
+    activations = _activations(args)
+    if activations:
+        from .model.activations import overrides
+
+        with overrides(activations):
+            snn = build_spiking(ann)
+    else:
+        snn = build_spiking(ann)
+    snn.source_name = args.model
+    extra = {}
+    accepted = inspect.signature(calibrate).parameters
+    for flag, key in (("--range-kind", "range_kind"), ("--product", "product"), ("--sigmas", "sigmas")):
+        value = getattr(args, key)
+        if value is not None:
+            if key not in accepted:
+                raise ValueError(f"{flag} is not supported by this version of the converter")
+            extra[key] = value
+    n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
+    progress = info.is_main and not args.no_progress
+    _log(info, f"calibrating {args.model} on {len(src)} images from {args.calib}"
+               + (f" over {info.world} processes" if info.world > 1 else ""))
+    snn = snn.to(info.device)
+    # calibrate's batches() re-batches tensors only: this iterable passes through as it is, each batch
+    # seeded by its global number (the same samples on any number of ranks)
+    data = distributed.CalibrationBatches(iter_batches(src, args.batch_size, info.rank, info.world, args.workers),
+                                          snn, info.rank, info.world, n_batches, device=info.device)
+    calibrate(snn, data, batch_size=args.batch_size, percentile=args.percentile, margin=args.margin,
+              progress=progress, **extra)
+    skipped_all = [p for part in distributed.all_gather_objects(data.skipped) for p in part]
+    if info.is_main:
+        conv = conversion_dict(snn)
+        conv["calibration"].update({"data": str(args.calib), "skipped": len(skipped_all), "world_size": info.world})
+        conv["model_kwargs"] = {k: repr(v) for k, v in kwargs.items()}
+        conv["preprocessing"] = cfg
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(conv, indent=1))
+        if skipped_all:
+            print(f"skipped {len(skipped_all)} corrupt image(s): {', '.join(skipped_all[:5])}", file=sys.stderr)
+        print(f"converted {args.model}: {len(snn.populations())} spiking layers calibrated on "
+              f"{snn.calibration['images']} images; wrote {out} ({time.perf_counter() - t0:.1f}s)")
+    return 0
+
+
+def _read_conversion(path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"conversion file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read conversion file {path}: {exc}") from None
+
+
+def _evaluate(args, info) -> int:
+    from .model.convert import load_conversion
+    from .model.data import DataError, iter_batches, shard_batches
+    from .model.sweep import configs_for, evaluate_sweep
+
+    t0 = time.perf_counter()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    try:
+        precisions = [int(p) for p in str(args.precision).split(",") if p.strip()]
+    except ValueError:
+        raise DataError(f"--precision must be comma-separated integers, got {args.precision!r}") from None
+    for m in modes:
+        if m not in ("exact", "quantized", "kernel"):
+            raise DataError(f"unknown mode {m!r} in --modes (exact, quantized, kernel)")
+    if any(m != "exact" for m in modes) and not precisions:
+        raise DataError("quantized and kernel mode need --precision")
+    configs = configs_for(modes, precisions, dtype=getattr(torch, args.dtype))
+    saved = _read_conversion(args.conversion)
+    ann, _ = _build_ann(args)
+    activations = _activations(args)
+    snn = load_conversion(ann, args.conversion, **({"activations": activations} if activations else {}))
+    src, cfg = _open(args, ann, args.data)
+    if info.is_main and saved.get("preprocessing") and saved["preprocessing"] != cfg:
+        diff = sorted(k for k in set(cfg) | set(saved["preprocessing"]) if cfg.get(k) != saved["preprocessing"].get(k))
+        print(f"ttfs evaluate: warning: preprocessing differs from the calibration's in {', '.join(diff)}",
+              file=sys.stderr)
+    n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
+    _log(info, f"evaluating {args.model} on {len(src)} images from {args.data}"
+               + (" (labels from class folders)" if src.has_labels else " (no labels)")
+               + f": {', '.join(c.label for c in configs)}"
+               + (f" over {info.world} processes" if info.world > 1 else ""))
+    batches = iter_batches(src, args.batch_size, info.rank, info.world, args.workers)
+    t1 = time.perf_counter()
+    reports, totals = evaluate_sweep(snn, ann, batches, configs, device=info.device,
+                                     progress=info.is_main and not args.no_progress, total_batches=n_batches)
+    seconds = time.perf_counter() - t0
+    sweep_seconds = time.perf_counter() - t1
+    if not info.is_main:
+        return 0
+    rows = [summary_row(r, totals["clip_rate"][c.label]) for r, c in zip(reports, configs)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for r, c in zip(reports, configs):
+        d = r.to_dict()
+        d["clip_rate"] = totals["clip_rate"][c.label]
+        (out / f"report_{c.label}.json").write_text(json.dumps(d, indent=1))
+    summary = {"model": args.model, "checkpoint": args.checkpoint, "conversion": str(args.conversion),
+               "data": str(args.data), "images": totals["images"], "labels": src.has_labels,
+               "classes": src.classes, "skipped": totals["skipped"], "skipped_paths": totals["skipped_paths"],
+               "world_size": info.world, "device": str(info.device), "seconds": seconds,
+               "evaluation_seconds": sweep_seconds, "preprocessing": cfg,
+               "results": rows}
+    (out / "report.json").write_text(json.dumps(summary, indent=1))
+    print(format_table(rows, totals["images"]))
+    if totals["skipped"]:
+        print(f"skipped {totals['skipped']} corrupt image(s): {', '.join(totals['skipped_paths'][:5])}",
+              file=sys.stderr)
+    png = plot_accuracy(rows, out / "accuracy_vs_precision.png")
+    print(f"wrote {out / 'report.json'}, {len(reports)} per-configuration reports"
+          + (f", {png}" if png else "") + f" ({seconds:.1f}s)")
+    return 0
+
+
+run_convert = _guarded(_convert)
+run_evaluate = _guarded(_evaluate)
+
+
+def summary_row(r, clip_rate: float) -> dict:
+    return {"mode": r.mode, "precision": r.precision, "dtype": r.dtype, "images": r.images,
+            "ann_accuracy": r.ann_accuracy, "snn_accuracy": r.snn_accuracy, "agreement": r.agreement,
+            "max_logit_error": r.max_logit_error, "max_logit_rel_error": r.max_logit_rel_error,
+            "clip_rate": clip_rate, "spikes": r.spikes, "neurons": r.neurons, "spikes_per_neuron": r.spikes_per_neuron,
+            "op_snn": r.op_snn, "op_ann": r.op_ann, "energy_snn_mj": r.energy_snn_mj,
+            "energy_ann_mj": r.energy_ann_mj, "energy_ratio": r.energy_ratio}
+
+
+def format_table(rows: list[dict], images: int) -> str:
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
+    head = (f"{'mode':10s} {'p':>6s} {'dtype':8s} {'ANN acc':>8s} {'SNN acc':>8s} {'agree':>8s} "
+            f"{'logit err':>10s} {'rel err':>9s} {'clip':>8s} {'spk/neuron':>10s} {'E_SNN mJ':>9s} {'E ratio':>8s}")
+    lines = [f"{images} images", head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['mode']:10s} {'-' if r['precision'] is None else r['precision']:>6} {r['dtype']:8s} "
+                     f"{pct(r['ann_accuracy']):>8s} {pct(r['snn_accuracy']):>8s} {pct(r['agreement']):>8s} "
+                     f"{r['max_logit_error']:10.3e} {r['max_logit_rel_error']:9.2e} {100 * r['clip_rate']:7.3f}% "
+                     f"{r['spikes_per_neuron']:10.4f} {r['energy_snn_mj']:9.4g} {100 * r['energy_ratio']:7.2f}%")
+    return "\n".join(lines)
+
+
+def plot_accuracy(rows: list[dict], path: Path) -> Path | None:
+    """SNN accuracy (agreement with the ANN when there are no labels) against p, per mode (cf. Figure 4)."""
+    swept = [r for r in rows if r["precision"] is not None]
+    if not swept:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labelled = rows[0]["snn_accuracy"] is not None
+    key = "snn_accuracy" if labelled else "agreement"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, style in (("quantized", dict(marker="o", linestyle="-")),
+                        ("kernel", dict(marker="s", linestyle="--", markerfacecolor="none", markersize=9))):
+        pts = sorted((r["precision"], 100 * r[key]) for r in swept if r["mode"] == mode)
+        if pts:
+            ax.plot(*zip(*pts), label=f"SNN, {mode} mode", **style)
+    exact = next((r for r in rows if r["mode"] == "exact"), None)
+    if exact is not None:
+        ax.axhline(100 * exact[key], color="tab:green", linestyle=":", label="SNN, exact mode")
+    if labelled:
+        ax.axhline(100 * rows[0]["ann_accuracy"], color="k", linestyle="--", label="ANN")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("time precision p (ticks per window)")
+    ax.set_ylabel("top-1 accuracy (%)" if labelled else "top-1 agreement with the ANN (%)")
+    ax.set_title(f"Accuracy against time precision ({rows[0]['images']} images)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

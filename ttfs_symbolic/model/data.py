@@ -1,0 +1,384 @@
+"""A user's own checkpoint and images: what ``ttfs convert`` and ``ttfs evaluate`` read.
+
+* :func:`load_checkpoint`: a ``.safetensors`` file or a PyTorch state dict
+  (``torch.load(..., weights_only=True)``: tensors and plain containers only,
+  never pickled code) into a model, with the missing / unexpected / misshapen
+  keys named when it does not fit.
+* :func:`open_data`: an image folder (class sub-folders -> labels 0..K-1 in
+  sorted folder order, as torchvision's ``ImageFolder`` and timm number
+  ImageNet; or a flat folder -> no labels), or a ``.pt`` / ``.npy`` / ``.npz``
+  tensor file of preprocessed images, optionally with labels.
+* :func:`data_config`: timm's preprocessing of the model
+  (``timm.data.resolve_data_config``) with the image size, mean and std
+  overridable; :func:`build_transform` is timm's ``create_transform``.
+* :func:`shard_batches`: the batches of one rank. Batch ``k`` (images
+  ``k*B .. k*B + B - 1``) goes to rank ``k mod N``: every image is counted
+  once whatever ``N``, and every image is evaluated in the same batch as in
+  one process, so N processes compute bitwise the numbers one process does.
+
+Corrupt images: by default the first image that cannot be decoded ends the
+run with an error naming its path; with ``skip_corrupt=True`` it is skipped,
+counted and listed in the report instead.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+TENSOR_EXTENSIONS = (".pt", ".pth", ".npy", ".npz")
+
+
+class DataError(ValueError):
+    """Bad user input (data, checkpoint, options): printed as one line by the CLI."""
+
+
+class CorruptImageError(DataError):
+    pass
+
+
+# ---------------------------------------------------------------- options
+def parse_model_kwargs(items) -> dict:
+    """``["num_classes=3", "depth=2", "global_pool=avg"]`` -> keyword arguments for ``timm.create_model``.
+
+    Values are Python literals read by :func:`ast.literal_eval` (numbers,
+    strings, tuples, lists, dicts, True/False/None), never evaluated code; a
+    value that is not a literal stays a string (``global_pool=avg``), as in
+    timm's own train script.
+    """
+    out = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise DataError(f"--model-kwargs expects key=value pairs, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[key] = value.strip()
+    return out
+
+
+def parse_floats(text, what: str, n: int | None = None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise DataError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if n is not None and len(vals) == 1:
+        vals = vals * n
+    if n is not None and len(vals) != n:
+        raise DataError(f"{what} needs 1 or {n} values, got {len(vals)}")
+    return vals
+
+
+# ---------------------------------------------------------------- checkpoint
+def read_state_dict(path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file (``.safetensors`` or a ``weights_only`` torch file).
+
+    A torch file may hold the state dict itself or wrap it as timm and common
+    training scripts do (``state_dict``, ``model``, ``state_dict_ema``,
+    ``model_ema``); a ``module.`` prefix (DistributedDataParallel) is dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint {path} does not exist or is not a file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path), device="cpu")
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:   # a corrupt file, pickled code refused by weights_only, ...
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights only load failed" in msg.lower() or "weights_only" in msg:
+            msg = ("not a weights-only PyTorch file: it is corrupt, or it holds pickled objects other than "
+                   "tensors and containers, which are never unpickled here (save model.state_dict(), "
+                   "or a .safetensors file)")
+        raise DataError(f"cannot read checkpoint {path}: {msg}") from None
+    if isinstance(sd, dict):
+        for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
+            if key in sd and isinstance(sd[key], dict):
+                sd = sd[key]
+                break
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise DataError(f"checkpoint {path} does not hold a state dict (a mapping of names to tensors)")
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_checkpoint(model: torch.nn.Module, path) -> torch.nn.Module:
+    """Load a checkpoint into ``model`` strictly; a mismatch names the keys that differ."""
+    sd = read_state_dict(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k} (checkpoint {tuple(sd[k].shape)}, model {tuple(own[k].shape)})"
+              for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", shapes)):
+            if keys:
+                more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+                parts.append(f"{what}: {', '.join(keys[:5])}{more}")
+        raise DataError(f"checkpoint {path} does not match the model ({'; '.join(parts)}); "
+                        "check MODEL and --model-kwargs")
+    model.load_state_dict(sd, strict=True)
+    return model.eval()
+
+
+# ---------------------------------------------------------------- preprocessing
+def model_input_size(model) -> tuple[int, int, int] | None:
+    """``(channels, height, width)`` the model was built for, when it has a fixed one."""
+    pe = getattr(model, "patch_embed", None)
+    size = getattr(pe, "img_size", None)
+    if size is None or getattr(pe, "dynamic_img_size", False):
+        return None
+    chans = getattr(getattr(pe, "proj", None), "in_channels", 3)
+    return (int(chans), int(size[0]), int(size[1]))
+
+
+def data_config(model, img_size: int | None = None, mean=None, std=None, crop_pct: float | None = None,
+                interpolation: str | None = None) -> dict:
+    """timm's evaluation preprocessing of ``model`` with optional overrides.
+
+    ``timm.data.resolve_data_config`` reads the model's pretrained config;
+    its ``input_size`` is that of the pretrained weights (224 for ViT-B/16
+    even when the model was created with ``img_size=32``), so the size the
+    model was built for wins unless ``img_size`` is given.
+    """
+    from timm.data import resolve_data_config
+
+    cfg = dict(resolve_data_config({}, model=model))
+    own = model_input_size(model)
+    if own is not None:
+        cfg["input_size"] = own
+    chans = cfg["input_size"][0]
+    if img_size is not None:
+        if img_size <= 0:
+            raise DataError(f"--img-size must be positive, got {img_size}")
+        cfg["input_size"] = (chans, int(img_size), int(img_size))
+    if mean is not None:
+        cfg["mean"] = parse_floats(mean, "--mean", chans) if isinstance(mean, str) else tuple(mean)
+    if std is not None:
+        cfg["std"] = parse_floats(std, "--std", chans) if isinstance(std, str) else tuple(std)
+        if any(s <= 0 for s in cfg["std"]):
+            raise DataError(f"--std must be positive, got {std}")
+    if crop_pct is not None:
+        cfg["crop_pct"] = float(crop_pct)
+    if interpolation is not None:
+        cfg["interpolation"] = interpolation
+    return cfg
+
+
+def build_transform(cfg: dict):
+    """timm's ``create_transform`` for evaluation (resize, center crop, to tensor, normalize)."""
+    from timm.data import create_transform
+
+    return create_transform(input_size=cfg["input_size"], interpolation=cfg.get("interpolation", "bicubic"),
+                            mean=cfg["mean"], std=cfg["std"], crop_pct=cfg.get("crop_pct", 0.875),
+                            crop_mode=cfg.get("crop_mode", "center"), is_training=False)
+
+
+# ---------------------------------------------------------------- data sources
+@dataclass
+class Batch:
+    images: torch.Tensor           # (n, C, H, W), n may be 0 when every image was skipped
+    labels: torch.Tensor | None
+    skipped: list[str] = field(default_factory=list)
+
+
+class ImageFolderSource:
+    """Images of a folder: class sub-folders (labels) or flat (no labels), sorted paths."""
+
+    def __init__(self, root: Path, transform, limit: int | None = None, skip_corrupt: bool = False,
+                 channels: int = 3):
+        self.root, self.transform, self.skip_corrupt = root, transform, skip_corrupt
+        self.mode = "L" if channels == 1 else "RGB"
+        try:
+            entries = sorted(root.iterdir())
+        except OSError as exc:
+            raise DataError(f"cannot read folder {root}: {exc.strerror or exc}") from None
+        is_img = lambda p: p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        subdirs = [d for d in entries if d.is_dir() and not d.name.startswith(".")]
+        items = []
+        self.classes = None
+        if subdirs:
+            classes = []
+            for d in subdirs:
+                try:
+                    files = sorted(p for p in d.rglob("*") if is_img(p))
+                except OSError as exc:
+                    raise DataError(f"cannot read folder {d}: {exc.strerror or exc}") from None
+                if files:
+                    items += [(p, len(classes)) for p in files]
+                    classes.append(d.name)
+            self.classes = classes
+        if not items:   # flat: the images of the folder itself, no labels
+            self.classes = None
+            items = [(p, -1) for p in entries if is_img(p)]
+        if not items:
+            raise DataError(f"no images in {root} (looked for {', '.join(IMAGE_EXTENSIONS)} in the folder "
+                            "and in its class sub-folders)")
+        if limit is not None:
+            items = items[:limit]
+        self.items = items
+        self.has_labels = self.classes is not None
+
+    def __len__(self):
+        return len(self.items)
+
+    def load(self, i: int):
+        from PIL import Image, UnidentifiedImageError
+
+        path, label = self.items[i]
+        try:
+            with Image.open(path) as img:
+                x = self.transform(img.convert(self.mode))
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            if self.skip_corrupt:
+                return None, label, str(path)
+            raise CorruptImageError(f"cannot decode image {path}: {str(exc).splitlines()[0] if str(exc) else exc}; "
+                                    "fix or remove it, or pass --skip-corrupt") from None
+        return x, label, str(path)
+
+    def batch(self, indices) -> Batch:
+        xs, ys, skipped = [], [], []
+        for i in indices:
+            x, y, path = self.load(i)
+            if x is None:
+                skipped.append(path)
+                continue
+            xs.append(x)
+            ys.append(y)
+        first = self.load_shape()
+        images = torch.stack(xs) if xs else torch.zeros((0, *first))
+        labels = torch.tensor(ys, dtype=torch.long) if self.has_labels else None
+        return Batch(images, labels, skipped)
+
+    def load_shape(self):
+        size = getattr(self, "_shape", None)
+        if size is None:
+            t = self.transform
+            # the transform's output shape: from a blank image of any size
+            from PIL import Image
+
+            size = self._shape = tuple(t(Image.new(self.mode, (8, 8))).shape)
+        return size
+
+
+class TensorSource:
+    """Preprocessed images (N, C, H, W) from a tensor file, with labels when the file has them."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, limit: int | None = None):
+        if limit is not None:
+            images = images[:limit]
+            labels = None if labels is None else labels[:limit]
+        self.images, self.labels = images, labels
+        self.has_labels = labels is not None
+        self.classes = None
+
+    def __len__(self):
+        return int(self.images.shape[0])
+
+    def batch(self, indices) -> Batch:
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return Batch(self.images[idx], None if self.labels is None else self.labels[idx])
+
+
+def _tensor(v, path, what):
+    if isinstance(v, np.ndarray):
+        v = torch.from_numpy(np.ascontiguousarray(v))
+    if not isinstance(v, torch.Tensor):
+        raise DataError(f"{path}: {what} is a {type(v).__name__}, not a tensor")
+    return v
+
+
+def read_tensor_file(path: Path):
+    """``(images, labels or None)`` from a ``.pt``/``.pth`` (tensor, (images, labels), or a dict with
+    ``images``/``x``/``data`` and ``labels``/``y``/``targets``), ``.npy`` (images) or ``.npz`` file."""
+    try:
+        if path.suffix == ".npy":
+            obj = np.load(path, allow_pickle=False)
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                obj = {k: z[k] for k in z.files}
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read {path}: {msg}") from None
+    labels = None
+    if isinstance(obj, dict):
+        ik = next((k for k in ("images", "x", "data", "inputs") if k in obj), None)
+        if ik is None:
+            raise DataError(f"{path}: expected a key images, x, data or inputs, found {sorted(obj)[:8]}")
+        lk = next((k for k in ("labels", "y", "targets", "target") if k in obj), None)
+        images = _tensor(obj[ik], path, ik)
+        labels = None if lk is None else _tensor(obj[lk], path, lk)
+    elif isinstance(obj, (tuple, list)) and len(obj) == 2:
+        images, labels = _tensor(obj[0], path, "item 0"), _tensor(obj[1], path, "item 1")
+    else:
+        images = _tensor(obj, path, "the content")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4:
+        raise DataError(f"{path}: images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise DataError(f"{path}: images must be preprocessed floating-point tensors, got {images.dtype}")
+    if labels is not None:
+        labels = labels.reshape(-1).long()
+        if labels.shape[0] != images.shape[0]:
+            raise DataError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels")
+    return images, labels
+
+
+def open_data(path, transform=None, limit: int | None = None, skip_corrupt: bool = False, channels: int = 3):
+    """A data source: an image folder (through ``transform``) or a tensor file (used as it is)."""
+    if limit is not None and limit <= 0:
+        raise DataError(f"--limit must be positive, got {limit}")
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.is_dir():
+        if transform is None:
+            raise DataError("an image folder needs a transform")
+        return ImageFolderSource(path, transform, limit=limit, skip_corrupt=skip_corrupt, channels=channels)
+    if path.suffix.lower() in TENSOR_EXTENSIONS:
+        images, labels = read_tensor_file(path)
+        if images.shape[0] == 0:
+            raise DataError(f"{path} holds no images")
+        return TensorSource(images, labels, limit=limit)
+    raise DataError(f"{path}: expected an image folder or a {', '.join(TENSOR_EXTENSIONS)} file")
+
+
+def shard_batches(n: int, batch_size: int, rank: int = 0, world: int = 1) -> list[range]:
+    """The index batches of one rank: batch ``k`` to rank ``k mod world`` (every image exactly once)."""
+    if batch_size <= 0:
+        raise DataError(f"--batch-size must be positive, got {batch_size}")
+    starts = range(0, n, batch_size)
+    return [range(s, min(s + batch_size, n)) for k, s in enumerate(starts) if k % world == rank]
+
+
+def iter_batches(source, batch_size: int, rank: int = 0, world: int = 1, workers: int = 0):
+    """The batches (:class:`Batch`) of one rank, loaded in ``workers`` background processes (0: in this one)."""
+    shards = shard_batches(len(source), batch_size, rank, world)
+    if workers <= 0 or isinstance(source, TensorSource):
+        for idx in shards:
+            yield source.batch(idx)
+        return
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(shards, batch_size=None, num_workers=workers, collate_fn=source.batch)
+    try:
+        yield from loader
+    except DataError as exc:   # re-raised from a worker with its traceback in the message: keep the last line
+        last = str(exc).strip().splitlines()[-1]
+        raise type(exc)(last.split(": ", 1)[1] if ": " in last else last) from None

@@ -1,0 +1,357 @@
+"""Calibration and evaluation spread over processes with ``torch.distributed`` (``torchrun``).
+
+``torchrun --nproc-per-node N -m ttfs_symbolic evaluate ...`` starts N
+copies of the command; each sees ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``
+in its environment. :func:`setup` joins them in one process group (gloo on
+CPU, nccl on GPU, one GPU per rank from ``LOCAL_RANK``), the data is
+sharded by batch (:func:`ttfs_symbolic.model.data.shard_batches`), and:
+
+* calibration: :func:`reduce_calibration`, called by
+  :func:`~ttfs_symbolic.model.convert.calibrate` between its pass over the
+  data and ``finalize``, makes every rank's statistics those of the whole
+  calibration set: the minimum and maximum of every layer exactly
+  (``all_reduce`` MIN / MAX, on floats and on per-channel tensors alike),
+  the number of values seen (SUM), and the random samples behind
+  percentiles merged from all ranks (``all_gather_object``). Every rank then
+  computes the same ranges, and the order of first emission (the windows) is
+  rank 0's.
+* evaluation: counts (images, agreements, correct answers, neurons, spikes,
+  clipped neurons) are summed over ranks and the largest logit errors are
+  maxima, so every rate is a ratio of global sums, never an average of
+  per-rank averages.
+
+Outside ``torchrun`` (``WORLD_SIZE`` unset or 1) every function here is a
+no-op and nothing is initialised.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def active() -> bool:
+    """True inside an initialised process group of more than one process."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def info() -> DistInfo:
+    """Rank, world size and device of this process (rank 0 of 1 outside a process group)."""
+    if not active():
+        return DistInfo()
+    import torch.distributed as dist
+
+    backend = dist.get_backend()
+    dev = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), dev, backend)
+
+
+def setup(device: str = "auto") -> DistInfo:
+    """Join the process group when started by torchrun (``WORLD_SIZE`` > 1); the device of this rank.
+
+    ``device``: ``auto`` (the GPU ``LOCAL_RANK`` when CUDA is available,
+    else the CPU), ``cpu`` or ``cuda``. The backend is nccl for GPUs and gloo
+    for the CPU.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if use_cuda and not torch.cuda.is_available():
+        raise ValueError("--device cuda but CUDA is not available")
+    if use_cuda:
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) on this node")
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+    if world <= 1:
+        return DistInfo(device=dev)
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if use_cuda else "gloo"
+        kw = {"device_id": dev} if use_cuda else {}
+        try:
+            dist.init_process_group(backend=backend, **kw)
+        except Exception as exc:   # a rendezvous that fails is reported in one line
+            where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"cannot join the process group ({backend}, rank {os.environ.get('RANK', '?')} of "
+                             f"{world}, rendezvous {where}): {first}") from None
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, dist.get_backend())
+
+
+def teardown():
+    """Leave the process group (after a barrier, so no rank exits while others still talk)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def _comm_device() -> torch.device:
+    return info().device
+
+
+def all_sum(values: list[int] | torch.Tensor) -> torch.Tensor:
+    """Element-wise sum over ranks of integer counts (int64, exact)."""
+    t = torch.as_tensor(values, dtype=torch.int64)
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    t = t.to(_comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu()
+
+
+def all_max(values: list[float] | torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum over ranks (float64)."""
+    t = torch.as_tensor(values, dtype=torch.float64)
+    if not active():
+        return t
+    import torch.distributed as dist
+
+    t = t.to(_comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.cpu()
+
+
+def all_gather_objects(obj) -> list:
+    """Every rank's ``obj``, in rank order (``[obj]`` in one process)."""
+    if not active():
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj, src: int = 0):
+    if not active():
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+#: range statistics of :class:`~ttfs_symbolic.model.spiking.PopStats` reduced over ranks:
+#: (field, reduction, value of a rank without data). Fields a version does not have are skipped.
+RANGE_FIELDS = (("lo", "min", math.inf), ("hi", "max", -math.inf), ("lo_t", "min", math.inf),
+                ("hi_t", "max", -math.inf), ("sum_t", "sum", 0.0), ("sumsq_t", "sum", 0.0))
+#: integer counts of :class:`~ttfs_symbolic.model.spiking.PopStats` summed over ranks
+COUNT_FIELDS = ("n_seen", "rows")
+
+#: seed of the calibration samples of global batch k: SAMPLE_SEED + k
+SAMPLE_SEED = 0
+
+
+def _kind(v):
+    """What a statistic is on this rank: None (absent), "f" (a float) or a tensor's shape."""
+    if v is None:
+        return None
+    if isinstance(v, torch.Tensor):
+        return tuple(v.shape)
+    return "f"
+
+
+def _merge_samples(parts: list):
+    """The samples of all ranks as one of the same kind: lists concatenated, arrays / tensors along dim 0."""
+    first = next((x for x in parts if x is not None), None)
+    if first is None or isinstance(first, list):
+        out = []
+        for x in parts:
+            out.extend(x or [])
+        return out
+    if isinstance(first, torch.Tensor):
+        return torch.cat([x for x in parts if x is not None and x.numel()] or [first])
+    import numpy as np
+
+    return np.concatenate([np.asarray(x) for x in parts if x is not None])
+
+
+class CalibrationBatches:
+    """The calibration batches of one rank, each drawn in the same way whatever the number of ranks.
+
+    ``batches`` yields this rank's image batches, which are the global
+    batches ``rank, rank + world, rank + 2*world, ...``
+    (:func:`ttfs_symbolic.model.data.shard_batches`). Before each batch ``k``
+    the generator of the calibration samples
+    (:meth:`~ttfs_symbolic.model.spiking.Population.observe`) is seeded
+    with ``SAMPLE_SEED + k``, and where each batch's samples begin is
+    recorded, so that :func:`reduce_calibration` can put all ranks' samples
+    in global batch order: every rank then holds the samples one process
+    draws, which makes percentiles and the signed product's shift choice
+    (``Product.choose_shift``, from the factors' samples) those of one
+    process.
+    """
+
+    def __init__(self, batches, snn, rank: int = 0, world: int = 1, n_batches: int | None = None, device=None):
+        self.batches, self.snn, self.rank, self.world, self.n = batches, snn, rank, world, n_batches
+        self.device = device
+        self.bounds: dict[str, list[int]] = {}
+        self.skipped: list[str] = []
+
+    def __len__(self):
+        return 0 if self.n is None else self.n
+
+    def __iter__(self):
+        """Image tensors; items may be tensors or batches with ``images`` and ``skipped`` (corrupt files).
+
+        A batch left empty by skipped images still counts as a batch (an empty
+        segment of samples), so the global batch numbers stay right.
+        """
+        from . import spiking
+
+        pops = self.snn.populations()
+        self.bounds = {p.pname: [] for p in pops}
+        for i, item in enumerate(self.batches):
+            for p in pops:
+                self.bounds[p.pname].append(len(p.stats.samples))
+            images = getattr(item, "images", item)
+            self.skipped += list(getattr(item, "skipped", []))
+            if images.shape[0] == 0:
+                continue
+            spiking._GEN.manual_seed(SAMPLE_SEED + self.rank + i * self.world)
+            yield images if self.device is None else images.to(self.device)
+        for p in pops:
+            self.bounds[p.pname].append(len(p.stats.samples))
+
+
+def _samples_needed(snn, pops, percentile: float) -> set:
+    """Names of the populations whose samples finalize reads: all for a percentile below 100, else the
+    factors of multiplication networks that choose their shift from samples (not the paper's)."""
+    if percentile < 100.0:
+        return {p.pname for p in pops}
+    from .spiking import Product
+
+    out = set()
+    for m in (snn.modules() if snn is not None else []):
+        if isinstance(m, Product) and getattr(m, "construction", "paper") != "paper":
+            out |= {m.p1.pname, m.p2.pname}
+    return out
+
+
+def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percentile: float = 100.0) -> int:
+    """Make every rank's calibration statistics those of all ranks together; the global image count.
+
+    Called by :func:`~ttfs_symbolic.model.convert.calibrate` after its pass
+    and before each population's ``finalize``. The range statistics
+    (:data:`RANGE_FIELDS`: ``lo``/``hi`` and the elementwise ``lo_t``/``hi_t``
+    of per-channel and per-neuron ranges) may be floats, tensors or absent:
+    they are reduced as float64 tensors with MIN / MAX, which is exact, and
+    given back in their own type. A rank that saw no data (more ranks than
+    batches) holds ``+inf`` / ``-inf`` or nothing and takes the others'
+    shape. The elementwise sums ``sum_t`` / ``sumsq_t`` behind the mean +-
+    sigmas std of those ranges are summed (exact up to float64 rounding: the
+    sum of the ranks' partial sums associates differently from one process's
+    running sum), as are ``n_seen``, ``rows`` and the image count. The random samples
+    behind percentiles and the product shift are merged
+    (``all_gather_object``) for the populations that need them: in global
+    batch order when ``data`` is a :class:`CalibrationBatches`, else in rank
+    order. ``ctx.order`` (first emission, which numbers the windows) becomes
+    rank 0's, which always has data when any rank has.
+    """
+    if not active():
+        return seen
+    import torch.distributed as dist
+
+    stats = [p.stats for p in pops]
+    fields = [f for f in RANGE_FIELDS if all(hasattr(st, f[0]) for st in stats)]
+    # 1. what each statistic is on every rank (a float, a tensor of some shape, or absent)
+    kinds = all_gather_objects([[_kind(getattr(st, f)) for f, _, _ in fields] for st in stats])
+    dev = _comm_device()
+    for fi, (name, op, fill) in enumerate(fields):
+        flats, plan = [], []
+        for j, st in enumerate(stats):
+            seen_kinds = [k[j][fi] for k in kinds]
+            shape = next((k for k in seen_kinds if isinstance(k, tuple)), None)
+            if shape is None and "f" not in seen_kinds:
+                plan.append(None)            # absent on every rank
+                continue
+            if any(isinstance(k, tuple) and k != shape for k in seen_kinds):
+                raise ValueError(f"layer {pops[j].pname}: ranks disagree on the shape of {name} "
+                                 f"({sorted({k for k in seen_kinds if isinstance(k, tuple)})})")
+            v = getattr(st, name)
+            numel = 1 if shape is None else math.prod(shape)
+            if isinstance(v, torch.Tensor):
+                flat = v.detach().to("cpu", torch.float64).reshape(-1)
+            else:   # a float, or absent here: broadcast (inf on a rank without data)
+                flat = torch.full((numel,), fill if v is None else float(v), dtype=torch.float64)
+            flats.append(flat)
+            plan.append((shape, v, numel))
+        if not flats:
+            continue
+        t = torch.cat(flats).to(dev)
+        dist.all_reduce(t, op={"min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX, "sum": dist.ReduceOp.SUM}[op])
+        t = t.cpu()
+        i = 0
+        for j, st in enumerate(stats):
+            if plan[j] is None:
+                continue
+            shape, v, numel = plan[j]
+            chunk = t[i:i + numel]
+            i += numel
+            if shape is None:
+                setattr(st, name, float(chunk[0]))
+            else:
+                like = v if isinstance(v, torch.Tensor) else None
+                setattr(st, name, chunk.reshape(shape).to(device=like.device if like is not None else dev,
+                                                          dtype=like.dtype if like is not None else torch.float64))
+    cfields = [f for f in COUNT_FIELDS if all(hasattr(st, f) for st in stats)]
+    counts = all_sum([int(getattr(st, f)) for f in cfields for st in stats] + [int(seen)])
+    for fi, f in enumerate(cfields):
+        for j, st in enumerate(stats):
+            setattr(st, f, int(counts[fi * len(stats) + j]))
+    needed = _samples_needed(snn, pops, percentile)
+    if needed:
+        bounds = getattr(data, "bounds", None) if isinstance(data, CalibrationBatches) else None
+        mine = {p.pname: (p.stats.samples, None if bounds is None else bounds.get(p.pname))
+                for p in pops if p.pname in needed}
+        gathered = all_gather_objects(mine)
+        world = len(gathered)
+        for p in pops:
+            if p.pname not in needed:
+                continue
+            parts = [g[p.pname] for g in gathered]
+            if all(b is not None and len(b) >= 1 for _, b in parts) and all(isinstance(s, list) for s, _ in parts):
+                merged, k = [], 0   # global batch k: rank k mod world, its batch k // world
+                while True:
+                    r, i = k % world, k // world
+                    samples, b = parts[r]
+                    if i + 1 >= len(b):
+                        break
+                    merged.extend(samples[b[i]:b[i + 1]])
+                    k += 1
+                p.stats.samples = merged
+            else:
+                p.stats.samples = _merge_samples([s for s, _ in parts])
+    if ctx is not None and getattr(ctx, "order", None) is not None:
+        names = broadcast_object([p.pname for p in ctx.order])
+        by_name = {p.pname: p for p in pops}
+        ctx.order[:] = [by_name[n] for n in names if n in by_name]
+    return int(counts[-1])

@@ -1,0 +1,186 @@
+"""ANN vs SNN in several modes and precisions in one pass over the data, on one rank or many.
+
+:func:`evaluate_sweep` is :func:`ttfs_symbolic.model.report.evaluate` for a
+stream of batches (an image folder need not fit in memory) and a list of
+``(mode, precision)`` configurations: each batch is loaded once, the ANN
+runs once per dtype, and the SNN once per configuration. Under
+``torch.distributed`` every count is summed over ranks and the largest
+logit errors are maxima (:mod:`ttfs_symbolic.model.distributed`) before the
+reports are built, so the reports of N processes are those of one.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from dataclasses import dataclass
+
+import torch
+
+from . import distributed
+from .convert import Progress
+from .report import ConversionReport, LayerRow, _neuron_labels, reset_counters
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str
+    precision: int | None
+    dtype: torch.dtype
+
+    @property
+    def label(self) -> str:
+        return self.mode if self.precision is None else f"{self.mode}_p{self.precision}"
+
+
+def configs_for(modes, precisions, dtype=torch.float32, exact_dtype=torch.float64) -> list[Config]:
+    """``exact`` once (no precision, in ``exact_dtype``); ``quantized`` and ``kernel`` at every precision."""
+    from .spiking import Ctx
+
+    out = []
+    for mode in modes:
+        if mode == "exact":
+            out.append(Config("exact", None, exact_dtype))
+            continue
+        for p in precisions:
+            Ctx(mode=mode, precision=p)   # validates mode and precision
+            out.append(Config(mode, int(p), dtype))
+    if not out:
+        raise ValueError("no mode to evaluate")
+    return out
+
+
+def _counters(pops) -> list[int]:
+    out = []
+    for p in pops:
+        out += [int(p.stats.neurons), int(p.stats.spikes), int(p.stats.clipped)]
+    return out
+
+
+@torch.no_grad()
+def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, progress: bool = True,
+                   total_batches: int = 0) -> tuple[list[ConversionReport], dict]:
+    """Reports (one per configuration, in order) and totals over all ranks.
+
+    The totals: ``images`` evaluated, ``skipped`` (count) and
+    ``skipped_paths`` (corrupt images skipped), and ``clip_rate`` per
+    configuration label: the share of all neurons (input layer excluded)
+    whose value fell outside their layer's [a, b].
+
+    ``batches`` yields ``(images, labels or None)`` or objects with
+    ``images``, ``labels`` and ``skipped`` (the paths of corrupt images that
+    were skipped). Labels present on one batch must be present on all.
+    """
+    from .energy import count_ops
+
+    device = torch.device(device or "cpu")
+    snn = snn.to(device)
+    ann = ann.eval()
+    anns = {}
+    for c in configs:
+        if c.dtype not in anns:
+            anns[c.dtype] = copy.deepcopy(ann).to(device=device, dtype=c.dtype).eval()
+    pops = snn.populations()
+    # clipping is counted per layer and reported as clip rates: no warning per batch and configuration
+    quiet = {"warn": False} if "warn" in inspect.signature(snn.forward).parameters else {}
+    C = len(configs)
+    counts = [[0] * (3 * len(pops)) for _ in configs]
+    agree, correct_snn = [0] * C, [0] * C
+    correct_ann = {dt: 0 for dt in anns}
+    max_err, max_ref = [0.0] * C, [0.0] * C
+    n = 0
+    has_labels = None
+    skipped = []
+    bar = Progress(total_batches, "evaluating", enabled=progress)
+    for item in batches:
+        if hasattr(item, "images"):
+            images, labels, skip = item.images, item.labels, list(getattr(item, "skipped", []))
+        else:
+            (images, labels), skip = item, []
+        skipped += skip
+        if images.shape[0] == 0:
+            bar.update()
+            continue
+        has_labels = labels is not None if has_labels is None else has_labels
+        images = images.to(device)
+        if labels is not None:
+            labels = labels.to(device)
+        refs = {dt: a(images.to(dt)) for dt, a in anns.items()}
+        if labels is not None:
+            for dt, ref in refs.items():
+                correct_ann[dt] += int((ref.argmax(-1) == labels).sum())
+        for ci, c in enumerate(configs):
+            reset_counters(snn)
+            out = snn(images, mode=c.mode, precision=c.precision, dtype=c.dtype, record=True, **quiet)
+            ref = refs[c.dtype]
+            pa, ps = ref.argmax(-1), out.argmax(-1)
+            agree[ci] += int((pa == ps).sum())
+            max_err[ci] = max(max_err[ci], float((out - ref).abs().max()))
+            max_ref[ci] = max(max_ref[ci], float(ref.abs().max()))
+            if labels is not None:
+                correct_snn[ci] += int((ps == labels).sum())
+            for k, v in enumerate(_counters(pops)):
+                counts[ci][k] += v
+        n += images.shape[0]
+        bar.update()
+    bar.close()
+    # ---- one reduction of everything over the ranks (no-ops in one process)
+    dts = list(anns)
+    ints = distributed.all_sum([n, int(bool(has_labels))] + agree + correct_snn + [correct_ann[d] for d in dts]
+                               + [v for row in counts for v in row]).tolist()
+    n, labelled = ints[0], ints[1] > 0
+    agree, correct_snn = ints[2:2 + C], ints[2 + C:2 + 2 * C]
+    ann_correct = dict(zip(dts, ints[2 + 2 * C:2 + 2 * C + len(dts)]))
+    flat = ints[2 + 2 * C + len(dts):]
+    maxes = distributed.all_max(max_err + max_ref).tolist()
+    max_err, max_ref = maxes[:C], maxes[C:]
+    skipped_all = [p for part in distributed.all_gather_objects(skipped) for p in part]
+    if n == 0:
+        raise ValueError("no image was evaluated (every image was skipped)")
+    neuron_of = _neuron_labels(snn)
+    reports = []
+    for ci, c in enumerate(configs):
+        row = flat[ci * 3 * len(pops):(ci + 1) * 3 * len(pops)]
+        for j, p in enumerate(pops):
+            p.stats.neurons, p.stats.spikes, p.stats.clipped = row[3 * j:3 * j + 3]
+        reports.append(_report(snn, anns[c.dtype], c, n, agree[ci], ann_correct[c.dtype] if labelled else None,
+                               correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci], neuron_of, count_ops))
+    reset_counters(snn)
+    clip = {}
+    for ci, c in enumerate(configs):
+        row = flat[ci * 3 * len(pops):(ci + 1) * 3 * len(pops)]
+        tot = sum(row[3 * j] for j, p in enumerate(pops) if p.kind != "input")
+        clipped = sum(row[3 * j + 2] for j, p in enumerate(pops) if p.kind != "input")
+        clip[c.label] = clipped / tot if tot else 0.0
+    return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip}
+
+
+def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref, neuron_of, count_ops):
+    layers = []
+    neurons = spikes = 0
+    for p in snn.populations():
+        st = p.stats
+        if p.kind == "input":
+            continue
+        neurons += st.neurons
+        spikes += st.spikes
+        layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
+                               st.spikes / st.neurons if st.neurons else 0.0,
+                               st.clipped / st.neurons if st.neurons else 0.0))
+    kw = {}
+    if "product" in inspect.signature(count_ops).parameters:   # the energy of the product construction used
+        from .report import product_construction
+
+        kw["product"] = product_construction(snn)
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **kw)
+    return ConversionReport(
+        mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,
+        agreement=agree / max(n, 1), max_logit_error=max_err,
+        max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf,
+        ann_accuracy=None if correct_ann is None else correct_ann / n,
+        snn_accuracy=None if correct_snn is None else correct_snn / n,
+        neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
+        op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
+        energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
+        energy_rows=[r.to_dict() for r in energy.rows])
+
