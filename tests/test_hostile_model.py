@@ -161,3 +161,42 @@ def test_per_channel_and_per_neuron_conversion_files_pass_the_schema(model, tmp_
     path = save_conversion(snn, tmp_path / f"{range_kind}.json")
     again = load_conversion(ann, path)
     assert torch.equal(again(x), snn(x))
+
+
+def _materialise(case, good_file, tmp_path):
+    name, damage, _ = case
+    raw = good_file.read_bytes()
+    if isinstance(damage, bytes):
+        content = damage
+    elif name == "truncated":
+        content = damage(raw)
+    else:
+        content = json.dumps(damage(json.loads(raw))).encode()
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("case", BAD_CONVERSIONS, ids=[c[0] for c in BAD_CONVERSIONS])
+def test_damaged_conversion_files_through_ttfs_evaluate(good_file, tmp_path, capsys, case):
+    """The CLI entry point of conversion files: exit 2, one line naming the file, before any model is built."""
+    from ttfs_symbolic.cli import main
+
+    path = _materialise(case, good_file, tmp_path)
+    rc = main(["evaluate", "vit_tiny_patch16_224", "--conversion", str(path), "--data", str(tmp_path),
+               "--out", str(tmp_path / "out"), "--no-progress", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(path) in err and re.search(case[2], err), err
+
+
+def test_ttfs_evaluate_checks_out_before_any_work(good_file, tmp_path, capsys):
+    from ttfs_symbolic.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out, pattern in ((blocker, "a file of that name exists"), (blocker / "sub", "is a file, not a folder")):
+        rc = main(["evaluate", "vit_tiny_patch16_224", "--conversion", str(good_file), "--data", str(tmp_path),
+                   "--out", str(out), "--no-progress", "--threads", "1"])
+        err = capsys.readouterr().err
+        assert rc == 2 and pattern in err and err.count("\n") == 1, err
