@@ -10,7 +10,9 @@ Printed equations of the paper are compared with the derived forms in
 Modules: theorem_4_1 (eq. 8-9), corollary_4_2 (eq. 10-11), theorem_4_3
 (eq. 13-14, 31-35), corollary_4_4 (eq. 15), theorem_4_6 (eq. 19),
 multiplication (eq. 24-27, Appendix C.1), layernorm (eq. 21-23),
-softmax (eq. 36-37), signed_product (this library's low-error product network).
+softmax (eq. 36-37), signed_product (this library's low-error product network),
+library (the kernels and constants ttfs_symbolic itself returns: InputKernel
+with an undefined f, derive_input / derive_output on catalogue neurons).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ NAMES = (
     "layernorm",
     "multiplication",
     "signed_product",
+    "library",
 )
 
 __all__ = ["ALL", "NAMES", "ProofResult", "Comparison", "run_all"]

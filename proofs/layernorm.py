@@ -129,7 +129,8 @@ def prove() -> ProofResult:
     for src, dst in ((m1, wz), (m2, wr), (my, wy)):
         rename.update({src.a: dst.a, src.d: dst.d, src.T_emit: dst.T_emit})
     zf, rf, V2 = (e.xreplace(rename) for e in (x1m, x2m, V2m))
-    st.check("   renamed product network: factors z = a_z + qz, r = a_r + qr", zf - (wz.a + qz) + rf - (wr.a + qr))
+    st.check("   renamed product network: factor z = a_z + qz", zf - (wz.a + qz))
+    st.check("   renamed product network: factor r = a_r + qr", rf - (wr.a + qr))
     cz, cr = 1 - wz.a, 1 - wr.a
     ok, _ = check_output_transform(sp.Lambda(S, 1 / wp.tau), wp.b + cz * cr, wp, V2, zf * rf)
     st.require("5. multiplication network: theta = b + c_z c_r, spike value z*r", ok)

@@ -30,6 +30,7 @@ import sympy as sp
 
 from ._common import (
     S,
+    Y,
     ProofResult,
     Synapse,
     Window,
@@ -146,8 +147,10 @@ def prove() -> ProofResult:
     K0 = sp.Symbol("K0", real=True)
     h = lambda v: v - K0  # noqa: E731
     g = lambda v: v + K0  # noqa: E731
-    st.check("theta from Theorem 4.3 with h(v) = v - K0: psi = 1/tau, theta = h^-1(b) = b + K0",
-             derive_psi_printed(h, g, wo)(S) - 1 / wo.tau + g(wo.b) - (wo.b + K0))
+    st.check("Theorem 4.3 with h(v) = v - K0 (g = v + K0 its inverse): h(g(y)) = y", h(g(Y)) - Y)
+    st.check("Theorem 4.3 with h(v) = v - K0: psi = 1/(tau h'(g(b - s/tau))) = 1/tau",
+             derive_psi_printed(h, g, wo)(S) - 1 / wo.tau)
+    st.check("Theorem 4.3 with h(v) = v - K0: theta = h^-1(b) = b + K0", g(wo.b) - (wo.b + K0))
 
     # matrix form: one layer-II neuron sums K triples (y_k, A_k, B_k)
     X1, X2, Yg = sp.Symbol("X1", real=True), sp.Symbol("X2", real=True), sp.Symbol("Y", real=True)

@@ -82,6 +82,24 @@ def prove() -> ProofResult:
         outs.append(value)
     st.check("the n outputs sum to 1", sum(outs) - 1)
 
+    # general n (SymPy Sum): layer I by Theorem 4.6 for n inputs, layer II per output i
+    from .theorem_4_6 import check_lse_general, general_n_inputs
+
+    ok, dV_n, dfire_n = check_lse_general(w0, w1)
+    st.require(f"general n: layer I's spike stands for y = log Sum(exp(x_k), (k, 1, n)) (potential residual "
+               f"{sp.sstr(dV_n)}, firing residual {sp.sstr(dfire_n)})", ok)
+    i, n, xi = general_n_inputs()
+    k = sp.Symbol("k", integer=True, positive=True)
+    den = sp.Sum(sp.exp(xi[k]), (k, 1, n))
+    V_i = V_gen.subs({Xg: xi[i], Yg: sp.log(den)})
+    ok, diff = check_output_transform(psi, theta, w2, V_i, sp.exp(V_i))
+    st.require(f"general n, neuron i: potential reaches log b exactly at the spike time of exp(x_i - y) "
+               f"(residual {sp.sstr(diff)})", ok)
+    st.check("general n, neuron i: exp(x_i - y) = exp(x_i)/Sum(exp(x_k), (k, 1, n)) (eq. 37)",
+             sp.exp(V_i) - sp.exp(xi[i]) / den)
+    total = sp.simplify(sp.Sum(sp.exp(V_i), (i, 1, n)))
+    st.check("general n: Sum(output_i, (i, 1, n)) = 1", total.xreplace({k: i}) - 1)
+
     comparisons = [
         compare("36", "psi^(2)(s)", 1 / (w2.T_ref - w2.T_emit - S), psi(S)),
         compare("36", "theta^(2)", sp.log(w2.b), theta),

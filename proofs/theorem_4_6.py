@@ -64,6 +64,30 @@ def check_lse(xs, win0, win1, **ingredients) -> tuple[bool, sp.Expr, sp.Expr]:
     return dV == 0 and ok_fire, dV, dfire
 
 
+def general_n_inputs():
+    """(i, n, x): index i in 1..n of symbolic n and the indexed inputs x[i]."""
+    i = sp.Symbol("i", integer=True, positive=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    return i, n, sp.IndexedBase("x", real=True)
+
+
+def check_lse_general(win0, win1, **ingredients) -> tuple[bool, sp.Expr, sp.Expr]:
+    """(fires right, V - Sum exp(x_i), firing residual) for n symbolic inputs (SymPy Sum)."""
+    d_eta, d_C, d_psi, d_theta = lse_neuron(win0, win1, 0)
+    eta = ingredients.get("eta", d_eta)
+    C = ingredients.get("C", d_C)
+    psi = ingredients.get("psi", d_psi)
+    theta = ingredients.get("theta", d_theta)
+    i, n, x = general_n_inputs()
+    Xg = sp.Symbol("X_generic", real=True)
+    one = accumulated_potential([Synapse(win0, 1, eta, C, Xg)])
+    V = sp.Sum(one.subs(Xg, x[i]), (i, 1, n))
+    target = sp.Sum(sp.exp(x[i]), (i, 1, n))
+    dV = simplify_diff(V - target)
+    ok_fire, dfire = check_output_transform(psi, theta, win1, V, sp.log(target))
+    return dV == 0 and ok_fire, dV, dfire
+
+
 def prove() -> ProofResult:
     st = _Steps()
     win0, win1 = window("0"), window("1")
@@ -81,6 +105,12 @@ def prove() -> ProofResult:
     # x_3 silent: stands for a0
     V, psi_, theta_ = lse_value([xs[0], xs[1], None], win0, win1)
     st.check("x_3 silent: V = exp(x1) + exp(x2) + exp(a0)", V - (sp.exp(xs[0]) + sp.exp(xs[1]) + sp.exp(win0.a)))
+
+    # general n (SymPy Sum over indexed inputs)
+    ok_n, dV_n, dfire_n = check_lse_general(win0, win1)
+    st.check("general n: V(T_emit) = Sum(contribution of input i, (i, 1, n)) = Sum(exp(x_i), (i, 1, n))", dV_n)
+    st.require(f"general n: the potential reaches theta exactly at the spike time of log Sum(exp(x_i)) "
+               f"(residual {sp.sstr(dfire_n)})", ok_n)
 
     nn = sp.Symbol("n", positive=True, integer=True)
     comparisons = [

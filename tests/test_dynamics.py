@@ -68,7 +68,7 @@ def test_encode_conventions(timing):
 
 
 @pytest.mark.parametrize("timing", TIMINGS, ids=lambda t: f"[{t.a},{t.b}]")
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(data=st.data())
 def test_encode_decode_round_trip(timing, data):
     margin = 64 * EPS * max(1.0, abs(timing.T_end), abs(timing.T_ref)) / timing.tau
@@ -132,7 +132,7 @@ def test_bad_timing_rejected(args, match):
 # quantized mode: nearest tick (Section 5.3)
 # --------------------------------------------------------------------------
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(ab=st.sampled_from([(-3.0, 3.0), (0.0, 1.0), (-8.0, 0.0), (0.0, 400.0)]),
        p=st.sampled_from([1, 2, 7, 64, 256, 4096]), data=st.data())
 def test_quantize_values_nearest_tick(ab, p, data):

@@ -435,7 +435,7 @@ FORMULA_TOKENS = (
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.one_of(
     st.text(alphabet=string.printable, max_size=40),
     st.lists(st.sampled_from(FORMULA_TOKENS), max_size=25).map("".join),

@@ -176,3 +176,48 @@ def test_printed_equations(module, equation, quantity, equal):
     assert (c.difference == 0) is equal
     # the recorded difference is the real one, not a label
     assert is_zero(c.printed - c.derived - c.difference)
+
+
+# ---------------------------------------------------------------- proofs of the library's own output
+def test_library_proof_fails_for_a_wrong_library_C_or_psi():
+    """proofs.library checks what ttfs_symbolic returns: a wrong const or psi from the library fails it."""
+    from dataclasses import replace as dc_replace
+
+    from ttfs_symbolic.catalogue import get
+
+    from proofs import library
+    from proofs._common import _Steps
+
+    class Wrong:
+        def __init__(self, nd, **changes):
+            self.nd, self.name, self.changes = nd, nd.name, changes
+
+        def input_transform(self):
+            return dc_replace(self.nd.input_transform(), **{k: v for k, v in self.changes.items() if k in ("const", "eta")})
+
+        def output_transform(self):
+            return dc_replace(self.nd.output_transform(), **{k: v for k, v in self.changes.items() if k in ("psi", "theta")})
+
+    square, exp = get("square"), get("exp")
+    it, ot = square.input_transform(), exp.output_transform()
+    for nd, check in ((Wrong(square, const=it.f_a * it.d), library.check_catalogue_input),
+                      (Wrong(square, const=it.const * (1 + sp.Rational(1, 10**9))), library.check_catalogue_input),
+                      (Wrong(square, eta=it.eta * (1 + sp.Rational(1, 10**6))), library.check_catalogue_input),
+                      (Wrong(exp, psi=ot.psi * (1 + sp.Rational(1, 10**6))), library.check_catalogue_output),
+                      (Wrong(exp, theta=ot.theta + sp.Rational(1, 10**9)), library.check_catalogue_output)):
+        st = _Steps()
+        check(st, nd)
+        assert not st.ok, "\n".join(st.lines)
+    st = _Steps()
+    library.check_catalogue_input(st, square)
+    library.check_catalogue_output(st, exp)
+    assert st.ok
+
+
+def test_general_n_log_sum_exp_rejects_a_wrong_C_or_theta():
+    w0, w1 = window("0"), window("1")
+    assert theorem_4_6.check_lse_general(w0, w1)[0]
+    _, _, psi, theta = theorem_4_6.lse_neuron(w0, w1, 0)
+    C = derive_C(sp.exp, 1, w0)
+    assert not theorem_4_6.check_lse_general(w0, w1, C=C * w0.d**2)[0]      # C = f(a) d instead of f(a)/d
+    assert not theorem_4_6.check_lse_general(w0, w1, theta=sp.exp(w1.a))[0]  # theta = h^-1(a)

@@ -49,14 +49,14 @@ USER = NeuronDef(name="user_cubic", f="x**3/3 - x", h="x", range=(-2.0, 2.0), ou
 # strategies
 # --------------------------------------------------------------------------
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(ranges())
 def test_ranges_are_wide_enough_and_bounded(ab):
     a, b = ab
     assert b - a >= 0.5 and -8.0 <= a < b <= 8.0
 
 
-@settings(max_examples=50, deadline=None)
+@settings(deadline=None)
 @given(ranges(min_width=2.0, max_abs=3.0))
 def test_ranges_custom_bounds(ab):
     a, b = ab
@@ -82,7 +82,7 @@ def test_values_in_includes_edges_and_outside():
     assert a < find(s, lambda v: a < v < b) < b                      # inside
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(values_in(-3.0, 0.5))
 def test_values_in_stays_within_one_width(v):
     assert math.isfinite(v) and -6.5 <= v <= 4.0
@@ -95,7 +95,7 @@ def test_values_in_bad_range():
         values_in(0.0, math.nan)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(deadline=None)
 @given(st.integers(1, 6).flatmap(lambda n: st.tuples(st.just(n), weights(n))))
 def test_weights_shape_and_bounds(nw):
     n, w = nw
@@ -109,7 +109,7 @@ def test_weights_cover_signs():
         weights(0)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(subranges(-2.0, 3.0))
 def test_subranges_inside(ab):
     a, b = ab
@@ -128,7 +128,8 @@ def test_subranges_include_the_range_and_proper_ones():
 
 @pytest.fixture(scope="module")
 def user_report():
-    return check_neuron(USER, max_examples=N, seed=0)
+    # the correct neuron at the profile's count (500 in CI, tests/conftest.py)
+    return check_neuron(USER, max_examples=settings.default.max_examples, seed=0)
 
 
 def test_user_neuron_checks_hold(user_report):
@@ -136,10 +137,8 @@ def test_user_neuron_checks_hold(user_report):
     assert [r.name for r in user_report.results] == [POTENTIAL, POTENTIAL_SUBRANGES, CLIPPING, ORDER, KERNEL]
     for r in user_report.results:
         assert isinstance(r, CheckResult)
-        if r.name == ORDER:
-            continue  # see test_user_neuron_passes (encode bug) and test_order_holds_with_a_correct_encode
         assert r.holds, f"{r.name}: {r.detail} {r.counterexample}"
-        assert r.tried >= N and r.counterexample is None
+        assert r.tried >= settings.default.max_examples and r.counterexample is None
     # measured errors are reported, and are far inside the tolerances
     assert 0 <= user_report[POTENTIAL].measured["rel_error"] <= 1e-12
     m = user_report[KERNEL].measured
@@ -188,8 +187,7 @@ def square():
 @pytest.mark.parametrize("break_it", [
     lambda it: dataclasses.replace(it, eta=2 * it.eta),
     lambda it: dataclasses.replace(it, eta=it.eta + 1),
-    lambda it: dataclasses.replace(it, const=it.const + sympy.Rational(1, 10)),
-], ids=["eta doubled", "eta shifted", "C off"])
+], ids=["eta doubled", "eta shifted"])
 def test_broken_input_transform_fails(square, break_it):
     it, _ = square
     assert check_input_transform(it, max_examples=N, seed=0).holds
@@ -200,6 +198,13 @@ def test_broken_input_transform_fails(square, break_it):
     assert ce is not None and ce["relative error"] > 1e-9
     # the shrunk counterexample has an input that matters: some nonzero weight
     assert any(w != 0 for w in ce["weights"])
+
+
+def test_C_off_is_named_by_the_silent_input_part(square):
+    it, _ = square
+    r = check_input_transform(dataclasses.replace(it, const=it.const + sympy.Rational(1, 10)), max_examples=N, seed=0)
+    assert not r.holds and "silent input" in r.detail
+    assert r.counterexample["d*C"] != r.counterexample["f(a)"]
 
 
 def test_counterexample_is_reproducible(square):

@@ -174,15 +174,15 @@ def run(args) -> int:
 
 
 #: the deep model's sweep: calibration and test images, and the precisions
-DEEP_CALIB, DEEP_TEST, DEEP_PRECISIONS = 1000, 500, (64, 128, 256, 512, 1024, 4096)
+DEEP_CALIB, DEEP_TEST, DEEP_PRECISIONS = 1000, 500, (64, 256, 1024, 4096)
 
 
 def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> dict:
-    """The 12-block MNIST ViT: ANN vs SNN accuracy against p (quantized mode), per-neuron ranges and the
-    signed product against one range per layer and the paper's product; plot ``accuracy_vs_precision_mnist.png``."""
-    from .model.convert import convert
+    """The 12-block MNIST ViT: ANN vs SNN against p (quantized mode, float64), per-neuron ranges with the
+    signed product against one range per layer with the paper's product; the issue's targets; the plot
+    ``accuracy_vs_precision_mnist.png``."""
+    from .model.convert import Progress, convert
     from .model.mnist import load_mnist, load_mnist_model
-    from .model.report import evaluate
 
     try:
         ann = load_mnist_model()
@@ -192,23 +192,46 @@ def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> 
         print(f"\ndeep model skipped: {exc}")
         return {"skipped": str(exc)}
     print(f"\ndeep model: 12-block ViT on MNIST ({sum(p.numel() for p in ann.parameters()):,} parameters), "
-          f"calibration {cx.shape[0]} images, test {tx.shape[0]} images")
-    configs = {"neuron ranges, signed product": dict(range_kind="neuron", product="signed", margin=0.1),
+          f"calibration {cx.shape[0]} images, test {tx.shape[0]} images; quantized mode, float64")
+    bs = 100
+    with torch.no_grad():
+        ref = torch.cat([ann.double()(tx[i:i + bs].double()) for i in range(0, tx.shape[0], bs)])
+    ann.float()
+    ann_acc = float((ref.argmax(-1) == ty).float().mean())
+    configs = {"neuron ranges, signed product": dict(range_kind="neuron", product="signed", margin=0.0),
                "layer ranges, paper product": dict(range_kind="layer", product="paper", margin=0.0)}
     sweep = []
-    ann_acc = None
+    bar = Progress(len(configs) * len(precisions), "deep model sweep", enabled=progress)
     for label, kw in configs.items():
-        snn = convert(ann, cx, progress=progress, **kw)
+        snn = convert(ann, cx, progress=False, **kw)
         for p in precisions:
-            rep = evaluate(snn, ann, tx, ty, mode="quantized", precision=p, dtype=torch.float32, progress=False)
-            ann_acc = rep.ann_accuracy
-            sweep.append({"mode": f"quantized, {label}", "precision": p, "accuracy": rep.snn_accuracy,
-                          "agreement": rep.agreement, "max_logit_rel_error": rep.max_logit_rel_error})
-    print(f"  {'p':>6s} " + " ".join(f"{k[:30]:>32s}" for k in configs) + f"    (ANN {100 * ann_acc:.2f}%)")
+            outs = torch.cat([snn(tx[i:i + bs], mode="quantized", precision=p, dtype=torch.float64, warn=False)
+                              for i in range(0, tx.shape[0], bs)])
+            sweep.append({"mode": f"quantized, {label}", "config": label, "precision": p,
+                          "accuracy": float((outs.argmax(-1) == ty).float().mean()),
+                          "agreement": float((outs.argmax(-1) == ref.argmax(-1)).float().mean()),
+                          "rel_logit_error": float((outs - ref).norm() / ref.norm())})
+            bar.update()
+    bar.close()
+    print(f"  {'p':>6s}  " + "  ".join(f"{k:>38s}" for k in configs) + f"    (ANN {100 * ann_acc:.2f}%)")
     for p in precisions:
-        row = [next(r for r in sweep if r["precision"] == p and r["mode"].endswith(k)) for k in configs]
-        print(f"  {p:6d} " + " ".join(f"{100 * r['accuracy']:8.2f}% (agree {100 * r['agreement']:6.2f}%)"
-                                       .rjust(32) for r in row))
+        cells = []
+        for k in configs:
+            r = next(r for r in sweep if r["precision"] == p and r["config"] == k)
+            cells.append(f"{100 * r['accuracy']:6.2f}% agree {100 * r['agreement']:6.2f}% err {r['rel_logit_error']:.1e}")
+        print(f"  {p:6d}  " + "  ".join(f"{c:>38s}" for c in cells))
+    best = list(configs)[0]
+    at = {r["precision"]: r for r in sweep if r["config"] == best}
+    if 1024 in at and 256 in at:
+        r1, r2 = at[1024], at[256]
+        print("  targets (finite precision issue), " + best + ":")
+        print(f"    p=1024: relative logit error {r1['rel_logit_error']:.2e} (target <= 1e-2), agreement "
+              f"{100 * r1['agreement']:.2f}% (target >= 99.5%): "
+              f"{'met' if r1['rel_logit_error'] <= 1e-2 and r1['agreement'] >= 0.995 else 'NOT met'}")
+        gap = 100 * abs(r2["accuracy"] - ann_acc)
+        print(f"    p=256: accuracy {100 * r2['accuracy']:.2f}% vs ANN {100 * ann_acc:.2f}% (gap {gap:.2f} points, "
+              f"target <= 1): {'met' if gap <= 1.0 else 'NOT met'}")
+    out.mkdir(parents=True, exist_ok=True)
     png = plot_precision_sweep(sweep, ann_acc, out / "accuracy_vs_precision_mnist.png",
                                data=f"{tx.shape[0]} MNIST test images")
     print(f"  plot: {png}")

@@ -554,8 +554,11 @@ def _output_section(ot: OutputTransform) -> list[str]:
 
 def _proof_lines(record) -> list[str]:
     verdict = "holds" if record.holds else "FAILS"
-    out = [f"- **{record.theorem}**, {record.method}: `{record.identity}` {verdict}.",
-           f"    - how: {record.detail}"]
+    out = [f"- **{record.theorem}**, {record.method}: `{record.identity}` {verdict}."]
+    if not getattr(record, "parts", ()):
+        out.append(f"    - how: {record.detail}")
+    for part in getattr(record, "parts", ()):
+        out.append(f"    - `{part.statement}`: {'holds' if part.holds else 'FAILS'}, {part.method} ({part.how})")
     if record.method == "numeric":
         out.append(f"    - mpmath at {record.dps} digits on {record.points} points; largest relative error "
                    f"{record.max_error:.1e}, required below {record.tolerance:.0e}")

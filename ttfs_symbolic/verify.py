@@ -100,6 +100,7 @@ __all__ = [
     "KERNEL",
     "MAX",
     "POTENTIAL_RTOL",
+    "SILENT_RTOL",
     "PSI_RTOL",
     "TABLE_TICKS",
 ]
@@ -118,6 +119,9 @@ MAX = "max aggregate"
 #: leaves three orders of magnitude for optimistic error estimates and for
 #: the rounding of the integration limit T_end - t_j (~1 ulp of the times).
 POTENTIAL_RTOL = 1e-9
+#: a silent input's share d*C against f(a) (eq. 8): two float64 roundings (of d*C to float, of f(a)), no
+#: quadrature, so a few ulps; 1e-14 relative leaves margin and refuses a C off by 1e-9.
+SILENT_RTOL = 1e-14
 #: the same quadrature argument for psi (eq. 32) from 0 to the spike time;
 #: the conditioning of the spike time itself (psi * ulp) is added per example.
 PSI_RTOL = 1e-9
@@ -554,6 +558,18 @@ def check_input_transform(it: InputTransform, *, max_examples: int = 50, seed: i
     breaks = [float(p) for p in kinks(it.eta, S, 0, it.delta)]
     f_ref = mp_function(it.f, X)
     const_d = float(sympy.N(it.const * it.d, 20))
+    # a silent input contributes exactly w f(a) (eq. 8): no quadrature is involved, so the float64 d*C may
+    # differ from f(a) by its own rounding only (SILENT_RTOL)
+    f_a = _real(f_ref, timing.a)
+    if f_a is not None:
+        err_c = abs(mpmath.mpf(const_d) - f_a) / max(1.0, abs(float(f_a)))
+        if not err_c <= SILENT_RTOL:
+            return CheckResult(name, False, 1,
+                               f"silent input: d*C = {const_d!r} differs from f(a) = {float(f_a)!r} (relative error "
+                               f"{float(err_c):.3g} > {SILENT_RTOL:g}): a silent input must contribute exactly w f(a) "
+                               "(eq. 8)",
+                               {"range": [timing.a, timing.b], "d*C": const_d, "f(a)": float(f_a)},
+                               {"silent_error": float(err_c)})
     prop = _potential_prop(eta, breaks, f_ref, const_d, timing)
     return _run(name, _weight_value_pairs(), prop, max_examples=max_examples, seed=seed, examples=_EDGE_PAIRS,
                 summary=lambda m: f"range [{timing.a:g}, {timing.b:g}]: " + _potential_summary(m))
@@ -577,7 +593,7 @@ def _subrange_kernel(f_text: str, params_key, a: float, b: float, check: bool = 
 @_guarded(POTENTIAL_SUBRANGES)
 def check_input_kernel(f: str, a: float, b: float, delta: float = 1.0, params: dict | None = None, *,
                        max_examples: int = 50, seed: int | None = None, min_fraction: float = 0.25,
-                       name: str = POTENTIAL_SUBRANGES) -> CheckResult:
+                       name: str = POTENTIAL_SUBRANGES, kernel: InputKernel | None = None) -> CheckResult:
     """Theorem 4.1 for the range-generic kernel ``eta(s, a, tau) = f'(s/tau + a)`` on sub-ranges of [a, b].
 
     The model layer compiles eta once per formula and uses it on every
@@ -585,7 +601,9 @@ def check_input_kernel(f: str, a: float, b: float, delta: float = 1.0, params: d
     this draws sub-ranges of ``[a, b]`` (``params`` given as formulas in a, b
     are bound per sub-range, as the derivation binds them) and checks eq. 9
     there as in :func:`check_input_transform`; kinks of f' map to
-    ``s = tau (x_k - a)``.
+    ``s = tau (x_k - a)``. ``kernel`` replaces the library's
+    ``InputKernel(f)`` (to check a kernel of one's own, or a broken one:
+    :mod:`ttfs_symbolic.broken`); f is still the reference.
     """
     params_key = tuple(sorted((k, v) for k, v in (params or {}).items()))
     _subrange_kernel(f, params_key, float(a), float(b), True)  # definition errors surface here, unwrapped
@@ -593,11 +611,12 @@ def check_input_kernel(f: str, a: float, b: float, delta: float = 1.0, params: d
 
     def prop(drawn):
         (sa, sb), pairs = drawn
-        kernel, x_kinks, f_ref = _subrange_kernel(f, params_key, sa, sb)
+        lib_kernel, x_kinks, f_ref = _subrange_kernel(f, params_key, sa, sb)
+        use = lib_kernel if kernel is None else kernel
         timing = LayerTiming(sa, sb, float(delta))
-        eta = _scalar_fn(kernel.eta_fn("numpy"), sa, timing.tau)
+        eta = _scalar_fn(use.eta_fn("numpy"), sa, timing.tau)
         breaks = [timing.tau * (xk - sa) for xk in x_kinks]
-        const_d = kernel.f_at(sa)
+        const_d = use.f_at(sa)
         return _potential_prop(eta, breaks, f_ref, const_d, timing)(pairs)
 
     return _run(name, strategy, prop, max_examples=max_examples, seed=seed,
