@@ -295,7 +295,7 @@ def test_bad_input_is_a_one_line_error(files, converted, tmp_path, capsys):
                     "made for another architecture", "num_heads")
     (tmp_path / "x.json").write_text("{not json")
     _one_line_error(capsys, [a if a != str(converted) else str(tmp_path / "x.json") for a in ev] + KWARGS,
-                    "cannot read conversion file")
+                    "x.json: not a conversion file: invalid JSON")   # the schema reader (issue 12)
     _one_line_error(capsys, ev + KWARGS + ["--modes", "fast"], "unknown mode 'fast'")
 
 

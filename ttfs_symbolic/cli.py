@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 # subcommand name -> module that defines ``register(subparsers)`` and a
@@ -45,14 +46,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: subcommands whose values may be formulas, which can start with "-" ("-x**2", "--output -1/x")
+FORMULA_COMMANDS = ("derive",)
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
+
+def protect_formulas(argv: list[str]) -> list[str]:
+    """argv with every formula that starts with "-" made unambiguous for argparse.
+
+    In a formula subcommand, an argument that starts with a single "-" and
+    is neither ``-h`` nor a number (``-1``, ``-2.5e3``) is a formula such as
+    ``-x**2``: argparse would take it for an option, so it gets a leading
+    space (the formula parser ignores it). Options all start with "--".
+    """
+    argv = list(argv)
+    cmd = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if cmd is None or argv[cmd] not in FORMULA_COMMANDS:
+        return argv
+    for i in range(cmd + 1, len(argv)):
+        a = argv[i]
+        if a == "--":
+            break
+        if a.startswith("-") and not a.startswith("--") and a != "-h" and not _NEGATIVE_NUMBER.match(a):
+            argv[i] = " " + a
+    return argv
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())   # one line
+    text = re.sub(r"\d{25,}", lambda m: f"{m.group()[:6]}...{m.group()[-3:]} ({len(m.group())} digits)", text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(protect_formulas(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError) as exc:
-        print(f"ttfs {args.command}: error: {exc}", file=sys.stderr)
+        print(f"ttfs {args.command}: error: {_short(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:   # a file or folder the user named
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ttfs {args.command}: error: {_short(exc.strerror or exc)}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ttfs {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,11 +69,11 @@ def run(args) -> int:
     for name, v in (("--calib", args.calib), ("--inputs", args.inputs)):
         if v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
-    if args.margin < 0:
-        raise ValueError(f"--margin must be >= 0, got {args.margin}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
+    if not args.margin >= 0 or args.margin == float("inf"):   # NaN fails the first test
+        raise ValueError(f"--margin must be a finite number >= 0, got {args.margin}")
+    from .demo import prepare_out
+
+    out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
     from .model.report import error_budget
 
     ann, cx, x = _data(args.model, args.calib, args.inputs)

@@ -118,6 +118,7 @@ def run_derive(args) -> int:
     from . import docgen
 
     f, h = args.formula, args.output
+    f, h = (None if t is None else t.strip() for t in (f, h))   # " -x**2": see cli.protect_formulas
     if f is None and h is None:
         raise ValueError("give a formula f (input transform) and/or --output H (output transform)")
     if args.range is None:

@@ -219,12 +219,14 @@ def _convert(args, info) -> int:
 
 
 def _read_conversion(path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
+    from .model.conversion_schema import read_conversion
+
+    try:   # decoded and checked against the schema: a ValueError names the file and the first problem
+        return read_conversion(path)
     except FileNotFoundError:
         raise ValueError(f"conversion file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read conversion file {path}: {exc}") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read conversion file {path}: {exc.strerror or exc}") from None
 
 
 def _evaluate(args, info) -> int:
@@ -238,12 +240,18 @@ def _evaluate(args, info) -> int:
         precisions = [int(p) for p in str(args.precision).split(",") if p.strip()]
     except ValueError:
         raise DataError(f"--precision must be comma-separated integers, got {args.precision!r}") from None
+    if any(p < 1 for p in precisions):
+        raise DataError(f"--precision: time precisions are positive integers, got {args.precision!r}")
     for m in modes:
         if m not in ("exact", "quantized", "kernel"):
             raise DataError(f"unknown mode {m!r} in --modes (exact, quantized, kernel)")
     if any(m != "exact" for m in modes) and not precisions:
         raise DataError("quantized and kernel mode need --precision")
     configs = configs_for(modes, precisions, dtype=getattr(torch, args.dtype))
+    if info.is_main:
+        from .demo import prepare_out
+
+        prepare_out(args.out)   # --out checked (not a file, writable) before any work (issue 12)
     saved = _read_conversion(args.conversion)
     ann, _ = _build_ann(args)
     activations = _activations(args)

@@ -11,11 +11,15 @@ plots accuracy against p. Everything is written to ``--out``.
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+#: largest --precisions value (ticks are exact in float32 up to 2**24)
+MAX_PRECISION = 1 << 24
 PRECISIONS = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 #: calibration margin of the demo: each range widened by 20% of its width on both sides.
 #: The calibration split has 180 images; with margin 0 a few test images fall outside the
@@ -38,6 +42,40 @@ def register(subparsers):
 
     add_activation_argument(p)
     p.set_defaults(func=run)
+
+
+def parse_precisions(text: str) -> list[int]:
+    """The --precisions list: comma-separated integers in [1, 2**24]; ValueError naming the bad item."""
+    items = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not items:
+        raise ValueError(f"--precisions needs at least one time precision, got {text!r}")
+    out = []
+    for item in items:
+        try:
+            p = int(item)
+        except ValueError:
+            raise ValueError(f"--precisions must be comma-separated integers, got {item!r} in {text!r}") from None
+        if not 1 <= p <= MAX_PRECISION:
+            raise ValueError(f"--precisions: a time precision is an integer in [1, {MAX_PRECISION}], got {p}")
+        out.append(p)
+    return out
+
+
+def prepare_out(path) -> Path:
+    """The --out folder, made and checked writable before any work; ValueError naming the problem."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: a file of that name exists (give a folder)")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    return out
 
 
 def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
@@ -75,13 +113,11 @@ def run(args) -> int:
     from .model.report import evaluate
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    precisions = parse_precisions(args.precisions)   # every argument is checked before any work (issue 12)
+    if not math.isfinite(args.margin) or args.margin < 0:
+        raise ValueError(f"--margin must be a finite number >= 0, got {args.margin}")
+    out = prepare_out(args.out)
     progress = not args.no_progress
-    try:
-        precisions = [int(p) for p in str(args.precisions).split(",") if p.strip()]
-    except ValueError:
-        raise ValueError(f"--precisions must be comma-separated integers, got {args.precisions!r}") from None
     activations = parse_activation_args(getattr(args, "activation", []))   # bad input fails before any work
     t0 = time.perf_counter()
     ann = load_demo_model()

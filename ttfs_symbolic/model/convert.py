@@ -20,6 +20,7 @@ from torch import nn
 
 from . import activations as _acts
 from . import spiking
+from .conversion_schema import check_convert_args, read_conversion
 from .spiking import DEFAULT_PRODUCT, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, Ctx, Population, Product
 from .vit import SpikingViT, UnsupportedModuleError
 
@@ -65,6 +66,9 @@ class Progress:
 
 def batches(data, batch_size: int):
     """Image batches from a tensor, a (images, labels) pair, or an iterable of batches."""
+    if data is None or isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+        raise TypeError(f"expected images as a tensor, an (images, labels) pair or an iterable of batches, "
+                        f"got {type(data).__name__}")
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         data = data[0]
     if isinstance(data, torch.Tensor):
@@ -167,6 +171,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     the multiplication networks (``signed`` or ``paper``; None keeps each
     one's own).
     """
+    check_convert_args(batch_size, percentile, margin)
     if not (isinstance(sigmas, (int, float)) and sigmas >= 0 and math.isfinite(sigmas)):
         raise ValueError(f"sigmas must be a finite number >= 0, got {sigmas!r}")
     if optimize_for is not None and (isinstance(optimize_for, bool) or not isinstance(optimize_for, int)
@@ -244,6 +249,7 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
     activations for this call only (:mod:`ttfs_symbolic.model.activations`);
     every activation module is checked against its formula after calibration.
     """
+    check_convert_args(batch_size, percentile, margin)
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
     with _acts.overrides(activations):
         snn = build_spiking(ann, softmax_max=softmax_max)
@@ -331,7 +337,7 @@ def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
     the one registered now (registry or ``activations=``), and is checked
     against the module again.
     """
-    data = json.loads(Path(path).read_text())
+    data = read_conversion(path)   # read, decoded and checked against the schema (ValueError naming the file)
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
     ann = resolve_model(model, **timm_kwargs)

@@ -187,7 +187,11 @@ def load_demo_model(path=None):
     ckpt = default_checkpoint_path() if path is None else Path(path)
     if not ckpt.is_file():
         raise _missing(ckpt, "checkpoint")
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    try:   # weights_only: a checkpoint cannot run code when it is loaded
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  truncated, not a checkpoint, or holding objects other than tensors
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
+        raise ValueError(f"{ckpt}: not a readable PyTorch checkpoint (weights only): {first}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{ckpt} does not hold a state_dict (got {type(state).__name__})")
     model = build_digits_vit()

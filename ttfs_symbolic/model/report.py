@@ -143,13 +143,15 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
     into the rows) and, with ``warn``, reported in one :class:`~.spiking.ClippingWarning` per call.
     """
     from .energy import count_ops
+    from .inputs import check_batch
 
     Ctx(mode=mode, precision=precision)  # validates mode and precision
+    check_batch(batch_size, dtype)
     own = getattr(snn, "evaluate_against", None)   # a family with its own comparison (text models)
     if own is not None:
         return own(ann, images, labels, mode=mode, precision=precision, dtype=dtype, batch_size=batch_size,
                    progress=progress)
-    images = torch.as_tensor(images)
+    images = snn.check_images(images)   # a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
         labels = torch.as_tensor(labels)
         if labels.shape[0] != images.shape[0]:

@@ -344,14 +344,16 @@ class SpikingViT(nn.Module):
         return x
 
     def check_images(self, images):
-        if not isinstance(images, torch.Tensor):
-            images = torch.as_tensor(images)
-        if images.dim() != 4 or images.shape[1] != self.in_chans or tuple(images.shape[2:]) != self.img_size:
-            raise ValueError(f"expected images of shape (batch, {self.in_chans}, {self.img_size[0]}, "
-                             f"{self.img_size[1]}), got {tuple(images.shape)}")
-        if torch.isnan(images).any():
-            raise ValueError("images contain NaN")
-        return images
+        """The images as a floating tensor of shape (batch, C, H, W), or a one-line error (issue 12).
+
+        Refused: anything but a tensor or a NumPy array (TypeError); integer,
+        boolean or complex dtypes (raw 0-255 pixels must be scaled and
+        normalised as the ANN expects first); other shapes; NaN or inf pixels
+        (the ANN would give NaN, the SNN a finite, confident, meaningless answer).
+        """
+        from .inputs import check_images
+
+        return check_images(images, self.in_chans, self.img_size)
 
     @torch.no_grad()
     def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
@@ -359,7 +361,9 @@ class SpikingViT(nn.Module):
         """Decoded logits. ``only``: names of the layers that run in ``mode``, the rest exact
         (:func:`~ttfs_symbolic.model.report.error_budget`). Neurons driven outside their range
         are counted in every mode (``self.last_clipping``) and warned about once per call."""
-        images = self.check_images(images).to(dtype)
+        from .inputs import check_dtype
+
+        images = self.check_images(images).to(check_dtype(dtype))
         ctx = make_ctx(self, mode, precision, record, only)
         out = self._forward(images, ctx)
         finish_call(self, ctx, warn=warn)

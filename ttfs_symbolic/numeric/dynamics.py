@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,9 @@ def check_mode(mode: str, precision) -> None:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode != "exact":
-        if precision is None or int(precision) != precision or precision < 1:
+        ok = (not isinstance(precision, bool) and isinstance(precision, numbers.Real)
+              and math.isfinite(precision) and int(precision) == precision and precision >= 1)
+        if not ok:   # None, NaN, inf, 2.5, 0, "8", True: refused before int() can fail or round
             raise ValueError(f"mode {mode!r} needs a time precision p (a positive integer), got {precision!r}")
 
 

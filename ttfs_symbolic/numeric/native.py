@@ -38,18 +38,30 @@ for bit.
 Environment: ``TTFS_NATIVE=0`` uses the torch reference everywhere;
 ``TTFS_CACHE_DIR`` is where the compiled library is kept (default
 ``~/.cache/ttfs_symbolic``); ``CC`` picks the compiler.
+
+The cache is guarded (docs/design.md, "The native library cache"): the
+folder must be private (owned by this user, not writable by others, no
+symbolic link on the way), else a fresh ``tempfile.mkdtemp`` folder is used
+with one warning; the library is built under a temporary name and renamed
+into place, its SHA-256 is written beside it (``.sha256``) and checked
+before every load, and a file that fails the check is built again, never
+loaded.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import hashlib
 import math
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -71,19 +83,165 @@ _REAL = {torch.float32: ("f32", ctypes.c_float), torch.float64: ("f64", ctypes.c
 # ---------------------------------------------------------------- building
 
 
-def _cache_dir() -> Path:
-    """``$TTFS_CACHE_DIR``, else ``~/.cache/ttfs_symbolic``; a private temporary folder where that is not writable."""
-    root = os.environ.get("TTFS_CACHE_DIR")
-    path = Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
+#: a temporary build file older than this (seconds) is a leftover of a killed build and is removed
+STALE_BUILD_SECONDS = 600
+_BUILD_PREFIX = ".build-"
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` is not a private cache folder (None: it is).
+
+    Private: a real folder (not a symlink), owned by this user, not writable
+    by group or others; and every folder above it is not a symlink (unless
+    owned by root, as ``/var -> /private/var`` on macOS) and is owned by
+    root or this user, and writable by nobody else unless it has the sticky
+    bit (as ``/tmp``), so that no other user can rename or replace a folder
+    on the way. See docs/design.md, "The native library cache".
+    """
+    if not hasattr(os, "getuid"):   # no POSIX owners (Windows): nothing to check
+        return None
+    uid = os.getuid()
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        if os.access(path, os.W_OK):
-            return path
-    except OSError:
-        pass
-    path = Path(tempfile.gettempdir()) / f"ttfs_symbolic-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"cannot stat it ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a folder"
+    if st.st_uid != uid:
+        return f"it is owned by uid {st.st_uid}, not by this user (uid {uid})"
+    if st.st_mode & 0o022:
+        return f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    for parent in Path(os.path.abspath(path)).parents:
+        try:
+            pst = os.lstat(parent)
+        except OSError as exc:
+            return f"cannot stat {parent} ({exc.strerror})"
+        if stat.S_ISLNK(pst.st_mode):
+            if pst.st_uid != 0:
+                return f"{parent} on its path is a symbolic link owned by uid {pst.st_uid}"
+            continue
+        if pst.st_uid not in (0, uid):
+            return f"{parent} on its path is owned by uid {pst.st_uid}"
+        if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+            return f"{parent} on its path is writable by others without the sticky bit"
+    return None
+
+
+def _cache_dir() -> Path:
+    """The private folder the library is built in and loaded from (one per process, checked once).
+
+    ``$TTFS_CACHE_DIR``, else ``~/.cache/ttfs_symbolic``, created with mode
+    0700. A folder that cannot be made or written, or that is not private
+    (:func:`_folder_problem`), is refused with one warning, and the library
+    is built in a fresh private folder from :func:`tempfile.mkdtemp` instead
+    (unpredictable name, mode 0700, removed at exit).
+    """
+    if "cache_dir" in _STATE:
+        return _STATE["cache_dir"]
+    root = os.environ.get("TTFS_CACHE_DIR")
+    problem = None
+    try:
+        path = Path(root) if root else Path.home() / ".cache" / "ttfs_symbolic"
+    except RuntimeError as exc:   # no home folder
+        path, problem = Path("~/.cache/ttfs_symbolic"), str(exc)
+    try:
+        missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+        for folder in reversed(missing):   # every folder made here is private (0700), whatever the umask
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:   # made by a concurrent process: checked below like any other
+                pass
+        problem = problem or _folder_problem(path)
+        if problem is None and not os.access(path, os.W_OK):
+            problem = "it is not writable"
+    except OSError as exc:
+        problem = f"it cannot be made ({exc.strerror or exc})"
+    if problem is not None:
+        fresh = Path(tempfile.mkdtemp(prefix="ttfs_symbolic-"))
+        atexit.register(shutil.rmtree, fresh, True)
+        warnings.warn(f"ttfs_symbolic: not using the cache folder {path} for the native library: {problem}; "
+                      f"building in the private temporary folder {fresh}", RuntimeWarning, stacklevel=4)
+        path = fresh
+    _STATE["cache_dir"] = path
     return path
+
+
+def _sha256_fd(fd: int) -> str:
+    h = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        block = os.read(fd, 1 << 20)
+        if not block:
+            return h.hexdigest()
+        h.update(block)
+
+
+def _manifest(lib_path: Path) -> Path:
+    return lib_path.with_name(lib_path.name + ".sha256")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=_BUILD_PREFIX, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _open_checked(lib_path: Path) -> tuple[int | None, str | None]:
+    """``(fd, None)``: lib_path opened, a regular file of this user whose SHA-256 is its manifest's;
+    ``(None, why)`` otherwise. Symbolic links are not followed."""
+    try:
+        want = _manifest(lib_path).read_text().strip()
+    except OSError:
+        want = None
+    try:
+        fd = os.open(lib_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        return None, ("it is a symbolic link" if os.path.islink(lib_path) else (exc.strerror or str(exc)))
+    try:
+        st = os.fstat(fd)
+        why = None
+        if not stat.S_ISREG(st.st_mode):
+            why = "it is not a regular file"
+        elif hasattr(os, "getuid") and st.st_uid != os.getuid():
+            why = f"it is owned by uid {st.st_uid}"
+        elif st.st_mode & 0o022:
+            why = f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+        elif want is None:
+            why = "it has no manifest (SHA-256) beside it"
+        elif _sha256_fd(fd) != want:
+            why = "its SHA-256 differs from its manifest's (damaged or replaced)"
+        if why is None:
+            return fd, None
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    os.close(fd)
+    return None, why
+
+
+def _load_fd(fd: int, lib_path: Path) -> ctypes.CDLL:
+    """dlopen the very file that was checked: through /proc/self/fd where there is one (no race)."""
+    proc = f"/proc/self/fd/{fd}"
+    return ctypes.CDLL(proc if os.path.exists(proc) else str(lib_path))
+
+
+def _clean_leftovers(folder: Path) -> None:
+    """Remove temporary files of killed builds (older than STALE_BUILD_SECONDS: a running build is younger)."""
+    now = time.time()
+    for leftover in [*folder.glob(_BUILD_PREFIX + "*"), *folder.glob("tmp*.so")]:
+        try:
+            st = os.lstat(leftover)
+            if now - st.st_mtime > STALE_BUILD_SECONDS and not stat.S_ISDIR(st.st_mode):
+                os.unlink(leftover)
+        except OSError:
+            pass
 
 
 def _cpu_id() -> str:
@@ -116,30 +274,67 @@ FLAG_SETS = (
 COMMON_FLAGS = ["-shared", "-fPIC", "-std=c99", "-ffp-contract=off", "-fno-math-errno"]
 
 
+def _lib_name(cc: str, flags: list[str]) -> str:
+    """File name of the library for these sources, compiler, flags and CPU."""
+    text = b"".join((SOURCE_DIR / s).read_bytes() for s in SOURCES)
+    key = hashlib.sha256(text + repr((cc, flags, COMMON_FLAGS, _cpu_id(), platform.machine())).encode())
+    return f"libttfs_ticks_{key.hexdigest()[:16]}.so"
+
+
+def _lib_path(cc: str, flags: list[str]) -> Path:
+    return _cache_dir() / _lib_name(cc, flags)
+
+
+def _compile(cc: str, flags: list[str], lib_path: Path) -> str | None:
+    """Build lib_path atomically (temporary name, manifest, rename); None, or the compiler's complaint."""
+    fd, tmp = tempfile.mkstemp(prefix=_BUILD_PREFIX, suffix=".so", dir=lib_path.parent)
+    os.close(fd)
+    try:
+        cmd = [cc, *flags, *COMMON_FLAGS, f"-I{SOURCE_DIR}", str(SOURCE_DIR / "ticks.c"), "-o", tmp, "-lm"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            return f"{' '.join(cmd)}:\n{proc.stderr.strip()[-2000:]}"
+        os.chmod(tmp, 0o700)
+        with open(tmp, "rb") as fh:
+            digest = _sha256_fd(fh.fileno())
+        # the library first, then its manifest: a concurrent process that sees the new library with
+        # the old manifest finds a mismatch and builds again; it never loads an unchecked file
+        os.replace(tmp, lib_path)
+        _write_atomic(_manifest(lib_path), digest.encode() + b"\n")
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def _build() -> ctypes.CDLL:
     cc = _compiler()
     if cc is None:
         raise RuntimeError("no C compiler found (set CC, or install cc/gcc/clang)")
-    text = b"".join((SOURCE_DIR / s).read_bytes() for s in SOURCES)
     errors = []
+    _clean_leftovers(_cache_dir())
     for flags in FLAG_SETS:
-        key = hashlib.sha256(text + repr((cc, flags, COMMON_FLAGS, _cpu_id(), platform.machine())).encode())
-        lib_path = _cache_dir() / f"libttfs_ticks_{key.hexdigest()[:16]}.so"
-        if not lib_path.is_file():
-            fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib_path.parent)
-            os.close(fd)
-            cmd = [cc, *flags, *COMMON_FLAGS, f"-I{SOURCE_DIR}", str(SOURCE_DIR / "ticks.c"), "-o", tmp, "-lm"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                os.unlink(tmp)
-                errors.append(f"{' '.join(cmd)}:\n{proc.stderr.strip()[-2000:]}")
+        lib_path = _lib_path(cc, flags)
+        fd, why = _open_checked(lib_path)
+        if fd is None:
+            if os.path.lexists(lib_path) or os.path.lexists(_manifest(lib_path)):
+                warnings.warn(f"ttfs_symbolic: the cached native library {lib_path} failed its check ({why}); "
+                              "not loading it, building it again", RuntimeWarning, stacklevel=4)
+            failure = _compile(cc, flags, lib_path)
+            if failure is not None:
+                errors.append(failure)
                 continue
-            os.replace(tmp, lib_path)  # atomic: a concurrent process sees the old file or the whole new one
+            fd, why = _open_checked(lib_path)
+            if fd is None:
+                errors.append(f"{lib_path} fails its check right after the build: {why}")
+                continue
         try:
-            lib = ctypes.CDLL(str(lib_path))
+            lib = _load_fd(fd, lib_path)
         except OSError as exc:  # e.g. built with OpenMP, but its runtime library is missing
             errors.append(f"loading {lib_path}: {exc}")
             continue
+        finally:
+            os.close(fd)
         lib.ttfs_native_version.restype = ctypes.c_int64
         if lib.ttfs_native_version() != INTERFACE_VERSION:
             raise RuntimeError(f"{lib_path} has interface {lib.ttfs_native_version()}, expected {INTERFACE_VERSION}")

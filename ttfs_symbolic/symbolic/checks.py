@@ -11,6 +11,7 @@ import math
 import mpmath
 import sympy
 
+from .limits import limited
 from .parse import X
 
 
@@ -122,6 +123,7 @@ def mp_function(expr: sympy.Expr, var: sympy.Symbol = X):
     return sympy.lambdify(var, expr, modules=_mp_modules())
 
 
+@limited("checking that the formula is defined and differentiable on the range (mpmath)")
 def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative: bool = True):
     """Refuse f when it, or f', is undefined or not finite on [a, b].
 
@@ -153,6 +155,7 @@ def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative
                 )
 
 
+@limited("solving h(x) = y for x (mpmath root finding)")
 def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
     """v with fn(v) = target for an increasing fn, by outward bracketing then bisection.
 
@@ -208,6 +211,7 @@ def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
     return (lo + hi) / 2
 
 
+@limited("locating where h is defined (mpmath)")
 def defined_start(fn, lo=-10, hi=10, n=201):
     """A point where fn is defined, preferring 0, 1, -1, then a scan of [lo, hi]."""
     for p in [mpmath.mpf(0), mpmath.mpf(1), mpmath.mpf(-1)] + sample_points(lo, hi, n):
@@ -216,6 +220,7 @@ def defined_start(fn, lo=-10, hi=10, n=201):
     return None
 
 
+@limited("the monotonicity check of h (SymPy, mpmath)")
 def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_undefined: bool = False):
     """Refuse h unless it is strictly increasing on [lo, hi].
 
@@ -281,6 +286,7 @@ def _no_solution(relation, interval) -> bool:
         return False
 
 
+@limited("locating where h is defined (mpmath)")
 def defined_extent(fn, start, stop, n: int = 129):
     """The farthest point from ``start`` toward ``stop`` before fn becomes undefined.
 

@@ -16,17 +16,15 @@ the compiled kernels live in :mod:`ttfs_symbolic.numeric`.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import signal
-import threading
 from dataclasses import dataclass
 
 import mpmath
 import sympy
 
-from . import checks
+from . import checks, guards, limits
 from .checks import DomainError, MonotonicityError, RangeError, check_range, mp_function
+from .limits import _Timeout, time_limit  # wall-clock limits that work in any thread (issue 12)
 from .parse import S, X, parse_formula
 
 __all__ = [
@@ -58,29 +56,6 @@ PROOF_POINTS = 33
 #: relative error a numeric proof must reach at PROOF_DPS digits: quadrature
 #: of a smooth kernel at 30 digits is good to ~1e-25; 1e-20 leaves margin
 PROOF_TOL = mpmath.mpf("1e-20")
-
-
-class _Timeout(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise _Timeout after ``seconds`` (main thread only; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Timeout()
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _is_zero(expr: sympy.Expr) -> bool | None:
@@ -269,6 +244,7 @@ def _integral_closed_form(eta, sigma, tau):
         return None
 
 
+@limits.limited("locating the kinks of the kernel (SymPy solve)")
 def kinks(expr: sympy.Expr, var: sympy.Symbol, lo, hi) -> list:
     """Points of (lo, hi) where expr may be non-smooth: zeros of the arguments
     of Heaviside, Max, Min, Abs, sign and of Piecewise conditions.
@@ -312,6 +288,7 @@ _C_SHARE = "C's share (1/tau) * Integral(C, (s, 0, delta)) = d*C equals f(a) (a 
 _POTENTIAL = "(1/tau) * Integral(eta, (s, 0, tau*(x - a))) + d*C = f(x) for x in [a, b]"
 
 
+@limits.limited("the proof of Theorem 4.1 (SymPy, mpmath quadrature)")
 def prove_input(f, eta, const, a, b, delta) -> ProofRecord:
     """Check Theorem 4.1's identity (eq. 9, proof eq. 30) for the kernel ``eta`` and constant ``const`` given.
 
@@ -420,6 +397,8 @@ def _derive_input_cached(f: sympy.Expr, a, b, delta, text: str) -> InputTransfor
                           derivative=fprime, proof=proof, text=text)
 
 
+@guards.short_messages
+@limits.limited("the derivation of f (Theorem 4.1)", factor=4)
 def derive_input(f, a, b, delta=1, params: dict | None = None) -> InputTransform:
     """Theorem 4.1 (eq. 8-9): eta(s) = f'(s/tau + a) for s >= 0, C term f(a)/d.
 
@@ -435,9 +414,13 @@ def derive_input(f, a, b, delta=1, params: dict | None = None) -> InputTransform
     malformed formula).
     """
     a_, b_, delta_ = check_range(a, b, delta)
+    guards.check_float_range(a_, b_, delta_)
     text = f if isinstance(f, str) else str(f)
     expr = parse_formula(f, variables=("x",), params=_bind_params(params, a_, b_))
-    return _derive_input_cached(expr, a_, b_, delta_, text)
+    expr = guards.without_jumps(expr, a_, b_, "f")   # Heaviside/sign: constant on [a, b], or refused
+    result = _derive_input_cached(expr, a_, b_, delta_, text)
+    guards.check_input_overflow(result)   # f, eta in float64 on [a, b], or refused with a range that works
+    return result
 
 
 def _bind_params(params, a, b):
@@ -458,6 +441,7 @@ def _bind_params(params, a, b):
 # Theorem 4.3
 # --------------------------------------------------------------------------
 
+@limits.limited("inverting h (SymPy solve, mpmath check)")
 def _symbolic_inverse(h, a, b):
     """The real, increasing branch g of h^-1 on (a, b], or None."""
     try:
@@ -522,6 +506,7 @@ def _never_negative(expr, delta) -> bool:
         return False
 
 
+@limits.limited("the proof of Theorem 4.3 (SymPy, mpmath quadrature)")
 def prove_output(h, psi, theta, theta_low, a, b, delta, inverse=None, monotonicity: str = "numeric") -> ProofRecord:
     """Check Theorem 4.3's identity (eq. 13-14, proof eq. 32-35) for the ``psi``, ``theta`` and ``theta_low`` given.
 
@@ -670,6 +655,8 @@ def prove_output(h, psi, theta, theta_low, a, b, delta, inverse=None, monotonici
     return _record(_T43, _ID43, parts, PROOF_DPS, PROOF_POINTS - 1, tol)
 
 
+@guards.short_messages
+@limits.limited("the derivation of h (Theorem 4.3)", factor=4)
 def derive_output(h, a, b, delta=1, params: dict | None = None) -> OutputTransform:
     """Theorem 4.3 (eq. 13-14): psi(s) = 1/(tau h'(h^-1(b - s/tau))), theta = h^-1(b).
 
@@ -684,9 +671,13 @@ def derive_output(h, a, b, delta=1, params: dict | None = None) -> OutputTransfo
     numerically on (a, b]) or, failing that, by a monotone root finder.
     """
     a_, b_, delta_ = check_range(a, b, delta)
+    guards.check_float_range(a_, b_, delta_)
     text = h if isinstance(h, str) else str(h)
     expr = parse_formula(h, variables=("x",), params=_bind_params(params, a_, b_))
-    return _derive_output_cached(expr, a_, b_, delta_, text)
+    guards.refuse_jumps(expr, "h")
+    result = _derive_output_cached(expr, a_, b_, delta_, text)
+    guards.check_output_overflow(result)
+    return result
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,0 +1,51 @@
+"""Checks of what a spiking model is called with (issue 12): images and the dtype to run in.
+
+Shared by every model family (:meth:`SpikingViT.check_images` is reused by
+the EVA and DeiT models). Every refusal is one line that names the problem.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["check_images", "check_dtype", "check_batch"]
+
+
+def check_images(images, in_chans: int, img_size) -> torch.Tensor:
+    """``images`` as a floating tensor of shape (batch, in_chans, H, W); TypeError/ValueError otherwise."""
+    if images is None or isinstance(images, (str, bytes)):
+        raise TypeError(f"images must be a tensor of shape (batch, {in_chans}, {img_size[0]}, {img_size[1]}), "
+                        f"got {type(images).__name__}")
+    if not isinstance(images, torch.Tensor):
+        if type(images).__module__ == "numpy" and hasattr(images, "dtype"):
+            images = torch.from_numpy(images)
+        else:
+            raise TypeError(f"images must be a torch.Tensor (or a NumPy array), got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[1] != in_chans or tuple(images.shape[2:]) != tuple(img_size):
+        raise ValueError(f"expected images of shape (batch, {in_chans}, {img_size[0]}, "
+                         f"{img_size[1]}), got {tuple(images.shape)}")
+    if images.is_complex() or not images.is_floating_point():
+        raise ValueError(f"images must be floating point, got {images.dtype}: scale and normalise raw pixels "
+                         "as the ANN expects (e.g. images.float() / 255, then its mean and std) first")
+    if images.numel():
+        bad = ~torch.isfinite(images)
+        if bool(bad.any()):
+            nan = int(torch.isnan(images).sum())
+            inf = int(bad.sum()) - nan
+            what = ", ".join(w for w in (nan and f"{nan} NaN", inf and f"{inf} inf") if w)
+            raise ValueError(f"images contain non-finite pixels ({what}): no spike time can stand for them")
+    return images
+
+
+def check_dtype(dtype) -> torch.dtype:
+    """The dtype a forward pass computes in: a floating torch dtype, else ValueError."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype (torch.float32 or torch.float64), got {dtype!r}: "
+                         "an integer dtype would round the images and every value")
+    return dtype
+
+
+def check_batch(batch_size, dtype=torch.float32) -> None:
+    """ValueError for a batch size that is not a positive integer or a dtype that is not floating."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_dtype(dtype)
