@@ -662,7 +662,7 @@ class SignedOperand:
         """s(x): the sign of the part that carries x (+1 for x = 0 of a split factor)."""
         if not self.split:
             return torch.full_like(x, float(self.parts[0]))
-        return torch.where(x < 0, -torch.ones_like(x), torch.ones_like(x))
+        return 1.0 - 2.0 * (x < 0).to(x.dtype)
 
     def log_kernel(self, sigma: int) -> InputKernel:
         """Layer I's input kernel on part sigma: f(x) = log(relu(sigma*x) + e) (Theorem 4.1)."""
@@ -707,6 +707,23 @@ def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2)
     return float(np.mean(sq)) * (hi - lo) ** 2
 
 
+_FOLDED: dict = {}
+
+
+def _folded_table(T: torch.Tensor, pad: int):
+    """``([Tp, -Tp, Tp], len(Tp))`` with Tp = T padded by ``pad`` copies of its end values, cached per T."""
+    key = (T.data_ptr(), T.numel(), T.dtype, T.device, pad)
+    hit = _FOLDED.get(key)
+    if hit is not None and hit[0] is T:
+        return hit[1], hit[2]
+    Tp = torch.cat([T[:1].expand(pad), T, T[-1:].expand(pad)])
+    table = torch.cat([Tp, -Tp, Tp]).contiguous()
+    if len(_FOLDED) > 64:
+        _FOLDED.clear()
+    _FOLDED[key] = (T, table, Tp.numel())
+    return table, Tp.numel()
+
+
 class Product(nn.Module):
     """x1 * x2 by a two-layer log/exp network, elementwise or as a matrix product.
 
@@ -744,6 +761,7 @@ class Product(nn.Module):
                             range_fn=self._layer1_range)
         self.out = out
         self._table = None  # (key, layer II's tick table): see _layer2_table
+        self._pair_table = None  # kernel mode: the summed tables of a split factor's two synapses
 
     # ---- construction and shifts ------------------------------------------
     def set_construction(self, construction: str, r: float | None = None):
@@ -883,10 +901,28 @@ class Product(nn.Module):
 
     def _signed_terms(self, x, pop: Population, o: SignedOperand, ctx: Ctx):
         """(s, l): the sign of x's carrying part and its layer-I term log(|x| + e) (kernel mode: from eta)."""
-        s = o.sign(x)
-        if ctx.mode_for(self.y) == "kernel":
-            ls = [terms(x, pop, o.log_kernel(sig), ctx, self.y) for sig in o.parts]
-            l = ls[0] if len(ls) == 1 else torch.where(s > 0, ls[0], ls[1])
+        if o.split:
+            neg = x < 0
+            s = 1.0 - 2.0 * neg.to(x.dtype)
+        else:
+            s = o.sign(x)
+        if ctx.mode_for(self.y) == "kernel" and not pop.fine:
+            if not o.split:
+                l = terms(x, pop, o.log_kernel(o.parts[0]), ctx, self.y)
+            else:
+                # the carrying part's term: log(relu(x) + e) for x >= 0, log(relu(-x) + e) for x < 0;
+                # the other synapse's table holds log(e) there (its eta is 0), so the carrying term is
+                # the sum of the two synapses' terms minus log(e): one lookup in the summed tables
+                timing = pop.timing()
+                tabs = [dynamics._term_table(o.log_kernel(sig), timing.a, timing.b, timing.delta, ctx.precision,
+                                             x.dtype, x.device) for sig in o.parts]
+                key = (id(tabs[0]), id(tabs[1]), o.e)
+                if self._pair_table is None or self._pair_table[0] != key:
+                    self._pair_table = (key, (tabs[0] + tabs[1] - math.log(o.e)).contiguous(), tabs)
+                l = native.tick_lookup(x, timing.b, ctx.precision / timing.d, ctx.precision,
+                                       self._pair_table[1])[0]
+        elif ctx.mode_for(self.y) == "kernel":
+            l = torch.log(x.abs() + o.e)   # per-neuron ranges: the closed form of the integral (see terms)
         else:
             l = torch.log(x.abs() + o.e)
         return s, l
@@ -971,20 +1007,28 @@ class Product(nn.Module):
         fired = 0
         if self.matmul:
             K = x1.shape[-1]
-            main, f_main = self._signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, ctx.record)
-            V = main
+            V, f_main = self._signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, ctx.record)
             if ctx.record:
                 fired += f_main
-            if o2.split:   # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k)
+            # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
+            # (k, j); pairs (-s1, -s2): silent, E(0, 0). One matrix product for all of them:
+            # (s1 E10) @ s2 + s1 @ (s2 (E01 - E00)), the two joined along k.
+            left, right = [], []
+            if o2.split:
                 E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
-                V = V - (s1 * E10) @ s2
+                left.append(s1 * E10)
+                right.append(s2)
                 fired += f10 * x2.shape[-1]
-            if o1.split:   # pairs (-s1, s2): E(0, m2) per (k, j)
+            if o1.split:
                 E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
-                V = V - s1 @ (s2 * E01)
+                left.append(s1)
+                right.append(s2 * (E01 - E00) if o2.split else s2 * E01)
                 fired += f01 * x1.shape[-2]
-            if o1.split and o2.split:   # pairs (-s1, -s2): silent, E(0, 0)
-                V = V + E00 * (s1 @ s2)
+            if left:
+                lead = torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
+                A = torch.cat([t.expand(*lead, *t.shape[-2:]) for t in left], dim=-1)
+                B = torch.cat([t.expand(*lead, *t.shape[-2:]) for t in right], dim=-2)
+                V = V - A @ B
             if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
                 V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
                     - K * o1.c * o2.c * o1.e * o2.e
@@ -1023,9 +1067,7 @@ class Product(nn.Module):
         block length) is formed by shifting l1 and l2 by whole blocks.
         """
         pad = 2
-        Tp = torch.cat([T[:1].expand(pad), T, T[-1:].expand(pad)])
-        S = Tp.numel()
-        table = torch.cat([Tp, -Tp, Tp])
+        table, S = _folded_table(T, pad)
         n1 = (s1 < 0).to(l1.dtype)
         n2 = (s2 < 0).to(l2.dtype)
         # (b - l1') * scale = (b - l1) * scale + pad + S n1 ;  l2' * scale = l2 * scale - S n2
