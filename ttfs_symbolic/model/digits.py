@@ -248,6 +248,23 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, rotate: float, sc
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp_(0.0, 1.0)
 
 
+def adamw_cosine(model, lr: float, weight_decay: float, total: int, warm: int):
+    """``(optimizer, scheduler)``: AdamW without weight decay on biases, norms, position embedding and
+    class token; the learning rate warmed up linearly for ``warm`` steps, then cosine to 0 at ``total``."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 or name in ("pos_embed", "cls_token") else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+    def lr_at(step):
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+
+
 @contextlib.contextmanager
 def _deterministic(num_threads: int):
     prev, prev_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
@@ -298,20 +315,8 @@ def train_digits_vit(epochs: int = TRAIN_DEFAULTS["epochs"], seed: int = 0, log=
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = build_digits_vit(drop_path_rate=drop_path_rate) if drop_path_rate else build_digits_vit()
-        decay, no_decay = [], []
-        for name, p in model.named_parameters():
-            (no_decay if p.ndim <= 1 or name in ("pos_embed", "cls_token") else decay).append(p)
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=lr)
         steps_per_epoch = math.ceil(x.shape[0] / batch_size)
-        total, warm = epochs * steps_per_epoch, warmup_epochs * steps_per_epoch
-
-        def lr_at(step):
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        opt, sched = adamw_cosine(model, lr, weight_decay, epochs * steps_per_epoch, warmup_epochs * steps_per_epoch)
         losses = []
         for epoch in range(epochs):
             model.train()

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .digits import _asset, _deterministic, accuracy, random_shift, sha256_file
+from .digits import _asset, _deterministic, accuracy, adamw_cosine, random_shift, sha256_file
 
 MNIST_CONFIG: dict = dict(
     img_size=28,
@@ -130,6 +130,7 @@ def train_mnist_vit(epochs: int = TRAIN_DEFAULTS["epochs"], seed: int = 0, log=p
     """Train ``build_mnist_vit()`` on the 50,000 training images (AdamW, warm-up then cosine,
     label smoothing, random shifts of up to ``shift`` pixels); returns ``(model, metrics)``."""
     cfg = {**TRAIN_DEFAULTS, **hp, "epochs": epochs}
+    log = log or (lambda *_: None)
     t0 = time.perf_counter()
     x, y = load_mnist("train", train_subset)
     xt, yt = load_mnist("test")
@@ -137,21 +138,9 @@ def train_mnist_vit(epochs: int = TRAIN_DEFAULTS["epochs"], seed: int = 0, log=p
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = build_mnist_vit()
-        decay, no_decay = [], []
-        for name, p in model.named_parameters():
-            (no_decay if p.ndim <= 1 or name in ("pos_embed", "cls_token") else decay).append(p)
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg["weight_decay"]},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg["lr"])
         bs = cfg["batch_size"]
         steps = math.ceil(x.shape[0] / bs)
-        total, warm = epochs * steps, cfg["warmup_epochs"] * steps
-
-        def lr_at(step):
-            if step < warm:
-                return (step + 1) / warm
-            return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        opt, sched = adamw_cosine(model, cfg["lr"], cfg["weight_decay"], epochs * steps, cfg["warmup_epochs"] * steps)
         losses = []
         for epoch in range(epochs):
             model.train()
