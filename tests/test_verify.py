@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import sympy
-from hypothesis import find, given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 import ttfs_symbolic.numeric.dynamics as dynamics
@@ -73,13 +73,20 @@ def test_ranges_bad_arguments(kw):
 def test_values_in_includes_edges_and_outside():
     a, b = -1.5, 2.0
     s = values_in(a, b)
+    # generation only (no shrinking, no example database): each kind of value is drawn, found as
+    # soon as it is; shrinking a find() to its simplest example can take minutes on a busy machine
+    quick = settings(max_examples=5000, phases=[Phase.generate], database=None, deadline=None)
+
+    def first(cond):
+        return find(s, cond, settings=quick)
+
     for target in (a, b):
-        assert find(s, lambda v, t=target: v == t) == target
-    assert find(s, lambda v: v < a) < a                              # clipped to a
-    assert find(s, lambda v: v > b) > b                              # clipped to b
-    assert find(s, lambda v: v == np.nextafter(a, -np.inf)) < a      # just outside
-    assert find(s, lambda v: v == np.nextafter(b, np.inf)) > b
-    assert a < find(s, lambda v: a < v < b) < b                      # inside
+        assert first(lambda v, t=target: v == t) == target
+    assert first(lambda v: v < a) < a                              # clipped to a
+    assert first(lambda v: v > b) > b                              # clipped to b
+    assert first(lambda v: v == np.nextafter(a, -np.inf)) < a      # just outside
+    assert first(lambda v: v == np.nextafter(b, np.inf)) > b
+    assert a < first(lambda v: a < v < b) < b                      # inside
 
 
 @settings(deadline=None)
