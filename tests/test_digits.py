@@ -190,7 +190,7 @@ def test_demo_job_meets_the_targets_end_to_end(tmp_path):
 
     out = tmp_path / "demo"
     proc = subprocess.run([sys.executable, "-m", "ttfs_symbolic.cli", "demo", "--out", str(out),
-                           "--precisions", "16,1024", "--no-progress"],
+                           "--precisions", "16,1024", "--no-progress", "--no-deep"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "NOT met" not in proc.stdout and proc.stdout.count(": met") == 3
@@ -207,3 +207,23 @@ def test_demo_job_meets_the_targets_end_to_end(tmp_path):
     png = out / "accuracy_vs_precision.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "conversion.json").exists()
+
+
+def test_demo_deep_model_sweep(tmp_path, monkeypatch, capsys):
+    """The demo's second part: the 12-block MNIST ViT against p, both product constructions, its plot,
+    and the finite-precision targets (here on 200 test images, calibrated on 300)."""
+    from ttfs_symbolic import demo
+
+    monkeypatch.setattr(demo, "DEEP_CALIB", 300)
+    monkeypatch.setattr(demo, "DEEP_TEST", 200)
+    res = demo.deep_sweep(tmp_path, progress=False, precisions=(64, 256, 1024))
+    out = capsys.readouterr().out
+    assert "deep model: 12-block ViT" in out and "p=1024: relative logit error" in out
+    rows = {(r["config"], r["precision"]): r for r in res["sweep"]}
+    signed, paper = list(res["configs"])
+    assert rows[signed, 1024]["agreement"] >= 0.995 and rows[signed, 1024]["rel_logit_error"] <= 0.02
+    assert abs(rows[signed, 256]["accuracy"] - res["ann_accuracy"]) <= 0.01 + 1e-12
+    # the signed product is the more precise at equal p, and coarser p costs accuracy
+    assert rows[signed, 256]["rel_logit_error"] < rows[paper, 256]["rel_logit_error"]
+    assert rows[signed, 64]["rel_logit_error"] > rows[signed, 1024]["rel_logit_error"]
+    assert (tmp_path / "accuracy_vs_precision_mnist.png").read_bytes()[:4] == b"\x89PNG"

@@ -244,6 +244,23 @@ def _integral_closed_form(eta, sigma, tau):
         return None
 
 
+def _branches(args: list, limit: int = 64) -> list:
+    """Each argument, and for one that holds Max/Min, each branch (every Max/Min replaced by one of its
+    items): SymPy cannot solve ``1 - Max(0, 4s/3 - 1/6) = 0``, but it solves each branch, and the
+    zeros of all branches hold the kinks (extra points only split a quadrature once more)."""
+    out = []
+    for arg in args:
+        out.append(arg)
+        mm = list(arg.atoms(sympy.Max, sympy.Min))
+        if not mm:
+            continue
+        variants = [arg]
+        for atom in mm:
+            variants = [v.xreplace({atom: item}) for v in variants for item in atom.args][:limit]
+        out.extend(v for v in variants if v != arg)
+    return out
+
+
 @limits.limited("locating the kinks of the kernel (SymPy solve)")
 def kinks(expr: sympy.Expr, var: sympy.Symbol, lo, hi) -> list:
     """Points of (lo, hi) where expr may be non-smooth: zeros of the arguments
@@ -262,7 +279,7 @@ def kinks(expr: sympy.Expr, var: sympy.Symbol, lo, hi) -> list:
             if isinstance(cond, sympy.core.relational.Relational):
                 args.append(cond.lhs - cond.rhs)
     points = set()
-    for arg in args:
+    for arg in _branches(args):
         try:
             with time_limit(SYMPY_SECONDS):
                 sols = sympy.solve(sympy.Eq(arg, 0), var)
