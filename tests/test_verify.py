@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 import sympy
-from hypothesis import Phase, find, given, settings
+from hypothesis import Phase, given, settings
+from hypothesis import find as _find
 from hypothesis import strategies as st
 
 import ttfs_symbolic.numeric.dynamics as dynamics
@@ -56,6 +57,15 @@ def test_ranges_are_wide_enough_and_bounded(ab):
     assert b - a >= 0.5 and -8.0 <= a < b <= 8.0
 
 
+#: find() by generation only: no shrinking (a shrinking find() hung for minutes inside the full suite on
+#: a busy machine), no example database; it returns as soon as an example satisfies the condition
+_QUICK = settings(max_examples=5000, phases=[Phase.generate], database=None, deadline=None)
+
+
+def find(strategy, condition, settings=_QUICK):
+    return _find(strategy, condition, settings=settings)
+
+
 @settings(deadline=None)
 @given(ranges(min_width=2.0, max_abs=3.0))
 def test_ranges_custom_bounds(ab):
@@ -73,12 +83,8 @@ def test_ranges_bad_arguments(kw):
 def test_values_in_includes_edges_and_outside():
     a, b = -1.5, 2.0
     s = values_in(a, b)
-    # generation only (no shrinking, no example database): each kind of value is drawn, found as
-    # soon as it is; shrinking a find() to its simplest example can take minutes on a busy machine
-    quick = settings(max_examples=5000, phases=[Phase.generate], database=None, deadline=None)
-
     def first(cond):
-        return find(s, cond, settings=quick)
+        return find(s, cond)
 
     for target in (a, b):
         assert first(lambda v, t=target: v == t) == target
