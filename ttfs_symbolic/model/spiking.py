@@ -533,6 +533,10 @@ class Population(nn.Module):
         if V.numel() == 0:
             return False
         ctx.checked += V.numel()
+        if self.fixed_range is not None or self.range_fn is not None:
+            # a range a construction proves (softmax's max, x - max, log-sum-exp) holds every value its
+            # (already clipped) senders can give: nothing to count; clip anyway for float rounding
+            return True
         low, high = self._clip_bounds(V)
         # a relative slack of float rounding: the calibrated extremes themselves are in range
         scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
