@@ -535,8 +535,9 @@ class Population(nn.Module):
         ctx.checked += V.numel()
         if self.fixed_range is not None or self.range_fn is not None:
             # a range a construction proves (softmax's max, x - max, log-sum-exp) holds every value its
-            # (already clipped) senders can give: nothing to count; clip anyway for float rounding
-            return True
+            # (already clipped) senders can give: nothing to count and nothing to clip (at most an ulp of
+            # float rounding, which the quantized and kernel modes' tick clamp absorbs)
+            return False
         low, high = self._clip_bounds(V)
         # a relative slack of float rounding: the calibrated extremes themselves are in range
         scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
@@ -1243,7 +1244,12 @@ class SpikingSoftmax(nn.Module):
             ctx.note(self.out)
             self.out.require_range()
             e = e.mul_(torch.exp(-lse))
-            hi = float(e.max()) if e.numel() else 0.0
+            if not e.numel():
+                hi = 0.0
+            elif self.use_max:   # each row's largest z is 0, so its largest output is exp(-lse): no pass over e
+                hi = float(torch.exp(-lse.min()))
+            else:
+                hi = float(e.max())
             ctx.checked += e.numel()
             if hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
                 n = int((e > self.out.b * (1 + 1e-9)).sum())
