@@ -92,7 +92,7 @@ def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
     for mode, style in zip(modes, styles * 3):
         pts = [(r["precision"], 100 * r["accuracy"]) for r in rows if r["mode"] == mode]
         if pts:   # the two modes often coincide: hollow markers keep both visible
-            ax.plot(*zip(*pts), label=f"SNN, {mode} mode", **style)
+            ax.plot(*zip(*pts), label=f"SNN, {mode}" + (" mode" if mode in ("quantized", "kernel") else ""), **style)
     ax.axhline(100 * ann_accuracy, color="k", linestyle="--", label="ANN")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("time precision p (ticks per window)")
