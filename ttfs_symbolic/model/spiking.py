@@ -528,7 +528,7 @@ class Population(nn.Module):
     def _check_clip(self, V: torch.Tensor, ctx: Ctx) -> bool:
         """Count the neurons V drives outside the range (beyond float rounding) into ``ctx.clipped``.
 
-        Returns whether any value lies outside by more than the rounding slack (whether V must be clipped).
+        Returns whether any value lies outside the range at all (whether V must be clipped).
         """
         if V.numel() == 0:
             return False
@@ -551,10 +551,9 @@ class Population(nn.Module):
             n = 0
             if lo < low - tol or hi > high + tol:
                 n = int(((V < low - tol) | (V > high + tol)).sum())
-            # values past the range by no more than the float rounding slack are left as they are: the
-            # clip would change them by less than tol (the calibrated extremes, run in float32, land
-            # an ulp or so past the float64 range)
-            outside = n > 0
+            # any value past the range is clipped, also within the rounding slack that is not counted:
+            # what a neuron emits must not depend on what else is in its batch
+            outside = lo < low or hi > high
         if n:
             old = ctx.clipped.get(self.pname, (0, 0))
             ctx.clipped[self.pname] = (old[0] + n, old[1] + V.numel())
