@@ -33,8 +33,20 @@ class LayerRow:
     clip_rate: float
 
 
+class _JsonRecord:
+    """``to_dict`` and ``save`` (indented JSON) for the report dataclasses."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+
 @dataclass
-class ConversionReport:
+class ConversionReport(_JsonRecord):
     mode: str
     precision: int | None
     dtype: str
@@ -55,14 +67,6 @@ class ConversionReport:
     layers: list[LayerRow] = field(default_factory=list)
     energy_rows: list[dict] = field(default_factory=list)
     clip_rate: float = 0.0        # share of the neurons checked in the run that clipped (every layer)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def save(self, path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
 
     def summary(self) -> str:
         acc = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
@@ -286,7 +290,7 @@ def layer_groups(snn, by: str = "kind") -> dict[str, list[str]]:
 
 
 @dataclass
-class ErrorBudget:
+class ErrorBudget(_JsonRecord):
     """Each group's output error when it alone runs at precision p (the rest exact), and the whole model's."""
 
     mode: str
@@ -296,14 +300,6 @@ class ErrorBudget:
     total_error: float                  # relative output error, every layer at p
     groups: dict = field(default_factory=dict)    # name -> {"error", "share", "layers"}
     curve: dict = field(default_factory=dict)     # p -> relative output error, every layer at p
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def save(self, path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
 
     def __str__(self) -> str:
         lines = [f"error budget: {self.mode} at p = {self.precision}, {self.images} inputs, groups by {self.by}",
