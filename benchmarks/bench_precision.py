@@ -6,7 +6,8 @@ configuration (range kind x product construction), mode and p; kernel-mode time 
     python benchmarks/bench_precision.py --model vit_small_patch16_224 --calib 64 --test 8 --json precision_vits.json
 
 ``--model``: ``mnist`` (the bundled 12-block MNIST ViT, real test images), ``digits`` (the demo model), or
-a timm model name (random weights, N(0, 1) images). Each configuration ``RANGE:PRODUCT[:MARGIN[:SIGMAS]]``
+a timm model name (random weights, N(0, 1) images). Each configuration
+``RANGE:PRODUCT[:MARGIN[:SIGMAS[:RESIDUAL]]]`` (RESIDUAL: ``neuron`` or ``synapses``)
 (default: ``layer:paper:0``, today's setup, then ``layer:signed:0``, ``neuron:signed:0.25``) is
 calibrated on the calibration images and run on the test images in float64:
 
@@ -57,10 +58,10 @@ def load(model: str, n_calib: int, n_test: int, seed: int):
 
 def parse_config(text: str):
     parts = text.split(":")
-    if len(parts) not in (2, 3, 4):
-        raise SystemExit(f"--configs entries are RANGE:PRODUCT[:MARGIN[:SIGMAS]], got {text!r}")
+    if len(parts) not in (2, 3, 4, 5):
+        raise SystemExit(f"--configs entries are RANGE:PRODUCT[:MARGIN[:SIGMAS[:RESIDUAL]]], got {text!r}")
     return (parts[0], parts[1], float(parts[2]) if len(parts) > 2 else 0.0,
-            float(parts[3]) if len(parts) > 3 else 6.0)
+            float(parts[3]) if len(parts) > 3 else 6.0, parts[4] if len(parts) > 4 else "neuron")
 
 
 def rel(out, ref):
@@ -107,12 +108,14 @@ def main(argv=None) -> int:
     results, rows = [], []
     base_time = None
     for text in args.configs.split(","):
-        rk, prod, margin, sigmas = parse_config(text)
+        rk, prod, margin, sigmas, residual = parse_config(text)
         t0 = time.perf_counter()
-        snn = convert(ann, cx, progress=False, range_kind=rk, product=prod, margin=margin, sigmas=sigmas)
+        snn = convert(ann, cx, progress=False, range_kind=rk, product=prod, margin=margin, sigmas=sigmas,
+                      residual=residual)
         conv_s = time.perf_counter() - t0
         ex, clip_ex = batched(snn, tx, args.batch, mode="exact", dtype=torch.float64)
         entry = {"config": text, "range_kind": rk, "product": prod, "margin": margin, "sigmas": sigmas,
+                 "residual": residual,
                  "convert_s": conv_s,
                  "exact": {"rel_error": rel(ex, ref), "agreement": float((ex.argmax(-1) == pred).float().mean()),
                            "clip_rate": clip_ex}, "runs": []}

@@ -31,6 +31,9 @@ def register(subparsers):
     p.add_argument("--by", choices=("kind", "block"), default="kind", help="group layers by kind or by block")
     p.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default="layer")
     p.add_argument("--product", choices=("signed", "paper"), default="signed")
+    p.add_argument("--residual", choices=("neuron", "synapses"), default="neuron",
+                   help="residual sums as neurons (default) or as synapses into the next LayerNorm")
+    p.add_argument("--sigmas", type=float, default=6.0, help="per-neuron ranges: mean +- SIGMAS std (default 6)")
     p.add_argument("--margin", type=float, default=0.1, help="calibration margin (default 0.1)")
     p.add_argument("--calib", type=int, default=256, help="calibration inputs (default 256)")
     p.add_argument("--inputs", type=int, default=32, help="inputs the budget runs on (default 32)")
@@ -78,7 +81,7 @@ def run(args) -> int:
 
     ann, cx, x = _data(args.model, args.calib, args.inputs)
     snn = convert(ann, cx, range_kind=args.range_kind, product=args.product, margin=args.margin,
-                  progress=not args.no_progress)
+                  sigmas=args.sigmas, residual=args.residual, progress=not args.no_progress)
     budget = error_budget(snn, x, mode=args.mode, precision=p[0], by=args.by, curve=curve,
                           progress=not args.no_progress)
     out.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,9 @@ def register(subparsers):
                    help="construction of the multiplication networks: signed (the default) or paper (eq. 24-27)")
     p.add_argument("--sigmas", type=float, default=None,
                    help="per-channel / per-neuron ranges also hold mean +- SIGMAS std (calibrate's default if unset)")
+    p.add_argument("--residual", default=None, choices=("neuron", "synapses"),
+                   help="residual sums as identity neurons (the paper; the default) or as synapses into the next "
+                        "LayerNorm (no rounding of the sum)")
     p.set_defaults(func=run_convert)
 
     p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
@@ -185,7 +188,8 @@ def _convert(args, info) -> int:
     snn.source_name = args.model
     extra = {}
     accepted = inspect.signature(calibrate).parameters
-    for flag, key in (("--range-kind", "range_kind"), ("--product", "product"), ("--sigmas", "sigmas")):
+    for flag, key in (("--range-kind", "range_kind"), ("--product", "product"), ("--sigmas", "sigmas"),
+                      ("--residual", "residual")):
         value = getattr(args, key)
         if value is not None:
             if key not in accepted:

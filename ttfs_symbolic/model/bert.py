@@ -323,6 +323,10 @@ class SpikingBert(nn.Module):
                                                          "layer_norm_eps")}
 
     # ---- the converter's input protocol (ttfs_symbolic.model.families) ------
+    def residual_synapses_unsupported(self) -> str | None:
+        """None: every sum of a post-LN layer feeds its LayerNorm (``residual="synapses"`` can carry it)."""
+        return None
+
     def populations(self) -> list[Population]:
         """Every spiking layer, in the order of the forward pass (of the windows once calibrated)."""
         pops = [m for m in self.modules() if isinstance(m, Population)]
@@ -501,7 +505,11 @@ class SpikingBert(nn.Module):
             layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // n, st.spikes,
                                    st.spikes / st.neurons if st.neurons else 0.0,
                                    st.clipped / st.neurons if st.neurons else 0.0))
-        energy = count_ops_bert(self.energy_config(), seq_len=seq_len, spike_rates=self.spike_rates_for_energy())
+        from .convert import residual_mode
+        from .report import product_construction
+
+        energy = count_ops_bert(self.energy_config(), seq_len=seq_len, spike_rates=self.spike_rates_for_energy(),
+                                product=product_construction(self), residual=residual_mode(self))
         return ConversionReport(
             mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
             agreement=agree / max(rows, 1), max_logit_error=max_err,

@@ -26,6 +26,7 @@ can add sections such as ``activations``):
 * ``products`` (optional): layer name -> object with a string
   ``construction`` and a finite ``r`` (or null); ``activations``
   (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`);
+  ``residual`` (optional, version 4) ``"neuron"`` or ``"synapses"``;
 * when ``architecture`` lists the layers, the names in ``layers`` are
   exactly those (the known layer names of the model it was made for; the
   model itself is compared with ``architecture`` by ``load_conversion``).
@@ -180,9 +181,12 @@ def _check(data) -> None:
         raise _Problem(f"delta must be positive, got {_show(data['delta'])}")
     for key, kind, label in (("softmax_max", bool, "a boolean"), ("calibration", dict, "an object"),
                              ("source", str, "a string"), ("architecture", dict, "an object"),
-                             ("products", dict, "an object"), ("activations", dict, "an object")):
+                             ("products", dict, "an object"), ("activations", dict, "an object"),
+                             ("residual", str, "a string")):
         if key in data and not isinstance(data[key], kind):
             raise _Problem(f"{key} must be {label}, got {_show(data[key])}")
+    if data.get("residual", "neuron") not in ("neuron", "synapses"):
+        raise _Problem(f"residual must be 'neuron' or 'synapses', got {_show(data['residual'])}")
     layers = data.get("layers")
     if not isinstance(layers, dict) or not layers:
         raise _Problem("'layers' must be a non-empty object of layer name -> range"

@@ -21,14 +21,16 @@ from torch import nn
 from . import activations as _acts
 from . import spiking
 from .conversion_schema import check_convert_args, read_conversion
-from .spiking import DEFAULT_PRODUCT, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, Ctx, Population, Product
+from .spiking import (DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, RESIDUAL_MODES, Ctx,
+                      Population, Product)
 from .vit import SpikingViT, UnsupportedModuleError
 
+#: 4: how the residual sums are carried ("residual": "neuron" or "synapses"; files without it: "neuron").
 #: 3: per-channel / per-neuron ranges (a layer's a and b may be nested lists) and each
 #: product's construction and shift ("products"); 2: the file records the source model's
 #: architecture (checked on load); version 1 files (no architecture) still load, checked by
 #: layer names only. Files without "products" were made with the paper's product construction.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: the default range kind of convert(): one range per layer, Algorithm 1
 DEFAULT_RANGE_KIND = "layer"
 
@@ -141,7 +143,7 @@ def _count_batches(snn: nn.Module, data, batch_size: int) -> int:
 @torch.no_grad()
 def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
               progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None,
-              sigmas: float = 6.0, optimize_for: int | None = None) -> nn.Module:
+              sigmas: float = 6.0, optimize_for: int | None = None, residual: str | None = None) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -169,7 +171,8 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     p on the calibration samples (:func:`spiking.optimal_range`) instead of
     min/max or ``percentile``. ``product``: the construction of
     the multiplication networks (``signed`` or ``paper``; None keeps each
-    one's own).
+    one's own). ``residual``: how the residual sums are carried
+    (:func:`set_residual`; None keeps the model's).
     """
     check_convert_args(batch_size, percentile, margin)
     if not (isinstance(sigmas, (int, float)) and sigmas >= 0 and math.isfinite(sigmas)):
@@ -181,6 +184,8 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
         raise ValueError(f"range_kind must be one of {', '.join(RANGE_KINDS)}, got {range_kind!r}")
     if product is not None:
         set_product_construction(snn, product)
+    if residual is not None:
+        set_residual(snn, residual)
     if not 50.0 < percentile <= 100.0:
         raise ValueError(f"percentile must be in (50, 100], got {percentile}")
     if margin < 0:
@@ -211,9 +216,41 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     for i, p in enumerate(order):
         p.window = i + 1
     snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind,
-                       "sigmas": sigmas, "optimize_for": optimize_for}
+                       "sigmas": sigmas, "optimize_for": optimize_for, "residual": residual_mode(snn)}
     _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
     return snn
+
+
+def set_residual(snn: nn.Module, mode: str) -> nn.Module:
+    """Carry every residual sum x + y of ``snn`` as ``mode``: ``neuron`` or ``synapses``.
+
+    ``neuron`` (the paper): an identity neuron receives x and y and re-encodes
+    their sum in one spike, rounded to the time precision p and clipped to its
+    range. ``synapses``: there is no such neuron; each consumer of the sum (in
+    a pre-norm block, the next LayerNorm's mean and centred neurons) receives
+    the spikes of every summand through identity synapses and forms the sum in
+    its own potential (eq. 9 with f = identity is linear in its inputs). The
+    sum is then exact for the summands' spikes: no rounding and no clipping,
+    at the cost of more synapses into each LayerNorm (the residual stream of
+    block l has 2l + 2 summands; ``count_ops(..., residual="synapses")``
+    counts them). Models whose sums feed a layer other than a LayerNorm
+    (post-norm blocks) keep ``neuron``: ValueError naming why.
+    """
+    if mode not in RESIDUAL_MODES:
+        raise ValueError(f"unknown residual mode {mode!r}; choose one of {', '.join(RESIDUAL_MODES)}")
+    if mode == "synapses":
+        why = getattr(snn, "residual_synapses_unsupported", lambda: "its family does not support it")()
+        if why:
+            raise ValueError(f"residual='synapses' is not available for {type(snn).__name__}: {why}")
+    for m in snn.modules():
+        if isinstance(m, Population) and m.kind == "residual":
+            m.relay = mode == "synapses"
+    return snn
+
+
+def residual_mode(snn: nn.Module) -> str:
+    """How the residual sums of ``snn`` are carried (:func:`set_residual`)."""
+    return "synapses" if any(isinstance(m, Population) and m.relay for m in snn.modules()) else "neuron"
 
 
 def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
@@ -233,7 +270,7 @@ def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
 def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
             softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
             range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, sigmas: float = 6.0,
-            optimize_for: int | None = None, **timm_kwargs) -> nn.Module:
+            optimize_for: int | None = None, residual: str = DEFAULT_RESIDUAL, **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name), or any registered family.
 
     Text models (:mod:`ttfs_symbolic.model.bert`): a transformers ``BertModel``
@@ -244,7 +281,8 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
     internet); the tests and the demo use random or locally trained weights.
     ``range_kind`` (``layer``, ``channel``, ``neuron``) and ``product``
     (``signed``, this library's low-error multiplication network, or
-    ``paper``, eq. 24-27): see :func:`calibrate`.
+    ``paper``, eq. 24-27): see :func:`calibrate`. ``residual`` (``neuron``,
+    the paper, or ``synapses``): :func:`set_residual`.
     ``activations={module class or class name: neuron}`` registers
     activations for this call only (:mod:`ttfs_symbolic.model.activations`);
     every activation module is checked against its formula after calibration.
@@ -256,7 +294,7 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
                      progress=progress, range_kind=range_kind, product=product, sigmas=sigmas,
-                     optimize_for=optimize_for)
+                     optimize_for=optimize_for, residual=residual)
 
 
 def architecture(snn: nn.Module) -> dict:
@@ -318,7 +356,7 @@ def conversion_dict(snn: nn.Module) -> dict:
     return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
             "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
             "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers,
-            "products": products, "activations": _acts.activations_dict(snn)}
+            "products": products, "residual": residual_mode(snn), "activations": _acts.activations_dict(snn)}
 
 
 def save_conversion(snn: nn.Module, path) -> Path:
@@ -362,6 +400,7 @@ def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
         if isinstance(m, Product):   # files without "products" (version <= 2) used the paper's construction
             entry = products.get(m.y.pname, {"construction": "paper"})
             m.set_construction(entry.get("construction", "paper"), entry.get("r"))
+    set_residual(snn, data.get("residual", "neuron"))   # files before version 4: residual neurons
     for p in pops:
         entry = data["layers"][p.pname]
         p.set_range(entry["a"], entry["b"])

@@ -309,11 +309,15 @@ def _join(path: str, name: str) -> str:
 class Walker:
     """Visits modules in forward order, tracking the activation shape (rows, features)."""
 
-    def __init__(self, product: str = "paper") -> None:
+    def __init__(self, product: str = "paper", residual: str = "neuron") -> None:
         self.rows: list[LayerOps] = []
         self.visited: set[str] = set()
         #: the product construction counted (spiking.Product): "paper" or "signed"
         self.product = product
+        #: how residual sums are carried (convert.set_residual): "neuron" or "synapses"
+        self.residual = residual
+        #: residual="synapses": the number of layers whose spikes make up the residual stream
+        self.summands = 1
 
     def add(self, name: str, kind: str, neurons: int, op_snn: int, op_ann: int,
             shape: str = "", op_snn_table3: int | None = None) -> None:
@@ -486,8 +490,20 @@ def _mlp(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Shape:
     return shape
 
 
-def _residual(walker: Walker, path: str, name: str, shape: Shape) -> None:
+def _residual(walker: Walker, path: str, name: str, shape: Shape, pre_norm: bool = True) -> None:
     T, dim = shape
+    if walker.residual == "synapses":
+        if not pre_norm:
+            raise ValueError(f"residual='synapses' is not counted for {_label(path)!r}: a post-norm block's "
+                             "sum feeds the next attention, not a LayerNorm")
+        # no neuron: the LayerNorm that reads the stream (its mean and centred neurons, one synapse each
+        # per element and summand) receives every summand's spike instead of one: (k - 1) * 2*T*dim
+        # more synaptic operations when the stream holds k summands
+        walker.summands += 1
+        k = walker.summands
+        walker.add(_join(path, name), "residual", 0, 2 * T * dim * (k - 1), 0,
+                   f"{T}x{dim} x {k} summands into the next LayerNorm")
+        return
     n, o = residual_counts(T, dim)
     walker.add(_join(path, name), "residual", n, o, 0, f"{T}x{dim} + {T}x{dim}")
 
@@ -515,7 +531,7 @@ def _res_post_block(walker: Walker, module: nn.Module, path: str, shape: Shape) 
         for name in branch:
             y = walker.child(module, path, name, y)
         _expect(y == shape, path, f"branch gives {y}, residual needs {shape}")
-        _residual(walker, path, resname, shape)
+        _residual(walker, path, resname, shape, pre_norm=False)
     return shape
 
 
@@ -621,7 +637,8 @@ def _apply_rates(rows: list[LayerOps], spike_rates: dict[str, float]) -> None:
 def count_ops(model_or_name: nn.Module | str,
               img_size: int | tuple[int, int] | None = None,
               spike_rates: dict[str, float] | None = None,
-              *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper") -> EnergyReport:
+              *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper",
+              residual: str = "neuron") -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and the energies of eq. 28 for one image.
 
     ``model_or_name``: a timm model name (built with ``pretrained=False`` on
@@ -633,9 +650,14 @@ def count_ops(model_or_name: nn.Module | str,
     does not cover, naming its path and type. ``product``: the construction
     of the multiplication networks counted, ``paper`` (Table 3, the default,
     which reproduces Table 2) or ``signed`` (the converter's default).
+    ``residual``: how residual sums are carried (``neuron``, Table 3, or
+    ``synapses``: no neuron, the next LayerNorm receives every summand;
+    :func:`~ttfs_symbolic.model.convert.set_residual`).
     """
     if product not in ("paper", "signed"):
         raise ValueError(f"unknown product construction {product!r}; choose 'paper' or 'signed'")
+    if residual not in ("neuron", "synapses"):
+        raise ValueError(f"unknown residual mode {residual!r}; choose 'neuron' or 'synapses'")
     if isinstance(model_or_name, str):
         name = model_or_name
         model = build_meta_model(model_or_name, img_size)
@@ -651,7 +673,10 @@ def count_ops(model_or_name: nn.Module | str,
                          f"cover timm VisionTransformer (register a handler in HANDLERS for others)")
     size, patches, fan_in = _image_grid(model, img_size)
 
-    walker = Walker(product)
+    if residual == "synapses" and isinstance(getattr(model, "norm", None), nn.Identity):
+        raise ValueError("residual='synapses' needs a final LayerNorm to receive the last block's summands "
+                         "(this model's norm is Identity)")
+    walker = Walker(product, residual)
     walker.visit(model, "", (patches, fan_in))
     walker.check_complete(model)
     rows = walker.rows
@@ -694,6 +719,9 @@ def register(subparsers) -> None:
     p.add_argument("--product", choices=("paper", "signed"), default="paper",
                    help="multiplication network counted: the paper's (Table 3, default) or the signed "
                         "construction the converter uses by default")
+    p.add_argument("--residual", choices=("neuron", "synapses"), default="neuron",
+                   help="residual sums counted as identity neurons (Table 3, default) or as synapses into "
+                        "the next LayerNorm (convert(..., residual='synapses'))")
     p.set_defaults(func=run)
 
 
@@ -704,11 +732,12 @@ def run(args) -> int:
     if is_text_config(args.model):
         if args.img_size is not None:
             raise ValueError(f"--img-size is for image models; {args.model} is a text model (use --seq-len)")
-        report = count_ops_bert(args.model, seq_len=128 if seq_len is None else seq_len, product=args.product)
+        report = count_ops_bert(args.model, seq_len=128 if seq_len is None else seq_len, product=args.product,
+                                residual=args.residual)
     elif seq_len is not None:
         raise ValueError(f"--seq-len is for text models; {args.model!r} is not a known text model or config.json")
     else:
-        report = count_ops(args.model, img_size=args.img_size, product=args.product)
+        report = count_ops(args.model, img_size=args.img_size, product=args.product, residual=args.residual)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -821,16 +850,17 @@ def _eva_block(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Sh
 
 def _eva_block_post_norm(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Shape:
     """EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x))."""
-    return _eva_branches(walker, module, path, shape, (("attn", "norm1", "drop_path1"), ("mlp", "norm2", "drop_path2")))
+    return _eva_branches(walker, module, path, shape, (("attn", "norm1", "drop_path1"), ("mlp", "norm2", "drop_path2")),
+                         pre_norm=False)
 
 
-def _eva_branches(walker: Walker, module: nn.Module, path: str, shape: Shape, branches) -> Shape:
+def _eva_branches(walker: Walker, module: nn.Module, path: str, shape: Shape, branches, pre_norm=True) -> Shape:
     for branch, resname in zip(branches, ("residual1", "residual2")):
         y = shape
         for name in branch:
             y = walker.child(module, path, name, y)
         _expect(y == shape, path, f"branch gives {y}, residual needs {shape}")
-        _residual(walker, path, resname, shape)
+        _residual(walker, path, resname, shape, pre_norm=pre_norm)
     return shape
 
 

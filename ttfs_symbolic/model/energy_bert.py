@@ -100,8 +100,13 @@ def resolve_config(config) -> tuple[str, dict]:
 
 def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | None = None, *,
                    pooling: str | None = None, normalize: bool | None = None,
-                   e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper") -> EnergyReport:
+                   e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper",
+                   residual: str = "neuron") -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and eq. 28 for one sequence of ``seq_len`` tokens.
+
+    ``residual="synapses"``: no residual neurons; each post-LN LayerNorm
+    receives the two summands' spikes (2*T*H more synaptic operations, as
+    many as the residual neuron's own).
 
     ``pooling`` ("mean", "cls" or None) and ``normalize`` add a
     sentence-transformers head (default: what the config says; the known
@@ -129,8 +134,17 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
     hd = H // nh
     pooling = cfg.get("pooling") if pooling is None else pooling
     normalize = bool(cfg.get("normalize", False)) if normalize is None else normalize
+    if residual not in ("neuron", "synapses"):
+        raise ValueError(f"unknown residual mode {residual!r}; choose 'neuron' or 'synapses'")
     T = seq_len
-    w = Walker(product)
+    w = Walker(product, residual)
+
+    def residual_row(path):
+        n, o = residual_counts(T, H)
+        if residual == "synapses":   # the LayerNorm's mean and centred neurons receive both summands
+            w.add(path, "residual", 0, o, 0, f"{T}x{H} x 2 summands into the LayerNorm")
+        else:
+            w.add(path, "residual", n, o, 0, f"{T}x{H} + {T}x{H}")
 
     def linear(path, fin, fout):
         macs = T * fin * fout
@@ -155,15 +169,13 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         w.add(f"{pre}.attention.av_matmul", "matmul", nh * n, nh * o, nh * T * T * hd,
               f"{nh} x ({T}x{T} @ {T}x{hd})", op_snn_table3=nh * matmul_ops_table3(T, T, hd))
         linear(f"{pre}.attention.output.dense", H, H)
-        n, o = residual_counts(T, H)
-        w.add(f"{pre}.attention.residual", "residual", n, o, 0, f"{T}x{H} + {T}x{H}")
+        residual_row(f"{pre}.attention.residual")
         layernorm(f"{pre}.attention.output.LayerNorm")
         linear(f"{pre}.intermediate.dense", H, inter)
         n, o = activation_counts(T, inter)
         w.add(f"{pre}.intermediate.intermediate_act_fn", "activation", n, o, 0, f"{T}x{inter}")
         linear(f"{pre}.output.dense", inter, H)
-        n, o = residual_counts(T, H)
-        w.add(f"{pre}.output.residual", "residual", n, o, 0, f"{T}x{H} + {T}x{H}")
+        residual_row(f"{pre}.output.residual")
         layernorm(f"{pre}.output.LayerNorm")
     if pooling == "mean":
         w.add("pooling", "pool", H, T * H, 0, f"mean of {T} x {H}")

@@ -587,6 +587,15 @@ class SpikingEva(nn.Module):
         self.n_tokens = n_tokens
 
     populations = SpikingViT.populations
+
+    def residual_synapses_unsupported(self) -> str | None:
+        """Why ``residual="synapses"`` cannot carry this model's sums (None: it can): post-norm blocks'
+        sums feed the next attention and MLP, not a LayerNorm; so does the last sum without a final norm."""
+        if any(b.post_norm for b in self.blocks):
+            return "its blocks are post-norm (EvaBlockPostNorm): a sum feeds the next attention, not a LayerNorm"
+        if self.norm is None:
+            return "the last block's sum feeds no final LayerNorm (norm is Identity)"
+        return None
     check_images = SpikingViT.check_images
     forward = SpikingViT.forward
     predict = SpikingViT.predict

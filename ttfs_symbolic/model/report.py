@@ -206,7 +206,10 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn))
+    from .convert import residual_mode
+
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn),
+                       residual=residual_mode(snn))
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,

@@ -196,6 +196,11 @@ class _Kernels:
 #: how calibration sets the ranges of data-calibrated identity layers: one range per layer
 #: (the paper's Algorithm 1), per channel (last dimension) or per neuron (every element but the batch)
 RANGE_KINDS = ("layer", "channel", "neuron")
+#: how a residual sum x + y is carried: ``neuron`` (the paper: an identity neuron re-encodes the sum in
+#: one spike) or ``synapses`` (no neuron: every consumer receives the summands' spikes through identity
+#: synapses and forms the sum in its own potential, Theorem 4.1 with f = identity being linear)
+RESIDUAL_MODES = ("neuron", "synapses")
+DEFAULT_RESIDUAL = "neuron"
 #: the kinds of layer that may have per-channel or per-neuron ranges (their h is the identity and
 #: no construction derives their range from another layer's)
 FINE_KINDS = frozenset({"patch_embed", "residual", "ln_mean", "ln_centred", "ln_var", "ln_rsqrt", "ln_out",
@@ -278,6 +283,9 @@ class Population(nn.Module):
         #: fine ranges its range is the image of the sender's ranges under f (:meth:`image_range`)
         self.image_of = None
         self.window = 0
+        #: residual="synapses": no neuron; the value is the sum its consumers form in their potentials
+        #: from the summands' spikes (:meth:`emit` passes it through, unrounded and unclipped)
+        self.relay = False
         self.stats = PopStats()
         if fixed_range is not None:
             self.set_range(*fixed_range)
@@ -477,6 +485,13 @@ class Population(nn.Module):
         ``aminmax`` pass; the count only when it does) and notes them in
         ``ctx.clipped``: clipping is never silent (the model warns once per call).
         """
+        if self.relay:
+            # residual="synapses": no neuron here, so no spike, no window, no rounding and no clipping;
+            # each consumer's potential receives the summands (each already a spike of its own layer)
+            # through identity synapses, and sum_j w (x_j + y_j) = sum_j w x_j + sum_j w y_j (eq. 9, f = x)
+            if ctx.calibrating:
+                self.observe(V)
+            return V
         ctx.note(self)
         if ctx.calibrating:
             out = V if self.h is None else self.h.h_fn("torch")(V)

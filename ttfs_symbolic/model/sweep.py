@@ -172,6 +172,10 @@ def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, ma
         from .report import product_construction
 
         kw["product"] = product_construction(snn)
+    if "residual" in inspect.signature(count_ops).parameters:
+        from .convert import residual_mode
+
+        kw["residual"] = residual_mode(snn)
     energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **kw)
     return ConversionReport(
         mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,

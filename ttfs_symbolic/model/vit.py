@@ -297,6 +297,16 @@ class SpikingViT(nn.Module):
         self.n_tokens = n_tokens
 
     # ------------------------------------------------------------------
+    def residual_synapses_unsupported(self) -> str | None:
+        """Why ``residual="synapses"`` cannot carry this model's sums (None: it can).
+
+        Every sum of a pre-norm block feeds a LayerNorm (norm2, the next norm1,
+        the final norm), whose mean and centred neurons then receive the summands.
+        """
+        if self.norm is None:
+            return "the last block's sum feeds no final LayerNorm (norm is Identity)"
+        return None
+
     def populations(self) -> list[Population]:
         """Every spiking layer, in the order of the forward pass.
 
