@@ -9,11 +9,13 @@
   release: ``HYPOTHESIS_PROFILE=thorough python -m pytest -q``.
 
 ``HYPOTHESIS_PROFILE`` names a profile explicitly (it wins over ``CI``).
-Properties that leave ``max_examples`` to the profile get these counts; the
-few that build whole models per example set a smaller count of their own
-(listed in docs/guide/testing.md). The property checks of
-:mod:`ttfs_symbolic.verify` take their count as an argument: ``VERIFY_EXAMPLES``
-below, scaled the same way.
+Every ``@given`` property leaves ``max_examples`` to the profile
+(tests/test_strength.py fails on one that sets fewer). The property checks of
+:mod:`ttfs_symbolic.verify` take their count as an argument: the tests pass
+``settings.default.max_examples`` (the profile's count) wherever a correct
+neuron must pass, and a small fixed count where a broken one must be rejected
+(a fault found within 15 or 20 examples is the stronger claim).
+docs/guide/testing.md lists what each profile runs.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ EXACT_REL = 1e-9
 # A single layer against its torch op: a few dozen float64 operations.
 LAYER_REL = 1e-12
 
-PROP = settings(max_examples=6, deadline=None)
+PROP = settings(deadline=None)
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:

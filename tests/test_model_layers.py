@@ -77,7 +77,7 @@ seeds = st.integers(min_value=0, max_value=2**31 - 1)
 # ---------------------------------------------------------------------------
 
 
-@settings(max_examples=20, deadline=None)
+@settings(deadline=None)
 @given(seed=seeds, batch=st.integers(1, 4), n_in=st.integers(1, 24), n_out=st.integers(1, 24),
        scale=scales, with_bias=st.booleans())
 def test_linear_matches_F_linear(seed, batch, n_in, n_out, scale, with_bias):
@@ -111,7 +111,7 @@ TORCH_ACTS = {
 
 
 @pytest.mark.parametrize("neuron", sorted(TORCH_ACTS))
-@settings(max_examples=15, deadline=None)
+@settings(deadline=None)
 @given(seed=seeds, scale=st.floats(1e-2, 20.0), loc=st.floats(-3.0, 3.0), n=st.integers(1, 64))
 def test_activation_matches_torch(neuron, seed, scale, loc, n):
     x = rand(seed, (2, n), scale, loc)
@@ -127,7 +127,7 @@ def test_activation_matches_torch(neuron, seed, scale, loc, n):
 
 
 @pytest.mark.parametrize("neuron", ["gelu", "silu", "gelu_tanh", "relu", "exp_input"])
-@settings(max_examples=15, deadline=None)
+@settings(deadline=None)
 @given(values=st.lists(st.floats(-30.0, 30.0), min_size=1, max_size=50))
 def test_fused_torch_fast_path_equals_compiled_formula(neuron, values):
     """The fused torch op used for f is the derived SymPy formula, compiled."""
@@ -156,7 +156,7 @@ def test_fused_torch_fast_path_equals_compiled_formula(neuron, values):
 
 
 @pytest.mark.parametrize("use_max", [True, False])
-@settings(max_examples=20, deadline=None)
+@settings(deadline=None)
 @given(seed=seeds, n=st.integers(1, 40), scale=st.floats(1e-2, 10.0), loc=st.floats(-20.0, 20.0))
 def test_softmax_matches_torch(use_max, seed, n, scale, loc):
     s = rand(seed, (3, 2, n), scale, loc)
@@ -180,7 +180,7 @@ def test_softmax_matches_torch(use_max, seed, n, scale, loc):
 # ---------------------------------------------------------------------------
 
 
-@settings(max_examples=20, deadline=None)
+@settings(deadline=None)
 @given(seed=seeds, n=st.integers(4, 32), scale=scales, loc_ratio=st.floats(-3.0, 3.0),
        affine=st.sampled_from(["none", "weight", "both"]),
        eps=st.sampled_from([1e-12, 1e-6, 1e-5, 1e-3, 0.5]))
@@ -240,7 +240,7 @@ def _affine(seed, affine, n):
     return scale, bias
 
 
-@settings(max_examples=25, deadline=None)
+@settings(deadline=None)
 @given(**factor_params)
 def test_product_exact_matches_torch(seed, construction, matmul, batch, m, k, n, loc1, loc2, spread1, spread2,
                                      affine):
@@ -304,7 +304,7 @@ def product_error_bound(prod: Product, x1, x2, scale, bias, p: int) -> torch.Ten
 
 
 @pytest.mark.parametrize("mode", ["quantized", "kernel"])
-@settings(max_examples=15, deadline=None)
+@settings(deadline=None)
 @given(**factor_params)
 def test_product_quantized_and_kernel_error_bounded(mode, seed, construction, matmul, batch, m, k, n, loc1, loc2,
                                                     spread1, spread2, affine):
@@ -376,7 +376,7 @@ def test_product_native_and_torch_loops_agree(mode, construction, monkeypatch):
     assert torch.allclose(whole, chunked, rtol=1e-14, atol=1e-13)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(deadline=None)
 @given(a1=st.floats(-50.0, 50.0), d1=st.floats(1e-6, 100.0), a2=st.floats(-50.0, 50.0), d2=st.floats(1e-6, 100.0),
        seed=seeds)
 def test_layer1_range_contains_every_log_sum(a1, d1, a2, d2, seed):

@@ -48,7 +48,7 @@ ranges = st.tuples(st.floats(-20.0, 20.0), st.floats(1e-3, 30.0)).map(lambda t: 
 precisions = st.sampled_from([1, 2, 7, 16, 255, 1024, 4096])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(seed=st.integers(0, 2 ** 31), ab=ranges, p=precisions, n=st.integers(4, 5000), dtype=st.sampled_from(DTYPES),
        with_table=st.booleans())
 def test_tick_lookup_matches_torch_bit_for_bit(seed, ab, p, n, dtype, with_table):
@@ -70,7 +70,7 @@ def test_tick_lookup_matches_torch_bit_for_bit(seed, ab, p, n, dtype, with_table
     assert fired_ref == int((k < p).sum())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(deadline=None)
 @given(seed=st.integers(0, 2 ** 31), batch=st.sampled_from([(), (1,), (3,), (2, 2)]), m=st.integers(1, 9),
        k=st.integers(1, 40), n=st.integers(1, 37), p=precisions, dtype=st.sampled_from(DTYPES),
        broadcast=st.booleans(), count=st.booleans())
@@ -115,7 +115,7 @@ def test_product_matmul_counts_every_layer1_spike():
     assert fired == spikes
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(seed=st.integers(0, 2 ** 31), p=precisions, n=st.integers(1, 3000), dtype=st.sampled_from(DTYPES),
        use_guess=st.booleans(), guess_noise=st.sampled_from([0.0, 1.0, 50.0]))
 def test_threshold_lookup_matches_searchsorted(seed, p, n, dtype, use_guess, guess_noise):
