@@ -193,3 +193,24 @@ def test_eva_pre_norm_exact():
     assert float((out - ref).norm() / ref.norm()) < 1e-9
     set_residual(snn, "neuron")
     assert residual_mode(snn) == "neuron"
+
+
+def test_bert_post_ln_sums_into_their_layernorm():
+    """BERT's post-LN layers: LayerNorm(x + y) receives both summands; exact mode unchanged, and at
+    finite p the synapse model equals the neuron model whose residual neurons alone run exact."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(vocab_size=30, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=16, pad_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.BertModel(cfg).eval()
+    g = torch.Generator().manual_seed(2)
+    batch = {"input_ids": torch.randint(1, 30, (4, 9), generator=g), "attention_mask": torch.ones(4, 9, dtype=torch.long),
+             "token_type_ids": torch.zeros(4, 9, dtype=torch.long)}
+    a = convert(model, batch, progress=False, margin=0.5)
+    b = convert(model, batch, progress=False, margin=0.5, residual="synapses")
+    assert residual_mode(b) == "synapses" and len(residual_names(b)) == 4
+    torch.testing.assert_close(b(batch, dtype=D), a(batch, dtype=D), rtol=0, atol=1e-12)
+    others = [p.pname for p in a.populations() if p.kind != "residual"]
+    torch.testing.assert_close(b(batch, mode="quantized", precision=64, dtype=D, warn=False),
+                               a(batch, mode="quantized", precision=64, dtype=D, warn=False, only=others),
+                               rtol=0, atol=1e-12)
