@@ -749,7 +749,10 @@ def check_output_transform(ot: OutputTransform, *, max_examples: int = 50, seed:
                 f"{PSI_RTOL:g} relative + psi(t) * rounding of t)")
 
     # the edges, and a potential inside (g of a value inside): eq. 32 is checked whatever the seed and count
-    inside = float(np.asarray(info.kernel.g(np.array([timing.a + 0.3 * (timing.b - timing.a)]))).reshape(-1)[0])
+    try:
+        inside = float(np.asarray(info.kernel.g(np.array([timing.a + 0.3 * (timing.b - timing.a)]))).reshape(-1)[0])
+    except Exception:  # noqa: BLE001  no fixed inside point then; the drawn ones still test eq. 32
+        inside = math.nan
     edges = [info.above] + ([info.below] if info.below is not None else []) + ([inside] if math.isfinite(inside)
                                                                               else [])
     return _run(name, info.potentials(), prop, max_examples=max_examples, seed=seed, summary=summary,
