@@ -11,7 +11,9 @@ named for that mutation run there with ``python -m pytest -q -x`` (``CI=true``: 
 profile, so a run is reproducible), importing the copy (``PYTHONPATH``). A mutation is *killed* when
 a test fails; the table names the first failing test. A patch whose ``old`` text is not found exactly
 once is reported as "does not apply" (the code moved: update the patch), and the script exits 1, as
-it does for a mutation that survives.
+it does for a mutation that survives. The compiled C loops are built once into a folder shared by
+the runs (native.py keys a build by its source's hash: a mutated C file gets its own build); the
+total time is printed at the end (record it in docs/mutation.md with the table).
 """
 from __future__ import annotations
 
@@ -44,7 +46,10 @@ VERIFY = "ttfs_symbolic/verify.py"
 SPIKING = "ttfs_symbolic/model/spiking.py"
 PSI_LINE = "        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"
 CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d\n"
-DERIVE_TESTS = ("tests/test_proof_records.py", "tests/test_derive.py", "tests/test_broken.py")
+TICKS_H = "ttfs_symbolic/numeric/csrc/ticks_body.h"
+NATIVE = "ttfs_symbolic/numeric/native.py"
+DYNAMICS = "ttfs_symbolic/numeric/dynamics.py"
+DERIVE_TESTS = ("tests/test_proof_records.py",)
 
 MUTATIONS = (
     Mutation("psi_no_tau_theta_at_a", "Theorem 4.3: psi without its 1/tau and theta = h^-1(a) (issue 11)",
@@ -66,37 +71,121 @@ MUTATIONS = (
     Mutation("tick_shift_C", "one-tick shift in the C tick loop (numeric/csrc/ticks_body.h)",
              (("ttfs_symbolic/numeric/csrc/ticks_body.h", "    REAL r = RINT((b - x) * scale);\n",
                "    REAL r = RINT((b - x) * scale) + (REAL)1;\n"),),
-             ("tests/test_native.py", "tests/test_nonexact.py")),
+             ("tests/test_native.py", "-k", "tick_lookup_matches")),
     Mutation("tick_shift_C_product", "one-tick shift in the C product loop's layer-I tick (tick_of)",
              (("ttfs_symbolic/numeric/csrc/ticks_body.h", "    REAL r = RINT(u);\n",
                "    REAL r = RINT(u) + (REAL)1;\n"),),
-             ("tests/test_native.py", "tests/test_nonexact.py")),
+             ("tests/test_native.py", "-k", "product_matmul_matches")),
     Mutation("threshold_shift_C", "one-tick shift in the C threshold search of kernel mode's emitting stage",
              (("ttfs_symbolic/numeric/csrc/ticks_body.h", "        out[i] = values[m];\n",
                "        out[i] = values[m < p ? m + 1 : p];\n"),),
-             ("tests/test_native.py", "tests/test_nonexact.py")),
+             ("tests/test_native.py", "-k", "threshold_lookup_matches")),
+    Mutation("tick_shift_C_table", "one-tick shift in the C tick loop's table branch only (tick_chunk, table[k])",
+             ((TICKS_H, "            out[i] = table[k];\n", "            out[i] = table[k < p ? k + 1 : p];\n"),),
+             ("tests/test_native.py", "-k", "tick_lookup_matches")),
+    Mutation("tick_shift_C_value", "one-tick shift in the C tick loop's value branch only (tick_chunk, b - k step)",
+             ((TICKS_H, "            out[i] = b - (REAL)k * step;\n",
+               "            out[i] = b - (REAL)(k < p ? k + 1 : p) * step;\n"),),
+             ("tests/test_native.py", "-k", "tick_lookup_matches")),
+    Mutation("tick_shift_C_product_nocount", "one-tick shift in the C product loop's branch without counting "
+             "(product_row, float64)",
+             ((TICKS_H, "                o[j] += table[NAME(tick_of)(ak - c[j], pr)];\n",
+               "                o[j] += table[NAME(tick_of)(ak - c[j] + (REAL)1, pr)];\n"),),
+             ("tests/test_native.py", "-k", "product_matmul_matches")),
+    Mutation("tick_shift_C_product_count", "one-tick shift in the C product loop's counting branch "
+             "(product_row, float64)",
+             ((TICKS_H, "                o[j] += table[t];\n", "                o[j] += table[t < p ? t + 1 : p];\n"),),
+             ("tests/test_native.py", "-k", "product_matmul_matches")),
+    Mutation("tick_shift_C_product_avx2", "one-tick shift in the C product loop's AVX2 path (float32, columns "
+             "0-7 of each block of 16)",
+             ((TICKS_H, "                _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c)), vpr)), "
+               "vzero);\n",
+               "                _mm256_cvtps_epi32(_mm256_min_ps(_mm256_add_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c)), "
+               "_mm256_set1_ps(1.0f)), vpr)), vzero);\n"),),
+             ("tests/test_native.py", "-k", "float32_wide_rows")),
+    Mutation("tick_shift_C_product_avx2_tail", "one-tick shift in the C product loop's AVX2 tail (float32, the "
+             "last N mod 16 columns)",
+             ((TICKS_H, "            const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);\n",
+               "            const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j] + 1.0f, (float)p);\n"),),
+             ("tests/test_native.py", "-k", "float32_wide_rows")),
+    Mutation("threshold_shift_C_search", "one-tick shift in the C threshold search's binary search (no guess)",
+             ((TICKS_H, "            m = base - P;\n", "            m = base - P;\n            m += m < p;\n"),),
+             ("tests/test_native.py", "-k", "threshold_lookup_matches")),
+    Mutation("threshold_shift_C_guess", "one-tick shift in the C threshold search's walk from the guess",
+             ((TICKS_H, "            while (m < p && P[m] < need)\n                m++;\n",
+               "            while (m < p && P[m] < need)\n                m++;\n            m += m < p;\n"),),
+             ("tests/test_native.py", "-k", "threshold_lookup_matches")),
+    Mutation("threshold_shift_torch", "one-tick shift in the torch threshold search (native.threshold_lookup)",
+             ((NATIVE, '    m = torch.searchsorted(P.contiguous(), need.reshape(-1), side="left").reshape(V.shape)\n',
+               '    m = (torch.searchsorted(P.contiguous(), need.reshape(-1), side="left").reshape(V.shape) + 1)'
+               '.clamp(max=p)\n'),),
+             ("tests/test_native.py", "-k", "threshold_lookup_matches")),
     Mutation("tick_shift_torch", "one-tick shift in the torch tick loop (numeric/native.py tick_of)",
              (("ttfs_symbolic/numeric/native.py", "    return torch.round(u).clamp(0, p)\n",
                "    return (torch.round(u) + 1).clamp(0, p)\n"),),
-             ("tests/test_native.py", "tests/test_dynamics.py")),
+             ("tests/test_native.py", "-k", "tick_lookup_matches")),
     Mutation("encoder_shift", "the encoder (dynamics.LayerTiming.encode) one tick of p = 1e6 late",
              (("ttfs_symbolic/numeric/dynamics.py", "        t = self.T_emit + (self.b - xc) * self.tau\n",
                "        t = self.T_emit + (self.b - xc) * self.tau + self.delta * 1e-6\n"),),
-             ("tests/test_dynamics.py", "tests/test_verify.py")),
+             ("tests/test_dynamics.py", "-k", "encode")),
+    Mutation("encoder_shift_fine", "the per-neuron-range encoder (spiking.Population._quantize) one tick late",
+             ((SPIKING, "        k = torch.round((b - x) * (p / d)).clamp_(0, p)\n",
+               "        k = (torch.round((b - x) * (p / d)) + 1).clamp_(0, p)\n"),),
+             ("tests/test_finite_precision.py", "-k", "fine_ranges_equal")),
+    Mutation("tick_shift_signed_fine", "one-tick shift in the signed product's per-element layer I "
+             "(spiking.Product._signed_elementwise_fine)",
+             ((SPIKING, "            k = torch.round((hi_y - y) * (p / d_y)).clamp_(0, p)\n",
+               "            k = (torch.round((hi_y - y) * (p / d_y)) + 1).clamp_(0, p)\n"),),
+             ("tests/test_finite_precision.py", "-k", "per_neuron_ranges")),
+    Mutation("folded_table_index_shift", "one-tick shift in the signed product's folded-table index "
+             "(spiking.Product._signed_main_matmul)",
+             ((SPIKING, "        l1f = l1 - (pad + S * n1) / per_tick\n", "        l1f = l1 - (pad + 1 + S * n1) / per_tick\n"),),
+             ("tests/test_finite_precision.py", "-k", "neuron_by_neuron")),
+    Mutation("folded_table_pad_shift", "the signed product's folded table shifted by one entry (spiking._folded_table)",
+             ((SPIKING, "    Tp = torch.cat([T[:1].expand(pad), T, T[-1:].expand(pad)])\n",
+               "    Tp = torch.cat([T[:1].expand(pad + 1), T, T[-1:].expand(pad - 1)])\n"),),
+             ("tests/test_finite_precision.py", "-k", "neuron_by_neuron")),
+    Mutation("layer2_table_shift_quantized", "product network: layer II's tick table exp(b - k d/p) one tick off "
+             "(quantized mode)",
+             ((SPIKING, "            T = torch.exp(y_pop.b - ticks * (y_pop.d / p))\n",
+               "            T = torch.exp(y_pop.b - (ticks + 1) * (y_pop.d / p))\n"),),
+             ("tests/test_nonexact.py", "-k", "product_network")),
+    Mutation("layer2_table_shift_kernel", "product network: layer II's kernel-mode table Q[p - k] one tick off",
+             ((SPIKING, "            T = q.flip(0) + kexp.f_at(y_pop.a)  # T[k] = Q[p - k] + f(a)\n",
+               "            T = torch.cat([q.flip(0)[1:], q[:1]]) + kexp.f_at(y_pop.a)\n"),),
+             ("tests/test_nonexact.py", "-k", "product_network")),
+    Mutation("input_table_shift_kernel", "kernel mode: the input term table T[k] = Q[p - k] + f(a) one tick off "
+             "(dynamics._term_table)",
+             ((DYNAMICS, "    return q.flip(0) + kernel.f_at(a)\n", "    return torch.cat([q.flip(0)[1:], q[:1]]) + kernel.f_at(a)\n"),),
+             ("tests/test_dynamics.py", "-k", "kernel_mode")),
+    Mutation("output_table_shift_kernel", "kernel mode: the cumulative psi table P sampled one tick late "
+             "(dynamics.output_table)",
+             ((DYNAMICS, "    at = np.concatenate([[0.0], (np.arange(p) + 0.5) * (delta / p)])",
+               "    at = np.concatenate([[0.0], (np.arange(p) + 1.5) * (delta / p)])"),),
+             ("tests/test_dynamics.py", "-k", "kernel_mode")),
+    Mutation("emit_values_shift_kernel", "kernel mode: the value of emitting tick m one tick off "
+             "(dynamics._emit_tables)",
+             ((DYNAMICS, "    values = b - torch.arange(p + 1, dtype=dtype, device=device) * ((b - a) / p)\n",
+               "    values = b - (torch.arange(p + 1, dtype=dtype, device=device) + 1) * ((b - a) / p)\n"),),
+             ("tests/test_dynamics.py", "-k", "kernel_mode")),
+    Mutation("decoder_shift", "the decoder (dynamics.LayerTiming.decode) one tick of p = 1e6 off",
+             ((DYNAMICS, "        x = (self.T_ref - torch.where(fired, t, torch.zeros_like(t))) / self.tau\n",
+               "        x = (self.T_ref - torch.where(fired, t, torch.zeros_like(t))) / self.tau + self.d * 1e-6\n"),),
+             ("tests/test_dynamics.py", "-k", "encode")),
     Mutation("layernorm_eps_dropped", "LayerNorm's eps dropped (model/spiking.py)",
              ((SPIKING, "        self.eps = float(eps)\n", "        self.eps = 0.0\n"),),
              ("tests/test_model_layers.py", "-k", "layernorm")),
     Mutation("softmax_no_max_quantized", "softmax's max subtraction removed in the non-exact path",
              ((SPIKING, "            z = self.z.emit(s - m, ctx, fresh=True)\n",
                "            z = self.z.emit(s - m if ctx.mode == 'exact' else s, ctx, fresh=True)\n"),),
-             ("tests/test_nonexact.py",)),
+             ("tests/test_nonexact.py", "-k", "softmax_within")),
     Mutation("product_constant_dropped", "product network: layer II's constant -c1 c2 dropped (non-exact path)",
              ((SPIKING, "            V = t - c2 * x1 - c1 * x2 - c1 * c2\n", "            V = t - c2 * x1 - c1 * x2\n"),),
-             ("tests/test_nonexact.py",)),
+             ("tests/test_nonexact.py", "-k", "product_network")),
     Mutation("kernel_eta_no_offset", "the model's range-generic eta without '+ a' (numeric/kernels.py)",
              (("ttfs_symbolic/numeric/kernels.py", "        self.eta_general = self.fprime.subs(X, S / TAU_SYM + A_SYM)\n",
                "        self.eta_general = self.fprime.subs(X, S / TAU_SYM) + 0 * A_SYM\n"),),
-             ("tests/test_proofs.py", "-k", "library")),
+             ("tests/test_dynamics.py", "-k", "kernel_mode")),
     Mutation("verify_potential_tol_1e-2", "verify: potential tolerance loosened from 1e-9 to 1e-2 (issue 11)",
              ((VERIFY, "POTENTIAL_RTOL = 1e-9\n", "POTENTIAL_RTOL = 1e-2\n"),), ("tests/test_broken.py",)),
     Mutation("verify_psi_tol_1e-2", "verify: psi tolerance loosened from 1e-9 to 1e-2",
@@ -133,7 +222,9 @@ def _apply(repo: Path, m: Mutation) -> str | None:
     return None
 
 
-def run(m: Mutation, timeout: float = 1200.0) -> dict:
+def run(m: Mutation, timeout: float = 1200.0, cache: Path | None = None) -> dict:
+    """Apply ``m`` to a fresh copy and run its tests. ``cache``: the compiled C loops' folder, shared by
+    the runs (native.py keys each build by a hash of its source, so a mutated C file gets its own)."""
     repo = _copy()
     t0 = time.time()
     try:
@@ -141,7 +232,7 @@ def run(m: Mutation, timeout: float = 1200.0) -> dict:
         if problem:
             return {"mutation": m, "status": "does not apply", "test": problem, "seconds": 0.0}
         env = dict(os.environ, PYTHONPATH=str(repo), CI="true", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
-                   TTFS_CACHE_DIR=str(repo.parent / "cache"))
+                   TTFS_CACHE_DIR=str(cache or repo.parent / "cache"))
         env.pop("HYPOTHESIS_PROFILE", None)
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *m.tests]
         try:
@@ -195,12 +286,20 @@ def main(argv=None) -> int:
             print(f"{m.name}: {m.what}\n    tests: {' '.join(m.tests)}")
         return 0
     rows = []
-    for m in chosen:
-        r = run(m)
-        print(f"{m.name}: {r['status']} {r['test']} ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
-        rows.append(r)
+    t0 = time.time()
+    cache = Path(tempfile.mkdtemp(prefix="ttfs_mutate_cache_"))
+    try:
+        for m in chosen:
+            r = run(m, cache=cache)
+            print(f"{m.name}: {r['status']} {r['test']} ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            rows.append(r)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    total = time.time() - t0
+    killed = sum(r["status"] == "killed" for r in rows)
     text = table(rows)
     print(text)
+    print(f"\n{killed} of {len(rows)} mutations killed in {total:.0f} s", file=sys.stderr)
     if args.write:
         write_docs(args.write, text)
     return 0 if all(r["status"] == "killed" for r in rows) else 1

@@ -13,6 +13,13 @@ theta with the proof status, and writes the derivation page
 exit 0 when every property holds, 1 when one fails (its counterexample is
 printed), 2 for bad input.
 
+``ttfs verify --self-test`` checks the checker: it runs the corpus of broken
+neurons (:mod:`ttfs_symbolic.broken`) through verify and prints, per broken
+neuron, its fault and the check that rejected it; exit 1 when a broken
+neuron is accepted, or rejected by another check (or for another fault) than
+the one that names its fault, or when the proof record of a broken derivation
+says it holds.
+
 Bad input (a malformed or unsafe formula, a missing or empty range, a
 non-monotone h, a missing file) ends in one line on stderr and exit code 2,
 never a traceback: the dispatcher (:mod:`ttfs_symbolic.cli`) prints every
@@ -27,7 +34,7 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["register", "run_derive", "run_verify", "parse_param"]
+__all__ = ["register", "run_derive", "run_verify", "run_self_test", "parse_param"]
 
 # argparse (3.11) treats "-1e-3" or "-.5e2" as an option; accept any float literal as a number
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
@@ -79,10 +86,16 @@ def register(subparsers) -> None:
         "verify", help="property-check a neuron definition (catalogue name or TOML file)",
         description="Run the property checks of ttfs_symbolic.verify.check_neuron on a neuron "
                     "definition. Exit 0: every property holds; 1: a property failed (the "
-                    "counterexample is printed); 2: bad input.")
-    v.add_argument("definition", help="a catalogue name (e.g. gelu) or a path to a TOML definition")
+                    "counterexample is printed); 2: bad input. With --self-test, check the checker "
+                    "instead: every broken neuron of ttfs_symbolic.broken must be rejected by the "
+                    "check that names its fault (exit 1 if one is not).")
+    v.add_argument("definition", nargs="?", default=None,
+                   help="a catalogue name (e.g. gelu) or a path to a TOML definition")
+    v.add_argument("--self-test", action="store_true",
+                   help="run the corpus of broken neurons through the checks instead of checking a definition")
     v.add_argument("--max-examples", type=int, default=50, help="examples per property (default 50)")
-    v.add_argument("--seed", type=int, default=None, help="seed of the property search (default: random)")
+    v.add_argument("--seed", type=int, default=None,
+                   help="seed of the property search (default: random; 0 with --self-test)")
     v.set_defaults(func=run_verify)
     _one_line_errors(v, "ttfs verify")
 
@@ -189,6 +202,13 @@ def run_verify(args) -> int:
         raise ValueError(f"the property checks are not available: {exc}") from None
     if args.max_examples < 1:
         raise ValueError(f"--max-examples must be at least 1, got {args.max_examples}")
+    if getattr(args, "self_test", False):
+        if args.definition is not None:
+            raise ValueError(f"--self-test checks the checker on its own corpus; do not give a definition "
+                             f"({args.definition!r})")
+        return run_self_test(args)
+    if args.definition is None:
+        raise ValueError("give a definition (a catalogue name or a TOML file), or --self-test")
     neuron = _load(args.definition)
     try:
         report = check_neuron(neuron, max_examples=args.max_examples, seed=args.seed)
@@ -199,5 +219,48 @@ def run_verify(args) -> int:
         return 0
     failed = [r.name for r in report.results if not r.holds]
     print(f"ttfs verify: {len(failed)} of {len(report.results)} properties failed: {', '.join(failed)}",
+          file=sys.stderr)
+    return 1
+
+
+def _self_test_row(entry, result, ok: bool, proof_ok) -> list[str]:
+    """Two or three lines for one broken neuron: its fault, the check that rejected it (or what went wrong)."""
+    lines = [f"{'ok  ' if ok and proof_ok is not False else 'FAIL'} {entry.name}: {entry.fault}"]
+    detail = " ".join(result.detail.split())
+    detail = detail if len(detail) <= 110 else detail[:107] + "..."
+    if ok:
+        lines.append(f"     rejected by '{result.name}': {detail}")
+    elif result.holds:
+        lines.append(f"     ACCEPTED by '{result.name}' (it must reject it, naming '{entry.words}')")
+    elif result.name != entry.check:
+        lines.append(f"     rejected by '{result.name}', expected '{entry.check}': {detail}")
+    else:
+        lines.append(f"     rejected by '{result.name}' for another fault (expected '{entry.words}'): {detail}")
+    if proof_ok is not None:
+        lines.append("     proof record of the broken derivation: " +
+                     ("FAILS, as it must" if proof_ok else "HOLDS (it must fail)"))
+    return lines
+
+
+def run_self_test(args) -> int:
+    """``ttfs verify --self-test``: every broken neuron rejected by the check that names its fault?"""
+    from .broken import self_test
+
+    seed = 0 if args.seed is None else args.seed
+    report = self_test(max_examples=args.max_examples, seed=seed)
+    print(f"self-test of ttfs verify: {len(report.rows)} broken neurons, {args.max_examples} examples per "
+          f"check, seed {seed}")
+    print()
+    for row in report.rows:
+        print("\n".join(_self_test_row(*row)))
+    bad = [(entry, result) for entry, result, ok, proof_ok in report.rows if not (ok and proof_ok is not False)]
+    n = len(report.rows)
+    print()
+    print(f"{'PASSED' if report.passed else 'FAILED'}: {n - len(bad)} of {n} broken neurons rejected by the "
+          "check that names their fault")
+    if not bad:
+        return 0
+    names = ", ".join(f"{entry.name} (check '{entry.check}')" for entry, _ in bad)
+    print(f"ttfs verify --self-test: {len(bad)} of {n} broken neurons not rejected as they must be: {names}",
           file=sys.stderr)
     return 1

@@ -233,8 +233,10 @@ def _value_of(spec, a: float, b: float) -> float:
     return b + u * d
 
 
-#: explicit examples of (weight, value spec) pairs: every edge value of the range
-_EDGE_PAIRS = ([(1.0, ("edge", i)) for i in range(4)], [(-0.5, ("edge", i)) for i in range(4, 8)])
+#: explicit examples of (weight, value spec) pairs: every edge value of the range, and two values inside it
+#: (at the edges the whole-window integral of eta can vanish, f(b) = f(a), and hide an eta off by a factor)
+_EDGE_PAIRS = ([(1.0, ("edge", i)) for i in range(4)], [(-0.5, ("edge", i)) for i in range(4, 8)],
+               [(1.0, ("in", 0.3)), (-0.7, ("in", 0.85))])
 
 
 def _weight_value_pairs(max_n: int = 6) -> SearchStrategy[list]:
@@ -746,7 +748,13 @@ def check_output_transform(ot: OutputTransform, *, max_examples: int = 50, seed:
                 f"max error {m.get('psi_error', 0.0):.1e}, {m.get('psi_error_over_tol', 0.0):.2g} of its tolerance "
                 f"{PSI_RTOL:g} relative + psi(t) * rounding of t)")
 
-    edges = [info.above] + ([info.below] if info.below is not None else [])
+    # the edges, and a potential inside (g of a value inside): eq. 32 is checked whatever the seed and count
+    try:
+        inside = float(np.asarray(info.kernel.g(np.array([timing.a + 0.3 * (timing.b - timing.a)]))).reshape(-1)[0])
+    except Exception:  # noqa: BLE001  no fixed inside point then; the drawn ones still test eq. 32
+        inside = math.nan
+    edges = [info.above] + ([info.below] if info.below is not None else []) + ([inside] if math.isfinite(inside)
+                                                                              else [])
     return _run(name, info.potentials(), prop, max_examples=max_examples, seed=seed, summary=summary,
                 examples=edges)
 
