@@ -165,17 +165,17 @@ def test_refused_where_a_sum_feeds_no_layernorm():
 
     with pytest.raises(ValueError, match="unknown residual mode 'wires'"):
         convert(tiny_vit(depth=1), images(4), progress=False, residual="wires")
-    avg = tiny_vit(depth=1, global_pool="avg", fc_norm=True)   # norm is Identity, fc_norm after the pool
-    with pytest.raises(ValueError, match="no final LayerNorm"):
-        convert(avg, images(4), progress=False, residual="synapses")
-    with pytest.raises(ValueError, match="no final LayerNorm|Identity"):
-        count_ops(avg, residual="synapses")
+    bare = tiny_vit(depth=1, global_pool="token", final_norm=False)   # the last sum feeds the head
+    with pytest.raises(ValueError, match="feeds the head directly"):
+        convert(bare, images(4), progress=False, residual="synapses")
+    with pytest.raises(ValueError, match="no average pool"):
+        count_ops(bare, residual="synapses")
     torch.manual_seed(0)
     post = Eva(img_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=3,
                use_post_norm=True).eval()
     with pytest.raises(ValueError, match="post-norm"):
         convert(post, images(4), progress=False, residual="synapses")
-    with pytest.raises(ValueError, match="post-norm|norm is Identity"):
+    with pytest.raises(ValueError, match="post-norm"):
         count_ops(post, residual="synapses")
 
 
@@ -214,3 +214,16 @@ def test_bert_post_ln_sums_into_their_layernorm():
     torch.testing.assert_close(b(batch, mode="quantized", precision=64, dtype=D, warn=False),
                                a(batch, mode="quantized", precision=64, dtype=D, warn=False, only=others),
                                rtol=0, atol=1e-12)
+
+
+def test_average_pool_receives_the_summands():
+    """No final norm, average pooling (fc_norm after the pool): the pool's neurons receive every summand."""
+    ann = tiny_vit(depth=2, global_pool="avg", fc_norm=True)
+    assert isinstance(ann.norm, torch.nn.Identity)
+    x = images(12)
+    a = convert(ann, x, progress=False, margin=0.5)
+    b = convert(ann, x, progress=False, margin=0.5, residual="synapses")
+    torch.testing.assert_close(b(x[:4], dtype=D), a(x[:4], dtype=D), rtol=0, atol=1e-12)
+    rows = [r for r in count_ops(ann, residual="synapses").rows if r.kind == "residual"]
+    patches, dim = 4, 16
+    assert [r.op_snn for r in rows] == [2 * 5 * dim * 1, 2 * 5 * dim * 2, 2 * 5 * dim * 3, patches * dim * 4]

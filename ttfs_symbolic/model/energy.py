@@ -508,6 +508,21 @@ def _residual(walker: Walker, path: str, name: str, shape: Shape, pre_norm: bool
     walker.add(_join(path, name), "residual", n, o, 0, f"{T}x{dim} + {T}x{dim}")
 
 
+def _final_stream(walker: Walker, model: nn.Module, path: str, n_pool: int, dim: int) -> None:
+    """residual="synapses": the last sum feeds the final norm (counted so by :func:`_residual`) or, without
+    one, the average pool, whose neurons receive each of the k summands of n_pool tokens."""
+    if walker.residual != "synapses" or not isinstance(getattr(model, "norm", None), nn.Identity):
+        return
+    if model.global_pool != "avg":
+        raise ValueError(f"residual='synapses' is not counted for {_label(path)!r}: the last block's sum feeds "
+                         "no final LayerNorm (norm is Identity) and no average pool")
+    last = next((r for r in reversed(walker.rows) if r.kind == "residual"), None)
+    if last is not None:
+        k = walker.summands
+        last.op_snn = last.op_snn_static = n_pool * dim * (k - 1)
+        last.shape = f"{n_pool}x{dim} x {k} summands into the pool"
+
+
 def _block(walker: Walker, module: nn.Module, path: str, shape: Shape) -> Shape:
     """Pre-norm block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x)))."""
     y = shape
@@ -554,6 +569,7 @@ def _vision_transformer(walker: Walker, model: nn.Module, path: str, shape: Shap
     x = (T, dim)
     for name in ("pos_drop", "patch_drop", "norm_pre", "blocks", "norm"):
         x = walker.child(model, path, name, x)
+    _final_stream(walker, model, path, T if model.pool_include_prefix else patches, dim)
     if model.global_pool == "token":
         x = (1, dim)
     elif model.global_pool == "avg":
@@ -673,9 +689,6 @@ def count_ops(model_or_name: nn.Module | str,
                          f"cover timm VisionTransformer (register a handler in HANDLERS for others)")
     size, patches, fan_in = _image_grid(model, img_size)
 
-    if residual == "synapses" and isinstance(getattr(model, "norm", None), nn.Identity):
-        raise ValueError("residual='synapses' needs a final LayerNorm to receive the last block's summands "
-                         "(this model's norm is Identity)")
     walker = Walker(product, residual)
     walker.visit(model, "", (patches, fan_in))
     walker.check_complete(model)
@@ -897,6 +910,7 @@ def _eva(walker: Walker, model: nn.Module, path: str, shape: Shape) -> Shape:
     finally:
         walker.eva_rope = False
     x = walker.child(model, path, "norm", x)
+    _final_stream(walker, model, path, patches, dim)
     if model.global_pool == "token":
         x = (1, dim)
     elif model.global_pool == "avg":

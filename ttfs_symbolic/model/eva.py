@@ -593,8 +593,8 @@ class SpikingEva(nn.Module):
         sums feed the next attention and MLP, not a LayerNorm; so does the last sum without a final norm."""
         if any(b.post_norm for b in self.blocks):
             return "its blocks are post-norm (EvaBlockPostNorm): a sum feeds the next attention, not a LayerNorm"
-        if self.norm is None:
-            return "the last block's sum feeds no final LayerNorm (norm is Identity)"
+        if self.norm is None and self.pool is None:
+            return "the last block's sum feeds the head directly (no final LayerNorm and no average pool)"
         return None
     check_images = SpikingViT.check_images
     forward = SpikingViT.forward

@@ -301,10 +301,11 @@ class SpikingViT(nn.Module):
         """Why ``residual="synapses"`` cannot carry this model's sums (None: it can).
 
         Every sum of a pre-norm block feeds a LayerNorm (norm2, the next norm1,
-        the final norm), whose mean and centred neurons then receive the summands.
+        the final norm), whose mean and centred neurons then receive the summands;
+        without a final norm the last sum feeds the average pool's identity neurons.
         """
-        if self.norm is None:
-            return "the last block's sum feeds no final LayerNorm (norm is Identity)"
+        if self.norm is None and self.pool is None:
+            return "the last block's sum feeds the head directly (no final LayerNorm and no average pool)"
         return None
 
     def populations(self) -> list[Population]:
