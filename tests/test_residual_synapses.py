@@ -227,3 +227,19 @@ def test_average_pool_receives_the_summands():
     rows = [r for r in count_ops(ann, residual="synapses").rows if r.kind == "residual"]
     patches, dim = 4, 16
     assert [r.op_snn for r in rows] == [2 * 5 * dim * 1, 2 * 5 * dim * 2, 2 * 5 * dim * 3, patches * dim * 4]
+
+
+def test_cli_flags(tmp_path, capsys):
+    from ttfs_symbolic.cli import main
+
+    out = tmp_path / "b"
+    assert main(["budget", "digits", "--calib", "60", "--inputs", "12", "--precision", "128", "--curve", "128",
+                 "--residual", "synapses", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "budget.json").read_text())
+    assert data["groups"]["residual sums"]["error"] == 0.0 and data["total_error"] > 0
+    capsys.readouterr()
+    assert main(["energy", "vit_tiny_patch16_224", "--json", "--residual", "synapses"]) == 0
+    rows = json.loads(capsys.readouterr().out)["layers"]
+    res = [r for r in rows if r["kind"] == "residual"]
+    assert len(res) == 24 and all(r["neurons"] == 0 for r in res)
+    assert [r["op_snn"] for r in res] == [2 * 197 * 192 * k for k in range(1, 25)]
