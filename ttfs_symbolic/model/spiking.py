@@ -590,6 +590,8 @@ class Population(nn.Module):
             st.clipped += int(((V < low) | (V > high)).sum())
 
     def extra_repr(self) -> str:
+        if self.relay:
+            return f"{self.pname}: no neuron (residual sum carried by synapses into its consumers)"
         fine = f" ({self.range_kind} ranges)" if self.fine else ""
         return f"{self.pname}: {self.neuron}, [a, b] = [{self.a:.4g}, {self.b:.4g}]{fine}, window {self.window}"
 
