@@ -50,6 +50,8 @@ __all__ = [
     "accumulated_potential",
     "check_input_transform",
     "derive_psi_printed",
+    "derive_theta",
+    "apply_inverse_rule",
     "derive_psi_inverse",
     "psi_integral",
     "firing_residual",
@@ -256,14 +258,32 @@ def derivative(f: Callable) -> Callable[[sp.Expr], sp.Expr]:
 # --------------------------------------------------------------------------
 # Theorem 4.1: input transform
 # --------------------------------------------------------------------------
+def _formulas():
+    """The library's kernel formulas, looked up at call time (so a patched library is what gets proved)."""
+    from ttfs_symbolic.symbolic import formulas
+
+    return formulas
+
+
+def _lib_x():
+    from ttfs_symbolic.symbolic.parse import X
+
+    return X
+
+
 def derive_eta(f: Callable, win: Window) -> sp.Lambda:
-    """eta(s) = f'(s/tau + a) for s >= 0 (eq. 8), sender's tau and a."""
-    return sp.Lambda(S, derivative(f)(S / win.tau + win.a))
+    """The library's eta (eq. 8) for f on the sender's window: ``formulas.input_eta(f(x), a, tau)``.
+
+    This is the expression :func:`ttfs_symbolic.derive_input` and the model's
+    range-generic ``InputKernel`` use; f may be an undefined SymPy function.
+    """
+    eta = _formulas().input_eta(f(_lib_x()), win.a, win.tau)
+    return sp.Lambda(S, eta)
 
 
 def derive_C(f: Callable, w, win: Window) -> sp.Expr:
-    """Per-synapse constant w*f(a)/d (eq. 8), sender's a and d."""
-    return w * f(win.a) / win.d
+    """Per-synapse constant w * (the library's f(a)/d, eq. 8), sender's a and d."""
+    return w * _formulas().input_const(f(_lib_x()), win.a, win.d)
 
 
 @dataclass
@@ -340,12 +360,48 @@ def check_input_transform(synapses: Sequence[Synapse], target: sp.Expr) -> tuple
 # Theorem 4.3: output transform
 # --------------------------------------------------------------------------
 def derive_psi_printed(h: Callable, g: Callable, win: Window) -> sp.Lambda:
-    """psi(s) = 1/(tau*h'(h^-1(b - s/tau))) as printed in eq. 13."""
-    return sp.Lambda(S, 1 / (win.tau * derivative(h)(g(win.b - S / win.tau))))
+    """The library's psi (eq. 13), 1/(tau*h'(h^-1(b - s/tau))): ``formulas.output_psi(h(x), g(y), b, tau)``.
+
+    This is the expression :func:`ttfs_symbolic.derive_output` returns for a
+    closed-form inverse g = h^-1; h and g may be undefined SymPy functions
+    (then h'(g(u)) stays unevaluated: :func:`apply_inverse_rule`).
+    """
+    F = _formulas()
+    return sp.Lambda(S, F.output_psi(h(_lib_x()), g(F.Y), win.b, win.tau))
+
+
+def derive_theta(g: Callable, win: Window, at=None) -> sp.Expr:
+    """The library's theta = h^-1(b) (eq. 13), or h^-1(at) for ``at`` given (eq. 35's silent bound at a)."""
+    F = _formulas()
+    return F.output_theta(g(F.Y), win.b if at is None else at)
+
+
+def apply_inverse_rule(expr: sp.Expr, h: Callable, g: Callable) -> sp.Expr:
+    """Rewrite every h'(g(u)) in ``expr`` as 1/g'(u) (eq. 31: d/dy h(g(y)) = 1 with g = h^-1).
+
+    For undefined h, g SymPy writes h'(g(u)) as ``Derivative(h(g(u)), g(u))``
+    (or a ``Subs`` of h' at g(u)); both are replaced. The rule itself is
+    checked where it is used (``theorem_4_3.inverse_rule``).
+    """
+    h_func = h(_XI).func
+    g_func = g(_XI).func
+
+    def at_g(e) -> Optional[sp.Expr]:
+        if isinstance(e, sp.Derivative) and len(e.variable_count) == 1 and e.variable_count[0][1] == 1:
+            var = e.variable_count[0][0]
+            if getattr(var, "func", None) == g_func and e.expr == h_func(var):
+                return var.args[0]
+        if isinstance(e, sp.Subs) and len(e.point) == 1 and getattr(e.point[0], "func", None) == g_func:
+            var, = e.variables
+            if e.expr == sp.Derivative(h_func(var), var):
+                return e.point[0].args[0]
+        return None
+
+    return expr.replace(lambda e: at_g(e) is not None, lambda e: 1 / derivative(g)(at_g(e)))
 
 
 def derive_psi_inverse(g: Callable, win: Window) -> sp.Lambda:
-    """psi(s) = g'(b - s/tau)/tau with g = h^-1 (Appendix B.2, eq. 32)."""
+    """psi(s) = g'(b - s/tau)/tau with g = h^-1 (Appendix B.2, eq. 32): the proof's form, not the library's."""
     return sp.Lambda(S, derivative(g)(win.b - S / win.tau) / win.tau)
 
 

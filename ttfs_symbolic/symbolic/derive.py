@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import mpmath
 import sympy
 
-from . import checks, guards, limits
+from . import checks, formulas, guards, limits
 from .checks import DomainError, MonotonicityError, RangeError, check_range, mp_function
 from .limits import _Timeout, time_limit  # wall-clock limits that work in any thread (issue 12)
 from .parse import S, X, parse_formula
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: the variable of h's inverse g = h^-1 (a value in the emitting range)
-Y = sympy.Symbol("y", real=True)
+Y = formulas.Y
 #: the potential at T_emit
 V = sympy.Symbol("V", real=True)
 
@@ -397,7 +397,7 @@ def _derive_input_cached(f: sympy.Expr, a, b, delta, text: str) -> InputTransfor
     checks.check_defined(f, a, b, what="f")
     d, tau = _range_symbols(a, b, delta)
     fprime = sympy.diff(f, X)
-    eta = fprime.subs(X, S / tau + a)
+    eta = formulas.input_eta(f, a, tau)   # eq. 8, the one formula the library uses
     try:
         with time_limit(SYMPY_SECONDS):
             simpler = sympy.simplify(eta)
@@ -406,7 +406,8 @@ def _derive_input_cached(f: sympy.Expr, a, b, delta, text: str) -> InputTransfor
     except (_Timeout, RecursionError):
         pass
     f_a = f.subs(X, a)
-    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d
+    const = formulas.input_const(f, a, d)
+    const = sympy.nsimplify(const) if f_a.is_Rational else const
     proof = prove_input(f, eta, const, a, b, delta)
     if not proof.holds:
         raise ArithmeticError(f"derivation check failed for f(x) = {f}: {proof.summary()}")
@@ -731,9 +732,9 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
     g = _symbolic_inverse(h, a, b)
     if g is not None:
         inverse_method = "symbolic"
-        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))
-        theta = g.subs(Y, b)
-        theta_low = g.subs(Y, a) if v_a is not None else -sympy.oo
+        psi = formulas.output_psi(h, g, b, tau)   # eq. 13, the one formula the library uses
+        theta = formulas.output_theta(g, b)
+        theta_low = formulas.output_theta(g, a) if v_a is not None else -sympy.oo
         try:
             with time_limit(SYMPY_SECONDS):
                 psi = sympy.simplify(psi)
