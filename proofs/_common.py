@@ -17,8 +17,17 @@ Conventions (docs/design.md, shared NOTES.md):
   the potential is ``V + int_0^sigma psi(s) ds`` and the neuron fires when it
   reaches ``theta``.
 
-Every check computes ``lhs - rhs`` and requires ``sympy.simplify(diff) == 0``
-(:func:`is_zero`). Nothing is compared as a string.
+* eta, C, psi and theta are never written here: :func:`derive_eta`,
+  :func:`derive_C`, :func:`derive_psi_printed` and :func:`derive_theta` call
+  the library's formulas (:mod:`ttfs_symbolic.symbolic.formulas`, the code
+  ``derive_input``, ``derive_output`` and the model's ``InputKernel`` run),
+  looked up at call time, with f, h and g undefined SymPy functions where a
+  theorem is general. A bug in the library's derivation fails the proofs
+  (``tests/test_proofs.py`` patches the library to check this).
+
+Every check computes one ``lhs - rhs`` and requires
+``sympy.simplify(diff) == 0`` (:func:`is_zero`); no check adds residuals of
+different claims. Nothing is compared as a string.
 """
 from __future__ import annotations
 
@@ -43,6 +52,7 @@ __all__ = [
     "simplify_diff",
     "tidy",
     "derivative",
+    "canonical_sums",
     "derive_eta",
     "derive_C",
     "Synapse",
@@ -163,8 +173,44 @@ def simplify_diff(diff: sp.Expr) -> sp.Expr:
         if candidate == 0:
             return sp.Integer(0)
         candidates.append(candidate)
+    if diff.has(sp.Sum):
+        # Sum(x[j], (j, 1, n)) and Sum(x[k], (k, 1, n)) are one sum: rename bound indices canonically
+        for route in (diff, out):
+            candidate = sp.simplify(sp.expand(canonical_sums(sp.expand(route))))
+            if candidate == 0:
+                return sp.Integer(0)
+            candidates.append(candidate)
     # not an identity: the shortest form, for the report
     return min(candidates, key=sp.count_ops)
+
+
+def canonical_sums(expr: sp.Expr) -> sp.Expr:
+    """Rename the index of every one-index ``Sum`` to ``k_<depth>`` (depth: Sums nested in its summand).
+
+    Bound indices do not change a sum's value, so this is an identity; it lets
+    SymPy see that sums written with different index names are the same sum.
+    Summands that are sums of terms are split (``Sum(A + B) = Sum(A) + Sum(B)``)
+    and factors free of the index are taken out.
+    """
+    def depth(e) -> int:
+        inner = [depth(arg) for arg in e.args if isinstance(arg, sp.Basic)]
+        here = 1 if isinstance(e, sp.Sum) else 0
+        return here + max(inner, default=0)
+
+    def rename(e):
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+            return e
+        (i, lo, hi), = e.limits
+        new = sp.Symbol(f"k_{depth(e.function)}", integer=True)
+        body = sp.expand(e.function.xreplace({i: new}))
+        terms = body.args if isinstance(body, sp.Add) else (body,)
+        total = sp.Integer(0)
+        for term in terms:
+            free, bound = term.as_independent(new, as_Add=False)
+            total += free * (sp.Sum(bound, (new, lo, hi)) if bound != 1 else (hi - lo + 1))
+        return total
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), rename)
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
