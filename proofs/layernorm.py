@@ -155,8 +155,9 @@ def general_n(st: _Steps, wins: dict) -> None:
     # 4. rsqrt of v = Var(x) (one synapse; v = a_v + qv with qv >= 0 inside the range)
     qv = sp.Symbol("qv", nonnegative=True)
     r_gen = rsqrt_potential(wv, wv.a + qv)
-    r_val = sp.simplify(r_gen).subs(qv, var - wv.a)
-    st.check("general n, 4. rsqrt neuron on v = Var(x): V = (Var(x) + eps)^(-1/2) (eq. 23)", r_val - rsqrt(var))
+    st.check("general n, 4. rsqrt neuron (f = (v + eps)^(-1/2), the library's eta and C) on v = a_v + qv: "
+             "V = (v + eps)^(-1/2) (eq. 23), so on v = Var(x) it stands for (Var(x) + eps)^(-1/2)",
+             r_gen - rsqrt(wv.a + qv))
 
     # 5-6. product z_i * r with gamma, beta folded into layer II (the model's construction), identity output
     gamma, beta = sp.Symbol("gamma", real=True), sp.Symbol("beta", real=True)
@@ -165,9 +166,7 @@ def general_n(st: _Steps, wins: dict) -> None:
     V_out = _folded_affine(wz, wr, wy, wp, gamma, beta, Z, R)
     st.check("general n, 5-6. product layer II with gamma, beta folded in (weights gamma, -gamma c_r, -gamma c_z, "
              "constant beta - gamma c_z c_r): V - (gamma z r + beta)", V_out - (gamma * Z * R + beta))
-    out_of = sp.Lambda((qz, qr), sp.simplify(V_out))
-    z_i, r = x[i] - mean, rsqrt(var)
-    out = out_of(z_i - wz.a, r - wr.a)
+    out = gamma * (x[i] - mean) * rsqrt(var) + beta   # the stage values proved above, composed
     Vg = sp.Symbol("V_out", real=True)
     ok, diff = check_output_transform(*identity_output(wp), wp, Vg, Vg)
     st.check("general n, 6. the library's identity output: for any V in (a_p, b_p] the spike stands for V "
@@ -236,14 +235,15 @@ def prove() -> ProofResult:
         + synapse_potential(Synapse(wp, 0, derive_eta(identity, wp), beta / wp.d, None))
     st.check("6. affine neuron: V = gamma*p + beta", out_gen - (gamma * Pg + beta))
 
-    # compose for n = 3: each stage's value is its (simplified) potential checked above,
-    # the spikes stand for these values (identity outputs, no clipping)
-    m_of = sp.Lambda(tuple(X), sp.simplify(m_gen))
-    z_of = sp.Lambda((Xg, Mg), sp.simplify(z_gen))
-    v_of = sp.Lambda(tuple(qs), sp.simplify(v_gen))
-    r_of = sp.Lambda(qv, sp.simplify(r_gen))
-    p_of = sp.Lambda((qz, qr), sp.simplify(V2 - cz * cr))
-    out_of = sp.Lambda(Pg, sp.simplify(out_gen))
+    # compose for n = 3: each stage's spike stands for the value its checks above prove (identity
+    # outputs, no clipping); composing those values must give eq. 21. (Composing the stage values,
+    # not the potentials, keeps a failing stage's residual in that stage's check.)
+    m_of = sp.Lambda(tuple(X), sum(X) / n)
+    z_of = sp.Lambda((Xg, Mg), Xg - Mg)
+    v_of = sp.Lambda(tuple(qs), sum(z**2 for z in zs) / n)
+    r_of = sp.Lambda(qv, rsqrt(wv.a + qv))
+    p_of = sp.Lambda((qz, qr), zf * rf)
+    out_of = sp.Lambda(Pg, gamma * Pg + beta)
     m_val = m_of(*xs)
     z_vals = [z_of(x, m_val) for x in xs]
     v_val = v_of(*[z - wz.a for z in z_vals])

@@ -30,6 +30,7 @@ from ._common import (
     Window,
     _Steps,
     apply_inverse_rule,
+    derivative,
     check_output_transform,
     derive_psi_inverse,
     derive_psi_printed,
@@ -90,9 +91,12 @@ def check_concrete(label: str, st: _Steps) -> None:
     ys = sp.Symbol("y", positive=True) if kind == "positive" else Y
     st.check(f"h = {label}: h(g(y)) = y on the range", h(g(ys)) - ys)
     printed = derive_psi_printed(h, g, win)(S)
-    inverse = derive_psi_inverse(g, win)(S)
-    st.check(f"h = {label}: the library's psi {sp.sstr(sp.simplify(printed))} = g'(b - s/tau)/tau",
-             printed - inverse)
+    u = win.b - S / win.tau
+    hprime_at_g = derivative(h)(g(u))
+    st.check(f"h = {label}: the library's psi is eq. 13's: tau psi(s) h'(g(b - s/tau)) = 1",
+             win.tau * printed * hprime_at_g - 1)
+    st.check(f"h = {label}: inverse rule: 1/(tau h'(g(b - s/tau))) = g'(b - s/tau)/tau",
+             1 / (win.tau * hprime_at_g) - derive_psi_inverse(g, win)(S))
     theta = derive_theta(g, win)
     st.check(f"h = {label}: h(the library's theta) = b", h(theta) - win.b)
     if not direct:
