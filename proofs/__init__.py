@@ -4,8 +4,9 @@ Each module exposes ``prove() -> ProofResult`` and runs alone as
 ``python -m proofs.<module>``; ``python -m proofs`` runs them all. Each
 check computes one lhs - rhs and requires ``sympy.simplify(diff) == 0``.
 Every eta, C, psi and theta is the library's own
-(:mod:`ttfs_symbolic.symbolic.formulas`, what ``derive_input``,
-``derive_output`` and the model's ``InputKernel`` compute), with f, h and
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_input``
+and ``derive_output`` compute; the model's ``InputKernel`` is proved in
+``library``), with f, h and
 g = h^-1 undefined SymPy functions where the theorem is general; Theorems
 4.1 and 4.6, softmax and LayerNorm are proved for general n (a SymPy
 ``Sum``), LayerNorm and Theorem 4.1 also for n = 3 written out.

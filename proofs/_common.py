@@ -19,8 +19,8 @@ Conventions (docs/design.md, shared NOTES.md):
 
 * eta, C, psi and theta are never written here: :func:`derive_eta`,
   :func:`derive_C`, :func:`derive_psi_printed` and :func:`derive_theta` call
-  the library's formulas (:mod:`ttfs_symbolic.symbolic.formulas`, the code
-  ``derive_input``, ``derive_output`` and the model's ``InputKernel`` run),
+  the library's formulas (``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``,
+  the code ``derive_input`` and ``derive_output`` run),
   looked up at call time, with f, h and g undefined SymPy functions where a
   theorem is general. A bug in the library's derivation fails the proofs
   (``tests/test_proofs.py`` patches the library to check this).
@@ -331,10 +331,10 @@ def derivative(f: Callable) -> Callable[[sp.Expr], sp.Expr]:
 # Theorem 4.1: input transform
 # --------------------------------------------------------------------------
 def _formulas():
-    """The library's kernel formulas, looked up at call time (so a patched library is what gets proved)."""
-    from ttfs_symbolic.symbolic import formulas
+    """The library's derivation module, looked up at call time (so a patched library is what gets proved)."""
+    from ttfs_symbolic.symbolic import derive
 
-    return formulas
+    return derive
 
 
 def _lib_x():
@@ -344,18 +344,19 @@ def _lib_x():
 
 
 def derive_eta(f: Callable, win: Window) -> sp.Lambda:
-    """The library's eta (eq. 8) for f on the sender's window: ``formulas.input_eta(f(x), a, tau)``.
+    """The library's eta (eq. 8) for f on the sender's window: ``derive.input_formulas(f(x), a, d, tau)[0]``.
 
-    This is the expression :func:`ttfs_symbolic.derive_input` and the model's
-    range-generic ``InputKernel`` use; f may be an undefined SymPy function.
+    This is the expression :func:`ttfs_symbolic.derive_input` computes; f may
+    be an undefined SymPy function.
     """
-    eta = _formulas().input_eta(f(_lib_x()), win.a, win.tau)
+    eta, _ = _formulas().input_formulas(f(_lib_x()), win.a, win.d, win.tau)
     return sp.Lambda(S, eta)
 
 
 def derive_C(f: Callable, w, win: Window) -> sp.Expr:
-    """Per-synapse constant w * (the library's f(a)/d, eq. 8), sender's a and d."""
-    return w * _formulas().input_const(f(_lib_x()), win.a, win.d)
+    """Per-synapse constant w * (the library's f(a)/d, eq. 8: ``derive.input_formulas(...)[1]``), sender's a, d."""
+    _, const = _formulas().input_formulas(f(_lib_x()), win.a, win.d, win.tau)
+    return w * const
 
 
 @dataclass
@@ -431,21 +432,25 @@ def check_input_transform(synapses: Sequence[Synapse], target: sp.Expr) -> tuple
 # --------------------------------------------------------------------------
 # Theorem 4.3: output transform
 # --------------------------------------------------------------------------
+def _output(h: Callable, g: Callable, win: Window):
+    D = _formulas()
+    return D.output_formulas(h(_lib_x()), g(D.Y), win.a, win.b, win.tau)
+
+
 def derive_psi_printed(h: Callable, g: Callable, win: Window) -> sp.Lambda:
-    """The library's psi (eq. 13), 1/(tau*h'(h^-1(b - s/tau))): ``formulas.output_psi(h(x), g(y), b, tau)``.
+    """The library's psi (eq. 13), 1/(tau*h'(h^-1(b - s/tau))): ``derive.output_formulas(h(x), g(y), a, b, tau)[0]``.
 
     This is the expression :func:`ttfs_symbolic.derive_output` returns for a
     closed-form inverse g = h^-1; h and g may be undefined SymPy functions
     (then h'(g(u)) stays unevaluated: :func:`apply_inverse_rule`).
     """
-    F = _formulas()
-    return sp.Lambda(S, F.output_psi(h(_lib_x()), g(F.Y), win.b, win.tau))
+    return sp.Lambda(S, _output(h, g, win)[0])
 
 
-def derive_theta(g: Callable, win: Window, at=None) -> sp.Expr:
-    """The library's theta = h^-1(b) (eq. 13), or h^-1(at) for ``at`` given (eq. 35's silent bound at a)."""
-    F = _formulas()
-    return F.output_theta(g(F.Y), win.b if at is None else at)
+def derive_theta(g: Callable, win: Window, low: bool = False) -> sp.Expr:
+    """The library's theta = h^-1(b) (eq. 13), or with ``low`` its silent bound h^-1(a) (eq. 35)."""
+    _, theta, theta_low = _output(lambda v: v, g, win)
+    return theta_low if low else theta
 
 
 def apply_inverse_rule(expr: sp.Expr, h: Callable, g: Callable) -> sp.Expr:

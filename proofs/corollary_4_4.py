@@ -58,7 +58,7 @@ def prove() -> ProofResult:
     st.check("h(v) = v: the library's psi(s) = 1/(tau h'(h^-1(b - s/tau))) = 1/tau", psi_derived(S) - 1 / win.tau)
     theta = derive_theta(identity, win)
     st.check("h(v) = v: the library's theta = h^-1(b) = b", theta - win.b)
-    theta_low = derive_theta(identity, win, at=win.a)
+    theta_low = derive_theta(identity, win, low=True)
     st.check("h(v) = v: the library's silent bound h^-1(a) = a", theta_low - win.a)
     psi = psi_derived
 

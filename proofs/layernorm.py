@@ -12,8 +12,8 @@ delays of whole windows):
 6. affine: identity p (w = gamma) + constant current beta/d -> gamma p + beta
 
 Every eta, C, psi and theta is the library's
-(:mod:`ttfs_symbolic.symbolic.formulas`, what ``derive_input`` /
-``derive_output`` and the model's ``InputKernel`` compute). The chain equals
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_input`` /
+``derive_output`` compute). The chain equals
 (x - E x)/sqrt(Var x + eps) * gamma + beta (eq. 21) for n = 3 symbolic inputs
 (fully expanded) and for general n: the mean, the centred values (summing to
 0), the variance neuron's potential (1/n) Sum((x_k - m)^2) and the output

@@ -97,12 +97,11 @@ def product_network(w1: Window, w2: Window, wy: Window, layer_two_C: Optional[tu
     the derived constants of layer II. Cached per library formula functions,
     so a patched library (tests) is never answered from an earlier result.
     """
-    F = _formulas()
-    return _product_network(w1, w2, wy, layer_two_C, F.input_eta, F.input_const)
+    return _product_network(w1, w2, wy, layer_two_C, _formulas().input_formulas)
 
 
 @functools.lru_cache(maxsize=None)
-def _product_network(w1: Window, w2: Window, wy: Window, layer_two_C, _eta_fn, _const_fn):
+def _product_network(w1: Window, w2: Window, wy: Window, layer_two_C, _input_formulas):
     q1, q2 = sp.Symbol("q1", nonnegative=True), sp.Symbol("q2", nonnegative=True)
     x1, x2 = w1.a + q1, w2.a + q2
     y = accumulated_potential(layer_one_synapses(w1, w2, x1, x2))

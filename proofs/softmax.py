@@ -8,7 +8,7 @@ transform h = exp on a range [a, b] with a >= 0 (so h^-1 = log is defined on
 1/(tau b - s) = 1/(T_ref - T_emit - s) and theta = log b, as printed in
 eq. 36, and the spike stands for exp(x_i - y) = softmax_i (eq. 37).
 Every kernel, constant and threshold is the library's
-(:mod:`ttfs_symbolic.symbolic.formulas`); proved for n = 3 and for general n
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``); proved for n = 3 and for general n
 (a SymPy ``Sum`` over k = 1..n).
 
 Run: ``python -m proofs.softmax``.

@@ -8,8 +8,8 @@ silent input (no spike) contributes w f(a), i.e. stands for a.
 
 f is an undefined SymPy function: the statement is proved for every
 differentiable f, not for examples. eta and C are the library's own
-(:mod:`ttfs_symbolic.symbolic.formulas`, what ``derive_input`` and the
-model's ``InputKernel`` compute), for n = 1, 2, 3 and for general n (a SymPy
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_input``
+computes; the model's ``InputKernel`` is proved in ``proofs.library``), for n = 1, 2, 3 and for general n (a SymPy
 ``Sum`` over inputs j with their own undefined f_j).
 
 Run: ``python -m proofs.theorem_4_1``.

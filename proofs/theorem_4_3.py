@@ -9,7 +9,7 @@ fires at T_emit (value b); V < g(a) stays below theta up to T_end (value a).
 
 g (and h) are undefined SymPy functions in the general proof; psi, theta and
 the silent bound h^-1(a) are the library's own
-(:mod:`ttfs_symbolic.symbolic.formulas`, what ``derive_output`` returns for a
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_output`` returns for a
 closed-form inverse). The library's psi is also checked against the g' form
 for h = exp, h = log and h = x**3 + x (explicit Cardano inverse, positive
 range).
@@ -111,13 +111,13 @@ def check_concrete(label: str, st: _Steps) -> None:
 def library_kernels(win: Window, h: Callable, g: Callable):
     """The library's (psi, theta, theta_low) for h with inverse g on ``win`` (eq. 13, 35).
 
-    psi is :mod:`ttfs_symbolic.symbolic.formulas`' 1/(tau h'(g(b - s/tau)))
+    psi is the library's (``derive.output_formulas``) 1/(tau h'(g(b - s/tau)))
     with h'(g(u)) rewritten as 1/g'(u) (eq. 31, checked in :func:`prove`),
     so that it can be integrated for an undefined g.
     """
     psi = derive_psi_printed(h, g, win)
     psi = sp.Lambda(S, apply_inverse_rule(psi(S), h, g))
-    return psi, derive_theta(g, win), derive_theta(g, win, at=win.a)
+    return psi, derive_theta(g, win), derive_theta(g, win, low=True)
 
 
 def prove() -> ProofResult:
@@ -130,7 +130,7 @@ def prove() -> ProofResult:
     rule = inverse_rule(h, g)
     st.note(f"d/dy h(g(y)) = 1 => g'(y) = {sp.sstr(rule)} (eq. 31)")
     lib_psi = derive_psi_printed(h, g, win)
-    st.note(f"the library's psi (ttfs_symbolic.symbolic.formulas.output_psi, what derive_output returns): "
+    st.note(f"the library's psi (derive.output_formulas, what derive_output returns): "
             f"psi(s) = {sp.sstr(lib_psi(S))}")
     via_rule = rule.subs(Y, win.b - S / win.tau) / win.tau
     st.check("the library's psi(s) = 1/(tau h'(g(b - s/tau))) equals g'(b - s/tau)/tau by the inverse rule",

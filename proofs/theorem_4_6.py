@@ -6,7 +6,7 @@ Output transform h = log (Theorem 4.3, receiver = layer 1, g = exp):
 psi(s) = exp(b1 - s/tau1)/tau1, theta = e^{b1}; the spike stands for
 log V = log sum_i exp(x_i) (no clipping). Checked for n = 3 symbolic
 inputs and for general n (a SymPy ``Sum``), with the library's eta, C, psi
-and theta (:mod:`ttfs_symbolic.symbolic.formulas`), and compared with the
+and theta (``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``), and compared with the
 printed eq. 19.
 
 Run: ``python -m proofs.theorem_4_6``.

@@ -236,17 +236,24 @@ def test_canonical_sums_identifies_sums_over_different_index_names():
     assert not is_zero(sp.Sum(x[k], (k, 1, n)) - sp.Sum(x[k], (k, 2, n)))
 
 
-def _times(factor):
-    return lambda fn: (lambda *args: fn(*args) * factor)
+def _changed(position, change):
+    """A wrapper of derive.input_formulas / output_formulas that changes one returned quantity."""
+    def wrap(fn):
+        def broken(*args):
+            out = list(fn(*args))
+            out[position] = change(out[position], *args)
+            return tuple(out)
+        return broken
+    return wrap
 
 
-#: deliberate faults in the library's kernel formulas (ttfs_symbolic.symbolic.formulas), each small
+#: deliberate faults in the library's derivation (ttfs_symbolic.symbolic.derive), each small
 LIBRARY_FAULTS = {
-    "C off by 1e-9 relative": ("input_const", _times(1 + sp.Rational(1, 10**9))),
-    "eta off by 1e-6 relative": ("input_eta", _times(1 + sp.Rational(1, 10**6))),
-    "psi off by 1e-6 relative": ("output_psi", _times(1 + sp.Rational(1, 10**6))),
-    "theta off by 1e-9": ("output_theta", lambda fn: (lambda g, b: fn(g, b) + sp.Rational(1, 10**9))),
-    "C = f(a)*d instead of f(a)/d": ("input_const", lambda fn: (lambda f, a, d: fn(f, a, d) * d**2)),
+    "C off by 1e-9 relative": ("input_formulas", _changed(1, lambda C, *_: C * (1 + sp.Rational(1, 10**9)))),
+    "eta off by 1e-6 relative": ("input_formulas", _changed(0, lambda eta, *_: eta * (1 + sp.Rational(1, 10**6)))),
+    "psi off by 1e-6 relative": ("output_formulas", _changed(0, lambda psi, *_: psi * (1 + sp.Rational(1, 10**6)))),
+    "theta off by 1e-9": ("output_formulas", _changed(1, lambda theta, *_: theta + sp.Rational(1, 10**9))),
+    "C = f(a)*d instead of f(a)/d": ("input_formulas", _changed(1, lambda C, f, a, d, tau: C * d**2)),
 }
 
 
@@ -262,12 +269,12 @@ LIBRARY_FAULTS = {
     ("theta off by 1e-9", theorem_4_6),
 ], ids=lambda v: v if isinstance(v, str) else v.__name__.split(".")[-1])
 def test_a_broken_library_derivation_fails_the_proof(monkeypatch, fault, module):
-    """The proofs import the library's formulas: patching one of them (a bug in derive_input/derive_output
-    or InputKernel) makes the proof fail, with a failing step."""
-    from ttfs_symbolic.symbolic import formulas
+    """The proofs prove what the library derives: a bug in derive_input's / derive_output's formulas
+    (patched here) makes the proof fail, with a failing step."""
+    from ttfs_symbolic.symbolic import derive
 
     name, wrap = LIBRARY_FAULTS[fault]
-    monkeypatch.setattr(formulas, name, wrap(getattr(formulas, name)))
+    monkeypatch.setattr(derive, name, wrap(getattr(derive, name)))
     result = module.prove()
     assert not result.holds
     failed = [line for line in result.steps if "FAILS" in line]

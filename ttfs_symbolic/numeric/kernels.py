@@ -24,7 +24,7 @@ import numpy as np
 import sympy
 import torch
 
-from ..symbolic import checks, formulas
+from ..symbolic import checks
 from ..symbolic.derive import Y, InputTransform, OutputTransform, _symbolic_inverse
 from ..symbolic.parse import S, X, parse_formula
 from .compile import compile_expr
@@ -62,7 +62,7 @@ class InputKernel:
     def __init__(self, f, params: dict | None = None):
         self.f = parse_formula(f, params=params) if not isinstance(f, sympy.Expr) else f
         self.fprime = sympy.diff(self.f, X)
-        self.eta_general = formulas.input_eta(self.f, A_SYM, TAU_SYM)   # eq. 8 for any sender range
+        self.eta_general = self.fprime.subs(X, S / TAU_SYM + A_SYM)
         self._f_fns = {}
 
     def f_fn(self, backend: str):
