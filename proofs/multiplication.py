@@ -233,9 +233,9 @@ def prove() -> ProofResult:
                                "with the printed theta the spike stands for V2 + b - theta = x1 x2 + 2c^2"))
     # what the printed threshold makes the neuron emit
     ok_p, _, dfire_p = check_product(w1, w2, wy, wo, theta=wo.b - c1 * c2)
-    st.require(f"the printed theta^(2) = b - c1 c2 does NOT give x1 x2 (same firing check: at the spike time of "
-               f"x1 x2 the potential exceeds theta by {sp.sstr(dfire_p)}; the spike stands for x1 x2 + 2 c1 c2 "
-               "or clips at b)", not ok_p)
+    st.check("the printed theta^(2) = b - c1 c2 does NOT give x1 x2: at the spike time of x1 x2 the potential "
+             "exceeds it by exactly 2 c1 c2 (> 0: the spike stands for x1 x2 + 2 c1 c2 or clips at b)",
+             dfire_p - 2 * c1 * c2)
     Kc = sp.Symbol("K", integer=True, positive=True)
     comparisons.append(compare("C.1", "theta^(2), K terms", w2p.b - Kc * c**2, w2p.b + Kc * c**2))
     return ProofResult(NAME, STATEMENT, st.lines, st.ok, comparisons)
