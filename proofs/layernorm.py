@@ -185,7 +185,8 @@ def prove() -> ProofResult:
     st.check("n = 3: mean of squares of centred values = variance: (1/n) sum (x_i - m)^2 = (1/n) sum x_i^2 - m^2",
              sum((x - mean) ** 2 for x in xs) / n - var)
 
-    wx, wm, wz, wv, wr = window("x"), window("m"), window("z"), window("v", a=sp.Symbol("a_v", nonnegative=True)), window("r")
+    wx, wm, wz, wr = window("x"), window("m"), window("z"), window("r")
+    wv = window("v", a=sp.Symbol("a_v", nonnegative=True))
     wy, wp = window("y"), window("p")
 
     # 1. mean neuron (generic inputs, one window)

@@ -8,9 +8,10 @@ silent input (no spike) contributes w f(a), i.e. stands for a.
 
 f is an undefined SymPy function: the statement is proved for every
 differentiable f, not for examples. eta and C are the library's own
-(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_input``
-computes; the model's ``InputKernel`` is proved in ``proofs.library``), for n = 1, 2, 3 and for general n (a SymPy
-``Sum`` over inputs j with their own undefined f_j).
+(``ttfs_symbolic.symbolic.derive.input_formulas``, what ``derive_input``
+computes; the model's ``InputKernel`` is proved in ``proofs.library``), for
+n = 1, 2, 3 and for general n (a SymPy ``Sum`` over inputs j with their own
+undefined f_j).
 
 Run: ``python -m proofs.theorem_4_1``.
 """
@@ -62,12 +63,14 @@ def check_accumulated(
     return diff == 0, diff
 
 
-def check_accumulated_general(win: Window, silent_from: bool = False, f: Optional[Callable] = None, **ingredients) -> tuple[bool, sp.Expr]:
+def check_accumulated_general(win: Window, silent_from: bool = False, f: Optional[Callable] = None,
+                              **ingredients) -> tuple[bool, sp.Expr]:
     """General n (SymPy Sum): V(T_emit) - Sum(w_j f_j(x_j), (j, 1, n)), with f_j(x) = F(j, x) undefined.
 
     ``silent_from``: inputs m+1..n (m <= n symbolic) are silent and stand for
-    a. ``f`` (one f for every input) replaces the undefined f_j. ``ingredients`` may replace ``eta`` (a callable of j) or ``C`` (of j)
-    to see the check fail.
+    a. ``f`` (one f for every input) replaces the undefined f_j.
+    ``ingredients`` may replace ``eta`` (a callable of j) or ``C`` (of j) to
+    see the check fail.
     """
     F = sp.Function("F") if f is None else (lambda jj, v: f(v))
     j = sp.Symbol("j", integer=True, positive=True)
