@@ -2,8 +2,14 @@
 
 Each module exposes ``prove() -> ProofResult`` and runs alone as
 ``python -m proofs.<module>``; ``python -m proofs`` runs them all. Each
-check computes lhs - rhs and requires ``sympy.simplify(diff) == 0``; f, h
-and g = h^-1 are undefined SymPy functions where the theorem is general.
+check computes one lhs - rhs and requires ``sympy.simplify(diff) == 0``.
+Every eta, C, psi and theta is the library's own
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_input``
+and ``derive_output`` compute; the model's ``InputKernel`` is proved in
+``library``), with f, h and
+g = h^-1 undefined SymPy functions where the theorem is general; Theorems
+4.1 and 4.6, softmax and LayerNorm are proved for general n (a SymPy
+``Sum``), LayerNorm and Theorem 4.1 also for n = 3 written out.
 Printed equations of the paper are compared with the derived forms in
 ``ProofResult.comparisons`` (eq. 10, 15, 19, 22-24, 26, 27, 36, C.1).
 

@@ -17,11 +17,21 @@ Conventions (docs/design.md, shared NOTES.md):
   the potential is ``V + int_0^sigma psi(s) ds`` and the neuron fires when it
   reaches ``theta``.
 
-Every check computes ``lhs - rhs`` and requires ``sympy.simplify(diff) == 0``
-(:func:`is_zero`). Nothing is compared as a string.
+* eta, C, psi and theta are never written here: :func:`derive_eta`,
+  :func:`derive_C`, :func:`derive_psi_printed` and :func:`derive_theta` call
+  the library's formulas (``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``,
+  the code ``derive_input`` and ``derive_output`` run),
+  looked up at call time, with f, h and g undefined SymPy functions where a
+  theorem is general. A bug in the library's derivation fails the proofs
+  (``tests/test_proofs.py`` patches the library to check this).
+
+Every check computes one ``lhs - rhs`` and requires
+``sympy.simplify(diff) == 0`` (:func:`is_zero`); no check adds residuals of
+different claims. Nothing is compared as a string.
 """
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -43,6 +53,7 @@ __all__ = [
     "simplify_diff",
     "tidy",
     "derivative",
+    "canonical_sums",
     "derive_eta",
     "derive_C",
     "Synapse",
@@ -50,6 +61,8 @@ __all__ = [
     "accumulated_potential",
     "check_input_transform",
     "derive_psi_printed",
+    "derive_theta",
+    "apply_inverse_rule",
     "derive_psi_inverse",
     "psi_integral",
     "firing_residual",
@@ -117,6 +130,11 @@ class ProofResult:
         return "\n".join(lines)
 
 
+#: wall-clock limit of one check's simplification (a true identity here closes in a few seconds; a
+#: residual that does not close in this time counts as not proved); ``$PROOF_CHECK_SECONDS`` overrides
+CHECK_SECONDS = float(os.environ.get("PROOF_CHECK_SECONDS", 120))
+
+
 class _Steps:
     """Collects steps; each check appends one line and ANDs into ``ok``."""
 
@@ -128,8 +146,14 @@ class _Steps:
         self.lines.append(text)
 
     def check(self, text: str, diff: sp.Expr) -> bool:
-        """Record ``text`` and require ``simplify(diff) == 0``."""
-        rest = simplify_diff(diff)
+        """Record ``text`` and require ``simplify(diff) == 0`` within :data:`CHECK_SECONDS`."""
+        from ttfs_symbolic.symbolic.limits import _Timeout, time_limit
+
+        try:
+            with time_limit(CHECK_SECONDS):
+                rest = simplify_diff(diff)
+        except _Timeout:
+            rest = sp.Symbol(f"<not closed within {CHECK_SECONDS:g} s>")
         ok = rest == 0
         self.ok = self.ok and ok
         self.lines.append(f"{text}  [simplify(lhs - rhs) = {sp.sstr(rest)}: {'ok' if ok else 'FAILS'}]")
@@ -143,6 +167,20 @@ class _Steps:
         return ok
 
 
+def _simplify(expr: sp.Expr) -> sp.Expr:
+    """``sympy.simplify``; where SymPy's own Sum simplification raises (a SymPy bug:
+    ``sum_simplify`` on a product of Sums), ``simplify`` without it is tried,
+    then the expression is returned as it is (a route that does not close)."""
+    try:
+        return sp.simplify(expr)
+    except (StopIteration, RecursionError, TypeError, ValueError):
+        pass
+    try:
+        return sp.simplify(expr, doit=False) if not expr.has(sp.Sum) else sp.factor_terms(sp.expand(expr))
+    except (StopIteration, RecursionError, TypeError, ValueError):
+        return expr
+
+
 def simplify_diff(diff: sp.Expr) -> sp.Expr:
     """``simplify`` of a difference after ``doit``; 0 if any route below reaches 0.
 
@@ -152,17 +190,53 @@ def simplify_diff(diff: sp.Expr) -> sp.Expr:
     such as K*a + K*b - K*(a + b) unexpanded).
     """
     diff = sp.sympify(diff).doit()
-    out = sp.simplify(diff)
+    out = _simplify(diff)
     if out == 0:
         return out
     candidates = [out]
     for route in (diff, out):
-        candidate = sp.simplify(sp.expand(route))
+        candidate = _simplify(sp.expand(route))
         if candidate == 0:
             return sp.Integer(0)
         candidates.append(candidate)
+    if diff.has(sp.Sum):
+        # Sum(x[j], (j, 1, n)) and Sum(x[k], (k, 1, n)) are one sum: rename bound indices canonically
+        for route in (diff, out):
+            candidate = _simplify(sp.expand(canonical_sums(sp.expand(route))))
+            if candidate == 0:
+                return sp.Integer(0)
+            candidates.append(candidate)
     # not an identity: the shortest form, for the report
     return min(candidates, key=sp.count_ops)
+
+
+def canonical_sums(expr: sp.Expr) -> sp.Expr:
+    """Rename the index of every one-index ``Sum`` to ``k_<depth>`` (depth: Sums nested in its summand).
+
+    Bound indices do not change a sum's value, so this is an identity; it lets
+    SymPy see that sums written with different index names are the same sum.
+    Summands that are sums of terms are split (``Sum(A + B) = Sum(A) + Sum(B)``)
+    and factors free of the index are taken out.
+    """
+    def depth(e) -> int:
+        inner = [depth(arg) for arg in e.args if isinstance(arg, sp.Basic)]
+        here = 1 if isinstance(e, sp.Sum) else 0
+        return here + max(inner, default=0)
+
+    def rename(e):
+        if not isinstance(e, sp.Sum) or len(e.limits) != 1:
+            return e
+        (i, lo, hi), = e.limits
+        new = sp.Symbol(f"k_{depth(e.function)}", integer=True)
+        body = sp.expand(e.function.xreplace({i: new}))
+        terms = body.args if isinstance(body, sp.Add) else (body,)
+        total = sp.Integer(0)
+        for term in terms:
+            free, bound = term.as_independent(new, as_Add=False)
+            total += free * (sp.Sum(bound, (new, lo, hi)) if bound != 1 else (hi - lo + 1))
+        return total
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), rename)
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
@@ -256,14 +330,33 @@ def derivative(f: Callable) -> Callable[[sp.Expr], sp.Expr]:
 # --------------------------------------------------------------------------
 # Theorem 4.1: input transform
 # --------------------------------------------------------------------------
+def _formulas():
+    """The library's derivation module, looked up at call time (so a patched library is what gets proved)."""
+    from ttfs_symbolic.symbolic import derive
+
+    return derive
+
+
+def _lib_x():
+    from ttfs_symbolic.symbolic.parse import X
+
+    return X
+
+
 def derive_eta(f: Callable, win: Window) -> sp.Lambda:
-    """eta(s) = f'(s/tau + a) for s >= 0 (eq. 8), sender's tau and a."""
-    return sp.Lambda(S, derivative(f)(S / win.tau + win.a))
+    """The library's eta (eq. 8) for f on the sender's window: ``derive.input_formulas(f(x), a, d, tau)[0]``.
+
+    This is the expression :func:`ttfs_symbolic.derive_input` computes; f may
+    be an undefined SymPy function.
+    """
+    eta, _ = _formulas().input_formulas(f(_lib_x()), win.a, win.d, win.tau)
+    return sp.Lambda(S, eta)
 
 
 def derive_C(f: Callable, w, win: Window) -> sp.Expr:
-    """Per-synapse constant w*f(a)/d (eq. 8), sender's a and d."""
-    return w * f(win.a) / win.d
+    """Per-synapse constant w * (the library's f(a)/d, eq. 8: ``derive.input_formulas(...)[1]``), sender's a, d."""
+    _, const = _formulas().input_formulas(f(_lib_x()), win.a, win.d, win.tau)
+    return w * const
 
 
 @dataclass
@@ -339,13 +432,53 @@ def check_input_transform(synapses: Sequence[Synapse], target: sp.Expr) -> tuple
 # --------------------------------------------------------------------------
 # Theorem 4.3: output transform
 # --------------------------------------------------------------------------
+def _output(h: Callable, g: Callable, win: Window):
+    D = _formulas()
+    return D.output_formulas(h(_lib_x()), g(D.Y), win.a, win.b, win.tau)
+
+
 def derive_psi_printed(h: Callable, g: Callable, win: Window) -> sp.Lambda:
-    """psi(s) = 1/(tau*h'(h^-1(b - s/tau))) as printed in eq. 13."""
-    return sp.Lambda(S, 1 / (win.tau * derivative(h)(g(win.b - S / win.tau))))
+    """The library's psi (eq. 13), 1/(tau*h'(h^-1(b - s/tau))): ``derive.output_formulas(h(x), g(y), a, b, tau)[0]``.
+
+    This is the expression :func:`ttfs_symbolic.derive_output` returns for a
+    closed-form inverse g = h^-1; h and g may be undefined SymPy functions
+    (then h'(g(u)) stays unevaluated: :func:`apply_inverse_rule`).
+    """
+    return sp.Lambda(S, _output(h, g, win)[0])
+
+
+def derive_theta(g: Callable, win: Window, low: bool = False) -> sp.Expr:
+    """The library's theta = h^-1(b) (eq. 13), or with ``low`` its silent bound h^-1(a) (eq. 35)."""
+    _, theta, theta_low = _output(lambda v: v, g, win)
+    return theta_low if low else theta
+
+
+def apply_inverse_rule(expr: sp.Expr, h: Callable, g: Callable) -> sp.Expr:
+    """Rewrite every h'(g(u)) in ``expr`` as 1/g'(u) (eq. 31: d/dy h(g(y)) = 1 with g = h^-1).
+
+    For undefined h, g SymPy writes h'(g(u)) as ``Derivative(h(g(u)), g(u))``
+    (or a ``Subs`` of h' at g(u)); both are replaced. The rule itself is
+    checked where it is used (``theorem_4_3.inverse_rule``).
+    """
+    h_func = h(_XI).func
+    g_func = g(_XI).func
+
+    def at_g(e) -> Optional[sp.Expr]:
+        if isinstance(e, sp.Derivative) and len(e.variable_count) == 1 and e.variable_count[0][1] == 1:
+            var = e.variable_count[0][0]
+            if getattr(var, "func", None) == g_func and e.expr == h_func(var):
+                return var.args[0]
+        if isinstance(e, sp.Subs) and len(e.point) == 1 and getattr(e.point[0], "func", None) == g_func:
+            var, = e.variables
+            if e.expr == sp.Derivative(h_func(var), var):
+                return e.point[0].args[0]
+        return None
+
+    return expr.replace(lambda e: at_g(e) is not None, lambda e: 1 / derivative(g)(at_g(e)))
 
 
 def derive_psi_inverse(g: Callable, win: Window) -> sp.Lambda:
-    """psi(s) = g'(b - s/tau)/tau with g = h^-1 (Appendix B.2, eq. 32)."""
+    """psi(s) = g'(b - s/tau)/tau with g = h^-1 (Appendix B.2, eq. 32): the proof's form, not the library's."""
     return sp.Lambda(S, derivative(g)(win.b - S / win.tau) / win.tau)
 
 

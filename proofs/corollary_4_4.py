@@ -17,6 +17,7 @@ from ._common import (
     check_output_transform,
     compare,
     derive_psi_printed,
+    derive_theta,
     psi_integral,
     window,
 )
@@ -54,28 +55,28 @@ def prove() -> ProofResult:
     st = _Steps()
     win = window("r")
     psi_derived = derive_psi_printed(identity, identity, win)
-    st.check("h(v) = v: psi(s) = 1/(tau h'(h^-1(b - s/tau))) = 1/tau", psi_derived(S) - 1 / win.tau)
-    theta = identity(win.b)
-    st.note(f"theta = h^-1(b) = b = {sp.sstr(theta)}")
-    psi = sp.Lambda(S, 1 / win.tau)
+    st.check("h(v) = v: the library's psi(s) = 1/(tau h'(h^-1(b - s/tau))) = 1/tau", psi_derived(S) - 1 / win.tau)
+    theta = derive_theta(identity, win)
+    st.check("h(v) = v: the library's theta = h^-1(b) = b", theta - win.b)
+    theta_low = derive_theta(identity, win, low=True)
+    st.check("h(v) = v: the library's silent bound h^-1(a) = a", theta_low - win.a)
+    psi = psi_derived
 
     xs = sp.Symbol("x_star", real=True)
     ok, diff = check_output_transform(psi, theta, win, xs, xs)
-    st.require(f"V = x* in (a, b]: V + Integral(1/tau, (s, 0, tau(b - x*))) - b = {sp.sstr(diff)}: "
-               "the spike stands for x* = V", ok)
+    st.check("V = x* in (a, b]: V + Integral(psi, (s, 0, tau(b - x*))) - theta: the spike stands for x* = V", diff)
     eps = sp.Symbol("epsilon", nonnegative=True)
-    st.require("V = b + eps: potential at T_emit - theta >= 0: fires at T_emit, value b",
-               sp.simplify(win.b + eps - theta).is_nonnegative)
+    st.check("V = b + eps: potential at T_emit - theta = eps >= 0: fires at T_emit, value b",
+             win.b + eps + psi_integral(psi, win, 0) - theta - eps)
     eps_pos = sp.Symbol("epsilon", positive=True)
-    end = win.a - eps_pos + psi_integral(psi, win, win.delta) - theta
-    st.require(f"V = a - eps: potential at T_end - theta = {sp.sstr(sp.simplify(end))} < 0: no spike, value a",
-               sp.simplify(end).is_negative)
+    end = theta_low - eps_pos + psi_integral(psi, win, win.delta) - theta
+    st.check("V = a - eps: potential at T_end - theta = -eps < 0: no spike, value a", end + eps_pos)
 
     # exact spot checks of all three regimes against eq. 12, a = -1, b = 2, delta = 3
     num = window("num", a=-1, d=3, delta=sp.Integer(3))
     for V in (sp.Rational(-3, 2), sp.Integer(-1), sp.Rational(-1, 3), sp.Integer(0), sp.Rational(7, 4),
               sp.Integer(2), sp.Rational(5, 2)):
-        got = emitted_value(sp.Lambda(S, 1 / num.tau), num.b, num, V)
+        got = emitted_value(derive_psi_printed(identity, identity, num), derive_theta(identity, num), num, V)
         st.check(f"a = -1, b = 2: V = {V} -> spike value {got} = clip(V, a, b)", got - clip(V, num.a, num.b))
     comparisons = [
         compare("15", "psi(s)", 1 / win.tau, psi_derived(S)),

@@ -35,12 +35,14 @@ from ._common import (
     Synapse,
     Window,
     _Steps,
+    _formulas,
     accumulated_potential,
     check_output_transform,
     compare,
     derive_C,
     derive_eta,
     derive_psi_printed,
+    derive_theta,
     simplify_diff,
     synapse_potential,
     window,
@@ -86,21 +88,38 @@ def layer_two_synapses(wy: Window, w1: Window, w2: Window, y, x1, x2, Cs=None):
     return [Synapse(win, w, derive_eta(f, win), C, x) for win, w, f, C, x in zip(wins, ws, fs, Cs, (y, x1, x2))]
 
 
-@functools.lru_cache(maxsize=None)
 def product_network(w1: Window, w2: Window, wy: Window, layer_two_C: Optional[tuple] = None):
     """Layer I value y and layer II potential V2 for in-range factors.
 
     Factors are written x_i = a_i + q_i with q_i >= 0 (x_i in [a_i, b_i]);
     layer I's identity output does not clip (y = V1). Returns
     (x1, x2, y, V2). ``layer_two_C`` (three per-synapse constants) replaces
-    the derived constants of layer II.
+    the derived constants of layer II. Cached per library formula functions,
+    so a patched library (tests) is never answered from an earlier result.
     """
+    return _product_network(w1, w2, wy, layer_two_C, _formulas().input_formulas)
+
+
+@functools.lru_cache(maxsize=None)
+def _product_network(w1: Window, w2: Window, wy: Window, layer_two_C, _input_formulas):
     q1, q2 = sp.Symbol("q1", nonnegative=True), sp.Symbol("q2", nonnegative=True)
     x1, x2 = w1.a + q1, w2.a + q2
     y = accumulated_potential(layer_one_synapses(w1, w2, x1, x2))
     Cs = None if layer_two_C is None else list(layer_two_C)
     V2 = accumulated_potential(layer_two_synapses(wy, w1, w2, y, x1, x2, Cs))
     return x1, x2, y, V2
+
+
+def identity_output(win: Window):
+    """The library's (psi, theta) for the identity output h(v) = v (Corollary 4.4)."""
+    return derive_psi_printed(identity, identity, win), derive_theta(identity, win)
+
+
+def shifted_output(win: Window, shift):
+    """The library's (psi, theta) for h(v) = v - shift, g(y) = y + shift (Theorem 4.3, eq. 13)."""
+    h = lambda v: v - shift  # noqa: E731
+    g = lambda y: y + shift  # noqa: E731
+    return derive_psi_printed(h, g, win), derive_theta(g, win)
 
 
 def check_product(w1, w2, wy, wo, layer_two_C=None, theta=None) -> tuple[bool, sp.Expr, sp.Expr]:
@@ -112,8 +131,9 @@ def check_product(w1, w2, wy, wo, layer_two_C=None, theta=None) -> tuple[bool, s
     x1, x2, _, V2 = product_network(w1, w2, wy, None if layer_two_C is None else tuple(layer_two_C))
     c1, c2 = 1 - w1.a, 1 - w2.a
     dV = simplify_diff(V2 - (x1 * x2 + c1 * c2))
-    theta = wo.b + c1 * c2 if theta is None else theta
-    ok_fire, dfire = check_output_transform(sp.Lambda(S, 1 / wo.tau), theta, wo, V2, x1 * x2)
+    psi, lib_theta = shifted_output(wo, c1 * c2)
+    theta = lib_theta if theta is None else theta
+    ok_fire, dfire = check_output_transform(psi, theta, wo, V2, x1 * x2)
     return dV == 0 and ok_fire, dV, dfire
 
 
@@ -132,8 +152,9 @@ def prove() -> ProofResult:
         st.check(f"layer I, input {i}: per-synapse C = log(a + c)/d = 0", syn.C)
     st.check("layer I: the network's y is this neuron's potential", y - accumulated_potential(syn1))
     st.check("layer I: V1(T_emit) = log(x1 + c1) + log(x2 + c2)", y - (sp.log(x1 + c1) + sp.log(x2 + c2)))
-    ok, dy = check_output_transform(sp.Lambda(S, 1 / wy.tau), wy.b, wy, y, y)
-    st.require("layer I, identity output (psi = 1/tau, theta = b), no clipping: y = V1", ok)
+    ok, dy = check_output_transform(*identity_output(wy), wy, y, y)
+    st.check("layer I, the library's identity output (psi = 1/tau, theta = b), no clipping: the spike stands for "
+             "y = V1 (firing residual)", dy)
 
     # layer II
     syn2 = layer_two_synapses(wy, w1, w2, y, x1, x2)
@@ -142,15 +163,16 @@ def prove() -> ProofResult:
     st.check("a synaptic delay of whole windows leaves an input's contribution unchanged",
              synapse_potential(syn2[1]) - synapse_potential(Synapse(w1, -c2, syn2[1].eta, syn2[1].C, x1)))
     ok, dV, dfire = check_product(w1, w2, wy, wo)
-    st.require(f"layer II: V2 - (x1 x2 + c1 c2) = {sp.sstr(dV)}; psi = 1/tau, theta = b + c1 c2: spike stands "
-               f"for x1 x2 (residual {sp.sstr(dfire)})", ok)
+    st.check("layer II: V2 - (x1 x2 + c1 c2)", dV)
+    st.check("layer II, the library's output kernels for h(v) = v - c1 c2: the spike stands for x1 x2 "
+             "(firing residual)", dfire)
     K0 = sp.Symbol("K0", real=True)
     h = lambda v: v - K0  # noqa: E731
     g = lambda v: v + K0  # noqa: E731
-    st.check("Theorem 4.3 with h(v) = v - K0 (g = v + K0 its inverse): h(g(y)) = y", h(g(Y)) - Y)
-    st.check("Theorem 4.3 with h(v) = v - K0: psi = 1/(tau h'(g(b - s/tau))) = 1/tau",
-             derive_psi_printed(h, g, wo)(S) - 1 / wo.tau)
-    st.check("Theorem 4.3 with h(v) = v - K0: theta = h^-1(b) = b + K0", g(wo.b) - (wo.b + K0))
+    psi_K0, theta_K0 = shifted_output(wo, K0)
+    st.check("Theorem 4.3 with h(v) = v - K0 and g(y) = y + K0: h(g(y)) = y", h(g(Y)) - Y)
+    st.check("h(v) = v - K0: the library's psi = 1/(tau h'(g(b - s/tau))) = 1/tau", psi_K0(S) - 1 / wo.tau)
+    st.check("h(v) = v - K0: h(the library's theta) = b, so theta = h^-1(b) = b + K0", h(theta_K0) - wo.b)
 
     # matrix form: one layer-II neuron sums K triples (y_k, A_k, B_k)
     X1, X2, Yg = sp.Symbol("X1", real=True), sp.Symbol("X2", real=True), sp.Symbol("Y", real=True)
@@ -167,15 +189,21 @@ def prove() -> ProofResult:
     V2K = sum(triple.subs({Yg: y_of(A, B), X1: A, X2: B}) for A, B in zip(As, Bs))
     dot = sum(A * B for A, B in zip(As, Bs))
     st.check("K = 3: V2 = sum_k A_ik B_kj + K c1 c2", V2K - (dot + K * c1 * c2))
-    ok, dfire = check_output_transform(sp.Lambda(S, 1 / wo.tau), wo.b + K * c1 * c2, wo, V2K, dot)
-    st.require("K = 3: psi = 1/tau, theta = b + K c1 c2 gives the spike value sum_k A_ik B_kj", ok)
+    ok, dfire = check_output_transform(*shifted_output(wo, K * c1 * c2), wo, V2K, dot)
+    st.check("K = 3: the library's output kernels for h(v) = v - K c1 c2 give the spike value sum_k A_ik B_kj "
+             "(firing residual)", dfire)
 
     # symbolic K
     k, Ks = sp.Symbol("k", integer=True, positive=True), sp.Symbol("K", integer=True, positive=True)
     Ai, Bi = sp.IndexedBase("A", real=True), sp.IndexedBase("B", real=True)
     summand = triple.subs({Yg: y_of(Ai[k], Bi[k]), X1: Ai[k], X2: Bi[k]})
+    V2_Ks = sp.Sum(summand, (k, 1, Ks))
+    dot_Ks = sp.Sum(Ai[k] * Bi[k], (k, 1, Ks))
     st.check("symbolic K: Sum(contribution of triple k, (k, 1, K)) = Sum(A_k B_k, (k, 1, K)) + K c1 c2",
-             sp.Sum(summand, (k, 1, Ks)) - (sp.Sum(Ai[k] * Bi[k], (k, 1, Ks)) + Ks * c1 * c2))
+             V2_Ks - (dot_Ks + Ks * c1 * c2))
+    ok, dfire = check_output_transform(*shifted_output(wo, Ks * c1 * c2), wo, V2_Ks, dot_Ks)
+    st.check("symbolic K: the library's output kernels for h(v) = v - K c1 c2 give the spike value "
+             "Sum(A_k B_k, (k, 1, K)) (firing residual)", dfire)
 
     # --- printed equations 24-27 and C.1 (one factor range [a0, b0], c = 1 - a0)
     w0, w1p, w2p = window("0"), window("1"), window("2")
@@ -205,9 +233,9 @@ def prove() -> ProofResult:
                                "with the printed theta the spike stands for V2 + b - theta = x1 x2 + 2c^2"))
     # what the printed threshold makes the neuron emit
     ok_p, _, dfire_p = check_product(w1, w2, wy, wo, theta=wo.b - c1 * c2)
-    st.require(f"the printed theta^(2) = b - c1 c2 does NOT give x1 x2 (same firing check: at the spike time of "
-               f"x1 x2 the potential exceeds theta by {sp.sstr(dfire_p)}; the spike stands for x1 x2 + 2 c1 c2 "
-               "or clips at b)", not ok_p)
+    st.check("the printed theta^(2) = b - c1 c2 does NOT give x1 x2: at the spike time of x1 x2 the potential "
+             "exceeds it by exactly 2 c1 c2 (> 0: the spike stands for x1 x2 + 2 c1 c2 or clips at b)",
+             dfire_p - 2 * c1 * c2)
     Kc = sp.Symbol("K", integer=True, positive=True)
     comparisons.append(compare("C.1", "theta^(2), K terms", w2p.b - Kc * c**2, w2p.b + Kc * c**2))
     return ProofResult(NAME, STATEMENT, st.lines, st.ok, comparisons)

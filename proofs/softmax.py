@@ -7,6 +7,9 @@ transform h = exp on a range [a, b] with a >= 0 (so h^-1 = log is defined on
 (a, b]): Theorem 4.3 gives psi(s) = 1/(tau h'(log(b - s/tau))) =
 1/(tau b - s) = 1/(T_ref - T_emit - s) and theta = log b, as printed in
 eq. 36, and the spike stands for exp(x_i - y) = softmax_i (eq. 37).
+Every kernel, constant and threshold is the library's
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``); proved for n = 3 and for general n
+(a SymPy ``Sum`` over k = 1..n).
 
 Run: ``python -m proofs.softmax``.
 """
@@ -26,6 +29,7 @@ from ._common import (
     derive_eta,
     derive_psi_inverse,
     derive_psi_printed,
+    derive_theta,
     window,
 )
 from .multiplication import delayed
@@ -44,7 +48,7 @@ def identity(v):
 
 def exp_output(win):
     """Theorem 4.3 for h = exp (g = log): psi and theta."""
-    return derive_psi_printed(sp.exp, sp.log, win), sp.log(win.b)
+    return derive_psi_printed(sp.exp, sp.log, win), derive_theta(sp.log, win)
 
 
 def prove() -> ProofResult:
@@ -54,14 +58,15 @@ def prove() -> ProofResult:
     xs = list(sp.symbols("x1:4", real=True))   # n = 3 inputs
 
     ok, dV, dfire = check_lse(xs, w0, w1)
-    st.require("layer I (Theorem 4.6): the log-sum-exp neuron's spike stands for y = log sum_j exp(x_j)", ok)
+    st.check("layer I (Theorem 4.6), n = 3: the log-sum-exp neuron's potential V - sum_j exp(x_j)", dV)
+    st.check("layer I: its spike stands for y = log sum_j exp(x_j) (firing residual)", dfire)
     y = sp.log(sum(sp.exp(x) for x in xs))
 
     psi, theta = exp_output(w2)
+    st.check("h = exp: h(the library's theta) = b", sp.exp(theta) - w2.b)
     st.check("h = exp: psi(s) = 1/(tau h'(log(b - s/tau))) = 1/(T_ref - T_emit - s)",
              psi(S) - 1 / (w2.T_ref - w2.T_emit - S))
     st.check("psi equals g'(b - s/tau)/tau with g = log (inverse rule)", psi(S) - derive_psi_inverse(sp.log, w2)(S))
-    st.note(f"theta = h^-1(b) = log b = {sp.sstr(theta)}")
 
     Xg, Yg = sp.Symbol("X", real=True), sp.Symbol("Y", real=True)
     V_gen = accumulated_potential([
@@ -75,8 +80,8 @@ def prove() -> ProofResult:
         V = V_gen.subs({Xg: x, Yg: y})
         value = sp.exp(V)
         ok, diff = check_output_transform(psi, theta, w2, V, value)
-        st.require(f"neuron {i}: potential reaches log b exactly at the spike time of exp(x_{i} - y) "
-                   f"(residual {sp.sstr(diff)})", ok)
+        st.check(f"neuron {i}: potential reaches theta exactly at the spike time of exp(x_{i} - y) "
+                 "(firing residual)", diff)
         st.check(f"neuron {i}: exp(x_{i} - log sum_j exp(x_j)) = exp(x_{i})/sum_j exp(x_j) (eq. 37)",
                  value - sp.exp(x) / sum(sp.exp(xj) for xj in xs))
         outs.append(value)
@@ -86,15 +91,15 @@ def prove() -> ProofResult:
     from .theorem_4_6 import check_lse_general, general_n_inputs
 
     ok, dV_n, dfire_n = check_lse_general(w0, w1)
-    st.require(f"general n: layer I's spike stands for y = log Sum(exp(x_k), (k, 1, n)) (potential residual "
-               f"{sp.sstr(dV_n)}, firing residual {sp.sstr(dfire_n)})", ok)
+    st.check("general n: layer I's potential V - Sum(exp(x_k), (k, 1, n))", dV_n)
+    st.check("general n: layer I's spike stands for y = log Sum(exp(x_k), (k, 1, n)) (firing residual)", dfire_n)
     i, n, xi = general_n_inputs()
     k = sp.Symbol("k", integer=True, positive=True)
     den = sp.Sum(sp.exp(xi[k]), (k, 1, n))
     V_i = V_gen.subs({Xg: xi[i], Yg: sp.log(den)})
     ok, diff = check_output_transform(psi, theta, w2, V_i, sp.exp(V_i))
-    st.require(f"general n, neuron i: potential reaches log b exactly at the spike time of exp(x_i - y) "
-               f"(residual {sp.sstr(diff)})", ok)
+    st.check("general n, neuron i: potential reaches theta exactly at the spike time of exp(x_i - y) "
+             "(firing residual)", diff)
     st.check("general n, neuron i: exp(x_i - y) = exp(x_i)/Sum(exp(x_k), (k, 1, n)) (eq. 37)",
              sp.exp(V_i) - sp.exp(xi[i]) / den)
     total = sp.simplify(sp.Sum(sp.exp(V_i), (i, 1, n)))

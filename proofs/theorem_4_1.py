@@ -7,7 +7,11 @@ t_j = T_ref - tau*x contributes (1/tau) int_{t_j}^{T_end} eta(t - t_j) dt
 silent input (no spike) contributes w f(a), i.e. stands for a.
 
 f is an undefined SymPy function: the statement is proved for every
-differentiable f, not for examples.
+differentiable f, not for examples. eta and C are the library's own
+(``ttfs_symbolic.symbolic.derive.input_formulas``, what ``derive_input``
+computes; the model's ``InputKernel`` is proved in ``proofs.library``), for
+n = 1, 2, 3 and for general n (a SymPy ``Sum`` over inputs j with their own
+undefined f_j).
 
 Run: ``python -m proofs.theorem_4_1``.
 """
@@ -59,6 +63,36 @@ def check_accumulated(
     return diff == 0, diff
 
 
+def check_accumulated_general(win: Window, silent_from: bool = False, f: Optional[Callable] = None,
+                              **ingredients) -> tuple[bool, sp.Expr]:
+    """General n (SymPy Sum): V(T_emit) - Sum(w_j f_j(x_j), (j, 1, n)), with f_j(x) = F(j, x) undefined.
+
+    ``silent_from``: inputs m+1..n (m <= n symbolic) are silent and stand for
+    a. ``f`` (one f for every input) replaces the undefined f_j.
+    ``ingredients`` may replace ``eta`` (a callable of j) or ``C`` (of j) to
+    see the check fail.
+    """
+    F = sp.Function("F") if f is None else (lambda jj, v: f(v))
+    j = sp.Symbol("j", integer=True, positive=True)
+    n, m = sp.Symbol("n", integer=True, positive=True), sp.Symbol("m", integer=True, positive=True)
+    w, x = sp.IndexedBase("w", real=True), sp.IndexedBase("x", real=True)
+
+    def f_j(v):
+        return F(j, v)
+
+    eta = ingredients.get("eta", lambda jj: derive_eta(f_j, win))(j)
+    C = ingredients.get("C", lambda jj: derive_C(f_j, w[j], win))(j)
+    spiking = synapse_potential(Synapse(win, w[j], eta, C, x[j]))
+    if not silent_from:
+        diff = simplify_diff(sp.Sum(spiking, (j, 1, n)) - sp.Sum(w[j] * F(j, x[j]), (j, 1, n)))
+        return diff == 0, diff
+    silent = synapse_potential(Synapse(win, w[j], eta, C, None))
+    V = sp.Sum(spiking, (j, 1, m)) + sp.Sum(silent, (j, m + 1, n))
+    target = sp.Sum(w[j] * F(j, x[j]), (j, 1, m)) + sp.Sum(w[j] * F(j, win.a), (j, m + 1, n))
+    diff = simplify_diff(V - target)
+    return diff == 0, diff
+
+
 def prove() -> ProofResult:
     st = _Steps()
     win = window("s")  # the sender's window
@@ -89,17 +123,23 @@ def prove() -> ProofResult:
     ws = list(sp.symbols("w1:4", real=True))
     xs = list(sp.symbols("x1:4", real=True))
     ok, diff = check_accumulated(win, fs, ws, xs)
-    st.require(f"n = 3 spiking inputs: V(T_emit) - sum_j w_j f_j(x_j) = {sp.sstr(diff)}", ok)
+    st.check("n = 3 spiking inputs: V(T_emit) - sum_j w_j f_j(x_j)", diff)
 
     # a silent third input: only C_3 = w_3 f_3(a)/d, value a
     ok, diff = check_accumulated(win, fs, ws, [xs[0], xs[1], None])
-    st.require(f"x_3 silent (no spike): V(T_emit) - (w1 f1(x1) + w2 f2(x2) + w3 f3(a)) = {sp.sstr(diff)}", ok)
+    st.check("x_3 silent (no spike): V(T_emit) - (w1 f1(x1) + w2 f2(x2) + w3 f3(a))", diff)
 
-    ok, diff = check_accumulated(win, fs[:2], ws[:2], xs[:2])
-    st.require(f"n = 2 spiking inputs: V(T_emit) - sum_j w_j f_j(x_j) = {sp.sstr(diff)}", ok)
+    # general n: input j has its own undefined f_j(x) = F(j, x), weight w_j, value x_j (SymPy Sum)
+    ok, diff = check_accumulated_general(win)
+    st.check("general n: V(T_emit) - Sum(w_j f_j(x_j), (j, 1, n)) (f_j(x) = F(j, x) undefined; the library's "
+             "eta and C of each f_j)", diff)
+    ok, diff = check_accumulated_general(win, silent_from=True)
+    st.check("general n, inputs m+1..n silent: V(T_emit) - (Sum(w_j f_j(x_j), (j, 1, m)) + "
+             "Sum(w_j f_j(a), (j, m + 1, n)))", diff)
 
     C_total = sum(derive_C(fj, wj, win) for fj, wj in zip(fs, ws))
-    st.note(f"neuron constant of eq. 8: C = sum_j w_j f_j(a)/d = {sp.sstr(C_total)}")
+    st.note(f"neuron constant of eq. 8 (the library's f(a)/d per synapse): C = sum_j w_j f_j(a)/d = "
+            f"{sp.sstr(C_total)}")
     return ProofResult(NAME, STATEMENT, st.lines, st.ok)
 
 

@@ -7,9 +7,12 @@ reaches theta when g(b - sigma/tau) = V, i.e. the spike at T_emit + sigma
 stands for x = b - sigma/tau = h(V) (eq. 32-34). Clipping (eq. 35): V >= g(b)
 fires at T_emit (value b); V < g(a) stays below theta up to T_end (value a).
 
-g (and h) are undefined SymPy functions in the general proof; the equality
-of the printed psi with the g' form is also checked for h = exp, h = log and
-h = x**3 + x (explicit Cardano inverse, positive range).
+g (and h) are undefined SymPy functions in the general proof; psi, theta and
+the silent bound h^-1(a) are the library's own
+(``ttfs_symbolic.symbolic.derive.input_formulas`` / ``output_formulas``, what ``derive_output`` returns for a
+closed-form inverse). The library's psi is also checked against the g' form
+for h = exp, h = log and h = x**3 + x (explicit Cardano inverse, positive
+range).
 
 Run: ``python -m proofs.theorem_4_3``.
 """
@@ -26,9 +29,12 @@ from ._common import (
     ProofResult,
     Window,
     _Steps,
+    apply_inverse_rule,
+    derivative,
     check_output_transform,
     derive_psi_inverse,
     derive_psi_printed,
+    derive_theta,
     psi_integral,
     window,
 )
@@ -85,16 +91,33 @@ def check_concrete(label: str, st: _Steps) -> None:
     ys = sp.Symbol("y", positive=True) if kind == "positive" else Y
     st.check(f"h = {label}: h(g(y)) = y on the range", h(g(ys)) - ys)
     printed = derive_psi_printed(h, g, win)(S)
-    inverse = derive_psi_inverse(g, win)(S)
-    st.check(f"h = {label}: printed psi {sp.sstr(sp.simplify(printed))} = g'(b - s/tau)/tau",
-             printed - inverse)
+    u = win.b - S / win.tau
+    hprime_at_g = derivative(h)(g(u))
+    st.check(f"h = {label}: the library's psi is eq. 13's: tau psi(s) h'(g(b - s/tau)) = 1",
+             win.tau * printed * hprime_at_g - 1)
+    st.check(f"h = {label}: inverse rule: 1/(tau h'(g(b - s/tau))) = g'(b - s/tau)/tau",
+             1 / (win.tau * hprime_at_g) - derive_psi_inverse(g, win)(S))
+    theta = derive_theta(g, win)
+    st.check(f"h = {label}: h(the library's theta) = b", h(theta) - win.b)
     if not direct:
         st.note(f"h = {label}: firing follows from the general case (g undefined) and the psi equality above")
         return
     xs = sp.Symbol("x_star", positive=True) if kind == "positive" else sp.Symbol("x_star", real=True)
-    ok, diff = check_output_transform(sp.Lambda(S, printed), g(win.b), win, g(xs), xs)
-    st.require(f"h = {label}: with the printed psi and theta = g(b), V = g(x*) fires at T_emit + tau(b - x*) "
-               f"(residual {sp.sstr(diff)})", ok)
+    ok, diff = check_output_transform(sp.Lambda(S, printed), theta, win, g(xs), xs)
+    st.check(f"h = {label}: with the library's psi and theta, V = g(x*) fires at T_emit + tau(b - x*): "
+             "V + Integral(psi, (s, 0, tau(b - x*))) - theta", diff)
+
+
+def library_kernels(win: Window, h: Callable, g: Callable):
+    """The library's (psi, theta, theta_low) for h with inverse g on ``win`` (eq. 13, 35).
+
+    psi is the library's (``derive.output_formulas``) 1/(tau h'(g(b - s/tau)))
+    with h'(g(u)) rewritten as 1/g'(u) (eq. 31, checked in :func:`prove`),
+    so that it can be integrated for an undefined g.
+    """
+    psi = derive_psi_printed(h, g, win)
+    psi = sp.Lambda(S, apply_inverse_rule(psi(S), h, g))
+    return psi, derive_theta(g, win), derive_theta(g, win, low=True)
 
 
 def prove() -> ProofResult:
@@ -106,11 +129,18 @@ def prove() -> ProofResult:
     # inverse-function rule, general
     rule = inverse_rule(h, g)
     st.note(f"d/dy h(g(y)) = 1 => g'(y) = {sp.sstr(rule)} (eq. 31)")
-    psi = derive_psi_inverse(g, win)
-    printed = derive_psi_printed(h, g, win)
+    lib_psi = derive_psi_printed(h, g, win)
+    st.note(f"the library's psi (derive.output_formulas, what derive_output returns): "
+            f"psi(s) = {sp.sstr(lib_psi(S))}")
     via_rule = rule.subs(Y, win.b - S / win.tau) / win.tau
-    st.check("printed psi(s) = 1/(tau h'(g(b - s/tau))) equals g'(b - s/tau)/tau by the inverse rule",
-             printed(S) - via_rule)
+    st.check("the library's psi(s) = 1/(tau h'(g(b - s/tau))) equals g'(b - s/tau)/tau by the inverse rule",
+             lib_psi(S) - via_rule)
+    psi, theta, theta_low = library_kernels(win, h, g)
+    st.check("the library's psi with h'(g(u)) rewritten as 1/g'(u) (eq. 31) is g'(b - s/tau)/tau",
+             psi(S) - derive_psi_inverse(g, win)(S))
+    st.note(f"the library's theta = {sp.sstr(theta)}, silent bound theta_low = {sp.sstr(theta_low)}")
+    st.check("theta is h^-1(b): h(theta) = b whenever h(g(y)) = y (theta = g(b_r))",
+             h(theta).subs(h(g(win.b)), win.b) - win.b)
 
     # integral of psi
     sigma = SIGMA
@@ -123,10 +153,9 @@ def prove() -> ProofResult:
              "the potential crosses theta at most once)", sp.diff(potential, sigma) - psi(sigma))
 
     # firing case
-    theta = g(win.b)
     ok, diff = check_general(psi, theta, win, g)
-    st.require(f"theta = g(b), V = g(x*): V + Integral(psi, (s, 0, tau(b - x*))) - theta = {sp.sstr(diff)}; "
-               f"so g(b - sigma*/tau) = V, b - sigma*/tau = h(V)", ok)
+    st.check("theta, V = g(x*): V + Integral(psi, (s, 0, tau(b - x*))) - theta (so g(b - sigma*/tau) = V, "
+             "b - sigma*/tau = h(V))", diff)
     xs = sp.Symbol("x_star", real=True)
     t_spike = win.spike_time(xs)
     st.check("the spike at T_emit + sigma*, sigma* = tau(b - x*), stands for (T_ref - t)/tau = x* = h(g(x*)) = h(V)",
@@ -137,14 +166,15 @@ def prove() -> ProofResult:
     # clipping
     eps = sp.Symbol("epsilon", nonnegative=True)
     at_emit = (g(win.b) + eps) + psi_integral(psi, win, 0) - theta
-    st.require(f"V = g(b) + eps (h(V) >= b): potential at T_emit - theta = {sp.sstr(sp.simplify(at_emit))} >= 0, "
-               "fires at T_emit", sp.simplify(at_emit).is_nonnegative)
+    st.check("V = g(b) + eps (h(V) >= b): potential at T_emit - theta = eps >= 0, fires at T_emit",
+             at_emit - eps)
     st.check("a spike at T_emit stands for (T_ref - T_emit)/tau = b", win.value(win.T_emit) - win.b)
     eps_pos = sp.Symbol("epsilon", positive=True)
-    at_end = (g(win.a) - eps_pos) + psi_integral(psi, win, win.delta) - theta
-    st.require(f"V = g(a) - eps (h(V) < a): potential at T_end - theta = {sp.sstr(sp.simplify(at_end))} < 0; "
-               "the potential increases, so it stays below theta: no spike, value a",
-               sp.simplify(at_end).is_negative)
+    at_end = (theta_low - eps_pos) + psi_integral(psi, win, win.delta) - theta
+    st.check("V = theta_low - eps (the library's theta_low; h(V) < a): potential at T_end - theta = -eps < 0; "
+             "the potential increases, so it stays below theta: no spike, value a", at_end + eps_pos)
+    st.check("theta_low is h^-1(a): h(theta_low) = a whenever h(g(y)) = y",
+             h(theta_low).subs(h(g(win.a)), win.a) - win.a)
 
     # concrete h
     for label in EXAMPLES:

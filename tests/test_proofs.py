@@ -22,6 +22,7 @@ except ImportError:  # pytest started outside the repository root
 from proofs import (
     _common,
     corollary_4_2,
+    corollary_4_4,
     layernorm,
     multiplication,
     softmax,
@@ -221,3 +222,73 @@ def test_general_n_log_sum_exp_rejects_a_wrong_C_or_theta():
     C = derive_C(sp.exp, 1, w0)
     assert not theorem_4_6.check_lse_general(w0, w1, C=C * w0.d**2)[0]      # C = f(a) d instead of f(a)/d
     assert not theorem_4_6.check_lse_general(w0, w1, theta=sp.exp(w1.a))[0]  # theta = h^-1(a)
+
+
+# ---------------------------------------------------------------- the proofs prove the library's output
+def test_canonical_sums_identifies_sums_over_different_index_names():
+    j, k = sp.Symbol("j", integer=True, positive=True), sp.Symbol("k", integer=True, positive=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    x = sp.IndexedBase("x", real=True)
+    mean = sp.Sum(x[j], (j, 1, n)) / n
+    assert is_zero(sp.Sum(x[k] - mean, (k, 1, n)))                       # centred values sum to 0
+    assert is_zero(sp.Sum((x[k] - mean) ** 2, (k, 1, n)) / n - (sp.Sum(x[k] ** 2, (k, 1, n)) / n - mean**2))
+    assert not is_zero(sp.Sum((x[k] - mean) ** 2, (k, 1, n)) / n - sp.Sum(x[k] ** 2, (k, 1, n)) / n)
+    assert not is_zero(sp.Sum(x[k], (k, 1, n)) - sp.Sum(x[k], (k, 2, n)))
+
+
+def _changed(position, change):
+    """A wrapper of derive.input_formulas / output_formulas that changes one returned quantity."""
+    def wrap(fn):
+        def broken(*args):
+            out = list(fn(*args))
+            out[position] = change(out[position], *args)
+            return tuple(out)
+        return broken
+    return wrap
+
+
+#: deliberate faults in the library's derivation (ttfs_symbolic.symbolic.derive), each small
+LIBRARY_FAULTS = {
+    "C off by 1e-9 relative": ("input_formulas", _changed(1, lambda C, *_: C * (1 + sp.Rational(1, 10**9)))),
+    "eta off by 1e-6 relative": ("input_formulas", _changed(0, lambda eta, *_: eta * (1 + sp.Rational(1, 10**6)))),
+    "psi off by 1e-6 relative": ("output_formulas", _changed(0, lambda psi, *_: psi * (1 + sp.Rational(1, 10**6)))),
+    "theta off by 1e-9": ("output_formulas", _changed(1, lambda theta, *_: theta + sp.Rational(1, 10**9))),
+    "C = f(a)*d instead of f(a)/d": ("input_formulas", _changed(1, lambda C, f, a, d, tau: C * d**2)),
+}
+
+
+@pytest.mark.parametrize("fault, module", [
+    ("C off by 1e-9 relative", theorem_4_1),
+    ("C off by 1e-9 relative", theorem_4_6),
+    ("C = f(a)*d instead of f(a)/d", layernorm),
+    ("eta off by 1e-6 relative", theorem_4_1),
+    ("eta off by 1e-6 relative", corollary_4_2),
+    ("psi off by 1e-6 relative", theorem_4_3),
+    ("psi off by 1e-6 relative", corollary_4_4),
+    ("theta off by 1e-9", corollary_4_4),
+    ("theta off by 1e-9", theorem_4_6),
+], ids=lambda v: v if isinstance(v, str) else v.__name__.split(".")[-1])
+def test_a_broken_library_derivation_fails_the_proof(monkeypatch, fault, module):
+    """The proofs prove what the library derives: a bug in derive_input's / derive_output's formulas
+    (patched here) makes the proof fail, with a failing step."""
+    from ttfs_symbolic.symbolic import derive
+
+    name, wrap = LIBRARY_FAULTS[fault]
+    monkeypatch.setattr(derive, name, wrap(getattr(derive, name)))
+    result = module.prove()
+    assert not result.holds
+    failed = [line for line in result.steps if "FAILS" in line]
+    assert failed, result.report()
+    if module is layernorm:   # the general-n chain sees it too, not only the n = 3 one
+        assert any(line.startswith("general n") and "FAILS" in line for line in failed), result.report()
+    if module in (theorem_4_1, theorem_4_6):
+        assert any("general n" in line for line in failed), result.report()
+
+
+def test_general_n_layernorm_steps_are_there():
+    lines = result_of(layernorm).steps
+    general = [line for line in lines if line.startswith("general n")]
+    assert any("Sum(z_k^2" in line for line in general)
+    assert any("centred values sum to 0" in line for line in general)
+    assert any("(eq. 21)" in line for line in general)
+    assert all(line.endswith("0: ok]") for line in general)

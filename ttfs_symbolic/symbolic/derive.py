@@ -33,6 +33,8 @@ __all__ = [
     "OutputTransform",
     "derive_input",
     "derive_output",
+    "input_formulas",
+    "output_formulas",
     "prove_input",
     "prove_output",
     "ProofPart",
@@ -392,12 +394,50 @@ def prove_input_numeric(f, eta, a, b, delta, const=None, dps: int = PROOF_DPS, n
     return _record(_T41, _ID41, [c_part, pot], dps, n, PROOF_TOL)
 
 
+def input_formulas(f: sympy.Expr, a, d, tau) -> tuple[sympy.Expr, sympy.Expr]:
+    """Theorem 4.1 (eq. 8): (eta, C term), eta(s) = f'(s/tau + a) for s >= 0 and C term f(a)/d per unit weight.
+
+    The one place the derivation writes eta and C (:func:`derive_input` calls
+    it for its numeric range; the model's range-generic ``InputKernel`` writes
+    the same eta with symbolic a and tau, checked equal by
+    ``tests/test_formulas.py`` and proved in ``proofs/library.py``). No hypothesis is checked and nothing is
+    evaluated, so ``f`` may hold an undefined SymPy function
+    (``sympy.Function("f")(X)``) and ``a``, ``d``, ``tau`` may be symbols:
+    ``proofs/`` proves Theorems 4.1-4.6 and the constructions for exactly
+    this output (``python -m proofs``). ``a``, ``d = b - a`` and
+    ``tau = delta/d`` are the sender's.
+    """
+    fprime = sympy.diff(f, X)
+    eta = fprime.subs(X, S / tau + a)
+    f_a = f.subs(X, a)
+    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d
+    return eta, const
+
+
+def output_formulas(h: sympy.Expr, g: sympy.Expr, a, b, tau) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+    """Theorem 4.3 (eq. 13, 35): (psi, theta, theta_low) for h with the closed-form inverse g = h^-1 (in :data:`Y`).
+
+    psi(s) = 1/(tau h'(g(b - s/tau))) on [0, delta), theta = g(b), and the
+    silent bound theta_low = g(a) (a potential below it never fires). The one
+    place the library writes them for a closed-form inverse
+    (:func:`derive_output` calls it for its numeric range); as
+    :func:`input_formulas`, it takes undefined functions and symbolic ``a``,
+    ``b``, ``tau`` (the neuron's own), for ``proofs/``.
+    """
+    hprime = sympy.diff(h, X)
+    if g is not None:
+        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))
+        theta = g.subs(Y, b)
+        return psi, theta, g.subs(Y, a)
+    raise ValueError("output_formulas needs the closed-form inverse g = h^-1 (an expression in y)")
+
+
 @functools.lru_cache(maxsize=512)
 def _derive_input_cached(f: sympy.Expr, a, b, delta, text: str) -> InputTransform:
     checks.check_defined(f, a, b, what="f")
     d, tau = _range_symbols(a, b, delta)
     fprime = sympy.diff(f, X)
-    eta = fprime.subs(X, S / tau + a)
+    eta, const = input_formulas(f, a, d, tau)   # eq. 8
     try:
         with time_limit(SYMPY_SECONDS):
             simpler = sympy.simplify(eta)
@@ -406,7 +446,6 @@ def _derive_input_cached(f: sympy.Expr, a, b, delta, text: str) -> InputTransfor
     except (_Timeout, RecursionError):
         pass
     f_a = f.subs(X, a)
-    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d
     proof = prove_input(f, eta, const, a, b, delta)
     if not proof.holds:
         raise ArithmeticError(f"derivation check failed for f(x) = {f}: {proof.summary()}")
@@ -731,9 +770,8 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
     g = _symbolic_inverse(h, a, b)
     if g is not None:
         inverse_method = "symbolic"
-        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))
-        theta = g.subs(Y, b)
-        theta_low = g.subs(Y, a) if v_a is not None else -sympy.oo
+        psi, theta, theta_low = output_formulas(h, g, a, b, tau)   # eq. 13, 35
+        theta_low = theta_low if v_a is not None else -sympy.oo
         try:
             with time_limit(SYMPY_SECONDS):
                 psi = sympy.simplify(psi)
