@@ -68,7 +68,7 @@ def converted(files):
     conv = files / "conv.json"
     rc = main(["convert", NAME, "--checkpoint", str(files / "model.safetensors"), "--calib", str(files / "images"),
                "--out", str(conv), "--margin", "0.1", "--batch-size", "7", "--threads", "1", "--no-progress",
-               "--range-kind", "channel"] + KWARGS)
+               "--range-kind", "channel", "--residual", "synapses"] + KWARGS)
     assert rc == 0
     return conv
 
@@ -109,9 +109,11 @@ def test_convert_writes_the_ranges_of_the_library_converter(files, converted):
     assert data["preprocessing"]["input_size"] == [3, 32, 32]   # the model's size, not the pretrained cfg's 224
     x, _ = reference_images(files)
     snn = build_spiking(make_model())
-    calibrate(snn, CalibrationBatches(list(x.split(7)), snn), margin=0.1, range_kind="channel", progress=False)
+    calibrate(snn, CalibrationBatches(list(x.split(7)), snn), margin=0.1, range_kind="channel", progress=False,
+              residual="synapses")
     ref = json.loads(json.dumps(conversion_dict(snn)))
     assert data["layers"] == ref["layers"] and data["products"] == ref["products"]
+    assert data["residual"] == ref["residual"] == "synapses"   # --residual reached the converter
     assert any(isinstance(v["a"], list) for v in data["layers"].values())   # per-channel ranges were made
 
 
@@ -211,8 +213,9 @@ def test_two_processes_give_the_ranges_and_metrics_of_one(files, converted, eval
     conv2 = files / "conv2.json"
     _torchrun(["convert", NAME, "--checkpoint", str(files / "model.safetensors"), "--calib", str(files / "images"),
                "--out", str(conv2), "--margin", "0.1", "--batch-size", "7", "--no-progress",
-               "--range-kind", "channel"] + KWARGS, repo)
+               "--range-kind", "channel", "--residual", "synapses"] + KWARGS, repo)
     one, two = json.loads(converted.read_text()), json.loads(conv2.read_text())
+    assert one["residual"] == two["residual"] == "synapses"
     assert two["calibration"]["world_size"] == 2 and two["calibration"]["images"] == N_IMAGES
     assert one["products"] == two["products"]    # shifts chosen from the samples merged in batch order
     # ranges from minima and maxima are exact; those that depend on per-channel means +- sigmas std
