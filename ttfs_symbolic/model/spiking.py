@@ -1274,5 +1274,6 @@ class SpikingSoftmax(nn.Module):
                 n = int((e > self.out.b * (1 + 1e-9)).sum())
                 old = ctx.clipped.get(self.out.pname, (0, 0))
                 ctx.clipped[self.out.pname] = (old[0] + n, old[1] + e.numel())
-            return e.clamp_(self.out.a, self.out.b)
+            # e >= 0 = a always (a product of exps); above b only where hi says so: no pass otherwise
+            return e.clamp_(max=self.out.b) if hi > self.out.b else e
         return self.out.emit(z - lse, ctx, fresh=True)
