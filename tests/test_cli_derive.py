@@ -13,21 +13,13 @@ from pathlib import Path
 import pytest
 import sympy
 
-from ttfs_symbolic import cli, docgen
+from helpers import run_cli
+
+from ttfs_symbolic import docgen
 from ttfs_symbolic.catalogue import get
 from ttfs_symbolic.symbolic.derive import derive_input, derive_output
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(capsys, *argv):
-    """main(argv) -> (rc, stdout, stderr); argparse errors (SystemExit) included."""
-    try:
-        rc = cli.main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def assert_one_line_error(rc, err, *words):

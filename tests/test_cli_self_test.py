@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from ttfs_symbolic import broken, cli, verify
+from helpers import run_cli
+
+from ttfs_symbolic import broken, verify
 
 N = "10"   # examples per check: the corpus is rejected from 3 on (the edges and an inside point always run)
-
-
-def run_cli(capsys, *argv):
-    try:
-        rc = cli.main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out = capsys.readouterr()
-    return rc, out.out, out.err
 
 
 def test_self_test_passes_and_names_fault_and_check(capsys):

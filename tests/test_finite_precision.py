@@ -17,20 +17,9 @@ from ttfs_symbolic.model.report import _rel_error, error_budget, layer_groups
 from ttfs_symbolic.model.spiking import (ClippingWarning, Ctx, Population, Product, SignedOperand,
                                          SpikingLinear, signed_error_proxy, signed_layer1_range)
 
+from helpers import images, tiny_vit
+
 D = torch.float64
-
-
-def tiny_vit(seed=0, **kw):
-    import timm
-
-    torch.manual_seed(seed)
-    cfg = dict(img_size=16, patch_size=8, embed_dim=16, depth=2, num_heads=2, num_classes=5, mlp_ratio=2.0)
-    cfg.update(kw)
-    return timm.create_model("vit_tiny_patch16_224", pretrained=False, **cfg).eval()
-
-
-def images(n, seed=1, size=16):
-    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 def factors(seed, shape1, shape2, loc1=0.0, loc2=0.0):

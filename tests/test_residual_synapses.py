@@ -13,20 +13,9 @@ from ttfs_symbolic.model.convert import (conversion_dict, convert, load_conversi
 from ttfs_symbolic.model.energy import count_ops, residual_counts
 from ttfs_symbolic.model.report import error_budget, evaluate
 
+from helpers import images, tiny_vit
+
 D = torch.float64
-
-
-def tiny_vit(seed=0, **kw):
-    import timm
-
-    torch.manual_seed(seed)
-    cfg = dict(img_size=16, patch_size=8, embed_dim=16, depth=3, num_heads=2, num_classes=5, mlp_ratio=2.0)
-    cfg.update(kw)
-    return timm.create_model("vit_tiny_patch16_224", pretrained=False, **cfg).eval()
-
-
-def images(n, seed=1, size=16):
-    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 def residual_names(snn):
@@ -35,7 +24,7 @@ def residual_names(snn):
 
 @pytest.fixture(scope="module")
 def pair():
-    ann = tiny_vit()
+    ann = tiny_vit(depth=3)
     x = images(24)
     # margin 0.5: quantized runs never drive a residual neuron past its range (so "exact there" = "unclipped")
     a = convert(ann, x, progress=False, margin=0.5)
@@ -80,7 +69,7 @@ def test_finite_precision_equals_neuron_model_with_residual_neurons_exact(pair, 
 
 def test_sum_is_not_clipped():
     """Inputs far outside the calibration data: residual neurons clip (counted), the synapses cannot."""
-    ann = tiny_vit(seed=3)
+    ann = tiny_vit(seed=3, depth=3)
     x = images(16, seed=4)
     a = convert(ann, x, progress=False)
     b = convert(ann, x, progress=False, residual="synapses")

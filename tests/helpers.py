@@ -1,0 +1,31 @@
+"""Small helpers shared by several test files (imported as ``helpers``: pytest puts tests/ on sys.path)."""
+from __future__ import annotations
+
+import torch
+
+
+def run_cli(capsys, *argv):
+    """``cli.main(argv)`` -> (rc, stdout, stderr); argparse errors (SystemExit) included."""
+    from ttfs_symbolic import cli
+
+    try:
+        rc = cli.main(list(argv))
+    except SystemExit as exc:
+        rc = exc.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def tiny_vit(seed=0, **kw):
+    """A timm ViT small enough for a test: 16 px images, patch 8 (4 patches + class token), width 16."""
+    import timm
+
+    torch.manual_seed(seed)
+    cfg = dict(img_size=16, patch_size=8, embed_dim=16, depth=2, num_heads=2, num_classes=5, mlp_ratio=2.0)
+    cfg.update(kw)
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, **cfg).eval()
+
+
+def images(n, seed=1, size=16):
+    """n random N(0, 1) RGB images (seeded)."""
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
