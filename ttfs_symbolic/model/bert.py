@@ -464,9 +464,9 @@ class SpikingBert(nn.Module):
         Energy: :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` at the
         longest padded length seen, with the measured firing rates.
         """
-        from .convert import Progress
+        from .convert import Progress, residual_mode
         from .energy_bert import count_ops_bert
-        from .report import ConversionReport, LayerRow, _neuron_labels, reset_counters
+        from .report import ConversionReport, layer_rows, product_construction, reset_counters
 
         if labels is not None:
             raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
@@ -496,17 +496,7 @@ class SpikingBert(nn.Module):
             bar.close()
         if n == 0:
             raise ValueError("no batches to evaluate")
-        neuron_of = _neuron_labels(self)
-        layers, neurons, spikes = [], 0, 0
-        for p in self.populations():
-            st = p.stats
-            neurons += st.neurons
-            spikes += st.spikes
-            layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // n, st.spikes,
-                                   st.spikes / st.neurons if st.neurons else 0.0,
-                                   st.clipped / st.neurons if st.neurons else 0.0))
-        from .convert import residual_mode
-        from .report import product_construction
+        layers, neurons, spikes = layer_rows(self, n)
 
         energy = count_ops_bert(self.energy_config(), seq_len=seq_len, spike_rates=self.spike_rates_for_energy(),
                                 product=product_construction(self), residual=residual_mode(self))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .convert import Progress, batches
+from .convert import Progress, batches, residual_mode
 from .spiking import Ctx
 
 
@@ -124,6 +124,23 @@ def product_construction(snn) -> str:
     return kinds.pop() if len(kinds) == 1 else "signed" if "signed" in kinds else "paper"
 
 
+def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
+    """The report's rows from the run-time counters of ``snn`` after ``n`` inputs (the input layer left
+    out: its spikes are the data), and the totals of neurons and spikes."""
+    layers, neurons, spikes = [], 0, 0
+    neuron_of = _neuron_labels(snn)
+    for p in snn.populations():
+        st = p.stats
+        if p.kind == "input":
+            continue
+        neurons += st.neurons
+        spikes += st.spikes
+        layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
+                               st.spikes / st.neurons if st.neurons else 0.0,
+                               st.clipped / st.neurons if st.neurons else 0.0))
+    return layers, neurons, spikes
+
+
 def reset_counters(snn):
     for p in snn.populations():
         p.stats.neurons = p.stats.spikes = p.stats.clipped = 0
@@ -194,20 +211,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         from .spiking import warn_clipping
 
         warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
-    layers = []
-    neurons = spikes = 0
-    neuron_of = _neuron_labels(snn)
-    for p in snn.populations():
-        st = p.stats
-        if p.kind == "input":
-            continue
-        neurons += st.neurons
-        spikes += st.spikes
-        layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
-                               st.spikes / st.neurons if st.neurons else 0.0,
-                               st.clipped / st.neurons if st.neurons else 0.0))
-    from .convert import residual_mode
-
+    layers, neurons, spikes = layer_rows(snn, n)
     energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn),
                        residual=residual_mode(snn))
     return ConversionReport(

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from . import distributed
-from .convert import Progress
-from .report import ConversionReport, LayerRow, _neuron_labels, reset_counters
+from .convert import Progress, residual_mode
+from .report import ConversionReport, layer_rows, product_construction, reset_counters
 
 
 @dataclass(frozen=True)
@@ -137,14 +137,13 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     skipped_all = [p for part in distributed.all_gather_objects(skipped) for p in part]
     if n == 0:
         raise ValueError("no image was evaluated (every image was skipped)")
-    neuron_of = _neuron_labels(snn)
     reports = []
     for ci, c in enumerate(configs):
         row = flat[ci * 3 * len(pops):(ci + 1) * 3 * len(pops)]
         for j, p in enumerate(pops):
             p.stats.neurons, p.stats.spikes, p.stats.clipped = row[3 * j:3 * j + 3]
         reports.append(_report(snn, anns[c.dtype], c, n, agree[ci], ann_correct[c.dtype] if labelled else None,
-                               correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci], neuron_of, count_ops))
+                               correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci], count_ops))
     reset_counters(snn)
     clip = {}
     for ci, c in enumerate(configs):
@@ -155,28 +154,10 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip}
 
 
-def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref, neuron_of, count_ops):
-    layers = []
-    neurons = spikes = 0
-    for p in snn.populations():
-        st = p.stats
-        if p.kind == "input":
-            continue
-        neurons += st.neurons
-        spikes += st.spikes
-        layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
-                               st.spikes / st.neurons if st.neurons else 0.0,
-                               st.clipped / st.neurons if st.neurons else 0.0))
-    kw = {}
-    if "product" in inspect.signature(count_ops).parameters:   # the energy of the product construction used
-        from .report import product_construction
-
-        kw["product"] = product_construction(snn)
-    if "residual" in inspect.signature(count_ops).parameters:
-        from .convert import residual_mode
-
-        kw["residual"] = residual_mode(snn)
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **kw)
+def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref, count_ops):
+    layers, neurons, spikes = layer_rows(snn, n)
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn),
+                       residual=residual_mode(snn))
     return ConversionReport(
         mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,
