@@ -78,9 +78,27 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _one_line_warnings(command: str):
+    """A ``warnings.showwarning`` that prints ``ttfs COMMAND: warning: <message>`` in one line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"ttfs {command}: warning: {_short(message, 500)}", file=file or sys.stderr)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(protect_formulas(sys.argv[1:] if argv is None else argv))
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(args.command)
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError) as exc:
@@ -89,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:   # a file or folder the user named
         where = f": {exc.filename}" if exc.filename else ""
         print(f"ttfs {args.command}: error: {_short(exc.strerror or exc)}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"ttfs {args.command}: error: out of memory (an input or option far larger than it should be?)",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ttfs {args.command}: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ import torch
 
 DEFAULT_MODES = "exact,quantized,kernel"
 DEFAULT_PRECISIONS = "64,256,1024"
+#: seconds a rank waits at a collective for the others (torchrun) before the run stops
+DEFAULT_TIMEOUT = 300.0
 
 
 def _common(p, data_flag: str):
@@ -47,6 +50,9 @@ def _common(p, data_flag: str):
                    help="auto: the GPU of LOCAL_RANK when CUDA is available, else the CPU")
     p.add_argument("--threads", type=int, help="torch threads per process (default: torch's own)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"torchrun: how long a rank waits for the others at a collective before the run "
+                        f"stops naming the ranks missing (default: {DEFAULT_TIMEOUT:g})")
     try:
         from .model.activations import add_activation_argument
     except ImportError:   # a version without the activation registry
@@ -70,7 +76,9 @@ def register(subparsers):
     _common(p, "--calib")
     p.add_argument("--calib", required=True, metavar="DATA",
                    help="calibration images: an image folder (class sub-folders or flat) or a .pt/.npy/.npz file")
-    p.add_argument("--out", required=True, metavar="CONV.json", help="the conversion file to write")
+    p.add_argument("--out", required=True, metavar="CONV.json",
+                   help="the conversion file to write (never one of the inputs)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     p.add_argument("--percentile", type=float, default=100.0, help="range percentile in (50, 100] (default: 100)")
     p.add_argument("--margin", type=float, default=0.0,
                    help="widen each range by this fraction of its width on both sides (default: 0)")
@@ -98,10 +106,102 @@ def register(subparsers):
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="dtype of quantized and kernel mode (exact mode runs in float64)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the JSON reports and the plot")
+    p.add_argument("--force", action="store_true",
+                   help="load a conversion file made for other weights (or of format version 1) anyway, "
+                        "with a warning")
     p.set_defaults(func=run_evaluate)
 
 
 # ---------------------------------------------------------------------------
+def check_args(args) -> None:
+    """Every argument of ``convert`` / ``evaluate`` checked once, before any work (issue 21).
+
+    Numbers finite and within :data:`ttfs_symbolic.cli_checks.BOUNDS`,
+    precisions within the stated maxima of their modes, files existing
+    regular files (no FIFO, no device), ``--model-kwargs`` parsed and
+    screened, and ``convert --out`` neither an input nor an existing file
+    without ``--overwrite``. ValueError (one line) naming the flag.
+    """
+    from . import cli_checks as cc
+    from .model.data import TENSOR_EXTENSIONS, parse_model_kwargs
+
+    for flag in ("--batch-size", "--limit", "--img-size", "--threads"):
+        cc.check_int(getattr(args, flag[2:].replace("-", "_")), flag)
+    if isinstance(args.workers, bool) or not 0 <= args.workers <= cc.max_workers():
+        raise ValueError(f"--workers must be an integer in [0, {cc.max_workers()}] (two per CPU core, at most 64), "
+                         f"got {args.workers}")
+    cc.check_numbers(args.mean, "--mean")
+    cc.check_numbers(args.std, "--std")
+    cc.check_number(args.crop_pct, "--crop-pct")
+    if args.interpolation is not None and args.interpolation not in cc.INTERPOLATIONS:
+        raise ValueError(f"--interpolation must be one of {', '.join(cc.INTERPOLATIONS)}, got {args.interpolation!r}")
+    if not (math.isfinite(args.timeout) and 1.0 <= args.timeout <= 86400.0):
+        raise ValueError(f"--timeout must be a number of seconds in [1, 86400], got {args.timeout}")
+    parse_model_kwargs(args.model_kwargs)   # screened (refused keys, literals) before any model is built
+    if args.checkpoint is not None:
+        from .userfiles import check_regular_file
+
+        check_regular_file(args.checkpoint, "--checkpoint")
+    _activations(args)
+    if args.command == "convert":
+        _check_convert_args(args, cc, TENSOR_EXTENSIONS)
+    else:
+        _check_evaluate_args(args, cc, TENSOR_EXTENSIONS)
+
+
+def _check_convert_args(args, cc, tensor_extensions) -> None:
+    cc.check_data(args.calib, "--calib", tensor_extensions)
+    if not (math.isfinite(args.percentile) and 50.0 < args.percentile <= 100.0):
+        raise ValueError(f"--percentile must be in (50, 100], got {args.percentile}")
+    cc.check_number(args.margin, "--margin")
+    cc.check_number(args.sigmas, "--sigmas")
+    for flag, value, choices in (("--range-kind", args.range_kind, ("layer", "channel", "neuron")),
+                                 ("--product", args.product, ("signed", "paper"))):
+        if value is not None and value not in choices:
+            raise ValueError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+    cc.check_out_file(args.out, {"--checkpoint": args.checkpoint, "--calib": args.calib}, args.overwrite)
+
+
+def _check_evaluate_args(args, cc, tensor_extensions) -> None:
+    from .userfiles import MAX_JSON_BYTES, check_regular_file
+
+    cc.check_data(args.data, "--data", tensor_extensions)
+    check_regular_file(args.conversion, "conversion file", MAX_JSON_BYTES)
+    args.conversion_data = _read_conversion(args.conversion)   # its content checked now, read once
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in ("exact", "quantized", "kernel"):
+            raise ValueError(f"unknown mode {m!r} in --modes (exact, quantized, kernel)")
+    if not modes:
+        raise ValueError(f"--modes names no mode, got {args.modes!r}")
+    precisions = _precisions(args.precision)
+    cc.check_precisions(precisions, [m for m in modes if m != "exact"])
+    inputs = {"--checkpoint": args.checkpoint, "--conversion": args.conversion}
+    out = Path(args.out)
+    data = Path(args.data)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: a file of that name exists (give a folder)")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+    if data.is_dir() and out.resolve().is_relative_to(data.resolve()):
+        raise ValueError(f"--out {out} is inside the --data folder {data}: the reports would become part of "
+                         "the data (a class folder, or images of it); write elsewhere")
+    labels = [m if m == "exact" else f"{m}_p{p}" for m in modes for p in ([None] if m == "exact" else precisions)]
+    cc.check_out_folder_files(out, ["report.json", "accuracy_vs_precision.png"]
+                              + [f"report_{label}.json" for label in labels], {**inputs, "--data": args.data})
+
+
+def _precisions(text) -> list[int]:
+    try:
+        precisions = [int(p) for p in str(text).split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"--precision must be comma-separated integers, got {text!r}") from None
+    if any(p < 1 for p in precisions):
+        raise ValueError(f"--precision: time precisions are positive integers, got {text!r}")
+    return precisions
+
+
 def _log(dist_info, *a, **kw):
     if dist_info.is_main:
         print(*a, **kw)
@@ -113,15 +213,44 @@ def _build_ann(args):
     from .model.data import DataError, load_checkpoint, parse_model_kwargs
 
     kwargs = parse_model_kwargs(args.model_kwargs)
-    try:
-        ann = resolve_model(args.model, **kwargs)
-    except TypeError as exc:
-        raise DataError(f"cannot create {args.model} with --model-kwargs {kwargs}: {exc}") from None
+    ann = _create_model(args.model, kwargs, resolve_model, DataError)
     if args.checkpoint:
         load_checkpoint(ann, args.checkpoint)
     else:
         print(f"ttfs {args.command}: warning: no --checkpoint, {args.model} keeps random weights", file=sys.stderr)
     return ann.eval(), kwargs
+
+
+#: most parameters of a model --model-kwargs may build (4e9: 16 GB in float32, twice that for the SNN's float64)
+MAX_MODEL_PARAMETERS = 4_000_000_000
+
+
+def _create_model(name, kwargs, resolve_model, error):
+    """``timm.create_model(name, **kwargs)``: first on the meta device (no memory; its size checked), then
+    for real. Any exception of timm or the model is one line naming --model-kwargs."""
+    def fail(exc):
+        what = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return error(f"cannot create {name} with --model-kwargs {what or '(none)'}: {type(exc).__name__}: {text}")
+
+    if not kwargs:
+        return resolve_model(name)   # an unknown name is a ValueError of its own
+    try:
+        with torch.device("meta"):
+            meta = resolve_model(name, **kwargs)
+        n = sum(p.numel() for p in meta.parameters())
+    except ValueError as exc:
+        if "unknown timm model" in str(exc):
+            raise
+        raise fail(exc) from None
+    except Exception as exc:   # noqa: BLE001 - timm and the model raise any type for a bad argument
+        raise fail(exc) from None
+    if n > MAX_MODEL_PARAMETERS:
+        raise error(f"--model-kwargs build {name} with {n} parameters, more than {MAX_MODEL_PARAMETERS}")
+    try:
+        return resolve_model(name, **kwargs)
+    except Exception as exc:   # noqa: BLE001
+        raise fail(exc) from None
 
 
 def _open(args, ann, path):
@@ -138,6 +267,11 @@ def _open(args, ann, path):
     num_classes = getattr(ann, "num_classes", None)
     if src.classes and num_classes and len(src.classes) > num_classes:
         raise ValueError(f"{path} has {len(src.classes)} class folders but {args.model} has {num_classes} outputs")
+    labels = getattr(src, "labels", None)
+    if labels is not None and num_classes:
+        from .model.data import check_labels
+
+        check_labels(labels, f"{path}: labels", num_classes)
     cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
     return src, cfg
 
@@ -155,6 +289,7 @@ def _guarded(body):
     def run(args):
         from .model import distributed
 
+        check_args(args)   # every argument, before any work (issue 21)
         info = _setup(args)
         try:
             rc = body(args, info)
@@ -209,7 +344,8 @@ def _convert(args, info) -> int:
     skipped_all = [p for part in distributed.all_gather_objects(data.skipped) for p in part]
     if info.is_main:
         conv = conversion_dict(snn)
-        conv["calibration"].update({"data": str(args.calib), "skipped": len(skipped_all), "world_size": info.world})
+        conv["calibration"].update({"data": str(args.calib), "skipped": len(skipped_all), "world_size": info.world,
+                                    "label_map": getattr(src, "class_to_idx", None)})
         conv["model_kwargs"] = {k: repr(v) for k, v in kwargs.items()}
         conv["preprocessing"] = cfg
         out = Path(args.out)
@@ -240,12 +376,7 @@ def _evaluate(args, info) -> int:
 
     t0 = time.perf_counter()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    try:
-        precisions = [int(p) for p in str(args.precision).split(",") if p.strip()]
-    except ValueError:
-        raise DataError(f"--precision must be comma-separated integers, got {args.precision!r}") from None
-    if any(p < 1 for p in precisions):
-        raise DataError(f"--precision: time precisions are positive integers, got {args.precision!r}")
+    precisions = _precisions(args.precision)
     for m in modes:
         if m not in ("exact", "quantized", "kernel"):
             raise DataError(f"unknown mode {m!r} in --modes (exact, quantized, kernel)")
@@ -256,10 +387,11 @@ def _evaluate(args, info) -> int:
         from .demo import prepare_out
 
         prepare_out(args.out)   # --out checked (not a file, writable) before any work (issue 12)
-    saved = _read_conversion(args.conversion)
+    saved = getattr(args, "conversion_data", None) or _read_conversion(args.conversion)
     ann, _ = _build_ann(args)
     activations = _activations(args)
-    snn = load_conversion(ann, args.conversion, **({"activations": activations} if activations else {}))
+    snn = load_conversion(ann, args.conversion, force=args.force,
+                          **({"activations": activations} if activations else {}))
     src, cfg = _open(args, ann, args.data)
     if info.is_main and saved.get("preprocessing") and saved["preprocessing"] != cfg:
         diff = sorted(k for k in set(cfg) | set(saved["preprocessing"]) if cfg.get(k) != saved["preprocessing"].get(k))
@@ -287,7 +419,7 @@ def _evaluate(args, info) -> int:
         (out / f"report_{c.label}.json").write_text(json.dumps(d, indent=1))
     summary = {"model": args.model, "checkpoint": args.checkpoint, "conversion": str(args.conversion),
                "data": str(args.data), "images": totals["images"], "labels": src.has_labels,
-               "classes": src.classes, "skipped": totals["skipped"], "skipped_paths": totals["skipped_paths"],
+               "classes": src.classes, "label_map": getattr(src, "class_to_idx", None), "skipped": totals["skipped"], "skipped_paths": totals["skipped_paths"],
                "world_size": info.world, "device": str(info.device), "seconds": seconds,
                "evaluation_seconds": sweep_seconds, "preprocessing": cfg,
                "results": rows}

@@ -15,8 +15,9 @@ can add sections such as ``activations``):
   ``version`` (optional) a positive integer; ``delta`` (optional) a positive
   finite number; ``softmax_max`` (optional) a boolean; ``calibration``
   (optional) an object; ``source`` (optional) a string; ``architecture``
-  (optional, version >= 2) an object whose ``layers`` is a list of
-  ``[name, kind, neuron, fan_in]``;
+  (required from version 2 on) an object whose ``layers`` is a list of
+  ``[name, kind, neuron, fan_in]``; ``weights_fingerprint`` (optional,
+  version 5) ``"sha256:"`` and 64 hexadecimal digits;
 * ``layers`` is a non-empty object: layer name (a non-empty string) ->
   object with ``a`` and ``b``: two finite numbers, or two (nested) lists of
   finite numbers of the same shape (per-neuron ranges, format version 3),
@@ -39,6 +40,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +59,15 @@ def _show(value) -> str:
 
 
 def read_conversion(path) -> dict:
-    """The validated content of a conversion file; ValueError naming the file otherwise."""
+    """The validated content of a conversion file; ValueError naming the file otherwise.
+
+    Only an existing regular file of at most ``userfiles.MAX_JSON_BYTES`` is
+    read (a FIFO or a device is refused before it is opened).
+    """
+    from ..userfiles import MAX_JSON_BYTES, read_regular_file
+
     path = Path(path)
-    raw = path.read_bytes()   # OSError (missing, unreadable) names the file itself
+    raw = read_regular_file(path, "conversion file", MAX_JSON_BYTES)   # regular files only, size-limited
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -177,6 +185,12 @@ def _check(data) -> None:
         v = data["version"]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise _Problem(f"version must be a positive integer, got {_show(v)}")
+    if data.get("version", 1) >= 2 and "architecture" not in data:
+        raise _Problem(f"format version {data['version']} records the model's architecture, but this file has "
+                       "none (damaged or edited)")
+    fp = data.get("weights_fingerprint")
+    if fp is not None and not (isinstance(fp, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", fp)):
+        raise _Problem(f"weights_fingerprint must be 'sha256:' and 64 hex digits, got {_show(fp)}")
     if "delta" in data and not _finite(data["delta"], "delta") > 0:
         raise _Problem(f"delta must be positive, got {_show(data['delta'])}")
     for key, kind, label in (("softmax_max", bool, "a boolean"), ("calibration", dict, "an object"),

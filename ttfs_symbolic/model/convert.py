@@ -25,12 +25,14 @@ from .spiking import (DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, 
                       Population, Product)
 from .vit import SpikingViT, UnsupportedModuleError
 
+#: 5: the fingerprint of the weights the file was calibrated for ("weights_fingerprint",
+#: :func:`weights_fingerprint`; checked on load, files before version 5 have none).
 #: 4: how the residual sums are carried ("residual": "neuron" or "synapses"; files without it: "neuron").
 #: 3: per-channel / per-neuron ranges (a layer's a and b may be nested lists) and each
 #: product's construction and shift ("products"); 2: the file records the source model's
 #: architecture (checked on load); version 1 files (no architecture) still load, checked by
 #: layer names only. Files without "products" were made with the paper's product construction.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: the default range kind of convert(): one range per layer, Algorithm 1
 DEFAULT_RANGE_KIND = "layer"
 
@@ -114,7 +116,48 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
     """
     from .families import build_spiking as build_from_family
 
-    return build_from_family(model, softmax_max=softmax_max)
+    snn = build_from_family(model, softmax_max=softmax_max)
+    snn.weights_fingerprint = weights_fingerprint(model)   # recorded by conversion_dict, checked on load
+    return snn
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """``"sha256:<hex>"`` of the source model's state dict: which weights a conversion was calibrated for.
+
+    Every entry of ``model.state_dict()`` in sorted name order contributes
+    its name, dtype class and shape, then its values: a floating tensor as
+    float32 bytes when converting it to float32 and back is exact (float16,
+    bfloat16 and float32 weights, and float64 copies of them), else as
+    float64 bytes; integer and bool tensors as int64, complex as complex128.
+    Values are taken on the CPU, contiguous, little-endian, with -0.0 written
+    as 0.0 and every NaN as one NaN. The fingerprint is therefore the same
+    for the same weights in float32 or float64 and on any device, and
+    differs for weights that differ in any value that float32 can tell apart.
+    """
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        if not isinstance(t, torch.Tensor):
+            continue
+        t = t.detach()
+        if t.is_complex():
+            kind, t = "complex", t.to("cpu", torch.complex128)
+        elif t.is_floating_point():
+            t64 = t.to("cpu", torch.float64)
+            t32 = t64.to(torch.float32)
+            keep = dict(nan=0.0, posinf=math.inf, neginf=-math.inf)
+            same = bool(torch.equal(torch.nan_to_num(t32.double(), **keep), torch.nan_to_num(t64, **keep)))
+            kind, t = "float", (t32 if same else t64)
+            t = torch.where(torch.isnan(t), torch.full_like(t, math.nan), t + 0.0)   # one NaN; -0.0 -> 0.0
+        else:
+            kind, t = "int", t.to("cpu", torch.int64)
+        arr = np.ascontiguousarray(t.numpy()).astype(t.numpy().dtype.newbyteorder("<"), copy=False)
+        h.update(f"{name}\0{kind}\0{tuple(t.shape)}\0{arr.dtype.str}\0".encode())
+        h.update(arr.tobytes())
+    return "sha256:" + h.hexdigest()
 
 
 def input_batches(snn: nn.Module, data, batch_size: int):
@@ -356,7 +399,8 @@ def conversion_dict(snn: nn.Module) -> dict:
     return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
             "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
             "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers,
-            "products": products, "residual": residual_mode(snn), "activations": _acts.activations_dict(snn)}
+            "products": products, "residual": residual_mode(snn), "activations": _acts.activations_dict(snn),
+            **({"weights_fingerprint": snn.weights_fingerprint} if getattr(snn, "weights_fingerprint", None) else {})}
 
 
 def save_conversion(snn: nn.Module, path) -> Path:
@@ -366,14 +410,23 @@ def save_conversion(snn: nn.Module, path) -> Path:
     return path
 
 
-def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
+def load_conversion(model, path, activations=None, *, force: bool = False, **timm_kwargs) -> nn.Module:
     """Rebuild a converted model from its ANN and a saved conversion JSON.
 
     The file must have been made for a model of the same architecture
     (:func:`architecture`): otherwise a ValueError names what differs.
+    A file of format version 5 records the fingerprint of the weights it was
+    calibrated for (:func:`weights_fingerprint`): loading it for other
+    weights is refused, naming both fingerprints, since its ranges are those
+    of other weights (the conversion would compute something else without a
+    word). ``force=True`` loads it anyway, with a warning; it also loads a
+    version 1 file, which records no architecture to check (refused without
+    it). Files of versions 2-4 have no fingerprint and load with a warning.
     Each activation's formula recorded in the file (``activations``) must be
     the one registered now (registry or ``activations=``), and is checked
-    against the module again.
+    against the module again. Per-channel and per-neuron ranges must have
+    their layer's shape (:meth:`Population.fine_shape`): a ValueError names
+    the layer and both shapes.
     """
     data = read_conversion(path)   # read, decoded and checked against the schema (ValueError naming the file)
     if data.get("format") != "ttfs-symbolic conversion":
@@ -391,6 +444,10 @@ def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
         if diffs:
             raise ValueError(f"{path} does not match this model: it was made for another architecture; "
                              "differs in " + "; ".join(diffs))
+    else:   # version 1 (the schema refuses a later version without it): nothing to compare the model with
+        _refuse_or_warn(force, f"{path} records no architecture (format version 1): it cannot be checked "
+                               "against this model, whose width and depth may differ; convert again")
+    _check_fingerprint(data, snn, path, force)
     pops = snn.populations()
     missing = [p.pname for p in pops if p.pname not in data["layers"]]
     if missing:
@@ -403,10 +460,60 @@ def load_conversion(model, path, activations=None, **timm_kwargs) -> nn.Module:
     set_residual(snn, data.get("residual", "neuron"))   # files before version 4: residual neurons
     for p in pops:
         entry = data["layers"][p.pname]
+        kind = entry.get("range_kind", "layer")
+        if isinstance(entry["a"], list) and (kind not in ("channel", "neuron") or not p.fine_ok):
+            raise ValueError(f"{path}: layer {p.pname} has a list of ranges, but "
+                             + (f"range_kind {kind!r} (channel or neuron needed)" if p.fine_ok
+                                else "its kind of layer takes one range"))
         p.set_range(entry["a"], entry["b"])
-        p.range_kind = entry.get("range_kind", "layer")
+        p.range_kind = kind
         p.window = int(entry["window"])
     snn.calibration = data.get("calibration", {})
     snn.source_name = data.get("source", "")
+    _check_fine_shapes(snn, path)
     _acts.check_activations(snn)
     return snn
+
+
+def _refuse_or_warn(force: bool, message: str) -> None:
+    """ValueError ``message`` (with how to override it), or with ``force`` the same as a warning."""
+    if not force:
+        raise ValueError(f"{message} (force=True, or --force, loads it anyway)")
+    import warnings
+
+    warnings.warn(f"{message}; loaded anyway (force)", UserWarning, stacklevel=3)
+
+
+def _check_fingerprint(data: dict, snn: nn.Module, path, force: bool) -> None:
+    """Refuse a file calibrated for other weights (format version 5); warn for a file without a fingerprint."""
+    saved = data.get("weights_fingerprint")
+    mine = getattr(snn, "weights_fingerprint", None)
+    if saved is None:
+        import warnings
+
+        warnings.warn(f"{path} records no weights fingerprint (format version {data.get('version', 1)}): "
+                      "that it was calibrated for these weights is not checked", UserWarning, stacklevel=3)
+        return
+    if saved != mine:
+        _refuse_or_warn(force, f"{path} was calibrated for other weights (weights fingerprint {saved[:23]}, "
+                               f"these weights {str(mine)[:23]}): its ranges do not hold for them; convert "
+                               "again with this checkpoint")
+
+
+def _check_fine_shapes(snn: nn.Module, path) -> None:
+    """Per-channel / per-neuron ranges against their layers' shapes, now: one forward pass of a blank image.
+
+    Image models only (their shapes are fixed by the image size); other
+    families are checked at their first forward pass
+    (:meth:`Population.bounds`), with the same ValueError.
+    """
+    pops = snn.populations()
+    if not any(p.fine for p in pops) or not hasattr(snn, "check_images") or not hasattr(snn, "img_size"):
+        return
+    dev = next(iter(snn.parameters()), torch.empty(0)).device
+    x = torch.zeros(1, int(snn.in_chans), *map(int, snn.img_size), dtype=torch.float64, device=dev)
+    try:
+        with torch.no_grad():
+            snn._forward(x, Ctx(mode="exact"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

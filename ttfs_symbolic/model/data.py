@@ -4,10 +4,15 @@
   (``torch.load(..., weights_only=True)``: tensors and plain containers only,
   never pickled code) into a model, with the missing / unexpected / misshapen
   keys named when it does not fit.
-* :func:`open_data`: an image folder (class sub-folders -> labels 0..K-1 in
-  sorted folder order, as torchvision's ``ImageFolder`` and timm number
-  ImageNet; or a flat folder -> no labels), or a ``.pt`` / ``.npy`` / ``.npz``
-  tensor file of preprocessed images, optionally with labels.
+* :func:`open_data`: an image folder (class sub-folders -> labels 0..K-1 by
+  torchvision's ``ImageFolder`` rules, its own ``find_classes`` and
+  ``make_dataset``: every sub-folder is a class, hidden ones included, in
+  sorted order; images found recursively with ImageFolder's extensions; a
+  class folder without an image is refused, naming it, as ImageFolder does,
+  since dropping it would shift every later label; or a folder without
+  sub-folders -> its images, no labels), or a ``.pt`` / ``.npy`` / ``.npz``
+  tensor file of preprocessed images, optionally with labels (integers
+  >= 0; checked against the model's classes by the CLI).
 * :func:`data_config`: timm's preprocessing of the model
   (``timm.data.resolve_data_config``) with the image size, mean and std
   overridable; :func:`build_transform` is timm's ``create_transform``.
@@ -23,13 +28,20 @@ counted and listed in the report instead.
 from __future__ import annotations
 
 import ast
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+#: torchvision's ImageFolder extensions (``torchvision.datasets.folder.IMG_EXTENSIONS``), matched case-insensitively
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+#: keyword arguments of timm.create_model that --model-kwargs refuses: they load files or move the model
+#: (use --checkpoint and --device)
+REFUSED_MODEL_KWARGS = ("checkpoint_path", "pretrained", "pretrained_cfg", "pretrained_cfg_overlay",
+                        "pretrained_strict", "url", "file", "hf_hub_id", "hf_hub_filename", "cache_dir", "device")
 TENSOR_EXTENSIONS = (".pt", ".pth", ".npy", ".npz")
 
 
@@ -48,7 +60,10 @@ def parse_model_kwargs(items) -> dict:
     Values are Python literals read by :func:`ast.literal_eval` (numbers,
     strings, tuples, lists, dicts, True/False/None), never evaluated code; a
     value that is not a literal stays a string (``global_pool=avg``), as in
-    timm's own train script.
+    timm's own train script. Keys that load files or place the model
+    (:data:`REFUSED_MODEL_KWARGS`: ``checkpoint_path``, ``pretrained*``,
+    ``url``, ``device``, ...) are refused: weights come from ``--checkpoint``
+    alone, through its strict check.
     """
     out = {}
     for item in items or []:
@@ -56,6 +71,9 @@ def parse_model_kwargs(items) -> dict:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise DataError(f"--model-kwargs expects key=value pairs, got {item!r}")
+        if key in REFUSED_MODEL_KWARGS or key.startswith("pretrained_cfg"):
+            raise DataError(f"--model-kwargs {key}=... is refused: weights come from --checkpoint (checked "
+                            "strictly), the device from --device")
         try:
             out[key] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -109,9 +127,24 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise DataError(f"checkpoint {path} does not hold a state dict (a mapping of names to tensors)")
+    _check_tensors(sd, path)
     if all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     return sd
+
+
+def _check_tensors(sd: dict, path) -> None:
+    """Names are strings; tensors are dense, hold data (not meta), and floating ones are finite."""
+    bad_key = next((k for k in sd if not isinstance(k, str)), None)
+    if bad_key is not None:
+        raise DataError(f"checkpoint {path}: key {bad_key!r} is a {type(bad_key).__name__}, not a parameter name")
+    for k, v in sd.items():
+        if v.is_meta:
+            raise DataError(f"checkpoint {path}: {k} is a meta tensor (a shape without values)")
+        if v.layout != torch.strided:
+            raise DataError(f"checkpoint {path}: {k} is a {v.layout} tensor; save dense tensors (.to_dense())")
+        if (v.is_floating_point() or v.is_complex()) and v.numel() and not bool(torch.isfinite(v).all()):
+            raise DataError(f"checkpoint {path}: {k} holds {int((~torch.isfinite(v)).sum())} non-finite value(s)")
 
 
 def load_checkpoint(model: torch.nn.Module, path) -> torch.nn.Module:
@@ -196,7 +229,11 @@ class Batch:
 
 
 class ImageFolderSource:
-    """Images of a folder: class sub-folders (labels) or flat (no labels), sorted paths."""
+    """Images of a folder: class sub-folders (labels, torchvision ImageFolder's rules) or flat (no labels).
+
+    ``classes`` are the class folder names in label order and
+    ``class_to_idx`` the label map (None for a flat folder).
+    """
 
     def __init__(self, root: Path, transform, limit: int | None = None, skip_corrupt: bool = False,
                  channels: int = 3):
@@ -204,26 +241,14 @@ class ImageFolderSource:
         self.mode = "L" if channels == 1 else "RGB"
         try:
             entries = sorted(root.iterdir())
+            has_subdirs = any(e.is_dir() for e in entries)
         except OSError as exc:
             raise DataError(f"cannot read folder {root}: {exc.strerror or exc}") from None
-        is_img = lambda p: p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        subdirs = [d for d in entries if d.is_dir() and not d.name.startswith(".")]
-        items = []
-        self.classes = None
-        if subdirs:
-            classes = []
-            for d in subdirs:
-                try:
-                    files = sorted(p for p in d.rglob("*") if is_img(p))
-                except OSError as exc:
-                    raise DataError(f"cannot read folder {d}: {exc.strerror or exc}") from None
-                if files:
-                    items += [(p, len(classes)) for p in files]
-                    classes.append(d.name)
-            self.classes = classes
-        if not items:   # flat: the images of the folder itself, no labels
-            self.classes = None
-            items = [(p, -1) for p in entries if is_img(p)]
+        self.classes = self.class_to_idx = None
+        if has_subdirs:
+            items = self._class_items(root)
+        else:   # flat: the images of the folder itself, no labels
+            items = [(p, -1) for p in entries if p.name.lower().endswith(IMAGE_EXTENSIONS)]
         if not items:
             raise DataError(f"no images in {root} (looked for {', '.join(IMAGE_EXTENSIONS)} in the folder "
                             "and in its class sub-folders)")
@@ -232,16 +257,50 @@ class ImageFolderSource:
         self.items = items
         self.has_labels = self.classes is not None
 
+    def _class_items(self, root: Path) -> list:
+        """torchvision's ``find_classes`` and ``make_dataset`` (ImageFolder): every sub-folder, hidden
+        ones too, is a class; a class without an image is refused, naming its folder."""
+        from torchvision.datasets.folder import find_classes, make_dataset
+
+        try:
+            classes, class_to_idx = find_classes(str(root))
+            found = make_dataset(str(root), class_to_idx, extensions=IMAGE_EXTENSIONS, allow_empty=True)
+        except OSError as exc:
+            raise DataError(f"cannot read folder {root}: {exc.strerror or exc}") from None
+        have = {label for _, label in found}
+        empty = [c for c in classes if class_to_idx[c] not in have]
+        if empty:
+            hidden = [c for c in empty if c.startswith(".")]
+            raise DataError(f"{root}: class folder(s) {', '.join(str(root / c) for c in empty[:5])} "
+                            f"hold no image ({', '.join(IMAGE_EXTENSIONS)}); as torchvision's ImageFolder, every "
+                            "sub-folder is a class and an empty one would shift the labels of the classes after "
+                            "it: remove it or add its images"
+                            + (" (hidden folders count too)" if hidden else ""))
+        self.classes, self.class_to_idx = classes, class_to_idx
+        return [(Path(p), label) for p, label in found]
+
     def __len__(self):
         return len(self.items)
 
     def load(self, i: int):
         from PIL import Image, UnidentifiedImageError
 
+        import warnings
+
         path, label = self.items[i]
         try:
-            with Image.open(path) as img:
-                x = self.transform(img.convert(self.mode))
+            if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block open() forever
+                raise OSError(f"{path} is not a regular file")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    x = self.transform(img.convert(self.mode))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            if self.skip_corrupt:
+                return None, label, str(path)
+            raise CorruptImageError(f"image {path} is refused: more pixels than PIL's limit (Image.MAX_IMAGE_PIXELS "
+                                    f"= {Image.MAX_IMAGE_PIXELS}), a possible decompression bomb; "
+                                    "remove it, or pass --skip-corrupt") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
             if self.skip_corrupt:
                 return None, label, str(path)
@@ -334,10 +393,36 @@ def read_tensor_file(path: Path):
     if not images.is_floating_point():
         raise DataError(f"{path}: images must be preprocessed floating-point tensors, got {images.dtype}")
     if labels is not None:
-        labels = labels.reshape(-1).long()
+        labels = check_labels(labels, f"{path}: labels")
         if labels.shape[0] != images.shape[0]:
             raise DataError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels")
     return images, labels
+
+
+def check_labels(labels, what: str = "labels", num_classes: int | None = None) -> torch.Tensor:
+    """Class labels as a 1-D int64 tensor: integers (integral floats too) in ``[0, num_classes)``.
+
+    A label 0.7, NaN, -1 or one past the model's classes is refused (DataError
+    naming the first), never truncated or compared as it is: either would
+    report a wrong accuracy without a word.
+    """
+    labels = torch.as_tensor(labels)
+    if labels.dim() == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.dim() != 1:
+        raise DataError(f"{what} must be one class number per image (shape (N,)), got shape {tuple(labels.shape)}")
+    if labels.dtype == torch.bool or labels.is_complex():
+        raise DataError(f"{what} must be integer class numbers, got {labels.dtype}")
+    if labels.is_floating_point():
+        bad = ~torch.isfinite(labels) | (labels != torch.round(labels)) | (labels.abs() >= 2 ** 31)
+        if bool(bad.any()):
+            raise DataError(f"{what} must be integer class numbers, got {float(labels[bad][0])!r}")
+    if labels.numel() and float(labels.min()) < 0:
+        raise DataError(f"{what} must be class numbers >= 0, got {labels.min().item()!r}")
+    if num_classes is not None and labels.numel() and float(labels.max()) >= num_classes:
+        raise DataError(f"{what}: class {labels.max().item()!r} but the model has {num_classes} classes "
+                        f"(0..{num_classes - 1})")
+    return labels.to(torch.int64)
 
 
 def open_data(path, transform=None, limit: int | None = None, skip_corrupt: bool = False, channels: int = 3):

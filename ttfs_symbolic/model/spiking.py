@@ -341,10 +341,29 @@ class Population(nn.Module):
         """``(a, b)``: floats, or for per-neuron ranges tensors in ``like``'s dtype and device."""
         if self.fine_a is None:
             return self.a, self.b
+        self._check_fine_shape(tuple(like.shape))
         key = (like.dtype, like.device)
         if self._fine_cache is None or self._fine_cache[0] != key:
             self._fine_cache = (key, self.fine_a.to(device=key[1], dtype=key[0]), self.fine_b.to(device=key[1], dtype=key[0]))
         return self._fine_cache[1], self._fine_cache[2]
+
+    def fine_shape(self, values_shape: tuple) -> tuple:
+        """The shape per-channel / per-neuron ranges must have for values of ``values_shape`` (batch first)."""
+        return (values_shape[-1],) if self.range_kind == "channel" else tuple(values_shape[1:])
+
+    def _check_fine_shape(self, values_shape: tuple) -> None:
+        """ValueError naming the layer and both shapes when the per-neuron ranges do not fit the values.
+
+        Equal shapes only, never broadcasting: a range list of length 1 (or of
+        another length) loaded from a file would otherwise stand for every
+        neuron, or fail deep inside a forward pass.
+        """
+        want = self.fine_shape(values_shape)
+        have = tuple(self.fine_a.shape)
+        if have != want:
+            raise ValueError(f"layer {self.pname}: its {self.range_kind} ranges have shape {have}, but the layer "
+                             f"has {self.range_kind} shape {want} (values {tuple(values_shape)}): the ranges "
+                             "were made for another model or input size")
 
     def range_dict(self) -> dict:
         """``a`` and ``b`` as saved in a conversion file (numbers, or nested lists for per-neuron ranges)."""
