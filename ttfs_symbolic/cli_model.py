@@ -279,29 +279,108 @@ def _open(args, ann, path):
 def _setup(args):
     from .model import distributed
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return distributed.setup(args.device)
+    return distributed.setup(args.device, timeout=args.timeout)
+
+
+class _Quiet(Exception):
+    """An error rank 0 reports for every rank: the other ranks exit with code 2 and print nothing."""
+
+
+def _agreed_checks(args, info) -> None:
+    """The ranks' arguments compared, then :func:`check_args` on every rank; one report of a failure.
+
+    In one process: :func:`check_args`. Under torchrun every rank first
+    refuses arguments that differ from rank 0's; then each checks its own,
+    and the first failure (with its rank when not every rank failed) is
+    raised by rank 0 alone: the user reads one line, not one per rank.
+    """
+    from .model import distributed
+
+    distributed.check_same("arguments", {k: v for k, v in sorted(vars(args).items())
+                                         if k not in ("func", "conversion_data")})
+    try:
+        check_args(args)
+        mine = None
+    except ValueError as exc:
+        if info.world == 1:
+            raise
+        mine = str(exc)
+    errors = distributed.all_gather_objects(mine)
+    failed = [(r, e) for r, e in enumerate(errors) if e is not None]
+    if failed:
+        if not info.is_main:
+            raise _Quiet()
+        r, e = failed[0]
+        raise ValueError(e if len(failed) == info.world else f"rank {r}: {e}")
 
 
 def _guarded(body):
-    """Run ``body(args)`` in the process group; on an error leave it without a barrier (torchrun stops the rest)."""
+    """Run ``body(args)`` in the process group after one check of every argument (issue 21).
+
+    On an error this rank leaves the group without a barrier (torchrun stops
+    the rest): a user error is recorded for the other ranks and torchrun's
+    summary (:func:`distributed.report_error`), and a collective that fails
+    because another rank failed, stopped or timed out becomes one line
+    naming that rank (:func:`distributed.explain_failure`).
+    """
     def run(args):
+        from .cli import UserError
         from .model import distributed
 
-        check_args(args)   # every argument, before any work (issue 21)
+        if args.threads is not None:
+            from . import cli_checks
+
+            cli_checks.check_int(args.threads, "--threads")
+            torch.set_num_threads(args.threads)
         info = _setup(args)
         try:
+            if info.world > 1:
+                _agreed_checks(args, info)
+            else:
+                check_args(args)   # every argument, before any work
             rc = body(args, info)
+        except _Quiet:
+            _leave()
+            return 2
+        except (ValueError, UserError) as exc:
+            if info.world > 1 and not isinstance(exc, distributed.RankMismatchError):
+                distributed.report_error(" ".join(str(exc).split()))
+                if not str(exc).startswith("rank "):
+                    exc = type(exc)(f"rank {info.rank}: {exc}") if isinstance(exc, UserError) \
+                        else ValueError(f"rank {info.rank}: {exc}")
+            _leave()
+            if isinstance(exc, distributed.RankMismatchError) and not info.is_main:
+                return 2
+            raise exc from None
+        except Exception as exc:   # noqa: BLE001 - a collective that failed: say why, if the store knows
+            why = distributed.explain_failure(exc) if info.world > 1 else None
+            _leave()
+            if why is None:
+                raise
+            raise UserError(f"rank {info.rank}: {why}") from None
         except BaseException:
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
-                dist.destroy_process_group()
+            _leave()
             raise
         distributed.teardown()
         return rc
     return run
+
+
+def _leave():
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _same_data(src, cfg, snn) -> None:
+    """torchrun: every rank must see the data and weights rank 0 sees (a node with other files is refused)."""
+    from .model import distributed
+
+    distributed.check_same("data or weights", {
+        "images": len(src), "classes": src.classes, "labels": src.has_labels, "preprocessing": cfg,
+        "first": str(src.items[0][0]) if getattr(src, "items", None) else None,
+        "weights_fingerprint": getattr(snn, "weights_fingerprint", None)})
 
 
 def _convert(args, info) -> int:
@@ -321,6 +400,7 @@ def _convert(args, info) -> int:
     else:
         snn = build_spiking(ann)
     snn.source_name = args.model
+    _same_data(src, cfg, snn)
     extra = {}
     accepted = inspect.signature(calibrate).parameters
     for flag, key in (("--range-kind", "range_kind"), ("--product", "product"), ("--sigmas", "sigmas"),
@@ -393,6 +473,7 @@ def _evaluate(args, info) -> int:
     snn = load_conversion(ann, args.conversion, force=args.force,
                           **({"activations": activations} if activations else {}))
     src, cfg = _open(args, ann, args.data)
+    _same_data(src, cfg, snn)
     if info.is_main and saved.get("preprocessing") and saved["preprocessing"] != cfg:
         diff = sorted(k for k in set(cfg) | set(saved["preprocessing"]) if cfg.get(k) != saved["preprocessing"].get(k))
         print(f"ttfs evaluate: warning: preprocessing differs from the calibration's in {', '.join(diff)}",

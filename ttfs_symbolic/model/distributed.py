@@ -20,6 +20,26 @@ sharded by batch (:func:`ttfs_symbolic.model.data.shard_batches`), and:
   maxima, so every rate is a ratio of global sums, never an average of
   per-rank averages.
 
+Guards (issue 21):
+
+* :func:`check_same`: every rank gathers every rank's digest of its
+  arguments (and later of its data's size and its weights) and refuses,
+  naming the first rank and the first setting that differ from rank 0's, so
+  that ranks given different ``--batch-size``, ``--data``, ``--limit``,
+  ``--modes`` or ``--dtype`` never mix their results (or abort in a
+  collective of mismatched sizes).
+* a collective timeout (``setup(timeout=...)``, ``--timeout``, default
+  :data:`DEFAULT_TIMEOUT` seconds): every collective of this module first
+  records on the rendezvous store how far this rank got (:func:`_mark`),
+  so that a rank whose collective fails or times out can name the ranks
+  that never arrived (stopped, hung or killed) in one line
+  (:func:`explain_failure`).
+* a rank that fails with a user error records its one-line message on the
+  store (:func:`report_error`) and in torchrun's error file
+  (``TORCHELASTIC_ERROR_FILE``): the other ranks, whose next collective
+  fails, report "rank R failed: <its message>" in one line, and torchrun's
+  summary names that rank and message instead of a gloo traceback.
+
 Outside ``torchrun`` (``WORLD_SIZE`` unset or 1) every function here is a
 no-op and nothing is initialised.
 """
@@ -63,13 +83,20 @@ def info() -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)), dev, backend)
 
 
-def setup(device: str = "auto") -> DistInfo:
+#: seconds a collective waits for the other ranks before it fails (``setup(timeout=...)``)
+DEFAULT_TIMEOUT = 300.0
+_STATE: dict = {"calls": 0, "timeout": DEFAULT_TIMEOUT}
+
+
+def setup(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> DistInfo:
     """Join the process group when started by torchrun (``WORLD_SIZE`` > 1); the device of this rank.
 
     ``device``: ``auto`` (the GPU ``LOCAL_RANK`` when CUDA is available,
     else the CPU), ``cpu`` or ``cuda``. The backend is nccl for GPUs and gloo
-    for the CPU.
+    for the CPU. ``timeout``: seconds a collective waits for the other ranks
+    before it fails (and :func:`explain_failure` names the missing ones).
     """
+    import datetime
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
     if device not in ("auto", "cpu", "cuda"):
@@ -91,6 +118,8 @@ def setup(device: str = "auto") -> DistInfo:
     if not dist.is_initialized():
         backend = "nccl" if use_cuda else "gloo"
         kw = {"device_id": dev} if use_cuda else {}
+        kw["timeout"] = datetime.timedelta(seconds=float(timeout))
+        _STATE.update(calls=0, timeout=float(timeout))
         try:
             dist.init_process_group(backend=backend, **kw)
         except Exception as exc:   # a rendezvous that fails is reported in one line
@@ -106,12 +135,122 @@ def teardown():
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if active():
+            _mark("barrier at the end")
         dist.barrier()
         dist.destroy_process_group()
 
 
 def _comm_device() -> torch.device:
     return info().device
+
+
+def _store():
+    import torch.distributed as dist
+
+    try:
+        return dist.distributed_c10d._get_default_store()
+    except Exception:   # noqa: BLE001 - no store (a group made without one): the guards say less
+        return None
+
+
+def _mark(name: str) -> None:
+    """Record on the store that this rank enters collective number n (``name``) now."""
+    _STATE["calls"] += 1
+    store = _store()
+    if store is not None:
+        try:
+            store.set(f"ttfs/at/{info().rank}", f"{_STATE['calls']} {name}")
+        except Exception:   # noqa: BLE001 - the store is gone: the collective itself will fail
+            pass
+
+
+def report_error(message: str) -> None:
+    """Record this rank's one-line error for the other ranks and for torchrun's summary (first one wins)."""
+    import json as _json
+    import time as _time
+
+    if not active():
+        return
+    line = f"rank {info().rank}: {message}"
+    store = _store()
+    if store is not None:
+        try:
+            store.compare_set("ttfs/error", "", line)
+        except Exception:   # noqa: BLE001
+            pass
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        try:
+            with open(path, "w") as fh:
+                _json.dump({"message": {"message": line, "extraInfo": {
+                    "py_callstack": line, "timestamp": str(int(_time.time()))}}}, fh)
+        except OSError:
+            pass
+
+
+def explain_failure(exc: BaseException, wait: float = 5.0) -> str | None:
+    """One line on why a collective of this rank failed: another rank's error, or the ranks that never came.
+
+    None when the store has nothing to say (then the original error stands).
+    """
+    import time as _time
+
+    store = _store()
+    if store is None or not active():
+        return None
+    import torch.distributed as dist
+
+    world, me, n = dist.get_world_size(), dist.get_rank(), _STATE["calls"]
+    deadline = _time.monotonic() + wait
+    while True:   # a failed rank records its error right before it exits: give it a moment
+        try:
+            err = store.get("ttfs/error").decode() if store.check(["ttfs/error"]) else ""
+        except Exception:   # noqa: BLE001
+            err = ""
+        if err or _time.monotonic() > deadline:
+            break
+        _time.sleep(0.2)
+    if err:
+        return f"stopped because {err.split(': ', 1)[0]} failed: {err.split(': ', 1)[-1]}"
+    behind = []
+    for r in range(world):
+        if r == me:
+            continue
+        try:
+            at = store.get(f"ttfs/at/{r}").decode() if store.check([f"ttfs/at/{r}"]) else "0 start"
+        except Exception:   # noqa: BLE001
+            at = "0 start"
+        if int(at.split()[0]) < n:
+            behind.append((r, at))
+    if not behind:
+        return None
+    names = ", ".join(f"rank {r} (last at collective #{at.split()[0]}, {at.split(' ', 1)[1]})" for r, at in behind)
+    return (f"collective #{n} did not complete within {_STATE['timeout']:g} s: {names} never arrived "
+            "(stopped, hung or killed); --timeout sets the wait")
+
+
+def check_same(what: str, values: dict) -> None:
+    """Refuse (ValueError naming the first differing rank and key) unless every rank has rank 0's ``values``."""
+    if not active():
+        return
+    mine = {k: repr(v) for k, v in values.items()}
+    everyone = all_gather_objects(mine)
+    for r, theirs in enumerate(everyone):
+        if theirs != everyone[0]:
+            key = next(k for k in sorted(set(theirs) | set(everyone[0])) if theirs.get(k) != everyone[0].get(k))
+            raise RankMismatchError(f"the ranks did not get the same {what}: {key} is {_cut(everyone[0].get(key))} "
+                                    f"on rank 0 but {_cut(theirs.get(key))} on rank {r}; start every rank with "
+                                    "the same command and data")
+
+
+def _cut(text, limit: int = 60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class RankMismatchError(ValueError):
+    """The ranks were started with different arguments or data: every rank raises the same one."""
 
 
 def all_sum(values: list[int] | torch.Tensor) -> torch.Tensor:
@@ -122,6 +261,7 @@ def all_sum(values: list[int] | torch.Tensor) -> torch.Tensor:
     import torch.distributed as dist
 
     t = t.to(_comm_device())
+    _mark("all_sum")
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.cpu()
 
@@ -134,6 +274,7 @@ def all_max(values: list[float] | torch.Tensor) -> torch.Tensor:
     import torch.distributed as dist
 
     t = t.to(_comm_device())
+    _mark("all_max")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return t.cpu()
 
@@ -145,6 +286,7 @@ def all_gather_objects(obj) -> list:
     import torch.distributed as dist
 
     out = [None] * dist.get_world_size()
+    _mark("all_gather_object")
     dist.all_gather_object(out, obj)
     return out
 
@@ -155,6 +297,7 @@ def broadcast_object(obj, src: int = 0):
     import torch.distributed as dist
 
     box = [obj]
+    _mark("broadcast_object")
     dist.broadcast_object_list(box, src=src)
     return box[0]
 
@@ -162,7 +305,10 @@ def broadcast_object(obj, src: int = 0):
 #: range statistics of :class:`~ttfs_symbolic.model.spiking.PopStats` reduced over ranks:
 #: (field, reduction, value of a rank without data). Fields a version does not have are skipped.
 RANGE_FIELDS = (("lo", "min", math.inf), ("hi", "max", -math.inf), ("lo_t", "min", math.inf),
-                ("hi_t", "max", -math.inf), ("sum_t", "sum", 0.0), ("sumsq_t", "sum", 0.0))
+                ("hi_t", "max", -math.inf), ("sum_t", "sum", 0.0))
+#: the elementwise sums of squared deviations from the mean (Chan et al.'s parallel variance): reduced
+#: after ``sum_t`` and ``rows``, as each rank's m2 plus rows * (its mean - the global mean)**2
+M2_FIELD = ("m2_t", "sum", 0.0)
 #: integer counts of :class:`~ttfs_symbolic.model.spiking.PopStats` summed over ranks
 COUNT_FIELDS = ("n_seen", "rows")
 
@@ -256,6 +402,51 @@ def _samples_needed(snn, pops, percentile: float) -> set:
     return out
 
 
+def _reduce_field(pops, stats, kinds, fi: int, field_) -> None:
+    """All-reduce field ``fi`` (``(name, op, fill)``) of every population's statistics, in its own type."""
+    import torch.distributed as dist
+
+    name, op, fill = field_
+    dev = _comm_device()
+    flats, plan = [], []
+    for j, st in enumerate(stats):
+        seen_kinds = [k[j][fi] for k in kinds]
+        shape = next((k for k in seen_kinds if isinstance(k, tuple)), None)
+        if shape is None and "f" not in seen_kinds:
+            plan.append(None)            # absent on every rank
+            continue
+        if any(isinstance(k, tuple) and k != shape for k in seen_kinds):
+            raise ValueError(f"layer {pops[j].pname}: ranks disagree on the shape of {name} "
+                             f"({sorted({k for k in seen_kinds if isinstance(k, tuple)})})")
+        v = getattr(st, name)
+        numel = 1 if shape is None else math.prod(shape)
+        if isinstance(v, torch.Tensor):
+            flat = v.detach().to("cpu", torch.float64).reshape(-1)
+        else:   # a float, or absent here: broadcast (inf on a rank without data)
+            flat = torch.full((numel,), fill if v is None else float(v), dtype=torch.float64)
+        flats.append(flat)
+        plan.append((shape, v, numel))
+    if not flats:
+        return
+    t = torch.cat(flats).to(dev)
+    _mark(f"all_reduce of {name}")
+    dist.all_reduce(t, op={"min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX, "sum": dist.ReduceOp.SUM}[op])
+    t = t.cpu()
+    i = 0
+    for j, st in enumerate(stats):
+        if plan[j] is None:
+            continue
+        shape, v, numel = plan[j]
+        chunk = t[i:i + numel]
+        i += numel
+        if shape is None:
+            setattr(st, name, float(chunk[0]))
+        else:
+            like = v if isinstance(v, torch.Tensor) else None
+            setattr(st, name, chunk.reshape(shape).to(device=like.device if like is not None else dev,
+                                                      dtype=like.dtype if like is not None else torch.float64))
+
+
 def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percentile: float = 100.0) -> int:
     """Make every rank's calibration statistics those of all ranks together; the global image count.
 
@@ -266,10 +457,15 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
     they are reduced as float64 tensors with MIN / MAX, which is exact, and
     given back in their own type. A rank that saw no data (more ranks than
     batches) holds ``+inf`` / ``-inf`` or nothing and takes the others'
-    shape. The elementwise sums ``sum_t`` / ``sumsq_t`` behind the mean +-
-    sigmas std of those ranges are summed (exact up to float64 rounding: the
-    sum of the ranks' partial sums associates differently from one process's
-    running sum), as are ``n_seen``, ``rows`` and the image count. The random samples
+    shape. The elementwise sums ``sum_t`` behind the mean +- sigmas std of
+    those ranges are summed, as are ``n_seen``, ``rows`` and the image count;
+    the sums of squared deviations ``m2_t`` are combined as in Chan et al.'s
+    parallel variance (each rank's m2 plus its rows times the square of its
+    mean's distance from the global mean, all terms >= 0). Both differ from
+    one process's running values by float64 rounding only, relative to the
+    mean and to the spread themselves (no cancellation: a neuron whose value
+    never changes has spread 0 on any number of ranks), so the ranges agree
+    with one process's to about 1e-15 relative (tested to 1e-12). The random samples
     behind percentiles and the product shift are merged
     (``all_gather_object``) for the populations that need them: in global
     batch order when ``data`` is a :class:`CalibrationBatches`, else in rank
@@ -281,52 +477,25 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
     import torch.distributed as dist
 
     stats = [p.stats for p in pops]
-    fields = [f for f in RANGE_FIELDS if all(hasattr(st, f[0]) for st in stats)]
+    fields = [f for f in RANGE_FIELDS + (M2_FIELD,) if all(hasattr(st, f[0]) for st in stats)]
     # 1. what each statistic is on every rank (a float, a tensor of some shape, or absent)
     kinds = all_gather_objects([[_kind(getattr(st, f)) for f, _, _ in fields] for st in stats])
-    dev = _comm_device()
-    for fi, (name, op, fill) in enumerate(fields):
-        flats, plan = [], []
-        for j, st in enumerate(stats):
-            seen_kinds = [k[j][fi] for k in kinds]
-            shape = next((k for k in seen_kinds if isinstance(k, tuple)), None)
-            if shape is None and "f" not in seen_kinds:
-                plan.append(None)            # absent on every rank
-                continue
-            if any(isinstance(k, tuple) and k != shape for k in seen_kinds):
-                raise ValueError(f"layer {pops[j].pname}: ranks disagree on the shape of {name} "
-                                 f"({sorted({k for k in seen_kinds if isinstance(k, tuple)})})")
-            v = getattr(st, name)
-            numel = 1 if shape is None else math.prod(shape)
-            if isinstance(v, torch.Tensor):
-                flat = v.detach().to("cpu", torch.float64).reshape(-1)
-            else:   # a float, or absent here: broadcast (inf on a rank without data)
-                flat = torch.full((numel,), fill if v is None else float(v), dtype=torch.float64)
-            flats.append(flat)
-            plan.append((shape, v, numel))
-        if not flats:
-            continue
-        t = torch.cat(flats).to(dev)
-        dist.all_reduce(t, op={"min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX, "sum": dist.ReduceOp.SUM}[op])
-        t = t.cpu()
-        i = 0
-        for j, st in enumerate(stats):
-            if plan[j] is None:
-                continue
-            shape, v, numel = plan[j]
-            chunk = t[i:i + numel]
-            i += numel
-            if shape is None:
-                setattr(st, name, float(chunk[0]))
-            else:
-                like = v if isinstance(v, torch.Tensor) else None
-                setattr(st, name, chunk.reshape(shape).to(device=like.device if like is not None else dev,
-                                                          dtype=like.dtype if like is not None else torch.float64))
+    m2 = fields[-1] if fields and fields[-1] == M2_FIELD and any(f[0] == "sum_t" for f in fields) else None
+    local = [(int(getattr(st, "rows", 0) or 0), getattr(st, "sum_t", None)) for st in stats] if m2 else None
+    for fi, field_ in enumerate(fields):
+        if field_ is not m2:
+            _reduce_field(pops, stats, kinds, fi, field_)
     cfields = [f for f in COUNT_FIELDS if all(hasattr(st, f) for st in stats)]
     counts = all_sum([int(getattr(st, f)) for f in cfields for st in stats] + [int(seen)])
     for fi, f in enumerate(cfields):
         for j, st in enumerate(stats):
             setattr(st, f, int(counts[fi * len(stats) + j]))
+    if m2 is not None:   # Chan et al.: M2 = sum over ranks of (m2_r + n_r (mean_r - mean)^2), every term >= 0
+        for st, (n_r, sum_r) in zip(stats, local):
+            if isinstance(st.m2_t, torch.Tensor) and n_r:
+                mean = st.sum_t.to(torch.float64) / st.rows
+                st.m2_t = st.m2_t + n_r * (sum_r.to(torch.float64) / n_r - mean) ** 2
+        _reduce_field(pops, stats, kinds, len(fields) - 1, m2)
     needed = _samples_needed(snn, pops, percentile)
     if needed:
         bounds = getattr(data, "bounds", None) if isinstance(data, CalibrationBatches) else None

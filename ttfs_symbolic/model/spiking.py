@@ -179,7 +179,7 @@ class PopStats:
     lo_t: torch.Tensor | None = None
     hi_t: torch.Tensor | None = None
     sum_t: torch.Tensor | None = None      # elementwise sums over the batch (mean and spread per neuron)
-    sumsq_t: torch.Tensor | None = None
+    m2_t: torch.Tensor | None = None       # elementwise sums of squared deviations from the mean (Chan et al.)
     rows: int = 0
     # run-time counters (reset by SpikingModel.reset_counters)
     neurons: int = 0
@@ -402,14 +402,21 @@ class Population(nn.Module):
         if self.fine_ok and values.dim() >= 2:
             v64 = values.detach().to(torch.float64)
             lo_t, hi_t = torch.aminmax(v64, dim=0)
+            # mean and spread per neuron as sums and sums of squared deviations (Welford / Chan et al.):
+            # sum(x^2)/n - mean^2 would cancel catastrophically for a neuron of (nearly) constant value
+            nb = v64.shape[0]
+            b_sum = v64.sum(0)
+            b_m2 = (v64 - b_sum / nb).square_().sum(0)
             if st.lo_t is None or st.lo_t.shape != lo_t.shape:
                 st.lo_t, st.hi_t = lo_t, hi_t
-                st.sum_t, st.sumsq_t, st.rows = v64.sum(0), (v64 * v64).sum(0), v64.shape[0]
+                st.sum_t, st.m2_t, st.rows = b_sum, b_m2, nb
             else:
                 st.lo_t, st.hi_t = torch.minimum(st.lo_t, lo_t), torch.maximum(st.hi_t, hi_t)
-                st.sum_t += v64.sum(0)
-                st.sumsq_t += (v64 * v64).sum(0)
-                st.rows += v64.shape[0]
+                na = st.rows
+                delta = b_sum / nb - st.sum_t / na
+                st.m2_t += b_m2 + delta.square_() * (na * nb / (na + nb))
+                st.sum_t += b_sum
+                st.rows += nb
 
     def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 6.0,
                  optimize_for: int | None = None):
@@ -435,16 +442,18 @@ class Population(nn.Module):
             self.set_range(lo, hi)
             return
         if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
-            lo, hi, s1, s2, n = st.lo_t, st.hi_t, st.sum_t, st.sumsq_t, st.rows
-            if self.range_kind == "channel":
+            lo, hi, s1, m2, n = st.lo_t, st.hi_t, st.sum_t, st.m2_t, st.rows
+            if self.range_kind == "channel":   # the positions of a channel pooled (Chan et al. again)
                 lo = lo.reshape(-1, lo.shape[-1]).amin(0)
                 hi = hi.reshape(-1, hi.shape[-1]).amax(0)
-                n = n * (s1.numel() // s1.shape[-1])
-                s1 = s1.reshape(-1, s1.shape[-1]).sum(0)
-                s2 = s2.reshape(-1, s2.shape[-1]).sum(0)
+                s1 = s1.reshape(-1, s1.shape[-1])
+                pooled = s1.sum(0) / (n * s1.shape[0])
+                m2 = m2.reshape(-1, m2.shape[-1]).sum(0) + n * (s1 / n - pooled).square().sum(0)
+                n = n * s1.shape[0]
+                s1 = s1.sum(0)
             if sigmas > 0:
                 mean = s1 / n
-                std = torch.clamp(s2 / n - mean * mean, min=0.0).sqrt()
+                std = torch.clamp(m2 / n, min=0.0).sqrt()
                 lo = torch.minimum(lo, mean - sigmas * std)
                 hi = torch.maximum(hi, mean + sigmas * std)
             width = torch.maximum(hi - lo, 1e-6 * torch.clamp(hi.abs(), min=1.0))
