@@ -11,6 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
+#: most values of the random images made for a timm model (4 GB of float32)
+MAX_RANDOM_VALUES = 1 << 30
+
+
 def _ints(text: str, what: str) -> list[int]:
     try:
         vals = [int(v) for v in str(text).split(",") if v.strip()]
@@ -54,9 +58,18 @@ def _data(model: str, n_calib: int, n: int):
 
         return load_demo_model(), load_digits("calib")[0][:n_calib], load_digits("test")[0][:n]
     from .model.convert import resolve_model
+    from .model.families import find_family
 
     ann = resolve_model(model)
+    find_family(ann)   # a model no family converts (resnet18): UnsupportedModuleError naming what is supported
+    if getattr(ann, "patch_embed", None) is None or getattr(ann.patch_embed, "img_size", None) is None:
+        raise ValueError(f"ttfs budget makes random images for timm vision transformers; {model} has no "
+                         "fixed image size")
     size = tuple(ann.patch_embed.img_size)
+    per_image = ann.patch_embed.proj.in_channels * size[0] * size[1]
+    if (n_calib + n) * per_image > MAX_RANDOM_VALUES:
+        raise ValueError(f"--calib {n_calib} and --inputs {n} random images of {size[0]}x{size[1]} are more than "
+                         f"{MAX_RANDOM_VALUES} values; ask for fewer")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n_calib + n, ann.patch_embed.proj.in_channels, *size, generator=g)
     return ann, x[:n_calib], x[n_calib:]
@@ -65,21 +78,28 @@ def _data(model: str, n_calib: int, n: int):
 def run(args) -> int:
     from .model.convert import convert
 
+    from . import cli_checks as cc
+
     p = _ints(args.precision, "--precision")
     if len(p) != 1:
         raise ValueError(f"--precision takes one value, got {args.precision!r}")
     curve = _ints(args.curve, "--curve")
+    cc.check_precisions(p, [args.mode])
+    cc.check_precisions(curve, [args.mode], "--curve")
     for name, v in (("--calib", args.calib), ("--inputs", args.inputs)):
-        if v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v}")
-    if not args.margin >= 0 or args.margin == float("inf"):   # NaN fails the first test
-        raise ValueError(f"--margin must be a finite number >= 0, got {args.margin}")
+        cc.check_int(v, name)
+    cc.check_number(args.margin, "--margin")
+    cc.check_number(args.sigmas, "--sigmas")
     from .demo import prepare_out
 
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
     from .model.report import error_budget
 
     ann, cx, x = _data(args.model, args.calib, args.inputs)
+    for name, want, got in (("--calib", args.calib, cx.shape[0]), ("--inputs", args.inputs, x.shape[0])):
+        if got < want:   # never capped without a word
+            raise ValueError(f"{name} {want}, but {args.model} has only {got} "
+                             f"{'calibration' if name == '--calib' else 'test'} images")
     snn = convert(ann, cx, range_kind=args.range_kind, product=args.product, margin=args.margin,
                   sigmas=args.sigmas, residual=args.residual, progress=not args.no_progress)
     budget = error_budget(snn, x, mode=args.mode, precision=p[0], by=args.by, curve=curve,

@@ -393,8 +393,9 @@ def _convert(args, info) -> int:
     src, cfg = _open(args, ann, args.calib)
     activations = _activations(args)
     if activations:
-        from .model.activations import overrides
+        from .model.activations import check_overrides_used, overrides
 
+        check_overrides_used(activations, ann, strict=True)
         with overrides(activations):
             snn = build_spiking(ann)
     else:
@@ -470,6 +471,10 @@ def _evaluate(args, info) -> int:
     saved = getattr(args, "conversion_data", None) or _read_conversion(args.conversion)
     ann, _ = _build_ann(args)
     activations = _activations(args)
+    if activations:
+        from .model.activations import check_overrides_used
+
+        check_overrides_used(activations, ann, strict=True)
     snn = load_conversion(ann, args.conversion, force=args.force,
                           **({"activations": activations} if activations else {}))
     src, cfg = _open(args, ann, args.data)

@@ -31,8 +31,10 @@ class name: nothing imports transformers).
 computes f. Once the ranges are calibrated, :func:`check_activations`
 evaluates the module's own forward and the compiled f (the function the
 spiking layer uses) in float64 on 4097 evenly spaced points of the
-calibrated input range ``[a, b]`` of each activation layer, plus the kinks of
-f inside it, and stops the conversion with :class:`ActivationMismatchError`
+calibrated input range ``[a, b]`` of each activation layer, 4096 points drawn
+uniformly from it (a generator seeded with 0, so the check is reproducible;
+a formula built to agree on the grid alone is caught between its points),
+plus the kinks of f inside it, and stops the conversion with :class:`ActivationMismatchError`
 (largest difference, where, both values) when
 ``|module(x) - f(x)| > 1e-10 * (1 + |f(x)|)`` anywhere. Two float64
 evaluations of the same function differ by a few ulps (~1e-15 relative), so
@@ -69,11 +71,15 @@ from torch import nn
 __all__ = [
     "ActivationNeuron", "ActivationMismatchError", "register_activation", "registration", "unregister_activation",
     "registered_activations", "activation_neuron", "is_activation", "overrides", "check_activation",
-    "check_activations", "add_activation_argument", "parse_activation_args",
+    "check_activations", "check_overrides_used", "add_activation_argument", "parse_activation_args",
 ]
 
 #: points of the calibrated range at which module and formula are compared (plus f's kinks)
 CHECK_POINTS = 4097
+#: and as many again drawn uniformly from the range with a generator seeded with CHECK_SEED: a formula
+#: that agrees with the module on the grid alone (zero there, wrong between) is caught
+CHECK_RANDOM_POINTS = 4096
+CHECK_SEED = 0
 #: the check's bound: |module(x) - f(x)| <= CHECK_TOL * (1 + |f(x)|), float64 (see the module docstring)
 CHECK_TOL = 1e-10
 
@@ -350,6 +356,41 @@ def _find(module: nn.Module) -> _Entry | None:
     return None
 
 
+def _matches(key, module: nn.Module) -> bool:
+    """Whether the registry key (class or class name) stands for ``module``'s class, as :func:`_find` looks up."""
+    for cls in type(module).__mro__:
+        if cls in (nn.Module, object):
+            return False
+        if key in (cls, f"{cls.__module__}.{cls.__qualname__}", cls.__name__):
+            return True
+    return False
+
+
+def check_overrides_used(activations: Mapping | None, model: nn.Module, strict: bool = False) -> None:
+    """Name every per-call activation that matches no module of ``model``: ValueError if ``strict``, else a warning.
+
+    ``--activation Gelu=x`` for a model whose activation class is ``GELU``
+    would otherwise be ignored without a word (the conversion then uses the
+    built-in registration, not the formula the user meant): the command line
+    refuses it (``strict``); ``convert(..., activations=)`` warns, since one
+    mapping may serve several models.
+    """
+    if not activations:
+        return
+    modules = list(model.modules())
+    unused = [k for k in activations if not any(_matches(_key(k), m) for m in modules)]
+    if unused:
+        names = ", ".join(k if isinstance(k, str) else _tname(k) for k in unused)
+        classes = sorted({type(m).__name__ for m in modules if is_activation(m) or "act" in type(m).__name__.lower()})
+        msg = (f"activation(s) {names} match no module of the model (class names are exact, "
+               f"e.g. {', '.join(classes[:6]) or 'GELU'})")
+        if strict:
+            raise ValueError(msg)
+        import warnings
+
+        warnings.warn(msg + ": not used", UserWarning, stacklevel=3)
+
+
 def is_activation(module: nn.Module) -> bool:
     """Whether ``module`` has a registered activation neuron (registry or per-call)."""
     return _find(module) is not None
@@ -381,8 +422,12 @@ def activation_neuron(path: str, module: nn.Module) -> ActivationNeuron:
 # --------------------------------------------------------------------------
 
 def check_activation(module: nn.Module, neuron: ActivationNeuron, a: float, b: float, path: str = "",
-                     points: int = CHECK_POINTS, tol: float = CHECK_TOL) -> float:
+                     points: int = CHECK_POINTS, tol: float = CHECK_TOL,
+                     random_points: int = CHECK_RANDOM_POINTS, seed: int = CHECK_SEED) -> float:
     """Compare ``module``'s forward with the compiled f on [a, b] in float64; return the largest difference.
+
+    The points: ``points`` evenly spaced, ``random_points`` uniform from a
+    generator seeded with ``seed``, and f's kinks inside the range.
 
     Raises :class:`ActivationMismatchError` when ``|module(x) - f(x)| > tol
     (1 + |f(x)|)`` at some point (the message gives the largest difference,
@@ -392,6 +437,9 @@ def check_activation(module: nn.Module, neuron: ActivationNeuron, a: float, b: f
     where = f"activation at '{path}' ({_tname(module)})"
     kern = neuron.kernel()
     x = torch.linspace(float(a), float(b), points, dtype=torch.float64)
+    if random_points:
+        u = torch.rand(random_points, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        x = torch.cat([x, float(a) + (float(b) - float(a)) * u])
     if kern is not None:
         inside = [k for k in kern.kink_points() if a < k < b]
         if inside:
@@ -424,7 +472,8 @@ def check_activation(module: nn.Module, neuron: ActivationNeuron, a: float, b: f
             f"{where} does not compute its neuron's f = {neuron.expression()}"
             f"{'' if neuron.label.replace(' ', '') == neuron.expression() else f' ({neuron.label})'} on the "
             f"calibrated range [{a:.6g}, {b:.6g}]: largest difference {largest:.3g} at x = {float(x[i]):.6g} "
-            f"(module {float(y[i]):.10g}, formula {float(fx[i]):.10g}); bound {tol:g} * (1 + |f|). "
+            f"(module {float(y[i]):.10g}, formula {float(fx[i]):.10g}; checked at {points} grid and "
+            f"{random_points} random points, seed {seed}); bound {tol:g} * (1 + |f|). "
             "Check the registered formula and its parameters")
     return largest
 

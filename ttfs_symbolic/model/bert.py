@@ -368,10 +368,11 @@ class SpikingBert(nn.Module):
         if "attention_mask" not in batch or batch["attention_mask"] is None:
             raise ValueError("the batch has no attention_mask: padded positions cannot be told from tokens; "
                              "tokenize with return_attention_mask=True")
-        ids = torch.as_tensor(batch["input_ids"])
-        if ids.dim() == 1:
-            ids = ids[None]
-        if ids.dim() != 2 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        from .inputs import check_dtype
+
+        check_dtype(dtype)
+        ids = self._int_tensor(batch["input_ids"], "input_ids")
+        if ids.dim() != 2:
             raise ValueError(f"input_ids must be an integer tensor (batch, tokens), got {tuple(ids.shape)} {ids.dtype}")
         mask = torch.as_tensor(batch["attention_mask"])
         if mask.dim() == 1:
@@ -390,9 +391,7 @@ class SpikingBert(nn.Module):
         tt = batch.get("token_type_ids") if hasattr(batch, "get") else None
         if tt is None:
             tt = torch.zeros_like(ids)
-        tt = torch.as_tensor(tt)
-        if tt.dim() == 1:
-            tt = tt[None]
+        tt = self._int_tensor(tt, "token_type_ids")
         if tt.shape != ids.shape:
             raise ValueError(f"token_type_ids has shape {tuple(tt.shape)}, input_ids {tuple(ids.shape)}")
         if tt.numel() and (int(tt.min()) < 0 or int(tt.max()) >= self.type_vocab_size):
@@ -400,9 +399,42 @@ class SpikingBert(nn.Module):
         if ids.shape[1] > self.max_tokens:
             raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than the model's "
                              f"{self.max_tokens} positions: truncate it")
+        pos = self._position_ids(batch, ids)
         dev = self.word.device
-        return {"input_ids": ids.to(dev), "attention_mask": mask.to(dev), "token_type_ids": tt.long().to(dev),
-                "dtype": dtype}
+        return {"input_ids": ids.long().to(dev), "attention_mask": mask.to(dev), "token_type_ids": tt.long().to(dev),
+                "position_ids": None if pos is None else pos.to(dev), "dtype": dtype}
+
+    #: whether a batch's own ``position_ids`` are used (the ANN reference receives them too)
+    accepts_position_ids = True
+
+    @staticmethod
+    def _int_tensor(value, name: str) -> torch.Tensor:
+        """``value`` as an integer tensor (batch, tokens); any integer dtype, values checked by the caller."""
+        t = torch.as_tensor(value)
+        if t.dim() == 1:
+            t = t[None]
+        if t.dtype.is_floating_point or t.is_complex() or t.dtype == torch.bool:
+            raise ValueError(f"{name} must be an integer tensor, got {t.dtype}: token numbers are never rounded")
+        return t.to(torch.int64)
+
+    def _position_ids(self, batch, ids) -> torch.Tensor | None:
+        """The batch's own ``position_ids`` (checked: integers of ids' shape in range), or None."""
+        pos = batch.get("position_ids") if hasattr(batch, "get") else None
+        if pos is None:
+            return None
+        if not self.accepts_position_ids:
+            raise ValueError(f"{type(self).__name__} does not take position_ids (its source model computes its "
+                             "own): remove them from the batch")
+        pos = self._int_tensor(pos, "position_ids")
+        if pos.shape != ids.shape:
+            if pos.dim() == 2 and pos.shape[0] == 1 and pos.shape[1] == ids.shape[1]:
+                pos = pos.expand_as(ids)
+            else:
+                raise ValueError(f"position_ids has shape {tuple(pos.shape)}, input_ids {tuple(ids.shape)}")
+        n = self.pos.shape[0]
+        if pos.numel() and (int(pos.min()) < 0 or int(pos.max()) >= n):
+            raise ValueError(f"position_ids out of range 0..{n - 1}")
+        return pos
 
     def positions(self, ids, mask):
         if self.padding_idx is None:
@@ -413,7 +445,9 @@ class SpikingBert(nn.Module):
     # ---- forward -------------------------------------------------------------
     def _encode_tokens(self, x: dict, ctx: Ctx):
         ids, mask, tt, dtype = x["input_ids"], x["attention_mask"], x["token_type_ids"], x["dtype"]
-        pos = self.positions(ids, mask)
+        pos = x.get("position_ids")
+        if pos is None:
+            pos = self.positions(ids, mask)
         emb = torch.nn.functional.embedding   # index_select: far faster than advanced indexing
         V = emb(ids, self.word).to(dtype) + emb(tt, self.token_type).to(dtype)
         V = V + emb(pos, self.pos).to(dtype)
@@ -446,7 +480,7 @@ class SpikingBert(nn.Module):
     def _reference(self, ann, batch: dict):
         """The ANN's output for the same batch: the last hidden state."""
         return ann(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long(),
-                   token_type_ids=batch["token_type_ids"]).last_hidden_state
+                   token_type_ids=batch["token_type_ids"], position_ids=batch.get("position_ids")).last_hidden_state
 
     def _outputs(self, x: dict, ctx: Ctx):
         """SNN output and the mask of its meaningful rows (unmasked tokens)."""
@@ -544,6 +578,8 @@ class SpikingSentenceTransformer(SpikingBert):
     same as ``SentenceTransformer.encode``, with the pooling and normalisation
     done by spiking layers.
     """
+
+    accepts_position_ids = False   # sentence-transformers computes its own positions
 
     def __init__(self, st, softmax_max: bool = True):
         mods = list(st.children())

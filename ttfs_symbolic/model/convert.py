@@ -117,7 +117,8 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
     from .families import build_spiking as build_from_family
 
     snn = build_from_family(model, softmax_max=softmax_max)
-    snn.weights_fingerprint = weights_fingerprint(model)   # recorded by conversion_dict, checked on load
+    if isinstance(snn, nn.Module):   # recorded by conversion_dict, checked on load
+        snn.weights_fingerprint = weights_fingerprint(model)
     return snn
 
 
@@ -332,6 +333,7 @@ def convert(model, calibration_data, *, batch_size: int = 32, percentile: float 
     """
     check_convert_args(batch_size, percentile, margin)
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
+    _acts.check_overrides_used(activations, ann)   # a per-call activation that matches no module is refused
     with _acts.overrides(activations):
         snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
@@ -432,6 +434,7 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
     ann = resolve_model(model, **timm_kwargs)
+    _acts.check_overrides_used(activations, ann)
     try:
         with _acts.overrides(activations):
             snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))

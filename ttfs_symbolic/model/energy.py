@@ -738,8 +738,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _json_safe(value):
+    """``value`` with every non-finite float (NaN, inf) replaced by None, for strict JSON."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def run(args) -> int:
     from .energy_bert import count_ops_bert, is_text_config
+
+    for flag, value, top in (("--img-size", args.img_size, 16384), ("--seq-len", getattr(args, "seq_len", None),
+                                                                     1 << 20)):
+        if value is not None and value > top:   # (values below 1 are refused by count_ops, naming them)
+            raise ValueError(f"{flag} must be at most {top}, got {value}")
 
     seq_len = getattr(args, "seq_len", None)
     if is_text_config(args.model):
@@ -751,8 +767,8 @@ def run(args) -> int:
         raise ValueError(f"--seq-len is for text models; {args.model!r} is not a known text model or config.json")
     else:
         report = count_ops(args.model, img_size=args.img_size, product=args.product, residual=args.residual)
-    if args.json:
-        print(json.dumps(report.to_dict()))
+    if args.json:   # always valid JSON: a value that is not a finite number is written as null
+        print(json.dumps(_json_safe(report.to_dict()), allow_nan=False))
     else:
         print(report.table())
     return 0

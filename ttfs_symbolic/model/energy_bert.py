@@ -51,6 +51,20 @@ _ALIASES = {"google-bert/bert-base-uncased": "bert-base-uncased", "google-bert/b
             "FacebookAI/roberta-base": "roberta-base", "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2"}
 
 _REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+#: the largest value of each size a config may give (far beyond any released encoder; a count for more
+#: would only be a number of rows that does not fit in memory)
+LIMITS = {"hidden_size": 1 << 16, "num_hidden_layers": 1024, "num_attention_heads": 1024,
+          "intermediate_size": 1 << 18, "max_position_embeddings": 1 << 20, "pad_token_id": 1 << 20,
+          "seq_len": 1 << 20}
+
+
+def _size(cfg: dict, key: str, name: str, default=None, low: int = 1) -> int:
+    """``cfg[key]`` as an integer in [low, LIMITS[key]] (a JSON number with an integral value); ValueError."""
+    v = cfg.get(key, default)
+    ok = not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
+    if not ok or not low <= v <= LIMITS[key]:
+        raise ValueError(f"{name}: {key} must be an integer in [{low}, {LIMITS[key]}], got {str(v)[:40]}")
+    return int(v)
 
 
 def is_text_config(name) -> bool:
@@ -72,13 +86,18 @@ def resolve_config(config) -> tuple[str, dict]:
         p = Path(config)
         if p.is_dir():
             p = p / "config.json"
-        if not p.is_file():
+        if not p.exists():
             raise ValueError(f"unknown text model {config!r}: neither a known name "
                              f"({', '.join(KNOWN_CONFIGS)}) nor a config.json file")
+        from ..userfiles import MAX_CONFIG_BYTES, read_regular_file
+
+        raw = read_regular_file(p, "config", MAX_CONFIG_BYTES)   # a regular file, size-limited
         try:
-            data = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{p}: not a readable JSON config ({exc})") from None
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{p}: not a readable JSON config ({' '.join(str(exc).split())[:120]})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{p}: a config must be a JSON object, got {type(data).__name__}")
         return str(config), data
     if isinstance(config, dict):
         return config.get("_name_or_path", "") or "config", dict(config)
@@ -123,12 +142,12 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         raise ValueError(f"{name}: a decoder / cross-attention config is not supported (encoders only)")
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
         raise ValueError(f"seq_len must be a positive int, got {seq_len!r}")
-    max_pos = int(cfg.get("max_position_embeddings", 512))
+    H, L, nh, inter = (_size(cfg, k, name) for k in _REQUIRED)   # every size checked before any counting
+    max_pos = _size(cfg, "max_position_embeddings", name, 512)
     if cfg.get("model_type") == "roberta":
-        max_pos -= int(cfg.get("pad_token_id", 1)) + 1
+        max_pos -= _size(cfg, "pad_token_id", name, 1, low=0) + 1
     if seq_len > max_pos:
         raise ValueError(f"{name}: seq_len {seq_len} is longer than the model's {max_pos} positions")
-    H, L, nh, inter = (int(cfg[k]) for k in _REQUIRED)
     if H % nh:
         raise ValueError(f"{name}: hidden_size {H} is not a multiple of num_attention_heads {nh}")
     hd = H // nh

@@ -11,7 +11,11 @@ __all__ = ["check_images", "check_dtype", "check_batch"]
 
 
 def check_images(images, in_chans: int, img_size) -> torch.Tensor:
-    """``images`` as a floating tensor of shape (batch, in_chans, H, W); TypeError/ValueError otherwise."""
+    """``images`` as a floating tensor of shape (batch, in_chans, H, W); TypeError/ValueError otherwise.
+
+    Any real floating dtype is accepted (float16 and bfloat16 too: the run's
+    float32 or float64 holds their values exactly, see :func:`check_dtype`).
+    """
     if images is None or isinstance(images, (str, bytes)):
         raise TypeError(f"images must be a tensor of shape (batch, {in_chans}, {img_size[0]}, {img_size[1]}), "
                         f"got {type(images).__name__}")
@@ -36,11 +40,23 @@ def check_images(images, in_chans: int, img_size) -> torch.Tensor:
     return images
 
 
+#: the dtypes a forward pass computes in
+RUN_DTYPES = (torch.float32, torch.float64)
+
+
 def check_dtype(dtype) -> torch.dtype:
-    """The dtype a forward pass computes in: a floating torch dtype, else ValueError."""
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating torch dtype (torch.float32 or torch.float64), got {dtype!r}: "
-                         "an integer dtype would round the images and every value")
+    """The dtype a forward pass computes in: torch.float32 or torch.float64, else ValueError.
+
+    Half precision (float16, bfloat16) is refused as the message says: its
+    8 or 11 significant bits cannot hold the spike times of a time precision
+    p above a few hundred, nor the range checks' tolerances. Inputs (images)
+    of any floating dtype are accepted everywhere and converted to the run's
+    dtype, which is exact from float16 and bfloat16.
+    """
+    if not isinstance(dtype, torch.dtype) or dtype not in RUN_DTYPES:
+        what = "an integer dtype would round the images and every value" if isinstance(dtype, torch.dtype) \
+            and not dtype.is_floating_point else "half precision cannot hold the spike times"
+        raise ValueError(f"dtype must be a floating torch dtype, torch.float32 or torch.float64, got {dtype!r}: {what}")
     return dtype
 
 

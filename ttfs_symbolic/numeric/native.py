@@ -45,7 +45,12 @@ symbolic link on the way), else a fresh ``tempfile.mkdtemp`` folder is used
 with one warning; the library is built under a temporary name and renamed
 into place, its SHA-256 is written beside it (``.sha256``) and checked
 before every load, and a file that fails the check is built again, never
-loaded.
+loaded. The bytes that passed the check must also be a whole ELF library
+(every segment the loader maps inside the file: a truncated library whose
+manifest was rewritten to match would end in SIGBUS), and it is those bytes
+that are loaded, from a private in-memory copy (``memfd_create``), so that
+nothing can truncate or change the library between the check and the load
+or while it is in use.
 """
 from __future__ import annotations
 
@@ -216,14 +221,80 @@ def _open_checked(lib_path: Path) -> tuple[int | None, str | None]:
             why = f"it is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
         elif want is None:
             why = "it has no manifest (SHA-256) beside it"
-        elif _sha256_fd(fd) != want:
-            why = "its SHA-256 differs from its manifest's (damaged or replaced)"
-        if why is None:
-            return fd, None
+        else:
+            data = _read_fd(fd, st.st_size)
+            if hashlib.sha256(data).hexdigest() != want:
+                why = "its SHA-256 differs from its manifest's (damaged or replaced)"
+            else:
+                why = _elf_problem(data)
+                if why is None:   # the checked bytes, in a copy no one else can truncate or change
+                    private = _private_copy(data)
+                    if private is not None:
+                        os.close(fd)
+                        return private, None
+                    return fd, None
     except OSError as exc:
         why = exc.strerror or str(exc)
     os.close(fd)
     return None, why
+
+
+def _read_fd(fd: int, size: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while True:
+        block = os.read(fd, 1 << 20)
+        if not block:
+            return b"".join(chunks)
+        chunks.append(block)
+
+
+def _elf_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a whole ELF shared library (None if it is): every segment the loader maps,
+    and the header tables, must lie inside the file. A truncated library whose manifest was rewritten to
+    match would otherwise be mapped past its end, and the first access there is a SIGBUS."""
+    import struct
+
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return "it is not an ELF file"
+    bits64, end = data[4] == 2, "<" if data[5] == 1 else ">"
+    if bits64:
+        phoff, shoff = struct.unpack_from(end + "QQ", data, 32)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 54)
+        ph_fmt, ph_min = end + "IIQQQQQQ", 56
+    else:
+        phoff, shoff = struct.unpack_from(end + "II", data, 28)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 42)
+        ph_fmt, ph_min = end + "IIIIIIII", 32
+    size = len(data)
+    if phnum == 0 or phentsize < ph_min or phoff + phnum * phentsize > size or shoff + shnum * shentsize > size:
+        return f"it is truncated or damaged: its header tables reach past its {size} bytes"
+    for i in range(phnum):
+        fields = struct.unpack_from(ph_fmt, data, phoff + i * phentsize)
+        p_type = fields[0]
+        p_offset, p_filesz = (fields[2], fields[5]) if bits64 else (fields[1], fields[4])
+        if p_type in (1, 2) and p_offset + p_filesz > size:   # PT_LOAD, PT_DYNAMIC
+            return f"it is truncated: segment {i} ends at byte {p_offset + p_filesz} of a {size}-byte file"
+    return None
+
+
+def _private_copy(data: bytes) -> int | None:
+    """A file descriptor of an anonymous in-memory file (``memfd_create``) holding ``data``, or None."""
+    create = getattr(os, "memfd_create", None)
+    if create is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        fd = create("ttfs_native", getattr(os, "MFD_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        return fd
+    except OSError:
+        os.close(fd)
+        return None
 
 
 def _load_fd(fd: int, lib_path: Path) -> ctypes.CDLL:
