@@ -511,6 +511,8 @@ def check_saved_activations(saved: dict | None, snn: nn.Module, path="") -> None
         return
     current = activations_dict(snn)
     for layer, entry in saved.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("expression"), str):
+            raise ValueError(f"{path}: activations[{str(layer)[:80]!r}] must be an object with a string 'expression'")
         now = current.get(layer)
         if now is None:
             raise ValueError(f"{path}: the saved conversion has an activation neuron at '{layer}' "

@@ -21,12 +21,14 @@ can add sections such as ``activations``):
 * ``layers`` is a non-empty object: layer name (a non-empty string) ->
   object with ``a`` and ``b``: two finite numbers, or two (nested) lists of
   finite numbers of the same shape (per-neuron ranges, format version 3),
-  with ``a < b`` (elementwise); ``window`` a positive integer; ``tau``,
+  with ``a < b`` (elementwise) and ``|a|, |b| <= 1e30``; ``window`` an
+  integer in [1, 10**6]; ``range_kind`` layer, channel or neuron; ``tau``,
   ``T_ref``, ``T_emit``, ``T_end`` (optional) finite numbers or lists of
   them; ``neuron``, ``kind`` and ``range_kind`` (optional) strings;
 * ``products`` (optional): layer name -> object with a string
-  ``construction`` and a finite ``r`` (or null); ``activations``
-  (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`);
+  ``construction`` and an ``r`` in (0, 100] (or null); ``activations``
+  (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`
+  when the file is loaded: each entry an object with a string ``expression``);
   ``residual`` (optional, version 4) ``"neuron"`` or ``"synapses"``;
 * when ``architecture`` lists the layers, the names in ``layers`` are
   exactly those (the known layer names of the model it was made for; the
@@ -50,6 +52,14 @@ __all__ = ["read_conversion", "validate_conversion", "check_convert_args", "FORM
 FORMAT_NAME = "ttfs-symbolic conversion"
 #: deepest nesting of a per-neuron range list accepted
 MAX_RANGE_DEPTH = 6
+#: largest |a|, |b| of a range (the float32 modes must hold the values and the width b - a:
+#: the same bound as :data:`ttfs_symbolic.model.spiking.MAX_RANGE_ABS`)
+MAX_RANGE_ABS = 1e30
+#: largest window number (a model has far fewer layers)
+MAX_WINDOW = 10 ** 6
+#: the signed product's shift ratio r: the library chooses it in (0, 0.5]; a large r cancels digits
+MAX_SHIFT_RATIO = 100.0
+RANGE_KINDS = ("layer", "channel", "neuron")
 _MAX_SHOWN = 80
 
 
@@ -141,6 +151,10 @@ def _check_range(name: str, entry: dict) -> None:
             raise _Problem(f"{where} has no {key!r}")
     a = _numbers(entry["a"], f"{where}: a")
     b = _numbers(entry["b"], f"{where}: b")
+    for key, v in (("a", a), ("b", b)):
+        big = float(np.max(np.abs(v))) if isinstance(v, np.ndarray) else abs(v)
+        if big > MAX_RANGE_ABS:
+            raise _Problem(f"{where}: {key} reaches {big:.3g}, beyond the +-{MAX_RANGE_ABS:g} a range may span")
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):   # per-neuron ranges: both lists, one shape
         sa, sb = np.shape(a), np.shape(b)
         if sa != sb:
@@ -165,14 +179,17 @@ def _check_layer(name, entry) -> None:
         raise _Problem(f"layer {name!r} has no 'window'")
     w = entry["window"]
     if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(float(w)) \
-            or int(w) != w or w < 1:
-        raise _Problem(f"layer {name!r}: window must be a positive integer, got {_show(w)}")
+            or int(w) != w or not 1 <= w <= MAX_WINDOW:
+        raise _Problem(f"layer {name!r}: window must be an integer in [1, {MAX_WINDOW}], got {_show(w)}")
     for key in ("tau", "T_ref", "T_emit", "T_end"):
         if key in entry:
             _numbers(entry[key], f"layer {name!r}: {key}")
     for key in ("neuron", "kind", "range_kind"):
         if key in entry and not isinstance(entry[key], str):
             raise _Problem(f"layer {name!r}: {key} must be a string, got {_show(entry[key])}")
+    if entry.get("range_kind", "layer") not in RANGE_KINDS:
+        raise _Problem(f"layer {name!r}: range_kind must be one of {', '.join(RANGE_KINDS)}, "
+                       f"got {_show(entry['range_kind'])}")
 
 
 def _check(data) -> None:
@@ -210,8 +227,8 @@ def _check(data) -> None:
     for name, entry in (data.get("products") or {}).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("construction", ""), str):
             raise _Problem(f"products[{name!r}] must be an object with a string 'construction'")
-        if entry.get("r") is not None:
-            _finite(entry["r"], f"products[{name!r}].r")
+        if entry.get("r") is not None and not 0 < _finite(entry["r"], f"products[{name!r}].r") <= MAX_SHIFT_RATIO:
+            raise _Problem(f"products[{name!r}].r must be in (0, {MAX_SHIFT_RATIO:g}], got {_show(entry['r'])}")
     arch = data.get("architecture")
     if arch is not None and "layers" in arch:
         listed = arch["layers"]

@@ -433,6 +433,9 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
     data = read_conversion(path)   # read, decoded and checked against the schema (ValueError naming the file)
     if data.get("format") != "ttfs-symbolic conversion":
         raise ValueError(f"{path} is not a ttfs-symbolic conversion file")
+    if data.get("version", 1) > FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {data['version']}, newer than the {FORMAT_VERSION} this "
+                         "version of ttfs-symbolic reads: update it")
     ann = resolve_model(model, **timm_kwargs)
     _acts.check_overrides_used(activations, ann)
     try:
@@ -459,7 +462,10 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
     for m in snn.modules():
         if isinstance(m, Product):   # files without "products" (version <= 2) used the paper's construction
             entry = products.get(m.y.pname, {"construction": "paper"})
-            m.set_construction(entry.get("construction", "paper"), entry.get("r"))
+            try:
+                m.set_construction(entry.get("construction", "paper"), entry.get("r"))
+            except ValueError as exc:
+                raise ValueError(f"{path}: {m.y.pname}: {exc}") from None
     set_residual(snn, data.get("residual", "neuron"))   # files before version 4: residual neurons
     for p in pops:
         entry = data["layers"][p.pname]

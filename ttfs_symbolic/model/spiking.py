@@ -246,6 +246,10 @@ def log_kernel(c: float) -> InputKernel:
     return InputKernel(f"log(x + {float(c)!r})")
 
 
+#: largest |a|, |b| of a layer's range: the float32 modes must hold the values and the width b - a
+MAX_RANGE_ABS = 1e30
+
+
 class Population(nn.Module):
     """Neurons of one spiking layer: one window, one range [a, b], one h.
 
@@ -301,7 +305,11 @@ class Population(nn.Module):
         return self.fine_a is not None
 
     def set_range(self, a, b):
-        """One range ``[a, b]`` (floats), or one per neuron (tensors or nested lists of equal shapes)."""
+        """One range ``[a, b]`` (floats), or one per neuron (tensors or nested lists of equal shapes).
+
+        ``|a|`` and ``|b|`` at most :data:`MAX_RANGE_ABS`: ValueError naming the layer otherwise.
+        """
+        self._check_magnitude(a, b)
         if isinstance(a, (torch.Tensor, list, np.ndarray)) or isinstance(b, (torch.Tensor, list, np.ndarray)):
             ta = torch.as_tensor(a, dtype=torch.float64).clone()
             tb = torch.as_tensor(b, dtype=torch.float64).clone()
@@ -322,6 +330,12 @@ class Population(nn.Module):
         if not a < b:
             b = a + max(1e-6, abs(a) * 1e-6)  # a constant layer: give it a sliver of range
         self.a, self.b = a, b
+
+    def _check_magnitude(self, a, b) -> None:
+        big = max(float(torch.as_tensor(v, dtype=torch.float64).abs().max()) for v in (a, b))
+        if big > MAX_RANGE_ABS:   # NaN passes here and is refused below
+            raise ValueError(f"layer {self.pname}: its range reaches {big:.3g}, beyond the +-{MAX_RANGE_ABS:g} "
+                             "the float32 modes can run (weights or inputs far off their usual scale?)")
 
     @property
     def calibrated(self) -> bool:
