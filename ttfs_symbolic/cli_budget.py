@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
+#: calibration inputs and budget inputs when not given (a bundled split with fewer gives all it has)
+DEFAULT_CALIB, DEFAULT_INPUTS = 256, 32
 #: most values of the random images made for a timm model (4 GB of float32)
 MAX_RANDOM_VALUES = 1 << 30
 
@@ -39,8 +41,11 @@ def register(subparsers):
                    help="residual sums as neurons (default) or as synapses into the next LayerNorm")
     p.add_argument("--sigmas", type=float, default=6.0, help="per-neuron ranges: mean +- SIGMAS std (default 6)")
     p.add_argument("--margin", type=float, default=0.1, help="calibration margin (default 0.1)")
-    p.add_argument("--calib", type=int, default=256, help="calibration inputs (default 256)")
-    p.add_argument("--inputs", type=int, default=32, help="inputs the budget runs on (default 32)")
+    p.add_argument("--calib", type=int, default=None,
+                   help="calibration inputs (default 256, or all a bundled model's calibration split has); "
+                        "more than the data has is an error")
+    p.add_argument("--inputs", type=int, default=None,
+                   help="inputs the budget runs on (default 32); more than the data has is an error")
     p.add_argument("--out", default="out/budget", help="folder for budget.json and budget.png")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -95,9 +100,9 @@ def run(args) -> int:
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
     from .model.report import error_budget
 
-    ann, cx, x = _data(args.model, args.calib, args.inputs)
+    ann, cx, x = _data(args.model, args.calib or DEFAULT_CALIB, args.inputs or DEFAULT_INPUTS)
     for name, want, got in (("--calib", args.calib, cx.shape[0]), ("--inputs", args.inputs, x.shape[0])):
-        if got < want:   # never capped without a word
+        if want is not None and got < want:   # asked for more than there is: never capped without a word
             raise ValueError(f"{name} {want}, but {args.model} has only {got} "
                              f"{'calibration' if name == '--calib' else 'test'} images")
     snn = convert(ann, cx, range_kind=args.range_kind, product=args.product, margin=args.margin,

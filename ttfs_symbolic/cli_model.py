@@ -286,6 +286,10 @@ class _Quiet(Exception):
     """An error rank 0 reports for every rank: the other ranks exit with code 2 and print nothing."""
 
 
+class _Agreed(ValueError):
+    """The error rank 0 reports for every rank (its message names the rank where not every rank has it)."""
+
+
 def _agreed_checks(args, info) -> None:
     """The ranks' arguments compared, then :func:`check_args` on every rank; one report of a failure.
 
@@ -311,7 +315,7 @@ def _agreed_checks(args, info) -> None:
         if not info.is_main:
             raise _Quiet()
         r, e = failed[0]
-        raise ValueError(e if len(failed) == info.world else f"rank {r}: {e}")
+        raise _Agreed(e if len(failed) == info.world else f"rank {r}: {e}")
 
 
 def _guarded(body):
@@ -343,13 +347,13 @@ def _guarded(body):
             _leave()
             return 2
         except (ValueError, UserError) as exc:
-            if info.world > 1 and not isinstance(exc, distributed.RankMismatchError):
+            mismatch = isinstance(exc, (distributed.RankMismatchError, _Agreed))
+            if info.world > 1 and (info.is_main or not mismatch):   # a mismatch: every rank has the same
                 distributed.report_error(" ".join(str(exc).split()))
-                if not str(exc).startswith("rank "):
-                    exc = type(exc)(f"rank {info.rank}: {exc}") if isinstance(exc, UserError) \
-                        else ValueError(f"rank {info.rank}: {exc}")
+            if info.world > 1 and not mismatch and not str(exc).startswith("rank "):
+                exc = (UserError if isinstance(exc, UserError) else ValueError)(f"rank {info.rank}: {exc}")
             _leave()
-            if isinstance(exc, distributed.RankMismatchError) and not info.is_main:
+            if mismatch and not info.is_main:
                 return 2
             raise exc from None
         except Exception as exc:   # noqa: BLE001 - a collective that failed: say why, if the store knows

@@ -271,11 +271,10 @@ class ImageFolderSource:
         empty = [c for c in classes if class_to_idx[c] not in have]
         if empty:
             hidden = [c for c in empty if c.startswith(".")]
-            raise DataError(f"{root}: class folder(s) {', '.join(str(root / c) for c in empty[:5])} "
-                            f"hold no image ({', '.join(IMAGE_EXTENSIONS)}); as torchvision's ImageFolder, every "
-                            "sub-folder is a class and an empty one would shift the labels of the classes after "
-                            "it: remove it or add its images"
-                            + (" (hidden folders count too)" if hidden else ""))
+            raise DataError(f"{root}: class folder(s) {', '.join(empty[:5])}"
+                            + (" (hidden folders count too)" if hidden else "")
+                            + " hold no image: as in torchvision's ImageFolder every sub-folder is a class, and an "
+                            "empty one would shift the labels after it; remove it or add its images")
         self.classes, self.class_to_idx = classes, class_to_idx
         return [(Path(p), label) for p, label in found]
 
@@ -416,7 +415,7 @@ def check_labels(labels, what: str = "labels", num_classes: int | None = None) -
     if labels.is_floating_point():
         bad = ~torch.isfinite(labels) | (labels != torch.round(labels)) | (labels.abs() >= 2 ** 31)
         if bool(bad.any()):
-            raise DataError(f"{what} must be integer class numbers, got {float(labels[bad][0])!r}")
+            raise DataError(f"{what} must be integer class numbers, got {float(labels[bad][0]):.6g}")
     if labels.numel() and float(labels.min()) < 0:
         raise DataError(f"{what} must be class numbers >= 0, got {labels.min().item()!r}")
     if num_classes is not None and labels.numel() and float(labels.max()) >= num_classes:

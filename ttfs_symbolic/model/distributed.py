@@ -172,7 +172,7 @@ def report_error(message: str) -> None:
 
     if not active():
         return
-    line = f"rank {info().rank}: {message}"
+    line = message if message.startswith("rank ") else f"rank {info().rank}: {message}"
     store = _store()
     if store is not None:
         try:

@@ -174,7 +174,9 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
                    progress=progress)
     images = snn.check_images(images)   # a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
-        labels = torch.as_tensor(labels)
+        from .data import check_labels
+
+        labels = check_labels(labels, "labels", getattr(ann, "num_classes", None) or None)   # issue 21
         if labels.shape[0] != images.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
     reset_counters(snn)
