@@ -120,12 +120,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: the fixture files a case may damage where a guard is missing (``--out`` over an input): restored
+PRISTINE = ("model.pt", "model2.pt", "conv.json", "images/class_0/img_0.png")
+
+
+def _restore(root: Path, saved: dict) -> None:
+    """Put back any fixture file a case overwrote, so the next case runs on the same files."""
+    for name, data in saved.items():
+        path = root / name
+        try:
+            same = path.is_file() and path.read_bytes() == data
+        except OSError:
+            same = False
+        if not same:
+            if path.is_dir():
+                import shutil
+
+                shutil.rmtree(path)
+            path.write_bytes(data)
+
+
+def _prepared(prepare, root: Path) -> str | None:
+    """Run a case's prepare step; None, or why it failed (the case then fails)."""
+    if prepare is None:
+        return None
+    try:
+        prepare(root)
+        return None
+    except Exception as exc:   # noqa: BLE001 - a case whose files cannot be made is a failed case
+        return f"prepare failed: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+
+
 def run_corpus(root: Path, only: str | None, timeout: float) -> list[dict]:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     fill = lambda argv: [a.replace("{r}", str(root)) for a in argv]   # noqa: E731
+    saved = {n: (root / n).read_bytes() for n in PRISTINE if (root / n).is_file()}
     results = []
 
     def record(kind, name, verdict, seconds):
+        _restore(root, saved)
         results.append({"kind": kind, "case": name, "ok": verdict is None, "why": verdict, "seconds": seconds})
         print(f"{'ok  ' if verdict is None else 'FAIL'} {kind:8s} {name:40s} {seconds:5.1f}s"
               + ("" if verdict is None else f"  {verdict}"), flush=True)
@@ -133,8 +166,10 @@ def run_corpus(root: Path, only: str | None, timeout: float) -> list[dict]:
     for name, prepare, argv, pattern in hc.WORKFLOW_CLI:
         if only and not re.search(only, name):
             continue
-        if prepare is not None:
-            prepare(root)
+        why = _prepared(prepare, root)
+        if why is not None:
+            record("cli", name, why, 0.0)
+            continue
         rc, _, err, s = _run([sys.executable, "-m", "ttfs_symbolic", *fill(argv)], timeout, env)
         record("cli", name, _cli_verdict(rc, err, argv[0], pattern), s)
     for name, _, pattern in hc.WORKFLOW_API:
@@ -147,8 +182,10 @@ def run_corpus(root: Path, only: str | None, timeout: float) -> list[dict]:
     for name, prepare, extra_env, argv, pattern in hc.WORKFLOW_TORCHRUN:
         if only and not re.search(only, name):
             continue
-        if prepare is not None:
-            prepare(root)
+        why = _prepared(prepare, root)
+        if why is not None:
+            record("torchrun", name, why, 0.0)
+            continue
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
                "127.0.0.1", "--master-port", str(_free_port()), str(wrapper), *fill(argv)]
         e = {**env, **{k: v.replace("{r}", str(root)) for k, v in extra_env.items()}}

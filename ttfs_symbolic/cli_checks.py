@@ -114,7 +114,7 @@ def check_out_file(out, inputs: dict, overwrite: bool, flag: str = "--out") -> P
         inside = p.is_dir() and resolved.is_relative_to(p.resolve())
         if _same(out, p) or inside or resolved == p.resolve():
             raise ValueError(f"{flag} {out} is {'inside ' if inside else ''}the input {in_flag} {path}: "
-                             "it would be overwritten; write elsewhere")
+                             "an input is never written; write elsewhere")
     if out.exists() or out.is_symlink():
         if out.is_dir():
             raise ValueError(f"{flag} {out} is a folder, not a file")

@@ -436,6 +436,9 @@ def open_data(path, transform=None, limit: int | None = None, skip_corrupt: bool
             raise DataError("an image folder needs a transform")
         return ImageFolderSource(path, transform, limit=limit, skip_corrupt=skip_corrupt, channels=channels)
     if path.suffix.lower() in TENSOR_EXTENSIONS:
+        from ..userfiles import check_regular_file
+
+        check_regular_file(path, "data file")   # a FIFO would block torch.load forever
         images, labels = read_tensor_file(path)
         if images.shape[0] == 0:
             raise DataError(f"{path} holds no images")
