@@ -40,6 +40,16 @@ from ..numeric.kernels import InputKernel, OutputKernel
 
 
 
+#: how a forward call counts the neurons driven outside their range (``check_clipping=``):
+#: ``full`` every neuron; ``sample`` every neuron where the count is free (the C loops count in
+#: the pass that clips and rounds), every SAMPLE_EVERY-th row of each layer where it is not (the
+#: torch loops: GPU, TTFS_NATIVE=0); ``off`` none (no count, no warning). The neurons clip in
+#: every setting: only the count differs (docs/guide/precision.md, "Clipping checks").
+CHECK_MODES = ("full", "sample", "off")
+DEFAULT_CHECK = "full"
+SAMPLE_EVERY = 8
+
+
 @dataclass
 class Ctx:
     """What one forward pass does: mode, time precision, and what it records.
@@ -48,6 +58,7 @@ class Ctx:
     order in which they first emit: a layer emits only once the values of
     every layer it receives from exist, so this order is causal and Algorithm
     1 numbers the emitting windows by it (:func:`ttfs_symbolic.model.convert.calibrate`).
+    ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`).
     """
 
     mode: str = "exact"
@@ -57,8 +68,11 @@ class Ctx:
     order: list | None = None
     #: ids of the populations that run in ``mode``; the others run exact (the error budget)
     only: frozenset | None = None
+    check: str = DEFAULT_CHECK
 
     def __post_init__(self):
+        if self.check not in CHECK_MODES:
+            raise ValueError(f"check_clipping must be one of {', '.join(CHECK_MODES)}, got {self.check!r}")
         if self.mode == "calibrate":
             self.calibrating = True
             if self.order is None:
@@ -72,6 +86,18 @@ class Ctx:
         self.clipped: dict[str, tuple[int, int]] = {}
         #: neurons whose range was checked in this call
         self.checked = 0
+        #: whether some counts were made on a sample (check="sample" where counting is not free)
+        self.sampled = False
+
+    def add_check(self, name: str, clipped: int, neurons: int, checked: int | None = None):
+        """Note that ``checked`` (default: all ``neurons``) neurons of layer ``name`` were checked and
+        ``clipped`` of them were out of range; nothing when the check is off."""
+        if self.check == "off":
+            return
+        self.checked += neurons if checked is None else checked
+        if clipped:
+            old = self.clipped.get(name, (0, 0))
+            self.clipped[name] = (old[0] + clipped, old[1] + (neurons if checked is None else checked))
 
     def mode_for(self, pop: "Population") -> str:
         """The mode ``pop`` runs in: ``mode``, or ``exact`` when ``only`` leaves it out."""
@@ -124,8 +150,10 @@ class ClippingWarning(UserWarning):
     """Inputs drove neurons outside their calibrated range: those neurons clipped (to a or b)."""
 
 
-def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=None) -> Ctx:
-    """The context of one forward call; ``only``: names of the layers that run in ``mode`` (others exact)."""
+def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=None,
+             check: str = DEFAULT_CHECK) -> Ctx:
+    """The context of one forward call; ``only``: names of the layers that run in ``mode`` (others exact);
+    ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`)."""
     ids = None
     if only is not None:
         names = set(only)
@@ -134,7 +162,7 @@ def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=
         if unknown:
             raise ValueError(f"unknown layer name(s) in only=: {', '.join(unknown[:5])}")
         ids = frozenset(id(pops[n]) for n in names)
-    return Ctx(mode=mode, precision=precision, record=record, only=ids)
+    return Ctx(mode=mode, precision=precision, record=record, only=ids, check=check)
 
 
 def warn_clipping(clipped: int, checked: int, layers: dict, where: str, stacklevel: int = 7):
@@ -154,13 +182,16 @@ def warn_clipping(clipped: int, checked: int, layers: dict, where: str, stacklev
 def finish_call(model: nn.Module, ctx: Ctx, warn: bool = True) -> dict:
     """Record (``model.last_clipping``) and warn once about the neurons this call drove out of range.
 
-    Returns ``{"rate", "clipped", "checked", "layers": {name: rate}}``; the
-    warning (:class:`ClippingWarning`) names the rate and the worst layers.
+    Returns ``{"rate", "clipped", "checked", "layers": {name: rate}, "check", "sampled"}``;
+    the warning (:class:`ClippingWarning`) names the rate and the worst layers. ``check`` is the
+    call's ``check_clipping``; ``sampled``: whether some layers were counted on a sample only
+    (``check_clipping="sample"`` where counting is not free): ``clipped`` and ``checked`` are then
+    counts over the neurons checked, and ``rate`` an estimate. With ``"off"`` nothing is counted.
     """
     clipped = sum(c for c, _ in ctx.clipped.values())
     layers = {name: c / n for name, (c, n) in ctx.clipped.items()}
     info = {"rate": clipped / ctx.checked if ctx.checked else 0.0, "clipped": clipped, "checked": ctx.checked,
-            "layers": layers}
+            "layers": layers, "check": ctx.check, "sampled": ctx.sampled}
     model.last_clipping = info
     if warn and clipped:
         warn_clipping(clipped, ctx.checked, layers, f"this {ctx.mode} call")
@@ -278,6 +309,8 @@ class Population(nn.Module):
         self.fine_a = None
         self.fine_b = None
         self._fine_cache = None
+        self._count_cache = None   # (key, (lo, hi)) of _count_bounds
+        self._ticks_cache = None   # (key, (b, p/d, d/p)) of _fine_ticks
         self.range_kind = "layer"
         #: (sender, input kernel) when this layer's values are f(sender's values), one input each: with
         #: fine ranges its range is the image of the sender's ranges under f (:meth:`image_range`)
@@ -313,9 +346,11 @@ class Population(nn.Module):
                 raise ValueError(f"layer {self.pname}: per-neuron range has a >= b at "
                                  f"{int((ta >= tb).sum())} neuron(s)")
             self.fine_a, self.fine_b, self._fine_cache = ta, tb, None
+            self._count_cache = self._ticks_cache = None
             self.a, self.b = float(ta.min()), float(tb.max())
             return
         self.fine_a = self.fine_b = self._fine_cache = None
+        self._count_cache = self._ticks_cache = None
         a, b = float(a), float(b)
         if not (math.isfinite(a) and math.isfinite(b)):
             raise ValueError(f"layer {self.pname}: range [{a}, {b}] is not finite")
@@ -481,9 +516,10 @@ class Population(nn.Module):
         reads, so the output may be written over it (one pass and one
         allocation fewer per layer). Not when recording: the clip count reads V.
 
-        Every call checks whether V drives neurons outside the range (one
-        ``aminmax`` pass; the count only when it does) and notes them in
-        ``ctx.clipped``: clipping is never silent (the model warns once per call).
+        The neurons V drives outside the range are counted (``ctx.check``) in
+        the same pass that clips (exact mode) or rounds (quantized, kernel)
+        them, and noted in ``ctx.clipped``: clipping is never silent (the
+        model warns once per call).
         """
         if self.relay:
             # residual="synapses": no neuron here, so no spike, no window, no rounding and no clipping;
@@ -498,81 +534,143 @@ class Population(nn.Module):
             self.observe(out)
             return out
         self.require_range()
-        outside = self._check_clip(V, ctx)
         mode = ctx.mode_for(self)
         reuse = fresh and not ctx.record
-        a, b = self.bounds(V)
-        if mode == "kernel":
-            if self.h is None:
-                # psi = 1/tau: the cumulative table is linear, P[m] = (m + 1/2) d/p,
-                # so the crossing tick is read by division: round((b - V) p / d)
-                out = self._quantize(V, a, b, ctx.precision, out=V if reuse else None)
-            else:
-                out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
+        if self.h is None:
+            out = self._emit_identity(V, ctx, mode, reuse)
         else:
-            if self.h is None:
-                if reuse and not outside:
-                    out = V       # every value in range (the check's aminmax): the clip changes nothing
-                else:
-                    out = V.clamp_(a, b) if reuse else V.clamp(a, b)
+            self._check_clip(V, ctx)
+            if mode == "kernel":
+                out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
             else:
                 out = self._apply_h(V)
-            if mode == "quantized":
-                # out is this call's own tensor (or V, when reuse): rounded in place
-                out = self._quantize(out, a, b, ctx.precision, out=out)
+                if mode == "quantized":
+                    # out is this call's own tensor: rounded in place
+                    out = self._quantize(out, self.a, self.b, ctx.precision, out=out)
         if ctx.record:
             self._count(V, out)
         return out
 
+    @property
+    def proven(self) -> bool:
+        """Whether a construction proves the range (softmax's max, x - max, log-sum-exp): it holds every
+        value its (already clipped) senders can give, up to an ulp of float rounding, which the clip or
+        the quantized and kernel modes' tick clamp absorbs, so there is nothing to count."""
+        return self.fixed_range is not None or self.range_fn is not None
+
+    def _emit_identity(self, V: torch.Tensor, ctx: Ctx, mode: str, reuse: bool) -> torch.Tensor:
+        """Identity neurons (h = x): ``clip(V, a, b)`` (eq. 14), the nearest of p ticks in quantized and
+        kernel mode, and the clipping count, in one pass (C: :func:`native.clip`, :func:`native.tick_values`).
+
+        Kernel mode needs no table here: psi = 1/tau, so the cumulative table is linear, P[m] =
+        (m + 1/2) d/p, and the crossing tick is read by division, round((b - V) p / d).
+        """
+        counted, lims = self._count_plan(V, ctx)
+        n = 0
+        if mode == "exact":
+            a, b = self.bounds(V)
+            if self.proven and reuse:
+                out = V           # the range holds every value: the clip changes nothing
+            elif lims is None and not native.available_for(V):
+                out = V.clamp_(a, b) if reuse else V.clamp(a, b)
+            else:
+                lo, hi = (-math.inf, math.inf) if lims is None else lims
+                if not V.is_contiguous():   # (a transposed view: the C loop reads rows) a copy of its own
+                    V, reuse = V.contiguous(), True
+                out, n, _ = native.clip(V, lo, hi, a, b, out=V if reuse else torch.empty_like(V))
+        else:
+            out, n = self._quantize_counted(V, ctx.precision, reuse, lims)
+        if lims is not None:
+            ctx.add_check(self.pname, n, V.numel())
+        elif counted:
+            self._sample_check(V, ctx)
+        elif self.proven:
+            ctx.add_check(self.pname, 0, V.numel())
+        return out
+
+    def _count_plan(self, V: torch.Tensor, ctx: Ctx):
+        """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when
+        every neuron is counted in the emitting pass (None: no count there; a sample, or nothing)."""
+        if self.proven or ctx.check == "off":
+            return False, None
+        if ctx.check == "sample" and not native.available_for(V):
+            return True, None
+        return True, self._count_bounds(V)
+
+    def _count_bounds(self, V: torch.Tensor):
+        """``(lo, hi)``: a neuron clips when its potential lies below lo or above hi: the range [a, b]
+        (identity h) or [h^-1(a), h^-1(b)] widened by a relative slack of float rounding (the
+        calibrated extremes themselves are in range). Floats, or tensors in V's dtype; cached."""
+        key = (V.dtype, V.device, self.a, self.b)
+        hit = getattr(self, "_count_cache", None)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        low, high = self.bounds(V) if self.h is None else self._thresholds()
+        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
+        tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
+        lims = (low - tol, high + tol)
+        self._count_cache = (key, lims)
+        return lims
+
+    def _sample_check(self, V: torch.Tensor, ctx: Ctx):
+        """check="sample" where counting is not free (torch loops): count every SAMPLE_EVERY-th row."""
+        lo, hi = self._count_bounds(V)
+        S = lo.numel() if isinstance(lo, torch.Tensor) else 1
+        rows = V.reshape(-1, S)[::SAMPLE_EVERY]
+        if isinstance(lo, torch.Tensor):
+            lo, hi = lo.reshape(-1), hi.reshape(-1)
+        n = int(((rows < lo) | (rows > hi)).sum())
+        ctx.sampled = True
+        ctx.add_check(self.pname, n, V.numel(), checked=rows.numel())
+
+    def _quantize_counted(self, V: torch.Tensor, p: int, reuse: bool, lims):
+        """``(out, clipped)``: V on the nearest of p ticks of its range (one range, or one per neuron),
+        and the number of V outside ``lims`` (0 when None), in one pass."""
+        if self.fine_a is None:
+            d = self.b - self.a
+            params = (self.b, p / d, d / p)
+        else:
+            params = self._fine_ticks(V, p)
+        out, _, n = native.tick_values(V, *params, p, out=V if reuse else None, count=lims)
+        return out, n
+
+    def _fine_ticks(self, V: torch.Tensor, p: int):
+        """``(b, p/d, d/p)`` of per-channel or per-neuron ranges in V's dtype (cached per dtype, device, p)."""
+        key = (V.dtype, V.device, p)
+        hit = getattr(self, "_ticks_cache", None)
+        if hit is None or hit[0] != key:
+            a, b = self.bounds(V)
+            d = b - a
+            hit = self._ticks_cache = (key, (b, p / d, d / p))
+        return hit[1]
+
     @staticmethod
     def _quantize(x, a, b, p: int, out=None):
-        """Nearest of p ticks (:func:`dynamics.quantize_values`); per-neuron ranges in torch."""
+        """Nearest of p ticks (:func:`dynamics.quantize_values`); per-neuron ranges: :func:`native.tick_values`."""
         if not isinstance(a, torch.Tensor):
             return dynamics.quantize_values(x, a, b, p, out=out)
-        if torch.isnan(x).any():
-            raise ValueError("NaN value reached a spiking layer")
         d = b - a
-        k = torch.round((b - x) * (p / d)).clamp_(0, p)
-        res = b - k * (d / p)
-        return out.copy_(res) if out is not None else res
+        return native.tick_values(x, b, p / d, d / p, p, out=out)[0]
 
     def _clip_bounds(self, V=None):
         """The potentials outside which the neuron clips: [a, b] for identity h, else [h^-1(a), h^-1(b)]."""
         return self.bounds(V) if self.h is None else self._thresholds()
 
-    def _check_clip(self, V: torch.Tensor, ctx: Ctx) -> bool:
-        """Count the neurons V drives outside the range (beyond float rounding) into ``ctx.clipped``.
-
-        Returns whether any value lies outside the range at all (whether V must be clipped).
-        """
+    def _check_clip(self, V: torch.Tensor, ctx: Ctx) -> None:
+        """Count the neurons V drives outside the range (beyond float rounding) into ``ctx.clipped``
+        (one counting pass, :func:`native.clip`). For a non-identity h the clip itself is part of h's
+        closed form (eq. 14) or of the kernel-mode threshold search."""
         if V.numel() == 0:
-            return False
-        ctx.checked += V.numel()
-        if self.fixed_range is not None or self.range_fn is not None:
-            # a range a construction proves (softmax's max, x - max, log-sum-exp) holds every value its
-            # (already clipped) senders can give: nothing to count and nothing to clip (at most an ulp of
-            # float rounding, which the quantized and kernel modes' tick clamp absorbs)
-            return False
-        low, high = self._clip_bounds(V)
-        # a relative slack of float rounding: the calibrated extremes themselves are in range
-        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
-        tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
-        if isinstance(low, torch.Tensor):
-            n = int(((V < low - tol) | (V > high + tol)).sum())
-            outside = True
-        else:
-            lo, hi = torch.aminmax(V.detach())
-            lo, hi = float(lo), float(hi)
-            n = 0
-            if lo < low - tol or hi > high + tol:
-                n = int(((V < low - tol) | (V > high + tol)).sum())
-            # any value past the range is clipped, also within the rounding slack that is not counted:
-            # what a neuron emits must not depend on what else is in its batch
-            outside = lo < low or hi > high
-        if n:
-            old = ctx.clipped.get(self.pname, (0, 0))
-            ctx.clipped[self.pname] = (old[0] + n, old[1] + V.numel())
-        return outside
+            return
+        counted, lims = self._count_plan(V, ctx)
+        if lims is not None:
+            low, high = self._clip_bounds(V)
+            _, n, _ = native.clip(V.contiguous(), lims[0], lims[1], low, high)
+            ctx.add_check(self.pname, n, V.numel())
+        elif counted:
+            self._sample_check(V, ctx)
+        elif self.proven:
+            ctx.add_check(self.pname, 0, V.numel())
 
     def _apply_h(self, V: torch.Tensor) -> torch.Tensor:
         """``clip(h(V), a, b)`` (eq. 14) on this layer's range: :meth:`OutputKernel.apply`."""

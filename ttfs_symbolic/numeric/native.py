@@ -1,7 +1,7 @@
 """The per-spike loops of the ``quantized`` and ``kernel`` modes, in C.
 
 In these modes every spike is rounded to its own tick, and the time goes
-into three loops over every neuron. Each is written here twice:
+into loops over every neuron. Each is written here twice:
 
 * as C (``csrc/ticks.c`` and ``csrc/ticks_body.h``), compiled on first
   use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or
@@ -11,25 +11,35 @@ into three loops over every neuron. Each is written here twice:
   CPU, for dtypes other than float32/float64, when no compiler works, and
   when ``TTFS_NATIVE=0``. ``tests/test_native.py`` checks that the two agree.
 
-The three loops, with ``tick(x) = clamp(round((b - x) * scale), 0, p)`` (the
+The loops, with ``tick(x) = clamp(round((b - x) * scale), 0, p)`` (the
 nearest of ``p`` ticks to the spike time of value ``x`` in a window whose
 range ends at ``b``; ``scale = p/(b - a)``; tick ``p`` is no spike):
 
 :func:`tick_lookup`
     ``table[tick(x)]`` (a kernel table, eq. 30) or the value of the tick,
     ``b - tick(x) * step`` (the quantized value, identity psi).
+:func:`tick_values`
+    the value of the tick with one range per layer or one per neuron
+    (``b``, ``scale``, ``step`` per neuron), and in the same pass the count
+    of the values outside the range (the neurons that clip).
+:func:`clip`
+    exact mode's emitting stage of identity neurons, ``clamp(x, a, b)``
+    (eq. 14 with h = x), and the count of the neurons outside the range, in
+    one pass (only the values that change are written back).
 :func:`product_matmul`
     layer I and II of the multiplication network as a matrix product
     (Section 4.3.4): ``sum_k table[tick(l1[..., i, k] + l2[..., k, j])]``,
     without ever holding the M*N*K layer-I neurons (the tick formed as
-    ``round((b - l1)*scale - l2*scale)``, each factor's part once).
+    ``round((b - l1)*scale - l2*scale)``, each factor's part once); for the
+    signed construction each term times the signs of its parts.
 :func:`threshold_lookup`
     the kernel-mode emitting stage (eq. 32): the first tick ``m`` with
     ``P[m] >= theta - V``, and the value ``values[m]`` it stands for.
 
 Each returns its result and the number of spikes (ticks ``< p``). NaN
 inputs raise ``ValueError`` in both implementations (the C loops count
-them). Rounding is half to even in both (``torch.round``, C ``rint``).
+them; :func:`clip` passes NaN through, as ``torch.clamp`` does). Rounding is
+half to even in both (``torch.round``, C ``rint``).
 The sums of :func:`product_matmul` add the K terms in increasing ``k`` in C
 and in torch's reduction order in the reference, so the two agree to the
 float rounding of a K-term sum, not bit for bit; everything else is bit
@@ -69,7 +79,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h")
-INTERFACE_VERSION = 2
+INTERFACE_VERSION = 3
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 #: layer-I neurons per chunk of the torch reference of product_matmul (the M*N*K tensor is never whole)
@@ -349,10 +359,13 @@ def _declare(lib: ctypes.CDLL) -> None:
     P, I64, INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix, real in _REAL.values():
         fn = getattr(lib, f"ttfs_tick_lookup_{suffix}")
-        fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT]
+        fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT, real, real, P, I64, P, P, P, P, P]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_clip_{suffix}")
+        fn.argtypes = [P, I64, I64, P, P, P, P, real, real, real, real, P, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_product_matmul_{suffix}")
-        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT]
+        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, P, P]
         fn.restype = None
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
@@ -385,6 +398,11 @@ def build_info() -> dict:
     """What was built: library path and flags, or why nothing was."""
     library()
     return {k: _STATE.get(k) for k in ("path", "flags", "error")}
+
+
+def available_for(t: torch.Tensor) -> bool:
+    """Whether the C loops run for ``t`` (float32/float64 on the CPU, library built, not switched off)."""
+    return _use_native(t, p=1)
 
 
 def _use_native(*tensors, p: int) -> bool:
@@ -457,7 +475,8 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
         tab = table.contiguous() if table is not None else None
         nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
             _ptr(xc), xc.numel(), b, scale, p, None if tab is None else _ptr(tab),
-            0.0 if step is None else step, _ptr(out), ctypes.byref(fired), torch.get_num_threads())
+            0.0 if step is None else step, _ptr(out), ctypes.byref(fired), torch.get_num_threads(),
+            -math.inf, math.inf, ctypes.byref(ctypes.c_int64(0)), 1, None, None, None, None, None)
         if nan:
             _raise_nan("values", nan)
         return out, fired.value
@@ -470,8 +489,140 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
     return res, fired
 
 
+def _per_neuron(x: torch.Tensor, *params) -> int | None:
+    """S, the number of neurons of a row, when every tensor of ``params`` holds one value per neuron of
+    x's trailing dimensions (floats: one for all, S = 1); None when the C loops cannot index them."""
+    S = None
+    for t in params:
+        if not isinstance(t, torch.Tensor):
+            continue
+        if t.dim() > x.dim() or tuple(x.shape[x.dim() - t.dim():]) != tuple(t.shape) or t.dtype != x.dtype \
+                or t.device != x.device:
+            return None
+        if S is not None and t.numel() != S:
+            return None
+        S = t.numel()
+    return 1 if S is None else S
+
+
+def _rows(t, S: int, dtype, keep=None):
+    """A float or a tensor of S values as a contiguous C array (kept alive by ``keep``)."""
+    arr = (torch.full((S,), float(t), dtype=dtype) if not isinstance(t, torch.Tensor)
+           else t.contiguous().reshape(-1))
+    if keep is not None:
+        keep.append(arr)
+    return arr
+
+
+def tick_values(x: torch.Tensor, b, scale, step, p: int, out: torch.Tensor | None = None, count=None,
+                backend: str | None = None):
+    """``(out, spikes, clipped)``: ``out = b - tick(x) * step``, with one range per layer or per neuron.
+
+    ``b``, ``scale`` (= p/(b - a)) and ``step`` (= (b - a)/p) are floats (one
+    range) or tensors of x's dtype holding one value per neuron of x's
+    trailing dimensions (per-channel and per-neuron ranges). ``count = (lo,
+    hi)`` (floats or such tensors): ``clipped`` is the number of x below lo
+    or above hi, counted in the same pass (0 when ``count`` is None).
+    ``spikes`` counts the ticks ``< p``; ``out`` may be x itself. NaN raises.
+    """
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
+        raise ValueError(f"out must have x's shape, dtype and device: {tuple(out.shape)} {out.dtype} {out.device}, "
+                         f"x is {tuple(x.shape)} {x.dtype} {x.device}")
+    lo, hi = (None, None) if count is None else count
+    fine = any(isinstance(t, torch.Tensor) for t in (b, scale, step))
+    S = _per_neuron(x, b, scale, step, lo, hi)
+    if S is not None and _pick(backend, x, p=p):
+        suffix, _ = _REAL[x.dtype]
+        xc = x.contiguous()
+        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+            out = torch.empty_like(xc)
+        fired, clipped, keep = ctypes.c_int64(0), ctypes.c_int64(0), []
+        if fine:
+            arrs = [_ptr(_rows(t, S, x.dtype, keep)) for t in (b, scale, step)]
+            lims = [_ptr(_rows(t, S, x.dtype, keep)) for t in ((-math.inf, math.inf) if count is None else (lo, hi))]
+            scalars = (0.0, 0.0, 0.0, -math.inf, math.inf)
+        elif S == 1:
+            arrs, lims = [None, None, None], [None, None]
+            scalars = (b, scale, step, -math.inf if lo is None else lo, math.inf if hi is None else hi)
+        else:   # one range, per-neuron count bounds: count separately
+            return _tick_values_split(x, b, scale, step, p, out, lo, hi, backend)
+        nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
+            _ptr(xc), xc.numel(), scalars[0], scalars[1], p, None, scalars[2], _ptr(out), ctypes.byref(fired),
+            torch.get_num_threads(), scalars[3], scalars[4], ctypes.byref(clipped), S, *arrs, *lims)
+        if nan:
+            _raise_nan("values", nan)
+        return out, fired.value, clipped.value
+    _check_nan(x, "values")
+    k = ticks(x, b, scale, p)
+    res = b - k * step
+    fired = int((k < p).sum())
+    clipped = 0 if count is None else int(((x < lo) | (x > hi)).sum())
+    if out is not None:
+        return out.copy_(res), fired, clipped
+    return res, fired, clipped
+
+
+def _tick_values_split(x, b, scale, step, p, out, lo, hi, backend):
+    _, clipped, _ = clip(x, lo, hi, lo, hi, backend=backend)
+    res, fired, _ = tick_values(x, b, scale, step, p, out=out, backend=backend)
+    return res, fired, clipped
+
+
+def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend: str | None = None):
+    """``(out, clipped, outside)``: the clamp of exact mode's identity neurons and their clipping count.
+
+    ``clipped``: the number of x below ``lo`` or above ``hi`` (the range
+    widened by the float rounding slack); ``outside``: the number below ``a``
+    or above ``b`` (the range itself). ``out``: ``clamp(x, a, b)`` written
+    into ``out`` (which may be x itself: then only the values that change
+    are written), or None: nothing is written and the first result is None.
+    The bounds are floats (one range) or tensors of x's dtype with one value
+    per neuron of x's trailing dimensions. NaN passes through (as in
+    ``torch.clamp``); one pass over x in C.
+    """
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
+        raise ValueError(f"out must have x's shape, dtype and device: {tuple(out.shape)} {out.dtype} {out.device}, "
+                         f"x is {tuple(x.shape)} {x.dtype} {x.device}")
+    S = _per_neuron(x, lo, hi, a, b)
+    if S is not None and x.numel() and x.is_contiguous() and (out is None or out.is_contiguous()) \
+            and _pick(backend, x, p=1):
+        suffix, _ = _REAL[x.dtype]
+        if out is not None and out is not x and _overlaps(out, x):
+            out = torch.empty_like(x)
+        keep = []
+        fine = any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b))
+        ptrs = [_ptr(_rows(t, S, x.dtype, keep)) for t in (lo, hi, a, b)] if fine else [None] * 4
+        scalars = (0.0,) * 4 if fine else (lo, hi, a, b)
+        outside = ctypes.c_int64(0)
+        n = getattr(_STATE["lib"], f"ttfs_clip_{suffix}")(
+            _ptr(x), x.numel(), S if fine else 1, *ptrs, *scalars, None if out is None else _ptr(out),
+            ctypes.byref(outside), torch.get_num_threads())
+        return out, int(n), outside.value
+    clipped, outside = _clip_counts_torch(x, lo, hi, a, b)
+    if out is None:
+        return None, clipped, outside
+    if out is x:
+        return (x.clamp_(a, b) if outside else x), clipped, outside
+    return out.copy_(torch.clamp(x, a, b)), clipped, outside
+
+
+def _clip_counts_torch(x, lo, hi, a, b):
+    """:func:`clip`'s two counts in torch: with one range, one ``aminmax`` pass and the counting passes
+    only where some value lies outside [a, b] (lo <= a and hi >= b), as a GPU prefers."""
+    if not x.numel():
+        return 0, 0
+    if not any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b)) and lo <= a and hi >= b:
+        mn, mx = (float(v) for v in torch.aminmax(x))
+        if not (mn < a or mx > b):   # (NaN: in range, as in C)
+            return 0, 0
+    none = not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor) and lo == -math.inf and hi == math.inf
+    clipped = 0 if none else int(((x < lo) | (x > hi)).sum())
+    return clipped, int(((x < a) | (x > b)).sum())
+
+
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
-                   count: bool = True, backend: str | None = None):
+                   count: bool = True, backend: str | None = None, s1: torch.Tensor | None = None,
+                   s2: torch.Tensor | None = None):
     """``(s, spikes)``: ``s[..., i, j] = sum_k table[clamp(round(u1[..., i, k] - v2[..., k, j]), 0, p)]``.
 
     Layer I of the multiplication network as a matrix product. ``l1`` is
@@ -482,7 +633,13 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     once per factor. ``spikes`` counts the ticks ``< p`` of all M*N*K
     neurons when ``count`` (else 0). Memory: the C loops add each term as it
     is made; the torch reference works in row chunks of ``CHUNK_ELEMENTS``.
+
+    ``s1`` (shaped like l1) and ``s2`` (like l2), both or neither: the signs
+    (+1 or -1) of the signed construction's parts; each term is then
+    ``s1[..., i, k] * s2[..., k, j] * table[tick]``, in the same pass.
     """
+    if (s1 is None) != (s2 is None):
+        raise ValueError("give both signs s1 and s2, or neither")
     for name, t in (("l1", l1), ("l2", l2)):
         _check_nan(t, f"the terms {name} of layer I")
     lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
@@ -491,16 +648,22 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
         raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
     u1 = (b - l1) * scale
     v2 = l2 * scale
-    if _pick(backend, l1, l2, table, p=p):
+    signs = () if s1 is None else (s1, s2)
+    if _pick(backend, l1, l2, table, *signs, p=p):
         suffix, _ = _REAL[l1.dtype]
         a = u1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
         c = v2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
+        g1 = g2 = None
+        if signs:
+            g1 = s1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
+            g2 = s2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(_STATE["lib"], f"ttfs_product_matmul_{suffix}")(
             _ptr(a), _ptr(c), B, M, K, N, p, _ptr(table.contiguous()), _ptr(out), int(count),
-            ctypes.byref(fired), torch.get_num_threads())
+            ctypes.byref(fired), torch.get_num_threads(), None if g1 is None else _ptr(g1),
+            None if g2 is None else _ptr(g2))
         return out.reshape(*lead, M, N), fired.value
     batch = math.prod(lead)
     rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
@@ -508,7 +671,10 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     for i0 in range(0, M, rows):
         u = u1[..., i0:i0 + rows, :].unsqueeze(-1) - v2.unsqueeze(-3)   # (..., rows, K, N)
         k = tick_of(u, p).long()
-        parts.append(table[k].sum(-2))
+        terms = table[k]
+        if signs:
+            terms = terms * (s1[..., i0:i0 + rows, :].unsqueeze(-1) * s2.unsqueeze(-3))
+        parts.append(terms.sum(-2))
         if count:
             fired += int((k < p).sum())
     return torch.cat(parts, dim=-2), fired

@@ -13,52 +13,177 @@ static inline int32_t NAME(tick)(REAL x, REAL b, REAL scale, REAL pr)
 
 /* Chunks of the elementwise loops below, one OpenMP task each. */
 #define CHUNK 16384
+/* Values per block of the counting loops: their counters are int32 within a
+ * block (the loops vectorize well only so), int64 across blocks. */
+#define BLOCK 2048
 
 /* The elementwise loops of one chunk: with a table, out[i] = table[k(x[i])];
  * without one (table NULL), out[i] = b - k*step, the value of the tick.
- * Kept outside the OpenMP region so that the compiler vectorizes them. */
+ * *clipped counts the x[i] below lo or above hi (the neurons driven out of
+ * their range; lo = -inf, hi = +inf count none). Kept outside the OpenMP
+ * region so that the compiler vectorizes them. */
 static void NAME(tick_chunk)(const REAL *restrict x, int64_t n, REAL b, REAL scale, REAL pr, int64_t p,
-                             const REAL *restrict table, REAL step, REAL *restrict out, int64_t *nan,
-                             int64_t *fired)
+                             const REAL *restrict table, REAL step, REAL *restrict out, REAL lo, REAL hi,
+                             int64_t *nan, int64_t *fired, int64_t *clipped)
 {
-    int64_t nn = 0, f = 0;
-    if (table) {
-        for (int64_t i = 0; i < n; i++) {
-            const REAL v = x[i];
-            const int32_t k = NAME(tick)(v, b, scale, pr);
-            nn += v != v;
-            f += k < p;
-            out[i] = table[k];
+    for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
+        const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        int32_t nn = 0, f = 0, c = 0;
+        if (table) {
+            for (int64_t i = i0; i < i0 + m; i++) {
+                const REAL v = x[i];
+                const int32_t k = NAME(tick)(v, b, scale, pr);
+                nn += v != v;
+                f += k < p;
+                c += (v < lo) + (v > hi);
+                out[i] = table[k];
+            }
+        } else {
+            for (int64_t i = i0; i < i0 + m; i++) {
+                const REAL v = x[i];
+                const int32_t k = NAME(tick)(v, b, scale, pr);
+                nn += v != v;
+                f += k < p;
+                c += (v < lo) + (v > hi);
+                out[i] = b - (REAL)k * step;
+            }
         }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            const REAL v = x[i];
-            const int32_t k = NAME(tick)(v, b, scale, pr);
-            nn += v != v;
-            f += k < p;
-            out[i] = b - (REAL)k * step;
-        }
+        *nan += nn;
+        *fired += f;
+        *clipped += c;
     }
-    *nan += nn;
-    *fired += f;
+}
+
+/* The same value loop for rows of S neurons with a range each (per-channel and
+ * per-neuron ranges): neuron s of every row has its own b, scale and step, and
+ * its own lo, hi for the count (-inf, +inf: none). */
+static void NAME(tick_rows)(const REAL *x, int64_t rows, int64_t S, const REAL *restrict bs,
+                            const REAL *restrict scales, const REAL *restrict steps, REAL pr, int64_t p,
+                            const REAL *restrict lo, const REAL *restrict hi, REAL *out, int64_t *nan,
+                            int64_t *fired, int64_t *clipped)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *xr = x + r * S;
+        REAL *o = out + r * S;
+        int32_t nn = 0, f = 0, c = 0;
+        for (int64_t s = 0; s < S; s++) {
+            const REAL v = xr[s];
+            const int32_t k = NAME(tick)(v, bs[s], scales[s], pr);
+            nn += v != v;
+            f += k < p;
+            c += (v < lo[s]) + (v > hi[s]);
+            o[s] = bs[s] - (REAL)k * steps[s];
+        }
+        *nan += nn;
+        *fired += f;
+        *clipped += c;
+    }
 }
 
 /* For i < n, with the tick k of x[i] as above: out[i] = table[k] (table has
  * p + 1 entries) or, when table is NULL, out[i] = b - k*step (the value that
- * tick stands for). *fired = number of i with k < p. Returns the number of
- * NaN x (their tick is 0: the caller must report them). */
+ * tick stands for). *fired = number of i with k < p; *clipped = number of
+ * i with x[i] < lo or x[i] > hi. Returns the number of NaN x (their tick is
+ * 0: the caller must report them).
+ *
+ * bs not NULL (no table): x is rows of S neurons, neuron s with the range of
+ * bs[s], scales[s], steps[s] and the count bounds los[s], his[s]. */
 int64_t NAME(ttfs_tick_lookup)(const REAL *x, int64_t n, REAL b, REAL scale, int64_t p, const REAL *table,
-                               REAL step, REAL *out, int64_t *fired, int nthreads)
+                               REAL step, REAL *out, int64_t *fired, int nthreads, REAL lo, REAL hi,
+                               int64_t *clipped, int64_t S, const REAL *bs, const REAL *scales,
+                               const REAL *steps, const REAL *los, const REAL *his)
 {
     const REAL pr = (REAL)p;
-    int64_t nan = 0, f = 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f)
-    for (int64_t c = 0; c < n; c += CHUNK) {
-        const int64_t m = n - c < CHUNK ? n - c : CHUNK;
-        NAME(tick_chunk)(x + c, m, b, scale, pr, p, table, step, out + c, &nan, &f);
+    int64_t nan = 0, f = 0, c = 0;
+    if (bs) {
+        const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f, c)
+        for (int64_t r = 0; r < rows; r += per) {
+            const int64_t m = rows - r < per ? rows - r : per;
+            NAME(tick_rows)(x + r * S, m, S, bs, scales, steps, pr, p, los, his, out + r * S, &nan, &f, &c);
+        }
+    } else {
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f, c)
+        for (int64_t i = 0; i < n; i += CHUNK) {
+            const int64_t m = n - i < CHUNK ? n - i : CHUNK;
+            NAME(tick_chunk)(x + i, m, b, scale, pr, p, table, step, out + i, lo, hi, &nan, &f, &c);
+        }
     }
     *fired = f;
+    *clipped = c;
     return nan;
+}
+
+/* Exact mode's emitting stage of identity neurons (eq. 14 with h = x) and the
+ * clipping count of every neuron, in one pass over x (rows of S neurons; S = 1:
+ * one range for all). Neuron s counts as clipped when x < lot[s] or x > hit[s]
+ * (the range widened by the float rounding slack); *outside = number of x below
+ * loc[s] or above hic[s] (the range itself). out (may be NULL: count only):
+ * out = clamp(x, loc, hic), NaN kept; when out == x, only the blocks with a
+ * value outside are written. */
+static void NAME(clamp_block)(const REAL *x, int64_t m, REAL lc, REAL hc, REAL *out)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const REAL v = x[i];
+        out[i] = v < lc ? lc : (v > hc ? hc : v);
+    }
+}
+
+static void NAME(clip_chunk)(const REAL *x, int64_t rows, int64_t S, const REAL *restrict lot,
+                             const REAL *restrict hit, const REAL *restrict loc, const REAL *restrict hic,
+                             REAL lt, REAL ht, REAL lc, REAL hc, REAL *out, int64_t *count, int64_t *outside)
+{
+    if (!lot) {   /* one range: the bounds are the scalars */
+        for (int64_t i0 = 0; i0 < rows; i0 += BLOCK) {
+            const int64_t m = rows - i0 < BLOCK ? rows - i0 : BLOCK;
+            const REAL *xb = x + i0;
+            int32_t cb = 0, ob = 0;
+            for (int64_t i = 0; i < m; i++) {
+                const REAL v = xb[i];
+                cb += (v < lt) + (v > ht);
+                ob += (v < lc) + (v > hc);
+            }
+            *count += cb;
+            *outside += ob;
+            if (out && (ob || out != x))
+                NAME(clamp_block)(xb, m, lc, hc, out + i0);
+        }
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *xr = x + r * S;
+        int32_t cb = 0, ob = 0;
+        for (int64_t s = 0; s < S; s++) {
+            const REAL v = xr[s];
+            cb += (v < lot[s]) + (v > hit[s]);
+            ob += (v < loc[s]) + (v > hic[s]);
+        }
+        *count += cb;
+        *outside += ob;
+        if (out && (ob || out != x))
+            for (int64_t s = 0; s < S; s++) {
+                const REAL v = xr[s];
+                out[r * S + s] = v < loc[s] ? loc[s] : (v > hic[s] ? hic[s] : v);
+            }
+    }
+}
+
+/* The clipping count and clamp above over x (n values, rows of S neurons with
+ * the bounds lot, hit, loc, hic each; lot NULL: one range, the scalars lt, ht,
+ * lc, hc, and S = 1); returns the count. */
+int64_t NAME(ttfs_clip)(const REAL *x, int64_t n, int64_t S, const REAL *lot, const REAL *hit, const REAL *loc,
+                        const REAL *hic, REAL lt, REAL ht, REAL lc, REAL hc, REAL *out, int64_t *outside,
+                        int nthreads)
+{
+    const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+    int64_t c = 0, o = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : c, o)
+    for (int64_t r = 0; r < rows; r += per) {
+        const int64_t m = rows - r < per ? rows - r : per;
+        NAME(clip_chunk)(x + r * S, m, S, lot, hit, loc, hic, lt, ht, lc, hc, out ? out + r * S : NULL, &c, &o);
+    }
+    *outside = o;
+    return c;
 }
 
 /* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
@@ -71,9 +196,11 @@ static inline int32_t NAME(tick_of)(REAL u, REAL pr)
     return (int32_t)r;
 }
 
-/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])]. */
+/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])], each term
+ * times sg1[k] * sg2[k, j] when sg1 is not NULL (the signs of the signed construction's parts). */
 static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2, int64_t K, int64_t N, int64_t p,
-                                 const REAL *restrict table, REAL *restrict o, int count)
+                                 const REAL *restrict table, REAL *restrict o, int count,
+                                 const REAL *restrict sg1, const REAL *restrict sg2)
 {
     const REAL pr = (REAL)p;
     int64_t f = 0;
@@ -82,7 +209,15 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
     for (int64_t k = 0; k < K; k++) {
         const REAL ak = a[k];
         const REAL *restrict c = v2 + k * N;
-        if (count) {
+        if (sg1) {
+            const REAL sk = sg1[k];
+            const REAL *restrict g = sg2 + k * N;
+            for (int64_t j = 0; j < N; j++) {
+                const int32_t t = NAME(tick_of)(ak - c[j], pr);
+                f += count & (t < p);
+                o[j] += table[t] * (sk * g[j]);
+            }
+        } else if (count) {
             for (int64_t j = 0; j < N; j++) {
                 const int32_t t = NAME(tick_of)(ak - c[j], pr);
                 f += t < p;
@@ -101,9 +236,12 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
  * sum kept in a register over k (the same additions in the same order as
  * product_row, so the same sums). The tick: min(u, p), then vcvtps2dq, which
  * rounds half to even like rint, then max(., 0): clamp(rint(u), 0, p) for
- * every non-NaN u (u below -2^31 converts to INT_MIN, then 0). */
+ * every non-NaN u (u below -2^31 converts to INT_MIN, then 0). The gathers
+ * bound the speed (about one layer-I neuron per cycle): the sign products
+ * and the count ride along. */
 static int64_t NAME(product_row_avx2)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
-                                      int64_t p, const float *restrict table, float *restrict o, int count)
+                                      int64_t p, const float *restrict table, float *restrict o, int count,
+                                      const float *restrict sg1, const float *restrict sg2)
 {
     const __m256 vpr = _mm256_set1_ps((float)p);
     const __m256i vzero = _mm256_setzero_si256(), vp = _mm256_set1_epi32((int32_t)p);
@@ -118,8 +256,15 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
                 _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c)), vpr)), vzero);
             const __m256i t1 = _mm256_max_epi32(
                 _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c + 8)), vpr)), vzero);
-            acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(table, t0, 4));
-            acc1 = _mm256_add_ps(acc1, _mm256_i32gather_ps(table, t1, 4));
+            __m256 e0 = _mm256_i32gather_ps(table, t0, 4), e1 = _mm256_i32gather_ps(table, t1, 4);
+            if (sg1) {   /* times sg1[k] * sg2[k, j]: +-1, so exact */
+                const __m256 sk = _mm256_set1_ps(sg1[k]);
+                const float *g = sg2 + k * N + j;
+                e0 = _mm256_mul_ps(e0, _mm256_mul_ps(sk, _mm256_loadu_ps(g)));
+                e1 = _mm256_mul_ps(e1, _mm256_mul_ps(sk, _mm256_loadu_ps(g + 8)));
+            }
+            acc0 = _mm256_add_ps(acc0, e0);
+            acc1 = _mm256_add_ps(acc1, e1);
             if (count) {   /* t < p gives -1 in a lane: subtracting counts it */
                 cnt0 = _mm256_sub_epi32(cnt0, _mm256_cmpgt_epi32(vp, t0));
                 cnt1 = _mm256_sub_epi32(cnt1, _mm256_cmpgt_epi32(vp, t1));
@@ -139,7 +284,7 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);
             f += count && t < p;
-            acc += table[t];
+            acc += sg1 ? table[t] * (sg1[k] * sg2[k * N + j]) : table[t];
         }
         o[j] = acc;
     }
@@ -158,14 +303,20 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
  * v2 is (B, K, N), out is (B, M, N), all contiguous. The M*N*K layer-I
  * neurons are never stored: each adds its term to out[i, j] as it is made,
  * k in increasing order. *fired = number of layer-I neurons that spike
- * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller. */
+ * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller.
+ *
+ * The signed construction (sg1 (B, M, K) and sg2 (B, K, N) not NULL, each
+ * +1 or -1): the term of (i, k, j) is sg1[i, k] * sg2[k, j] * table[tick],
+ * the sign of the pair of parts that carries the product x1 x2. */
 void NAME(ttfs_product_matmul)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N,
-                               int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads)
+                               int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads,
+                               const REAL *sg1, const REAL *sg2)
 {
     int64_t f = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
     for (int64_t row = 0; row < B * M; row++)
-        f += PRODUCT_ROW(u1 + row * K, v2 + (row / M) * K * N, K, N, p, table, out + row * N, count);
+        f += PRODUCT_ROW(u1 + row * K, v2 + (row / M) * K * N, K, N, p, table, out + row * N, count,
+                         sg1 ? sg1 + row * K : NULL, sg1 ? sg2 + (row / M) * K * N : NULL);
     *fired = f;
 }
 #undef PRODUCT_ROW
@@ -219,3 +370,4 @@ int64_t NAME(ttfs_threshold_lookup)(const REAL *restrict V, int64_t n, double th
 }
 
 #undef CHUNK
+#undef BLOCK
