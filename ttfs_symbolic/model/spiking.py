@@ -310,7 +310,8 @@ class Population(nn.Module):
         self.fine_b = None
         self._fine_cache = None
         self._count_cache = None   # (key, (lo, hi)) of _count_bounds
-        self._ticks_cache = None   # (key, (b, p/d, d/p)) of _fine_ticks
+        self._ticks_cache = None   # (key, [b, p/d, d/p, lo, hi]) of _fine_ticks
+        self._pack_cache = None    # (key, [lo, hi, a, b]) of clip_pack
         self.range_kind = "layer"
         #: (sender, input kernel) when this layer's values are f(sender's values), one input each: with
         #: fine ranges its range is the image of the sender's ranges under f (:meth:`image_range`)
@@ -346,11 +347,11 @@ class Population(nn.Module):
                 raise ValueError(f"layer {self.pname}: per-neuron range has a >= b at "
                                  f"{int((ta >= tb).sum())} neuron(s)")
             self.fine_a, self.fine_b, self._fine_cache = ta, tb, None
-            self._count_cache = self._ticks_cache = None
+            self._count_cache = self._ticks_cache = self._pack_cache = None
             self.a, self.b = float(ta.min()), float(tb.max())
             return
         self.fine_a = self.fine_b = self._fine_cache = None
-        self._count_cache = self._ticks_cache = None
+        self._count_cache = self._ticks_cache = self._pack_cache = None
         a, b = float(a), float(b)
         if not (math.isfinite(a) and math.isfinite(b)):
             raise ValueError(f"layer {self.pname}: range [{a}, {b}] is not finite")
@@ -574,10 +575,14 @@ class Population(nn.Module):
             elif lims is None and not native.available_for(V):
                 out = V.clamp_(a, b) if reuse else V.clamp(a, b)
             else:
-                lo, hi = (-math.inf, math.inf) if lims is None else lims
                 if not V.is_contiguous():   # (a transposed view: the C loop reads rows) a copy of its own
                     V, reuse = V.contiguous(), True
-                out, n, _ = native.clip(V, lo, hi, a, b, out=V if reuse else torch.empty_like(V))
+                dest = V if reuse else torch.empty_like(V)
+                if self.fine_a is not None and self.fits(V.shape):
+                    out, n, _ = native.clip_packed(V, self.clip_pack(V, lims is not None), out=dest)
+                else:
+                    lo, hi = (-math.inf, math.inf) if lims is None else lims
+                    out, n, _ = native.clip(V, lo, hi, a, b, out=dest)
         else:
             out, n = self._quantize_counted(V, ctx.precision, reuse, lims)
         if lims is not None:
@@ -612,6 +617,29 @@ class Population(nn.Module):
         self._count_cache = (key, lims)
         return lims
 
+    def clip_pack(self, like: torch.Tensor, counted: bool) -> torch.Tensor:
+        """``[lo, hi, a, b]`` as one contiguous tensor in ``like``'s dtype, S values each (S = 1 for one
+        range): the bounds of the count (-inf, inf when not counted) and of the clip, for C loops that
+        clip and count this layer's neurons (:func:`native.layernorm`); cached."""
+        key = (like.dtype, like.device, counted and not self.proven, self.a, self.b)
+        hit = getattr(self, "_pack_cache", None)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        a, b = self.bounds(like)
+        lo, hi = self._count_bounds(like) if key[2] else (-math.inf, math.inf)
+        S = a.numel() if isinstance(a, torch.Tensor) else 1
+        parts = [t.reshape(-1) if isinstance(t, torch.Tensor)
+                 else torch.full((S,), float(t), dtype=like.dtype, device=like.device) for t in (lo, hi, a, b)]
+        pack = torch.cat(parts).contiguous()
+        self._pack_cache = (key, pack)
+        return pack
+
+    def fits(self, shape) -> bool:
+        """Whether this layer's range (one, or one per neuron of trailing dimensions) indexes a tensor of
+        ``shape`` by its flat index modulo the number of ranges (as the C loops do)."""
+        t = self.fine_a
+        return t is None or (t.dim() <= len(shape) and tuple(shape[len(shape) - t.dim():]) == tuple(t.shape))
+
     def _sample_check(self, V: torch.Tensor, ctx: Ctx):
         """check="sample" where counting is not free (torch loops): count every SAMPLE_EVERY-th row."""
         lo, hi = self._count_bounds(V)
@@ -628,20 +656,25 @@ class Population(nn.Module):
         and the number of V outside ``lims`` (0 when None), in one pass."""
         if self.fine_a is None:
             d = self.b - self.a
-            params = (self.b, p / d, d / p)
+            out, _, n = native.tick_values(V, self.b, p / d, d / p, p, out=V if reuse else None, count=lims)
+        elif self.fits(V.shape):
+            out, _, n = native.ticks_packed(V, self._fine_ticks(V, p, lims), p, out=V if reuse else None)
         else:
-            params = self._fine_ticks(V, p)
-        out, _, n = native.tick_values(V, *params, p, out=V if reuse else None, count=lims)
+            b, scale, step, *_ = self._fine_ticks(V, p, lims).reshape(5, *self.fine_a.shape)
+            out, _, n = native.tick_values(V, b, scale, step, p, out=V if reuse else None, count=lims)
         return out, n
 
-    def _fine_ticks(self, V: torch.Tensor, p: int):
-        """``(b, p/d, d/p)`` of per-channel or per-neuron ranges in V's dtype (cached per dtype, device, p)."""
-        key = (V.dtype, V.device, p)
+    def _fine_ticks(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
+        """``[b, p/d, d/p, lo, hi]`` of per-channel or per-neuron ranges, packed in V's dtype for
+        :func:`native.ticks_packed` (lims None: lo, hi = -inf, inf); cached per dtype, device, p."""
+        key = (V.dtype, V.device, p, lims is not None, self.a, self.b)
         hit = getattr(self, "_ticks_cache", None)
         if hit is None or hit[0] != key:
             a, b = self.bounds(V)
             d = b - a
-            hit = self._ticks_cache = (key, (b, p / d, d / p))
+            lo, hi = lims if lims is not None else (torch.full_like(a, -math.inf), torch.full_like(a, math.inf))
+            pack = torch.cat([t.reshape(-1) for t in (b, p / d, d / p, lo, hi)]).contiguous()
+            hit = self._ticks_cache = (key, pack)
         return hit[1]
 
     @staticmethod
@@ -827,23 +860,6 @@ def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2)
     if o1.split:
         sq = sq + (o1.e * m2) ** 2
     return float(np.mean(sq)) * (hi - lo) ** 2
-
-
-_FOLDED: dict = {}
-
-
-def _folded_table(T: torch.Tensor, pad: int):
-    """``([Tp, -Tp, Tp], len(Tp))`` with Tp = T padded by ``pad`` copies of its end values, cached per T."""
-    key = (T.data_ptr(), T.numel(), T.dtype, T.device, pad)
-    hit = _FOLDED.get(key)
-    if hit is not None and hit[0] is T:
-        return hit[1], hit[2]
-    Tp = torch.cat([T[:1].expand(pad), T, T[-1:].expand(pad)])
-    table = torch.cat([Tp, -Tp, Tp]).contiguous()
-    if len(_FOLDED) > 64:
-        _FOLDED.clear()
-    _FOLDED[key] = (T, table, Tp.numel())
-    return table, Tp.numel()
 
 
 class Product(nn.Module):
@@ -1113,9 +1129,9 @@ class Product(nn.Module):
         pair of two silent parts does not fire and stands for T[p]), fewer terms
         when a factor is one-signed, plus the delayed corrections of a
         one-signed factor. The neuron E(m1, m2) of every (i, j, k) is rounded
-        on its own in one pass of :func:`native.product_matmul`, with the sign
-        folded into the table index; the neurons with a silent part depend on
-        (i, k) or (k, j) only and enter through matrix products with the signs.
+        on its own in one pass of :func:`native.product_matmul`, times its
+        parts' signs; the neurons with a silent part depend on (i, k) or
+        (k, j) only and enter through matrix products with the signs.
         """
         o1, o2 = self.operands()
         y_pop, p = self.y, ctx.precision
@@ -1180,26 +1196,10 @@ class Product(nn.Module):
 
     @staticmethod
     def _signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, count):
-        """``sum_k s1 s2 T[tick(l1 + l2)]`` in one pass of the C loop: the sign picks a block of a table [T, -T, T].
-
-        Each block is T padded by ``pad`` copies of its end values on both
-        sides (a tick rounded one past either end of the provable range
-        reads the end value, as the clamp of the plain loop would), and the
-        index ``tick + pad + S*(n1 + n2)`` (n = 1 for a negative part, S the
-        block length) is formed by shifting l1 and l2 by whole blocks.
-        """
-        pad = 2
-        table, S = _folded_table(T, pad)
-        n1 = (s1 < 0).to(l1.dtype)
-        n2 = (s2 < 0).to(l2.dtype)
-        # (b - l1') * scale = (b - l1) * scale + pad + S n1 ;  l2' * scale = l2 * scale - S n2
-        l1f = l1 - (pad + S * n1) / per_tick
-        l2f = l2 - (S * n2) / per_tick
-        main, _ = native.product_matmul(l1f, l2f, table, b, per_tick, 3 * S - 1, count=False)
-        fired = 0
-        if count:
-            _, fired = native.product_matmul(l1, l2, T, b, per_tick, p, count=True)
-        return main, fired
+        """``sum_k s1 s2 T[tick(l1 + l2)]`` in one pass of the C loop (:func:`native.product_matmul`):
+        every layer-I neuron that carries a term x1_k x2_k is rounded on its own, its term times the
+        signs of its two parts (+-1: exact), and counted (when ``count``) in the same pass."""
+        return native.product_matmul(l1, l2, T, b, per_tick, p, count=count, s1=s1, s2=s2)
 
     def _layer2_table(self, mode: str, p: int, dtype, device) -> torch.Tensor:
         """``T``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
@@ -1301,6 +1301,8 @@ class SpikingLayerNorm(nn.Module):
         # (v + eps)^-1/2 would spend the ticks of rsqrt on values no token has)
 
     def forward(self, x, ctx: Ctx):
+        if self._closed_form_native(x, ctx):
+            return self._exact_native(x, ctx)
         mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
         centred = self.centred.emit(x - mean, ctx, fresh=True)
         var = self.var.emit(terms(centred, self.centred, self.k_square, ctx, self.var).mean(-1, keepdim=True), ctx,
@@ -1309,6 +1311,38 @@ class SpikingLayerNorm(nn.Module):
         w = None if self.weight is None else self.weight.to(x.dtype)
         b = None if self.bias is None else self.bias.to(x.dtype)
         return self.product(centred, r, ctx, scale=w, bias=b)
+
+    def _populations(self):
+        return (self.mean, self.centred, self.var, self.rsqrt, self.out)
+
+    def _closed_form_native(self, x, ctx: Ctx) -> bool:
+        """Whether the whole LayerNorm runs in exact mode's closed form in one C pass (:meth:`_exact_native`)."""
+        if ctx.calibrating or ctx.record or not x.numel() or x.shape[-1] != self.n or not native.available_for(x):
+            return False
+        pops = self._populations()
+        if any(ctx.mode_for(p) != "exact" for p in pops + (self.product.y,)):
+            return False
+        row = tuple(x.shape[:-1]) + (1,)
+        return all(p.fits(sh) for p, sh in zip(pops, (row, x.shape, row, row, x.shape)))
+
+    def _exact_native(self, x, ctx: Ctx):
+        """Exact mode: mean, centred, var, rsqrt and the product with the folded affine (eq. 9, 14 and
+        the multiplication network's closed form x1 x2, Section 4.3.3-4.3.4), each population clipped
+        and counted, in one C pass (:func:`native.layernorm`): the same values as the layer-by-layer
+        path up to float rounding (the sums' order, rsqrt as 1/sqrt)."""
+        pops = self._populations()
+        for pop in pops[:4] + (self.product.y, self.out):   # the emission order of the layer-by-layer path
+            ctx.note(pop)
+            pop.require_range()
+        xc = x.contiguous()
+        counted = ctx.check != "off"
+        w = None if self.weight is None else self.weight.to(xc.dtype).contiguous()
+        b = None if self.bias is None else self.bias.to(xc.dtype).contiguous()
+        out, counts = native.layernorm(xc, self.eps, w, b, [p.clip_pack(xc, counted) for p in pops])
+        rows = xc.numel() // self.n
+        for pop, n, neurons in zip(pops, counts, (rows, xc.numel(), rows, rows, xc.numel())):
+            ctx.add_check(pop.pname, n, neurons)
+        return out
 
 
 class SpikingSoftmax(nn.Module):
@@ -1345,6 +1379,8 @@ class SpikingSoftmax(nn.Module):
         self.k_exp = input_kernel("logsumexp")
 
     def forward(self, s, ctx: Ctx):
+        if not (ctx.calibrating or ctx.record) and all(ctx.mode_for(p) == "exact" for p in self._populations()):
+            return self._exact(s, ctx)
         if self.use_max:
             m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True)
             z = self.z.emit(s - m, ctx, fresh=True)
@@ -1367,11 +1403,36 @@ class SpikingSoftmax(nn.Module):
                 hi = float(torch.exp(-lse.min()))
             else:
                 hi = float(e.max())
-            ctx.checked += e.numel()
-            if hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
+            n = 0
+            if ctx.check != "off" and hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
                 n = int((e > self.out.b * (1 + 1e-9)).sum())
-                old = ctx.clipped.get(self.out.pname, (0, 0))
-                ctx.clipped[self.out.pname] = (old[0] + n, old[1] + e.numel())
+            ctx.add_check(self.out.pname, n, e.numel())
             # e >= 0 = a always (a product of exps); above b only where hi says so: no pass otherwise
             return e.clamp_(max=self.out.b) if hi > self.out.b else e
         return self.out.emit(z - lse, ctx, fresh=True)
+
+    def _populations(self):
+        return tuple(p for p in (self.max, self.z, self.lse, self.out) if p is not None)
+
+    def _exact(self, s, ctx: Ctx):
+        """Exact mode, every layer in closed form: the max and z = s - max (layer 0, ranges proven),
+        the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
+        eq. 36) are together softmax(s) clipped at b: one fused ``torch.softmax``, equal to
+        exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
+        increasing: a probability above b is a potential above theta = log b)."""
+        for pop in self._populations():
+            ctx.note(pop)
+            pop.require_range()
+        rows = s.numel() // s.shape[-1] if s.dim() and s.shape[-1] else 0
+        if self.use_max:
+            ctx.add_check(self.max.pname, 0, rows)
+            ctx.add_check(self.z.pname, 0, s.numel())
+        ctx.add_check(self.lse.pname, 0, rows)
+        e = torch.softmax(s, dim=-1)
+        hi = float(e.amax()) if e.numel() else 0.0
+        n = 0
+        if ctx.check != "off" and hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
+            n = int((e > self.out.b * (1 + 1e-9)).sum())
+        ctx.add_check(self.out.pname, n, e.numel())
+        # e >= 0 = a always; above b only where hi says so: no pass otherwise
+        return e.clamp_(max=self.out.b) if hi > self.out.b else e

@@ -361,6 +361,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, f"ttfs_tick_lookup_{suffix}")
         fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT, real, real, P, I64, P, P, P, P, P]
         fn.restype = I64
+        fn = getattr(lib, f"ttfs_layernorm_{suffix}")
+        fn.argtypes = [P, I64, I64, ctypes.c_double, P, P, P, P, P, P, P, P, P, P, INT]
+        fn.restype = None
         fn = getattr(lib, f"ttfs_clip_{suffix}")
         fn.argtypes = [P, I64, I64, P, P, P, P, real, real, real, real, P, P, INT]
         fn.restype = I64
@@ -572,8 +575,10 @@ def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend
     """``(out, clipped, outside)``: the clamp of exact mode's identity neurons and their clipping count.
 
     ``clipped``: the number of x below ``lo`` or above ``hi`` (the range
-    widened by the float rounding slack); ``outside``: the number below ``a``
-    or above ``b`` (the range itself). ``out``: ``clamp(x, a, b)`` written
+    widened by the float rounding slack: ``lo <= a``, ``hi >= b``, so that
+    only values outside the range can count; the C loop counts only in
+    blocks with a value outside); ``outside``: the number below ``a`` or
+    above ``b`` (the range itself). ``out``: ``clamp(x, a, b)`` written
     into ``out`` (which may be x itself: then only the values that change
     are written), or None: nothing is written and the first result is None.
     The bounds are floats (one range) or tensors of x's dtype with one value
@@ -583,6 +588,9 @@ def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend
     if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
         raise ValueError(f"out must have x's shape, dtype and device: {tuple(out.shape)} {out.dtype} {out.device}, "
                          f"x is {tuple(x.shape)} {x.dtype} {x.device}")
+    if not any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b)) and not (lo <= a and hi >= b):
+        raise ValueError(f"the count bounds must hold the range: need lo <= a and hi >= b, got lo={lo}, a={a}, "
+                         f"b={b}, hi={hi}")
     S = _per_neuron(x, lo, hi, a, b)
     if S is not None and x.numel() and x.is_contiguous() and (out is None or out.is_contiguous()) \
             and _pick(backend, x, p=1):
@@ -604,6 +612,77 @@ def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend
     if out is x:
         return (x.clamp_(a, b) if outside else x), clipped, outside
     return out.copy_(torch.clamp(x, a, b)), clipped, outside
+
+
+def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | None = None):
+    """``(out, counts)``: exact mode's LayerNorm over x's last dimension, its five populations'
+    clips and counts fused in one C pass (``csrc/ticks_body.h``, ``ttfs_layernorm``).
+
+    ``packs``: per population (mean, centred, var, rsqrt, out) a contiguous tensor of x's dtype
+    holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
+    mod S: the row for mean, var, rsqrt; the element for centred and out). ``w``, ``bias``: C
+    values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
+    :class:`~ttfs_symbolic.model.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
+    (:func:`available_for`), x contiguous.
+    """
+    suffix, _ = _REAL[x.dtype]
+    C = x.shape[-1]
+    R = x.numel() // C if C else 0
+    out = torch.empty_like(x) if out is None else out
+    S = (ctypes.c_int64 * 5)(*(t.numel() // 4 for t in packs))
+    counts = (ctypes.c_int64 * 5)()
+    getattr(_STATE["lib"], f"ttfs_layernorm_{suffix}")(
+        _ptr(x), R, C, float(eps), None if w is None else _ptr(w), None if bias is None else _ptr(bias),
+        *(_ptr(t) for t in packs), S, _ptr(out), counts, torch.get_num_threads())
+    return out, list(counts)
+
+
+def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = None):
+    """:func:`clip` with per-neuron bounds packed in one contiguous tensor ``[lo, hi, a, b]`` of 4*S values
+    (S: the neurons of x's trailing dimensions; as a layer keeps them, so that no call repacks them)."""
+    S = pack.numel() // 4
+    if S > 1 and x.is_contiguous() and x.numel() % S == 0 and pack.dtype == x.dtype and (
+            out is None or out.is_contiguous()) and _pick(None, x, pack, p=1):
+        suffix, _ = _REAL[x.dtype]
+        if out is not None and out is not x and _overlaps(out, x):
+            out = torch.empty_like(x)
+        outside = ctypes.c_int64(0)
+        ptr, step = _ptr(pack), S * pack.element_size()
+        n = getattr(_STATE["lib"], f"ttfs_clip_{suffix}")(
+            _ptr(x), x.numel(), S, ptr, ptr + step, ptr + 2 * step, ptr + 3 * step, 0.0, 0.0, 0.0, 0.0,
+            None if out is None else _ptr(out), ctypes.byref(outside), torch.get_num_threads())
+        return out, int(n), outside.value
+    if S == 1:   # one range (a layer of one channel): the scalar loop
+        return clip(x, *pack.tolist(), out=out)
+    rows = x.reshape(-1, S)
+    lo, hi, a, b = pack.reshape(4, S)
+    clipped, outside = _clip_counts_torch(rows, lo, hi, a, b)
+    if out is None:
+        return None, clipped, outside
+    return out.copy_(torch.clamp(rows, a, b).reshape(x.shape)), clipped, outside
+
+
+def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | None = None):
+    """:func:`tick_values` with per-neuron ranges packed in one contiguous tensor ``[b, scale, step, lo, hi]``
+    of 5*S values (the range of each of the S neurons of x's trailing dimensions and its count bounds)."""
+    S = pack.numel() // 5
+    if x.numel() % S == 0 and pack.dtype == x.dtype and _pick(None, x, pack, p=p):
+        suffix, _ = _REAL[x.dtype]
+        xc = x.contiguous()
+        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+            out = torch.empty_like(xc)
+        fired, clipped = ctypes.c_int64(0), ctypes.c_int64(0)
+        ptr, step = _ptr(pack), S * pack.element_size()
+        nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
+            _ptr(xc), xc.numel(), 0.0, 0.0, p, None, 0.0, _ptr(out), ctypes.byref(fired), torch.get_num_threads(),
+            -math.inf, math.inf, ctypes.byref(clipped), S, *(ptr + k * step for k in range(5)))
+        if nan:
+            _raise_nan("values", nan)
+        return out, fired.value, clipped.value
+    b, scale, step, lo, hi = pack.reshape(5, S)
+    res, fired, clipped = tick_values(x.reshape(-1, S), b, scale, step, p, count=(lo, hi))
+    res = res.reshape(x.shape)
+    return (out.copy_(res) if out is not None else res), fired, clipped
 
 
 def _clip_counts_torch(x, lo, hi, a, b):

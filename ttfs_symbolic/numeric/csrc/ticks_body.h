@@ -26,6 +26,7 @@ static void NAME(tick_chunk)(const REAL *restrict x, int64_t n, REAL b, REAL sca
                              const REAL *restrict table, REAL step, REAL *restrict out, REAL lo, REAL hi,
                              int64_t *nan, int64_t *fired, int64_t *clipped)
 {
+    const int32_t p32 = (int32_t)p;
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
         const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
         int32_t nn = 0, f = 0, c = 0;
@@ -34,7 +35,7 @@ static void NAME(tick_chunk)(const REAL *restrict x, int64_t n, REAL b, REAL sca
                 const REAL v = x[i];
                 const int32_t k = NAME(tick)(v, b, scale, pr);
                 nn += v != v;
-                f += k < p;
+                f += k < p32;
                 c += (v < lo) + (v > hi);
                 out[i] = table[k];
             }
@@ -43,7 +44,7 @@ static void NAME(tick_chunk)(const REAL *restrict x, int64_t n, REAL b, REAL sca
                 const REAL v = x[i];
                 const int32_t k = NAME(tick)(v, b, scale, pr);
                 nn += v != v;
-                f += k < p;
+                f += k < p32;
                 c += (v < lo) + (v > hi);
                 out[i] = b - (REAL)k * step;
             }
@@ -62,6 +63,7 @@ static void NAME(tick_rows)(const REAL *x, int64_t rows, int64_t S, const REAL *
                             const REAL *restrict lo, const REAL *restrict hi, REAL *out, int64_t *nan,
                             int64_t *fired, int64_t *clipped)
 {
+    const int32_t p32 = (int32_t)p;
     for (int64_t r = 0; r < rows; r++) {
         const REAL *xr = x + r * S;
         REAL *o = out + r * S;
@@ -70,7 +72,7 @@ static void NAME(tick_rows)(const REAL *x, int64_t rows, int64_t S, const REAL *
             const REAL v = xr[s];
             const int32_t k = NAME(tick)(v, bs[s], scales[s], pr);
             nn += v != v;
-            f += k < p;
+            f += k < p32;
             c += (v < lo[s]) + (v > hi[s]);
             o[s] = bs[s] - (REAL)k * steps[s];
         }
@@ -117,8 +119,8 @@ int64_t NAME(ttfs_tick_lookup)(const REAL *x, int64_t n, REAL b, REAL scale, int
 /* Exact mode's emitting stage of identity neurons (eq. 14 with h = x) and the
  * clipping count of every neuron, in one pass over x (rows of S neurons; S = 1:
  * one range for all). Neuron s counts as clipped when x < lot[s] or x > hit[s]
- * (the range widened by the float rounding slack); *outside = number of x below
- * loc[s] or above hic[s] (the range itself). out (may be NULL: count only):
+ * (the range widened by the float rounding slack: lot <= loc, hit >= hic);
+ * *outside = number of x below loc[s] or above hic[s] (the range itself). out (may be NULL: count only):
  * out = clamp(x, loc, hic), NaN kept; when out == x, only the blocks with a
  * value outside are written. */
 static void NAME(clamp_block)(const REAL *x, int64_t m, REAL lc, REAL hc, REAL *out)
@@ -138,11 +140,11 @@ static void NAME(clip_chunk)(const REAL *x, int64_t rows, int64_t S, const REAL 
             const int64_t m = rows - i0 < BLOCK ? rows - i0 : BLOCK;
             const REAL *xb = x + i0;
             int32_t cb = 0, ob = 0;
-            for (int64_t i = 0; i < m; i++) {
-                const REAL v = xb[i];
-                cb += (v < lt) + (v > ht);
-                ob += (v < lc) + (v > hc);
-            }
+            for (int64_t i = 0; i < m; i++)
+                ob += (xb[i] < lc) + (xb[i] > hc);
+            if (ob)   /* lt <= lc and ht >= hc: only a block with a value outside can count one */
+                for (int64_t i = 0; i < m; i++)
+                    cb += (xb[i] < lt) + (xb[i] > ht);
             *count += cb;
             *outside += ob;
             if (out && (ob || out != x))
@@ -153,11 +155,11 @@ static void NAME(clip_chunk)(const REAL *x, int64_t rows, int64_t S, const REAL 
     for (int64_t r = 0; r < rows; r++) {
         const REAL *xr = x + r * S;
         int32_t cb = 0, ob = 0;
-        for (int64_t s = 0; s < S; s++) {
-            const REAL v = xr[s];
-            cb += (v < lot[s]) + (v > hit[s]);
-            ob += (v < loc[s]) + (v > hic[s]);
-        }
+        for (int64_t s = 0; s < S; s++)
+            ob += (xr[s] < loc[s]) + (xr[s] > hic[s]);
+        if (ob)
+            for (int64_t s = 0; s < S; s++)
+                cb += (xr[s] < lot[s]) + (xr[s] > hit[s]);
         *count += cb;
         *outside += ob;
         if (out && (ob || out != x))
@@ -184,6 +186,125 @@ int64_t NAME(ttfs_clip)(const REAL *x, int64_t n, int64_t S, const REAL *lot, co
     }
     *outside = o;
     return c;
+}
+
+/* One neuron of exact mode's identity populations: its clip (eq. 14, h = x) and
+ * count. pack = [lot, hit, loc, hic], each S values; i: the neuron's index mod S. */
+static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int64_t i, int32_t *count)
+{
+    *count += (v < pack[i]) + (v > pack[S + i]);
+    const REAL lc = pack[2 * S + i], hc = pack[3 * S + i];
+    return v < lc ? lc : (v > hc ? hc : v);
+}
+
+/* sum_c x[c] (square: x[c]^2), in 8 partial sums (so that it vectorizes), then pairwise. */
+static inline REAL NAME(row_sum)(const REAL *restrict x, int64_t C, const int square)
+{
+    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += square ? x[c + l] * x[c + l] : x[c + l];
+    for (int l = 0; c < C; c++, l++)
+        acc[l] += square ? x[c] * x[c] : x[c];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+/* The centred neurons of one LayerNorm row, clip(x - m), into cr: the bounds per neuron (arrays
+ * from this row's first neuron) or, with lt NULL, one for all (the scalars lt0, ht0, lc0, hc0). */
+static inline void NAME(ln_centred)(const REAL *restrict x, int64_t C, REAL m, const REAL *restrict lt,
+                                    const REAL *restrict ht, const REAL *restrict lc, const REAL *restrict hc,
+                                    REAL lt0, REAL ht0, REAL lc0, REAL hc0, REAL *restrict cr, int32_t *count)
+{
+    int32_t n = 0;
+    if (lt)
+        for (int64_t c = 0; c < C; c++) {
+            const REAL v = x[c] - m;
+            n += (v < lt[c]) + (v > ht[c]);
+            cr[c] = v < lc[c] ? lc[c] : (v > hc[c] ? hc[c] : v);
+        }
+    else
+        for (int64_t c = 0; c < C; c++) {
+            const REAL v = x[c] - m;
+            n += (v < lt0) + (v > ht0);
+            cr[c] = v < lc0 ? lc0 : (v > hc0 ? hc0 : v);
+        }
+    *count += n;
+}
+
+/* The output neurons of one LayerNorm row: clip(c q w + bias), in place (bounds as in ln_centred). */
+static inline void NAME(ln_out)(REAL *restrict o, int64_t C, REAL q, const REAL *restrict w,
+                                const REAL *restrict bias, const REAL *restrict lt, const REAL *restrict ht,
+                                const REAL *restrict lc, const REAL *restrict hc, REAL lt0, REAL ht0, REAL lc0,
+                                REAL hc0, int32_t *count)
+{
+    int32_t n = 0;
+    for (int64_t c = 0; c < C; c++) {
+        REAL y = o[c] * q;
+        if (w)
+            y = y * w[c];
+        if (bias)
+            y = y + bias[c];
+        o[c] = y;
+    }
+    if (lt)
+        for (int64_t c = 0; c < C; c++) {
+            const REAL y = o[c];
+            n += (y < lt[c]) + (y > ht[c]);
+            o[c] = y < lc[c] ? lc[c] : (y > hc[c] ? hc[c] : y);
+        }
+    else
+        for (int64_t c = 0; c < C; c++) {
+            const REAL y = o[c];
+            n += (y < lt0) + (y > ht0);
+            o[c] = y < lc0 ? lc0 : (y > hc0 ? hc0 : y);
+        }
+    *count += n;
+}
+
+/* Exact-mode LayerNorm (Section 4.3.3) of R rows of C values with the clip and
+ * the count of its five populations fused (eq. 14 with h = x for each):
+ *   mean    m = clip(sum_c x / C)              (p0, neuron r)
+ *   centred c = clip(x - m)                    (p1, neuron r*C + c)
+ *   var     v = clip(sum_c c^2 / C)            (p2, neuron r)
+ *   rsqrt   q = clip((v + eps)^(-1/2))         (p3, neuron r)
+ *   out     y = clip(c * q * w + bias)         (p4, neuron r*C + c; the product of the
+ *                                              multiplication network, exact in this mode)
+ * Population k's bounds are pk = [lot, hit, loc, hic] of S[k] values each, for the neuron
+ * index mod S[k] (S[k] = 1, or a multiple of C for centred and out); counts[k] += its neurons
+ * outside [lot, hit]. w, bias: C values or NULL. The centred row is kept in out's row until the
+ * output overwrites it. */
+void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const REAL *w, const REAL *bias,
+                          const REAL *p0, const REAL *p1, const REAL *p2, const REAL *p3, const REAL *p4,
+                          const int64_t *S, REAL *out, int64_t *counts, int nthreads)
+{
+    int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0;
+    const int pc = S[1] > 1, po = S[4] > 1;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : c0, c1, c2, c3, c4)
+    for (int64_t r = 0; r < R; r++) {
+        const REAL *restrict xr = x + r * C;
+        REAL *restrict o = out + r * C;
+        int32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0, n4 = 0;
+        const REAL m = NAME(clip1)(NAME(row_sum)(xr, C, 0) / (REAL)C, p0, S[0], r % S[0], &n0);
+        const int64_t i1 = pc ? (r * C) % S[1] : 0, i4 = po ? (r * C) % S[4] : 0;
+        const REAL *q1 = p1 + i1, *q4 = p4 + i4;
+        NAME(ln_centred)(xr, C, m, pc ? q1 : NULL, q1 + S[1], q1 + 2 * S[1], q1 + 3 * S[1], p1[0], p1[1], p1[2],
+                         p1[3], o, &n1);
+        const REAL var = NAME(clip1)(NAME(row_sum)(o, C, 1) / (REAL)C, p2, S[2], r % S[2], &n2);
+        const REAL q = NAME(clip1)((REAL)1 / (REAL)sqrt((double)var + eps), p3, S[3], r % S[3], &n3);
+        NAME(ln_out)(o, C, q, w, bias, po ? q4 : NULL, q4 + S[4], q4 + 2 * S[4], q4 + 3 * S[4], p4[0], p4[1], p4[2],
+                     p4[3], &n4);
+        c0 += n0;
+        c1 += n1;
+        c2 += n2;
+        c3 += n3;
+        c4 += n4;
+    }
+    counts[0] += c0;
+    counts[1] += c1;
+    counts[2] += c2;
+    counts[3] += c3;
+    counts[4] += c4;
 }
 
 /* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
