@@ -1038,12 +1038,7 @@ class Product(nn.Module):
         return V
 
     def _signed_terms(self, x, pop: Population, o: SignedOperand, ctx: Ctx):
-        """(s, l): the sign of x's carrying part and its layer-I term log(|x| + e) (kernel mode: from eta)."""
-        if o.split:
-            neg = x < 0
-            s = 1.0 - 2.0 * neg.to(x.dtype)
-        else:
-            s = o.sign(x)
+        """l: the layer-I term log(|x| + e) of x's carrying part (kernel mode: from eta)."""
         if ctx.mode_for(self.y) == "kernel" and not pop.fine:
             if not o.split:
                 l = terms(x, pop, o.log_kernel(o.parts[0]), ctx, self.y)
@@ -1063,7 +1058,7 @@ class Product(nn.Module):
             l = torch.log(x.abs() + o.e)   # per-neuron ranges: the closed form of the integral (see terms)
         else:
             l = torch.log(x.abs() + o.e)
-        return s, l
+        return l
 
     def _signed_elementwise_fine(self, x1, x2, ctx: Ctx):
         """Elementwise signed product of factors with per-neuron ranges: per-element shifts and layer I.
@@ -1131,12 +1126,13 @@ class Product(nn.Module):
         one-signed factor. The neuron E(m1, m2) of every (i, j, k) is rounded
         on its own in one pass of :func:`native.product_matmul`, times its
         parts' signs; the neurons with a silent part depend on (i, k) or
-        (k, j) only and enter through matrix products with the signs.
+        (k, j) only: their terms are made once and subtracted in the same
+        pass (elementwise: the same terms in torch).
         """
         o1, o2 = self.operands()
         y_pop, p = self.y, ctx.precision
-        s1, l1 = self._signed_terms(x1, self.p1, o1, ctx)
-        s2, l2 = self._signed_terms(x2, self.p2, o2, ctx)
+        l1 = self._signed_terms(x1, self.p1, o1, ctx)
+        l2 = self._signed_terms(x2, self.p2, o2, ctx)
         T = self._layer2_table(ctx.mode_for(self.y), p, x1.dtype, x1.device)
         per_tick = p / y_pop.d
         b = y_pop.b
@@ -1145,33 +1141,26 @@ class Product(nn.Module):
         fired = 0
         if self.matmul:
             K = x1.shape[-1]
-            V, f_main = self._signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, ctx.record)
-            if ctx.record:
-                fired += f_main
-            # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
-            # (k, j); pairs (-s1, -s2): silent, E(0, 0). One matrix product for all of them:
-            # (s1 E10) @ s2 + s1 @ (s2 (E01 - E00)), the two joined along k.
-            left, right = [], []
+            # the signs from the values (split) or constant (one-signed); pairs (s1, -s2): the x2 part
+            # silent, E(m1, 0) per (i, k) (h1); pairs (-s1, s2): E(0, m2) per (k, j), and pairs (-s1, -s2):
+            # silent, E(0, 0) (g2): each subtracted from its terms in the same pass
+            signed = {"x1": x1} if o1.split else {"s1": float(o1.parts[0])}
+            signed.update({"x2": x2} if o2.split else {"s2": float(o2.parts[0])})
             if o2.split:
-                E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
-                left.append(s1 * E10)
-                right.append(s2)
+                signed["h1"], f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
                 fired += f10 * x2.shape[-1]
             if o1.split:
                 E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
-                left.append(s1)
-                right.append(s2 * (E01 - E00) if o2.split else s2 * E01)
+                signed["g2"] = E01 - E00 if o2.split else E01
                 fired += f01 * x1.shape[-2]
-            if left:
-                lead = torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
-                A = torch.cat([t.expand(*lead, *t.shape[-2:]) for t in left], dim=-1)
-                B = torch.cat([t.expand(*lead, *t.shape[-2:]) for t in right], dim=-2)
-                V = V - A @ B
+            V, f_main = native.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed)
+            fired += f_main
             if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
                 V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
                     - K * o1.c * o2.c * o1.e * o2.e
             total = math.prod(V.shape) * K * len(o1.parts) * len(o2.parts)
         else:
+            s1, s2 = o1.sign(x1), o2.sign(x2)
             Em, f_main = native.tick_lookup(l1 + l2, b, per_tick, p, T)
             V = s1 * s2 * Em
             fired += f_main
@@ -1193,13 +1182,6 @@ class Product(nn.Module):
             st.neurons += total
             st.spikes += int(fired)
         return V
-
-    @staticmethod
-    def _signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, count):
-        """``sum_k s1 s2 T[tick(l1 + l2)]`` in one pass of the C loop (:func:`native.product_matmul`):
-        every layer-I neuron that carries a term x1_k x2_k is rounded on its own, its term times the
-        signs of its two parts (+-1: exact), and counted (when ``count``) in the same pass."""
-        return native.product_matmul(l1, l2, T, b, per_tick, p, count=count, s1=s1, s2=s2)
 
     def _layer2_table(self, mode: str, p: int, dtype, device) -> torch.Tensor:
         """``T``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
@@ -1429,10 +1411,18 @@ class SpikingSoftmax(nn.Module):
             ctx.add_check(self.z.pname, 0, s.numel())
         ctx.add_check(self.lse.pname, 0, rows)
         e = torch.softmax(s, dim=-1)
-        hi = float(e.amax()) if e.numel() else 0.0
-        n = 0
-        if ctx.check != "off" and hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
-            n = int((e > self.out.b * (1 + 1e-9)).sum())
+        b = self.out.b
+        if native.available_for(e) and e.is_contiguous():
+            # the count (above b beyond float rounding) and the clip at b in one C pass that writes
+            # only where a probability exceeds b (e >= 0 = a always: a product of exps)
+            tol = 1e-9 if e.dtype == torch.float64 else 1e-5
+            _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)
+        else:
+            hi = float(e.amax()) if e.numel() else 0.0
+            n = 0
+            if ctx.check != "off" and hi > b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
+                n = int((e > b * (1 + 1e-9)).sum())
+            if hi > b:
+                e.clamp_(max=b)
         ctx.add_check(self.out.pname, n, e.numel())
-        # e >= 0 = a always; above b only where hi says so: no pass otherwise
-        return e.clamp_(max=self.out.b) if hi > self.out.b else e
+        return e

@@ -368,7 +368,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [P, I64, I64, P, P, P, P, real, real, real, real, P, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_product_matmul_{suffix}")
-        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, P, P]
+        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, INT, P, P, ctypes.c_double,
+                       ctypes.c_double, P, P]
         fn.restype = None
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
@@ -700,8 +701,7 @@ def _clip_counts_torch(x, lo, hi, a, b):
 
 
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
-                   count: bool = True, backend: str | None = None, s1: torch.Tensor | None = None,
-                   s2: torch.Tensor | None = None):
+                   count: bool = True, backend: str | None = None, signed: dict | None = None):
     """``(s, spikes)``: ``s[..., i, j] = sum_k table[clamp(round(u1[..., i, k] - v2[..., k, j]), 0, p)]``.
 
     Layer I of the multiplication network as a matrix product. ``l1`` is
@@ -713,46 +713,84 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     neurons when ``count`` (else 0). Memory: the C loops add each term as it
     is made; the torch reference works in row chunks of ``CHUNK_ELEMENTS``.
 
-    ``s1`` (shaped like l1) and ``s2`` (like l2), both or neither: the signs
-    (+1 or -1) of the signed construction's parts; each term is then
-    ``s1[..., i, k] * s2[..., k, j] * table[tick]``, in the same pass.
+    ``signed`` (the signed construction, Product._signed_by_neuron): a dict
+    with ``x1`` (shaped like l1) or the constant sign ``s1`` (+1 or -1), ``x2``
+    (like l2) or ``s2``, and optionally ``h1`` (like l1) and ``g2`` (like l2).
+    Each term is then ``s1 s2 (table[tick] - h1[..., i, k] - g2[..., k, j])``
+    with s1 = -1 where x1 < 0, +1 elsewhere (s2 likewise): the neuron that
+    carries x1 x2, rounded on its own, and the layer-II terms of the neurons
+    with a silent part, in the same pass.
     """
-    if (s1 is None) != (s2 is None):
-        raise ValueError("give both signs s1 and s2, or neither")
     for name, t in (("l1", l1), ("l2", l2)):
         _check_nan(t, f"the terms {name} of layer I")
     lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
     M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
     if l2.shape[-2] != K:
         raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
+    sg = _signed_parts(signed, l1, l2)
     u1 = (b - l1) * scale
     v2 = l2 * scale
-    signs = () if s1 is None else (s1, s2)
-    if _pick(backend, l1, l2, table, *signs, p=p):
+    extra = [t for t in (sg["x1"], sg["x2"], sg["h1"], sg["g2"]) if t is not None] if sg else []
+    if _pick(backend, l1, l2, table, *extra, p=p):
         suffix, _ = _REAL[l1.dtype]
-        a = u1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
-        c = v2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
-        g1 = g2 = None
-        if signs:
-            g1 = s1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
-            g2 = s2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
+
+        def rows(t, last2):   # (..., r, c) broadcast to the batch, as contiguous (B, r, c)
+            return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
+
+        a, c = rows(u1, (M, K)), rows(v2, (K, N))
+        parts = [rows(sg[n], (M, K) if n in ("x1", "h1") else (K, N)) for n in ("x1", "x2", "h1", "g2")] if sg \
+            else [None] * 4
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(_STATE["lib"], f"ttfs_product_matmul_{suffix}")(
             _ptr(a), _ptr(c), B, M, K, N, p, _ptr(table.contiguous()), _ptr(out), int(count),
-            ctypes.byref(fired), torch.get_num_threads(), None if g1 is None else _ptr(g1),
-            None if g2 is None else _ptr(g2))
+            ctypes.byref(fired), torch.get_num_threads(), int(sg is not None),
+            *(None if t is None else _ptr(t) for t in parts[:2]),
+            float(sg["s1"]) if sg else 1.0, float(sg["s2"]) if sg else 1.0,
+            *(None if t is None else _ptr(t) for t in parts[2:]))
         return out.reshape(*lead, M, N), fired.value
+    return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
+
+
+def _signed_parts(signed, l1, l2):
+    """The ``signed`` argument of :func:`product_matmul` checked, with every key present (None: absent)."""
+    if signed is None:
+        return None
+    unknown = set(signed) - {"x1", "x2", "s1", "s2", "h1", "g2"}
+    if unknown:
+        raise ValueError(f"unknown key(s) of signed: {', '.join(sorted(unknown))}")
+    sg = {n: signed.get(n) for n in ("x1", "x2", "h1", "g2")}
+    for i, like in ((1, l1), (2, l2)):
+        if (sg[f"x{i}"] is None) == (signed.get(f"s{i}") is None):
+            raise ValueError(f"signed needs exactly one of x{i} (the values) and s{i} (a constant sign)")
+        sg[f"s{i}"] = signed.get(f"s{i}", 1.0)
+    for n, like in (("x1", l1), ("h1", l1), ("x2", l2), ("g2", l2)):
+        if sg[n] is not None and (sg[n].shape[-2:] != like.shape[-2:] or sg[n].dtype != like.dtype):
+            raise ValueError(f"signed[{n!r}] must have the last two dimensions and dtype of l{n[1]}")
+    return sg
+
+
+def _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N):
+    """The torch reference of :func:`product_matmul`, in row chunks (the M*N*K tensor is never whole)."""
     batch = math.prod(lead)
     rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
+    if sg:
+        s1 = sg["s1"] if sg["x1"] is None else 1.0 - 2.0 * (sg["x1"] < 0).to(u1.dtype)
+        s2 = sg["s2"] if sg["x2"] is None else 1.0 - 2.0 * (sg["x2"] < 0).to(u1.dtype)
     parts, fired = [], 0
     for i0 in range(0, M, rows):
         u = u1[..., i0:i0 + rows, :].unsqueeze(-1) - v2.unsqueeze(-3)   # (..., rows, K, N)
         k = tick_of(u, p).long()
         terms = table[k]
-        if signs:
-            terms = terms * (s1[..., i0:i0 + rows, :].unsqueeze(-1) * s2.unsqueeze(-3))
+        if sg:
+            if sg["h1"] is not None:
+                terms = terms - sg["h1"][..., i0:i0 + rows, :].unsqueeze(-1)
+            if sg["g2"] is not None:
+                terms = terms - sg["g2"].unsqueeze(-3)
+            a = s1[..., i0:i0 + rows, :].unsqueeze(-1) if isinstance(s1, torch.Tensor) else s1
+            c = s2.unsqueeze(-3) if isinstance(s2, torch.Tensor) else s2
+            terms = terms * (a * c)
         parts.append(terms.sum(-2))
         if count:
             fired += int((k < p).sum())
