@@ -1141,20 +1141,22 @@ class Product(nn.Module):
         fired = 0
         if self.matmul:
             K = x1.shape[-1]
-            # the signs from the values (split) or constant (one-signed); pairs (s1, -s2): the x2 part
-            # silent, E(m1, 0) per (i, k) (h1); pairs (-s1, s2): E(0, m2) per (k, j), and pairs (-s1, -s2):
-            # silent, E(0, 0) (g2): each subtracted from its terms in the same pass
-            signed = {"x1": x1} if o1.split else {"s1": float(o1.parts[0])}
-            signed.update({"x2": x2} if o2.split else {"s2": float(o2.parts[0])})
+            # the neuron carrying x1 x2, its sign from the values (split) or constant (one-signed)
+            signed = {"x1": x1} if o1.split else {"s1": o1.parts[0]}
+            signed.update({"x2": x2} if o2.split else {"s2": o2.parts[0]})
+            V, f_main = native.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed)
+            fired += f_main
+            # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
+            # (k, j); pairs (-s1, -s2): silent, E(0, 0): matrix products with the signs
+            s1, s2 = o1.sign(x1), o2.sign(x2)
             if o2.split:
-                signed["h1"], f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
+                E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
+                V = V - (s1 * E10) @ s2
                 fired += f10 * x2.shape[-1]
             if o1.split:
                 E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
-                signed["g2"] = E01 - E00 if o2.split else E01
+                V = V - s1 @ (s2 * (E01 - E00) if o2.split else s2 * E01)
                 fired += f01 * x1.shape[-2]
-            V, f_main = native.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed)
-            fired += f_main
             if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
                 V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
                     - K * o1.c * o2.c * o1.e * o2.e

@@ -368,8 +368,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [P, I64, I64, P, P, P, P, real, real, real, real, P, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_product_matmul_{suffix}")
-        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, INT, P, P, ctypes.c_double,
-                       ctypes.c_double, P, P]
+        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, INT, P, P, ctypes.c_int32,
+                       ctypes.c_int32]
         fn.restype = None
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
@@ -714,12 +714,11 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     is made; the torch reference works in row chunks of ``CHUNK_ELEMENTS``.
 
     ``signed`` (the signed construction, Product._signed_by_neuron): a dict
-    with ``x1`` (shaped like l1) or the constant sign ``s1`` (+1 or -1), ``x2``
-    (like l2) or ``s2``, and optionally ``h1`` (like l1) and ``g2`` (like l2).
-    Each term is then ``s1 s2 (table[tick] - h1[..., i, k] - g2[..., k, j])``
-    with s1 = -1 where x1 < 0, +1 elsewhere (s2 likewise): the neuron that
-    carries x1 x2, rounded on its own, and the layer-II terms of the neurons
-    with a silent part, in the same pass.
+    with ``x1`` (shaped like l1) or the constant sign ``s1`` (+1 or -1), and
+    ``x2`` (like l2) or ``s2``. Each term is then ``s1 s2 table[tick]``, s1 =
+    -1 where x1 < 0 and +1 elsewhere (s2 likewise): the neurons that carry
+    x1 x2 with the signs of their parts. In C the sign picks the half of a
+    table ``[T, -T]`` by an integer offset (exact).
     """
     for name, t in (("l1", l1), ("l2", l2)):
         _check_nan(t, f"the terms {name} of layer I")
@@ -730,7 +729,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     sg = _signed_parts(signed, l1, l2)
     u1 = (b - l1) * scale
     v2 = l2 * scale
-    extra = [t for t in (sg["x1"], sg["x2"], sg["h1"], sg["g2"]) if t is not None] if sg else []
+    extra = [t for t in (sg["x1"], sg["x2"]) if t is not None] if sg else []
     if _pick(backend, l1, l2, table, *extra, p=p):
         suffix, _ = _REAL[l1.dtype]
 
@@ -738,36 +737,40 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
             return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
 
         a, c = rows(u1, (M, K)), rows(v2, (K, N))
-        parts = [rows(sg[n], (M, K) if n in ("x1", "h1") else (K, N)) for n in ("x1", "x2", "h1", "g2")] if sg \
-            else [None] * 4
+        tab, offs, consts = table.contiguous(), [None, None], [0, 0]
+        if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative
+            tab = torch.cat([tab, -tab])
+            for i, (name, last2) in enumerate((("x1", (M, K)), ("x2", (K, N)))):
+                if sg[name] is not None:
+                    offs[i] = rows((sg[name] < 0).to(torch.int32) * (p + 1), last2)
+                consts[i] = (p + 1) if sg[f"s{i + 1}"] < 0 else 0
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(_STATE["lib"], f"ttfs_product_matmul_{suffix}")(
-            _ptr(a), _ptr(c), B, M, K, N, p, _ptr(table.contiguous()), _ptr(out), int(count),
-            ctypes.byref(fired), torch.get_num_threads(), int(sg is not None),
-            *(None if t is None else _ptr(t) for t in parts[:2]),
-            float(sg["s1"]) if sg else 1.0, float(sg["s2"]) if sg else 1.0,
-            *(None if t is None else _ptr(t) for t in parts[2:]))
+            _ptr(a), _ptr(c), B, M, K, N, p, _ptr(tab), _ptr(out), int(count), ctypes.byref(fired),
+            torch.get_num_threads(), int(sg is not None), *(None if o is None else _ptr(o) for o in offs), *consts)
         return out.reshape(*lead, M, N), fired.value
     return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
 
 
 def _signed_parts(signed, l1, l2):
-    """The ``signed`` argument of :func:`product_matmul` checked, with every key present (None: absent)."""
+    """The ``signed`` argument of :func:`product_matmul` checked, with x1, x2, s1, s2 all present."""
     if signed is None:
         return None
-    unknown = set(signed) - {"x1", "x2", "s1", "s2", "h1", "g2"}
+    unknown = set(signed) - {"x1", "x2", "s1", "s2"}
     if unknown:
         raise ValueError(f"unknown key(s) of signed: {', '.join(sorted(unknown))}")
-    sg = {n: signed.get(n) for n in ("x1", "x2", "h1", "g2")}
+    sg = {}
     for i, like in ((1, l1), (2, l2)):
-        if (sg[f"x{i}"] is None) == (signed.get(f"s{i}") is None):
+        x, c = signed.get(f"x{i}"), signed.get(f"s{i}")
+        if (x is None) == (c is None):
             raise ValueError(f"signed needs exactly one of x{i} (the values) and s{i} (a constant sign)")
-        sg[f"s{i}"] = signed.get(f"s{i}", 1.0)
-    for n, like in (("x1", l1), ("h1", l1), ("x2", l2), ("g2", l2)):
-        if sg[n] is not None and (sg[n].shape[-2:] != like.shape[-2:] or sg[n].dtype != like.dtype):
-            raise ValueError(f"signed[{n!r}] must have the last two dimensions and dtype of l{n[1]}")
+        if c is not None and c not in (1, -1):
+            raise ValueError(f"signed s{i} must be +1 or -1, got {c!r}")
+        if x is not None and (x.shape[-2:] != like.shape[-2:] or x.dtype != like.dtype or x.device != like.device):
+            raise ValueError(f"signed x{i} must have the last two dimensions, dtype and device of l{i}")
+        sg[f"x{i}"], sg[f"s{i}"] = x, (1 if c is None else c)
     return sg
 
 
@@ -784,10 +787,6 @@ def _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N):
         k = tick_of(u, p).long()
         terms = table[k]
         if sg:
-            if sg["h1"] is not None:
-                terms = terms - sg["h1"][..., i0:i0 + rows, :].unsqueeze(-1)
-            if sg["g2"] is not None:
-                terms = terms - sg["g2"].unsqueeze(-3)
             a = s1[..., i0:i0 + rows, :].unsqueeze(-1) if isinstance(s1, torch.Tensor) else s1
             c = s2.unsqueeze(-3) if isinstance(s2, torch.Tensor) else s2
             terms = terms * (a * c)

@@ -317,18 +317,18 @@ static inline int32_t NAME(tick_of)(REAL u, REAL pr)
     return (int32_t)r;
 }
 
-/* The signed construction's extras of one row of the product below (all NULL or
- * zero for the paper's): the sign of part 1 of term k is sg1[k] when x1 is NULL,
- * else -1 where x1[k] < 0 and +1 elsewhere; part 2 likewise from x2[k, j] (or the
- * constant sg2); h1[k] and g2[k, j] (NULL: 0) are subtracted from each term
- * before the sign: term = s1 s2 (table[tick] - h1[k] - g2[k, j]). */
+/* The signed construction's sign of each term (NULL for the paper's): the table
+ * has 2(p + 1) entries, [T, -T], and the term of (i, k, j) reads entry
+ * tick + (o1[k] ^ o2[k, j]), o = p + 1 where the part is negative, 0 where it
+ * is positive (o1 NULL: the constant c1 for every k; o2 likewise): the sign of
+ * the product of the two parts, exactly, from integers. */
 typedef struct {
-    const REAL *x1, *x2, *h1, *g2;
-    REAL sg1, sg2;
+    const int32_t *o1, *o2;
+    int32_t c1, c2;
 } NAME(signed_t);
 
-/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])], or with sg
- * not NULL the signed construction's terms (see signed_t). */
+/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])] (signed
+ * construction: the entry shifted by the terms' signs, see signed_t). */
 static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2, int64_t K, int64_t N, int64_t p,
                                  const REAL *restrict table, REAL *restrict o, int count,
                                  const NAME(signed_t) *sg)
@@ -341,14 +341,11 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
         const REAL ak = a[k];
         const REAL *restrict c = v2 + k * N;
         if (sg) {
-            const REAL s1 = sg->x1 ? (sg->x1[k] < 0 ? (REAL)-1 : (REAL)1) : sg->sg1;
-            const REAL hk = sg->h1 ? sg->h1[k] : (REAL)0;
+            const int32_t o1 = sg->o1 ? sg->o1[k] : sg->c1;
             for (int64_t j = 0; j < N; j++) {
                 const int32_t t = NAME(tick_of)(ak - c[j], pr);
-                const REAL s2 = sg->x2 ? (sg->x2[k * N + j] < 0 ? (REAL)-1 : (REAL)1) : sg->sg2;
-                const REAL g = sg->g2 ? sg->g2[k * N + j] : (REAL)0;
                 f += count & (t < p);
-                o[j] += ((table[t] - hk) - g) * (s1 * s2);
+                o[j] += table[t + (o1 ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2))];
             }
         } else if (count) {
             for (int64_t j = 0; j < N; j++) {
@@ -365,28 +362,13 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
 }
 
 #if defined(__AVX2__) && REAL_IS_FLOAT
-/* 8 terms of the signed construction (see signed_t): ((e - hk) - g) * (s1 * s2), the sign of part 2
- * from x2 (x2 < 0: -1) or the constant sg2. */
-static inline __m256 NAME(signed8)(__m256 e, const NAME(signed_t) *sg, __m256 hk, __m256 s1, int64_t at)
-{
-    const __m256 one = _mm256_set1_ps(1.0f), minus = _mm256_set1_ps(-1.0f);
-    if (sg->h1)
-        e = _mm256_sub_ps(e, hk);
-    if (sg->g2)
-        e = _mm256_sub_ps(e, _mm256_loadu_ps(sg->g2 + at));
-    const __m256 s2 = sg->x2 ? _mm256_blendv_ps(one, minus, _mm256_cmp_ps(_mm256_loadu_ps(sg->x2 + at),
-                                                                        _mm256_setzero_ps(), _CMP_LT_OQ))
-                             : _mm256_set1_ps(sg->sg2);
-    return _mm256_mul_ps(e, _mm256_mul_ps(s1, s2));
-}
-
 /* The same row for float32 with AVX2, 16 columns at a time, each column's
  * sum kept in a register over k (the same additions in the same order as
  * product_row, so the same sums). The tick: min(u, p), then vcvtps2dq, which
  * rounds half to even like rint, then max(., 0): clamp(rint(u), 0, p) for
  * every non-NaN u (u below -2^31 converts to INT_MIN, then 0). The gathers
- * bound the speed (about one layer-I neuron per cycle): the signed terms'
- * arithmetic and the count ride along. */
+ * bound the speed (about one layer-I neuron per cycle); the signs shift the
+ * gathered entry (an integer xor and add). */
 static int64_t NAME(product_row_avx2)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
                                       int64_t p, const float *restrict table, float *restrict o, int count,
                                       const NAME(signed_t) *sg)
@@ -400,23 +382,28 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const __m256 ak = _mm256_set1_ps(a[k]);
             const float *c = v2 + k * N + j;
-            const __m256i t0 = _mm256_max_epi32(
+            __m256i t0 = _mm256_max_epi32(
                 _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c)), vpr)), vzero);
-            const __m256i t1 = _mm256_max_epi32(
+            __m256i t1 = _mm256_max_epi32(
                 _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c + 8)), vpr)), vzero);
-            __m256 e0 = _mm256_i32gather_ps(table, t0, 4), e1 = _mm256_i32gather_ps(table, t1, 4);
-            if (sg) {
-                const __m256 s1 = _mm256_set1_ps(sg->x1 ? (sg->x1[k] < 0 ? -1.0f : 1.0f) : sg->sg1);
-                const __m256 hk = _mm256_set1_ps(sg->h1 ? sg->h1[k] : 0.0f);
-                e0 = NAME(signed8)(e0, sg, hk, s1, k * N + j);
-                e1 = NAME(signed8)(e1, sg, hk, s1, k * N + j + 8);
-            }
-            acc0 = _mm256_add_ps(acc0, e0);
-            acc1 = _mm256_add_ps(acc1, e1);
             if (count) {   /* t < p gives -1 in a lane: subtracting counts it */
                 cnt0 = _mm256_sub_epi32(cnt0, _mm256_cmpgt_epi32(vp, t0));
                 cnt1 = _mm256_sub_epi32(cnt1, _mm256_cmpgt_epi32(vp, t1));
             }
+            if (sg) {
+                const __m256i o1 = _mm256_set1_epi32(sg->o1 ? sg->o1[k] : sg->c1);
+                if (sg->o2) {
+                    const int32_t *q = sg->o2 + k * N + j;
+                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)q)));
+                    t1 = _mm256_add_epi32(t1, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)(q + 8))));
+                } else {
+                    const __m256i sh = _mm256_xor_si256(o1, _mm256_set1_epi32(sg->c2));
+                    t0 = _mm256_add_epi32(t0, sh);
+                    t1 = _mm256_add_epi32(t1, sh);
+                }
+            }
+            acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(table, t0, 4));
+            acc1 = _mm256_add_ps(acc1, _mm256_i32gather_ps(table, t1, 4));
         }
         _mm256_storeu_ps(o + j, acc0);
         _mm256_storeu_ps(o + j + 8, acc1);
@@ -432,13 +419,7 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);
             f += count && t < p;
-            if (sg) {
-                const float s1 = sg->x1 ? (sg->x1[k] < 0 ? -1.0f : 1.0f) : sg->sg1;
-                const float s2 = sg->x2 ? (sg->x2[k * N + j] < 0 ? -1.0f : 1.0f) : sg->sg2;
-                acc += ((table[t] - (sg->h1 ? sg->h1[k] : 0.0f)) - (sg->g2 ? sg->g2[k * N + j] : 0.0f)) * (s1 * s2);
-            } else {
-                acc += table[t];
-            }
+            acc += table[sg ? t + ((sg->o1 ? sg->o1[k] : sg->c1) ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2)) : t];
         }
         o[j] = acc;
     }
@@ -459,23 +440,19 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
  * k in increasing order. *fired = number of layer-I neurons that spike
  * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller.
  *
- * The signed construction (signed nonzero): the term of (i, k, j) is
- *     s1 s2 (table[tick] - h1[i, k] - g2[k, j])
- * with s1 = the sign of x1[i, k] (-1 below 0; x1 NULL: the constant sg1), s2
- * of x2[k, j] likewise; h1 (B, M, K) and g2 (B, K, N) may be NULL (0): the
- * neuron carrying x1 x2 and the layer-II terms of the neurons with a silent
- * part (which depend on (i, k) or (k, j) only) in one pass. */
+ * The signed construction (is_signed nonzero): the table is [T, -T] and each
+ * term reads T[tick] times the sign of its two parts: o1 (B, M, K) and o2
+ * (B, K, N) hold p + 1 where a part is negative and 0 where it is positive
+ * (NULL: the constants c1, c2 for all), see signed_t. */
 void NAME(ttfs_product_matmul)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N,
                                int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads,
-                               int is_signed, const REAL *x1, const REAL *x2, double sg1, double sg2,
-                               const REAL *h1, const REAL *g2)
+                               int is_signed, const int32_t *o1, const int32_t *o2, int32_t c1, int32_t c2)
 {
     int64_t f = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
     for (int64_t row = 0; row < B * M; row++) {
         const int64_t kn = (row / M) * K * N;
-        NAME(signed_t) sg = {x1 ? x1 + row * K : NULL, x2 ? x2 + kn : NULL, h1 ? h1 + row * K : NULL,
-                             g2 ? g2 + kn : NULL, (REAL)sg1, (REAL)sg2};
+        NAME(signed_t) sg = {o1 ? o1 + row * K : NULL, o2 ? o2 + kn : NULL, c1, c2};
         f += PRODUCT_ROW(u1 + row * K, v2 + kn, K, N, p, table, out + row * N, count, is_signed ? &sg : NULL);
     }
     *fired = f;
