@@ -900,6 +900,7 @@ class Product(nn.Module):
         self.out = out
         self._table = None  # (key, layer II's tick table): see _layer2_table
         self._pair_table = None  # kernel mode: the summed tables of a split factor's two synapses
+        self._fine_cache = None  # (key, constants) of _fine_constants
 
     # ---- construction and shifts ------------------------------------------
     def set_construction(self, construction: str, r: float | None = None):
@@ -1072,47 +1073,60 @@ class Product(nn.Module):
         over a sender's window is f(x) - f(a_n)), in kernel mode too.
         """
         o1, o2 = self.operands()     # parts and the shift ratio r (from the envelope)
-        r, p = self.r, ctx.precision
-
-        def per_element(pop, x, o):
-            a, b = pop.bounds(x)
-            a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
-            b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
-            M = torch.maximum(a.abs(), b.abs())
-            low = torch.zeros_like(M) if o.split else torch.minimum(a.abs(), b.abs())
-            return M, low, r * M
-
-        M1, low1, e1 = per_element(self.p1, x1, o1)
-        M2, low2, e2 = per_element(self.p2, x2, o2)
-        lo_y = torch.log(low1 + e1) + torch.log(low2 + e2)
-        hi_y = torch.log(M1 + e1) + torch.log(M2 + e2)
-        d_y = hi_y - lo_y
-        s1, s2 = o1.sign(x1), o2.sign(x2)
-        m1, m2 = x1.abs(), x2.abs()
+        p = ctx.precision
+        c = self._fine_constants(x1, x2, o1, o2, p)
         fired = 0
 
-        def E(y):
+        def E(y):   # layer II's term of a layer-I neuron at the nearest of p ticks of its own range
             nonlocal fired
-            k = torch.round((hi_y - y) * (p / d_y)).clamp_(0, p)
-            fired += int((k < p).sum())
-            return torch.exp(hi_y - k * (d_y / p))
+            val, f, _ = native.tick_values(y, c["hi_y"], c["scale"], c["step"], p)
+            fired += f
+            return val.exp_()
 
-        l1, l2 = torch.log(m1 + e1), torch.log(m2 + e2)
-        ss = s1 * s2
-        V = ss * E(l1 + l2)
+        l1, l2 = torch.log(x1.abs() + c["e1"]), torch.log(x2.abs() + c["e2"])
+        V = E(l1 + l2)
         if o2.split:
-            V = V - ss * E(l1 + torch.log(e2))
+            V = V.sub_(E(l1 + c["le2"]))
         if o1.split:
-            V = V - ss * E(torch.log(e1) + l2)
+            V = V.sub_(E(c["le1"] + l2))
         if o1.split and o2.split:
-            V = V + ss * torch.exp(lo_y)
+            V = V.add_(c["E00"])
+        V = V.mul_(o1.sign(x1) * o2.sign(x2))
         if o1.c or o2.c:
-            V = V - (o2.c * e2) * x1 - (o1.c * e1) * x2 - o1.c * o2.c * e1 * e2
+            V = V - (o2.c * c["e2"]) * x1 - (o1.c * c["e1"]) * x2 - o1.c * o2.c * c["e1"] * c["e2"]
         if ctx.record:
             st = self.y.stats
             st.neurons += V.numel() * len(o1.parts) * len(o2.parts)
             st.spikes += fired
         return V
+
+    def _fine_constants(self, x1, x2, o1: SignedOperand, o2: SignedOperand, p: int) -> dict:
+        """The per-element shifts e = r max|x|, layer I's range [lo_y, hi_y] and its tick scale of
+        :meth:`_signed_elementwise_fine`, in x1's dtype; cached per dtype, device, p, r and ranges."""
+        key = (x1.dtype, x1.device, p, self.r, self.p1.fine_a, self.p1.fine_b, self.p2.fine_a, self.p2.fine_b,
+               self.p1.a, self.p1.b, self.p2.a, self.p2.b)
+        hit = getattr(self, "_fine_cache", None)
+        if hit is not None and len(hit[0]) == len(key) and all(u is v or (not isinstance(u, torch.Tensor) and u == v)
+                                                                 for u, v in zip(hit[0], key)):
+            return hit[1]
+
+        def per_element(pop, o):
+            a, b = pop.bounds(x1)
+            a = torch.as_tensor(a, dtype=x1.dtype, device=x1.device)
+            b = torch.as_tensor(b, dtype=x1.dtype, device=x1.device)
+            M = torch.maximum(a.abs(), b.abs())
+            low = torch.zeros_like(M) if o.split else torch.minimum(a.abs(), b.abs())
+            return M, low, self.r * M
+
+        M1, low1, e1 = per_element(self.p1, o1)
+        M2, low2, e2 = per_element(self.p2, o2)
+        lo_y = torch.log(low1 + e1) + torch.log(low2 + e2)
+        hi_y = torch.log(M1 + e1) + torch.log(M2 + e2)
+        d_y = hi_y - lo_y
+        c = {"e1": e1, "e2": e2, "le1": torch.log(e1), "le2": torch.log(e2), "hi_y": hi_y, "scale": p / d_y,
+             "step": d_y / p, "E00": torch.exp(lo_y)}
+        self._fine_cache = (key, c)
+        return c
 
     def _signed_by_neuron(self, x1, x2, ctx: Ctx):
         """Quantized and kernel modes, signed construction: every layer-I spike on its own.
