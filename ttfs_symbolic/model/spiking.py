@@ -862,6 +862,21 @@ def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2)
     return float(np.mean(sq)) * (hi - lo) ** 2
 
 
+def _sub_matmul(V: torch.Tensor, A, B) -> torch.Tensor:
+    """``V - A @ B`` (``A`` (..., M, K), ``B`` (..., K, N); either may be a float, a constant matrix of
+    that sign), in place on V (``baddbmm``) where V is a contiguous batch of matrices."""
+    if not isinstance(A, torch.Tensor):   # a constant sign: A @ B = c * (column sums of B), per row
+        return V.sub_(B.sum(-2, keepdim=True), alpha=A)
+    if not isinstance(B, torch.Tensor):
+        return V.sub_(A.sum(-1, keepdim=True), alpha=B)
+    M, N, K = V.shape[-2], V.shape[-1], A.shape[-1]
+    lead = V.shape[:-2]
+    if V.is_contiguous() and A.shape[:-2] == lead and B.shape[:-2] == lead:
+        V.view(-1, M, N).baddbmm_(A.reshape(-1, M, K), B.reshape(-1, K, N), alpha=-1)
+        return V
+    return V - A @ B
+
+
 class Product(nn.Module):
     """x1 * x2 by a two-layer log/exp network, elementwise or as a matrix product.
 
@@ -1145,6 +1160,8 @@ class Product(nn.Module):
         """
         o1, o2 = self.operands()
         y_pop, p = self.y, ctx.precision
+        if self.matmul:   # (heads: transposed views) one copy each, then every pass reads rows
+            x1, x2 = x1.contiguous(), x2.contiguous()
         l1 = self._signed_terms(x1, self.p1, o1, ctx)
         l2 = self._signed_terms(x2, self.p2, o2, ctx)
         T = self._layer2_table(ctx.mode_for(self.y), p, x1.dtype, x1.device)
@@ -1161,15 +1178,16 @@ class Product(nn.Module):
             V, f_main = native.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed)
             fired += f_main
             # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
-            # (k, j); pairs (-s1, -s2): silent, E(0, 0): matrix products with the signs
-            s1, s2 = o1.sign(x1), o2.sign(x2)
+            # (k, j); pairs (-s1, -s2): silent, E(0, 0): matrix products with the signs, subtracted in place
+            s1 = o1.sign(x1) if o1.split else float(o1.parts[0])
+            s2 = o2.sign(x2) if o2.split else float(o2.parts[0])
             if o2.split:
                 E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
-                V = V - (s1 * E10) @ s2
+                V = _sub_matmul(V, E10.mul_(s1), s2)
                 fired += f10 * x2.shape[-1]
             if o1.split:
                 E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
-                V = V - s1 @ (s2 * (E01 - E00) if o2.split else s2 * E01)
+                V = _sub_matmul(V, s1, (E01.sub_(E00) if o2.split else E01).mul_(s2))
                 fired += f01 * x1.shape[-2]
             if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
                 V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
