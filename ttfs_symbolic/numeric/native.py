@@ -718,8 +718,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     ``x2`` (like l2) or ``s2``. Each term is then ``s1 s2 table[tick]``, s1 =
     -1 where x1 < 0 and +1 elsewhere (s2 likewise): the neurons that carry
     x1 x2 with the signs of their parts. In C the sign picks the half of a
-    table ``[T, -T]`` by an integer offset (exact), read from x1 and x2 in
-    the loop.
+    table ``[T, -T]`` by an integer offset (exact).
     """
     for name, t in (("l1", l1), ("l2", l2)):
         _check_nan(t, f"the terms {name} of layer I")
@@ -741,7 +740,8 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
         tab, offs, consts = table.contiguous(), [None, None], [0, 0]
         if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative
             tab = torch.cat([tab, -tab])
-            offs = [rows(sg["x1"], (M, K)), rows(sg["x2"], (K, N))]
+            offs = [None if sg[n] is None else rows(torch.where(sg[n] < 0, p + 1, 0).to(torch.int32), last2)
+                    for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
             consts = [(p + 1) if sg[f"s{i}"] < 0 else 0 for i in (1, 2)]
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
