@@ -862,6 +862,19 @@ def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2)
     return float(np.mean(sq)) * (hi - lo) ** 2
 
 
+def _matmul(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """``x1 @ x2``. Attention's heads are strided views (batch, head, tokens, dim) of the linear layers'
+    outputs, which ``@`` copies into contiguous operands first; each head's slice is already a strided
+    matrix batch a BLAS product reads as it is, so one ``bmm`` per head writes into one output instead."""
+    if x1.dim() != 4 or x2.dim() != 4 or x1.shape[:2] != x2.shape[:2] or x1.device.type != "cpu" \
+            or (x1.is_contiguous() and x2.is_contiguous()) or x1.shape[1] > 64:
+        return x1 @ x2
+    out = torch.empty(*x1.shape[:3], x2.shape[-1], dtype=torch.result_type(x1, x2), device=x1.device)
+    for i in range(x1.shape[1]):
+        torch.bmm(x1[:, i], x2[:, i], out=out[:, i])
+    return out
+
+
 def _sub_matmul(V: torch.Tensor, A, B) -> torch.Tensor:
     """``V - A @ B`` (``A`` (..., M, K), ``B`` (..., K, N); either may be a float, a constant matrix of
     that sign), in place on V (``baddbmm``) where V is a contiguous batch of matrices."""
@@ -974,7 +987,7 @@ class Product(nn.Module):
             # the product itself, without the cancellation of the shifted terms.
             if ctx.record:
                 self._count_layer1(x1, x2)
-            V = x1 @ x2 if self.matmul else x1 * x2
+            V = _matmul(x1, x2) if self.matmul else x1 * x2
         elif self.construction == "paper":
             V = self._layer1_by_neuron(x1, x2, shift_for(self.p1), shift_for(self.p2), ctx)
         else:
