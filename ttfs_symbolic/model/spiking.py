@@ -611,7 +611,9 @@ class Population(nn.Module):
         if hit is not None and hit[0] == key:
             return hit[1]
         low, high = self.bounds(V) if self.h is None else self._thresholds()
-        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
+        # (a threshold h^-1(a) = -inf, as exp's for a = 0, adds no slack: the slack is finite)
+        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else \
+            max([1.0] + [abs(t) for t in (low, high) if math.isfinite(t)])
         tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
         lims = (low - tol, high + tol)
         self._count_cache = (key, lims)

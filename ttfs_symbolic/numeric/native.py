@@ -693,7 +693,7 @@ def _clip_counts_torch(x, lo, hi, a, b):
         return 0, 0
     if not any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b)) and lo <= a and hi >= b:
         mn, mx = (float(v) for v in torch.aminmax(x))
-        if not (mn < a or mx > b):   # (NaN: in range, as in C)
+        if a <= mn and mx <= b:   # (a NaN makes both false: the counts below, which pass over NaN, as C does)
             return 0, 0
     none = not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor) and lo == -math.inf and hi == math.inf
     clipped = 0 if none else int(((x < lo) | (x > hi)).sum())
