@@ -277,9 +277,10 @@ def test_clip_matches_torch(seed, kind, shape, dtype, where):
     """native.clip (exact mode's clamp and clipping count, one C pass) against its torch reference:
     the same clamped values bit for bit (NaN kept), the same counts, every range kind."""
     g = torch.Generator().manual_seed(seed)
-    x = (4 * torch.rand(shape, generator=g, dtype=torch.float64) - 2).to(dtype)
+    x = (6 * torch.rand(shape, generator=g, dtype=torch.float64) - 3).to(dtype)   # values past both ends
     lo, hi, a, b = _bounds(kind, shape, g, dtype)
-    x.view(-1)[:3] = torch.tensor([float("nan"), -1.0, 2.0], dtype=dtype)   # NaN, and the range's ends
+    # NaN, the range's ends (of one range), and values past both ends of every range
+    x.view(-1)[:5] = torch.tensor([float("nan"), -1.0, 2.0, -3.5, 3.5], dtype=dtype)
     got, ref = {}, {}
     for backend, res in (("native", got), ("torch", ref)):
         xb = x.clone()
@@ -288,6 +289,7 @@ def test_clip_matches_torch(seed, kind, shape, dtype, where):
     assert got["n"] == ref["n"] and got["o"] == ref["o"]
     want_n = int(((x < lo) | (x > hi)).sum())
     assert got["n"] == want_n and got["o"] == int(((x < a) | (x > b)).sum()) >= want_n
+    assert int((x > b + 0.01).sum()) > 0 and int((x < a - 0.01).sum()) > 0   # both sides exercised
     if where == "none":
         assert got["out"] is None and ref["out"] is None
     else:

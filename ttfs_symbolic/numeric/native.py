@@ -695,9 +695,10 @@ def _clip_counts_torch(x, lo, hi, a, b):
         mn, mx = (float(v) for v in torch.aminmax(x))
         if a <= mn and mx <= b:   # (a NaN makes both false: the counts below, which pass over NaN, as C does)
             return 0, 0
+    outside = int(((x < a) | (x > b)).sum())
     none = not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor) and lo == -math.inf and hi == math.inf
-    clipped = 0 if none else int(((x < lo) | (x > hi)).sum())
-    return clipped, int(((x < a) | (x > b)).sum())
+    clipped = 0 if none or not outside else int(((x < lo) | (x > hi)).sum())
+    return clipped, outside
 
 
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
