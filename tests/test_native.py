@@ -252,3 +252,152 @@ def test_an_unusable_cache_dir_falls_back_to_a_temporary_one(tmp_path):
     # a fresh private mkdtemp folder (issue 12), named in one warning and removed at exit
     assert ok == "True" and not path.startswith(str(blocker)) and path.startswith(tempfile.gettempdir())
     assert "not using the cache folder" in r.stderr and not os.path.exists(os.path.dirname(path))
+
+
+# ---- the fused clip and count loops (issue 22) --------------------------------------------------
+
+def _bounds(kind: str, shape, g, dtype):
+    """(lo, hi, a, b): one range (floats) or one per neuron of the trailing dimensions (tensors),
+    the count bounds widened by a slack so that lo <= a and hi >= b."""
+    if kind == "layer":
+        a, b = -1.0, 2.0
+        return a - 1e-3, b + 1e-3, a, b
+    trailing = shape[-1:] if kind == "channel" else shape[1:]
+    a = -1.0 - torch.rand(trailing, generator=g, dtype=torch.float64)
+    b = 1.0 + torch.rand(trailing, generator=g, dtype=torch.float64)
+    a, b = a.to(dtype), b.to(dtype)
+    return a - 1e-3, b + 1e-3, a, b
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2 ** 31), kind=st.sampled_from(["layer", "channel", "neuron"]),
+       shape=st.sampled_from([(5, 7), (3, 4, 9), (2, 3, 1), (1, 5000), (3, 2, 2, 40)]),
+       dtype=st.sampled_from(DTYPES), where=st.sampled_from(["new", "inplace", "none"]))
+def test_clip_matches_torch(seed, kind, shape, dtype, where):
+    """native.clip (exact mode's clamp and clipping count, one C pass) against its torch reference:
+    the same clamped values bit for bit (NaN kept), the same counts, every range kind."""
+    g = torch.Generator().manual_seed(seed)
+    x = (6 * torch.rand(shape, generator=g, dtype=torch.float64) - 3).to(dtype)   # values past both ends
+    lo, hi, a, b = _bounds(kind, shape, g, dtype)
+    # NaN, the range's ends (of one range), and values past both ends of every range
+    x.view(-1)[:5] = torch.tensor([float("nan"), -1.0, 2.0, -3.5, 3.5], dtype=dtype)
+    got, ref = {}, {}
+    for backend, res in (("native", got), ("torch", ref)):
+        xb = x.clone()
+        out = {"new": torch.empty_like(xb), "inplace": xb, "none": None}[where]
+        res["out"], res["n"], res["o"] = native.clip(xb, lo, hi, a, b, out=out, backend=backend)
+    assert got["n"] == ref["n"] and got["o"] == ref["o"]
+    want_n = int(((x < lo) | (x > hi)).sum())
+    assert got["n"] == want_n and got["o"] == int(((x < a) | (x > b)).sum()) >= want_n
+    assert int((x > b + 0.01).sum()) > 0 and int((x < a - 0.01).sum()) > 0   # both sides exercised
+    if where == "none":
+        assert got["out"] is None and ref["out"] is None
+    else:
+        assert torch.equal(got["out"].nan_to_num(7.0), ref["out"].nan_to_num(7.0))
+        assert torch.equal(got["out"].nan_to_num(7.0), torch.clamp(x, a, b).nan_to_num(7.0))
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2 ** 31), kind=st.sampled_from(["layer", "channel", "neuron"]),
+       shape=st.sampled_from([(5, 7), (3, 4, 9), (2, 3, 1), (1, 5000)]), p=precisions,
+       dtype=st.sampled_from(DTYPES), counted=st.booleans(), inplace=st.booleans())
+def test_tick_values_matches_torch_bit_for_bit(seed, kind, shape, p, dtype, counted, inplace):
+    """native.tick_values (quantized/kernel value of the nearest tick, one range or one per neuron, and the
+    clipping count in the same pass) against its torch reference, and against quantize by hand."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi, a, b = _bounds(kind, shape, g, dtype)
+    d = b - a
+    scale, step = p / d, d / p
+    x = (4 * torch.rand(shape, generator=g, dtype=torch.float64) - 2).to(dtype)
+    half = (b - (torch.randint(0, p, shape, generator=g) + 0.5) * step)   # exactly half-way between ticks
+    x = torch.where(torch.rand(shape, generator=g) < 0.3, torch.as_tensor(half, dtype=dtype), x)
+    count = (lo, hi) if counted else None
+    res = []
+    for backend in ("native", "torch"):
+        xb = x.clone()
+        res.append(native.tick_values(xb, b, scale, step, p, out=xb if inplace else None, count=count,
+                                      backend=backend))
+    (got, f1, c1), (ref, f2, c2) = res
+    assert torch.equal(got, ref) and f1 == f2 and c1 == c2
+    k = torch.round((b - x) * scale).clamp(0, p)
+    assert torch.equal(ref, b - k * step) and f2 == int((k < p).sum())
+    assert c2 == (int(((x < lo) | (x > hi)).sum()) if counted else 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["channel", "neuron", "one"])
+def test_packed_bounds_equal_the_unpacked_ones(dtype, kind):
+    """clip_packed and ticks_packed (the bounds packed once per layer) give clip's and tick_values' results."""
+    g = torch.Generator().manual_seed(11)
+    shape = (4, 6, 9)
+    lo, hi, a, b = _bounds("neuron" if kind == "neuron" else "channel", shape, g, dtype)
+    if kind == "one":   # one range as a one-element tensor: the scalar loop
+        lo, hi, a, b = (t[:1] for t in (lo, hi, a, b))
+    x = (4 * torch.rand(shape, generator=g, dtype=torch.float64) - 2).to(dtype)
+    want = native.clip(x.clone(), lo, hi, a, b, out=torch.empty_like(x))
+    got = native.clip_packed(x.clone(), torch.cat([t.reshape(-1) for t in (lo, hi, a, b)]), out=torch.empty_like(x))
+    assert torch.equal(got[0], want[0]) and got[1:] == want[1:] and want[1] > 0
+    p = 64
+    pack = torch.cat([t.reshape(-1) for t in (b, p / (b - a), (b - a) / p, lo, hi)])
+    want = native.tick_values(x, b, p / (b - a), (b - a) / p, p, count=(lo, hi))
+    got = native.ticks_packed(x, pack, p)
+    assert torch.equal(got[0], want[0]) and got[1:] == want[1:]
+
+
+def test_clip_refuses_count_bounds_inside_the_range():
+    with pytest.raises(ValueError, match="count bounds must hold the range"):
+        native.clip(torch.zeros(3), 0.5, 2.0, 0.0, 2.0)
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2 ** 31), batch=st.sampled_from([(), (3,), (2, 2)]), m=st.integers(1, 9),
+       k=st.integers(1, 40), n=st.integers(1, 37), p=precisions, dtype=st.sampled_from(DTYPES),
+       split1=st.sampled_from([0, 1, -1]), split2=st.sampled_from([0, 1, -1]), count=st.booleans())
+def test_product_matmul_signed_matches_torch(seed, batch, m, k, n, p, dtype, split1, split2, count):
+    """The signed construction's main neurons: sum_k s1 s2 T[tick], s = -1 where the factor is negative
+    (0: from the values) or a constant sign (+-1), C against torch, and against the unsigned loop."""
+    g = torch.Generator().manual_seed(seed)
+    d_y = 3.0
+    l1 = (torch.rand(*batch, m, k, generator=g, dtype=torch.float64) * d_y / 2).to(dtype)
+    l2 = (torch.rand(*batch, k, n, generator=g, dtype=torch.float64) * d_y / 2).to(dtype)
+    x1 = torch.randn(*batch, m, k, generator=g, dtype=torch.float64).to(dtype)
+    x2 = torch.randn(*batch, k, n, generator=g, dtype=torch.float64).to(dtype)
+    x1.view(-1)[0] = 0.0   # zero is the positive part's
+    signed = {"x1": x1} if split1 == 0 else {"s1": split1}
+    signed.update({"x2": x2} if split2 == 0 else {"s2": split2})
+    table = torch.exp(d_y - torch.arange(p + 1, dtype=torch.float64) * (d_y / p)).to(dtype)
+    s, fired = native.product_matmul(l1, l2, table, d_y, p / d_y, p, count=count, backend="native", signed=signed)
+    ref, fired_ref = native.product_matmul(l1, l2, table, d_y, p / d_y, p, count=count, backend="torch",
+                                           signed=signed)
+    plain, fired_plain = native.product_matmul(l1, l2, table, d_y, p / d_y, p, count=count, backend="torch")
+    assert fired == fired_ref == fired_plain
+    eps = torch.finfo(dtype).eps
+    assert float((s - ref).abs().max()) <= k * eps * float(plain.abs().max()) + eps
+    if split1 and split2:   # constant signs: the unsigned sums times their product
+        assert torch.allclose(ref, split1 * split2 * plain, rtol=0, atol=k * eps * float(plain.abs().max()) + eps)
+
+
+@pytest.mark.parametrize("n", [15, 16, 37, 197])
+def test_product_matmul_signed_float32_wide_rows(n):
+    """float32 rows of 16 columns or more take the AVX2 path, where the signs shift the gathered entry."""
+    g = torch.Generator().manual_seed(n)
+    l1 = torch.rand(3, 9, 64, generator=g) * 1.5
+    l2 = torch.rand(3, 64, n, generator=g) * 1.5
+    signed = {"x1": torch.randn(3, 9, 64, generator=g), "x2": torch.randn(3, 64, n, generator=g)}
+    p = 1024
+    table = torch.exp(3.0 - torch.arange(p + 1, dtype=torch.float64) * (3.0 / p)).float()
+    for sg in (signed, {"x1": signed["x1"], "s2": -1}, {"s1": -1, "x2": signed["x2"]}):
+        s, fired = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, backend="native", signed=sg)
+        ref, fired_ref = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, backend="torch", signed=sg)
+        assert fired == fired_ref > 0
+        assert float((s - ref).abs().max()) <= 64 * torch.finfo(torch.float32).eps * float(table.max()) * 64
+
+
+def test_product_matmul_signed_refuses_bad_signs():
+    z = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="exactly one of x1"):
+        native.product_matmul(z, z.T.contiguous(), torch.zeros(9), 1.0, 8.0, 8, signed={"x2": z.T})
+    with pytest.raises(ValueError, match="must be \\+1 or -1"):
+        native.product_matmul(z, z.T.contiguous(), torch.zeros(9), 1.0, 8.0, 8, signed={"s1": 2, "s2": 1})
+    with pytest.raises(ValueError, match="unknown key"):
+        native.product_matmul(z, z.T.contiguous(), torch.zeros(9), 1.0, 8.0, 8, signed={"s1": 1, "s2": 1, "h": 1})

@@ -156,12 +156,11 @@ class MaskedSoftmax(SpikingSoftmax):
         ctx.note(self.out)
         self.out.require_range()
         e = e.mul_(torch.exp(-lse))
-        ctx.checked += e.numel()
         limit = self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5))
-        if e.numel() and float(e.max()) > limit:
+        n = 0
+        if ctx.check != "off" and e.numel() and float(e.max()) > limit:
             n = int((e > limit).sum())
-            old = ctx.clipped.get(self.out.pname, (0, 0))
-            ctx.clipped[self.out.pname] = (old[0] + n, old[1] + e.numel())
+        ctx.add_check(self.out.pname, n, e.numel())
         return e.clamp_(self.out.a, self.out.b)
 
     def forward(self, s, mask, ctx: Ctx):
@@ -463,15 +462,16 @@ class SpikingBert(nn.Module):
 
     @torch.no_grad()
     def forward(self, batch, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-                record: bool = False, only=None, warn: bool = True):
+                record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """The last hidden state (batch, tokens, hidden) of the spiking encoder.
 
         ``only``: names of the layers that run in ``mode``, the rest exact
         (:func:`~ttfs_symbolic.model.report.error_budget`); neurons driven
-        outside their range are counted (``self.last_clipping``) and warned about.
+        outside their range are counted (``self.last_clipping``; how:
+        ``check_clipping``, as in :meth:`SpikingViT.forward`) and warned about.
         """
         x = self.prepare_input(batch, dtype)
-        ctx = make_ctx(self, mode, precision, record, only)
+        ctx = make_ctx(self, mode, precision, record, only, check_clipping)
         out = self._encode_tokens(x, ctx)
         finish_call(self, ctx, warn=warn)
         return out
@@ -662,13 +662,13 @@ class SpikingSentenceTransformer(SpikingBert):
 
     @torch.no_grad()
     def encode(self, sentences, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-               record: bool = False, only=None, warn: bool = True):
+               record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """Sentence embeddings (batch, hidden) of a list of sentences or of a tokenizer batch."""
         if isinstance(sentences, str):
             sentences = [sentences]
         batch = sentences if self._is_batch(sentences) else self.tokenize(sentences)
         x = self.prepare_input(batch, dtype)
-        ctx = make_ctx(self, mode, precision, record, only)
+        ctx = make_ctx(self, mode, precision, record, only, check_clipping)
         out = self._forward(x, ctx)
         finish_call(self, ctx, warn=warn)
         return out

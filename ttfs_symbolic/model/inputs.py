@@ -30,7 +30,9 @@ def check_images(images, in_chans: int, img_size) -> torch.Tensor:
     if images.is_complex() or not images.is_floating_point():
         raise ValueError(f"images must be floating point, got {images.dtype}: scale and normalise raw pixels "
                          "as the ANN expects (e.g. images.float() / 255, then its mean and std) first")
-    if images.numel():
+    # one summing pass first (a NaN or inf pixel makes the sum non-finite; torch.isfinite over every
+    # pixel costs more than a whole layer of the model): the pixel-wise count only when it is not
+    if images.numel() and not bool(torch.isfinite(images.sum())):
         bad = ~torch.isfinite(images)
         if bool(bad.any()):
             nan = int(torch.isnan(images).sum())

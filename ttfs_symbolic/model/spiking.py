@@ -40,6 +40,16 @@ from ..numeric.kernels import InputKernel, OutputKernel
 
 
 
+#: how a forward call counts the neurons driven outside their range (``check_clipping=``):
+#: ``full`` every neuron; ``sample`` every neuron where the count is free (the C loops count in
+#: the pass that clips and rounds), every SAMPLE_EVERY-th row of each layer where it is not (the
+#: torch loops: GPU, TTFS_NATIVE=0); ``off`` none (no count, no warning). The neurons clip in
+#: every setting: only the count differs (docs/guide/precision.md, "Clipping checks").
+CHECK_MODES = ("full", "sample", "off")
+DEFAULT_CHECK = "full"
+SAMPLE_EVERY = 8
+
+
 @dataclass
 class Ctx:
     """What one forward pass does: mode, time precision, and what it records.
@@ -48,6 +58,7 @@ class Ctx:
     order in which they first emit: a layer emits only once the values of
     every layer it receives from exist, so this order is causal and Algorithm
     1 numbers the emitting windows by it (:func:`ttfs_symbolic.model.convert.calibrate`).
+    ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`).
     """
 
     mode: str = "exact"
@@ -57,8 +68,11 @@ class Ctx:
     order: list | None = None
     #: ids of the populations that run in ``mode``; the others run exact (the error budget)
     only: frozenset | None = None
+    check: str = DEFAULT_CHECK
 
     def __post_init__(self):
+        if self.check not in CHECK_MODES:
+            raise ValueError(f"check_clipping must be one of {', '.join(CHECK_MODES)}, got {self.check!r}")
         if self.mode == "calibrate":
             self.calibrating = True
             if self.order is None:
@@ -72,6 +86,18 @@ class Ctx:
         self.clipped: dict[str, tuple[int, int]] = {}
         #: neurons whose range was checked in this call
         self.checked = 0
+        #: whether some counts were made on a sample (check="sample" where counting is not free)
+        self.sampled = False
+
+    def add_check(self, name: str, clipped: int, neurons: int, checked: int | None = None):
+        """Note that ``checked`` (default: all ``neurons``) neurons of layer ``name`` were checked and
+        ``clipped`` of them were out of range; nothing when the check is off."""
+        if self.check == "off":
+            return
+        self.checked += neurons if checked is None else checked
+        if clipped:
+            old = self.clipped.get(name, (0, 0))
+            self.clipped[name] = (old[0] + clipped, old[1] + (neurons if checked is None else checked))
 
     def mode_for(self, pop: "Population") -> str:
         """The mode ``pop`` runs in: ``mode``, or ``exact`` when ``only`` leaves it out."""
@@ -124,8 +150,10 @@ class ClippingWarning(UserWarning):
     """Inputs drove neurons outside their calibrated range: those neurons clipped (to a or b)."""
 
 
-def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=None) -> Ctx:
-    """The context of one forward call; ``only``: names of the layers that run in ``mode`` (others exact)."""
+def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=None,
+             check: str = DEFAULT_CHECK) -> Ctx:
+    """The context of one forward call; ``only``: names of the layers that run in ``mode`` (others exact);
+    ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`)."""
     ids = None
     if only is not None:
         names = set(only)
@@ -134,7 +162,7 @@ def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=
         if unknown:
             raise ValueError(f"unknown layer name(s) in only=: {', '.join(unknown[:5])}")
         ids = frozenset(id(pops[n]) for n in names)
-    return Ctx(mode=mode, precision=precision, record=record, only=ids)
+    return Ctx(mode=mode, precision=precision, record=record, only=ids, check=check)
 
 
 def warn_clipping(clipped: int, checked: int, layers: dict, where: str, stacklevel: int = 7):
@@ -154,13 +182,16 @@ def warn_clipping(clipped: int, checked: int, layers: dict, where: str, stacklev
 def finish_call(model: nn.Module, ctx: Ctx, warn: bool = True) -> dict:
     """Record (``model.last_clipping``) and warn once about the neurons this call drove out of range.
 
-    Returns ``{"rate", "clipped", "checked", "layers": {name: rate}}``; the
-    warning (:class:`ClippingWarning`) names the rate and the worst layers.
+    Returns ``{"rate", "clipped", "checked", "layers": {name: rate}, "check", "sampled"}``;
+    the warning (:class:`ClippingWarning`) names the rate and the worst layers. ``check`` is the
+    call's ``check_clipping``; ``sampled``: whether some layers were counted on a sample only
+    (``check_clipping="sample"`` where counting is not free): ``clipped`` and ``checked`` are then
+    counts over the neurons checked, and ``rate`` an estimate. With ``"off"`` nothing is counted.
     """
     clipped = sum(c for c, _ in ctx.clipped.values())
     layers = {name: c / n for name, (c, n) in ctx.clipped.items()}
     info = {"rate": clipped / ctx.checked if ctx.checked else 0.0, "clipped": clipped, "checked": ctx.checked,
-            "layers": layers}
+            "layers": layers, "check": ctx.check, "sampled": ctx.sampled}
     model.last_clipping = info
     if warn and clipped:
         warn_clipping(clipped, ctx.checked, layers, f"this {ctx.mode} call")
@@ -282,6 +313,9 @@ class Population(nn.Module):
         self.fine_a = None
         self.fine_b = None
         self._fine_cache = None
+        self._count_cache = None   # (key, (lo, hi)) of _count_bounds
+        self._ticks_cache = None   # (key, [b, p/d, d/p, lo, hi]) of _fine_ticks
+        self._pack_cache = None    # (key, [lo, hi, a, b]) of clip_pack
         self.range_kind = "layer"
         #: (sender, input kernel) when this layer's values are f(sender's values), one input each: with
         #: fine ranges its range is the image of the sender's ranges under f (:meth:`image_range`)
@@ -321,9 +355,11 @@ class Population(nn.Module):
                 raise ValueError(f"layer {self.pname}: per-neuron range has a >= b at "
                                  f"{int((ta >= tb).sum())} neuron(s)")
             self.fine_a, self.fine_b, self._fine_cache = ta, tb, None
+            self._count_cache = self._ticks_cache = self._pack_cache = None
             self.a, self.b = float(ta.min()), float(tb.max())
             return
         self.fine_a = self.fine_b = self._fine_cache = None
+        self._count_cache = self._ticks_cache = self._pack_cache = None
         a, b = float(a), float(b)
         if not (math.isfinite(a) and math.isfinite(b)):
             raise ValueError(f"layer {self.pname}: range [{a}, {b}] is not finite")
@@ -523,9 +559,10 @@ class Population(nn.Module):
         reads, so the output may be written over it (one pass and one
         allocation fewer per layer). Not when recording: the clip count reads V.
 
-        Every call checks whether V drives neurons outside the range (one
-        ``aminmax`` pass; the count only when it does) and notes them in
-        ``ctx.clipped``: clipping is never silent (the model warns once per call).
+        The neurons V drives outside the range are counted (``ctx.check``) in
+        the same pass that clips (exact mode) or rounds (quantized, kernel)
+        them, and noted in ``ctx.clipped``: clipping is never silent (the
+        model warns once per call).
         """
         if self.relay:
             # residual="synapses": no neuron here, so no spike, no window, no rounding and no clipping;
@@ -540,81 +577,177 @@ class Population(nn.Module):
             self.observe(out)
             return out
         self.require_range()
-        outside = self._check_clip(V, ctx)
         mode = ctx.mode_for(self)
         reuse = fresh and not ctx.record
-        a, b = self.bounds(V)
-        if mode == "kernel":
-            if self.h is None:
-                # psi = 1/tau: the cumulative table is linear, P[m] = (m + 1/2) d/p,
-                # so the crossing tick is read by division: round((b - V) p / d)
-                out = self._quantize(V, a, b, ctx.precision, out=V if reuse else None)
-            else:
-                out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
+        if self.h is None:
+            out = self._emit_identity(V, ctx, mode, reuse)
         else:
-            if self.h is None:
-                if reuse and not outside:
-                    out = V       # every value in range (the check's aminmax): the clip changes nothing
-                else:
-                    out = V.clamp_(a, b) if reuse else V.clamp(a, b)
+            self._check_clip(V, ctx)
+            if mode == "kernel":
+                out = dynamics.kernel_emit(self.h, self.timing(), V, ctx.precision)
             else:
                 out = self._apply_h(V)
-            if mode == "quantized":
-                # out is this call's own tensor (or V, when reuse): rounded in place
-                out = self._quantize(out, a, b, ctx.precision, out=out)
+                if mode == "quantized":
+                    # out is this call's own tensor: rounded in place
+                    out = self._quantize(out, self.a, self.b, ctx.precision, out=out)
         if ctx.record:
             self._count(V, out)
         return out
 
+    @property
+    def proven(self) -> bool:
+        """Whether a construction proves the range (softmax's max, x - max, log-sum-exp): it holds every
+        value its (already clipped) senders can give, up to an ulp of float rounding, which the clip or
+        the quantized and kernel modes' tick clamp absorbs, so there is nothing to count."""
+        return self.fixed_range is not None or self.range_fn is not None
+
+    def _emit_identity(self, V: torch.Tensor, ctx: Ctx, mode: str, reuse: bool) -> torch.Tensor:
+        """Identity neurons (h = x): ``clip(V, a, b)`` (eq. 14), the nearest of p ticks in quantized and
+        kernel mode, and the clipping count, in one pass (C: :func:`native.clip`, :func:`native.tick_values`).
+
+        Kernel mode needs no table here: psi = 1/tau, so the cumulative table is linear, P[m] =
+        (m + 1/2) d/p, and the crossing tick is read by division, round((b - V) p / d).
+        """
+        counted, lims = self._count_plan(V, ctx)
+        n = 0
+        if mode == "exact":
+            a, b = self.bounds(V)
+            if self.proven and reuse:
+                out = V           # the range holds every value: the clip changes nothing
+            elif lims is None and not native.available_for(V):
+                out = V.clamp_(a, b) if reuse else V.clamp(a, b)
+            else:
+                if not V.is_contiguous():   # (a transposed view: the C loop reads rows) a copy of its own
+                    V, reuse = V.contiguous(), True
+                dest = V if reuse else torch.empty_like(V)
+                if self.fine_a is not None and self.fits(V.shape):
+                    out, n, _ = native.clip_packed(V, self.clip_pack(V, lims is not None), out=dest)
+                else:
+                    lo, hi = (-math.inf, math.inf) if lims is None else lims
+                    out, n, _ = native.clip(V, lo, hi, a, b, out=dest)
+        else:
+            out, n = self._quantize_counted(V, ctx.precision, reuse, lims)
+        if lims is not None:
+            ctx.add_check(self.pname, n, V.numel())
+        elif counted:
+            self._sample_check(V, ctx)
+        elif self.proven:
+            ctx.add_check(self.pname, 0, V.numel())
+        return out
+
+    def _count_plan(self, V: torch.Tensor, ctx: Ctx):
+        """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when
+        every neuron is counted in the emitting pass (None: no count there; a sample, or nothing)."""
+        if self.proven or ctx.check == "off":
+            return False, None
+        if ctx.check == "sample" and not native.available_for(V):
+            return True, None
+        return True, self._count_bounds(V)
+
+    def _count_bounds(self, V: torch.Tensor):
+        """``(lo, hi)``: a neuron clips when its potential lies below lo or above hi: the range [a, b]
+        (identity h) or [h^-1(a), h^-1(b)] widened by a relative slack of float rounding (the
+        calibrated extremes themselves are in range). Floats, or tensors in V's dtype; cached."""
+        key = (V.dtype, V.device, self.a, self.b)
+        hit = getattr(self, "_count_cache", None)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        low, high = self.bounds(V) if self.h is None else self._thresholds()
+        # (a threshold h^-1(a) = -inf, as exp's for a = 0, adds no slack: the slack is finite)
+        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else \
+            max([1.0] + [abs(t) for t in (low, high) if math.isfinite(t)])
+        tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
+        lims = (low - tol, high + tol)
+        self._count_cache = (key, lims)
+        return lims
+
+    def clip_pack(self, like: torch.Tensor, counted: bool) -> torch.Tensor:
+        """``[lo, hi, a, b]`` as one contiguous tensor in ``like``'s dtype, S values each (S = 1 for one
+        range): the bounds of the count (-inf, inf when not counted) and of the clip, for C loops that
+        clip and count this layer's neurons (:func:`native.layernorm`); cached."""
+        key = (like.dtype, like.device, counted and not self.proven, self.a, self.b)
+        hit = getattr(self, "_pack_cache", None)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        a, b = self.bounds(like)
+        lo, hi = self._count_bounds(like) if key[2] else (-math.inf, math.inf)
+        S = a.numel() if isinstance(a, torch.Tensor) else 1
+        parts = [t.reshape(-1) if isinstance(t, torch.Tensor)
+                 else torch.full((S,), float(t), dtype=like.dtype, device=like.device) for t in (lo, hi, a, b)]
+        pack = torch.cat(parts).contiguous()
+        self._pack_cache = (key, pack)
+        return pack
+
+    def fits(self, shape) -> bool:
+        """Whether this layer's range (one, or one per neuron of trailing dimensions) indexes a tensor of
+        ``shape`` by its flat index modulo the number of ranges (as the C loops do)."""
+        t = self.fine_a
+        return t is None or (t.dim() <= len(shape) and tuple(shape[len(shape) - t.dim():]) == tuple(t.shape))
+
+    def _sample_check(self, V: torch.Tensor, ctx: Ctx):
+        """check="sample" where counting is not free (torch loops): count every SAMPLE_EVERY-th row."""
+        lo, hi = self._count_bounds(V)
+        S = lo.numel() if isinstance(lo, torch.Tensor) else 1
+        rows = V.reshape(-1, S)[::SAMPLE_EVERY]
+        if isinstance(lo, torch.Tensor):
+            lo, hi = lo.reshape(-1), hi.reshape(-1)
+        n = int(((rows < lo) | (rows > hi)).sum())
+        ctx.sampled = True
+        ctx.add_check(self.pname, n, V.numel(), checked=rows.numel())
+
+    def _quantize_counted(self, V: torch.Tensor, p: int, reuse: bool, lims):
+        """``(out, clipped)``: V on the nearest of p ticks of its range (one range, or one per neuron),
+        and the number of V outside ``lims`` (0 when None), in one pass."""
+        if self.fine_a is None:
+            d = self.b - self.a
+            out, _, n = native.tick_values(V, self.b, p / d, d / p, p, out=V if reuse else None, count=lims)
+        elif self.fits(V.shape):
+            out, _, n = native.ticks_packed(V, self._fine_ticks(V, p, lims), p, out=V if reuse else None)
+        else:
+            b, scale, step, *_ = self._fine_ticks(V, p, lims).reshape(5, *self.fine_a.shape)
+            out, _, n = native.tick_values(V, b, scale, step, p, out=V if reuse else None, count=lims)
+        return out, n
+
+    def _fine_ticks(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
+        """``[b, p/d, d/p, lo, hi]`` of per-channel or per-neuron ranges, packed in V's dtype for
+        :func:`native.ticks_packed` (lims None: lo, hi = -inf, inf); cached per dtype, device, p."""
+        key = (V.dtype, V.device, p, lims is not None, self.a, self.b)
+        hit = getattr(self, "_ticks_cache", None)
+        if hit is None or hit[0] != key:
+            a, b = self.bounds(V)
+            d = b - a
+            lo, hi = lims if lims is not None else (torch.full_like(a, -math.inf), torch.full_like(a, math.inf))
+            pack = torch.cat([t.reshape(-1) for t in (b, p / d, d / p, lo, hi)]).contiguous()
+            hit = self._ticks_cache = (key, pack)
+        return hit[1]
+
     @staticmethod
     def _quantize(x, a, b, p: int, out=None):
-        """Nearest of p ticks (:func:`dynamics.quantize_values`); per-neuron ranges in torch."""
+        """Nearest of p ticks (:func:`dynamics.quantize_values`); per-neuron ranges: :func:`native.tick_values`."""
         if not isinstance(a, torch.Tensor):
             return dynamics.quantize_values(x, a, b, p, out=out)
-        if torch.isnan(x).any():
-            raise ValueError("NaN value reached a spiking layer")
         d = b - a
-        k = torch.round((b - x) * (p / d)).clamp_(0, p)
-        res = b - k * (d / p)
-        return out.copy_(res) if out is not None else res
+        return native.tick_values(x, b, p / d, d / p, p, out=out)[0]
 
     def _clip_bounds(self, V=None):
         """The potentials outside which the neuron clips: [a, b] for identity h, else [h^-1(a), h^-1(b)]."""
         return self.bounds(V) if self.h is None else self._thresholds()
 
-    def _check_clip(self, V: torch.Tensor, ctx: Ctx) -> bool:
-        """Count the neurons V drives outside the range (beyond float rounding) into ``ctx.clipped``.
-
-        Returns whether any value lies outside the range at all (whether V must be clipped).
-        """
+    def _check_clip(self, V: torch.Tensor, ctx: Ctx) -> None:
+        """Count the neurons V drives outside the range (beyond float rounding) into ``ctx.clipped``
+        (one counting pass, :func:`native.clip`). For a non-identity h the clip itself is part of h's
+        closed form (eq. 14) or of the kernel-mode threshold search."""
         if V.numel() == 0:
-            return False
-        ctx.checked += V.numel()
-        if self.fixed_range is not None or self.range_fn is not None:
-            # a range a construction proves (softmax's max, x - max, log-sum-exp) holds every value its
-            # (already clipped) senders can give: nothing to count and nothing to clip (at most an ulp of
-            # float rounding, which the quantized and kernel modes' tick clamp absorbs)
-            return False
-        low, high = self._clip_bounds(V)
-        # a relative slack of float rounding: the calibrated extremes themselves are in range
-        scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else max(1.0, abs(low), abs(high))
-        tol = (1e-9 if V.dtype == torch.float64 else 1e-5) * scale
-        if isinstance(low, torch.Tensor):
-            n = int(((V < low - tol) | (V > high + tol)).sum())
-            outside = True
-        else:
-            lo, hi = torch.aminmax(V.detach())
-            lo, hi = float(lo), float(hi)
-            n = 0
-            if lo < low - tol or hi > high + tol:
-                n = int(((V < low - tol) | (V > high + tol)).sum())
-            # any value past the range is clipped, also within the rounding slack that is not counted:
-            # what a neuron emits must not depend on what else is in its batch
-            outside = lo < low or hi > high
-        if n:
-            old = ctx.clipped.get(self.pname, (0, 0))
-            ctx.clipped[self.pname] = (old[0] + n, old[1] + V.numel())
-        return outside
+            return
+        counted, lims = self._count_plan(V, ctx)
+        if lims is not None:
+            low, high = self._clip_bounds(V)
+            _, n, _ = native.clip(V.contiguous(), lims[0], lims[1], low, high)
+            ctx.add_check(self.pname, n, V.numel())
+        elif counted:
+            self._sample_check(V, ctx)
+        elif self.proven:
+            ctx.add_check(self.pname, 0, V.numel())
 
     def _apply_h(self, V: torch.Tensor) -> torch.Tensor:
         """``clip(h(V), a, b)`` (eq. 14) on this layer's range: :meth:`OutputKernel.apply`."""
@@ -773,21 +906,32 @@ def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2)
     return float(np.mean(sq)) * (hi - lo) ** 2
 
 
-_FOLDED: dict = {}
+def _matmul(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """``x1 @ x2``. Attention's heads are strided views (batch, head, tokens, dim) of the linear layers'
+    outputs, which ``@`` copies into contiguous operands first; each head's slice is already a strided
+    matrix batch a BLAS product reads as it is, so one ``bmm`` per head writes into one output instead."""
+    if x1.dim() != 4 or x2.dim() != 4 or x1.shape[:2] != x2.shape[:2] or x1.device.type != "cpu" \
+            or (x1.is_contiguous() and x2.is_contiguous()) or x1.shape[1] > 64:
+        return x1 @ x2
+    out = torch.empty(*x1.shape[:3], x2.shape[-1], dtype=torch.result_type(x1, x2), device=x1.device)
+    for i in range(x1.shape[1]):
+        torch.bmm(x1[:, i], x2[:, i], out=out[:, i])
+    return out
 
 
-def _folded_table(T: torch.Tensor, pad: int):
-    """``([Tp, -Tp, Tp], len(Tp))`` with Tp = T padded by ``pad`` copies of its end values, cached per T."""
-    key = (T.data_ptr(), T.numel(), T.dtype, T.device, pad)
-    hit = _FOLDED.get(key)
-    if hit is not None and hit[0] is T:
-        return hit[1], hit[2]
-    Tp = torch.cat([T[:1].expand(pad), T, T[-1:].expand(pad)])
-    table = torch.cat([Tp, -Tp, Tp]).contiguous()
-    if len(_FOLDED) > 64:
-        _FOLDED.clear()
-    _FOLDED[key] = (T, table, Tp.numel())
-    return table, Tp.numel()
+def _sub_matmul(V: torch.Tensor, A, B) -> torch.Tensor:
+    """``V - A @ B`` (``A`` (..., M, K), ``B`` (..., K, N); either may be a float, a constant matrix of
+    that sign), in place on V (``baddbmm``) where V is a contiguous batch of matrices."""
+    if not isinstance(A, torch.Tensor):   # a constant sign: A @ B = c * (column sums of B), per row
+        return V.sub_(B.sum(-2, keepdim=True), alpha=A)
+    if not isinstance(B, torch.Tensor):
+        return V.sub_(A.sum(-1, keepdim=True), alpha=B)
+    M, N, K = V.shape[-2], V.shape[-1], A.shape[-1]
+    lead = V.shape[:-2]
+    if V.is_contiguous() and A.shape[:-2] == lead and B.shape[:-2] == lead:
+        V.view(-1, M, N).baddbmm_(A.reshape(-1, M, K), B.reshape(-1, K, N), alpha=-1)
+        return V
+    return V - A @ B
 
 
 class Product(nn.Module):
@@ -828,6 +972,7 @@ class Product(nn.Module):
         self.out = out
         self._table = None  # (key, layer II's tick table): see _layer2_table
         self._pair_table = None  # kernel mode: the summed tables of a split factor's two synapses
+        self._fine_cache = None  # (key, constants) of _fine_constants
 
     # ---- construction and shifts ------------------------------------------
     def set_construction(self, construction: str, r: float | None = None):
@@ -886,7 +1031,7 @@ class Product(nn.Module):
             # the product itself, without the cancellation of the shifted terms.
             if ctx.record:
                 self._count_layer1(x1, x2)
-            V = x1 @ x2 if self.matmul else x1 * x2
+            V = _matmul(x1, x2) if self.matmul else x1 * x2
         elif self.construction == "paper":
             V = self._layer1_by_neuron(x1, x2, shift_for(self.p1), shift_for(self.p2), ctx)
         else:
@@ -966,12 +1111,7 @@ class Product(nn.Module):
         return V
 
     def _signed_terms(self, x, pop: Population, o: SignedOperand, ctx: Ctx):
-        """(s, l): the sign of x's carrying part and its layer-I term log(|x| + e) (kernel mode: from eta)."""
-        if o.split:
-            neg = x < 0
-            s = 1.0 - 2.0 * neg.to(x.dtype)
-        else:
-            s = o.sign(x)
+        """l: the layer-I term log(|x| + e) of x's carrying part (kernel mode: from eta)."""
         if ctx.mode_for(self.y) == "kernel" and not pop.fine:
             if not o.split:
                 l = terms(x, pop, o.log_kernel(o.parts[0]), ctx, self.y)
@@ -991,7 +1131,7 @@ class Product(nn.Module):
             l = torch.log(x.abs() + o.e)   # per-neuron ranges: the closed form of the integral (see terms)
         else:
             l = torch.log(x.abs() + o.e)
-        return s, l
+        return l
 
     def _signed_elementwise_fine(self, x1, x2, ctx: Ctx):
         """Elementwise signed product of factors with per-neuron ranges: per-element shifts and layer I.
@@ -1005,47 +1145,60 @@ class Product(nn.Module):
         over a sender's window is f(x) - f(a_n)), in kernel mode too.
         """
         o1, o2 = self.operands()     # parts and the shift ratio r (from the envelope)
-        r, p = self.r, ctx.precision
-
-        def per_element(pop, x, o):
-            a, b = pop.bounds(x)
-            a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
-            b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
-            M = torch.maximum(a.abs(), b.abs())
-            low = torch.zeros_like(M) if o.split else torch.minimum(a.abs(), b.abs())
-            return M, low, r * M
-
-        M1, low1, e1 = per_element(self.p1, x1, o1)
-        M2, low2, e2 = per_element(self.p2, x2, o2)
-        lo_y = torch.log(low1 + e1) + torch.log(low2 + e2)
-        hi_y = torch.log(M1 + e1) + torch.log(M2 + e2)
-        d_y = hi_y - lo_y
-        s1, s2 = o1.sign(x1), o2.sign(x2)
-        m1, m2 = x1.abs(), x2.abs()
+        p = ctx.precision
+        c = self._fine_constants(x1, x2, o1, o2, p)
         fired = 0
 
-        def E(y):
+        def E(y):   # layer II's term of a layer-I neuron at the nearest of p ticks of its own range
             nonlocal fired
-            k = torch.round((hi_y - y) * (p / d_y)).clamp_(0, p)
-            fired += int((k < p).sum())
-            return torch.exp(hi_y - k * (d_y / p))
+            val, f, _ = native.tick_values(y, c["hi_y"], c["scale"], c["step"], p)
+            fired += f
+            return val.exp_()
 
-        l1, l2 = torch.log(m1 + e1), torch.log(m2 + e2)
-        ss = s1 * s2
-        V = ss * E(l1 + l2)
+        l1, l2 = torch.log(x1.abs() + c["e1"]), torch.log(x2.abs() + c["e2"])
+        V = E(l1 + l2)
         if o2.split:
-            V = V - ss * E(l1 + torch.log(e2))
+            V = V.sub_(E(l1 + c["le2"]))
         if o1.split:
-            V = V - ss * E(torch.log(e1) + l2)
+            V = V.sub_(E(c["le1"] + l2))
         if o1.split and o2.split:
-            V = V + ss * torch.exp(lo_y)
+            V = V.add_(c["E00"])
+        V = V.mul_(o1.sign(x1) * o2.sign(x2))
         if o1.c or o2.c:
-            V = V - (o2.c * e2) * x1 - (o1.c * e1) * x2 - o1.c * o2.c * e1 * e2
+            V = V - (o2.c * c["e2"]) * x1 - (o1.c * c["e1"]) * x2 - o1.c * o2.c * c["e1"] * c["e2"]
         if ctx.record:
             st = self.y.stats
             st.neurons += V.numel() * len(o1.parts) * len(o2.parts)
             st.spikes += fired
         return V
+
+    def _fine_constants(self, x1, x2, o1: SignedOperand, o2: SignedOperand, p: int) -> dict:
+        """The per-element shifts e = r max|x|, layer I's range [lo_y, hi_y] and its tick scale of
+        :meth:`_signed_elementwise_fine`, in x1's dtype; cached per dtype, device, p, r and ranges."""
+        key = (x1.dtype, x1.device, p, self.r, self.p1.fine_a, self.p1.fine_b, self.p2.fine_a, self.p2.fine_b,
+               self.p1.a, self.p1.b, self.p2.a, self.p2.b)
+        hit = getattr(self, "_fine_cache", None)
+        if hit is not None and len(hit[0]) == len(key) and all(u is v or (not isinstance(u, torch.Tensor) and u == v)
+                                                                 for u, v in zip(hit[0], key)):
+            return hit[1]
+
+        def per_element(pop, o):
+            a, b = pop.bounds(x1)
+            a = torch.as_tensor(a, dtype=x1.dtype, device=x1.device)
+            b = torch.as_tensor(b, dtype=x1.dtype, device=x1.device)
+            M = torch.maximum(a.abs(), b.abs())
+            low = torch.zeros_like(M) if o.split else torch.minimum(a.abs(), b.abs())
+            return M, low, self.r * M
+
+        M1, low1, e1 = per_element(self.p1, o1)
+        M2, low2, e2 = per_element(self.p2, o2)
+        lo_y = torch.log(low1 + e1) + torch.log(low2 + e2)
+        hi_y = torch.log(M1 + e1) + torch.log(M2 + e2)
+        d_y = hi_y - lo_y
+        c = {"e1": e1, "e2": e2, "le1": torch.log(e1), "le2": torch.log(e2), "hi_y": hi_y, "scale": p / d_y,
+             "step": d_y / p, "E00": torch.exp(lo_y)}
+        self._fine_cache = (key, c)
+        return c
 
     def _signed_by_neuron(self, x1, x2, ctx: Ctx):
         """Quantized and kernel modes, signed construction: every layer-I spike on its own.
@@ -1057,14 +1210,17 @@ class Product(nn.Module):
         pair of two silent parts does not fire and stands for T[p]), fewer terms
         when a factor is one-signed, plus the delayed corrections of a
         one-signed factor. The neuron E(m1, m2) of every (i, j, k) is rounded
-        on its own in one pass of :func:`native.product_matmul`, with the sign
-        folded into the table index; the neurons with a silent part depend on
-        (i, k) or (k, j) only and enter through matrix products with the signs.
+        on its own in one pass of :func:`native.product_matmul`, times its
+        parts' signs; the neurons with a silent part depend on (i, k) or
+        (k, j) only: their terms are made once and subtracted in the same
+        pass (elementwise: the same terms in torch).
         """
         o1, o2 = self.operands()
         y_pop, p = self.y, ctx.precision
-        s1, l1 = self._signed_terms(x1, self.p1, o1, ctx)
-        s2, l2 = self._signed_terms(x2, self.p2, o2, ctx)
+        if self.matmul:   # (heads: transposed views) one copy each, then every pass reads rows
+            x1, x2 = x1.contiguous(), x2.contiguous()
+        l1 = self._signed_terms(x1, self.p1, o1, ctx)
+        l2 = self._signed_terms(x2, self.p2, o2, ctx)
         T = self._layer2_table(ctx.mode_for(self.y), p, x1.dtype, x1.device)
         per_tick = p / y_pop.d
         b = y_pop.b
@@ -1073,33 +1229,29 @@ class Product(nn.Module):
         fired = 0
         if self.matmul:
             K = x1.shape[-1]
-            V, f_main = self._signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, ctx.record)
-            if ctx.record:
-                fired += f_main
+            # the neuron carrying x1 x2, its sign from the values (split) or constant (one-signed)
+            signed = {"x1": x1} if o1.split else {"s1": o1.parts[0]}
+            signed.update({"x2": x2} if o2.split else {"s2": o2.parts[0]})
+            V, f_main = native.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed)
+            fired += f_main
             # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
-            # (k, j); pairs (-s1, -s2): silent, E(0, 0). One matrix product for all of them:
-            # (s1 E10) @ s2 + s1 @ (s2 (E01 - E00)), the two joined along k.
-            left, right = [], []
+            # (k, j); pairs (-s1, -s2): silent, E(0, 0): matrix products with the signs, subtracted in place
+            s1 = o1.sign(x1) if o1.split else float(o1.parts[0])
+            s2 = o2.sign(x2) if o2.split else float(o2.parts[0])
             if o2.split:
                 E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
-                left.append(s1 * E10)
-                right.append(s2)
+                V = _sub_matmul(V, E10.mul_(s1), s2)
                 fired += f10 * x2.shape[-1]
             if o1.split:
                 E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
-                left.append(s1)
-                right.append(s2 * (E01 - E00) if o2.split else s2 * E01)
+                V = _sub_matmul(V, s1, (E01.sub_(E00) if o2.split else E01).mul_(s2))
                 fired += f01 * x1.shape[-2]
-            if left:
-                lead = torch.broadcast_shapes(x1.shape[:-2], x2.shape[:-2])
-                A = torch.cat([t.expand(*lead, *t.shape[-2:]) for t in left], dim=-1)
-                B = torch.cat([t.expand(*lead, *t.shape[-2:]) for t in right], dim=-2)
-                V = V - A @ B
             if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
                 V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
                     - K * o1.c * o2.c * o1.e * o2.e
             total = math.prod(V.shape) * K * len(o1.parts) * len(o2.parts)
         else:
+            s1, s2 = o1.sign(x1), o2.sign(x2)
             Em, f_main = native.tick_lookup(l1 + l2, b, per_tick, p, T)
             V = s1 * s2 * Em
             fired += f_main
@@ -1121,29 +1273,6 @@ class Product(nn.Module):
             st.neurons += total
             st.spikes += int(fired)
         return V
-
-    @staticmethod
-    def _signed_main_matmul(l1, l2, s1, s2, T, b, per_tick, p, count):
-        """``sum_k s1 s2 T[tick(l1 + l2)]`` in one pass of the C loop: the sign picks a block of a table [T, -T, T].
-
-        Each block is T padded by ``pad`` copies of its end values on both
-        sides (a tick rounded one past either end of the provable range
-        reads the end value, as the clamp of the plain loop would), and the
-        index ``tick + pad + S*(n1 + n2)`` (n = 1 for a negative part, S the
-        block length) is formed by shifting l1 and l2 by whole blocks.
-        """
-        pad = 2
-        table, S = _folded_table(T, pad)
-        n1 = (s1 < 0).to(l1.dtype)
-        n2 = (s2 < 0).to(l2.dtype)
-        # (b - l1') * scale = (b - l1) * scale + pad + S n1 ;  l2' * scale = l2 * scale - S n2
-        l1f = l1 - (pad + S * n1) / per_tick
-        l2f = l2 - (S * n2) / per_tick
-        main, _ = native.product_matmul(l1f, l2f, table, b, per_tick, 3 * S - 1, count=False)
-        fired = 0
-        if count:
-            _, fired = native.product_matmul(l1, l2, T, b, per_tick, p, count=True)
-        return main, fired
 
     def _layer2_table(self, mode: str, p: int, dtype, device) -> torch.Tensor:
         """``T``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.
@@ -1245,6 +1374,8 @@ class SpikingLayerNorm(nn.Module):
         # (v + eps)^-1/2 would spend the ticks of rsqrt on values no token has)
 
     def forward(self, x, ctx: Ctx):
+        if self._closed_form_native(x, ctx):
+            return self._exact_native(x, ctx)
         mean = self.mean.emit(x.mean(-1, keepdim=True), ctx, fresh=True)
         centred = self.centred.emit(x - mean, ctx, fresh=True)
         var = self.var.emit(terms(centred, self.centred, self.k_square, ctx, self.var).mean(-1, keepdim=True), ctx,
@@ -1253,6 +1384,38 @@ class SpikingLayerNorm(nn.Module):
         w = None if self.weight is None else self.weight.to(x.dtype)
         b = None if self.bias is None else self.bias.to(x.dtype)
         return self.product(centred, r, ctx, scale=w, bias=b)
+
+    def _populations(self):
+        return (self.mean, self.centred, self.var, self.rsqrt, self.out)
+
+    def _closed_form_native(self, x, ctx: Ctx) -> bool:
+        """Whether the whole LayerNorm runs in exact mode's closed form in one C pass (:meth:`_exact_native`)."""
+        if ctx.calibrating or ctx.record or not x.numel() or x.shape[-1] != self.n or not native.available_for(x):
+            return False
+        pops = self._populations()
+        if any(ctx.mode_for(p) != "exact" for p in pops + (self.product.y,)):
+            return False
+        row = tuple(x.shape[:-1]) + (1,)
+        return all(p.fits(sh) for p, sh in zip(pops, (row, x.shape, row, row, x.shape)))
+
+    def _exact_native(self, x, ctx: Ctx):
+        """Exact mode: mean, centred, var, rsqrt and the product with the folded affine (eq. 9, 14 and
+        the multiplication network's closed form x1 x2, Section 4.3.3-4.3.4), each population clipped
+        and counted, in one C pass (:func:`native.layernorm`): the same values as the layer-by-layer
+        path up to float rounding (the sums' order, rsqrt as 1/sqrt)."""
+        pops = self._populations()
+        for pop in pops[:4] + (self.product.y, self.out):   # the emission order of the layer-by-layer path
+            ctx.note(pop)
+            pop.require_range()
+        xc = x.contiguous()
+        counted = ctx.check != "off"
+        w = None if self.weight is None else self.weight.to(xc.dtype).contiguous()
+        b = None if self.bias is None else self.bias.to(xc.dtype).contiguous()
+        out, counts = native.layernorm(xc, self.eps, w, b, [p.clip_pack(xc, counted) for p in pops])
+        rows = xc.numel() // self.n
+        for pop, n, neurons in zip(pops, counts, (rows, xc.numel(), rows, rows, xc.numel())):
+            ctx.add_check(pop.pname, n, neurons)
+        return out
 
 
 class SpikingSoftmax(nn.Module):
@@ -1289,6 +1452,8 @@ class SpikingSoftmax(nn.Module):
         self.k_exp = input_kernel("logsumexp")
 
     def forward(self, s, ctx: Ctx):
+        if not (ctx.calibrating or ctx.record) and all(ctx.mode_for(p) == "exact" for p in self._populations()):
+            return self._exact(s, ctx)
         if self.use_max:
             m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True)
             z = self.z.emit(s - m, ctx, fresh=True)
@@ -1311,11 +1476,44 @@ class SpikingSoftmax(nn.Module):
                 hi = float(torch.exp(-lse.min()))
             else:
                 hi = float(e.max())
-            ctx.checked += e.numel()
-            if hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
+            n = 0
+            if ctx.check != "off" and hi > self.out.b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
                 n = int((e > self.out.b * (1 + 1e-9)).sum())
-                old = ctx.clipped.get(self.out.pname, (0, 0))
-                ctx.clipped[self.out.pname] = (old[0] + n, old[1] + e.numel())
+            ctx.add_check(self.out.pname, n, e.numel())
             # e >= 0 = a always (a product of exps); above b only where hi says so: no pass otherwise
             return e.clamp_(max=self.out.b) if hi > self.out.b else e
         return self.out.emit(z - lse, ctx, fresh=True)
+
+    def _populations(self):
+        return tuple(p for p in (self.max, self.z, self.lse, self.out) if p is not None)
+
+    def _exact(self, s, ctx: Ctx):
+        """Exact mode, every layer in closed form: the max and z = s - max (layer 0, ranges proven),
+        the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
+        eq. 36) are together softmax(s) clipped at b: one fused ``torch.softmax``, equal to
+        exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
+        increasing: a probability above b is a potential above theta = log b)."""
+        for pop in self._populations():
+            ctx.note(pop)
+            pop.require_range()
+        rows = s.numel() // s.shape[-1] if s.dim() and s.shape[-1] else 0
+        if self.use_max:
+            ctx.add_check(self.max.pname, 0, rows)
+            ctx.add_check(self.z.pname, 0, s.numel())
+        ctx.add_check(self.lse.pname, 0, rows)
+        e = torch.softmax(s, dim=-1)
+        b = self.out.b
+        if native.available_for(e) and e.is_contiguous():
+            # the count (above b beyond float rounding) and the clip at b in one C pass that writes
+            # only where a probability exceeds b (e >= 0 = a always: a product of exps)
+            tol = 1e-9 if e.dtype == torch.float64 else 1e-5
+            _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)
+        else:
+            hi = float(e.amax()) if e.numel() else 0.0
+            n = 0
+            if ctx.check != "off" and hi > b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):
+                n = int((e > b * (1 + 1e-9)).sum())
+            if hi > b:
+                e.clamp_(max=b)
+        ctx.add_check(self.out.pname, n, e.numel())
+        return e

@@ -368,14 +368,16 @@ class SpikingViT(nn.Module):
 
     @torch.no_grad()
     def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-                record: bool = False, only=None, warn: bool = True):
+                record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """Decoded logits. ``only``: names of the layers that run in ``mode``, the rest exact
         (:func:`~ttfs_symbolic.model.report.error_budget`). Neurons driven outside their range
-        are counted in every mode (``self.last_clipping``) and warned about once per call."""
+        are counted in every mode (``self.last_clipping``) and warned about once per call;
+        ``check_clipping``: ``"full"`` (every neuron), ``"sample"`` or ``"off"``
+        (:data:`~ttfs_symbolic.model.spiking.CHECK_MODES`; the neurons clip in every setting)."""
         from .inputs import check_dtype
 
         images = self.check_images(images).to(check_dtype(dtype))
-        ctx = make_ctx(self, mode, precision, record, only)
+        ctx = make_ctx(self, mode, precision, record, only, check_clipping)
         out = self._forward(images, ctx)
         finish_call(self, ctx, warn=warn)
         return out

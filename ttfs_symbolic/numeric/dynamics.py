@@ -253,9 +253,14 @@ def kernel_emit(kernel: OutputKernel, receiver: LayerTiming, V, p: int):
     V = _as_tensor(V)
     a, b = receiver.a, receiver.b
     P, values = _emit_tables(kernel, a, b, receiver.delta, p, V.dtype, V.device)
-    # the closed form clip(h(V), a, b) is where the C search starts (the torch one,
-    # for other devices, does not use it); the tick comes from P alone
-    guess = (kernel.apply(V, a, b), b, p / receiver.d) if V.device.type == "cpu" else None
+    # h(V) on V clamped to [h^-1(a), h^-1(b)] (the closed form up to its clip, which the tick
+    # clamp does) is where the C search starts (the torch one, for other devices, does not use
+    # it); the tick comes from P alone
+    guess = None
+    if V.device.type == "cpu":
+        low = kernel.theta_low(a)
+        inside = V.clamp(min=None if math.isinf(low) else low, max=kernel.theta(b))
+        guess = (kernel.h_fn("torch")(inside), b, p / receiver.d)
     return native.threshold_lookup(V, P, kernel.theta(b), values, guess=guess)[0]
 
 

@@ -1,7 +1,7 @@
 """The per-spike loops of the ``quantized`` and ``kernel`` modes, in C.
 
 In these modes every spike is rounded to its own tick, and the time goes
-into three loops over every neuron. Each is written here twice:
+into loops over every neuron. Each is written here twice:
 
 * as C (``csrc/ticks.c`` and ``csrc/ticks_body.h``), compiled on first
   use with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or
@@ -11,25 +11,35 @@ into three loops over every neuron. Each is written here twice:
   CPU, for dtypes other than float32/float64, when no compiler works, and
   when ``TTFS_NATIVE=0``. ``tests/test_native.py`` checks that the two agree.
 
-The three loops, with ``tick(x) = clamp(round((b - x) * scale), 0, p)`` (the
+The loops, with ``tick(x) = clamp(round((b - x) * scale), 0, p)`` (the
 nearest of ``p`` ticks to the spike time of value ``x`` in a window whose
 range ends at ``b``; ``scale = p/(b - a)``; tick ``p`` is no spike):
 
 :func:`tick_lookup`
     ``table[tick(x)]`` (a kernel table, eq. 30) or the value of the tick,
     ``b - tick(x) * step`` (the quantized value, identity psi).
+:func:`tick_values`
+    the value of the tick with one range per layer or one per neuron
+    (``b``, ``scale``, ``step`` per neuron), and in the same pass the count
+    of the values outside the range (the neurons that clip).
+:func:`clip`
+    exact mode's emitting stage of identity neurons, ``clamp(x, a, b)``
+    (eq. 14 with h = x), and the count of the neurons outside the range, in
+    one pass (only the values that change are written back).
 :func:`product_matmul`
     layer I and II of the multiplication network as a matrix product
     (Section 4.3.4): ``sum_k table[tick(l1[..., i, k] + l2[..., k, j])]``,
     without ever holding the M*N*K layer-I neurons (the tick formed as
-    ``round((b - l1)*scale - l2*scale)``, each factor's part once).
+    ``round((b - l1)*scale - l2*scale)``, each factor's part once); for the
+    signed construction each term times the signs of its parts.
 :func:`threshold_lookup`
     the kernel-mode emitting stage (eq. 32): the first tick ``m`` with
     ``P[m] >= theta - V``, and the value ``values[m]`` it stands for.
 
 Each returns its result and the number of spikes (ticks ``< p``). NaN
 inputs raise ``ValueError`` in both implementations (the C loops count
-them). Rounding is half to even in both (``torch.round``, C ``rint``).
+them; :func:`clip` passes NaN through, as ``torch.clamp`` does). Rounding is
+half to even in both (``torch.round``, C ``rint``).
 The sums of :func:`product_matmul` add the K terms in increasing ``k`` in C
 and in torch's reduction order in the reference, so the two agree to the
 float rounding of a K-term sum, not bit for bit; everything else is bit
@@ -74,7 +84,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h")
-INTERFACE_VERSION = 2
+INTERFACE_VERSION = 3
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 #: layer-I neurons per chunk of the torch reference of product_matmul (the M*N*K tensor is never whole)
@@ -420,10 +430,17 @@ def _declare(lib: ctypes.CDLL) -> None:
     P, I64, INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix, real in _REAL.values():
         fn = getattr(lib, f"ttfs_tick_lookup_{suffix}")
-        fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT]
+        fn.argtypes = [P, I64, real, real, I64, P, real, P, P, INT, real, real, P, I64, P, P, P, P, P]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_layernorm_{suffix}")
+        fn.argtypes = [P, I64, I64, ctypes.c_double, P, P, P, P, P, P, P, P, P, P, INT]
+        fn.restype = None
+        fn = getattr(lib, f"ttfs_clip_{suffix}")
+        fn.argtypes = [P, I64, I64, P, P, P, P, real, real, real, real, P, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_product_matmul_{suffix}")
-        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT]
+        fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, INT, P, P, ctypes.c_int32,
+                       ctypes.c_int32]
         fn.restype = None
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
@@ -456,6 +473,11 @@ def build_info() -> dict:
     """What was built: library path and flags, or why nothing was."""
     library()
     return {k: _STATE.get(k) for k in ("path", "flags", "error")}
+
+
+def available_for(t: torch.Tensor) -> bool:
+    """Whether the C loops run for ``t`` (float32/float64 on the CPU, library built, not switched off)."""
+    return _use_native(t, p=1)
 
 
 def _use_native(*tensors, p: int) -> bool:
@@ -528,7 +550,8 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
         tab = table.contiguous() if table is not None else None
         nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
             _ptr(xc), xc.numel(), b, scale, p, None if tab is None else _ptr(tab),
-            0.0 if step is None else step, _ptr(out), ctypes.byref(fired), torch.get_num_threads())
+            0.0 if step is None else step, _ptr(out), ctypes.byref(fired), torch.get_num_threads(),
+            -math.inf, math.inf, ctypes.byref(ctypes.c_int64(0)), 1, None, None, None, None, None)
         if nan:
             _raise_nan("values", nan)
         return out, fired.value
@@ -541,8 +564,216 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
     return res, fired
 
 
+def _per_neuron(x: torch.Tensor, *params) -> int | None:
+    """S, the number of neurons of a row, when every tensor of ``params`` holds one value per neuron of
+    x's trailing dimensions (floats: one for all, S = 1); None when the C loops cannot index them."""
+    S = None
+    for t in params:
+        if not isinstance(t, torch.Tensor):
+            continue
+        if t.dim() > x.dim() or tuple(x.shape[x.dim() - t.dim():]) != tuple(t.shape) or t.dtype != x.dtype \
+                or t.device != x.device:
+            return None
+        if S is not None and t.numel() != S:
+            return None
+        S = t.numel()
+    return 1 if S is None else S
+
+
+def _rows(t, S: int, dtype, keep=None):
+    """A float or a tensor of S values as a contiguous C array (kept alive by ``keep``)."""
+    arr = (torch.full((S,), float(t), dtype=dtype) if not isinstance(t, torch.Tensor)
+           else t.contiguous().reshape(-1))
+    if keep is not None:
+        keep.append(arr)
+    return arr
+
+
+def tick_values(x: torch.Tensor, b, scale, step, p: int, out: torch.Tensor | None = None, count=None,
+                backend: str | None = None):
+    """``(out, spikes, clipped)``: ``out = b - tick(x) * step``, with one range per layer or per neuron.
+
+    ``b``, ``scale`` (= p/(b - a)) and ``step`` (= (b - a)/p) are floats (one
+    range) or tensors of x's dtype holding one value per neuron of x's
+    trailing dimensions (per-channel and per-neuron ranges). ``count = (lo,
+    hi)`` (floats or such tensors): ``clipped`` is the number of x below lo
+    or above hi, counted in the same pass (0 when ``count`` is None).
+    ``spikes`` counts the ticks ``< p``; ``out`` may be x itself. NaN raises.
+    """
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
+        raise ValueError(f"out must have x's shape, dtype and device: {tuple(out.shape)} {out.dtype} {out.device}, "
+                         f"x is {tuple(x.shape)} {x.dtype} {x.device}")
+    lo, hi = (None, None) if count is None else count
+    fine = any(isinstance(t, torch.Tensor) for t in (b, scale, step))
+    S = _per_neuron(x, b, scale, step, lo, hi)
+    if S is not None and _pick(backend, x, p=p):
+        suffix, _ = _REAL[x.dtype]
+        xc = x.contiguous()
+        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+            out = torch.empty_like(xc)
+        fired, clipped, keep = ctypes.c_int64(0), ctypes.c_int64(0), []
+        if fine:
+            arrs = [_ptr(_rows(t, S, x.dtype, keep)) for t in (b, scale, step)]
+            lims = [_ptr(_rows(t, S, x.dtype, keep)) for t in ((-math.inf, math.inf) if count is None else (lo, hi))]
+            scalars = (0.0, 0.0, 0.0, -math.inf, math.inf)
+        elif S == 1:
+            arrs, lims = [None, None, None], [None, None]
+            scalars = (b, scale, step, -math.inf if lo is None else lo, math.inf if hi is None else hi)
+        else:   # one range, per-neuron count bounds: count separately
+            return _tick_values_split(x, b, scale, step, p, out, lo, hi, backend)
+        nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
+            _ptr(xc), xc.numel(), scalars[0], scalars[1], p, None, scalars[2], _ptr(out), ctypes.byref(fired),
+            torch.get_num_threads(), scalars[3], scalars[4], ctypes.byref(clipped), S, *arrs, *lims)
+        if nan:
+            _raise_nan("values", nan)
+        return out, fired.value, clipped.value
+    _check_nan(x, "values")
+    k = ticks(x, b, scale, p)
+    res = b - k * step
+    fired = int((k < p).sum())
+    clipped = 0 if count is None else int(((x < lo) | (x > hi)).sum())
+    if out is not None:
+        return out.copy_(res), fired, clipped
+    return res, fired, clipped
+
+
+def _tick_values_split(x, b, scale, step, p, out, lo, hi, backend):
+    _, clipped, _ = clip(x, lo, hi, lo, hi, backend=backend)
+    res, fired, _ = tick_values(x, b, scale, step, p, out=out, backend=backend)
+    return res, fired, clipped
+
+
+def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend: str | None = None):
+    """``(out, clipped, outside)``: the clamp of exact mode's identity neurons and their clipping count.
+
+    ``clipped``: the number of x below ``lo`` or above ``hi`` (the range
+    widened by the float rounding slack: ``lo <= a``, ``hi >= b``, so that
+    only values outside the range can count; the C loop counts only in
+    blocks with a value outside); ``outside``: the number below ``a`` or
+    above ``b`` (the range itself). ``out``: ``clamp(x, a, b)`` written
+    into ``out`` (which may be x itself: then only the values that change
+    are written), or None: nothing is written and the first result is None.
+    The bounds are floats (one range) or tensors of x's dtype with one value
+    per neuron of x's trailing dimensions. NaN passes through (as in
+    ``torch.clamp``); one pass over x in C.
+    """
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
+        raise ValueError(f"out must have x's shape, dtype and device: {tuple(out.shape)} {out.dtype} {out.device}, "
+                         f"x is {tuple(x.shape)} {x.dtype} {x.device}")
+    if not any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b)) and not (lo <= a and hi >= b):
+        raise ValueError(f"the count bounds must hold the range: need lo <= a and hi >= b, got lo={lo}, a={a}, "
+                         f"b={b}, hi={hi}")
+    S = _per_neuron(x, lo, hi, a, b)
+    if S is not None and x.numel() and x.is_contiguous() and (out is None or out.is_contiguous()) \
+            and _pick(backend, x, p=1):
+        suffix, _ = _REAL[x.dtype]
+        if out is not None and out is not x and _overlaps(out, x):
+            out = torch.empty_like(x)
+        keep = []
+        fine = any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b))
+        ptrs = [_ptr(_rows(t, S, x.dtype, keep)) for t in (lo, hi, a, b)] if fine else [None] * 4
+        scalars = (0.0,) * 4 if fine else (lo, hi, a, b)
+        outside = ctypes.c_int64(0)
+        n = getattr(_STATE["lib"], f"ttfs_clip_{suffix}")(
+            _ptr(x), x.numel(), S if fine else 1, *ptrs, *scalars, None if out is None else _ptr(out),
+            ctypes.byref(outside), torch.get_num_threads())
+        return out, int(n), outside.value
+    clipped, outside = _clip_counts_torch(x, lo, hi, a, b)
+    if out is None:
+        return None, clipped, outside
+    if out is x:
+        return (x.clamp_(a, b) if outside else x), clipped, outside
+    return out.copy_(torch.clamp(x, a, b)), clipped, outside
+
+
+def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | None = None):
+    """``(out, counts)``: exact mode's LayerNorm over x's last dimension, its five populations'
+    clips and counts fused in one C pass (``csrc/ticks_body.h``, ``ttfs_layernorm``).
+
+    ``packs``: per population (mean, centred, var, rsqrt, out) a contiguous tensor of x's dtype
+    holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
+    mod S: the row for mean, var, rsqrt; the element for centred and out). ``w``, ``bias``: C
+    values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
+    :class:`~ttfs_symbolic.model.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
+    (:func:`available_for`), x contiguous.
+    """
+    suffix, _ = _REAL[x.dtype]
+    C = x.shape[-1]
+    R = x.numel() // C if C else 0
+    out = torch.empty_like(x) if out is None else out
+    S = (ctypes.c_int64 * 5)(*(t.numel() // 4 for t in packs))
+    counts = (ctypes.c_int64 * 5)()
+    getattr(_STATE["lib"], f"ttfs_layernorm_{suffix}")(
+        _ptr(x), R, C, float(eps), None if w is None else _ptr(w), None if bias is None else _ptr(bias),
+        *(_ptr(t) for t in packs), S, _ptr(out), counts, torch.get_num_threads())
+    return out, list(counts)
+
+
+def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = None):
+    """:func:`clip` with per-neuron bounds packed in one contiguous tensor ``[lo, hi, a, b]`` of 4*S values
+    (S: the neurons of x's trailing dimensions; as a layer keeps them, so that no call repacks them)."""
+    S = pack.numel() // 4
+    if S > 1 and x.is_contiguous() and x.numel() % S == 0 and pack.dtype == x.dtype and (
+            out is None or out.is_contiguous()) and _pick(None, x, pack, p=1):
+        suffix, _ = _REAL[x.dtype]
+        if out is not None and out is not x and _overlaps(out, x):
+            out = torch.empty_like(x)
+        outside = ctypes.c_int64(0)
+        ptr, step = _ptr(pack), S * pack.element_size()
+        n = getattr(_STATE["lib"], f"ttfs_clip_{suffix}")(
+            _ptr(x), x.numel(), S, ptr, ptr + step, ptr + 2 * step, ptr + 3 * step, 0.0, 0.0, 0.0, 0.0,
+            None if out is None else _ptr(out), ctypes.byref(outside), torch.get_num_threads())
+        return out, int(n), outside.value
+    if S == 1:   # one range (a layer of one channel): the scalar loop
+        return clip(x, *pack.tolist(), out=out)
+    rows = x.reshape(-1, S)
+    lo, hi, a, b = pack.reshape(4, S)
+    clipped, outside = _clip_counts_torch(rows, lo, hi, a, b)
+    if out is None:
+        return None, clipped, outside
+    return out.copy_(torch.clamp(rows, a, b).reshape(x.shape)), clipped, outside
+
+
+def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | None = None):
+    """:func:`tick_values` with per-neuron ranges packed in one contiguous tensor ``[b, scale, step, lo, hi]``
+    of 5*S values (the range of each of the S neurons of x's trailing dimensions and its count bounds)."""
+    S = pack.numel() // 5
+    if x.numel() % S == 0 and pack.dtype == x.dtype and _pick(None, x, pack, p=p):
+        suffix, _ = _REAL[x.dtype]
+        xc = x.contiguous()
+        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+            out = torch.empty_like(xc)
+        fired, clipped = ctypes.c_int64(0), ctypes.c_int64(0)
+        ptr, step = _ptr(pack), S * pack.element_size()
+        nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
+            _ptr(xc), xc.numel(), 0.0, 0.0, p, None, 0.0, _ptr(out), ctypes.byref(fired), torch.get_num_threads(),
+            -math.inf, math.inf, ctypes.byref(clipped), S, *(ptr + k * step for k in range(5)))
+        if nan:
+            _raise_nan("values", nan)
+        return out, fired.value, clipped.value
+    b, scale, step, lo, hi = pack.reshape(5, S)
+    res, fired, clipped = tick_values(x.reshape(-1, S), b, scale, step, p, count=(lo, hi))
+    res = res.reshape(x.shape)
+    return (out.copy_(res) if out is not None else res), fired, clipped
+
+
+def _clip_counts_torch(x, lo, hi, a, b):
+    """:func:`clip`'s two counts in torch: with one range, one ``aminmax`` pass and the counting passes
+    only where some value lies outside [a, b] (lo <= a and hi >= b), as a GPU prefers."""
+    if not x.numel():
+        return 0, 0
+    if not any(isinstance(t, torch.Tensor) for t in (lo, hi, a, b)) and lo <= a and hi >= b:
+        mn, mx = (float(v) for v in torch.aminmax(x))
+        if a <= mn and mx <= b:   # (a NaN makes both false: the counts below, which pass over NaN, as C does)
+            return 0, 0
+    outside = int(((x < a) | (x > b)).sum())
+    none = not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor) and lo == -math.inf and hi == math.inf
+    clipped = 0 if none or not outside else int(((x < lo) | (x > hi)).sum())
+    return clipped, outside
+
+
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
-                   count: bool = True, backend: str | None = None):
+                   count: bool = True, backend: str | None = None, signed: dict | None = None):
     """``(s, spikes)``: ``s[..., i, j] = sum_k table[clamp(round(u1[..., i, k] - v2[..., k, j]), 0, p)]``.
 
     Layer I of the multiplication network as a matrix product. ``l1`` is
@@ -553,6 +784,13 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     once per factor. ``spikes`` counts the ticks ``< p`` of all M*N*K
     neurons when ``count`` (else 0). Memory: the C loops add each term as it
     is made; the torch reference works in row chunks of ``CHUNK_ELEMENTS``.
+
+    ``signed`` (the signed construction, Product._signed_by_neuron): a dict
+    with ``x1`` (shaped like l1) or the constant sign ``s1`` (+1 or -1), and
+    ``x2`` (like l2) or ``s2``. Each term is then ``s1 s2 table[tick]``, s1 =
+    -1 where x1 < 0 and +1 elsewhere (s2 likewise): the neurons that carry
+    x1 x2 with the signs of their parts. In C the sign picks the half of a
+    table ``[T, -T]`` by an integer offset (exact).
     """
     for name, t in (("l1", l1), ("l2", l2)):
         _check_nan(t, f"the terms {name} of layer I")
@@ -560,26 +798,70 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
     if l2.shape[-2] != K:
         raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
+    sg = _signed_parts(signed, l1, l2)
     u1 = (b - l1) * scale
     v2 = l2 * scale
-    if _pick(backend, l1, l2, table, p=p):
+    extra = [t for t in (sg["x1"], sg["x2"]) if t is not None] if sg else []
+    if _pick(backend, l1, l2, table, *extra, p=p):
         suffix, _ = _REAL[l1.dtype]
-        a = u1.expand(*lead, M, K).reshape(-1, M, K).contiguous()
-        c = v2.expand(*lead, K, N).reshape(-1, K, N).contiguous()
+
+        def rows(t, last2):   # (..., r, c) broadcast to the batch, as contiguous (B, r, c)
+            return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
+
+        a, c = rows(u1, (M, K)), rows(v2, (K, N))
+        tab, offs, consts = table.contiguous(), [None, None], [0, 0]
+        if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative
+            tab = torch.cat([tab, -tab])
+            offs = [None if sg[n] is None else rows(torch.where(sg[n] < 0, p + 1, 0).to(torch.int32), last2)
+                    for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
+            consts = [(p + 1) if sg[f"s{i}"] < 0 else 0 for i in (1, 2)]
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(_STATE["lib"], f"ttfs_product_matmul_{suffix}")(
-            _ptr(a), _ptr(c), B, M, K, N, p, _ptr(table.contiguous()), _ptr(out), int(count),
-            ctypes.byref(fired), torch.get_num_threads())
+            _ptr(a), _ptr(c), B, M, K, N, p, _ptr(tab), _ptr(out), int(count), ctypes.byref(fired),
+            torch.get_num_threads(), int(sg is not None), *(None if o is None else _ptr(o) for o in offs), *consts)
         return out.reshape(*lead, M, N), fired.value
+    return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
+
+
+def _signed_parts(signed, l1, l2):
+    """The ``signed`` argument of :func:`product_matmul` checked, with x1, x2, s1, s2 all present."""
+    if signed is None:
+        return None
+    unknown = set(signed) - {"x1", "x2", "s1", "s2"}
+    if unknown:
+        raise ValueError(f"unknown key(s) of signed: {', '.join(sorted(unknown))}")
+    sg = {}
+    for i, like in ((1, l1), (2, l2)):
+        x, c = signed.get(f"x{i}"), signed.get(f"s{i}")
+        if (x is None) == (c is None):
+            raise ValueError(f"signed needs exactly one of x{i} (the values) and s{i} (a constant sign)")
+        if c is not None and c not in (1, -1):
+            raise ValueError(f"signed s{i} must be +1 or -1, got {c!r}")
+        if x is not None and (x.shape[-2:] != like.shape[-2:] or x.dtype != like.dtype or x.device != like.device):
+            raise ValueError(f"signed x{i} must have the last two dimensions, dtype and device of l{i}")
+        sg[f"x{i}"], sg[f"s{i}"] = x, (1 if c is None else c)
+    return sg
+
+
+def _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N):
+    """The torch reference of :func:`product_matmul`, in row chunks (the M*N*K tensor is never whole)."""
     batch = math.prod(lead)
     rows = max(1, CHUNK_ELEMENTS // max(batch * K * N, 1))
+    if sg:
+        s1 = sg["s1"] if sg["x1"] is None else 1.0 - 2.0 * (sg["x1"] < 0).to(u1.dtype)
+        s2 = sg["s2"] if sg["x2"] is None else 1.0 - 2.0 * (sg["x2"] < 0).to(u1.dtype)
     parts, fired = [], 0
     for i0 in range(0, M, rows):
         u = u1[..., i0:i0 + rows, :].unsqueeze(-1) - v2.unsqueeze(-3)   # (..., rows, K, N)
         k = tick_of(u, p).long()
-        parts.append(table[k].sum(-2))
+        terms = table[k]
+        if sg:
+            a = s1[..., i0:i0 + rows, :].unsqueeze(-1) if isinstance(s1, torch.Tensor) else s1
+            c = s2.unsqueeze(-3) if isinstance(s2, torch.Tensor) else s2
+            terms = terms * (a * c)
+        parts.append(terms.sum(-2))
         if count:
             fired += int((k < p).sum())
     return torch.cat(parts, dim=-2), fired

@@ -38,4 +38,4 @@
 #undef NAME
 
 /* the version of this interface: native.py refuses a library with another */
-int64_t ttfs_native_version(void) { return 2; }
+int64_t ttfs_native_version(void) { return 3; }

@@ -13,52 +13,298 @@ static inline int32_t NAME(tick)(REAL x, REAL b, REAL scale, REAL pr)
 
 /* Chunks of the elementwise loops below, one OpenMP task each. */
 #define CHUNK 16384
+/* Values per block of the counting loops: their counters are int32 within a
+ * block (the loops vectorize well only so), int64 across blocks. */
+#define BLOCK 2048
 
 /* The elementwise loops of one chunk: with a table, out[i] = table[k(x[i])];
  * without one (table NULL), out[i] = b - k*step, the value of the tick.
- * Kept outside the OpenMP region so that the compiler vectorizes them. */
+ * *clipped counts the x[i] below lo or above hi (the neurons driven out of
+ * their range; lo = -inf, hi = +inf count none). Kept outside the OpenMP
+ * region so that the compiler vectorizes them. */
 static void NAME(tick_chunk)(const REAL *restrict x, int64_t n, REAL b, REAL scale, REAL pr, int64_t p,
-                             const REAL *restrict table, REAL step, REAL *restrict out, int64_t *nan,
-                             int64_t *fired)
+                             const REAL *restrict table, REAL step, REAL *restrict out, REAL lo, REAL hi,
+                             int64_t *nan, int64_t *fired, int64_t *clipped)
 {
-    int64_t nn = 0, f = 0;
-    if (table) {
-        for (int64_t i = 0; i < n; i++) {
-            const REAL v = x[i];
-            const int32_t k = NAME(tick)(v, b, scale, pr);
-            nn += v != v;
-            f += k < p;
-            out[i] = table[k];
+    const int32_t p32 = (int32_t)p;
+    for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
+        const int64_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        int32_t nn = 0, f = 0, c = 0;
+        if (table) {
+            for (int64_t i = i0; i < i0 + m; i++) {
+                const REAL v = x[i];
+                const int32_t k = NAME(tick)(v, b, scale, pr);
+                nn += v != v;
+                f += k < p32;
+                c += (v < lo) + (v > hi);
+                out[i] = table[k];
+            }
+        } else {
+            for (int64_t i = i0; i < i0 + m; i++) {
+                const REAL v = x[i];
+                const int32_t k = NAME(tick)(v, b, scale, pr);
+                nn += v != v;
+                f += k < p32;
+                c += (v < lo) + (v > hi);
+                out[i] = b - (REAL)k * step;
+            }
         }
-    } else {
-        for (int64_t i = 0; i < n; i++) {
-            const REAL v = x[i];
-            const int32_t k = NAME(tick)(v, b, scale, pr);
-            nn += v != v;
-            f += k < p;
-            out[i] = b - (REAL)k * step;
-        }
+        *nan += nn;
+        *fired += f;
+        *clipped += c;
     }
-    *nan += nn;
-    *fired += f;
+}
+
+/* The same value loop for rows of S neurons with a range each (per-channel and
+ * per-neuron ranges): neuron s of every row has its own b, scale and step, and
+ * its own lo, hi for the count (-inf, +inf: none). */
+static void NAME(tick_rows)(const REAL *x, int64_t rows, int64_t S, const REAL *restrict bs,
+                            const REAL *restrict scales, const REAL *restrict steps, REAL pr, int64_t p,
+                            const REAL *restrict lo, const REAL *restrict hi, REAL *out, int64_t *nan,
+                            int64_t *fired, int64_t *clipped)
+{
+    const int32_t p32 = (int32_t)p;
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *xr = x + r * S;
+        REAL *o = out + r * S;
+        int32_t nn = 0, f = 0, c = 0;
+        for (int64_t s = 0; s < S; s++) {
+            const REAL v = xr[s];
+            const int32_t k = NAME(tick)(v, bs[s], scales[s], pr);
+            nn += v != v;
+            f += k < p32;
+            c += (v < lo[s]) + (v > hi[s]);
+            o[s] = bs[s] - (REAL)k * steps[s];
+        }
+        *nan += nn;
+        *fired += f;
+        *clipped += c;
+    }
 }
 
 /* For i < n, with the tick k of x[i] as above: out[i] = table[k] (table has
  * p + 1 entries) or, when table is NULL, out[i] = b - k*step (the value that
- * tick stands for). *fired = number of i with k < p. Returns the number of
- * NaN x (their tick is 0: the caller must report them). */
+ * tick stands for). *fired = number of i with k < p; *clipped = number of
+ * i with x[i] < lo or x[i] > hi. Returns the number of NaN x (their tick is
+ * 0: the caller must report them).
+ *
+ * bs not NULL (no table): x is rows of S neurons, neuron s with the range of
+ * bs[s], scales[s], steps[s] and the count bounds los[s], his[s]. */
 int64_t NAME(ttfs_tick_lookup)(const REAL *x, int64_t n, REAL b, REAL scale, int64_t p, const REAL *table,
-                               REAL step, REAL *out, int64_t *fired, int nthreads)
+                               REAL step, REAL *out, int64_t *fired, int nthreads, REAL lo, REAL hi,
+                               int64_t *clipped, int64_t S, const REAL *bs, const REAL *scales,
+                               const REAL *steps, const REAL *los, const REAL *his)
 {
     const REAL pr = (REAL)p;
-    int64_t nan = 0, f = 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f)
-    for (int64_t c = 0; c < n; c += CHUNK) {
-        const int64_t m = n - c < CHUNK ? n - c : CHUNK;
-        NAME(tick_chunk)(x + c, m, b, scale, pr, p, table, step, out + c, &nan, &f);
+    int64_t nan = 0, f = 0, c = 0;
+    if (bs) {
+        const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f, c)
+        for (int64_t r = 0; r < rows; r += per) {
+            const int64_t m = rows - r < per ? rows - r : per;
+            NAME(tick_rows)(x + r * S, m, S, bs, scales, steps, pr, p, los, his, out + r * S, &nan, &f, &c);
+        }
+    } else {
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f, c)
+        for (int64_t i = 0; i < n; i += CHUNK) {
+            const int64_t m = n - i < CHUNK ? n - i : CHUNK;
+            NAME(tick_chunk)(x + i, m, b, scale, pr, p, table, step, out + i, lo, hi, &nan, &f, &c);
+        }
     }
     *fired = f;
+    *clipped = c;
     return nan;
+}
+
+/* Exact mode's emitting stage of identity neurons (eq. 14 with h = x) and the
+ * clipping count of every neuron, in one pass over x (rows of S neurons; S = 1:
+ * one range for all). Neuron s counts as clipped when x < lot[s] or x > hit[s]
+ * (the range widened by the float rounding slack: lot <= loc, hit >= hic);
+ * *outside = number of x below loc[s] or above hic[s] (the range itself). out (may be NULL: count only):
+ * out = clamp(x, loc, hic), NaN kept; when out == x, only the blocks with a
+ * value outside are written. */
+static void NAME(clamp_block)(const REAL *x, int64_t m, REAL lc, REAL hc, REAL *out)
+{
+    for (int64_t i = 0; i < m; i++) {
+        const REAL v = x[i];
+        out[i] = v < lc ? lc : (v > hc ? hc : v);
+    }
+}
+
+static void NAME(clip_chunk)(const REAL *x, int64_t rows, int64_t S, const REAL *restrict lot,
+                             const REAL *restrict hit, const REAL *restrict loc, const REAL *restrict hic,
+                             REAL lt, REAL ht, REAL lc, REAL hc, REAL *out, int64_t *count, int64_t *outside)
+{
+    if (!lot) {   /* one range: the bounds are the scalars */
+        for (int64_t i0 = 0; i0 < rows; i0 += BLOCK) {
+            const int64_t m = rows - i0 < BLOCK ? rows - i0 : BLOCK;
+            const REAL *xb = x + i0;
+            int32_t cb = 0, ob = 0;
+            for (int64_t i = 0; i < m; i++)
+                ob += (xb[i] < lc) + (xb[i] > hc);
+            if (ob)   /* lt <= lc and ht >= hc: only a block with a value outside can count one */
+                for (int64_t i = 0; i < m; i++)
+                    cb += (xb[i] < lt) + (xb[i] > ht);
+            *count += cb;
+            *outside += ob;
+            if (out && (ob || out != x))
+                NAME(clamp_block)(xb, m, lc, hc, out + i0);
+        }
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const REAL *xr = x + r * S;
+        int32_t cb = 0, ob = 0;
+        for (int64_t s = 0; s < S; s++)
+            ob += (xr[s] < loc[s]) + (xr[s] > hic[s]);
+        if (ob)
+            for (int64_t s = 0; s < S; s++)
+                cb += (xr[s] < lot[s]) + (xr[s] > hit[s]);
+        *count += cb;
+        *outside += ob;
+        if (out && (ob || out != x))
+            for (int64_t s = 0; s < S; s++) {
+                const REAL v = xr[s];
+                out[r * S + s] = v < loc[s] ? loc[s] : (v > hic[s] ? hic[s] : v);
+            }
+    }
+}
+
+/* The clipping count and clamp above over x (n values, rows of S neurons with
+ * the bounds lot, hit, loc, hic each; lot NULL: one range, the scalars lt, ht,
+ * lc, hc, and S = 1); returns the count. */
+int64_t NAME(ttfs_clip)(const REAL *x, int64_t n, int64_t S, const REAL *lot, const REAL *hit, const REAL *loc,
+                        const REAL *hic, REAL lt, REAL ht, REAL lc, REAL hc, REAL *out, int64_t *outside,
+                        int nthreads)
+{
+    const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+    int64_t c = 0, o = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : c, o)
+    for (int64_t r = 0; r < rows; r += per) {
+        const int64_t m = rows - r < per ? rows - r : per;
+        NAME(clip_chunk)(x + r * S, m, S, lot, hit, loc, hic, lt, ht, lc, hc, out ? out + r * S : NULL, &c, &o);
+    }
+    *outside = o;
+    return c;
+}
+
+/* One neuron of exact mode's identity populations: its clip (eq. 14, h = x) and
+ * count. pack = [lot, hit, loc, hic], each S values; i: the neuron's index mod S. */
+static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int64_t i, int32_t *count)
+{
+    *count += (v < pack[i]) + (v > pack[S + i]);
+    const REAL lc = pack[2 * S + i], hc = pack[3 * S + i];
+    return v < lc ? lc : (v > hc ? hc : v);
+}
+
+/* sum_c x[c] (square: x[c]^2), in 8 partial sums (so that it vectorizes), then pairwise. */
+static inline REAL NAME(row_sum)(const REAL *restrict x, int64_t C, const int square)
+{
+    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += square ? x[c + l] * x[c + l] : x[c + l];
+    for (int l = 0; c < C; c++, l++)
+        acc[l] += square ? x[c] * x[c] : x[c];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+/* The centred neurons of one LayerNorm row, clip(x - m), into cr: the bounds per neuron (arrays
+ * from this row's first neuron) or, with lt NULL, one for all (the scalars lt0, ht0, lc0, hc0). */
+static inline void NAME(ln_centred)(const REAL *restrict x, int64_t C, REAL m, const REAL *restrict lt,
+                                    const REAL *restrict ht, const REAL *restrict lc, const REAL *restrict hc,
+                                    REAL lt0, REAL ht0, REAL lc0, REAL hc0, REAL *restrict cr, int32_t *count)
+{
+    int32_t n = 0;
+    if (lt)
+        for (int64_t c = 0; c < C; c++) {
+            const REAL v = x[c] - m;
+            n += (v < lt[c]) + (v > ht[c]);
+            cr[c] = v < lc[c] ? lc[c] : (v > hc[c] ? hc[c] : v);
+        }
+    else
+        for (int64_t c = 0; c < C; c++) {
+            const REAL v = x[c] - m;
+            n += (v < lt0) + (v > ht0);
+            cr[c] = v < lc0 ? lc0 : (v > hc0 ? hc0 : v);
+        }
+    *count += n;
+}
+
+/* The output neurons of one LayerNorm row: clip(c q w + bias), in place (bounds as in ln_centred). */
+static inline void NAME(ln_out)(REAL *restrict o, int64_t C, REAL q, const REAL *restrict w,
+                                const REAL *restrict bias, const REAL *restrict lt, const REAL *restrict ht,
+                                const REAL *restrict lc, const REAL *restrict hc, REAL lt0, REAL ht0, REAL lc0,
+                                REAL hc0, int32_t *count)
+{
+    int32_t n = 0;
+    for (int64_t c = 0; c < C; c++) {
+        REAL y = o[c] * q;
+        if (w)
+            y = y * w[c];
+        if (bias)
+            y = y + bias[c];
+        o[c] = y;
+    }
+    if (lt)
+        for (int64_t c = 0; c < C; c++) {
+            const REAL y = o[c];
+            n += (y < lt[c]) + (y > ht[c]);
+            o[c] = y < lc[c] ? lc[c] : (y > hc[c] ? hc[c] : y);
+        }
+    else
+        for (int64_t c = 0; c < C; c++) {
+            const REAL y = o[c];
+            n += (y < lt0) + (y > ht0);
+            o[c] = y < lc0 ? lc0 : (y > hc0 ? hc0 : y);
+        }
+    *count += n;
+}
+
+/* Exact-mode LayerNorm (Section 4.3.3) of R rows of C values with the clip and
+ * the count of its five populations fused (eq. 14 with h = x for each):
+ *   mean    m = clip(sum_c x / C)              (p0, neuron r)
+ *   centred c = clip(x - m)                    (p1, neuron r*C + c)
+ *   var     v = clip(sum_c c^2 / C)            (p2, neuron r)
+ *   rsqrt   q = clip((v + eps)^(-1/2))         (p3, neuron r)
+ *   out     y = clip(c * q * w + bias)         (p4, neuron r*C + c; the product of the
+ *                                              multiplication network, exact in this mode)
+ * Population k's bounds are pk = [lot, hit, loc, hic] of S[k] values each, for the neuron
+ * index mod S[k] (S[k] = 1, or a multiple of C for centred and out); counts[k] += its neurons
+ * outside [lot, hit]. w, bias: C values or NULL. The centred row is kept in out's row until the
+ * output overwrites it. */
+void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const REAL *w, const REAL *bias,
+                          const REAL *p0, const REAL *p1, const REAL *p2, const REAL *p3, const REAL *p4,
+                          const int64_t *S, REAL *out, int64_t *counts, int nthreads)
+{
+    int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0;
+    const int pc = S[1] > 1, po = S[4] > 1;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : c0, c1, c2, c3, c4)
+    for (int64_t r = 0; r < R; r++) {
+        const REAL *restrict xr = x + r * C;
+        REAL *restrict o = out + r * C;
+        int32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0, n4 = 0;
+        const REAL m = NAME(clip1)(NAME(row_sum)(xr, C, 0) / (REAL)C, p0, S[0], r % S[0], &n0);
+        const int64_t i1 = pc ? (r * C) % S[1] : 0, i4 = po ? (r * C) % S[4] : 0;
+        const REAL *q1 = p1 + i1, *q4 = p4 + i4;
+        NAME(ln_centred)(xr, C, m, pc ? q1 : NULL, q1 + S[1], q1 + 2 * S[1], q1 + 3 * S[1], p1[0], p1[1], p1[2],
+                         p1[3], o, &n1);
+        const REAL var = NAME(clip1)(NAME(row_sum)(o, C, 1) / (REAL)C, p2, S[2], r % S[2], &n2);
+        const REAL q = NAME(clip1)((REAL)1 / (REAL)sqrt((double)var + eps), p3, S[3], r % S[3], &n3);
+        NAME(ln_out)(o, C, q, w, bias, po ? q4 : NULL, q4 + S[4], q4 + 2 * S[4], q4 + 3 * S[4], p4[0], p4[1], p4[2],
+                     p4[3], &n4);
+        c0 += n0;
+        c1 += n1;
+        c2 += n2;
+        c3 += n3;
+        c4 += n4;
+    }
+    counts[0] += c0;
+    counts[1] += c1;
+    counts[2] += c2;
+    counts[3] += c3;
+    counts[4] += c4;
 }
 
 /* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
@@ -71,9 +317,21 @@ static inline int32_t NAME(tick_of)(REAL u, REAL pr)
     return (int32_t)r;
 }
 
-/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])]. */
+/* The signed construction's sign of each term (NULL for the paper's): the table
+ * has 2(p + 1) entries, [T, -T], and the term of (i, k, j) reads entry
+ * tick + (o1[k] ^ o2[k, j]), o = p + 1 where the part is negative, 0 where it
+ * is not (o1 NULL: the constant c1 for every k; o2 likewise): the sign of the
+ * product of the two parts, exactly, from integers. */
+typedef struct {
+    const int32_t *o1, *o2;
+    int32_t c1, c2;
+} NAME(signed_t);
+
+/* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])] (signed
+ * construction: the entry shifted by the terms' signs, see signed_t). */
 static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2, int64_t K, int64_t N, int64_t p,
-                                 const REAL *restrict table, REAL *restrict o, int count)
+                                 const REAL *restrict table, REAL *restrict o, int count,
+                                 const NAME(signed_t) *sg)
 {
     const REAL pr = (REAL)p;
     int64_t f = 0;
@@ -82,7 +340,14 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
     for (int64_t k = 0; k < K; k++) {
         const REAL ak = a[k];
         const REAL *restrict c = v2 + k * N;
-        if (count) {
+        if (sg) {
+            const int32_t o1 = sg->o1 ? sg->o1[k] : sg->c1;
+            for (int64_t j = 0; j < N; j++) {
+                const int32_t t = NAME(tick_of)(ak - c[j], pr);
+                f += count & (t < p);
+                o[j] += table[t + (o1 ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2))];
+            }
+        } else if (count) {
             for (int64_t j = 0; j < N; j++) {
                 const int32_t t = NAME(tick_of)(ak - c[j], pr);
                 f += t < p;
@@ -101,9 +366,12 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
  * sum kept in a register over k (the same additions in the same order as
  * product_row, so the same sums). The tick: min(u, p), then vcvtps2dq, which
  * rounds half to even like rint, then max(., 0): clamp(rint(u), 0, p) for
- * every non-NaN u (u below -2^31 converts to INT_MIN, then 0). */
+ * every non-NaN u (u below -2^31 converts to INT_MIN, then 0). The gathers
+ * bound the speed (about one layer-I neuron per cycle); the signs shift the
+ * gathered entry (an integer xor and add). */
 static int64_t NAME(product_row_avx2)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
-                                      int64_t p, const float *restrict table, float *restrict o, int count)
+                                      int64_t p, const float *restrict table, float *restrict o, int count,
+                                      const NAME(signed_t) *sg)
 {
     const __m256 vpr = _mm256_set1_ps((float)p);
     const __m256i vzero = _mm256_setzero_si256(), vp = _mm256_set1_epi32((int32_t)p);
@@ -114,16 +382,28 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const __m256 ak = _mm256_set1_ps(a[k]);
             const float *c = v2 + k * N + j;
-            const __m256i t0 = _mm256_max_epi32(
+            __m256i t0 = _mm256_max_epi32(
                 _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c)), vpr)), vzero);
-            const __m256i t1 = _mm256_max_epi32(
+            __m256i t1 = _mm256_max_epi32(
                 _mm256_cvtps_epi32(_mm256_min_ps(_mm256_sub_ps(ak, _mm256_loadu_ps(c + 8)), vpr)), vzero);
-            acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(table, t0, 4));
-            acc1 = _mm256_add_ps(acc1, _mm256_i32gather_ps(table, t1, 4));
             if (count) {   /* t < p gives -1 in a lane: subtracting counts it */
                 cnt0 = _mm256_sub_epi32(cnt0, _mm256_cmpgt_epi32(vp, t0));
                 cnt1 = _mm256_sub_epi32(cnt1, _mm256_cmpgt_epi32(vp, t1));
             }
+            if (sg) {
+                const __m256i o1 = _mm256_set1_epi32(sg->o1 ? sg->o1[k] : sg->c1);
+                if (sg->o2) {
+                    const int32_t *q = sg->o2 + k * N + j;
+                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)q)));
+                    t1 = _mm256_add_epi32(t1, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)(q + 8))));
+                } else {
+                    const __m256i sh = _mm256_xor_si256(o1, _mm256_set1_epi32(sg->c2));
+                    t0 = _mm256_add_epi32(t0, sh);
+                    t1 = _mm256_add_epi32(t1, sh);
+                }
+            }
+            acc0 = _mm256_add_ps(acc0, _mm256_i32gather_ps(table, t0, 4));
+            acc1 = _mm256_add_ps(acc1, _mm256_i32gather_ps(table, t1, 4));
         }
         _mm256_storeu_ps(o + j, acc0);
         _mm256_storeu_ps(o + j + 8, acc1);
@@ -139,7 +419,9 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);
             f += count && t < p;
-            acc += table[t];
+            const int32_t o1 = sg ? (sg->o1 ? sg->o1[k] : sg->c1) : 0;
+            const int32_t o2 = sg ? (sg->o2 ? sg->o2[k * N + j] : sg->c2) : 0;
+            acc += table[t + (o1 ^ o2)];
         }
         o[j] = acc;
     }
@@ -158,14 +440,23 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
  * v2 is (B, K, N), out is (B, M, N), all contiguous. The M*N*K layer-I
  * neurons are never stored: each adds its term to out[i, j] as it is made,
  * k in increasing order. *fired = number of layer-I neurons that spike
- * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller. */
+ * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller.
+ *
+ * The signed construction (is_signed nonzero): the table is [T, -T] and each
+ * term reads T[tick] times the sign of its two parts: o1 (B, M, K) and o2
+ * (B, K, N) hold p + 1 where a part is negative and 0 where it is not
+ * (NULL: the constants c1, c2 for all), see signed_t. */
 void NAME(ttfs_product_matmul)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N,
-                               int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads)
+                               int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads,
+                               int is_signed, const int32_t *o1, const int32_t *o2, int32_t c1, int32_t c2)
 {
     int64_t f = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
-    for (int64_t row = 0; row < B * M; row++)
-        f += PRODUCT_ROW(u1 + row * K, v2 + (row / M) * K * N, K, N, p, table, out + row * N, count);
+    for (int64_t row = 0; row < B * M; row++) {
+        const int64_t kn = (row / M) * K * N;
+        NAME(signed_t) sg = {o1 ? o1 + row * K : NULL, o2 ? o2 + kn : NULL, c1, c2};
+        f += PRODUCT_ROW(u1 + row * K, v2 + kn, K, N, p, table, out + row * N, count, is_signed ? &sg : NULL);
+    }
     *fired = f;
 }
 #undef PRODUCT_ROW
@@ -219,3 +510,4 @@ int64_t NAME(ttfs_threshold_lookup)(const REAL *restrict V, int64_t n, double th
 }
 
 #undef CHUNK
+#undef BLOCK

@@ -1,0 +1,128 @@
+"""The fused emitting passes of issue 22 against the layer-by-layer path, and ``check_clipping``.
+
+Exact mode's fast paths (the clamp and count in one C pass, LayerNorm in one C pass, the softmax as one
+fused op, attention's products one BLAS call per head) must give the layer-by-layer values: the path
+taken with ``record=True`` (every layer on its own, as before issue 22) and the torch loops
+(``TTFS_NATIVE=0``) are the references, to 1e-12 in float64, with the same clipping counts, for every
+range kind, both product constructions and both residual modes. ``check_clipping`` changes what is
+counted, never an output.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from helpers import images, tiny_vit
+from ttfs_symbolic.model.convert import convert
+from ttfs_symbolic.model.spiking import ClippingWarning, Ctx, Population, SpikingLayerNorm
+from ttfs_symbolic.numeric import native
+
+D = torch.float64
+CONFIGS = [dict(range_kind=r, product=pr, residual=rs) for r in ("layer", "channel", "neuron")
+           for pr, rs in (("paper", "neuron"), ("signed", "synapses"))]
+
+
+@pytest.fixture(scope="module")
+def snns():
+    ann = tiny_vit(depth=2)
+    x = images(12)
+    return {tuple(sorted(kw.items())): convert(ann, x, progress=False, **kw) for kw in CONFIGS}
+
+
+def _run(snn, x, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClippingWarning)
+        out = snn(x, **kw)
+    return out, dict(snn.last_clipping)
+
+
+def _rel(a, b) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("key", [tuple(sorted(kw.items())) for kw in CONFIGS], ids=lambda k: "-".join(
+    str(v) for _, v in k))
+def test_exact_fast_paths_equal_the_layer_by_layer_path(snns, key):
+    """Exact mode, float64, inputs that drive many neurons out of range: the fused passes give the
+    layer-by-layer values to 1e-12 and the same clipping counts, per layer."""
+    snn = snns[key]
+    x = 3 * images(5, seed=7)
+    fast, fc = _run(snn, x, dtype=D)
+    ref, rc = _run(snn, x, dtype=D, record=True)
+    assert _rel(fast, ref) < 1e-12
+    assert fc["clipped"] == rc["clipped"] > 0 and fc["checked"] == rc["checked"]
+    assert fc["layers"] == rc["layers"]
+
+
+@pytest.mark.parametrize("mode", ["exact", "quantized", "kernel"])
+@pytest.mark.parametrize("key", [tuple(sorted(kw.items())) for kw in CONFIGS[::3] + CONFIGS[1::3]],
+                         ids=lambda k: "-".join(str(v) for _, v in k))
+def test_c_loops_equal_the_torch_loops(snns, key, mode, monkeypatch):
+    """Every mode, float64: the C loops (default) and their torch references (TTFS_NATIVE=0, the GPU's
+    code) give the same outputs (exact: 1e-12; quantized, kernel: the same ticks, sums to rounding) and
+    the same clipping counts."""
+    snn = snns[key]
+    x = 2 * images(4, seed=9)
+    kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 256)
+    got, gc = _run(snn, x, **kw)
+    monkeypatch.setenv("TTFS_NATIVE", "0")
+    assert not native.available()
+    ref, rc = _run(snn, x, **kw)
+    assert _rel(got, ref) < 1e-12
+    assert gc["clipped"] == rc["clipped"] and gc["checked"] == rc["checked"]
+
+
+@pytest.mark.parametrize("kind", ["layer", "channel", "neuron"])
+def test_layernorm_in_one_pass_equals_its_layers(kind):
+    """SpikingLayerNorm's exact C pass (native.layernorm) against the five populations one by one,
+    on inputs that clip every population: values to 1e-12 (float64), counts per population equal."""
+    torch.manual_seed(3)
+    n = 24
+    src = Population("src", fixed_range=(-10.0, 10.0))
+    ln = SpikingLayerNorm("ln", src, torch.rand(n, dtype=D) + 0.5, torch.randn(n, dtype=D), 1e-6, n)
+    ctx = Ctx(mode="calibrate")
+    x = torch.randn(6, 5, n, dtype=D)
+    for pop in ln._populations():
+        pop.range_kind = kind
+    ln(x, ctx)
+    for pop in ctx.order:
+        pop.finalize()
+    y = x * torch.linspace(0.2, 3.0, 5, dtype=D)[:, None] + torch.linspace(-2, 2, 6, dtype=D)[:, None, None]
+    fast, slow = Ctx(mode="exact"), Ctx(mode="exact", record=True)
+    a, b = ln(y, fast), ln(y, slow)
+    assert ln._closed_form_native(y, Ctx(mode="exact")) and not ln._closed_form_native(y, slow)
+    assert _rel(a, b) < 1e-12
+    assert fast.clipped == slow.clipped and fast.checked == slow.checked
+    assert len(fast.clipped) >= 3   # mean, centred, var/rsqrt or out: the clip paths are exercised
+
+
+def test_check_clipping_changes_counts_never_outputs(snns, monkeypatch):
+    """full, sample and off give the same outputs in every mode; off counts nothing and never warns;
+    sample counts every neuron where the C loops count for free, a sample of rows where they do not."""
+    snn = snns[tuple(sorted(CONFIGS[2].items()))]
+    x = 4 * images(4, seed=5)
+    for mode in ("exact", "quantized", "kernel"):
+        kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 128)
+        outs, infos = {}, {}
+        for check in ("full", "sample", "off"):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                outs[check] = snn(x, check_clipping=check, **kw)
+            infos[check] = (dict(snn.last_clipping), [w for w in caught if issubclass(w.category, ClippingWarning)])
+        assert torch.equal(outs["full"], outs["sample"]) and torch.equal(outs["full"], outs["off"])
+        (full, wf), (sample, ws), (off, wo) = infos["full"], infos["sample"], infos["off"]
+        assert full["clipped"] > 0 and len(wf) == 1 and full["check"] == "full" and not full["sampled"]
+        assert (sample["clipped"], sample["checked"], sample["sampled"]) == (full["clipped"], full["checked"], False)
+        assert len(ws) == 1
+        assert off == {"rate": 0.0, "clipped": 0, "checked": 0, "layers": {}, "check": "off", "sampled": False}
+        assert not wo
+    monkeypatch.setenv("TTFS_NATIVE", "0")
+    _, full = _run(snn, x, dtype=D)
+    _, sample = _run(snn, x, dtype=D, check_clipping="sample")
+    assert sample["sampled"] and 0 < sample["checked"] < full["checked"]
+    assert 0 < sample["clipped"] <= full["clipped"]
+    assert abs(sample["rate"] - full["rate"]) < 0.5 * full["rate"]
+    with pytest.raises(ValueError, match="check_clipping must be one of"):
+        snn(x, check_clipping="some")
