@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax, finish_call, input_kernel, make_ctx, terms)
+                      SpikingSoftmax, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
 from .activations import is_activation
 from .vit import UnsupportedModuleError, _activation_neuron, _f64
 
@@ -189,8 +189,9 @@ class MaskedSoftmax(SpikingSoftmax):
                 e = terms(V, zsrc, self.k_exp, ctx, self.lse)
                 lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
                 return self._layer2_closed_form(e, lse, ctx)
-            if not ctx.calibrating:
-                V.masked_fill_(drop, self.z.a)   # a masked key's z neuron: silent
+            if not ctx.calibrating:   # a masked key's z neuron: silent (its head's least value)
+                low = torch.as_tensor(self.z.bounds(V)[0], dtype=V.dtype, device=V.device)
+                V = torch.where(drop, low, V)
             z = self.z.emit(V, ctx, fresh=True)
         else:
             z, zsrc = s, self.src
@@ -585,11 +586,26 @@ class SpikingSentenceTransformer(SpikingBert):
         if self.normalize:
             self.sumsq = Population("normalize.sumsq", "identity", kind="l2_sumsq", fan_in=self.hidden,
                                     lower_bound=0.0)
+            self.sumsq.scale_low = True
             self.rsqrt = Population("normalize.rsqrt", "identity", kind="l2_rsqrt", fan_in=1, lower_bound=0.0)
             self.norm_out = Population("normalize", "identity", kind="l2_out", fan_in=3)
             self.l2_product = Product("normalize.product", src, self.rsqrt, self.norm_out, matmul=False)
             self.k_square = input_kernel("square")
             self.k_rsqrt = input_kernel("rsqrt", (("eps", 1e-24),))
+
+    def set_rsqrt(self, mode: str):
+        """The L2 normalisation's (s + eps)^(-1/2): ``neuron`` or ``folded`` (:func:`spiking.fold_rsqrt`)."""
+        if self.normalize:
+            folded = mode == "folded"
+            fold_rsqrt(self.rsqrt, self.sumsq, self.k_rsqrt, folded)
+            self.sumsq.upper_fn = self.sumsq_bound if folded else None
+
+    def sumsq_bound(self) -> float:
+        """The largest sum of squares the pooled layer's range(s) allow: sum over channels of max(a_c^2, b_c^2)."""
+        a, b = self.pooled_src.range_pair()
+        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+        sq = torch.broadcast_to(torch.maximum(a * a, b * b), (self.hidden,))
+        return float(sq.sum())
 
     def _pool(self, h, mask, ctx: Ctx):
         if self.pooling_mode == "cls":
