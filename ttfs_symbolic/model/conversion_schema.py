@@ -22,7 +22,9 @@ can add sections such as ``activations``):
   finite numbers of the same shape (per-neuron ranges, format version 3),
   with ``a < b`` (elementwise); ``window`` a positive integer; ``tau``,
   ``T_ref``, ``T_emit``, ``T_end`` (optional) finite numbers or lists of
-  them; ``neuron``, ``kind`` and ``range_kind`` (optional) strings;
+  them; ``neuron``, ``kind`` and ``range_kind`` (optional) strings; ``code``
+  (optional, version 5) ``"linear"`` or ``"log"``, and with ``"log"`` a
+  positive finite ``log_r``;
 * ``products`` (optional): layer name -> object with a string
   ``construction`` and a finite ``r`` (or null); ``activations``
   (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`);
@@ -165,6 +167,11 @@ def _check_layer(name, entry) -> None:
     for key in ("neuron", "kind", "range_kind"):
         if key in entry and not isinstance(entry[key], str):
             raise _Problem(f"layer {name!r}: {key} must be a string, got {_show(entry[key])}")
+    code = entry.get("code", "linear")
+    if code not in ("linear", "log"):
+        raise _Problem(f"layer {name!r}: code must be 'linear' or 'log', got {_show(code)}")
+    if code == "log" and not _finite(entry.get("log_r"), f"layer {name!r}: log_r") > 0:
+        raise _Problem(f"layer {name!r}: log_r must be positive, got {_show(entry.get('log_r'))}")
 
 
 def _check(data) -> None:
