@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax, finish_call, input_kernel, make_ctx, terms)
+                      SpikingSoftmax, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
 from .activations import is_activation
 from .vit import UnsupportedModuleError, _activation_neuron, _f64
 
@@ -188,8 +188,9 @@ class MaskedSoftmax(SpikingSoftmax):
                 e = terms(V, zsrc, self.k_exp, ctx, self.lse)
                 lse = self.lse.emit(e.sum(-1, keepdim=True), ctx, fresh=True)
                 return self._layer2_closed_form(e, lse, ctx)
-            if not ctx.calibrating:
-                V.masked_fill_(drop, self.z.a)   # a masked key's z neuron: silent
+            if not ctx.calibrating:   # a masked key's z neuron: silent (its head's least value)
+                low = torch.as_tensor(self.z.bounds(V)[0], dtype=V.dtype, device=V.device)
+                V = torch.where(drop, low, V)
             z = self.z.emit(V, ctx, fresh=True)
         else:
             z, zsrc = s, self.src
@@ -498,9 +499,9 @@ class SpikingBert(nn.Module):
         Energy: :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` at the
         longest padded length seen, with the measured firing rates.
         """
-        from .convert import Progress, residual_mode
+        from .convert import Progress, configuration, structure
         from .energy_bert import count_ops_bert
-        from .report import ConversionReport, layer_rows, product_construction, reset_counters
+        from .report import ConversionReport, layer_rows, reset_counters
 
         if labels is not None:
             raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
@@ -533,7 +534,7 @@ class SpikingBert(nn.Module):
         layers, neurons, spikes = layer_rows(self, n)
 
         energy = count_ops_bert(self.energy_config(), seq_len=seq_len, spike_rates=self.spike_rates_for_energy(),
-                                product=product_construction(self), residual=residual_mode(self))
+                                **structure(self))
         return ConversionReport(
             mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
             agreement=agree / max(rows, 1), max_logit_error=max_err,
@@ -541,7 +542,7 @@ class SpikingBert(nn.Module):
             neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
             op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
             energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-            energy_rows=[r.to_dict() for r in energy.rows])
+                energy_rows=[r.to_dict() for r in energy.rows], configuration=configuration(self))
 
     def energy_config(self) -> dict:
         """The config fields :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` reads."""
@@ -621,11 +622,26 @@ class SpikingSentenceTransformer(SpikingBert):
         if self.normalize:
             self.sumsq = Population("normalize.sumsq", "identity", kind="l2_sumsq", fan_in=self.hidden,
                                     lower_bound=0.0)
+            self.sumsq.scale_low = True
             self.rsqrt = Population("normalize.rsqrt", "identity", kind="l2_rsqrt", fan_in=1, lower_bound=0.0)
             self.norm_out = Population("normalize", "identity", kind="l2_out", fan_in=3)
             self.l2_product = Product("normalize.product", src, self.rsqrt, self.norm_out, matmul=False)
             self.k_square = input_kernel("square")
             self.k_rsqrt = input_kernel("rsqrt", (("eps", 1e-24),))
+
+    def set_rsqrt(self, mode: str):
+        """The L2 normalisation's (s + eps)^(-1/2): ``neuron`` or ``folded`` (:func:`spiking.fold_rsqrt`)."""
+        if self.normalize:
+            folded = mode == "folded"
+            fold_rsqrt(self.rsqrt, self.sumsq, self.k_rsqrt, folded)
+            self.sumsq.upper_fn = self.sumsq_bound if folded else None
+
+    def sumsq_bound(self) -> float:
+        """The largest sum of squares the pooled layer's range(s) allow: sum over channels of max(a_c^2, b_c^2)."""
+        a, b = self.pooled_src.range_pair()
+        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+        sq = torch.broadcast_to(torch.maximum(a * a, b * b), (self.hidden,))
+        return float(sq.sum())
 
     def _pool(self, h, mask, ctx: Ctx):
         if self.pooling_mode == "cls":

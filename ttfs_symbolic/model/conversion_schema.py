@@ -24,12 +24,15 @@ can add sections such as ``activations``):
   with ``a < b`` (elementwise) and ``|a|, |b| <= 1e30``; ``window`` an
   integer in [1, 10**6]; ``range_kind`` layer, channel or neuron; ``tau``,
   ``T_ref``, ``T_emit``, ``T_end`` (optional) finite numbers or lists of
-  them; ``neuron``, ``kind`` and ``range_kind`` (optional) strings;
+  them; ``neuron``, ``kind`` and ``range_kind`` (optional) strings; ``code``
+  (optional, version 5) ``"linear"`` or ``"log"``, and with ``"log"`` a
+  positive finite ``log_r``;
 * ``products`` (optional): layer name -> object with a string
   ``construction`` and an ``r`` in (0, 100] (or null); ``activations``
   (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`
   when the file is loaded: each entry an object with a string ``expression``);
   ``residual`` (optional, version 4) ``"neuron"`` or ``"synapses"``;
+  ``rsqrt`` (optional, version 5) ``"neuron"`` or ``"folded"``;
 * when ``architecture`` lists the layers, the names in ``layers`` are
   exactly those (the known layer names of the model it was made for; the
   model itself is compared with ``architecture`` by ``load_conversion``).
@@ -190,6 +193,11 @@ def _check_layer(name, entry) -> None:
     if entry.get("range_kind", "layer") not in RANGE_KINDS:
         raise _Problem(f"layer {name!r}: range_kind must be one of {', '.join(RANGE_KINDS)}, "
                        f"got {_show(entry['range_kind'])}")
+    code = entry.get("code", "linear")
+    if code not in ("linear", "log"):
+        raise _Problem(f"layer {name!r}: code must be 'linear' or 'log', got {_show(code)}")
+    if code == "log" and not _finite(entry.get("log_r"), f"layer {name!r}: log_r") > 0:
+        raise _Problem(f"layer {name!r}: log_r must be positive, got {_show(entry.get('log_r'))}")
 
 
 def _check(data) -> None:
@@ -213,11 +221,13 @@ def _check(data) -> None:
     for key, kind, label in (("softmax_max", bool, "a boolean"), ("calibration", dict, "an object"),
                              ("source", str, "a string"), ("architecture", dict, "an object"),
                              ("products", dict, "an object"), ("activations", dict, "an object"),
-                             ("residual", str, "a string")):
+                             ("residual", str, "a string"), ("rsqrt", str, "a string")):
         if key in data and not isinstance(data[key], kind):
             raise _Problem(f"{key} must be {label}, got {_show(data[key])}")
     if data.get("residual", "neuron") not in ("neuron", "synapses"):
         raise _Problem(f"residual must be 'neuron' or 'synapses', got {_show(data['residual'])}")
+    if data.get("rsqrt", "neuron") not in ("neuron", "folded"):
+        raise _Problem(f"rsqrt must be 'neuron' or 'folded', got {_show(data['rsqrt'])}")
     layers = data.get("layers")
     if not isinstance(layers, dict) or not layers:
         raise _Problem("'layers' must be a non-empty object of layer name -> range"

@@ -21,12 +21,16 @@ from torch import nn
 from . import activations as _acts
 from . import spiking
 from .conversion_schema import check_convert_args, read_conversion
-from .spiking import (DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS, RESIDUAL_MODES, Ctx,
-                      Population, Product)
+from .presets import DEFAULT_PRESET, PRESETS, check_preset, describe
+from .spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS,
+                      RESIDUAL_MODES, RSQRT_MODES, Ctx, PopStats, Population, Product)
 from .vit import SpikingViT, UnsupportedModuleError
 
 #: 5: the fingerprint of the weights the file was calibrated for ("weights_fingerprint",
-#: :func:`weights_fingerprint`; checked on load, files before version 5 have none).
+#: :func:`weights_fingerprint`; checked on load, files before version 5 have none); each layer's
+#: spike code ("code": "linear" or "log" with its "log_r"; files without it: linear); how
+#: LayerNorm's rsqrt is formed ("rsqrt": "neuron" or "folded"); the calibration's preset and
+#: precision (in "calibration").
 #: 4: how the residual sums are carried ("residual": "neuron" or "synapses"; files without it: "neuron").
 #: 3: per-channel / per-neuron ranges (a layer's a and b may be nested lists) and each
 #: product's construction and shift ("products"); 2: the file records the source model's
@@ -184,10 +188,90 @@ def _count_batches(snn: nn.Module, data, batch_size: int) -> int:
     return fn(data, batch_size) if fn is not None else _n_batches(data, batch_size)
 
 
+def _take_rows(x, idx):
+    """Rows ``idx`` of a prepared batch (a tensor, or a dict of tensors with the batch first)."""
+    if isinstance(x, dict):
+        return {k: (v[idx] if isinstance(v, torch.Tensor) and v.dim() else v) for k, v in x.items()}
+    return x[idx]
+
+
+def _split_holdout(x, n: int, start: int, every: int):
+    """(fit rows, held-out rows) of a prepared batch of n items: every ``every``-th item overall is held out."""
+    rows = torch.arange(start, start + n)
+    hold = (rows % every) == every - 1
+    if every <= 1 or not bool(hold.any()):
+        return x, None
+    fit_idx, hold_idx = torch.nonzero(~hold).reshape(-1), torch.nonzero(hold).reshape(-1)
+    return (_take_rows(x, fit_idx) if len(fit_idx) else None), _take_rows(x, hold_idx)
+
+
+class _HeldOut:
+    """The held-out statistics of every layer: swapped in for the held-out rows' forward pass."""
+
+    def __init__(self, pops):
+        self.pops = pops
+        self.stats = [PopStats() for _ in pops]
+
+    def swap(self):
+        for i, p in enumerate(self.pops):
+            p.stats, self.stats[i] = self.stats[i], p.stats
+
+
+def _calibration_pass(snn, data, batch_size: int, ctx: Ctx, bar, holdout: float) -> int:
+    """One pass over the calibration data in ``ctx``; returns the number of items seen (fit and held out).
+
+    ``holdout`` > 0: every round(1/holdout)-th item is run separately and its
+    statistics kept in ``ctx.held_out`` (a :class:`_HeldOut`)."""
+    every = round(1.0 / holdout) if holdout > 0 else 0
+    seen = 0
+    for batch in input_batches(snn, data, batch_size):
+        x = prepare_input(snn, batch, torch.float64)
+        n = batch_len(snn, x)
+        fit, hold = _split_holdout(x, n, seen, every) if every else (x, None)
+        if fit is not None:
+            snn._forward(fit, ctx)
+        if hold is not None:
+            ctx.held_out.swap()
+            try:
+                snn._forward(hold, ctx)
+            finally:
+                ctx.held_out.swap()
+        seen += n
+        bar.update()
+    return seen
+
+
+def _reset_stats(pops, range_kind: str):
+    for p in pops:
+        p.stats = PopStats()
+        p.range_kind = range_kind if p.fine_ok else "layer"
+
+
+def _finalize_all(snn, pops, held: _HeldOut | None, *, percentile, margin, sigmas, optimize_for, codes,
+                  max_margin: float, headroom: float) -> dict:
+    """Set every layer's range and code from the statistics; with held-out statistics, first the margin
+    each layer needs so that no held-out value clips (at most ``max_margin``), then the ranges from all
+    the data widened by it. Returns {layer: margin} (empty without a held-out part)."""
+    kw = dict(percentile=percentile, sigmas=sigmas, optimize_for=optimize_for, codes=codes, headroom=headroom)
+    margins = {}
+    if held is not None and any(st.n_seen for st in held.stats):
+        for p in pops:
+            p.finalize(margin=margin, **kw)
+        for p, st in zip(pops, held.stats):
+            margins[p.pname] = min(max_margin, p.margin_needed(st))
+            p.stats.merge(st)
+    for p in pops:
+        p.finalize(margin=margin + margins.get(p.pname, 0.0), **kw)
+    return margins
+
+
 @torch.no_grad()
 def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
               progress: bool = True, range_kind: str = DEFAULT_RANGE_KIND, product: str | None = None,
-              sigmas: float = 6.0, optimize_for: int | None = None, residual: str | None = None) -> nn.Module:
+              sigmas: float = 6.0, optimize_for: int | None = None, residual: str | None = None,
+              codes: str = "linear", rsqrt: str | None = None, holdout: float = 0.0,
+              precision: int | None = None, max_margin: float = 1.0, headroom: float = 1.0,
+              preset: str | None = None) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -207,62 +291,150 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     or ``neuron`` (one range and tau per channel or per neuron, for the layers
     whose range is calibrated from data and whose h is the identity; Theorem
     4.1 integrates with the sender's tau synapse by synapse, so nothing ties
-    the neurons of a layer to one range). ``percentile`` applies to
-    layer-wide ranges; ``margin`` to all; ``sigmas``: per-channel and
-    per-neuron ranges also hold each neuron's mean +- sigmas standard
-    deviations (:meth:`Population.finalize`). ``optimize_for=p``: each
-    layer-wide range minimises clipping plus rounding error at time precision
-    p on the calibration samples (:func:`spiking.optimal_range`) instead of
-    min/max or ``percentile``. ``product``: the construction of
-    the multiplication networks (``signed`` or ``paper``; None keeps each
-    one's own). ``residual``: how the residual sums are carried
-    (:func:`set_residual`; None keeps the model's).
+    the neurons of a layer to one range; attention scores: per head).
+    ``percentile`` applies to layer-wide ranges; ``margin`` to all;
+    ``sigmas``: per-channel and per-neuron ranges also hold each neuron's mean
+    +- sigmas standard deviations (:meth:`Population.finalize`).
+    ``optimize_for=p``: each layer-wide range minimises clipping plus
+    rounding error at time precision p on the calibration samples
+    (:func:`spiking.optimal_range`) instead of min/max or ``percentile``.
+    ``product``: the construction of the multiplication networks (``signed``
+    or ``paper``; None keeps each one's own). ``residual``: how the residual
+    sums are carried (:func:`set_residual`; None keeps the model's).
+    ``codes``: ``linear`` (eq. 7) or ``auto`` (each layer the code of least
+    rounding error: :meth:`Population.choose_code`). ``rsqrt``: ``neuron`` or
+    ``folded`` (:func:`set_rsqrt`; None keeps the model's).
+
+    ``headroom`` (>= 1): log-coded layers' far ends are widened by this
+    factor, and a variance's least value divided by it (:meth:`Population.apply_headroom`):
+    values beyond the calibration data cost the log code little room.
+    ``holdout`` (a fraction, e.g. 0.2): every round(1/holdout)-th item is held
+    out; the ranges fitted on the rest are checked on it, each layer gets the
+    margin (at most ``max_margin``) that its held-out values need not to clip,
+    and the final ranges are those of all the data widened by that margin.
+    ``precision=p``: precision-aware calibration: after the exact pass a
+    second pass runs every layer at time precision p with the first pass's
+    ranges, and each range (and code) is fitted again on the values that
+    reach it there, the rounding of the layers before it included; None (the
+    default) calibrates on exact values. ``preset``: the name recorded (set by
+    :func:`convert`).
     """
     check_convert_args(batch_size, percentile, margin)
-    if not (isinstance(sigmas, (int, float)) and sigmas >= 0 and math.isfinite(sigmas)):
-        raise ValueError(f"sigmas must be a finite number >= 0, got {sigmas!r}")
-    if optimize_for is not None and (isinstance(optimize_for, bool) or not isinstance(optimize_for, int)
-                                     or optimize_for < 1):
-        raise ValueError(f"optimize_for must be a time precision p (a positive integer), got {optimize_for!r}")
-    if range_kind not in RANGE_KINDS:
-        raise ValueError(f"range_kind must be one of {', '.join(RANGE_KINDS)}, got {range_kind!r}")
+    _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom)
+    pops = snn.populations()
+    products = [(m, m.construction, m.r) for m in snn.modules() if isinstance(m, Product)]
+    before = (structure(snn), [p.state() for p in pops], getattr(snn, "calibration", None))
+    try:
+        return _calibrate(snn, pops, data, batch_size, progress, range_kind, product, residual, rsqrt, holdout,
+                          precision, preset, dict(percentile=percentile, margin=margin, sigmas=sigmas,
+                                                  optimize_for=optimize_for, codes=codes, max_margin=max_margin,
+                                                  headroom=headroom))
+    except BaseException:
+        # a calibration that fails (bad data, an interrupt) leaves the model as it was, not half-calibrated
+        shape, states, calibration = before
+        for m, construction, r in products:
+            m.set_construction(construction, r)
+        set_residual(snn, shape["residual"])
+        set_rsqrt(snn, shape["rsqrt"])
+        for p, st in zip(pops, states):
+            p.restore(st)
+        if calibration is not None:
+            snn.calibration = calibration
+        raise
+
+
+def _calibrate(snn, pops, data, batch_size, progress, range_kind, product, residual, rsqrt, holdout, precision,
+               preset, opts) -> nn.Module:
+    """:func:`calibrate` after its checks (which restores the model when this raises)."""
+    percentile, margin, codes = opts["percentile"], opts["margin"], opts["codes"]
     if product is not None:
         set_product_construction(snn, product)
     if residual is not None:
         set_residual(snn, residual)
-    if not 50.0 < percentile <= 100.0:
-        raise ValueError(f"percentile must be in (50, 100], got {percentile}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    pops = snn.populations()
+    if rsqrt is not None:
+        set_rsqrt(snn, rsqrt)
     spiking._GEN.manual_seed(0)   # the sample reservoirs (percentiles, product shifts): same data, same ranges
-    for p in pops:
-        p.stats.__init__()
-        p.range_kind = range_kind if p.fine_ok else "layer"
-    ctx = Ctx(mode="calibrate")   # collects ctx.order, the order of first emission
-    bar = Progress(_count_batches(snn, data, batch_size), "calibrating", enabled=progress)
-    seen = 0
-    for batch in input_batches(snn, data, batch_size):
-        x = prepare_input(snn, batch, torch.float64)
-        snn._forward(x, ctx)
-        seen += batch_len(snn, x)
-        bar.update()
+    passes = 1 if precision is None else 2
+    bar = Progress(passes * _count_batches(snn, data, batch_size), "calibrating", enabled=progress)
+    for k in range(passes):
+        _reset_stats(pops, range_kind)
+        ctx = Ctx(mode="calibrate", precision=precision if k else None)   # collects ctx.order
+        ctx.held_out = _HeldOut(pops) if holdout > 0 else None
+        seen = _calibration_pass(snn, data, batch_size, ctx, bar, holdout)
+        seen = _reduce(pops, ctx, seen, snn=snn, data=data, percentile=percentile, codes=codes)
+        if seen == 0:
+            raise ValueError("the calibration set is empty")
+        margins = _finalize_all(snn, pops, ctx.held_out, **opts)
+        if k == 0:
+            emitted = {id(p) for p in ctx.order}
+            order = list(ctx.order) + [p for p in pops if id(p) not in emitted]   # (none in a complete model)
+            for i, p in enumerate(order):
+                p.window = i + 1
     bar.close()
-    from .distributed import reduce_calibration   # torchrun: every rank's statistics of the whole set
-
-    seen = reduce_calibration(pops, seen, ctx=ctx, snn=snn, data=data, percentile=percentile)
-    if seen == 0:
-        raise ValueError("the calibration set is empty")
-    for p in pops:
-        p.finalize(percentile=percentile, margin=margin, sigmas=sigmas, optimize_for=optimize_for)
-    emitted = {id(p) for p in ctx.order}
-    order = list(ctx.order) + [p for p in pops if id(p) not in emitted]   # (none in a complete model)
-    for i, p in enumerate(order):
-        p.window = i + 1
     snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind,
-                       "sigmas": sigmas, "optimize_for": optimize_for, "residual": residual_mode(snn)}
+                       "sigmas": opts["sigmas"], "optimize_for": opts["optimize_for"], "residual": residual_mode(snn),
+                       "codes": codes, "rsqrt": rsqrt_mode(snn), "holdout": holdout, "precision": precision,
+                       "max_margin": opts["max_margin"], "headroom": opts["headroom"], "preset": preset,
+                       "holdout_margin_max": max(margins.values(), default=0.0)}
     _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
     return snn
+
+
+def _reduce(pops, ctx, seen, **kw) -> int:
+    """torchrun: every rank's statistics (the held-out ones too) those of the whole set."""
+    from .distributed import reduce_calibration
+
+    if ctx.held_out is not None:
+        ctx.held_out.swap()
+        try:
+            reduce_calibration(pops, 0, None, **kw)
+        finally:
+            ctx.held_out.swap()
+    return reduce_calibration(pops, seen, ctx=ctx, **kw)
+
+
+def _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom):
+    if not (isinstance(sigmas, (int, float)) and not isinstance(sigmas, bool) and sigmas >= 0
+            and math.isfinite(sigmas)):
+        raise ValueError(f"sigmas must be a finite number >= 0, got {sigmas!r}")
+    for name, v in (("optimize_for", optimize_for), ("precision", precision)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be a time precision p (a positive integer), got {v!r}")
+    if range_kind not in RANGE_KINDS:
+        raise ValueError(f"range_kind must be one of {', '.join(RANGE_KINDS)}, got {range_kind!r}")
+    if codes not in CODE_CHOICES:
+        raise ValueError(f"codes must be one of {', '.join(CODE_CHOICES)}, got {codes!r}")
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 <= holdout <= 0.5:
+        raise ValueError(f"holdout must be a fraction in [0, 0.5], got {holdout!r}")
+    if isinstance(max_margin, bool) or not isinstance(max_margin, (int, float)) or not 0 <= max_margin < math.inf:
+        raise ValueError(f"max_margin must be a finite number >= 0, got {max_margin!r}")
+    if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not 1 <= headroom < math.inf:
+        raise ValueError(f"headroom must be a finite number >= 1, got {headroom!r}")
+
+
+def set_rsqrt(snn: nn.Module, mode: str) -> nn.Module:
+    """Form every (v + eps)^(-1/2) of ``snn`` (LayerNorm, L2 normalisation) as ``mode``: ``neuron`` or ``folded``.
+
+    ``neuron`` (the paper): an rsqrt neuron between the variance neuron and
+    the multiplication network. ``folded``: no such neuron; layer I of the
+    multiplication network receives the variance's spike through the composed
+    input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1), so there is
+    one rounding and one window fewer, and the factor's range is the image of
+    the variance's, which it never leaves (:func:`spiking.fold_rsqrt`).
+    Calibrate (or load a conversion) afterwards.
+    """
+    if mode not in RSQRT_MODES:
+        raise ValueError(f"unknown rsqrt mode {mode!r}; choose one of {', '.join(RSQRT_MODES)}")
+    for m in snn.modules():
+        if hasattr(m, "set_rsqrt"):
+            m.set_rsqrt(mode)
+    return snn
+
+
+def rsqrt_mode(snn: nn.Module) -> str:
+    """How the (v + eps)^(-1/2) of ``snn`` are formed (:func:`set_rsqrt`)."""
+    return "folded" if any(isinstance(m, Population) and m.kind in ("ln_rsqrt", "l2_rsqrt") and m.relay
+                           for m in snn.modules()) else "neuron"
 
 
 def set_residual(snn: nn.Module, mode: str) -> nn.Module:
@@ -292,9 +464,30 @@ def set_residual(snn: nn.Module, mode: str) -> nn.Module:
     return snn
 
 
+def configuration(snn: nn.Module) -> dict:
+    """The configuration ``snn`` was converted with: its preset, structure and calibration settings
+    (what the conversion report and the energy count state)."""
+    cal = getattr(snn, "calibration", {}) or {}
+    return {"preset": cal.get("preset"), "product": product_construction(snn), "residual": residual_mode(snn),
+            "rsqrt": rsqrt_mode(snn), "range_kind": cal.get("range_kind"), "codes": cal.get("codes", "linear"),
+            "calibrated_at": cal.get("precision")}
+
+
+def structure(snn: nn.Module) -> dict:
+    """The settings that shape ``snn``'s network, as the energy counts take them (product, residual, rsqrt)."""
+    return {"product": product_construction(snn), "residual": residual_mode(snn), "rsqrt": rsqrt_mode(snn)}
+
+
+def product_construction(snn: nn.Module) -> str:
+    """The multiplication-network construction of a converted model ("signed" or "paper")."""
+    kinds = {m.construction for m in snn.modules() if isinstance(m, Product)}
+    return kinds.pop() if len(kinds) == 1 else "signed" if "signed" in kinds else "paper"
+
+
 def residual_mode(snn: nn.Module) -> str:
     """How the residual sums of ``snn`` are carried (:func:`set_residual`)."""
-    return "synapses" if any(isinstance(m, Population) and m.relay for m in snn.modules()) else "neuron"
+    return "synapses" if any(isinstance(m, Population) and m.kind == "residual" and m.relay
+                             for m in snn.modules()) else "neuron"
 
 
 def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
@@ -311,35 +504,69 @@ def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
     return snn
 
 
-def convert(model, calibration_data, *, batch_size: int = 32, percentile: float = 100.0, margin: float = 0.0,
-            softmax_max: bool = True, progress: bool = True, pretrained: bool = False, activations=None,
-            range_kind: str = DEFAULT_RANGE_KIND, product: str = DEFAULT_PRODUCT, sigmas: float = 6.0,
-            optimize_for: int | None = None, residual: str = DEFAULT_RESIDUAL, **timm_kwargs) -> nn.Module:
+#: named conversion settings (:func:`convert`'s ``preset``). ``paper``: the network of the paper (eq. 24-27
+#: products, one range per layer as in Algorithm 1, residual neurons, rsqrt neurons, the linear code:
+#: Table 2's counts). ``accurate``: the most accurate network this library builds (the signed product,
+#: per-channel ranges (per head for attention scores) with held-out margins, residual sums carried by
+#: synapses where the family allows, rsqrt folded into the product, and each layer's code chosen for least
+#: rounding error): the default.
+
+
+def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> dict:
+    """The calibration settings of ``preset`` with ``overrides`` (those not None) on top.
+
+    A preset's ``residual="synapses"`` falls back to ``neuron`` for a model
+    whose family cannot carry its sums by synapses (post-norm EVA blocks); an
+    explicit ``residual="synapses"`` is refused for it by :func:`set_residual`.
+    """
+    out = check_preset(preset)
+    if snn is not None and out["residual"] == "synapses":
+        why = getattr(snn, "residual_synapses_unsupported", lambda: "its family does not support it")()
+        if why:
+            out["residual"] = "neuron"
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    return out
+
+
+def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size: int = 32,
+            percentile: float = 100.0, margin: float = 0.0, softmax_max: bool = True, progress: bool = True,
+            pretrained: bool = False, activations=None, range_kind: str | None = None, product: str | None = None,
+            sigmas: float | None = None, optimize_for: int | None = None, residual: str | None = None,
+            codes: str | None = None, rsqrt: str | None = None, holdout: float | None = None,
+            headroom: float | None = None, precision: int | None = None, **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name), or any registered family.
 
     Text models (:mod:`ttfs_symbolic.model.bert`): a transformers ``BertModel``
     / ``RobertaModel`` or a ``SentenceTransformer`` instance, calibrated on a
     tokenizer batch (dict / ``BatchEncoding``) or a list of them.
 
+    ``preset`` (:data:`PRESETS`): ``accurate`` (the default: the most accurate
+    network this library builds for the family) or ``paper`` (the paper's
+    network exactly). Every setting of the preset can be overridden by its
+    own argument: ``range_kind`` (``layer``, ``channel``, ``neuron``),
+    ``product`` (``signed`` or ``paper``, eq. 24-27), ``residual``
+    (``neuron`` or ``synapses``: :func:`set_residual`), ``rsqrt`` (``neuron``
+    or ``folded``: :func:`set_rsqrt`), ``codes`` (``linear`` or ``auto``),
+    ``holdout``, ``headroom`` and ``sigmas``: see :func:`calibrate`. ``precision=p``
+    calibrates for time precision p (precision-aware; None: on exact values).
+
     ``pretrained=True`` with a model name downloads timm's weights (needs the
     internet); the tests and the demo use random or locally trained weights.
-    ``range_kind`` (``layer``, ``channel``, ``neuron``) and ``product``
-    (``signed``, this library's low-error multiplication network, or
-    ``paper``, eq. 24-27): see :func:`calibrate`. ``residual`` (``neuron``,
-    the paper, or ``synapses``): :func:`set_residual`.
     ``activations={module class or class name: neuron}`` registers
     activations for this call only (:mod:`ttfs_symbolic.model.activations`);
     every activation module is checked against its formula after calibration.
     """
     check_convert_args(batch_size, percentile, margin)
+    check_preset(preset)
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
     _acts.check_overrides_used(activations, ann)   # a per-call activation that matches no module is refused
     with _acts.overrides(activations):
         snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
+    settings = preset_settings(preset, snn, range_kind=range_kind, product=product, residual=residual,
+                               rsqrt=rsqrt, codes=codes, holdout=holdout, sigmas=sigmas, headroom=headroom)
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
-                     progress=progress, range_kind=range_kind, product=product, sigmas=sigmas,
-                     optimize_for=optimize_for, residual=residual)
+                     progress=progress, optimize_for=optimize_for, precision=precision, preset=preset, **settings)
 
 
 def architecture(snn: nn.Module) -> dict:
@@ -401,7 +628,8 @@ def conversion_dict(snn: nn.Module) -> dict:
     return {"format": "ttfs-symbolic conversion", "version": FORMAT_VERSION, "delta": 1.0,
             "softmax_max": snn.softmax_max, "calibration": getattr(snn, "calibration", {}),
             "source": getattr(snn, "source_name", ""), "architecture": architecture(snn), "layers": layers,
-            "products": products, "residual": residual_mode(snn), "activations": _acts.activations_dict(snn),
+            "products": products, "residual": residual_mode(snn), "rsqrt": rsqrt_mode(snn),
+            "activations": _acts.activations_dict(snn),
             **({"weights_fingerprint": snn.weights_fingerprint} if getattr(snn, "weights_fingerprint", None) else {})}
 
 
@@ -467,14 +695,17 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
             except ValueError as exc:
                 raise ValueError(f"{path}: {m.y.pname}: {exc}") from None
     set_residual(snn, data.get("residual", "neuron"))   # files before version 4: residual neurons
+    set_rsqrt(snn, data.get("rsqrt", "neuron"))          # files before version 5: rsqrt neurons
     for p in pops:
         entry = data["layers"][p.pname]
         kind = entry.get("range_kind", "layer")
-        if isinstance(entry["a"], list) and (kind not in ("channel", "neuron") or not p.fine_ok):
+        # (a range a construction derives from another layer's, range_fn, has that layer's shape)
+        if isinstance(entry["a"], list) and p.range_fn is None and (kind not in ("channel", "neuron") or not p.fine_ok):
             raise ValueError(f"{path}: layer {p.pname} has a list of ranges, but "
                              + (f"range_kind {kind!r} (channel or neuron needed)" if p.fine_ok
                                 else "its kind of layer takes one range"))
         p.set_range(entry["a"], entry["b"])
+        p.set_code(entry.get("code", "linear"), entry.get("log_r"))
         p.range_kind = kind
         p.window = int(entry["window"])
     snn.calibration = data.get("calibration", {})

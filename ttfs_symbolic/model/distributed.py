@@ -388,14 +388,15 @@ class CalibrationBatches:
             self.bounds[p.pname].append(len(p.stats.samples))
 
 
-def _samples_needed(snn, pops, percentile: float) -> set:
+def _samples_needed(snn, pops, percentile: float, codes: str = "linear") -> set:
     """Names of the populations whose samples finalize reads: all for a percentile below 100, else the
-    factors of multiplication networks that choose their shift from samples (not the paper's)."""
+    factors of multiplication networks that choose their shift from samples (not the paper's) and, when
+    calibration chooses codes, the layers that may take the log code."""
     if percentile < 100.0:
         return {p.pname for p in pops}
-    from .spiking import Product
+    from .spiking import CODE_KINDS, Product
 
-    out = set()
+    out = {p.pname for p in pops if p.kind in CODE_KINDS} if codes == "auto" else set()
     for m in (snn.modules() if snn is not None else []):
         if isinstance(m, Product) and getattr(m, "construction", "paper") != "paper":
             out |= {m.p1.pname, m.p2.pname}
@@ -447,7 +448,8 @@ def _reduce_field(pops, stats, kinds, fi: int, field_) -> None:
                                                       dtype=like.dtype if like is not None else torch.float64))
 
 
-def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percentile: float = 100.0) -> int:
+def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percentile: float = 100.0,
+                       codes: str = "linear") -> int:
     """Make every rank's calibration statistics those of all ranks together; the global image count.
 
     Called by :func:`~ttfs_symbolic.model.convert.calibrate` after its pass
@@ -496,10 +498,11 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
                 mean = st.sum_t.to(torch.float64) / st.rows
                 st.m2_t = st.m2_t + n_r * (sum_r.to(torch.float64) / n_r - mean) ** 2
         _reduce_field(pops, stats, kinds, len(fields) - 1, m2)
-    needed = _samples_needed(snn, pops, percentile)
+    needed = _samples_needed(snn, pops, percentile, codes)
     if needed:
         bounds = getattr(data, "bounds", None) if isinstance(data, CalibrationBatches) else None
-        mine = {p.pname: (p.stats.samples, None if bounds is None else bounds.get(p.pname))
+        mine = {p.pname: (list(zip(p.stats.samples, getattr(p.stats, "sample_idx", None) or [None] * len(p.stats.samples))),
+                          None if bounds is None else bounds.get(p.pname))
                 for p in pops if p.pname in needed}
         gathered = all_gather_objects(mine)
         world = len(gathered)
@@ -516,9 +519,11 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
                         break
                     merged.extend(samples[b[i]:b[i + 1]])
                     k += 1
-                p.stats.samples = merged
             else:
-                p.stats.samples = _merge_samples([s for s, _ in parts])
+                merged = _merge_samples([s for s, _ in parts])
+            # each sample batch travels with the range index of its samples (the layer's code choice)
+            p.stats.samples = [s for s, _ in merged]
+            p.stats.sample_idx = [i for _, i in merged]
     if ctx is not None and getattr(ctx, "order", None) is not None:
         names = broadcast_object([p.pname for p in ctx.order])
         by_name = {p.pname: p for p in pops}

@@ -74,9 +74,14 @@ class Ctx:
         if self.check not in CHECK_MODES:
             raise ValueError(f"check_clipping must be one of {', '.join(CHECK_MODES)}, got {self.check!r}")
         if self.mode == "calibrate":
+            # precision set: the precision-aware pass (convert.calibrate(..., precision=p)), in which every
+            # calibrated layer passes on its values at time precision p as well as recording them
             self.calibrating = True
             if self.order is None:
                 self.order = []
+            if self.precision is not None:
+                dynamics.check_mode("quantized", self.precision)
+                self.precision = int(self.precision)
         else:
             dynamics.check_mode(self.mode, self.precision)
             if self.precision is not None:
@@ -205,6 +210,9 @@ class PopStats:
     lo: float = math.inf
     hi: float = -math.inf
     samples: list = field(default_factory=list)
+    #: for each batch of ``samples``, the index of each sample's neuron within one input (the values
+    #: without their batch dimension, flattened): which per-channel or per-neuron range it has
+    sample_idx: list = field(default_factory=list)
     n_seen: int = 0
     # elementwise extremes over the batch (per-neuron and per-channel ranges)
     lo_t: torch.Tensor | None = None
@@ -216,6 +224,30 @@ class PopStats:
     neurons: int = 0
     spikes: int = 0
     clipped: int = 0
+
+    def merge(self, other: "PopStats"):
+        """Add ``other``'s calibration statistics (another part of the same data) to these."""
+        self.lo, self.hi = min(self.lo, other.lo), max(self.hi, other.hi)
+        self.samples += other.samples
+        self.sample_idx += other.sample_idx
+        self.n_seen += other.n_seen
+        if other.lo_t is None:
+            return
+        self.add_moments(other.lo_t, other.hi_t, other.sum_t, other.m2_t, other.rows)
+
+    def add_moments(self, lo_t, hi_t, sum_t, m2_t, rows: int):
+        """Add elementwise extremes, sums and sums of squared deviations of ``rows`` more rows (Chan et
+        al.'s parallel combination: every term >= 0, so a nearly constant neuron's spread does not cancel
+        as sum(x^2)/n - mean^2 would)."""
+        if self.lo_t is None:
+            self.lo_t, self.hi_t, self.sum_t, self.m2_t, self.rows = lo_t, hi_t, sum_t, m2_t, rows
+            return
+        self.lo_t, self.hi_t = torch.minimum(self.lo_t, lo_t), torch.maximum(self.hi_t, hi_t)
+        na = self.rows
+        delta = sum_t / rows - self.sum_t / na
+        self.m2_t = self.m2_t + m2_t + delta.square() * (na * rows / (na + rows))
+        self.sum_t = self.sum_t + sum_t
+        self.rows = na + rows
 
 
 @dataclass(frozen=True)
@@ -235,7 +267,25 @@ DEFAULT_RESIDUAL = "neuron"
 #: the kinds of layer that may have per-channel or per-neuron ranges (their h is the identity and
 #: no construction derives their range from another layer's)
 FINE_KINDS = frozenset({"patch_embed", "residual", "ln_mean", "ln_centred", "ln_var", "ln_rsqrt", "ln_out",
-                        "linear", "head", "pool", "activation", "embed"})
+                        "linear", "head", "pool", "activation", "embed", "matmul_qk", "matmul_av",
+                        "l2_sumsq", "l2_rsqrt", "l2_out"})
+#: kinds whose finer ranges are per attention head (dimension 1 of (batch, heads, tokens, tokens)), never per
+#: token: their values are attention scores, whose positions mean nothing across inputs
+HEAD_KINDS = frozenset({"matmul_qk"})
+#: the dimensions of the values (batch first) that a per-channel range follows, by kind: attention scores
+#: per head; attention outputs (batch, heads, tokens, head_dim) per head and feature; the rest per feature
+CHANNEL_DIMS = {"matmul_qk": (1,), "matmul_av": (1, -1)}
+#: the kinds of layer whose code calibration may choose (``codes="auto"``): the log code
+#: (:func:`ttfs_symbolic.numeric.dynamics.quantize_log_values`) where its rounding error is the smaller. Not
+#: the layers of the softmax before its exp (scores, max, x - max, log-sum-exp): their values are
+#: exponents, whose absolute error is what the probabilities feel; not the pixels (the input encoders)
+CODE_KINDS = frozenset({"patch_embed", "residual", "ln_mean", "ln_centred", "ln_var", "ln_rsqrt", "ln_out",
+                        "linear", "head", "pool", "activation", "embed", "matmul_av", "softmax_exp",
+                        "l2_sumsq", "l2_rsqrt", "l2_out"})
+#: candidate shift ratios r (e = r M) of the log code; calibration picks the one of least rounding error
+LOG_SHIFTS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
+#: the codes calibration may give layers: ``auto`` (per layer, the one of least rounding error) or ``linear``
+CODE_CHOICES = ("auto", "linear")
 
 _INPUT_KERNELS: dict = {}
 _OUTPUT_KERNELS: dict = {}
@@ -306,6 +356,13 @@ class Population(nn.Module):
         self.upper_bound = upper_bound
         #: a lower end that calibration does not move (e.g. 0 for probabilities: no spike is 0)
         self.pin_low = pin_low
+        #: a positive quantity whose least value matters on a relative scale (a variance, whose
+        #: (v + eps)^(-1/2) follows): its lower end is the least value seen divided by (1 + margin),
+        #: never widened by sigmas nor down to 0
+        self.scale_low = False
+        #: a bound the network proves for the upper end (a callable giving a float), used instead of the
+        #: calibrated one when set (LayerNorm's variance: the mean of its centred inputs' squared extremes)
+        self.upper_fn = None
         self.a = math.nan
         self.b = math.nan
         #: per-channel / per-neuron ranges (float64 tensors broadcasting against the values without the
@@ -324,6 +381,12 @@ class Population(nn.Module):
         #: residual="synapses": no neuron; the value is the sum its consumers form in their potentials
         #: from the summands' spikes (:meth:`emit` passes it through, unrounded and unclipped)
         self.relay = False
+        #: the dimensions of the values that per-channel ranges follow (:data:`CHANNEL_DIMS`)
+        self.channel_dims = CHANNEL_DIMS.get(kind, (-1,))
+        #: how the spikes carry the values (:data:`dynamics.CODES`): ``linear`` (eq. 7) or ``log``, whose
+        #: shift ratio r (e = r M) is ``log_r`` (:func:`ttfs_symbolic.numeric.dynamics.quantize_log_values`)
+        self.code = "linear"
+        self.log_r = None
         self.stats = PopStats()
         if fixed_range is not None:
             self.set_range(*fixed_range)
@@ -337,6 +400,11 @@ class Population(nn.Module):
     @property
     def fine(self) -> bool:
         return self.fine_a is not None
+
+    @property
+    def on_linear_grid(self) -> bool:
+        """Whether this layer's spikes lie on one linear grid of p ticks over [a, b] (kernel-mode tables apply)."""
+        return self.fine_a is None and not self.relay and self.code == "linear"
 
     def set_range(self, a, b):
         """One range ``[a, b]`` (floats), or one per neuron (tensors or nested lists of equal shapes).
@@ -373,6 +441,29 @@ class Population(nn.Module):
             raise ValueError(f"layer {self.pname}: its range reaches {big:.3g}, beyond the +-{MAX_RANGE_ABS:g} "
                              "the float32 modes can run (weights or inputs far off their usual scale?)")
 
+    #: what calibration changes in a population (:meth:`state` / :meth:`restore`)
+    _STATE = ("a", "b", "fine_a", "fine_b", "code", "log_r", "range_kind", "window", "stats")
+
+    def state(self) -> dict:
+        """The calibrated state (range, code, window, statistics), to put back after a failed calibration."""
+        return {k: getattr(self, k, None) for k in self._STATE}
+
+    def restore(self, state: dict) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._fine_cache = self._count_cache = self._ticks_cache = self._pack_cache = None
+
+    def set_code(self, code: str, log_r: float | None = None):
+        """Carry the values by ``code`` (``linear`` or ``log`` with shift ratio ``log_r`` > 0)."""
+        if code not in dynamics.CODES:
+            raise ValueError(f"layer {self.pname}: unknown code {code!r}; choose one of {', '.join(dynamics.CODES)}")
+        if code == "log":
+            if isinstance(log_r, bool) or not isinstance(log_r, (int, float)) or not (0 < log_r < math.inf):
+                raise ValueError(f"layer {self.pname}: the log code needs a shift ratio r > 0, got {log_r!r}")
+            self.code, self.log_r = "log", float(log_r)
+        else:
+            self.code, self.log_r = "linear", None
+
     @property
     def calibrated(self) -> bool:
         return math.isfinite(self.a) and math.isfinite(self.b)
@@ -387,11 +478,17 @@ class Population(nn.Module):
         """b - a of the layer's range (the envelope, for per-neuron ranges)."""
         return self.b - self.a
 
-    def bounds(self, like: torch.Tensor | None = None):
-        """``(a, b)``: floats, or for per-neuron ranges tensors in ``like``'s dtype and device."""
+    def range_pair(self):
+        """``(a, b)``: the per-channel / per-neuron range tensors, or the floats of one range."""
+        return (self.fine_a, self.fine_b) if self.fine_a is not None else (self.a, self.b)
+
+    def bounds(self, like: torch.Tensor | None = None, check_shape: bool = True):
+        """``(a, b)``: floats, or for per-neuron ranges tensors in ``like``'s dtype and device (``like`` of
+        this layer's values' shape unless ``check_shape=False``: only its dtype and device count)."""
         if self.fine_a is None:
             return self.a, self.b
-        self._check_fine_shape(tuple(like.shape))
+        if check_shape:
+            self._check_fine_shape(tuple(like.shape))
         key = (like.dtype, like.device)
         if self._fine_cache is None or self._fine_cache[0] != key:
             self._fine_cache = (key, self.fine_a.to(device=key[1], dtype=key[0]), self.fine_b.to(device=key[1], dtype=key[0]))
@@ -399,7 +496,10 @@ class Population(nn.Module):
 
     def fine_shape(self, values_shape: tuple) -> tuple:
         """The shape per-channel / per-neuron ranges must have for values of ``values_shape`` (batch first)."""
-        return (values_shape[-1],) if self.range_kind == "channel" else tuple(values_shape[1:])
+        if not self._per_channel_kind:
+            return tuple(values_shape[1:])
+        keep = self._channel_axes(len(values_shape))   # (the reduced dimensions after the first kept one: 1)
+        return tuple(values_shape[d] if d in keep else 1 for d in range(keep[0], len(values_shape)))
 
     def _check_fine_shape(self, values_shape: tuple) -> None:
         """ValueError naming the layer and both shapes when the per-neuron ranges do not fit the values.
@@ -410,6 +510,16 @@ class Population(nn.Module):
         """
         want = self.fine_shape(values_shape)
         have = tuple(self.fine_a.shape)
+        if self.range_fn is not None:
+            # a range a construction derives from another layer's (softmax's max and x - max from the
+            # scores' per-head ranges) has that layer's shape, which broadcasts over this one's values
+            want = tuple(values_shape[1:])
+            try:
+                fits = len(have) <= len(want) and torch.broadcast_shapes(have, want) == torch.Size(want)
+            except RuntimeError:
+                fits = False
+            if fits:
+                return
         if have != want:
             raise ValueError(f"layer {self.pname}: its {self.range_kind} ranges have shape {have}, but the layer "
                              f"has {self.range_kind} shape {want} (values {tuple(values_shape)}): the ranges "
@@ -417,9 +527,10 @@ class Population(nn.Module):
 
     def range_dict(self) -> dict:
         """``a`` and ``b`` as saved in a conversion file (numbers, or nested lists for per-neuron ranges)."""
+        code = {} if self.code == "linear" else {"code": self.code, "log_r": self.log_r}
         if self.fine_a is None:
-            return {"a": self.a, "b": self.b}
-        return {"a": self.fine_a.tolist(), "b": self.fine_b.tolist(), "range_kind": self.range_kind}
+            return {"a": self.a, "b": self.b, **code}
+        return {"a": self.fine_a.tolist(), "b": self.fine_b.tolist(), "range_kind": self.range_kind, **code}
 
     def timing(self, delta: float = 1.0, T_emit0: float = 0.0) -> dynamics.LayerTiming:
         return dynamics.LayerTiming.for_layer(self.window, self.a, self.b, delta, T_emit0)
@@ -434,7 +545,8 @@ class Population(nn.Module):
 
     # ---- calibration --------------------------------------------------------
     def observe(self, values: torch.Tensor, reservoir: int = 20000):
-        """Record the range of ``values`` and a random sample of them (for percentiles)."""
+        """Record the range of ``values``, a random sample of them (for percentiles and the code), and, for
+        per-channel and per-neuron ranges, each channel's (neuron's) extremes, sum and sum of squares."""
         v = values.detach().reshape(-1)
         if v.numel() == 0:
             return
@@ -448,28 +560,59 @@ class Population(nn.Module):
         take = min(reservoir // 4, v.numel())
         idx = torch.randint(0, v.numel(), (take,), generator=_GEN)
         st.samples.append(v[idx].to(torch.float64).cpu().numpy())
+        st.sample_idx.append(self._range_index(idx.numpy(), tuple(values.shape)))
         st.n_seen += v.numel()
-        if self.fine_ok and values.dim() >= 2:
-            v64 = values.detach().to(torch.float64)
+        if self.fine_ok and values.dim() >= 2 and self.range_kind != "layer":
+            self._observe_fine(values.detach().to(torch.float64))
+
+    def _channel_axes(self, nd: int) -> list[int]:
+        """The dimensions (of values with ``nd`` dimensions, batch first) a per-channel range keeps."""
+        return sorted({d if d >= 0 else nd + d for d in self.channel_dims})
+
+    @property
+    def _per_channel_kind(self) -> bool:
+        return self.range_kind == "channel" or self.kind in HEAD_KINDS
+
+    def _range_index(self, idx: np.ndarray, shape: tuple) -> np.ndarray:
+        """Flat index of each sampled element's per-channel / per-neuron range (0 for one range)."""
+        if len(shape) < 2 or self.range_kind == "layer" or not self.fine_ok:
+            return np.zeros_like(idx)
+        if not self._per_channel_kind:
+            return idx % math.prod(shape[1:])
+        keep = self._channel_axes(len(shape))
+        coords = np.unravel_index(idx, shape)
+        return np.ravel_multi_index([coords[d] for d in keep], [shape[d] for d in keep])
+
+    def _observe_fine(self, v64: torch.Tensor):
+        """Accumulate per-channel (reduced over every other dimension, the batch included) or per-neuron
+        (reduced over the batch) extremes and moments. Per-channel statistics do not depend on the number
+        of tokens, so batches of different lengths (text) all count."""
+        st = self.stats
+        if self._per_channel_kind:
+            keep = self._channel_axes(v64.dim())
+            red = tuple(d for d in range(v64.dim()) if d not in keep)
+            first = keep[0]
+
+            def cut(t):
+                return t[(0,) * first] if first else t
+
+            lo_t, hi_t = cut(v64.amin(red, keepdim=True)), cut(v64.amax(red, keepdim=True))
+            rows = math.prod(v64.shape[d] for d in red)
+            s1 = v64.sum(red, keepdim=True)
+            m2 = cut((v64 - s1 / rows).square_().sum(red, keepdim=True))
+            s1 = cut(s1)
+        else:
             lo_t, hi_t = torch.aminmax(v64, dim=0)
-            # mean and spread per neuron as sums and sums of squared deviations (Welford / Chan et al.):
-            # sum(x^2)/n - mean^2 would cancel catastrophically for a neuron of (nearly) constant value
-            nb = v64.shape[0]
-            b_sum = v64.sum(0)
-            b_m2 = (v64 - b_sum / nb).square_().sum(0)
-            if st.lo_t is None or st.lo_t.shape != lo_t.shape:
-                st.lo_t, st.hi_t = lo_t, hi_t
-                st.sum_t, st.m2_t, st.rows = b_sum, b_m2, nb
-            else:
-                st.lo_t, st.hi_t = torch.minimum(st.lo_t, lo_t), torch.maximum(st.hi_t, hi_t)
-                na = st.rows
-                delta = b_sum / nb - st.sum_t / na
-                st.m2_t += b_m2 + delta.square_() * (na * nb / (na + nb))
-                st.sum_t += b_sum
-                st.rows += nb
+            s1, rows = v64.sum(0), v64.shape[0]
+            m2 = (v64 - s1 / rows).square_().sum(0)
+        if st.lo_t is not None and st.lo_t.shape != lo_t.shape:
+            raise ValueError(f"layer {self.pname}: per-neuron ranges need inputs of one shape, got "
+                             f"{tuple(st.lo_t.shape)} and then {tuple(lo_t.shape)} (use range_kind='channel' "
+                             "for inputs of different lengths)")
+        st.add_moments(lo_t, hi_t, s1, m2, rows)
 
     def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 6.0,
-                 optimize_for: int | None = None):
+                 optimize_for: int | None = None, codes: str = "linear", headroom: float = 1.0):
         """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo).
 
         Per-channel and per-neuron ranges (``range_kind``) hold each neuron's (channel's) observed
@@ -478,12 +621,24 @@ class Population(nn.Module):
         outside the extremes of n is about 2/(n + 1)), while the spread is estimated well from few.
         ``optimize_for=p``: a layer-wide range of least clipping plus rounding error at precision p on
         the calibration samples (:func:`optimal_range`), instead of min/max or the percentile.
+        ``codes="auto"``: afterwards the layer's code is the one of least rounding error
+        (:meth:`choose_code`). ``headroom``: then :meth:`apply_headroom`.
         """
-        if self.fixed_range is not None:
-            return
+        self.code, self.log_r = "linear", None
         if self.range_fn is not None:
             self.set_range(*self.range_fn())
-            return
+        elif self.fixed_range is None:
+            if codes == "auto" and self.kind == "softmax_exp":
+                # probabilities lie in [0, 1]: with a code that may be logarithmic the proven range costs
+                # few ticks, and no probability ever clips (docs/guide/precision.md)
+                self.set_range(0.0, 1.0)
+            else:
+                self._finalize_range(percentile, margin, sigmas, optimize_for)
+        if codes == "auto":
+            self.choose_code()
+        self.apply_headroom(headroom)
+
+    def _finalize_range(self, percentile, margin, sigmas, optimize_for):
         st = self.stats
         if st.n_seen == 0:
             raise RuntimeError(f"layer {self.pname} saw no data during calibration")
@@ -493,14 +648,7 @@ class Population(nn.Module):
             return
         if self.range_kind != "layer" and self.fine_ok and st.lo_t is not None:
             lo, hi, s1, m2, n = st.lo_t, st.hi_t, st.sum_t, st.m2_t, st.rows
-            if self.range_kind == "channel":   # the positions of a channel pooled (Chan et al. again)
-                lo = lo.reshape(-1, lo.shape[-1]).amin(0)
-                hi = hi.reshape(-1, hi.shape[-1]).amax(0)
-                s1 = s1.reshape(-1, s1.shape[-1])
-                pooled = s1.sum(0) / (n * s1.shape[0])
-                m2 = m2.reshape(-1, m2.shape[-1]).sum(0) + n * (s1 / n - pooled).square().sum(0)
-                n = n * s1.shape[0]
-                s1 = s1.sum(0)
+            lo_seen = lo
             if sigmas > 0:
                 mean = s1 / n
                 std = torch.clamp(m2 / n, min=0.0).sqrt()
@@ -508,6 +656,10 @@ class Population(nn.Module):
                 hi = torch.maximum(hi, mean + sigmas * std)
             width = torch.maximum(hi - lo, 1e-6 * torch.clamp(hi.abs(), min=1.0))
             lo, hi = lo - margin * width, hi + margin * width
+            if self.scale_low:
+                lo = lo_seen / (1.0 + margin)
+            if self.upper_fn is not None:
+                hi = torch.full_like(hi, float(self.upper_fn()))
             if self.lower_bound is not None:
                 lo = torch.clamp(lo, min=self.lower_bound)
             if self.upper_bound is not None:
@@ -524,14 +676,104 @@ class Population(nn.Module):
             lo = float(np.percentile(allv, 100.0 - percentile))
             hi = float(np.percentile(allv, percentile))
         width = max(hi - lo, 1e-6 * max(1.0, abs(hi)))
-        lo, hi = lo - margin * width, hi + margin * width
+        lo, hi = (lo / (1.0 + margin) if self.scale_low else lo - margin * width), hi + margin * width
         if self.pin_low is not None:
             lo = self.pin_low
         if self.lower_bound is not None:
             lo = max(lo, self.lower_bound)
         if self.upper_bound is not None:
             hi = min(hi, self.upper_bound)
+        if self.upper_fn is not None:
+            hi = max(float(self.upper_fn()), lo + max(1e-12, abs(lo) * 1e-6))
         self.set_range(lo, hi)
+
+    def margin_needed(self, held: PopStats) -> float:
+        """The margin (a fraction of each range's width) this layer's range needs so that no held-out value clips.
+
+        ``held``: statistics of calibration data the range was not fitted on.
+        Per-channel / per-neuron ranges compare each channel's held-out
+        extremes with its own range and take the largest need. Ends that a
+        bound pins (a probability's 0, a variance's 0) and ranges that a
+        construction derives (fixed, computed from another layer, images) need
+        none.
+        """
+        if (held.n_seen == 0 or self.fixed_range is not None or self.range_fn is not None or not self.calibrated
+                or (self.range_kind != "layer" and self.image_of is not None and self.image_of[0].fine)):
+            return 0.0
+        if self.fine_a is not None and held.lo_t is not None and held.lo_t.shape == self.fine_a.shape:
+            a, b, lo, hi = self.fine_a, self.fine_b, held.lo_t, held.hi_t
+        else:
+            a, b = torch.tensor(self.a, dtype=torch.float64), torch.tensor(self.b, dtype=torch.float64)
+            lo, hi = torch.tensor(held.lo, dtype=torch.float64), torch.tensor(held.hi, dtype=torch.float64)
+        w = (b - a).clamp(min=1e-300)
+        low = (a / lo.clamp(min=1e-300) - 1.0) if self.scale_low else (a - lo) / w
+        if self.pin_low is not None or (self.lower_bound is not None and bool((a <= self.lower_bound).all())):
+            low = torch.zeros_like(low)
+        high = (hi - b) / w
+        if self.upper_fn is not None or (self.upper_bound is not None and bool((b >= self.upper_bound).all())):
+            high = torch.zeros_like(high)
+        need = float(torch.maximum(low, high).max())
+        return max(0.0, need) if math.isfinite(need) else 0.0
+
+    def sample_ranges(self, idx: np.ndarray) -> tuple:
+        """The range ``(a, b)`` of each calibration sample's neuron (arrays; floats for one range)."""
+        if self.fine_a is None:
+            return self.a, self.b
+        return self.fine_a.reshape(-1).numpy()[idx], self.fine_b.reshape(-1).numpy()[idx]
+
+    def choose_code(self):
+        """Give the layer the log code where its rounding error on the calibration samples is less than linear's.
+
+        The comparison (:func:`ttfs_symbolic.numeric.dynamics.log_code_sq_errors`)
+        is in squared value error per neuron, both codes scaling as 1/p^2, so
+        it holds at every time precision; the shift ratio r of the log code is
+        the best of :data:`LOG_SHIFTS` for the layer (one per channel was
+        measured no better on MiniLM-L6). Only layers of :data:`CODE_KINDS` with
+        an identity (or the softmax's exp) output transform and a calibrated
+        range take part; a relay (residual synapses) has no neuron to code.
+        """
+        st = self.stats
+        if (self.kind not in CODE_KINDS or self.relay or not st.samples or self.range_fn is not None
+                or (self.h is not None and self.kind != "softmax_exp")):
+            return
+        x = np.concatenate(st.samples)
+        idx = np.concatenate(st.sample_idx) if len(st.sample_idx) == len(st.samples) else None
+        if self.fine_a is not None and idx is None:
+            return
+        a, b = self.sample_ranges(idx) if self.fine_a is not None else (self.a, self.b)
+        a = np.broadcast_to(np.asarray(a, dtype=np.float64), x.shape)
+        b = np.broadcast_to(np.asarray(b, dtype=np.float64), x.shape)
+        x = np.clip(x, a, b)
+        # a variance's error matters relative to it ((v + eps)^(-1/2) follows); other values' in absolute terms
+        w = 1.0 / np.maximum(np.abs(x), 1e-300) ** 2 if self.scale_low else np.ones_like(x)
+        linear = float(np.sum((b - a) ** 2 * w))
+        errs = np.stack([dynamics.log_code_sq_errors(x, a, b, r) * w for r in LOG_SHIFTS])   # (shifts, samples)
+        best = int(np.argmin(errs.sum(1)))
+        if float(errs[best].sum()) < linear:
+            self.code, self.log_r = "log", float(LOG_SHIFTS[best])
+
+    def apply_headroom(self, factor: float):
+        """Widen the range by ``factor`` where it costs the log code little: a log-coded layer's far ends
+        (the largest |x| of each sign part, times factor: the part's code range grows by log(factor)) and a
+        positive scale's least value (divided by factor). Ends that a bound or construction fixes stay."""
+        if factor == 1.0 or self.relay or self.range_fn is not None or self.fixed_range is not None \
+                or not self.calibrated or self.kind == "softmax_exp":
+            return
+        a, b = self.range_pair()
+        a = torch.as_tensor(a, dtype=torch.float64)
+        b = torch.as_tensor(b, dtype=torch.float64)
+        if self.scale_low:
+            a = torch.where(a > 0, a / factor, a)
+        if self.code == "log" and self.upper_fn is None:
+            b = torch.where(b > 0, b * factor, b)
+            if self.upper_bound is not None:
+                b = torch.clamp(b, max=self.upper_bound)
+        if self.code == "log" and self.lower_bound is None and self.pin_low is None:
+            a = torch.where(a < 0, a * factor, a)
+        if self.fine:
+            self.set_range(a, b)
+        else:
+            self.set_range(float(a), float(b))
 
     def image_range(self, points: int = 1025):
         """Per-neuron range that holds f(x) for every x in the sender's per-neuron range (f its kernel).
@@ -575,11 +817,24 @@ class Population(nn.Module):
         if ctx.calibrating:
             out = V if self.h is None else self.h.h_fn("torch")(V)
             self.observe(out)
-            return out
+            if ctx.precision is None or not self.calibrated:
+                return out
+            return self.round_values(out, ctx.precision)   # what reaches the next layers at p
         self.require_range()
         mode = ctx.mode_for(self)
         reuse = fresh and not ctx.record
-        if self.h is None:
+        if self.code == "log" and mode != "exact":
+            # the log code (dynamics.quantize_log_values): the spike time is linear in log(|x| + e) of the
+            # part that carries x; in kernel mode too in its closed form (the code's psi and eta, one per
+            # part and range, integrate to the same ticks: docs/guide/precision.md)
+            a, b = self.bounds(V)
+            if self.h is None:
+                out = self._emit_identity(V, ctx, "exact", reuse)   # clipped and counted
+            else:
+                self._check_clip(V, ctx)
+                out = self._apply_h(V)
+            out = dynamics.quantize_log_values(out, a, b, self.log_r, ctx.precision)
+        elif self.h is None:
             out = self._emit_identity(V, ctx, mode, reuse)
         else:
             self._check_clip(V, ctx)
@@ -652,7 +907,7 @@ class Population(nn.Module):
         hit = getattr(self, "_count_cache", None)
         if hit is not None and hit[0] == key:
             return hit[1]
-        low, high = self.bounds(V) if self.h is None else self._thresholds()
+        low, high = self.bounds(V, check_shape=False) if self.h is None else self._thresholds()
         # (a threshold h^-1(a) = -inf, as exp's for a = 0, adds no slack: the slack is finite)
         scale = max(1.0, abs(self.a), abs(self.b)) if self.h is None else \
             max([1.0] + [abs(t) for t in (low, high) if math.isfinite(t)])
@@ -669,7 +924,7 @@ class Population(nn.Module):
         hit = getattr(self, "_pack_cache", None)
         if hit is not None and hit[0] == key:
             return hit[1]
-        a, b = self.bounds(like)
+        a, b = self.bounds(like, check_shape=False)
         lo, hi = self._count_bounds(like) if key[2] else (-math.inf, math.inf)
         S = a.numel() if isinstance(a, torch.Tensor) else 1
         parts = [t.reshape(-1) if isinstance(t, torch.Tensor)
@@ -721,6 +976,15 @@ class Population(nn.Module):
             hit = self._ticks_cache = (key, pack)
         return hit[1]
 
+    def round_values(self, values: torch.Tensor, p: int) -> torch.Tensor:
+        """``values`` (of the output transform) clipped to the range and rounded at time precision p in this
+        layer's code: what quantized mode emits for them (the precision-aware calibration pass)."""
+        a, b = self.bounds(values)
+        if self.code == "log":
+            return dynamics.quantize_log_values(values, a, b, self.log_r, p)
+        return self._quantize(values.clamp(a, b) if not isinstance(a, torch.Tensor) else
+                              torch.minimum(torch.maximum(values, a), b), a, b, p)
+
     @staticmethod
     def _quantize(x, a, b, p: int, out=None):
         """Nearest of p ticks (:func:`dynamics.quantize_values`); per-neuron ranges: :func:`native.tick_values`."""
@@ -755,9 +1019,13 @@ class Population(nn.Module):
 
     def _count(self, V, out):
         st = self.stats
-        st.neurons += out.numel()
         a, b = self.bounds(out)
-        st.spikes += int((out > a).sum())
+        if self.code == "log":
+            st.neurons += dynamics.log_code_neurons(out.shape, a, b)
+            st.spikes += dynamics.log_code_spikes(out, a, b)
+        else:
+            st.neurons += out.numel()
+            st.spikes += int((out > a).sum())
         if self.h is None:
             st.clipped += int(((V < a) | (V > b)).sum())
         else:
@@ -766,9 +1034,12 @@ class Population(nn.Module):
 
     def extra_repr(self) -> str:
         if self.relay:
-            return f"{self.pname}: no neuron (residual sum carried by synapses into its consumers)"
+            what = "residual sum" if self.kind == "residual" else "value"
+            return f"{self.pname}: no neuron ({what} carried by synapses into its consumers)"
         fine = f" ({self.range_kind} ranges)" if self.fine else ""
-        return f"{self.pname}: {self.neuron}, [a, b] = [{self.a:.4g}, {self.b:.4g}]{fine}, window {self.window}"
+        code = f", log code (r = {self.log_r:g})" if self.code == "log" else ""
+        return (f"{self.pname}: {self.neuron}, [a, b] = [{self.a:.4g}, {self.b:.4g}]{fine}{code}, "
+                f"window {self.window}")
 
 
 _GEN = torch.Generator().manual_seed(0)
@@ -785,10 +1056,11 @@ def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx
     """
     if kernel is None:
         return x
-    if (ctx.mode if dst is None else ctx.mode_for(dst)) == "kernel" and not src.fine:
+    if (ctx.mode if dst is None else ctx.mode_for(dst)) == "kernel" and src.on_linear_grid:
         return dynamics.kernel_potential_terms(kernel, src.timing(), x, ctx.precision)
-    # (a sender with per-neuron ranges: the integral of eta over each neuron's own window
-    # is taken in its closed form f(x) - f(a_n), Theorem 4.1, instead of one table per neuron)
+    # (a sender with per-neuron ranges, the log code or no neuron of its own: the integral of eta over
+    # the sender's window is taken in its closed form f(x) - f(a_n), Theorem 4.1, instead of one table
+    # per neuron, part or composed kernel)
     return kernel.f_fn("torch")(x)
 
 
@@ -1024,7 +1296,8 @@ class Product(nn.Module):
         if not ctx.calibrating:
             self.y.require_range()
         ctx.note(self.y)  # layer I emits after x1, x2 and before layer II (self.out)
-        if ctx.calibrating or ctx.mode_for(self.y) == "exact":
+        if (ctx.calibrating and (ctx.precision is None or not self.y.calibrated)) or \
+                (not ctx.calibrating and ctx.mode_for(self.y) == "exact"):
             # Layer I provably does not clip (its range holds every potential), so its
             # spikes stand for y exactly and layer II's potential is x1 x2 in both
             # constructions (proofs/multiplication.py): the closed form is evaluated as
@@ -1112,7 +1385,7 @@ class Product(nn.Module):
 
     def _signed_terms(self, x, pop: Population, o: SignedOperand, ctx: Ctx):
         """l: the layer-I term log(|x| + e) of x's carrying part (kernel mode: from eta)."""
-        if ctx.mode_for(self.y) == "kernel" and not pop.fine:
+        if ctx.mode_for(self.y) == "kernel" and pop.on_linear_grid:
             if not o.split:
                 l = terms(x, pop, o.log_kernel(o.parts[0]), ctx, self.y)
             else:
@@ -1183,7 +1456,7 @@ class Product(nn.Module):
             return hit[1]
 
         def per_element(pop, o):
-            a, b = pop.bounds(x1)
+            a, b = pop.bounds(x1, check_shape=False)   # (x1: for the dtype and device)
             a = torch.as_tensor(a, dtype=x1.dtype, device=x1.device)
             b = torch.as_tensor(b, dtype=x1.dtype, device=x1.device)
             M = torch.maximum(a.abs(), b.abs())
@@ -1365,13 +1638,36 @@ class SpikingLayerNorm(nn.Module):
         self.mean = Population(f"{name}.mean", "identity", kind="ln_mean", fan_in=n)
         self.centred = Population(f"{name}.centred", "identity", kind="ln_centred", fan_in=2)
         self.var = Population(f"{name}.var", "identity", kind="ln_var", fan_in=n, lower_bound=0.0)
+        self.var.scale_low = True
         self.rsqrt = Population(f"{name}.rsqrt", "identity", kind="ln_rsqrt", fan_in=1, lower_bound=0.0)
         self.out = Population(name, "identity", kind="ln_out", fan_in=3)
         self.product = Product(f"{name}.product", self.centred, self.rsqrt, self.out, matmul=False)
         self.k_square = input_kernel("square")
         self.k_rsqrt = input_kernel("rsqrt", (("eps", self.eps),))
-        # (no image range for rsqrt: the variance's fine range often reaches down to 0, whose image
+        self.set_rsqrt(DEFAULT_RSQRT)
+        # (no image range for a neuron rsqrt: the variance's fine range often reaches down to 0, whose image
         # (v + eps)^-1/2 would spend the ticks of rsqrt on values no token has)
+
+    def set_rsqrt(self, mode: str):
+        """``neuron`` (the paper) or ``folded`` (:func:`fold_rsqrt`).
+
+        Folded, the variance's upper end is the bound the network proves, the
+        mean over the channels of the larger square of each centred channel's
+        range ends (:meth:`variance_bound`): no variance, and so no
+        (v + eps)^(-1/2), is ever clipped while the centred values are not.
+        """
+        folded = mode == "folded"
+        fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, folded)
+        self.var.upper_fn = self.variance_bound if folded else None
+
+    def variance_bound(self) -> float:
+        """The largest variance the centred layer's range(s) allow: mean over channels of max(a_c^2, b_c^2)."""
+        a, b = self.centred.range_pair()
+        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+        sq = torch.maximum(a * a, b * b)
+        if sq.dim() == 0:
+            return float(sq)
+        return float(torch.broadcast_to(sq, sq.shape[:-1] + (self.n,)).mean(-1).max())
 
     def forward(self, x, ctx: Ctx):
         if self._closed_form_native(x, ctx):
@@ -1405,7 +1701,8 @@ class SpikingLayerNorm(nn.Module):
         path up to float rounding (the sums' order, rsqrt as 1/sqrt)."""
         pops = self._populations()
         for pop in pops[:4] + (self.product.y, self.out):   # the emission order of the layer-by-layer path
-            ctx.note(pop)
+            if not pop.relay:   # (a folded rsqrt is no neuron: it numbers no window)
+                ctx.note(pop)
             pop.require_range()
         xc = x.contiguous()
         counted = ctx.check != "off"
@@ -1414,8 +1711,46 @@ class SpikingLayerNorm(nn.Module):
         out, counts = native.layernorm(xc, self.eps, w, b, [p.clip_pack(xc, counted) for p in pops])
         rows = xc.numel() // self.n
         for pop, n, neurons in zip(pops, counts, (rows, xc.numel(), rows, rows, xc.numel())):
-            ctx.add_check(pop.pname, n, neurons)
+            if not pop.relay:   # a folded rsqrt: its range is the image of the variance's, nothing to count
+                ctx.add_check(pop.pname, n, neurons)
         return out
+
+
+#: how LayerNorm (and the L2 normalisation of sentence embeddings) forms (v + eps)^(-1/2): ``neuron`` (the
+#: paper: an rsqrt neuron between the variance and the product) or ``folded`` (no rsqrt neuron: layer I of the
+#: product receives the variance's spike through f(v) = log((v + eps)^(-1/2) + e), Theorem 4.1)
+RSQRT_MODES = ("neuron", "folded")
+DEFAULT_RSQRT = "neuron"
+
+
+def monotone_image(src: Population, kernel: InputKernel):
+    """The range of f(x) for x in ``src``'s range(s), f monotone (``kernel.f``): its values at both ends."""
+    a, b = src.range_pair()
+    fa, fb = (kernel.f_fn("torch")(torch.as_tensor(v, dtype=torch.float64)) for v in (a, b))
+    lo, hi = torch.minimum(fa, fb), torch.maximum(fa, fb)
+    if lo.dim() == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def fold_rsqrt(pop: Population, var: Population, kernel: InputKernel, folded: bool):
+    """Make ``pop`` (an rsqrt layer fed by ``var`` through ``kernel``) a fold (no neuron) or a neuron again.
+
+    Folded, its value (v + eps)^(-1/2) is formed inside the synapses of the
+    product's layer I, which receive the variance's spike through the composed
+    input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1 holds for any
+    differentiable f): no neuron, no rounding, and its range is the image of
+    the variance's, so it never clips.
+    """
+    pop.relay = folded
+    pop.range_fn = (lambda: monotone_image(var, kernel)) if folded else None
+
+
+def _difference_range(a, b):
+    """The range [a - b, 0] of x - max(row) for x in [a, b] (tensors per head, or floats)."""
+    if isinstance(a, torch.Tensor):
+        return torch.clamp(a - b, max=-1e-6), torch.zeros_like(a)
+    return min(a - b, -1e-6), 0.0
 
 
 class SpikingSoftmax(nn.Module):
@@ -1433,10 +1768,12 @@ class SpikingSoftmax(nn.Module):
         self.use_max = use_max
         self.n = n
         if use_max:
+            # the max of a row lies in its scores' range, and x - max in [a - b, 0] (per head when the
+            # scores have per-head ranges): on the scores' grid both are exact at any p
             self.max = Population(f"{name}.max", "max", kind="softmax_max", fan_in=n,
-                                  range_fn=lambda: (src.a, src.b))
+                                  range_fn=lambda: src.range_pair())
             self.z = Population(f"{name}.z", "identity", kind="softmax_sub", fan_in=2,
-                                range_fn=lambda: (min(src.a - src.b, -1e-6), 0.0))
+                                range_fn=lambda: _difference_range(*src.range_pair()))
             lse_range = (0.0, math.log(n))
         else:
             self.max = self.z = None

@@ -141,6 +141,91 @@ def quantize_values(x, a: float, b: float, p: int, out: torch.Tensor | None = No
     return native.tick_lookup(_as_tensor(x), b, p / d, p, step=d / p, out=out)[0]
 
 
+#: the codes of a layer's spikes: ``linear`` (eq. 7: the spike time is linear in the value, the paper)
+#: or ``log`` (the spike time is linear in log(|x| + e), one neuron per sign part: :func:`quantize_log_values`)
+CODES = ("linear", "log")
+
+
+def log_code_parts(x: torch.Tensor, a, b, r):
+    """The sign part of each value in the log code of range [a, b] with shift ratio r.
+
+    Returns ``(neg, lo, M, e)``: whether x is carried by the negative part;
+    that part's least and greatest magnitude (the + part holds
+    ``[max(a, 0), max(b, 0)]``, the - part ``[max(-b, 0), max(-a, 0)]``) and
+    its shift ``e = r M``. A part that cannot hold a value (M = 0) gets M = 1
+    so that nothing below divides by zero; its values are 0 and stay 0.
+    """
+    a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
+    b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
+    neg = x < 0
+    M = torch.where(neg, (-a).clamp(min=0), b.clamp(min=0))
+    lo = torch.where(neg, (-b).clamp(min=0), a.clamp(min=0))
+    M = torch.where(M > 0, M, torch.ones_like(M))
+    return neg, lo, M, torch.as_tensor(r, dtype=x.dtype, device=x.device) * M
+
+
+def quantize_log_values(x, a, b, r, p: int):
+    """Values clipped to [a, b] and rounded to the nearest of p ticks of the log code (Theorem 4.3).
+
+    The log code carries a value x of a layer with range [a, b] by one
+    neuron per sign part sigma (one neuron where the range has one sign):
+    the part's neuron emits ``u = log(|x| + e)`` with the output transform
+    ``h(V) = log(sigma V + e)`` (increasing on the part's range; Theorem 4.3
+    on the range ``[log(lo + e), log(M + e)]``), so its spike time is linear
+    in u, and a receiver recovers ``sigma (exp(u) - e)`` through the input
+    transform ``f(u) = sigma (exp(u) - e)`` (Theorem 4.1; a silent part
+    contributes ``f(log e) = 0`` when lo = 0). At time precision p the
+    rounding error of u is at most ``du/(2p)``, ``du = log((M + e)/(lo + e))``,
+    so the value's error is at most about ``(|x| + e) du/(2p)``: relative to
+    the value itself rather than to the range. ``r``: the shift ratio
+    ``e = r M`` (float or a tensor broadcasting against x). NaN raises.
+    """
+    xt = _as_tensor(x)
+    _check_finite(xt, "values")
+    a_t = torch.as_tensor(a, dtype=xt.dtype, device=xt.device)
+    b_t = torch.as_tensor(b, dtype=xt.dtype, device=xt.device)
+    xc = torch.minimum(torch.maximum(xt, a_t), b_t)
+    neg, lo, M, e = log_code_parts(xc, a_t, b_t, r)
+    u_hi, u_lo = torch.log(M + e), torch.log(lo + e)
+    du = u_hi - u_lo
+    k = torch.round((u_hi - torch.log(xc.abs() + e)) * (p / du)).clamp_(0, p)
+    q = torch.exp(u_hi - k * (du / p)) - e
+    q = torch.where(neg, -q, q)
+    return torch.where(xc == 0, xc, q)
+
+
+def log_code_spikes(values: torch.Tensor, a, b) -> int:
+    """Spikes of a log-coded layer: the values whose part fires (|x| above its part's least magnitude)."""
+    a_t = torch.as_tensor(a, dtype=values.dtype, device=values.device)
+    b_t = torch.as_tensor(b, dtype=values.dtype, device=values.device)
+    return int(((values > a_t.clamp(min=0)) | (values < b_t.clamp(max=0))).sum())
+
+
+def log_code_neurons(shape, a, b) -> int:
+    """Neurons of a log-coded layer of values of ``shape``: two per value whose range holds both signs."""
+    a_t, b_t = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    two = ((a_t < 0) & (b_t > 0)).to(torch.float64)
+    return int(torch.broadcast_to(1.0 + two, torch.Size(shape)).sum()) if two.dim() else \
+        int(math.prod(shape) * (1 + int(two)))
+
+
+def log_code_sq_errors(x: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> np.ndarray:
+    """Squared rounding error of the log code with shift ratio r, per sample x, in units of 1/(12 p^2).
+
+    To first order a tick of u moves the value by ``(|x| + e) du / p``; the
+    rounding is uniform over a tick (variance 1/12 of a tick squared). The
+    linear code's counterpart is ``mean((b - a)^2)``; both scale as 1/p^2, so
+    the comparison does not depend on p. ``a``, ``b``: each sample's range.
+    """
+    neg = x < 0
+    M = np.where(neg, np.maximum(-a, 0), np.maximum(b, 0))
+    lo = np.where(neg, np.maximum(-b, 0), np.maximum(a, 0))
+    M = np.where(M > 0, M, 1.0)
+    e = r * M
+    du = np.log((M + e) / (lo + e))
+    return ((np.abs(x) + e) * du) ** 2
+
+
 def _as_tensor(x):
     if isinstance(x, torch.Tensor):
         return x

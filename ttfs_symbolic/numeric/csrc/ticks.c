@@ -13,6 +13,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stddef.h>
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
