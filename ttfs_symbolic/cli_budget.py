@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .model.presets import DEFAULT_PRESET, PRESETS
+
 
 #: calibration inputs and budget inputs when not given (a bundled split with fewer gives all it has)
 DEFAULT_CALIB, DEFAULT_INPUTS = 256, 32
@@ -35,12 +37,15 @@ def register(subparsers):
     p.add_argument("--precision", default="1024", help="time precision p of the budget (default 1024)")
     p.add_argument("--curve", default="64,256,1024,4096", help="precisions of the error-against-p curve")
     p.add_argument("--by", choices=("kind", "block"), default="kind", help="group layers by kind or by block")
-    p.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default="layer")
-    p.add_argument("--product", choices=("signed", "paper"), default="signed")
-    p.add_argument("--residual", choices=("neuron", "synapses"), default="neuron",
-                   help="residual sums as neurons (default) or as synapses into the next LayerNorm")
-    p.add_argument("--sigmas", type=float, default=6.0, help="per-neuron ranges: mean +- SIGMAS std (default 6)")
-    p.add_argument("--margin", type=float, default=0.1, help="calibration margin (default 0.1)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+                   help=f"the network converted: {DEFAULT_PRESET} (the converter's default) or paper; the flags "
+                        "below override its settings")
+    p.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default=None)
+    p.add_argument("--product", choices=("signed", "paper"), default=None)
+    p.add_argument("--residual", choices=("neuron", "synapses"), default=None,
+                   help="residual sums as neurons or as synapses into the next LayerNorm (default: the preset's)")
+    p.add_argument("--sigmas", type=float, default=None, help="per-neuron ranges: mean +- SIGMAS std (default 6)")
+    p.add_argument("--margin", type=float, default=0.0, help="calibration margin (default 0)")
     p.add_argument("--calib", type=int, default=None,
                    help="calibration inputs (default 256, or all a bundled model's calibration split has); "
                         "more than the data has is an error")
@@ -105,8 +110,8 @@ def run(args) -> int:
         if want is not None and got < want:   # asked for more than there is: never capped without a word
             raise ValueError(f"{name} {want}, but {args.model} has only {got} "
                              f"{'calibration' if name == '--calib' else 'test'} images")
-    snn = convert(ann, cx, range_kind=args.range_kind, product=args.product, margin=args.margin,
-                  sigmas=args.sigmas, residual=args.residual, progress=not args.no_progress)
+    snn = convert(ann, cx, preset=args.preset, range_kind=args.range_kind, product=args.product,
+                  margin=args.margin, sigmas=args.sigmas, residual=args.residual, progress=not args.no_progress)
     budget = error_budget(snn, x, mode=args.mode, precision=p[0], by=args.by, curve=curve,
                           progress=not args.no_progress)
     out.mkdir(parents=True, exist_ok=True)

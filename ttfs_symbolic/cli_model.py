@@ -13,7 +13,6 @@ and rank 0 alone prints, shows progress and writes files.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from .model.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_MODES = "exact,quantized,kernel"
 DEFAULT_PRECISIONS = "64,256,1024"
@@ -82,15 +83,22 @@ def register(subparsers):
     p.add_argument("--percentile", type=float, default=100.0, help="range percentile in (50, 100] (default: 100)")
     p.add_argument("--margin", type=float, default=0.0,
                    help="widen each range by this fraction of its width on both sides (default: 0)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=tuple(PRESETS),
+                   help=f"the network built: {DEFAULT_PRESET} (the default: the most accurate for the family) or "
+                        "paper (the paper's network, Table 2's counts); the flags below override its settings")
+    p.add_argument("--precision", type=int, default=None, metavar="P",
+                   help="calibrate for time precision P: each layer's range from values that already passed "
+                        "the layers before it at P (default: calibrate on exact values)")
     p.add_argument("--range-kind", default=None,
-                   help="layer (one range per layer, Algorithm 1; the default), channel or neuron")
+                   help="layer (one range per layer, Algorithm 1), channel or neuron (default: the preset's)")
     p.add_argument("--product", default=None,
-                   help="construction of the multiplication networks: signed (the default) or paper (eq. 24-27)")
+                   help="construction of the multiplication networks: signed or paper (eq. 24-27; default: "
+                        "the preset's)")
     p.add_argument("--sigmas", type=float, default=None,
-                   help="per-channel / per-neuron ranges also hold mean +- SIGMAS std (calibrate's default if unset)")
+                   help="per-channel / per-neuron ranges also hold mean +- SIGMAS std (default: the preset's)")
     p.add_argument("--residual", default=None, choices=("neuron", "synapses"),
-                   help="residual sums as identity neurons (the paper; the default) or as synapses into the next "
-                        "LayerNorm (no rounding of the sum)")
+                   help="residual sums as identity neurons (the paper) or as synapses into the next "
+                        "LayerNorm (no rounding of the sum; default: the preset's)")
     p.set_defaults(func=run_convert)
 
     p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
@@ -159,6 +167,8 @@ def _check_convert_args(args, cc, tensor_extensions) -> None:
                                  ("--product", args.product, ("signed", "paper"))):
         if value is not None and value not in choices:
             raise ValueError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+    if args.precision is not None:
+        cc.check_int(args.precision, "--precision")
     cc.check_out_file(args.out, {"--checkpoint": args.checkpoint, "--calib": args.calib}, args.overwrite)
 
 
@@ -389,7 +399,7 @@ def _same_data(src, cfg, snn) -> None:
 
 def _convert(args, info) -> int:
     from .model import distributed
-    from .model.convert import build_spiking, calibrate, conversion_dict
+    from .model.convert import build_spiking, calibrate, conversion_dict, preset_settings
     from .model.data import iter_batches, shard_batches
 
     t0 = time.perf_counter()
@@ -406,15 +416,8 @@ def _convert(args, info) -> int:
         snn = build_spiking(ann)
     snn.source_name = args.model
     _same_data(src, cfg, snn)
-    extra = {}
-    accepted = inspect.signature(calibrate).parameters
-    for flag, key in (("--range-kind", "range_kind"), ("--product", "product"), ("--sigmas", "sigmas"),
-                      ("--residual", "residual")):
-        value = getattr(args, key)
-        if value is not None:
-            if key not in accepted:
-                raise ValueError(f"{flag} is not supported by this version of the converter")
-            extra[key] = value
+    extra = preset_settings(args.preset, snn, range_kind=args.range_kind, product=args.product,
+                            sigmas=args.sigmas, residual=args.residual)
     n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
     progress = info.is_main and not args.no_progress
     _log(info, f"calibrating {args.model} on {len(src)} images from {args.calib}"
@@ -425,7 +428,7 @@ def _convert(args, info) -> int:
     data = distributed.CalibrationBatches(iter_batches(src, args.batch_size, info.rank, info.world, args.workers),
                                           snn, info.rank, info.world, n_batches, device=info.device)
     calibrate(snn, data, batch_size=args.batch_size, percentile=args.percentile, margin=args.margin,
-              progress=progress, **extra)
+              progress=progress, precision=args.precision, preset=args.preset, **extra)
     skipped_all = [p for part in distributed.all_gather_objects(data.skipped) for p in part]
     if info.is_main:
         conv = conversion_dict(snn)

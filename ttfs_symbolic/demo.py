@@ -181,8 +181,8 @@ DEEP_CALIB, DEEP_TEST, DEEP_PRECISIONS = 1000, 500, (64, 256, 1024, 4096)
 
 def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> dict:
     """The 12-block MNIST ViT: ANN vs SNN against p (quantized mode, float64), the converter's default
-    (signed product) against the paper's product and against residual sums carried by synapses; the
-    issue's targets; the plot
+    (preset accurate) against the paper's network (preset paper) and the paper's network with the signed
+    product; the issue's targets; the plot
     ``accuracy_vs_precision_mnist.png``."""
     from .model.convert import Progress, convert
     from .model.mnist import load_mnist, load_mnist_model
@@ -201,9 +201,9 @@ def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> 
         ref = torch.cat([ann.double()(tx[i:i + bs].double()) for i in range(0, tx.shape[0], bs)])
     ann.float()
     ann_acc = float((ref.argmax(-1) == ty).float().mean())
-    configs = {"signed product (default)": dict(product="signed", margin=0.0),
-               "paper's product (eq. 24-27)": dict(product="paper", margin=0.0),
-               "signed, residual synapses": dict(product="signed", margin=0.0, residual="synapses")}
+    configs = {"default (preset accurate)": dict(margin=0.0),
+               "preset paper (the paper's network)": dict(preset="paper", margin=0.0),
+               "preset paper, signed product": dict(preset="paper", product="signed", margin=0.0)}
     sweep = []
     bar = Progress(len(configs) * len(precisions), "deep model sweep", enabled=progress)
     for label, kw in configs.items():

@@ -86,11 +86,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
+
+from .presets import DEFAULT_PRESET, PRESETS, STRUCTURE, check_preset, describe
 
 E_AC_PJ = 0.9   # energy of one accumulate (pJ), Horowitz (2014), Section 5.2
 E_MAC_PJ = 4.6  # energy of one multiply-accumulate (pJ), Horowitz (2014)
@@ -143,15 +145,21 @@ def softmax_counts(N: int) -> tuple[int, int]:
     return 2 * (N + 1), 6 * N
 
 
-def layernorm_counts(N: int, construction: str = "paper") -> tuple[int, int]:
+def layernorm_counts(N: int, construction: str = "paper", rsqrt: str = "neuron") -> tuple[int, int]:
     """Neurons and OP_SNN of LayerNorm over one row of N (Table 3): 3N+3, 9N+1.
 
     With the ``signed`` product (centred values take both signs, rsqrt is
     positive: 2 layer-I neurons per element, 1 correction): 4N+3, 11N+1.
+    ``rsqrt="folded"`` (:func:`~ttfs_symbolic.model.spiking.fold_rsqrt`): no
+    rsqrt neuron and no synapse into it (the variance's spike reaches the
+    product's layer I directly): one neuron and one operation fewer per row.
     """
+    if rsqrt not in ("neuron", "folded"):
+        raise ValueError(f"unknown rsqrt mode {rsqrt!r}; choose 'neuron' or 'folded'")
+    fold = int(rsqrt == "folded")
     if construction == "signed":
-        return 4 * N + 3, 11 * N + 1
-    return 3 * N + 3, 9 * N + 1
+        return 4 * N + 3 - fold, 11 * N + 1 - fold
+    return 3 * N + 3 - fold, 9 * N + 1 - fold
 
 
 def activation_counts(M: int, N: int) -> tuple[int, int]:
@@ -206,6 +214,8 @@ class EnergyReport:
     tokens: int = 0
     e_ac_pj: float = E_AC_PJ
     e_mac_pj: float = E_MAC_PJ
+    #: the network counted: preset (None: given setting by setting), product, residual, rsqrt
+    configuration: dict = field(default_factory=dict)
 
     @property
     def op_snn_table3(self) -> int | float:
@@ -233,6 +243,7 @@ class EnergyReport:
             "tokens": self.tokens,
             "e_ac_pj": self.e_ac_pj,
             "e_mac_pj": self.e_mac_pj,
+            "configuration": self.configuration,
             "op_snn": self.op_snn,
             "op_ann": self.op_ann,
             "neurons": self.neurons,
@@ -266,7 +277,8 @@ class EnergyReport:
 
         rule = "-" * len(fmt(tuple("x" * n for n in w)))
         title = f"{self.model}  img_size={self.img_size}  tokens={self.tokens}"
-        out = [title, fmt(head), rule, *map(fmt, lines), rule, "per kind:",
+        config = [f"configuration: {describe(self.configuration)}"] if self.configuration else []
+        out = [title, *config, fmt(head), rule, *map(fmt, lines), rule, "per kind:",
                *map(fmt, kinds), rule, fmt(total), "",
                f"E_SNN = OP_SNN * E_AC  = {self.energy_snn_mj:.4f} mJ  (E_AC = {self.e_ac_pj} pJ)",
                f"E_ANN = OP_ANN * E_MAC = {self.energy_ann_mj:.4f} mJ  (E_MAC = {self.e_mac_pj} pJ)",
@@ -309,13 +321,15 @@ def _join(path: str, name: str) -> str:
 class Walker:
     """Visits modules in forward order, tracking the activation shape (rows, features)."""
 
-    def __init__(self, product: str = "paper", residual: str = "neuron") -> None:
+    def __init__(self, product: str = "paper", residual: str = "neuron", rsqrt: str = "neuron") -> None:
         self.rows: list[LayerOps] = []
         self.visited: set[str] = set()
         #: the product construction counted (spiking.Product): "paper" or "signed"
         self.product = product
         #: how residual sums are carried (convert.set_residual): "neuron" or "synapses"
         self.residual = residual
+        #: how LayerNorm forms (v + eps)^(-1/2) (convert.set_rsqrt): "neuron" or "folded"
+        self.rsqrt = rsqrt
         #: residual="synapses": the number of layers whose spikes make up the residual stream
         self.summands = 1
 
@@ -386,7 +400,7 @@ def _layernorm(walker: Walker, module: nn.LayerNorm, path: str, shape: Shape) ->
     _expect(tuple(module.normalized_shape) == (feat,), path,
             f"LayerNorm over {tuple(module.normalized_shape)} but the walk reached it with "
             f"{feat} features (only normalization over the last dimension is supported)")
-    n, o = layernorm_counts(feat, walker.product)
+    n, o = layernorm_counts(feat, walker.product, walker.rsqrt)
     walker.add(path, "layernorm", rows * n, rows * o, 0, f"{rows} rows of {feat}")
     return shape
 
@@ -654,7 +668,7 @@ def count_ops(model_or_name: nn.Module | str,
               img_size: int | tuple[int, int] | None = None,
               spike_rates: dict[str, float] | None = None,
               *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper",
-              residual: str = "neuron") -> EnergyReport:
+              residual: str = "neuron", rsqrt: str = "neuron", preset: str | None = None) -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and the energies of eq. 28 for one image.
 
     ``model_or_name``: a timm model name (built with ``pretrained=False`` on
@@ -668,7 +682,10 @@ def count_ops(model_or_name: nn.Module | str,
     which reproduces Table 2) or ``signed`` (the converter's default).
     ``residual``: how residual sums are carried (``neuron``, Table 3, or
     ``synapses``: no neuron, the next LayerNorm receives every summand;
-    :func:`~ttfs_symbolic.model.convert.set_residual`).
+    :func:`~ttfs_symbolic.model.convert.set_residual`). ``rsqrt``: LayerNorm's
+    rsqrt as a neuron (Table 3) or folded into the product's synapses.
+    The defaults count the paper's network (Table 2); ``preset`` (recorded in
+    the report's ``configuration``) names where the settings came from.
     """
     if product not in ("paper", "signed"):
         raise ValueError(f"unknown product construction {product!r}; choose 'paper' or 'signed'")
@@ -689,7 +706,8 @@ def count_ops(model_or_name: nn.Module | str,
                          f"cover timm VisionTransformer (register a handler in HANDLERS for others)")
     size, patches, fan_in = _image_grid(model, img_size)
 
-    walker = Walker(product, residual)
+    walker = Walker(product, residual, rsqrt)
+    layernorm_counts(1, product, rsqrt)   # (refuses an unknown rsqrt mode)
     walker.visit(model, "", (patches, fan_in))
     walker.check_complete(model)
     rows = walker.rows
@@ -706,7 +724,8 @@ def count_ops(model_or_name: nn.Module | str,
                         energy_ratio=e_snn / e_ann if e_ann else math.nan,
                         model=name, img_size=size,
                         tokens=patches + int(getattr(model, "num_prefix_tokens", 0)),
-                        e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj)
+                        e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,
+                        configuration={"preset": preset, "product": product, "residual": residual, "rsqrt": rsqrt})
 
 
 # --------------------------------------------------------------------------
@@ -729,12 +748,16 @@ def register(subparsers) -> None:
                    help="text models: tokens per sequence (default 128)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (totals and per-layer rows) instead of a table")
-    p.add_argument("--product", choices=("paper", "signed"), default="paper",
-                   help="multiplication network counted: the paper's (Table 3, default) or the signed "
-                        "construction the converter uses by default")
-    p.add_argument("--residual", choices=("neuron", "synapses"), default="neuron",
-                   help="residual sums counted as identity neurons (Table 3, default) or as synapses into "
+    p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+                   help=f"the network counted: the converter's default ({DEFAULT_PRESET}) or the paper's "
+                        "(Table 2's counts); --product, --residual and --rsqrt override its settings")
+    p.add_argument("--product", choices=("paper", "signed"), default=None,
+                   help="multiplication network counted: the paper's (Table 3) or the signed construction")
+    p.add_argument("--residual", choices=("neuron", "synapses"), default=None,
+                   help="residual sums counted as identity neurons (Table 3) or as synapses into "
                         "the next LayerNorm (convert(..., residual='synapses'))")
+    p.add_argument("--rsqrt", choices=("neuron", "folded"), default=None,
+                   help="LayerNorm's rsqrt as a neuron (Table 3) or folded into the product's synapses")
     p.set_defaults(func=run)
 
 
@@ -758,15 +781,19 @@ def run(args) -> int:
             raise ValueError(f"{flag} must be at most {top}, got {value}")
 
     seq_len = getattr(args, "seq_len", None)
+    preset = getattr(args, "preset", DEFAULT_PRESET)
+    settings = check_preset(preset)
+    shape = {k: getattr(args, k, None) or settings[k] for k in STRUCTURE}
+    if any(getattr(args, k, None) not in (None, settings[k]) for k in STRUCTURE):
+        preset = f"{preset} with overrides"
     if is_text_config(args.model):
         if args.img_size is not None:
             raise ValueError(f"--img-size is for image models; {args.model} is a text model (use --seq-len)")
-        report = count_ops_bert(args.model, seq_len=128 if seq_len is None else seq_len, product=args.product,
-                                residual=args.residual)
+        report = count_ops_bert(args.model, seq_len=128 if seq_len is None else seq_len, preset=preset, **shape)
     elif seq_len is not None:
         raise ValueError(f"--seq-len is for text models; {args.model!r} is not a known text model or config.json")
     else:
-        report = count_ops(args.model, img_size=args.img_size, product=args.product, residual=args.residual)
+        report = count_ops(args.model, img_size=args.img_size, preset=preset, **shape)
     if args.json:   # always valid JSON: a value that is not a finite number is written as null
         print(json.dumps(_json_safe(report.to_dict()), allow_nan=False))
     else:

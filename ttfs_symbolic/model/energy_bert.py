@@ -120,7 +120,7 @@ def resolve_config(config) -> tuple[str, dict]:
 def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | None = None, *,
                    pooling: str | None = None, normalize: bool | None = None,
                    e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper",
-                   residual: str = "neuron") -> EnergyReport:
+                   residual: str = "neuron", rsqrt: str = "neuron", preset: str | None = None) -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and eq. 28 for one sequence of ``seq_len`` tokens.
 
     ``residual="synapses"``: no residual neurons; each post-LN LayerNorm
@@ -156,7 +156,8 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
     if residual not in ("neuron", "synapses"):
         raise ValueError(f"unknown residual mode {residual!r}; choose 'neuron' or 'synapses'")
     T = seq_len
-    w = Walker(product, residual)
+    layernorm_counts(1, product, rsqrt)   # (refuses an unknown rsqrt mode)
+    w = Walker(product, residual, rsqrt)
 
     def residual_row(path):
         n, o = residual_counts(T, H)
@@ -170,7 +171,7 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         w.add(path, "linear", T * fout, macs, macs, f"{T}x{fin} -> {T}x{fout}")
 
     def layernorm(path):
-        n, o = layernorm_counts(H, product)
+        n, o = layernorm_counts(H, product, rsqrt)
         w.add(path, "layernorm", T * n, T * o, 0, f"{T} rows of {H}")
 
     w.add("embeddings", "embed", T * H, 3 * T * H, 0, f"{T} tokens: word + position + token type -> {H}")
@@ -202,7 +203,8 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         raise ValueError(f"{name}: pooling {pooling!r} is not supported (mean, cls)")
     if normalize:
         n, o = product_counts(1, 1, 1, product, pairs=2, corrections=1)   # rsqrt > 0
-        w.add("normalize", "normalize", 2 + H * n, H + 1 + H * o, 0, f"L2 norm of {H}")
+        fold = int(rsqrt == "folded")   # no rsqrt neuron, no synapse into it
+        w.add("normalize", "normalize", 2 - fold + H * n, H + 1 - fold + H * o, 0, f"L2 norm of {H}")
     rows = w.rows
     if spike_rates:
         _apply_rates(rows, spike_rates)
@@ -213,4 +215,5 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
     e_ann = op_ann * e_mac_pj * _PJ_TO_MJ
     return EnergyReport(rows=rows, op_snn=op_snn, op_ann=op_ann, neurons=neurons, energy_snn_mj=e_snn,
                         energy_ann_mj=e_ann, energy_ratio=e_snn / e_ann if e_ann else math.nan,
-                        model=f"{name} (seq_len {T})", img_size=None, tokens=T, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj)
+                        model=f"{name} (seq_len {T})", img_size=None, tokens=T, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,
+                        configuration={"preset": preset, "product": product, "residual": residual, "rsqrt": rsqrt})

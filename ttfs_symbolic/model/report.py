@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .convert import Progress, batches, residual_mode
+from .convert import Progress, batches, configuration, product_construction, structure  # noqa: F401 (re-export)
+from .presets import describe
 from .spiking import Ctx
 
 
@@ -67,12 +68,14 @@ class ConversionReport(_JsonRecord):
     layers: list[LayerRow] = field(default_factory=list)
     energy_rows: list[dict] = field(default_factory=list)
     clip_rate: float = 0.0        # share of the neurons checked in the run that clipped (every layer)
+    configuration: dict = field(default_factory=dict)   # convert.configuration: preset, structure, calibration
 
     def summary(self) -> str:
         acc = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
         prec = "" if self.precision is None else f", p = {self.precision}"
         lines = [
             f"mode {self.mode}{prec}, {self.dtype}, {self.images} images",
+            *([f"  configuration           {describe(self.configuration)}"] if self.configuration else []),
             f"  ANN accuracy            {acc(self.ann_accuracy)}",
             f"  SNN accuracy            {acc(self.snn_accuracy)}",
             f"  top-1 agreement         {100 * self.agreement:.2f}%",
@@ -115,13 +118,6 @@ def _neuron_labels(snn) -> dict[str, str]:
     return {p.pname: f"{f_of.get(p.pname, _INPUT_F.get(p.kind, 'id'))} -> {p.neuron}".replace("identity", "id")
             for p in snn.populations()}
 
-
-def product_construction(snn) -> str:
-    """The multiplication-network construction of a converted model ("signed" or "paper")."""
-    from .spiking import Product
-
-    kinds = {m.construction for m in snn.modules() if isinstance(m, Product)}
-    return kinds.pop() if len(kinds) == 1 else "signed" if "signed" in kinds else "paper"
 
 
 def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
@@ -214,8 +210,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
 
         warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
     layers, neurons, spikes = layer_rows(snn, n)
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn),
-                       residual=residual_mode(snn))
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **structure(snn))
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,
@@ -225,7 +220,8 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
         op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clipped / checked if checked else 0.0)
+        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clipped / checked if checked else 0.0,
+        configuration=configuration(snn))
 
 
 def snn_spike_rates_for_energy(snn) -> dict[str, float]:

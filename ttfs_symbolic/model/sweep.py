@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from . import distributed
-from .convert import Progress, residual_mode
-from .report import ConversionReport, layer_rows, product_construction, reset_counters
+from .convert import Progress, configuration, structure
+from .report import ConversionReport, layer_rows, reset_counters
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,7 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
 
 def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref, count_ops):
     layers, neurons, spikes = layer_rows(snn, n)
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), product=product_construction(snn),
-                       residual=residual_mode(snn))
+    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **structure(snn))
     return ConversionReport(
         mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,
@@ -167,5 +166,5 @@ def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, ma
         neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
         op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-        energy_rows=[r.to_dict() for r in energy.rows])
+        energy_rows=[r.to_dict() for r in energy.rows], configuration=configuration(snn))
 
