@@ -319,11 +319,27 @@ def test_energy_counts_match_the_built_network(tok, tmp_path):
     one = _tokenize(st, [SENTENCES[1]])
     T = one["input_ids"].shape[1]
     for product in ("paper", "signed"):
-        snn = convert(st, one, progress=False, product=product)
+        snn = convert(st, one, progress=False, product=product, preset="paper")
         reset_counters(snn)
         snn.encode(one, record=True, dtype=torch.float64)
         built = sum(p.stats.neurons for p in snn.populations())
         assert built == count_ops_bert(st, seq_len=T, product=product).neurons, product
+    # the default network: residual synapses and the folded rsqrt are in the static count; a log-coded
+    # layer whose range holds both signs has a second neuron per value (one per sign part, at most one
+    # fires), which only the calibrated model knows of
+    snn = convert(st, one, progress=False)
+    reset_counters(snn)
+    snn.encode(one, record=True, dtype=torch.float64)
+    built = sum(p.stats.neurons for p in snn.populations())
+    partners = 0
+    for p in snn.populations():
+        if p.code == "log":   # (ranges broadcast evenly over the values: each range's share is its count's)
+            a, b = (torch.as_tensor(v, dtype=torch.float64) for v in p.range_pair())
+            two = float(((a < 0) & (b > 0)).to(torch.float64).mean())
+            partners += round(p.stats.neurons * two / (1 + two))
+    assert partners > 0
+    assert built == count_ops_bert(st, seq_len=T, product="signed", residual="synapses",
+                                   rsqrt="folded").neurons + partners
     # a config.json path gives the same count as the model's config
     st[0].auto_model.config.to_json_file(tmp_path / "config.json")
     a = count_ops_bert(str(tmp_path / "config.json"), seq_len=T)

@@ -100,7 +100,7 @@ def reference_images(files):
 
 def test_convert_writes_the_ranges_of_the_library_converter(files, converted):
     """The CLI's file = the library's calibrate on the same batches (each seeded by its number)."""
-    from ttfs_symbolic.model.convert import build_spiking, calibrate, conversion_dict
+    from ttfs_symbolic.model.convert import build_spiking, calibrate, conversion_dict, preset_settings
     from ttfs_symbolic.model.distributed import CalibrationBatches
 
     data = json.loads(converted.read_text())
@@ -109,8 +109,9 @@ def test_convert_writes_the_ranges_of_the_library_converter(files, converted):
     assert data["preprocessing"]["input_size"] == [3, 32, 32]   # the model's size, not the pretrained cfg's 224
     x, _ = reference_images(files)
     snn = build_spiking(make_model())
-    calibrate(snn, CalibrationBatches(list(x.split(7)), snn), margin=0.1, range_kind="channel", progress=False,
-              residual="synapses")
+    # the CLI's default preset (accurate) with its --range-kind and --residual on top
+    calibrate(snn, CalibrationBatches(list(x.split(7)), snn), margin=0.1, progress=False, preset="accurate",
+              **preset_settings("accurate", snn, range_kind="channel", residual="synapses"))
     ref = json.loads(json.dumps(conversion_dict(snn)))
     assert data["layers"] == ref["layers"] and data["products"] == ref["products"]
     assert data["residual"] == ref["residual"] == "synapses"   # --residual reached the converter

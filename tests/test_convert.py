@@ -88,7 +88,7 @@ def test_exact_mode_is_lossless_on_variants(variant):
                 blk.ls1.gamma.uniform_(0.5, 2.0)
                 blk.ls2.gamma.uniform_(0.5, 2.0)
     x = images(1, 4, ann.patch_embed.img_size[0])
-    snn = convert(ann, x, progress=False)
+    snn = convert(ann, x, progress=False, preset="paper")
     assert reached(snn), f"the {variant} setting did not reach the spiking model"
     assert_lossless(snn, ann, x)
 
@@ -101,7 +101,7 @@ def test_named_timm_models_are_lossless(name, kw):
     size = kw.get("img_size", 224)
     x = images(2, 2, size)
     torch.manual_seed(123)
-    snn = convert(name, x, progress=False, **kw)
+    snn = convert(name, x, progress=False, preset="paper", **kw)
     torch.manual_seed(123)  # the same random initialisation, for the reference ANN
     ann = timm.create_model(name, pretrained=False, **kw).eval()
     assert torch.equal(snn.patch_w, ann.patch_embed.proj.weight.detach())
@@ -113,7 +113,7 @@ def test_float32_ann_folding_is_lossless_in_float64():
     torch.manual_seed(0)
     ann = VisionTransformer(**SMALL, init_values=0.3).eval()  # float32, gamma = 0.3 is not a power of two
     x = images(3, 4)
-    snn = convert(ann, x, progress=False)
+    snn = convert(ann, x, progress=False, preset="paper")
     assert_lossless(snn, ann, x)
 
 
@@ -144,14 +144,14 @@ def _with_batchnorm():
 def test_unsupported_modules_are_named(build, words):
     model = build()
     with pytest.raises(UnsupportedModuleError) as err:
-        convert(model, images(0, 2), progress=False)
+        convert(model, images(0, 2), progress=False, preset="paper")
     for w in words:
         assert w in str(err.value), (w, str(err.value))
 
 
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown timm model 'vit_no_such_model'"):
-        convert("vit_no_such_model", images(0, 1), progress=False)
+        convert("vit_no_such_model", images(0, 1), progress=False, preset="paper")
 
 
 # ---------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def test_unknown_model_name():
 def converted():
     ann = make_vit(seed=7)
     x = images(7, 6)
-    snn = convert(ann, x, progress=False)
+    snn = convert(ann, x, progress=False, preset="paper")
     return ann, snn, x
 
 
@@ -286,21 +286,21 @@ def test_calibration_covers_data_percentile_and_margin(converted):
                                      ({"margin": -0.1}, "margin")])
 def test_calibration_rejects_bad_options(kw, word):
     with pytest.raises(ValueError, match=word):
-        convert(make_vit(), images(0, 2), progress=False, **kw)
+        convert(make_vit(), images(0, 2), progress=False, preset="paper", **kw)
 
 
 @pytest.mark.parametrize("data", [torch.empty(0, 3, 32, 32, dtype=D), []])
 def test_calibration_rejects_empty_set(data):
     with pytest.raises(ValueError, match="empty"):
-        convert(make_vit(), data, progress=False)
+        convert(make_vit(), data, progress=False, preset="paper")
 
 
 def test_calibration_progress_on_stderr(capsys):
-    convert(make_vit(), images(0, 4), batch_size=2, progress=True)
+    convert(make_vit(), images(0, 4), batch_size=2, progress=True, preset="paper")
     captured = capsys.readouterr()
     assert "calibrating" in captured.err and "2/2" in captured.err
     assert captured.out == ""
-    convert(make_vit(), images(0, 4), batch_size=2, progress=False)
+    convert(make_vit(), images(0, 4), batch_size=2, progress=False, preset="paper")
     assert capsys.readouterr().err == ""
 
 

@@ -117,10 +117,10 @@ def test_counts_match_the_converted_network():
                 swiglu_mlp=True, scale_mlp=True, qkv_fused=False, use_rot_pos_emb=True, ref_feat_shape=(4, 4),
                 num_reg_tokens=1).eval()
     images = torch.randn(2, 3, 28, 28)
-    snn = convert(model, images, progress=False)
+    snn = convert(model, images, progress=False, preset="paper", product="signed")   # linear codes: one neuron a value
     snn(images[:1], dtype=torch.float64, record=True)
     ran = {p.pname: p.stats.neurons for p in snn.populations()}
-    rows = {r.name: r for r in count_ops(model, product="signed").rows}   # convert's default construction
+    rows = {r.name: r for r in count_ops(model, product="signed").rows}
     pre = "blocks.0"
     assert rows[f"{pre}.attn.q_rope"].neurons == ran[f"{pre}.attn.q_rope"] == 2 * 18 * 16
     assert rows[f"{pre}.attn.k_rope"].neurons == ran[f"{pre}.attn.k_rope"]
@@ -133,10 +133,16 @@ def test_counts_match_the_converted_network():
 
 
 def test_cli_json_for_eva(capsys):
-    assert main(["energy", "eva02_small_patch14_224", "--json"]) == 0
+    assert main(["energy", "eva02_small_patch14_224", "--json", "--preset", "paper"]) == 0
     data = json.loads(capsys.readouterr().out)
     rep = count_ops("eva02_small_patch14_224")
     assert (data["op_snn"], data["op_ann"], data["neurons"]) == (rep.op_snn, rep.op_ann, rep.neurons)
+    assert data["configuration"] == {"preset": "paper", "product": "paper", "residual": "neuron", "rsqrt": "neuron"}
+    assert main(["energy", "eva02_small_patch14_224", "--json"]) == 0   # the converter's default network
+    data = json.loads(capsys.readouterr().out)
+    rep = count_ops("eva02_small_patch14_224", product="signed", residual="synapses", rsqrt="folded")
+    assert (data["op_snn"], data["neurons"]) == (rep.op_snn, rep.neurons)
+    assert data["configuration"]["preset"] == "accurate"
     assert data["by_kind"]["rope"]["op_ann"] == 0 and data["by_kind"]["product"]["neurons"] > 0
 
 

@@ -190,9 +190,9 @@ def test_fine_ranges_equal_layer_ranges_when_shared(kind):
     """Per-channel (per-neuron) ranges that all equal the layer's range give the per-layer model's output."""
     ann = tiny_vit()
     x = images(6)
-    snn = convert(ann, x, progress=False)
+    snn = convert(ann, x, progress=False, preset="paper", product="signed")
     want = {m: snn(x, mode=m, precision=64, dtype=D, warn=False) for m in ("quantized", "kernel")}
-    fine = convert(ann, x, progress=False, range_kind=kind)
+    fine = convert(ann, x, progress=False, range_kind=kind, preset="paper", product="signed")
     n_fine = 0
     for p, q in zip(snn.populations(), fine.populations()):
         assert p.pname == q.pname
@@ -258,7 +258,7 @@ def test_fine_range_refuses_bad_shapes_and_order():
 def test_error_budget_shares_match_single_group_runs():
     ann = tiny_vit()
     x = images(4)
-    snn = convert(ann, x, progress=False)
+    snn = convert(ann, x, progress=False, preset="paper", product="signed")
     budget = error_budget(snn, x, precision=64, curve=(16, 64), progress=False)
     groups = layer_groups(snn, "kind")
     # the groups partition the layers

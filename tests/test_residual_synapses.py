@@ -27,8 +27,8 @@ def pair():
     ann = tiny_vit(depth=3)
     x = images(24)
     # margin 0.5: quantized runs never drive a residual neuron past its range (so "exact there" = "unclipped")
-    a = convert(ann, x, progress=False, margin=0.5)
-    b = convert(ann, x, progress=False, margin=0.5, residual="synapses")
+    a = convert(ann, x, progress=False, preset="paper", product="signed", margin=0.5)
+    b = convert(ann, x, progress=False, preset="paper", product="signed", margin=0.5, residual="synapses")
     return ann, x, a, b
 
 
@@ -71,8 +71,8 @@ def test_sum_is_not_clipped():
     """Inputs far outside the calibration data: residual neurons clip (counted), the synapses cannot."""
     ann = tiny_vit(seed=3, depth=3)
     x = images(16, seed=4)
-    a = convert(ann, x, progress=False)
-    b = convert(ann, x, progress=False, residual="synapses")
+    a = convert(ann, x, progress=False, preset="paper", product="signed")
+    b = convert(ann, x, progress=False, preset="paper", product="signed", residual="synapses")
     big = 4.0 * images(2, seed=5)
     names = set(residual_names(b))
     a(big, dtype=D, warn=False)
@@ -153,17 +153,17 @@ def test_refused_where_a_sum_feeds_no_layernorm():
     from timm.models.eva import Eva
 
     with pytest.raises(ValueError, match="unknown residual mode 'wires'"):
-        convert(tiny_vit(depth=1), images(4), progress=False, residual="wires")
+        convert(tiny_vit(depth=1), images(4), progress=False, preset="paper", product="signed", residual="wires")
     bare = tiny_vit(depth=1, global_pool="token", final_norm=False)   # the last sum feeds the head
     with pytest.raises(ValueError, match="feeds the head directly"):
-        convert(bare, images(4), progress=False, residual="synapses")
+        convert(bare, images(4), progress=False, preset="paper", product="signed", residual="synapses")
     with pytest.raises(ValueError, match="no average pool"):
         count_ops(bare, residual="synapses")
     torch.manual_seed(0)
     post = Eva(img_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=3,
                use_post_norm=True).eval()
     with pytest.raises(ValueError, match="post-norm"):
-        convert(post, images(4), progress=False, residual="synapses")
+        convert(post, images(4), progress=False, preset="paper", product="signed", residual="synapses")
     with pytest.raises(ValueError, match="post-norm"):
         count_ops(post, residual="synapses")
 
@@ -175,7 +175,7 @@ def test_eva_pre_norm_exact():
     model = Eva(img_size=16, patch_size=8, embed_dim=16, depth=2, num_heads=2, num_classes=3, mlp_ratio=2.0,
                 swiglu_mlp=True, use_rot_pos_emb=True, ref_feat_shape=(2, 2), global_pool="token").eval()
     x = images(6)
-    snn = convert(model, x, progress=False, residual="synapses")
+    snn = convert(model, x, progress=False, preset="paper", product="signed", residual="synapses")
     with torch.no_grad():
         ref = model.double()(x.double())
     out = snn(x, dtype=D)
@@ -195,8 +195,8 @@ def test_bert_post_ln_sums_into_their_layernorm():
     g = torch.Generator().manual_seed(2)
     batch = {"input_ids": torch.randint(1, 30, (4, 9), generator=g), "attention_mask": torch.ones(4, 9, dtype=torch.long),
              "token_type_ids": torch.zeros(4, 9, dtype=torch.long)}
-    a = convert(model, batch, progress=False, margin=0.5)
-    b = convert(model, batch, progress=False, margin=0.5, residual="synapses")
+    a = convert(model, batch, progress=False, preset="paper", product="signed", margin=0.5)
+    b = convert(model, batch, progress=False, preset="paper", product="signed", margin=0.5, residual="synapses")
     assert residual_mode(b) == "synapses" and len(residual_names(b)) == 4
     torch.testing.assert_close(b(batch, dtype=D), a(batch, dtype=D), rtol=0, atol=1e-12)
     others = [p.pname for p in a.populations() if p.kind != "residual"]
@@ -210,8 +210,8 @@ def test_average_pool_receives_the_summands():
     ann = tiny_vit(depth=2, global_pool="avg", fc_norm=True)
     assert isinstance(ann.norm, torch.nn.Identity)
     x = images(12)
-    a = convert(ann, x, progress=False, margin=0.5)
-    b = convert(ann, x, progress=False, margin=0.5, residual="synapses")
+    a = convert(ann, x, progress=False, preset="paper", product="signed", margin=0.5)
+    b = convert(ann, x, progress=False, preset="paper", product="signed", margin=0.5, residual="synapses")
     torch.testing.assert_close(b(x[:4], dtype=D), a(x[:4], dtype=D), rtol=0, atol=1e-12)
     rows = [r for r in count_ops(ann, residual="synapses").rows if r.kind == "residual"]
     patches, dim = 4, 16
