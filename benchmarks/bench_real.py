@@ -111,6 +111,18 @@ class Task:
                          .float().mean())
         return float((nearest(out) == nearest(self.ref)).float().mean())
 
+    def close_calls(self, out, gap: float = 1e-3) -> int:
+        """Sentences whose nearest neighbour changed although the ANN's own cosines of the two candidates
+        differ by less than ``gap`` (near ties, which any rounding may flip); 0 for images."""
+        if self.name == "dinov2":
+            return 0
+        e = torch.nn.functional.normalize(self.ref, dim=1)
+        sims = e @ e.T
+        a, b = nearest(self.ref), nearest(out)
+        rows = torch.arange(len(a))
+        flipped = a != b
+        return int((flipped & ((sims[rows, a] - sims[rows, b]).abs() < gap)).sum())
+
 
 def knn(feats, bank, labels, k: int = 5):
     f = torch.nn.functional.normalize(feats, dim=1)
@@ -134,13 +146,15 @@ def evaluate(task: Task, snn, precisions, kernel: bool) -> list[dict]:
     rows = []
     exact, clip, secs = task.run(snn, "exact")
     rows.append({"mode": "exact", "p": None, "error_vs_ann": rel(exact, task.ref), "error_vs_exact": 0.0,
-                 "agreement": task.agreement(exact), "min_cos": min_cos(exact, task.ref), "clip_rate": clip,
+                 "agreement": task.agreement(exact), "close_calls": task.close_calls(exact),
+                 "min_cos": min_cos(exact, task.ref), "clip_rate": clip,
                  "s_per_item": secs})
     for p in precisions:
         for mode in ("quantized", "kernel") if kernel else ("quantized",):
             out, clip, secs = task.run(snn, mode, p)
             rows.append({"mode": mode, "p": p, "error_vs_ann": rel(out, task.ref), "error_vs_exact": rel(out, exact),
-                         "agreement": task.agreement(out), "min_cos": min_cos(out, task.ref), "clip_rate": clip,
+                         "agreement": task.agreement(out), "close_calls": task.close_calls(out),
+                         "min_cos": min_cos(out, task.ref), "clip_rate": clip,
                          "s_per_item": secs})
     return rows
 
@@ -151,9 +165,10 @@ def min_cos(a, b) -> float:
 
 def show(rows, label):
     print(table([[label, r["mode"], r["p"] or "-", f"{r['error_vs_ann']:.3g}", f"{r['error_vs_exact']:.3g}",
-                  f"{100 * r['agreement']:.1f}%", f"{r['min_cos']:.5f}", f"{r['clip_rate']:.2g}",
+                  f"{100 * r['agreement']:.1f}%", r.get("close_calls", 0), f"{r['min_cos']:.5f}", f"{r['clip_rate']:.2g}",
                   f"{r['s_per_item']:.3f}"] for r in rows],
-                ["preset", "mode", "p", "err vs ANN", "err vs exact", "agreement", "min cos", "clip rate", "s/item"]))
+                ["preset", "mode", "p", "err vs ANN", "err vs exact", "agreement", "near ties", "min cos", "clip rate",
+                 "s/item"]))
 
 
 def main(argv=None) -> int:

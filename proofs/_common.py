@@ -1,6 +1,6 @@
 """Shared machinery of the symbolic proofs: windows, Theorem 4.1 and 4.3 checks.
 
-Conventions (docs/design.md, shared NOTES.md):
+Conventions (docs/design.md, docs/design.md):
 
 * A layer emits in ``[T_emit, T_end)``, ``T_end = T_emit + delta``; its range
   is ``[a, b]``, ``d = b - a > 0``, ``tau = delta/d``, ``T_ref = T_emit + b*tau``.

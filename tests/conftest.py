@@ -1,7 +1,7 @@
 """Shared test configuration: hypothesis profiles.
 
 * ``ci`` (loaded when the ``CI`` environment variable is set, as it is in CI,
-  NOTES.md): derandomized, so a run is reproducible from the code alone, no
+  docs/design.md): derandomized, so a run is reproducible from the code alone, no
   deadline (the first call of a derivation or a compiled kernel can take
   seconds), **500 examples** per property.
 * ``dev`` (otherwise): random, no deadline, 100 examples.

@@ -70,7 +70,7 @@ def test_silu_matches_eq_16():
     it = derive_input("x * sigmoid(x)", a, b, delta)
     # eq. 16 prints u = a + (delta/(b - a)) s, i.e. a + tau*s; eq. 8 (and its proof,
     # B.1) put the argument at s/tau + a, which is what the derivation uses
-    # (NOTES.md: derive, never copy). With u = s/tau + a the printed form holds:
+    # (docs/design.md: derive, never copy). With u = s/tau + a the printed form holds:
     u = a + S / R(delta, b - a)
     sig = 1 / (1 + sympy.exp(-u))
     printed = sig * (u + 1 - u * sig)                # eq. 16 (for s >= 0)

@@ -106,7 +106,7 @@ def test_recorded_test_accuracy_is_reproduced(demo, meta):
 
 def test_unfused_attention_gives_the_same_predictions(demo):
     """The converter reads the softmax of timm's unfused attention path
-    (NOTES.md); the shipped accuracy must hold there too."""
+    (docs/design.md); the shipped accuracy must hold there too."""
     import copy
 
     x, y = D.load_digits("test")

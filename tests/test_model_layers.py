@@ -11,7 +11,7 @@ and the closed form must reproduce the torch op to float64 rounding.
 The multiplication network (Section 4.3.4, eq. 24-27) is also checked in
 ``quantized`` and ``kernel`` modes against an error bound derived below, for
 its chunked evaluation, and for the claim that layer I's range provably holds
-every ``log(x1 + c1) + log(x2 + c2)`` (NOTES.md, "Where the cost is").
+every ``log(x1 + c1) + log(x2 + c2)`` (docs/design.md, "Where the cost is").
 """
 from __future__ import annotations
 
@@ -380,7 +380,7 @@ def test_product_native_and_torch_loops_agree(mode, construction, monkeypatch):
 @given(a1=st.floats(-50.0, 50.0), d1=st.floats(1e-6, 100.0), a2=st.floats(-50.0, 50.0), d2=st.floats(1e-6, 100.0),
        seed=seeds)
 def test_layer1_range_contains_every_log_sum(a1, d1, a2, d2, seed):
-    """NOTES.md: the range of layer I provably holds every log(x1 + c1) + log(x2 + c2)."""
+    """docs/design.md: the range of layer I provably holds every log(x1 + c1) + log(x2 + c2)."""
     p1 = Population("x1", fixed_range=(a1, a1 + d1))
     p2 = Population("x2", fixed_range=(a2, a2 + d2))
     out = Population("out")

@@ -204,7 +204,7 @@ def tiny_vit():
 def test_tiny_vit_error_falls_about_as_one_over_p(mode, tiny_vit):
     """A whole (tiny) ViT through the non-exact modes against timm's float64 forward pass.
 
-    No closed bound is derived for a whole network here; what the docs state (NOTES.md, "Where the
+    No closed bound is derived for a whole network here; what the docs state (docs/design.md, "Where the
     error is") is that every neuron's error is d/(2p), so the logit error falls about as 1/p: from
     p = 256 to p = 4096 (16x the ticks) it must fall at least 4x, and exact mode must be lossless.
     """

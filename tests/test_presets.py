@@ -210,3 +210,27 @@ def test_real_minilm_l3_converts_with_the_defaults(tmp_path):
     assert _rel(q, ref) < 0.02
     cos = torch.nn.functional.cosine_similarity(q, ref, dim=1)
     assert float(cos.min()) > 0.999
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_code_c_loop_equals_torch(dtype):
+    """The C loop of the log code (native.log_ticks) against its torch reference: the same values (float64:
+    1e-12 relative; float32: within one tick, libm's log against torch's) and the same clip count."""
+    from ttfs_symbolic.numeric import native
+
+    if not native.available_for(torch.zeros(1, dtype=dtype)):
+        pytest.skip("no C compiler: the torch loop is the only one")
+    g = torch.Generator().manual_seed(5)
+    a = torch.tensor([-3.0, 0.0, 0.5, -4.0], dtype=D)
+    b = torch.tensor([2.0, 5.0, 9.0, -0.25], dtype=D)
+    x = (torch.randn(50, 4, generator=g, dtype=D) * 4).to(dtype)
+    pack = native.log_pack(a, b, 0.05, 256, (a - 0.1, b + 0.1), dtype=dtype)
+    c_out, c_n = native.log_ticks(x, pack, 256, backend="native")
+    t_out, t_n = native.log_ticks(x, pack, 256, backend="torch")
+    assert c_n == t_n == int(((x < a - 0.1) | (x > b + 0.1)).sum()) > 0
+    if dtype == torch.float64:
+        torch.testing.assert_close(c_out, t_out, rtol=1e-12, atol=1e-14)
+    else:   # a value may sit at a tick boundary: one tick of u is at most (|x| + e) du / p
+        tick = (c_out.double().abs() + 0.05 * torch.maximum(a.abs(), b.abs())) * 6 / 256
+        assert bool(((c_out - t_out).double().abs() <= tick + 1e-6).all())
+    assert torch.equal(native.log_ticks(x, pack, 256)[0], c_out)

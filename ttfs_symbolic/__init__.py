@@ -18,16 +18,21 @@ __version__ = "0.1.0"
 __all__ = [
     "derive_input", "derive_output", "InputTransform", "OutputTransform", "ProofRecord",
     "parse_formula", "FormulaError", "RangeError", "DomainError", "MonotonicityError",
-    "convert", "LayerTiming", "NeuronLayer", "register_activation",
+    "convert", "evaluate", "load_conversion", "save_conversion", "LayerTiming", "NeuronLayer",
+    "register_activation",
 ]
 
 
 def __getattr__(name):
     # the numeric and model layers import torch: load them only when asked for
-    if name == "convert":
-        from .model.convert import convert
+    if name in ("convert", "load_conversion", "save_conversion"):
+        from .model import convert
 
-        return convert
+        return getattr(convert, name)
+    if name == "evaluate":
+        from .model.report import evaluate
+
+        return evaluate
     if name == "register_activation":
         from .model.activations import register_activation
 

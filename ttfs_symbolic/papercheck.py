@@ -1,6 +1,6 @@
 """The paper check: every neuron equation printed in the paper beside the one the library derives.
 
-NOTES.md ("Derive, never copy"): the printed equations for individual
+docs/design.md ("Derive, never copy"): the printed equations for individual
 neurons (16, 17, 19, 22, 23, 24, 26, 27, 36) are consequences of Theorems
 4.1 and 4.3; the library derives every kernel and constant from the target
 function. This module holds, for each of them, the printed form
@@ -40,7 +40,7 @@ from .symbolic.parse import S, X
 __all__ = ["Verdict", "Reading", "CaseResult", "ReadingResult", "compare", "READINGS", "run",
            "paper_check_page", "EQUATIONS"]
 
-#: the neuron equations of the paper that the check must cover (NOTES.md)
+#: the neuron equations of the paper that the check must cover (docs/design.md)
 EQUATIONS = ("16", "17", "19", "22", "23", "24", "26", "27", "36")
 
 #: digits and relative tolerance of the numeric comparison: a difference of
@@ -658,7 +658,7 @@ def paper_check_page(results: list[ReadingResult] | None = None) -> str:
         "the library's range-generic kernel with symbolic $a$, $b$, $\\delta$. Where a printed equation "
         "uses a different convention, the mapping used is stated.",
         "",
-        "The library always uses the derived form (NOTES.md, \"Derive, never copy\").",
+        "The library always uses the derived form (docs/design.md, \"Derive, never copy\").",
         "",
         "Verdicts, as SymPy finds them: **equal** (the difference reduces to 0), **equal (numerically)** "
         f"(not reduced symbolically, but below {float(TOL):.0e} relative at {DPS} digits on every "

@@ -11,7 +11,7 @@ The checks (each a :class:`CheckResult`) run random examples drawn by
 hypothesis, programmatically (``@given`` + ``settings``, called and its failure
 caught), with ``database=None`` and no deadline; ``seed`` makes a run
 reproducible, otherwise the loaded hypothesis profile decides (the ``ci``
-profile derandomizes, NOTES.md):
+profile derandomizes, docs/design.md):
 
 1. **accumulated potential** (Theorem 4.1, eq. 8-9, proof eq. 30): random
    weights, 1..6 inputs, random values (including a, b and values outside

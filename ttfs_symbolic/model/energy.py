@@ -53,7 +53,7 @@ avg pool        P tokens -> dim              dim               P*dim           0
   rows of T per head.  qk-norm, when present, is a LayerNorm over head_dim on
   T * heads rows.
 * OP_ANN counts MACs only: every linear layer (patch embedding and head
-  included) and both attention products, the usual way (NOTES.md "Energy").
+  included) and both attention products, the usual way (docs/design.md "Energy").
   Softmax, LayerNorm, activations, residual additions and pooling are counted
   as 0 MACs (their FLOPs are elementwise and not MACs); this makes the ratio
   of eq. 28 slightly favourable to the ANN, never to the SNN.

@@ -423,11 +423,11 @@ class Population(nn.Module):
                 raise ValueError(f"layer {self.pname}: per-neuron range has a >= b at "
                                  f"{int((ta >= tb).sum())} neuron(s)")
             self.fine_a, self.fine_b, self._fine_cache = ta, tb, None
-            self._count_cache = self._ticks_cache = self._pack_cache = None
+            self._count_cache = self._ticks_cache = self._pack_cache = self._log_cache = None
             self.a, self.b = float(ta.min()), float(tb.max())
             return
         self.fine_a = self.fine_b = self._fine_cache = None
-        self._count_cache = self._ticks_cache = self._pack_cache = None
+        self._count_cache = self._ticks_cache = self._pack_cache = self._log_cache = None
         a, b = float(a), float(b)
         if not (math.isfinite(a) and math.isfinite(b)):
             raise ValueError(f"layer {self.pname}: range [{a}, {b}] is not finite")
@@ -451,7 +451,7 @@ class Population(nn.Module):
     def restore(self, state: dict) -> None:
         for k, v in state.items():
             setattr(self, k, v)
-        self._fine_cache = self._count_cache = self._ticks_cache = self._pack_cache = None
+        self._fine_cache = self._count_cache = self._ticks_cache = self._pack_cache = self._log_cache = None
 
     def set_code(self, code: str, log_r: float | None = None):
         """Carry the values by ``code`` (``linear`` or ``log`` with shift ratio ``log_r`` > 0)."""
@@ -827,13 +827,18 @@ class Population(nn.Module):
             # the log code (dynamics.quantize_log_values): the spike time is linear in log(|x| + e) of the
             # part that carries x; in kernel mode too in its closed form (the code's psi and eta, one per
             # part and range, integrate to the same ticks: docs/guide/precision.md)
-            a, b = self.bounds(V)
             if self.h is None:
-                out = self._emit_identity(V, ctx, "exact", reuse)   # clipped and counted
+                counted, lims = self._count_plan(V, ctx)
+                out, n = native.log_ticks(V, self._log_pack(V, ctx.precision, lims), ctx.precision,
+                                          out=V if reuse else None)   # clipped, counted and rounded in one pass
+                if lims is not None:
+                    ctx.add_check(self.pname, n, V.numel())
+                elif counted:
+                    self._sample_check(V, ctx)
             else:
                 self._check_clip(V, ctx)
                 out = self._apply_h(V)
-            out = dynamics.quantize_log_values(out, a, b, self.log_r, ctx.precision)
+                out = native.log_ticks(out, self._log_pack(out, ctx.precision, None), ctx.precision, out=out)[0]
         elif self.h is None:
             out = self._emit_identity(V, ctx, mode, reuse)
         else:
@@ -975,6 +980,24 @@ class Population(nn.Module):
             pack = torch.cat([t.reshape(-1) for t in (b, p / d, d / p, lo, hi)]).contiguous()
             hit = self._ticks_cache = (key, pack)
         return hit[1]
+
+    def _log_pack(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
+        """The log code's constants for values like V (:func:`native.log_pack`: one range per value of V's
+        trailing dimensions, or one for all) with the count bounds ``lims``; cached."""
+        key = (V.dtype, V.device, p, lims is not None, self.a, self.b, self.log_r,
+               tuple(V.shape[1:]) if self.fine_a is not None else None)
+        hit = getattr(self, "_log_cache", None)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        a, b = self.range_pair()
+        if self.fine_a is not None:
+            trail = tuple(V.shape[1:])
+            a, b = (torch.broadcast_to(t.to(torch.float64), trail) for t in (a, b))
+            if lims is not None:
+                lims = tuple(torch.broadcast_to(torch.as_tensor(t, dtype=torch.float64), trail) for t in lims)
+        pack = native.log_pack(a, b, self.log_r, p, lims, dtype=V.dtype, device=V.device)
+        self._log_cache = (key, pack)
+        return pack
 
     def round_values(self, values: torch.Tensor, p: int) -> torch.Tensor:
         """``values`` (of the output transform) clipped to the range and rounded at time precision p in this

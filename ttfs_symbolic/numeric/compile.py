@@ -14,7 +14,7 @@ backend)`` and caches the result. Three backends:
 ``Max`` as Python ``max`` for torch, passes floats where ``torch.heaviside``
 wants tensors, calls ``torch.sqrt`` on ints for ``sqrt(2)``, takes ``erf``
 from ``math`` for NumPy and returns Python numbers for constant expressions
-(NOTES.md, "Known pitfalls"). Instead the expression is first *lowered*:
+(docs/design.md, "Known pitfalls"). Instead the expression is first *lowered*:
 
 * every function node becomes an undefined function ``ttfs_<name>`` whose
   implementation this module supplies per backend (``ttfs_max`` is

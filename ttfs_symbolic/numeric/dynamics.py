@@ -1,12 +1,12 @@
 """Neuron dynamics (eq. 6) in three modes: exact, quantized, kernel.
 
-Timing (Algorithm 1, eq. 7, eq. 29; NOTES.md): layer n emits in
+Timing (Algorithm 1, eq. 7, eq. 29; docs/design.md): layer n emits in
 ``[T_emit, T_end)``, ``T_end = T_emit + delta``; its range is ``[a, b]``,
 ``tau = delta/(b - a)``, ``T_ref = T_emit + b*tau``. A spike at ``t`` stands
 for ``x = (T_ref - t)/tau``; value ``b`` fires at ``T_emit``; no spike
 (``t = inf``) stands for ``a``.
 
-Modes (NOTES.md, "Three ways to run a converted network"):
+Modes (docs/design.md, "Three ways to run a converted network"):
 
 ``exact``
     The closed form of the dynamics, ``clip(h(sum_j w_j f(x_j) + bias), a, b)``
@@ -182,16 +182,21 @@ def quantize_log_values(x, a, b, r, p: int):
     """
     xt = _as_tensor(x)
     _check_finite(xt, "values")
-    a_t = torch.as_tensor(a, dtype=xt.dtype, device=xt.device)
-    b_t = torch.as_tensor(b, dtype=xt.dtype, device=xt.device)
-    xc = torch.minimum(torch.maximum(xt, a_t), b_t)
-    neg, lo, M, e = log_code_parts(xc, a_t, b_t, r)
-    u_hi, u_lo = torch.log(M + e), torch.log(lo + e)
-    du = u_hi - u_lo
-    k = torch.round((u_hi - torch.log(xc.abs() + e)) * (p / du)).clamp_(0, p)
-    q = torch.exp(u_hi - k * (du / p)) - e
-    q = torch.where(neg, -q, q)
-    return torch.where(xc == 0, xc, q)
+    a_t = torch.as_tensor(a, dtype=torch.float64)
+    b_t = torch.as_tensor(b, dtype=torch.float64)
+    if a_t.dim() == 0 and b_t.dim() == 0:
+        pack = native.log_pack(a_t, b_t, r, p, dtype=xt.dtype, device=xt.device)
+        return native.log_ticks(xt, pack, p)[0]
+    # per-neuron ranges: one range per value of x's trailing dimensions (or of all of x)
+    trail = tuple(xt.shape[1:])
+    try:
+        shape = trail if torch.broadcast_shapes(a_t.shape, b_t.shape, trail) == torch.Size(trail) else tuple(xt.shape)
+    except RuntimeError:
+        shape = tuple(xt.shape)
+    a_t, b_t = (torch.broadcast_to(t, shape) for t in (a_t, b_t))
+    rr = torch.broadcast_to(torch.as_tensor(r, dtype=torch.float64), shape)
+    pack = native.log_pack(a_t, b_t, rr.reshape(-1), p, dtype=xt.dtype, device=xt.device)
+    return native.log_ticks(xt, pack, p)[0]
 
 
 def log_code_spikes(values: torch.Tensor, a, b) -> int:

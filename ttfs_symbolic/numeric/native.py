@@ -84,7 +84,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h")
-INTERFACE_VERSION = 3
+INTERFACE_VERSION = 4
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 #: layer-I neurons per chunk of the torch reference of product_matmul (the M*N*K tensor is never whole)
@@ -442,6 +442,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [P, P, I64, I64, I64, I64, I64, P, P, INT, P, INT, INT, P, P, ctypes.c_int32,
                        ctypes.c_int32]
         fn.restype = None
+        fn = getattr(lib, f"ttfs_log_ticks_{suffix}")
+        fn.argtypes = [P, I64, I64, P, I64, P, P, INT]
+        fn.restype = I64
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]
         fn.restype = I64
@@ -755,6 +758,60 @@ def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor 
     res, fired, clipped = tick_values(x.reshape(-1, S), b, scale, step, p, count=(lo, hi))
     res = res.reshape(x.shape)
     return (out.copy_(res) if out is not None else res), fired, clipped
+
+
+#: the arrays of a log-code pack (:func:`log_pack`), S values each
+LOG_PACK_FIELDS = ("a", "b", "lo", "hi", "uhi+", "e+", "scale+", "step+", "uhi-", "e-", "scale-", "step-")
+
+
+def log_pack(a, b, r, p: int, lims=None, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """The constants of the log code (:func:`ttfs_symbolic.numeric.dynamics.quantize_log_values`) for ranges
+    ``[a, b]`` (floats, or tensors of S ranges, flattened) at precision p: :data:`LOG_PACK_FIELDS`, one
+    contiguous tensor of 12 S values. ``lims = (lo, hi)``: the count bounds (None: count nothing)."""
+    a = torch.as_tensor(a, dtype=torch.float64).reshape(-1)
+    b = torch.as_tensor(b, dtype=torch.float64).reshape(-1)
+    a, b = torch.broadcast_tensors(a, b)
+    lo, hi = (-math.inf, math.inf) if lims is None else lims
+    lo = torch.broadcast_to(torch.as_tensor(lo, dtype=torch.float64).reshape(-1), a.shape)
+    hi = torch.broadcast_to(torch.as_tensor(hi, dtype=torch.float64).reshape(-1), a.shape)
+    parts = []
+    for M, least in ((b.clamp(min=0), a.clamp(min=0)), ((-a).clamp(min=0), (-b).clamp(min=0))):
+        M = torch.where(M > 0, M, torch.ones_like(M))   # (a part that holds no value: its values are 0)
+        e = r * M
+        uhi = torch.log(M + e)
+        du = uhi - torch.log(least + e)
+        parts += [uhi, e, p / du, du / p]
+    return torch.cat([a, b, lo, hi, *parts]).to(dtype=dtype, device=device).contiguous()
+
+
+def log_ticks(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | None = None,
+              backend: str | None = None):
+    """``(out, clipped)``: x on the log code's ticks (:func:`log_pack`: S ranges over x's trailing values,
+    flat index modulo S) and the number of x outside the count bounds, in one pass (C; torch otherwise:
+    :func:`ttfs_symbolic.numeric.dynamics.quantize_log_values`). NaN raises."""
+    S = pack.numel() // 12
+    if x.numel() % S == 0 and pack.dtype == x.dtype and _pick(backend, x, pack, p=p):
+        suffix, _ = _REAL[x.dtype]
+        xc = x.contiguous()
+        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+            out = torch.empty_like(xc)
+        clipped = ctypes.c_int64(0)
+        nan = getattr(_STATE["lib"], f"ttfs_log_ticks_{suffix}")(_ptr(xc), xc.numel(), S, _ptr(pack), p, _ptr(out),
+                                                                 ctypes.byref(clipped), torch.get_num_threads())
+        if nan:
+            _raise_nan("values", nan)
+        return out, clipped.value
+    _check_nan(x, "values")
+    a, b, lo, hi, uhp, ep, scp, stp, uhn, en, scn, stn = pack.reshape(12, S)
+    rows = x.reshape(-1, S)
+    clipped = int(((rows < lo) | (rows > hi)).sum())
+    v = torch.minimum(torch.maximum(rows, a), b)
+    neg = v < 0
+    uhi, e, scale, step = (torch.where(neg, n_, p_) for n_, p_ in ((uhn, uhp), (en, ep), (scn, scp), (stn, stp)))
+    k = torch.round((uhi - torch.log(v.abs() + e)) * scale).clamp_(0, p)
+    q = torch.exp(uhi - k * step) - e
+    res = torch.where(v == 0, v, torch.where(neg, -q, q)).reshape(x.shape)
+    return (out.copy_(res) if out is not None else res), clipped
 
 
 def _clip_counts_torch(x, lo, hi, a, b):

@@ -461,7 +461,7 @@ def derive_input(f, a, b, delta=1, params: dict | None = None) -> InputTransform
     ``f`` is a formula string in ``x`` (parsed through the whitelist of
     :mod:`ttfs_symbolic.symbolic.parse`, never ``eval``) or a SymPy
     expression; ``[a, b]`` is the *sender's* range and ``delta`` its time step,
-    so ``tau = delta/(b - a)`` is the sender's time constant (NOTES.md).
+    so ``tau = delta/(b - a)`` is the sender's time constant (docs/design.md).
     ``params`` may name constants used in f; a string value may use ``a`` and
     ``b`` (``{"c": "1 - a"}``).
 

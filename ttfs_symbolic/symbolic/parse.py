@@ -3,7 +3,7 @@
 The formulas that define a neuron (the input transform ``f`` of Theorem 4.1,
 eq. 8, and the output transform ``h`` of Theorem 4.3, eq. 13) come from users
 and from the TOML catalogue, so they are untrusted. ``sympify`` and
-``parse_expr`` call ``eval`` (NOTES.md, "Known pitfalls"); this module instead
+``parse_expr`` call ``eval`` (docs/design.md, "Known pitfalls"); this module instead
 parses with ``ast.parse(text, mode="eval")`` and builds SymPy objects from a
 whitelist of node types, names and functions. Nothing from the text is ever
 executed, and every refusal is a :class:`FormulaError` that names the

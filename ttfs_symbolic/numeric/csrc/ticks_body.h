@@ -509,5 +509,97 @@ int64_t NAME(ttfs_threshold_lookup)(const REAL *restrict V, int64_t n, double th
     return nan;
 }
 
+/* The log code (dynamics.quantize_log_values): rows of S neurons, neuron s with the range [a, b] and
+ * its two sign parts. pack holds 12 arrays of S values: a, b, lo, hi (the count bounds: a value below lo
+ * or above hi counts as clipped), then for the + part uhi = log(M + e), e, scale = p / du, step = du / p,
+ * then the same four for the - part. A value is clipped to [a, b]; 0 stays 0; x > 0 goes to
+ * exp(uhi - k step) - e with k = clamp(rint((uhi - log(x + e)) scale), 0, p), x < 0 likewise on -x and
+ * negated. *clipped counts the values outside [lo, hi]. Returns the number of NaN values (out 0 there). */
+/* The values of n log-coded neurons, neuron i with the constants of range i: clipped to [a, b], 0 stays
+ * 0, otherwise the nearest tick of log(|x| + e). */
+static VALUE_LOOP void NAME(log_values)(const REAL *restrict x, int64_t n, const REAL *restrict pk, int64_t S,
+                                        REAL pr, REAL *restrict out)
+{
+    const REAL *a = pk, *b = pk + S;
+    const REAL *uhp = pk + 4 * S, *ep = pk + 5 * S, *scp = pk + 6 * S, *stp = pk + 7 * S;
+    const REAL *uhn = pk + 8 * S, *en = pk + 9 * S, *scn = pk + 10 * S, *stn = pk + 11 * S;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t s = i;
+        REAL v = x[i];
+        v = v < a[s] ? a[s] : (v > b[s] ? b[s] : v);
+        const int neg = v < (REAL)0;
+        const REAL uh = neg ? uhn[s] : uhp[s], e = neg ? en[s] : ep[s];
+        const REAL sc = neg ? scn[s] : scp[s], st = neg ? stn[s] : stp[s];
+        REAL k = RINT((uh - LOG((neg ? -v : v) + e)) * sc);
+        k = k < (REAL)0 ? (REAL)0 : (k > pr ? pr : k);
+        const REAL q = EXP(uh - k * st) - e;
+        out[i] = v == (REAL)0 ? (REAL)0 : (neg ? -q : q);
+    }
+}
+
+/* the same with one range for all (its constants scalars, so that nothing is gathered) */
+static VALUE_LOOP void NAME(log_values1)(const REAL *restrict x, int64_t n, const REAL *restrict pk, REAL pr,
+                                         REAL *restrict out)
+{
+    const REAL a = pk[0], b = pk[1], uhp = pk[4], ep = pk[5], scp = pk[6], stp = pk[7];
+    const REAL uhn = pk[8], en = pk[9], scn = pk[10], stn = pk[11];
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        REAL v = x[i];
+        v = v < a ? a : (v > b ? b : v);
+        const int neg = v < (REAL)0;
+        const REAL uh = neg ? uhn : uhp, e = neg ? en : ep, sc = neg ? scn : scp, st = neg ? stn : stp;
+        REAL k = RINT((uh - LOG((neg ? -v : v) + e)) * sc);
+        k = k < (REAL)0 ? (REAL)0 : (k > pr ? pr : k);
+        const REAL q = EXP(uh - k * st) - e;
+        out[i] = v == (REAL)0 ? (REAL)0 : (neg ? -q : q);
+    }
+}
+
+/* rows of S neurons (S = 1: one range for all): the NaN and clip counts (strict arithmetic), then the values */
+static void NAME(log_rows)(const REAL *x, int64_t rows, int64_t S, const REAL *restrict pk, REAL pr,
+                           REAL *out, int64_t *nan, int64_t *clipped)
+{
+    const REAL *lo = pk + 2 * S, *hi = pk + 3 * S;
+    int64_t nn = 0, c = 0;
+    if (S == 1) {
+        const int64_t n = rows;
+        for (int64_t i = 0; i < n; i++) {
+            const REAL v = x[i];
+            nn += v != v;
+            c += (v < lo[0]) + (v > hi[0]);
+        }
+        NAME(log_values1)(x, n, pk, pr, out);
+    } else {
+        for (int64_t r = 0; r < rows; r++) {
+            const REAL *xr = x + r * S;
+            for (int64_t s = 0; s < S; s++) {
+                const REAL v = xr[s];
+                nn += v != v;
+                c += (v < lo[s]) + (v > hi[s]);
+            }
+            NAME(log_values)(xr, S, pk, S, pr, out + r * S);
+        }
+    }
+    *nan += nn;
+    *clipped += c;
+}
+
+int64_t NAME(ttfs_log_ticks)(const REAL *x, int64_t n, int64_t S, const REAL *pack, int64_t p, REAL *out,
+                             int64_t *clipped, int nthreads)
+{
+    const REAL pr = (REAL)p;
+    int64_t nan = 0, c = 0;
+    const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, c)
+    for (int64_t r = 0; r < rows; r += per) {
+        const int64_t m = rows - r < per ? rows - r : per;
+        NAME(log_rows)(x + r * S, m, S, pack, pr, out + r * S, &nan, &c);
+    }
+    *clipped = c;
+    return nan;
+}
+
 #undef CHUNK
 #undef BLOCK
