@@ -216,6 +216,7 @@ def plot_sizes(runs, path, model):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     sizes = [r["calib"] for r in runs]
@@ -236,6 +237,11 @@ def plot_sizes(runs, path, model):
     ax2.plot(sizes, [max(c, 1e-9) for c in clips], "o-")
     ax2.set(xscale="log", yscale="log", xlabel="calibration items", ylabel="clip rate (exact mode)",
             title="neurons driven outside their range")
+    for ax in (ax1, ax2):
+        ax.set_xticks(sizes)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")

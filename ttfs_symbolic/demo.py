@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from .model.presets import DEFAULT_PRESET, PRESETS
+
 #: largest --precisions value (ticks are exact in float32 up to 2**24)
 MAX_PRECISION = 1 << 24
 PRECISIONS = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
@@ -35,6 +37,9 @@ def register(subparsers):
                    help="comma-separated time precisions for the Figure 4 sweep")
     p.add_argument("--margin", type=float, default=MARGIN,
                    help=f"calibration margin, a fraction of each layer's range (default: {MARGIN})")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+                   help=f"the network built for the digits model: {DEFAULT_PRESET} (the converter's default) or "
+                        "paper (the paper's network)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-deep", action="store_true",
                    help="skip the deep model (12-block MNIST ViT) sweep that follows the digits model")
@@ -125,7 +130,8 @@ def run(args) -> int:
     test_x, test_y = load_digits("test")
     print(f"demo model: timm VisionTransformer on scikit-learn digits, {sum(p.numel() for p in ann.parameters()):,} "
           f"parameters; calibration {calib_x.shape[0]} images, test {test_x.shape[0]} images")
-    snn = convert(ann, calib_x, margin=args.margin, progress=progress, activations=activations)
+    snn = convert(ann, calib_x, margin=args.margin, progress=progress, activations=activations,
+                  preset=getattr(args, "preset", DEFAULT_PRESET))
     save_conversion(snn, out / "conversion.json")
     print(f"converted: {len(snn.populations())} spiking layers; ranges and timing in {out / 'conversion.json'}")
 

@@ -636,6 +636,13 @@ class Population(nn.Module):
                 self._finalize_range(percentile, margin, sigmas, optimize_for)
         if codes == "auto":
             self.choose_code()
+        if self.scale_low and self.code == "linear" and self.lower_bound is not None and self.calibrated \
+                and self.range_fn is None and self.fixed_range is None:
+            # a scale (variance) on the linear code: down to its bound 0, which costs a few ticks of the
+            # p and no value below the calibration's least can clip (its rsqrt would be cut)
+            a, b = self.range_pair()
+            self.set_range(torch.full_like(a, self.lower_bound) if isinstance(a, torch.Tensor) else self.lower_bound,
+                           b)
         self.apply_headroom(headroom)
 
     def _finalize_range(self, percentile, margin, sigmas, optimize_for):
