@@ -574,10 +574,10 @@ static void NAME(log_rows)(const REAL *x, int64_t rows, int64_t S, const REAL *r
     } else {
         for (int64_t r = 0; r < rows; r++) {
             const REAL *xr = x + r * S;
-            for (int64_t s = 0; s < S; s++) {
-                const REAL v = xr[s];
-                nn += v != v;
-                c += (v < lo[s]) + (v > hi[s]);
+            for (int64_t s = 0; s < S; s++) {   /* the log code's counts */
+                const REAL u = xr[s];
+                nn += u != u;
+                c += (u < lo[s]) + (u > hi[s]);
             }
             NAME(log_values)(xr, S, pk, S, pr, out + r * S);
         }
