@@ -19,7 +19,7 @@ Where the catalogue is read from (:func:`catalogue_dir`): the folder named by
 ``TTFS_NEURONS``; else the repository's ``neurons/`` in a source checkout or
 an editable install; else the copy a regular install carries in
 ``ttfs_symbolic/neurons_data/`` (setup.py copies ``neurons/`` there at build
-time).
+time). Each folder is parsed once and cached (:func:`load_catalogue`).
 """
 from __future__ import annotations
 
@@ -162,22 +162,54 @@ def _missing_folder(directory: Path) -> DefinitionError:
     return DefinitionError(f"no neuron catalogue folder at {directory} (set TTFS_NEURONS)")
 
 
+#: parsed catalogues by folder, each with the (file name, mtime, size) of its TOML files when read
+_CACHE: dict[tuple[Path, Path], tuple[tuple, dict[str, NeuronDef]]] = {}
+
+
+def reload() -> None:
+    """Forget the parsed catalogues: the next call reads every definition file again.
+
+    Not needed after editing, adding or removing a file in the folder (each call compares the files'
+    names, modification times and sizes with those it parsed); for a change those do not show."""
+    _CACHE.clear()
+
+
 def load_catalogue(directory=None) -> dict[str, NeuronDef]:
-    """All definitions in the catalogue folder, by name."""
+    """All definitions in the catalogue folder, by name.
+
+    Parsed once per folder and cached; a file added, removed or modified (mtime or size) since is
+    noticed and the folder parsed again. :func:`reload` empties the cache."""
     directory = Path(directory) if directory is not None else catalogue_dir()
     if not directory.is_dir():
         raise _missing_folder(directory)
+    paths = sorted(directory.glob("*.toml"))
+    stamp = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:     # vanished or unreadable: load_definition names it
+            stamp = None
+            break
+        stamp.append((path.name, st.st_mtime_ns, st.st_size))
+    key = (directory, directory.resolve())   # as given (NeuronDef.path keeps it) and where it leads
+    if stamp is not None:
+        stamp = tuple(stamp)
+        cached = _CACHE.get(key)
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
     out = {}
-    for path in sorted(directory.glob("*.toml")):
+    for path in paths:
         neuron = load_definition(path)
         if neuron.name in out:
             raise DefinitionError(f"{path}: neuron name {neuron.name!r} is defined twice")
         out[neuron.name] = neuron
-    return out
+    if stamp is not None:
+        _CACHE[key] = (stamp, out)
+    return dict(out)
 
 
 def get(name: str) -> NeuronDef:
-    """One catalogue neuron by name."""
+    """One catalogue neuron by name (from the cached catalogue, :func:`load_catalogue`)."""
     cat = load_catalogue()
     if name not in cat:
         raise KeyError(f"no neuron {name!r} in the catalogue; known: {', '.join(sorted(cat))}")
