@@ -14,11 +14,16 @@ means adding a file, not code::
 
 ``aggregate = "max"`` marks the one neuron that is not a sum of kernels
 (softmax layer 0 fires at its earliest input).
+
+Where the catalogue is read from (:func:`catalogue_dir`): the folder named by
+``TTFS_NEURONS``; else the repository's ``neurons/`` in a source checkout or
+an editable install; else the copy a regular install carries in
+``ttfs_symbolic/neurons_data/`` (setup.py copies ``neurons/`` there at build
+time). Each folder is parsed once and cached (:func:`load_catalogue`).
 """
 from __future__ import annotations
 
 import math
-
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -26,8 +31,11 @@ from pathlib import Path
 
 from .symbolic.derive import InputTransform, OutputTransform, derive_input, derive_output
 
-#: the catalogue folder of a source checkout; ``TTFS_NEURONS`` overrides it
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "neurons"
+#: the repository's top-level ``neurons/``: the catalogue a user edits, read in a source checkout
+#: (and an editable install)
+SOURCE_DIR = Path(__file__).resolve().parents[1] / "neurons"
+#: the copy of ``neurons/`` that the build puts into the wheel (setup.py), read by a regular install
+PACKAGED_DIR = Path(__file__).resolve().parent / "neurons_data"
 
 _KEYS = {"name", "title", "paper", "description", "f", "h", "range", "output_range", "params", "aggregate", "delta"}
 
@@ -125,26 +133,83 @@ def load_definition(path) -> NeuronDef:
     return parse_definition(data, str(path))
 
 
+def _is_source_checkout() -> bool:
+    """True when this package runs from the repository (a checkout or an editable install)."""
+    root = SOURCE_DIR.parent
+    return SOURCE_DIR.is_dir() and (root / "pyproject.toml").is_file()
+
+
 def catalogue_dir() -> Path:
-    return Path(os.environ.get("TTFS_NEURONS", DEFAULT_DIR))
+    """The catalogue folder: ``TTFS_NEURONS`` if set; else the repository's ``neurons/`` in a source
+    checkout or editable install; else the copy installed with the package (``ttfs_symbolic/neurons_data``)."""
+    env = os.environ.get("TTFS_NEURONS")
+    if env:
+        return Path(env)
+    if _is_source_checkout():
+        return SOURCE_DIR
+    return PACKAGED_DIR
+
+
+def _missing_folder(directory: Path) -> DefinitionError:
+    env = os.environ.get("TTFS_NEURONS")
+    if env and Path(env) == directory:
+        return DefinitionError(f"no neuron catalogue folder at {directory} (from TTFS_NEURONS; "
+                               "point it at a folder of neuron .toml files, or unset it)")
+    if directory == PACKAGED_DIR:
+        return DefinitionError(f"no neuron catalogue folder at {directory}: this installation of ttfs-symbolic "
+                               f"lacks its packaged catalogue and there is no source checkout at {SOURCE_DIR.parent} "
+                               "(reinstall the package, or set TTFS_NEURONS to a folder of neuron .toml files)")
+    return DefinitionError(f"no neuron catalogue folder at {directory} (set TTFS_NEURONS)")
+
+
+#: parsed catalogues by folder, each with the (file name, mtime, size) of its TOML files when read
+_CACHE: dict[tuple[Path, Path], tuple[tuple, dict[str, NeuronDef]]] = {}
+
+
+def reload() -> None:
+    """Forget the parsed catalogues: the next call reads every definition file again.
+
+    Not needed after editing, adding or removing a file in the folder (each call compares the files'
+    names, modification times and sizes with those it parsed); for a change those do not show."""
+    _CACHE.clear()
 
 
 def load_catalogue(directory=None) -> dict[str, NeuronDef]:
-    """All definitions in the catalogue folder, by name."""
+    """All definitions in the catalogue folder, by name.
+
+    Parsed once per folder and cached; a file added, removed or modified (mtime or size) since is
+    noticed and the folder parsed again. :func:`reload` empties the cache."""
     directory = Path(directory) if directory is not None else catalogue_dir()
     if not directory.is_dir():
-        raise DefinitionError(f"no neuron catalogue folder at {directory} (set TTFS_NEURONS)")
+        raise _missing_folder(directory)
+    paths = sorted(directory.glob("*.toml"))
+    stamp = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:     # vanished or unreadable: load_definition names it
+            stamp = None
+            break
+        stamp.append((path.name, st.st_mtime_ns, st.st_size))
+    key = (directory, directory.resolve())   # as given (NeuronDef.path keeps it) and where it leads
+    if stamp is not None:
+        stamp = tuple(stamp)
+        cached = _CACHE.get(key)
+        if cached is not None and cached[0] == stamp:
+            return dict(cached[1])
     out = {}
-    for path in sorted(directory.glob("*.toml")):
+    for path in paths:
         neuron = load_definition(path)
         if neuron.name in out:
             raise DefinitionError(f"{path}: neuron name {neuron.name!r} is defined twice")
         out[neuron.name] = neuron
-    return out
+    if stamp is not None:
+        _CACHE[key] = (stamp, out)
+    return dict(out)
 
 
 def get(name: str) -> NeuronDef:
-    """One catalogue neuron by name."""
+    """One catalogue neuron by name (from the cached catalogue, :func:`load_catalogue`)."""
     cat = load_catalogue()
     if name not in cat:
         raise KeyError(f"no neuron {name!r} in the catalogue; known: {', '.join(sorted(cat))}")
