@@ -887,8 +887,9 @@ class Population(nn.Module):
                 if not V.is_contiguous():   # (a transposed view: the C loop reads rows) a copy of its own
                     V, reuse = V.contiguous(), True
                 dest = V if reuse else torch.empty_like(V)
-                if self.fine_a is not None and self.fits(V.shape):
-                    out, n, _ = native.clip_packed(V, self.clip_pack(V, lims is not None), out=dest)
+                if self.fine_a is not None:   # (ranges that do not fit the C loop's indexing: broadcast)
+                    trail = None if self.fits(V.shape) else tuple(V.shape[1:])
+                    out, n, _ = native.clip_packed(V, self.clip_pack(V, lims is not None, trail), out=dest)
                 else:
                     lo, hi = (-math.inf, math.inf) if lims is None else lims
                     out, n, _ = native.clip(V, lo, hi, a, b, out=dest)
@@ -928,16 +929,19 @@ class Population(nn.Module):
         self._count_cache = (key, lims)
         return lims
 
-    def clip_pack(self, like: torch.Tensor, counted: bool) -> torch.Tensor:
+    def clip_pack(self, like: torch.Tensor, counted: bool, trail: tuple | None = None) -> torch.Tensor:
         """``[lo, hi, a, b]`` as one contiguous tensor in ``like``'s dtype, S values each (S = 1 for one
         range): the bounds of the count (-inf, inf when not counted) and of the clip, for C loops that
-        clip and count this layer's neurons (:func:`native.layernorm`); cached."""
-        key = (like.dtype, like.device, counted and not self.proven, self.a, self.b)
+        clip and count this layer's neurons (:func:`native.layernorm`); cached. ``trail``: the ranges
+        broadcast to that trailing shape (per-head ranges over a head's rows and columns)."""
+        key = (like.dtype, like.device, counted and not self.proven, self.a, self.b, trail)
         hit = getattr(self, "_pack_cache", None)
         if hit is not None and hit[0] == key:
             return hit[1]
         a, b = self.bounds(like, check_shape=False)
         lo, hi = self._count_bounds(like) if key[2] else (-math.inf, math.inf)
+        if trail is not None:
+            lo, hi, a, b = (torch.broadcast_to(t, trail) if isinstance(t, torch.Tensor) else t for t in (lo, hi, a, b))
         S = a.numel() if isinstance(a, torch.Tensor) else 1
         parts = [t.reshape(-1) if isinstance(t, torch.Tensor)
                  else torch.full((S,), float(t), dtype=like.dtype, device=like.device) for t in (lo, hi, a, b)]
@@ -968,22 +972,24 @@ class Population(nn.Module):
         if self.fine_a is None:
             d = self.b - self.a
             out, _, n = native.tick_values(V, self.b, p / d, d / p, p, out=V if reuse else None, count=lims)
-        elif self.fits(V.shape):
-            out, _, n = native.ticks_packed(V, self._fine_ticks(V, p, lims), p, out=V if reuse else None)
-        else:
-            b, scale, step, *_ = self._fine_ticks(V, p, lims).reshape(5, *self.fine_a.shape)
-            out, _, n = native.tick_values(V, b, scale, step, p, out=V if reuse else None, count=lims)
+        else:   # (ranges that do not fit the C loop's indexing, per head: broadcast to V's trailing shape)
+            trail = None if self.fits(V.shape) else tuple(V.shape[1:])
+            out, _, n = native.ticks_packed(V, self._fine_ticks(V, p, lims, trail), p, out=V if reuse else None)
         return out, n
 
-    def _fine_ticks(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
+    def _fine_ticks(self, V: torch.Tensor, p: int, lims, trail: tuple | None = None) -> torch.Tensor:
         """``[b, p/d, d/p, lo, hi]`` of per-channel or per-neuron ranges, packed in V's dtype for
-        :func:`native.ticks_packed` (lims None: lo, hi = -inf, inf); cached per dtype, device, p."""
-        key = (V.dtype, V.device, p, lims is not None, self.a, self.b)
+        :func:`native.ticks_packed` (lims None: lo, hi = -inf, inf), broadcast to ``trail`` if given;
+        cached per dtype, device, p."""
+        key = (V.dtype, V.device, p, lims is not None, self.a, self.b, trail)
         hit = getattr(self, "_ticks_cache", None)
         if hit is None or hit[0] != key:
             a, b = self.bounds(V)
-            d = b - a
             lo, hi = lims if lims is not None else (torch.full_like(a, -math.inf), torch.full_like(a, math.inf))
+            if trail is not None:
+                a, b, lo, hi = (torch.broadcast_to(torch.as_tensor(t, dtype=V.dtype, device=V.device), trail)
+                                for t in (a, b, lo, hi))
+            d = b - a
             pack = torch.cat([t.reshape(-1) for t in (b, p / d, d / p, lo, hi)]).contiguous()
             hit = self._ticks_cache = (key, pack)
         return hit[1]
