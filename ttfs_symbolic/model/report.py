@@ -90,10 +90,10 @@ class ConversionReport(_JsonRecord):
         return "\n".join(lines)
 
     def layer_table(self, limit: int | None = None) -> str:
-        head = f"{'layer':40s} {'neuron f -> h':22s} {'a':>10s} {'b':>10s} {'spikes/neuron':>13s} {'clip rate':>10s}"
+        head = f"{'layer':40s} {'neuron f -> h':34s} {'a':>10s} {'b':>10s} {'spikes/neuron':>13s} {'clip rate':>10s}"
         rows = [head, "-" * len(head)]
         for r in self.layers[:limit]:
-            rows.append(f"{r.name:40s} {r.neuron:22s} {r.a:10.4g} {r.b:10.4g} {r.spikes_per_neuron:13.4f} "
+            rows.append(f"{r.name:40s} {r.neuron:34s} {r.a:10.4g} {r.b:10.4g} {r.spikes_per_neuron:13.4f} "
                         f"{100 * r.clip_rate:9.3f}%")
         return "\n".join(rows)
 
@@ -131,7 +131,11 @@ def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
             continue
         neurons += st.neurons
         spikes += st.spikes
-        layers.append(LayerRow(p.pname, p.kind, neuron_of[p.pname], p.a, p.b, st.neurons // max(n, 1), st.spikes,
+        # a relay (residual synapses, folded rsqrt) is no neuron: its value reaches its consumers' synapses
+        label = f"no neuron ({neuron_of[p.pname].split(' ->')[0]} in synapses)" if p.relay else neuron_of[p.pname]
+        if p.code == "log":
+            label += ", log code"
+        layers.append(LayerRow(p.pname, p.kind, label, p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0))
     return layers, neurons, spikes
