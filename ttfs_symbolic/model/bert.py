@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
+                      SpikingSoftmax, channel_squares, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
 from .activations import is_activation
 from .vit import UnsupportedModuleError, _activation_neuron, _f64
 
@@ -632,16 +632,11 @@ class SpikingSentenceTransformer(SpikingBert):
     def set_rsqrt(self, mode: str):
         """The L2 normalisation's (s + eps)^(-1/2): ``neuron`` or ``folded`` (:func:`spiking.fold_rsqrt`)."""
         if self.normalize:
-            folded = mode == "folded"
-            fold_rsqrt(self.rsqrt, self.sumsq, self.k_rsqrt, folded)
-            self.sumsq.upper_fn = self.sumsq_bound if folded else None
+            fold_rsqrt(self.rsqrt, self.sumsq, self.k_rsqrt, mode == "folded", self.sumsq_bound)
 
     def sumsq_bound(self) -> float:
         """The largest sum of squares the pooled layer's range(s) allow: sum over channels of max(a_c^2, b_c^2)."""
-        a, b = self.pooled_src.range_pair()
-        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-        sq = torch.broadcast_to(torch.maximum(a * a, b * b), (self.hidden,))
-        return float(sq.sum())
+        return float(channel_squares(self.pooled_src, self.hidden).sum())
 
     def _pool(self, h, mask, ctx: Ctx):
         if self.pooling_mode == "cls":

@@ -1692,18 +1692,11 @@ class SpikingLayerNorm(nn.Module):
         range ends (:meth:`variance_bound`): no variance, and so no
         (v + eps)^(-1/2), is ever clipped while the centred values are not.
         """
-        folded = mode == "folded"
-        fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, folded)
-        self.var.upper_fn = self.variance_bound if folded else None
+        fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, mode == "folded", self.variance_bound)
 
     def variance_bound(self) -> float:
         """The largest variance the centred layer's range(s) allow: mean over channels of max(a_c^2, b_c^2)."""
-        a, b = self.centred.range_pair()
-        a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
-        sq = torch.maximum(a * a, b * b)
-        if sq.dim() == 0:
-            return float(sq)
-        return float(torch.broadcast_to(sq, sq.shape[:-1] + (self.n,)).mean(-1).max())
+        return float(channel_squares(self.centred, self.n).mean(-1).max())
 
     def forward(self, x, ctx: Ctx):
         if self._closed_form_native(x, ctx):
@@ -1769,17 +1762,27 @@ def monotone_image(src: Population, kernel: InputKernel):
     return lo, hi
 
 
-def fold_rsqrt(pop: Population, var: Population, kernel: InputKernel, folded: bool):
+def fold_rsqrt(pop: Population, var: Population, kernel: InputKernel, folded: bool, bound):
     """Make ``pop`` (an rsqrt layer fed by ``var`` through ``kernel``) a fold (no neuron) or a neuron again.
 
     Folded, its value (v + eps)^(-1/2) is formed inside the synapses of the
     product's layer I, which receive the variance's spike through the composed
     input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1 holds for any
     differentiable f): no neuron, no rounding, and its range is the image of
-    the variance's, so it never clips.
+    the variance's, so it never clips. ``var``'s upper end is then ``bound()``,
+    the largest value the network proves it can take (None: calibrated).
     """
     pop.relay = folded
     pop.range_fn = (lambda: monotone_image(var, kernel)) if folded else None
+    var.upper_fn = bound if folded else None
+
+
+def channel_squares(pop: Population, n: int) -> torch.Tensor:
+    """max(a_c^2, b_c^2) of each of ``pop``'s n channels (its range(s) broadcast to n channels): the largest
+    square a value of each channel can have, whose mean (a variance) or sum (a squared norm) bounds."""
+    a, b = (torch.as_tensor(v, dtype=torch.float64) for v in pop.range_pair())
+    sq = torch.maximum(a * a, b * b)
+    return torch.broadcast_to(sq, (sq.shape[:-1] if sq.dim() else ()) + (n,))
 
 
 def _difference_range(a, b):

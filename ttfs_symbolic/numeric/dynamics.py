@@ -146,24 +146,6 @@ def quantize_values(x, a: float, b: float, p: int, out: torch.Tensor | None = No
 CODES = ("linear", "log")
 
 
-def log_code_parts(x: torch.Tensor, a, b, r):
-    """The sign part of each value in the log code of range [a, b] with shift ratio r.
-
-    Returns ``(neg, lo, M, e)``: whether x is carried by the negative part;
-    that part's least and greatest magnitude (the + part holds
-    ``[max(a, 0), max(b, 0)]``, the - part ``[max(-b, 0), max(-a, 0)]``) and
-    its shift ``e = r M``. A part that cannot hold a value (M = 0) gets M = 1
-    so that nothing below divides by zero; its values are 0 and stay 0.
-    """
-    a = torch.as_tensor(a, dtype=x.dtype, device=x.device)
-    b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
-    neg = x < 0
-    M = torch.where(neg, (-a).clamp(min=0), b.clamp(min=0))
-    lo = torch.where(neg, (-b).clamp(min=0), a.clamp(min=0))
-    M = torch.where(M > 0, M, torch.ones_like(M))
-    return neg, lo, M, torch.as_tensor(r, dtype=x.dtype, device=x.device) * M
-
-
 def quantize_log_values(x, a, b, r, p: int):
     """Values clipped to [a, b] and rounded to the nearest of p ticks of the log code (Theorem 4.3).
 

@@ -547,8 +547,7 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
     if _pick(backend, x, *(() if table is None else (table,)), p=p):
         suffix, _ = _REAL[x.dtype]
         xc = x.contiguous()
-        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
-            out = torch.empty_like(xc)
+        out = _dest(x, xc, out)
         fired = ctypes.c_int64(0)
         tab = table.contiguous() if table is not None else None
         nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
@@ -612,8 +611,7 @@ def tick_values(x: torch.Tensor, b, scale, step, p: int, out: torch.Tensor | Non
     if S is not None and _pick(backend, x, p=p):
         suffix, _ = _REAL[x.dtype]
         xc = x.contiguous()
-        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
-            out = torch.empty_like(xc)
+        out = _dest(x, xc, out)
         fired, clipped, keep = ctypes.c_int64(0), ctypes.c_int64(0), []
         if fine:
             arrs = [_ptr(_rows(t, S, x.dtype, keep)) for t in (b, scale, step)]
@@ -744,8 +742,7 @@ def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor 
     if x.numel() % S == 0 and pack.dtype == x.dtype and _pick(None, x, pack, p=p):
         suffix, _ = _REAL[x.dtype]
         xc = x.contiguous()
-        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
-            out = torch.empty_like(xc)
+        out = _dest(x, xc, out)
         fired, clipped = ctypes.c_int64(0), ctypes.c_int64(0)
         ptr, step = _ptr(pack), S * pack.element_size()
         nan = getattr(_STATE["lib"], f"ttfs_tick_lookup_{suffix}")(
@@ -793,8 +790,7 @@ def log_ticks(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | N
     if x.numel() % S == 0 and pack.dtype == x.dtype and _pick(backend, x, pack, p=p):
         suffix, _ = _REAL[x.dtype]
         xc = x.contiguous()
-        if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
-            out = torch.empty_like(xc)
+        out = _dest(x, xc, out)
         clipped = ctypes.c_int64(0)
         nan = getattr(_STATE["lib"], f"ttfs_log_ticks_{suffix}")(_ptr(xc), xc.numel(), S, _ptr(pack), p, _ptr(out),
                                                                  ctypes.byref(clipped), torch.get_num_threads())
@@ -812,6 +808,14 @@ def log_ticks(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | N
     q = torch.exp(uhi - k * step) - e
     res = torch.where(v == 0, v, torch.where(neg, -q, q)).reshape(x.shape)
     return (out.copy_(res) if out is not None else res), clipped
+
+
+def _dest(x: torch.Tensor, xc: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """Where a C loop over ``xc`` (``x`` made contiguous) writes: ``out`` when it is contiguous and not a
+    view that overlaps x in another layout, else a new tensor."""
+    if out is None or not out.is_contiguous() or (out is not x and xc is x and _overlaps(out, x)):
+        return torch.empty_like(xc)
+    return out
 
 
 def _clip_counts_torch(x, lo, hi, a, b):
