@@ -238,3 +238,33 @@ def test_log_code_c_loop_equals_torch(dtype):
         tick = (c_out.double().abs() + 0.05 * torch.maximum(a.abs(), b.abs())) * 6 / 256
         assert bool(((c_out - t_out).double().abs() <= tick + 1e-6).all())
     assert torch.equal(native.log_ticks(x, pack, 256)[0], c_out)
+
+
+@pytest.mark.parametrize("kw,pattern", [(dict(precision=0), "precision must be a time precision"),
+                                        (dict(precision=2.5), "precision must be a time precision"),
+                                        (dict(holdout=0.9), r"holdout must be a fraction in \[0, 0.5\]"),
+                                        (dict(headroom=0.5), "headroom must be a finite number >= 1"),
+                                        (dict(codes="cubic"), "codes must be one of"),
+                                        (dict(rsqrt="maybe"), "unknown rsqrt mode 'maybe'")])
+def test_bad_settings_are_named(vit, calib, kw, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        convert(vit, calib, progress=False, **kw)
+
+
+def test_conversion_file_with_a_bad_code_is_refused(vit, calib, tmp_path):
+    snn = convert(vit, calib, progress=False)
+    data = json.loads(save_conversion(snn, tmp_path / "c.json").read_text())
+    name = next(n for n, e in data["layers"].items() if e.get("code") == "log")
+    for change, pattern in ((dict(code="cubic"), "code must be 'linear' or 'log'"),
+                            (dict(log_r=-1.0), "log_r must be positive"), (dict(log_r=None), "log_r")):
+        bad = json.loads(json.dumps(data))
+        bad["layers"][name].update(change)
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=pattern):
+            load_conversion(vit, path)
+    bad = json.loads(json.dumps(data))
+    bad["rsqrt"] = "sideways"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="rsqrt must be 'neuron' or 'folded'"):
+        load_conversion(vit, tmp_path / "bad.json")
