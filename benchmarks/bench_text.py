@@ -94,7 +94,7 @@ def reset_peak_rss() -> bool:
 # ------------------------------------------------------------------ timing
 
 def child_timing(args) -> dict:
-    from ttfs_symbolic.model.convert import convert, save_conversion
+    from ttfs_symbolic.conversion.convert import convert, save_conversion
 
     ann = make_bert(args.seed, "eager")
     batch = make_batch(args.batch, args.seq_len, ann.config.vocab_size, args.seed)
@@ -135,12 +135,12 @@ def child_timing(args) -> dict:
 def child_memory(args) -> dict:
     mode = args.child
     if mode != "ann":
-        import ttfs_symbolic.model.convert  # noqa: F401
+        import ttfs_symbolic.conversion.convert  # noqa: F401
     ann = make_bert(args.seed, "eager")
     batch = make_batch(args.batch, args.seq_len, ann.config.vocab_size, args.seed)
     snn = None
     if mode == "exact":
-        from ttfs_symbolic.model.convert import load_conversion
+        from ttfs_symbolic.conversion.convert import load_conversion
 
         snn = load_conversion(ann, args.conversion)
         del ann
@@ -197,7 +197,7 @@ def sweep(precisions, modes=("quantized", "kernel"), n_sentences: int = 48, laye
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertTokenizerFast
 
-    from ttfs_symbolic.model.convert import convert
+    from ttfs_symbolic.conversion.convert import convert
 
     rng = torch.Generator().manual_seed(seed)
     sentences = [" ".join(WORDS[int(i)] for i in torch.randint(0, len(WORDS), (int(n),), generator=rng))

@@ -1,4 +1,4 @@
-"""The signed multiplication network (this library's; ttfs_symbolic.model.spiking.Product).
+"""The signed multiplication network (this library's; ttfs_symbolic.spiking.Product).
 
 Beyond the paper. Each factor x_i with range [a_i, b_i] is split into its
 parts u_i^s = relu(s x_i), s = +1, -1 (only the part of its sign when the

@@ -43,7 +43,7 @@ class Mutation:
 
 DERIVE = "ttfs_symbolic/symbolic/derive.py"
 VERIFY = "ttfs_symbolic/verify.py"
-SPIKING = "ttfs_symbolic/model/spiking.py"
+SPIKING = "ttfs_symbolic/spiking/layers.py"
 PSI_LINE = "        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"
 CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d\n"
 TICKS_H = "ttfs_symbolic/numeric/csrc/ticks_body.h"

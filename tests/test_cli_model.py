@@ -22,7 +22,7 @@ import torch
 timm = pytest.importorskip("timm")
 
 from ttfs_symbolic.cli import main  # noqa: E402
-from ttfs_symbolic.model.data import (DataError, load_checkpoint, parse_model_kwargs,  # noqa: E402
+from ttfs_symbolic.data.files import (DataError, load_checkpoint, parse_model_kwargs,  # noqa: E402
                                       shard_batches)
 
 NAME = "vit_tiny_patch16_224"
@@ -100,8 +100,8 @@ def reference_images(files):
 
 def test_convert_writes_the_ranges_of_the_library_converter(files, converted):
     """The CLI's file = the library's calibrate on the same batches (each seeded by its number)."""
-    from ttfs_symbolic.model.convert import build_spiking, calibrate, conversion_dict, preset_settings
-    from ttfs_symbolic.model.distributed import CalibrationBatches
+    from ttfs_symbolic.conversion.convert import build_spiking, calibrate, conversion_dict, preset_settings
+    from ttfs_symbolic.conversion.distributed import CalibrationBatches
 
     data = json.loads(converted.read_text())
     cal = data["calibration"]
@@ -305,7 +305,7 @@ def test_bad_input_is_a_one_line_error(files, converted, tmp_path, capsys):
 
 def test_activation_flag_reaches_convert_and_evaluate(files, tmp_path, capsys):
     """``--activation NAME=FORMULA`` (the registry's flag) is recorded by convert and checked by evaluate."""
-    pytest.importorskip("ttfs_symbolic.model.activations")
+    pytest.importorskip("ttfs_symbolic.conversion.activations")
     conv = tmp_path / "c.json"
     gelu = "GELU=x*(1+erf(x/sqrt(2)))/2"
     base = ["--checkpoint", str(files / "model.pt"), "--no-progress", "--limit", "8"] + KWARGS

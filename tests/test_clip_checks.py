@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from helpers import images, tiny_vit
-from ttfs_symbolic.model.convert import convert
-from ttfs_symbolic.model.spiking import ClippingWarning, Ctx, Population, SpikingLayerNorm
+from ttfs_symbolic.conversion.convert import convert
+from ttfs_symbolic.spiking import ClippingWarning, Ctx, Population, SpikingLayerNorm
 from ttfs_symbolic.numeric import native
 
 D = torch.float64

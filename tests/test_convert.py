@@ -17,10 +17,10 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from ttfs_symbolic.model.convert import (calibrate, conversion_dict, convert, load_conversion, save_conversion)
-from ttfs_symbolic.model.report import evaluate
-from ttfs_symbolic.model.spiking import Ctx, Product
-from ttfs_symbolic.model.vit import UnsupportedModuleError
+from ttfs_symbolic.conversion.convert import (calibrate, conversion_dict, convert, load_conversion, save_conversion)
+from ttfs_symbolic.evaluation.report import evaluate
+from ttfs_symbolic.spiking import Ctx, Product
+from ttfs_symbolic.families.vit import UnsupportedModuleError
 
 D = torch.float64
 

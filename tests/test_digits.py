@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits as sk_digits
 
-from ttfs_symbolic.model import digits as D
+from ttfs_symbolic.zoo import digits as D
 
 N_DIGITS = 1797  # size of scikit-learn's digits data set
 
@@ -212,7 +212,7 @@ def test_demo_job_meets_the_targets_end_to_end(tmp_path):
 def test_demo_deep_model_sweep(tmp_path, monkeypatch, capsys):
     """The demo's second part: the 12-block MNIST ViT against p, both product constructions, its plot,
     and the finite-precision targets (here on 200 test images, calibrated on 300)."""
-    from ttfs_symbolic import demo
+    from ttfs_symbolic.cli import demo
 
     monkeypatch.setattr(demo, "DEEP_CALIB", 300)
     monkeypatch.setattr(demo, "DEEP_TEST", 200)

@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from ttfs_symbolic.model import distributed
+from ttfs_symbolic.conversion import distributed
 
 
 def _pop(name, lo, hi, n_seen, samples, lo_t=None, hi_t=None):

@@ -11,8 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from timm.models.vision_transformer import ResPostBlock, VisionTransformer
 
 from ttfs_symbolic.cli import main
-from ttfs_symbolic.model import energy
-from ttfs_symbolic.model.energy import E_AC_PJ, E_MAC_PJ, HANDLERS, count_ops
+from ttfs_symbolic import energy
+from ttfs_symbolic.energy import E_AC_PJ, E_MAC_PJ, HANDLERS, count_ops
 
 # Counts are exact integers: compared with ==.  Energies are one float product
 # (count * pJ * 1e-9) of an integer below 2**53, so they agree to a few ulp:

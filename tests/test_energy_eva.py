@@ -16,9 +16,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from timm.models.eva import Eva
 
 from ttfs_symbolic.cli import main
-from ttfs_symbolic.model import energy
-from ttfs_symbolic.model.convert import convert
-from ttfs_symbolic.model.energy import E_AC_PJ, E_MAC_PJ, count_ops
+from ttfs_symbolic import energy
+from ttfs_symbolic.conversion.convert import convert
+from ttfs_symbolic.energy import E_AC_PJ, E_MAC_PJ, count_ops
 
 # Energies are one float product of an integer below 2**53: rel=1e-12 is far above
 # float64 rounding (~1e-16) and far below any counting error.

@@ -19,11 +19,11 @@ from timm.layers.mlp import GluMlp, SwiGLU
 from timm.models.eva import Eva, EvaAttention
 from torch import nn
 
-from ttfs_symbolic.model.convert import build_spiking, calibrate, convert
-from ttfs_symbolic.model.eva import (SpikingDeiTDistilled, SpikingEva, SpikingEvaAttention, SpikingEvaMlp,
+from ttfs_symbolic.conversion.convert import build_spiking, calibrate, convert
+from ttfs_symbolic.families.eva import (SpikingDeiTDistilled, SpikingEva, SpikingEvaAttention, SpikingEvaMlp,
                                      SpikingRope, _Claims, is_deit_distilled, is_eva)
-from ttfs_symbolic.model.spiking import Ctx, Population, Product
-from ttfs_symbolic.model.vit import SpikingViT, UnsupportedModuleError
+from ttfs_symbolic.spiking import Ctx, Population, Product
+from ttfs_symbolic.families.vit import SpikingViT, UnsupportedModuleError
 
 # Exact mode evaluates every neuron's closed form in float64. The SNN computes
 # the same function as the ANN through a different sequence of float64
@@ -153,7 +153,7 @@ def test_quantized_and_kernel_modes_converge_with_precision():
 
 
 def test_spike_rates_name_energy_rows():
-    from ttfs_symbolic.model.energy import count_ops
+    from ttfs_symbolic.energy import count_ops
 
     model = randomize(Eva(**SMALL, **CONFIGS["swiglu_norm_separate_qkv"]), seed=6)
     images = torch.randn(2, 3, 28, 28, generator=torch.Generator().manual_seed(7))
@@ -345,8 +345,8 @@ def test_deit_distilled_exact():
 def test_convert_and_report_dispatch_distilled_deit():
     """convert() picks SpikingDeiTDistilled (a VisionTransformer subclass: tested first), and the
     report's energy rows include the distillation head through the model's own spike rates."""
-    from ttfs_symbolic.model.convert import convert
-    from ttfs_symbolic.model.report import evaluate
+    from ttfs_symbolic.conversion.convert import convert
+    from ttfs_symbolic.evaluation.report import evaluate
 
     model = randomize(timm.create_model("deit_tiny_distilled_patch16_224", pretrained=False, depth=1), seed=3)
     images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from ttfs_symbolic.numeric import dynamics
-from ttfs_symbolic.model.convert import convert, load_conversion, save_conversion
-from ttfs_symbolic.model.energy import count_ops, product_counts
-from ttfs_symbolic.model.report import _rel_error, error_budget, layer_groups
-from ttfs_symbolic.model.spiking import (ClippingWarning, Ctx, Population, Product, SignedOperand,
+from ttfs_symbolic.conversion.convert import convert, load_conversion, save_conversion
+from ttfs_symbolic.energy import count_ops, product_counts
+from ttfs_symbolic.evaluation.report import _rel_error, error_budget, layer_groups
+from ttfs_symbolic.spiking import (ClippingWarning, Ctx, Population, Product, SignedOperand,
                                          SpikingLinear, signed_error_proxy, signed_layer1_range)
 
 from helpers import images, tiny_vit
@@ -160,7 +160,7 @@ def test_shift_chosen_by_the_error_proxy():
     prod.p1.stats.samples, prod.p2.stats.samples = [x1], [x2]
     prod.choose_shift()
     a1, b1, a2, b2 = prod.p1.a, prod.p1.b, prod.p2.a, prod.p2.b
-    from ttfs_symbolic.model.spiking import SHIFT_CANDIDATES
+    from ttfs_symbolic.spiking import SHIFT_CANDIDATES
 
     proxies = {r: signed_error_proxy(r, x1, x2, a1, b1, a2, b2) for r in SHIFT_CANDIDATES}
     assert proxies[prod.r] == min(proxies.values())
@@ -351,7 +351,7 @@ def test_report_counts_the_built_signed_network():
     ann = tiny_vit(depth=1)
     x = images(2)
     snn = convert(ann, x, progress=False)
-    from ttfs_symbolic.model.report import evaluate
+    from ttfs_symbolic.evaluation.report import evaluate
 
     rep = evaluate(snn, ann, x, progress=False)
     T, H, hd = snn.n_tokens, 2, 8
@@ -454,7 +454,7 @@ def test_activation_ranges_are_images_of_their_senders():
 def test_softmax_output_range_clipping_is_counted_in_the_exact_fast_path():
     """Softmax's layer II range [0, b] is calibrated: a sharper attention than any seen clips, and the
     closed-form path of exact mode counts it like any layer."""
-    from ttfs_symbolic.model.spiking import SpikingSoftmax
+    from ttfs_symbolic.spiking import SpikingSoftmax
 
     src = Population("s", fixed_range=(-10.0, 10.0))
     sm = SpikingSoftmax("sm", src, 6)
@@ -473,7 +473,7 @@ def test_softmax_output_range_clipping_is_counted_in_the_exact_fast_path():
 
 
 def test_optimal_range_trades_clipping_for_ticks():
-    from ttfs_symbolic.model.spiking import optimal_range
+    from ttfs_symbolic.spiking import optimal_range
 
     rng = np.random.default_rng(0)
     x = rng.uniform(-1.0, 1.0, 20000)

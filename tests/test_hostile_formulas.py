@@ -166,7 +166,7 @@ def test_formulas_that_start_with_a_minus_sign(capsys, argv, shows):
 # ------------------------------------------------------------------ every CLI argument checked before work
 
 def _no_work(monkeypatch):
-    import ttfs_symbolic.model.digits as digits
+    import ttfs_symbolic.zoo.digits as digits
 
     def boom(*a, **k):
         raise AssertionError("work started before the arguments were checked")

@@ -9,8 +9,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from hostile_corpus import BAD_CALL_ARGS, BAD_CONVERSIONS, BAD_CONVERT_ARGS, BAD_IMAGES
-from ttfs_symbolic.model.convert import calibrate, convert, load_conversion, save_conversion
-from ttfs_symbolic.model.report import evaluate
+from ttfs_symbolic.conversion.convert import calibrate, convert, load_conversion, save_conversion
+from ttfs_symbolic.evaluation.report import evaluate
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=10)
 
@@ -58,8 +58,8 @@ def test_bad_images_are_refused_in_one_line(model, entry, case):
 
 
 def test_the_other_families_share_the_image_checks():
-    from ttfs_symbolic.model.eva import SpikingDeiTDistilled, SpikingEva
-    from ttfs_symbolic.model.vit import SpikingViT
+    from ttfs_symbolic.families.eva import SpikingDeiTDistilled, SpikingEva
+    from ttfs_symbolic.families.vit import SpikingViT
 
     assert SpikingEva.check_images is SpikingViT.check_images
     assert issubclass(SpikingDeiTDistilled, SpikingViT)
@@ -89,7 +89,7 @@ def test_evaluate_refuses_a_bad_batch_size(model, batch_size):
 def test_bad_convert_arguments_are_refused_before_any_work(model, case, monkeypatch):
     ann, snn, x = model
     _, kwargs, pattern = case
-    import ttfs_symbolic.model.convert as conv
+    import ttfs_symbolic.conversion.convert as conv
 
     def no_work(*a, **k):
         raise AssertionError("work started before the arguments were checked")
@@ -123,7 +123,7 @@ def test_damaged_conversion_files_are_refused_naming_the_file(model, good_file, 
 
 def test_a_good_conversion_file_and_per_neuron_ranges_load(model, good_file, tmp_path):
     """The schema accepts what save_conversion writes, per-neuron lists (issue 10) and unknown extra keys."""
-    from ttfs_symbolic.model.conversion_schema import validate_conversion
+    from ttfs_symbolic.conversion.schema import validate_conversion
 
     ann, snn, x = model
     again = load_conversion(ann, good_file)
@@ -142,7 +142,7 @@ def test_a_good_conversion_file_and_per_neuron_ranges_load(model, good_file, tmp
 @pytest.mark.parametrize("content,pattern", [(b"", "EOFError|not a readable"), (b"PK\x03\x04garbage", "not a readable"),
                                              ("truncated", "not a readable")])
 def test_damaged_checkpoints_are_refused_naming_the_file(tmp_path, content, pattern):
-    from ttfs_symbolic.model.digits import default_checkpoint_path, load_demo_model
+    from ttfs_symbolic.zoo.digits import default_checkpoint_path, load_demo_model
 
     if content == "truncated":
         raw = default_checkpoint_path().read_bytes()

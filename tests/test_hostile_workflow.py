@@ -23,7 +23,7 @@ import hostile_corpus as hc
 from helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.filterwarnings("ignore::ttfs_symbolic.model.spiking.ClippingWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ttfs_symbolic.spiking.ClippingWarning")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_convert_force_and_overwrite_keep_valid_input_working(root, capsys):
 def test_a_constant_neuron_has_no_spread_on_any_grouping_of_batches():
     """sum(x^2)/n - mean^2 left a spread of ~1e-8 |x| (float cancellation) that changed with the order
     of the sums; the sums of squared deviations (Chan et al.) give 0 whatever the grouping."""
-    from ttfs_symbolic.model.spiking import Population
+    from ttfs_symbolic.spiking import Population
 
     g = torch.Generator().manual_seed(0)
     batches = [torch.randn(5, 3, generator=g, dtype=torch.float64) for _ in range(4)]

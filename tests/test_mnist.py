@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from ttfs_symbolic.model import mnist
+from ttfs_symbolic.zoo import mnist
 
 
 def test_mnist_arrays():

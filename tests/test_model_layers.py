@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttfs_symbolic.model.spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm,
+from ttfs_symbolic.spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm,
                                          SpikingLinear, SpikingSoftmax, input_kernel, layer1_range, shift_for)
 from ttfs_symbolic.numeric import dynamics, native
 from ttfs_symbolic.numeric.compile import compile_expr
@@ -521,7 +521,7 @@ def test_softmax_spikes_at_most_one_per_neuron():
 def tiny_vit():
     from timm.models.vision_transformer import VisionTransformer
 
-    from ttfs_symbolic.model.vit import SpikingViT
+    from ttfs_symbolic.families.vit import SpikingViT
 
     torch.manual_seed(0)
     ann = VisionTransformer(img_size=16, patch_size=8, embed_dim=24, depth=1, num_heads=2, num_classes=5).eval()
@@ -529,7 +529,7 @@ def tiny_vit():
 
 
 def test_vit_rejects_nan_wrong_shape_and_uncalibrated(tiny_vit):
-    from ttfs_symbolic.model.convert import calibrate as calibrate_vit
+    from ttfs_symbolic.conversion.convert import calibrate as calibrate_vit
 
     ann, snn = tiny_vit
     images = rand(0, (2, 3, 16, 16))

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from ttfs_symbolic.model.spiking import Ctx, Population, Product, SpikingLayerNorm, SpikingSoftmax
+from ttfs_symbolic.spiking import Ctx, Population, Product, SpikingLayerNorm, SpikingSoftmax
 
 D = torch.float64
 PS = (64, 256, 1024)
@@ -188,7 +188,7 @@ def test_layernorm_within_its_bound(mode, p):
 def tiny_vit():
     from timm.models.vision_transformer import VisionTransformer
 
-    from ttfs_symbolic.model.convert import convert
+    from ttfs_symbolic.conversion.convert import convert
 
     torch.manual_seed(0)
     ann = VisionTransformer(img_size=16, patch_size=8, embed_dim=32, depth=1, num_heads=2,

@@ -17,11 +17,11 @@ import pytest
 import torch
 
 from helpers import images, tiny_vit
-from ttfs_symbolic.model import pretrained
-from ttfs_symbolic.model.convert import (PRESETS, configuration, convert, load_conversion, rsqrt_mode,
+from ttfs_symbolic.zoo import pretrained
+from ttfs_symbolic.conversion.convert import (PRESETS, configuration, convert, load_conversion, rsqrt_mode,
                                          save_conversion)
-from ttfs_symbolic.model.energy import count_ops, layernorm_counts
-from ttfs_symbolic.model.spiking import ClippingWarning, Population
+from ttfs_symbolic.energy import count_ops, layernorm_counts
+from ttfs_symbolic.spiking import ClippingWarning, Population
 from ttfs_symbolic.numeric import dynamics
 
 D = torch.float64

@@ -8,10 +8,10 @@ import warnings
 import pytest
 import torch
 
-from ttfs_symbolic.model.convert import (conversion_dict, convert, load_conversion, residual_mode, save_conversion,
+from ttfs_symbolic.conversion.convert import (conversion_dict, convert, load_conversion, residual_mode, save_conversion,
                                          set_residual)
-from ttfs_symbolic.model.energy import count_ops, residual_counts
-from ttfs_symbolic.model.report import error_budget, evaluate
+from ttfs_symbolic.energy import count_ops, residual_counts
+from ttfs_symbolic.evaluation.report import error_budget, evaluate
 
 from helpers import images, tiny_vit
 

@@ -26,15 +26,15 @@ __all__ = [
 def __getattr__(name):
     # the numeric and model layers import torch: load them only when asked for
     if name in ("convert", "load_conversion", "save_conversion"):
-        from .model import convert
+        from .conversion import convert
 
         return getattr(convert, name)
     if name == "evaluate":
-        from .model.report import evaluate
+        from .evaluation.report import evaluate
 
         return evaluate
     if name == "register_activation":
-        from .model.activations import register_activation
+        from .conversion.activations import register_activation
 
         return register_activation
     if name in ("LayerTiming", "NeuronLayer"):

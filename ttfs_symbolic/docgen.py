@@ -10,7 +10,7 @@ plot of the membrane potential through the receiving and the emitting stage
 (as in the paper's Figure 2), simulated from the compiled kernels eta and
 psi of :mod:`ttfs_symbolic.numeric.kernels`.
 
-``ttfs derive`` (:mod:`ttfs_symbolic.cli_derive`) and ``scripts/gen_docs.py``
+``ttfs derive`` (:mod:`ttfs_symbolic.cli.derive`) and ``scripts/gen_docs.py``
 both call this module, so the command line, Python and the documentation site
 show the same text. Pages are deterministic: the same input gives
 byte-identical Markdown (the PNG need not be).
@@ -801,7 +801,7 @@ def _counts_lines(kind: str, neurons, ops, table_neurons, table_ops) -> list[str
         "| | neurons | synaptic operations |",
         "|---|---|---|",
         f"| this construction (sum of the tables above) | ${tex(neurons)}$ | ${tex(ops)}$ |",
-        f"| Table 3 (`ttfs_symbolic.model.energy`) | ${tex(table_neurons)}$ | ${tex(table_ops)}$ |",
+        f"| Table 3 (`ttfs_symbolic.energy`) | ${tex(table_neurons)}$ | ${tex(table_ops)}$ |",
         "",
         f"SymPy: {verdict}.",
         "",
@@ -843,7 +843,7 @@ def _f(it: InputTransform, x):
 
 def softmax_page() -> str:
     """``docs/constructions/softmax.md``: Section 4.3.2, Figure 3, Theorem 4.6, Appendix C.2."""
-    from .model.energy import softmax_counts
+    from .energy import softmax_counts
 
     Nn = 4
     a, b = -4, 4
@@ -933,7 +933,7 @@ def softmax_page() -> str:
 
 def layernorm_page() -> str:
     """``docs/constructions/layernorm.md``: Section 4.3.3 (eq. 21-23)."""
-    from .model.energy import layernorm_counts
+    from .energy import layernorm_counts
 
     Nn = 4
     a, b = -2, 2
@@ -1040,7 +1040,7 @@ def layernorm_page() -> str:
 
 def multiplication_page() -> str:
     """``docs/constructions/multiplication.md``: Section 4.3.4 (eq. 24-27) and Appendix C.1."""
-    from .model.energy import matmul_counts
+    from .energy import matmul_counts
 
     a1_, b1_ = -2, 2
     a2_, b2_ = -1, 3
@@ -1142,7 +1142,7 @@ def multiplication_page() -> str:
         f"| layer II fed by row and column sums | ${tex(sums_neurons)}$ | ${tex(sums_ops)}$ |",
         "",
         "`ttfs energy` and the conversion report count MatMul as built, $5MNK$ operations "
-        "(`ttfs_symbolic.model.energy.matmul_counts`), and print the total with Table 3's formula beside it "
+        "(`ttfs_symbolic.energy.matmul_counts`), and print the total with Table 3's formula beside it "
         "(`EnergyReport.op_snn_table3`).",
         "",
     ]
@@ -1159,7 +1159,7 @@ def _signed_error_table(ps=(64, 256, 1024)) -> list[str]:
     """Measured layer-I error of both constructions on one seeded matrix product (float64, quantized)."""
     import torch
 
-    from .model.spiking import Ctx, Population, Product
+    from .spiking import Ctx, Population, Product
 
     g = torch.Generator().manual_seed(0)
     x1 = 3 * torch.randn(16, 32, generator=g, dtype=torch.float64)
@@ -1187,7 +1187,7 @@ def _signed_error_table(ps=(64, 256, 1024)) -> list[str]:
 
 def signed_product_page() -> str:
     """``docs/constructions/signed_product.md``: the library's low-error product network (beyond the paper)."""
-    from .model.energy import product_counts
+    from .energy import product_counts
 
     a_, b_, r_ = -2, 3, sympy.Rational(1, 50)
     e_ = r_ * 3
@@ -1210,7 +1210,7 @@ def signed_product_page() -> str:
         "subtracts the shifts and leaves that error on a small result. In a trained ViT this is the largest "
         "share of the error at finite precision (the error budget, `ttfs budget`).",
         "",
-        "The signed network (`ttfs_symbolic.model.spiking.Product`, `construction=\"signed\"`, the "
+        "The signed network (`ttfs_symbolic.spiking.Product`, `construction=\"signed\"`, the "
         "converter's default) splits each factor into its parts $u^{s} = \\mathrm{relu}(s\\,x)$, "
         "$s = \\pm 1$, so that $x = u^{+} - u^{-}$ (only the part of its sign when a factor's range has one "
         "sign), and uses small shifts $e_i = r\\max|x_i|$:",

@@ -695,7 +695,7 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
     mod S: the row for mean, var, rsqrt; the element for centred and out). ``w``, ``bias``: C
     values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
-    :class:`~ttfs_symbolic.model.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
+    :class:`~ttfs_symbolic.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
     (:func:`available_for`), x contiguous.
     """
     suffix, _ = _REAL[x.dtype]

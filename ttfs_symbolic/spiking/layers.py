@@ -57,7 +57,7 @@ class Ctx:
     ``order`` (set for the calibration pass) collects the populations in the
     order in which they first emit: a layer emits only once the values of
     every layer it receives from exist, so this order is causal and Algorithm
-    1 numbers the emitting windows by it (:func:`ttfs_symbolic.model.convert.calibrate`).
+    1 numbers the emitting windows by it (:func:`ttfs_symbolic.conversion.convert.calibrate`).
     ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`).
     """
 
@@ -1081,6 +1081,11 @@ class Population(nn.Module):
 _GEN = torch.Generator().manual_seed(0)
 
 
+def seed_samples(seed: int) -> None:
+    """Seed the generator of the calibration sample reservoirs (percentiles, product shifts)."""
+    _GEN.manual_seed(seed)
+
+
 def terms(x: torch.Tensor, src: Population, kernel: InputKernel | None, ctx: Ctx,
           dst: Population | None = None) -> torch.Tensor:
     """Per-synapse terms f(x_j) of the receiving stage (Theorem 4.1, eq. 9).
@@ -1630,7 +1635,7 @@ class SpikingActivation(nn.Module):
     """Activation neurons (GELU, SiLU, any registered f), one input each (Theorem 4.1, Corollary 4.5).
 
     ``neuron``: a catalogue name, or an
-    :class:`~ttfs_symbolic.model.activations.ActivationNeuron` from the
+    :class:`~ttfs_symbolic.conversion.activations.ActivationNeuron` from the
     activation registry (``activation_neuron(path, module)``), which also
     carries the module it replaces for the check at conversion.
     """

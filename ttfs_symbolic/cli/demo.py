@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .model.presets import DEFAULT_PRESET, PRESETS
+from ..conversion.presets import DEFAULT_PRESET, PRESETS
 
 #: largest --precisions value (ticks are exact in float32 up to 2**24)
 MAX_PRECISION = 1 << 24
@@ -43,7 +43,7 @@ def register(subparsers):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-deep", action="store_true",
                    help="skip the deep model (12-block MNIST ViT) sweep that follows the digits model")
-    from .model.activations import add_activation_argument
+    from ..conversion.activations import add_activation_argument
 
     add_activation_argument(p)
     p.set_defaults(func=run)
@@ -112,10 +112,10 @@ def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
 
 
 def run(args) -> int:
-    from .model.activations import parse_activation_args
-    from .model.convert import convert, save_conversion
-    from .model.digits import load_demo_model, load_digits
-    from .model.report import evaluate
+    from ..conversion.activations import parse_activation_args
+    from ..conversion.convert import convert, save_conversion
+    from ..zoo.digits import load_demo_model, load_digits
+    from ..evaluation.report import evaluate
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     precisions = parse_precisions(args.precisions)   # every argument is checked before any work (issue 12)
@@ -190,8 +190,8 @@ def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> 
     (preset accurate) against the paper's network (preset paper) and the paper's network with the signed
     product; the issue's targets; the plot
     ``accuracy_vs_precision_mnist.png``."""
-    from .model.convert import Progress, convert
-    from .model.mnist import load_mnist, load_mnist_model
+    from ..conversion.convert import Progress, convert
+    from ..zoo.mnist import load_mnist, load_mnist_model
 
     try:
         ann = load_mnist_model()

@@ -2,7 +2,7 @@
 
 :class:`SpikingBert` mirrors ``BertModel.forward`` / ``RobertaModel.forward``
 (``last_hidden_state``) with the spiking layers of
-:mod:`ttfs_symbolic.model.spiking`:
+:mod:`ttfs_symbolic.spiking`:
 
 * the input encoding is the embedding sum ``word[id] + position[pos] +
   token_type[tt]`` (one identity neuron per token and channel, like the
@@ -42,9 +42,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
+from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
                       SpikingSoftmax, channel_squares, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
-from .activations import is_activation
+from ..conversion.activations import is_activation
 from .vit import UnsupportedModuleError, _activation_neuron, _f64
 
 #: module types a supported encoder may contain (by class name; LayerNorm, Linear,
@@ -66,7 +66,7 @@ def _tname(m) -> str:
 
 
 def activation_neuron(path: str, act: nn.Module):
-    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.model.activations`).
+    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.conversion.activations`).
 
     Registered out of the box: transformers' ``GELUActivation`` (``hidden_act``
     ``gelu``), ``NewGELUActivation`` (``gelu_new``), ``GELUTanh``
@@ -322,7 +322,7 @@ class SpikingBert(nn.Module):
                                                          "max_position_embeddings", "type_vocab_size", "hidden_act",
                                                          "layer_norm_eps")}
 
-    # ---- the converter's input protocol (ttfs_symbolic.model.families) ------
+    # ---- the converter's input protocol (ttfs_symbolic.conversion.registry) ------
     def residual_synapses_unsupported(self) -> str | None:
         """None: every sum of a post-LN layer feeds its LayerNorm (``residual="synapses"`` can carry it)."""
         return None
@@ -368,7 +368,7 @@ class SpikingBert(nn.Module):
         if "attention_mask" not in batch or batch["attention_mask"] is None:
             raise ValueError("the batch has no attention_mask: padded positions cannot be told from tokens; "
                              "tokenize with return_attention_mask=True")
-        from .inputs import check_dtype
+        from ..data.inputs import check_dtype
 
         check_dtype(dtype)
         ids = self._int_tensor(batch["input_ids"], "input_ids")
@@ -467,7 +467,7 @@ class SpikingBert(nn.Module):
         """The last hidden state (batch, tokens, hidden) of the spiking encoder.
 
         ``only``: names of the layers that run in ``mode``, the rest exact
-        (:func:`~ttfs_symbolic.model.report.error_budget`); neurons driven
+        (:func:`~ttfs_symbolic.evaluation.report.error_budget`); neurons driven
         outside their range are counted (``self.last_clipping``; how:
         ``check_clipping``, as in :meth:`SpikingViT.forward`) and warned about.
         """
@@ -477,7 +477,7 @@ class SpikingBert(nn.Module):
         finish_call(self, ctx, warn=warn)
         return out
 
-    # ---- comparison with the ANN (ttfs_symbolic.model.report.evaluate) --------
+    # ---- comparison with the ANN (ttfs_symbolic.evaluation.report.evaluate) --------
     def _reference(self, ann, batch: dict):
         """The ANN's output for the same batch: the last hidden state."""
         return ann(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long(),
@@ -490,18 +490,18 @@ class SpikingBert(nn.Module):
     @torch.no_grad()
     def evaluate_against(self, ann, data, labels=None, *, mode: str = "exact", precision: int | None = None,
                          dtype=torch.float32, batch_size: int = 64, progress: bool = True):
-        """:func:`ttfs_symbolic.model.report.evaluate` for text: ANN and SNN on the same tokenizer batches.
+        """:func:`ttfs_symbolic.evaluation.report.evaluate` for text: ANN and SNN on the same tokenizer batches.
 
         Compared on every unmasked token (sentence embeddings for a
         sentence-transformers model): ``agreement`` is the fraction whose
         largest channel is the same in both, ``max_logit_error`` the largest
         absolute difference (relative: to the ANN's largest magnitude).
-        Energy: :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` at the
+        Energy: :func:`~ttfs_symbolic.energy.bert.count_ops_bert` at the
         longest padded length seen, with the measured firing rates.
         """
-        from .convert import Progress, configuration, structure
-        from .energy_bert import count_ops_bert
-        from .report import ConversionReport, layer_rows, reset_counters
+        from ..conversion.convert import Progress, configuration, structure
+        from ..energy.bert import count_ops_bert
+        from ..evaluation.report import ConversionReport, layer_rows, reset_counters
 
         if labels is not None:
             raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
@@ -545,12 +545,12 @@ class SpikingBert(nn.Module):
                 energy_rows=[r.to_dict() for r in energy.rows], configuration=configuration(self))
 
     def energy_config(self) -> dict:
-        """The config fields :func:`~ttfs_symbolic.model.energy_bert.count_ops_bert` reads."""
+        """The config fields :func:`~ttfs_symbolic.energy.bert.count_ops_bert` reads."""
         return dict(self.config_dict)
 
     def spike_rates_for_energy(self) -> dict[str, float]:
-        """Measured firing rate of the input of each linear row of :func:`ttfs_symbolic.model.energy_bert.count_ops_bert`."""
-        from .report import _input_rates
+        """Measured firing rate of the input of each linear row of :func:`ttfs_symbolic.energy.bert.count_ops_bert`."""
+        from ..evaluation.report import _input_rates
 
         rates = _input_rates(self)
         out = {}
@@ -685,10 +685,10 @@ class SpikingSentenceTransformer(SpikingBert):
         return out
 
 
-# ---- model family (ttfs_symbolic.model.families) ----------------------------
+# ---- model family (ttfs_symbolic.conversion.registry) ----------------------------
 
 def _register_family():
-    from .families import register_family
+    from ..conversion.registry import register_family
 
     register_family("sentence_transformer", _is_sentence_transformer, SpikingSentenceTransformer,
                     "sentence-transformers SentenceTransformer (Transformer with BERT / RoBERTa, Pooling, Normalize)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .model.presets import DEFAULT_PRESET, PRESETS
+from ..conversion.presets import DEFAULT_PRESET, PRESETS
 
 
 #: calibration inputs and budget inputs when not given (a bundled split with fewer gives all it has)
@@ -60,15 +60,15 @@ def _data(model: str, n_calib: int, n: int):
     import torch
 
     if model == "mnist":
-        from .model.mnist import load_mnist, load_mnist_model
+        from ..zoo.mnist import load_mnist, load_mnist_model
 
         return load_mnist_model(), load_mnist("calib", n_calib)[0], load_mnist("test", n)[0]
     if model == "digits":
-        from .model.digits import load_demo_model, load_digits
+        from ..zoo.digits import load_demo_model, load_digits
 
         return load_demo_model(), load_digits("calib")[0][:n_calib], load_digits("test")[0][:n]
-    from .model.convert import resolve_model
-    from .model.families import find_family
+    from ..conversion.convert import resolve_model
+    from ..conversion.registry import find_family
 
     ann = resolve_model(model)
     find_family(ann)   # a model no family converts (resnet18): UnsupportedModuleError naming what is supported
@@ -86,9 +86,9 @@ def _data(model: str, n_calib: int, n: int):
 
 
 def run(args) -> int:
-    from .model.convert import convert
+    from ..conversion.convert import convert
 
-    from . import cli_checks as cc
+    from . import checks as cc
 
     p = _ints(args.precision, "--precision")
     if len(p) != 1:
@@ -103,7 +103,7 @@ def run(args) -> int:
     from .demo import prepare_out
 
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
-    from .model.report import error_budget
+    from ..evaluation.report import error_budget
 
     ann, cx, x = _data(args.model, args.calib or DEFAULT_CALIB, args.inputs or DEFAULT_INPUTS)
     for name, want, got in (("--calib", args.calib, cx.shape[0]), ("--inputs", args.inputs, x.shape[0])):

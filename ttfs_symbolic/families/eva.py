@@ -1,7 +1,7 @@
 """timm EVA / EVA-02 (``timm.models.eva.Eva``) and distilled DeiT as TTFS spiking networks.
 
 :class:`SpikingEva` mirrors ``Eva.forward`` layer by layer with the spiking
-layers of :mod:`ttfs_symbolic.model.spiking`, all of them catalogue neurons
+layers of :mod:`ttfs_symbolic.spiking`, all of them catalogue neurons
 (Section 4.3):
 
 * linear maps (patch embedding, q/k/v with EVA's separate q and v biases,
@@ -19,7 +19,7 @@ layers of :mod:`ttfs_symbolic.model.spiking`, all of them catalogue neurons
   for ``silu(g) * x``, then the LayerNorm inside the MLP (Section 4.3.3,
   eqs. 21-23) and fc2;
 * softmax (Section 4.3.2, Theorem 4.6, eqs. 18-20, 36), the attention
-  products and LayerNorm as in :mod:`ttfs_symbolic.model.vit`.
+  products and LayerNorm as in :mod:`ttfs_symbolic.families.vit`.
 
 Every module of the source model is claimed by some spiking layer; one that
 is not (or one with no spiking counterpart) stops the conversion with
@@ -39,7 +39,7 @@ import copy
 import torch
 from torch import nn
 
-from .spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
+from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from .vit import SpikingViT, UnsupportedModuleError, _activation_neuron, _f64, _is_identity, _linear_gamma
 
 
@@ -474,11 +474,11 @@ class SpikingEvaBlock(nn.Module):
 class SpikingEva(nn.Module):
     """The spiking counterpart of a timm ``Eva`` (EVA, EVA-02).
 
-    Same interface as :class:`~ttfs_symbolic.model.vit.SpikingViT`:
+    Same interface as :class:`~ttfs_symbolic.families.vit.SpikingViT`:
     ``snn(images, mode="exact" | "quantized" | "kernel", precision=p,
     dtype=...)`` returns the decoded logits; :meth:`predict` the earliest
     output spike (Appendix A.2); :meth:`spike_rates_for_energy` the measured
-    firing rates keyed by the rows of :func:`ttfs_symbolic.model.energy.count_ops`.
+    firing rates keyed by the rows of :func:`ttfs_symbolic.energy.count_ops`.
     """
 
     def __init__(self, eva, softmax_max: bool = True):
@@ -608,7 +608,7 @@ class SpikingEva(nn.Module):
         synapse, so its static count is scaled by the rate at which its input
         layer fired (run the model with ``record=True`` first).
         """
-        from .report import _input_rates
+        from ..evaluation.report import _input_rates
 
         rates = _input_rates(self)
         pairs = [("patch_embed.proj", self.input)]
@@ -702,7 +702,7 @@ class SpikingDeiTDistilled(SpikingViT):
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """As SpikingViT's, plus the distillation head's row (it reads the same tokens' layer)."""
-        from .report import _input_rates
+        from ..evaluation.report import _input_rates
 
         out = super().spike_rates_for_energy()
         rates = _input_rates(self)
@@ -712,10 +712,10 @@ class SpikingDeiTDistilled(SpikingViT):
         return out
 
 
-# ---- model families (ttfs_symbolic.model.families) --------------------------
+# ---- model families (ttfs_symbolic.conversion.registry) --------------------------
 
 def _register_families():
-    from .families import register_family
+    from ..conversion.registry import register_family
 
     # a VisionTransformer subclass: tried before the "vit" family
     register_family("deit_distilled", is_deit_distilled, SpikingDeiTDistilled,

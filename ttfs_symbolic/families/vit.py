@@ -1,7 +1,7 @@
 """A timm VisionTransformer as a TTFS spiking network (Section 4.3, Algorithm 1).
 
 :class:`SpikingViT` mirrors timm's ``VisionTransformer.forward`` layer by
-layer with the spiking layers of :mod:`ttfs_symbolic.model.spiking`. Every
+layer with the spiking layers of :mod:`ttfs_symbolic.spiking`. Every
 module of the source model is checked first: one that has no spiking
 counterpart stops the conversion with an error that names the module and its
 type; nothing silently stays an ANN operation.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .activations import activation_neuron, is_activation
-from .spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
+from ..conversion.activations import activation_neuron, is_activation
+from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
                       SpikingSoftmax, finish_call, make_ctx)
 
 
@@ -29,7 +29,7 @@ def _timm():
 
 
 def _activation_neuron(path: str, act: nn.Module):
-    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.model.activations`)."""
+    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.conversion.activations`)."""
     return activation_neuron(path, act)
 
 
@@ -86,7 +86,7 @@ ALLOWED_TYPES = (
 def check_supported(model: nn.Module) -> None:
     """Raise UnsupportedModuleError naming the first module with no spiking counterpart.
 
-    Registered activations (:func:`ttfs_symbolic.model.activations.register_activation`)
+    Registered activations (:func:`ttfs_symbolic.conversion.activations.register_activation`)
     are supported with whatever submodules they have (the check at
     conversion compares the whole module with its formula).
     """
@@ -312,7 +312,7 @@ class SpikingViT(nn.Module):
         """Every spiking layer, in the order of the forward pass.
 
         Once calibrated (or loaded), that is the order of the emitting windows,
-        which :func:`~ttfs_symbolic.model.convert.calibrate` numbers by first
+        which :func:`~ttfs_symbolic.conversion.convert.calibrate` numbers by first
         emission; before, the order in which the layers are built.
         """
         pops = [m for m in self.modules() if isinstance(m, Population)]
@@ -362,7 +362,7 @@ class SpikingViT(nn.Module):
         normalised as the ANN expects first); other shapes; NaN or inf pixels
         (the ANN would give NaN, the SNN a finite, confident, meaningless answer).
         """
-        from .inputs import check_images
+        from ..data.inputs import check_images
 
         return check_images(images, self.in_chans, self.img_size)
 
@@ -370,11 +370,11 @@ class SpikingViT(nn.Module):
     def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
                 record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """Decoded logits. ``only``: names of the layers that run in ``mode``, the rest exact
-        (:func:`~ttfs_symbolic.model.report.error_budget`). Neurons driven outside their range
+        (:func:`~ttfs_symbolic.evaluation.report.error_budget`). Neurons driven outside their range
         are counted in every mode (``self.last_clipping``) and warned about once per call;
         ``check_clipping``: ``"full"`` (every neuron), ``"sample"`` or ``"off"``
-        (:data:`~ttfs_symbolic.model.spiking.CHECK_MODES`; the neurons clip in every setting)."""
-        from .inputs import check_dtype
+        (:data:`~ttfs_symbolic.spiking.CHECK_MODES`; the neurons clip in every setting)."""
+        from ..data.inputs import check_dtype
 
         images = self.check_images(images).to(check_dtype(dtype))
         ctx = make_ctx(self, mode, precision, record, only, check_clipping)
@@ -384,7 +384,7 @@ class SpikingViT(nn.Module):
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear row of ``count_ops`` (run with ``record=True``)."""
-        from .report import snn_spike_rates_for_energy
+        from ..evaluation.report import snn_spike_rates_for_energy
 
         return snn_spike_rates_for_energy(self)
 
@@ -394,7 +394,7 @@ class SpikingViT(nn.Module):
         return self.forward(images, **kw).argmax(-1)
 
 
-# ---- model family (ttfs_symbolic.model.families) ----------------------------
+# ---- model family (ttfs_symbolic.conversion.registry) ----------------------------
 
 def _is_vit(model) -> bool:
     try:
@@ -405,7 +405,7 @@ def _is_vit(model) -> bool:
 
 
 def _register_family():
-    from .families import register_family
+    from ..conversion.registry import register_family
 
     register_family("vit", _is_vit, SpikingViT, "timm VisionTransformer (ViT, DeiT)")
 

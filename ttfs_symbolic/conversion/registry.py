@@ -6,7 +6,7 @@ registers itself from its own module (:mod:`.vit` registers timm ViT,
 :mod:`.eva` timm Eva / EVA-02 and DeiT with a distillation token,
 :mod:`.bert` Hugging Face BERT / RoBERTa and sentence-transformers), so
 adding a family touches only its own file and the import list
-:data:`FAMILY_MODULES` below; :func:`ttfs_symbolic.model.convert.build_spiking`
+:data:`FAMILY_MODULES` below; :func:`ttfs_symbolic.conversion.convert.build_spiking`
 dispatches through :func:`build_spiking`.
 
 A spiking model built by a family is an ``nn.Module`` with ``populations()``
@@ -16,7 +16,7 @@ optional methods, with image defaults when a model has none:
 * ``prepare_input(batch, dtype)``: check one batch and return what
   ``_forward`` takes (images: ``check_images(batch).to(dtype)``);
 * ``input_batches(data, batch_size)``: iterate over the calibration or
-  evaluation data (images: :func:`ttfs_symbolic.model.convert.batches`);
+  evaluation data (images: :func:`ttfs_symbolic.conversion.convert.batches`);
 * ``batch_len(x)``: the number of items (images, sentences) in a prepared batch.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ from torch import nn
 
 #: the modules that register families, imported on first use (in this order)
 FAMILY_MODULES = (
-    "ttfs_symbolic.model.vit",
-    "ttfs_symbolic.model.eva",
-    "ttfs_symbolic.model.bert",
+    "ttfs_symbolic.families.vit",
+    "ttfs_symbolic.families.eva",
+    "ttfs_symbolic.families.bert",
 )
 
 
@@ -86,7 +86,7 @@ def families() -> list[Family]:
 
 def find_family(model: nn.Module) -> Family:
     """The first family whose ``matches`` accepts ``model``; UnsupportedModuleError if none."""
-    from .vit import UnsupportedModuleError
+    from ..families.vit import UnsupportedModuleError
 
     for fam in families():
         if fam.matches(model):

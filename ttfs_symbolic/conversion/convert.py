@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from . import activations as _acts
-from . import spiking
-from .conversion_schema import check_convert_args, read_conversion
+from .. import spiking
+from .schema import check_convert_args, read_conversion
 from .presets import DEFAULT_PRESET, PRESETS, check_preset, describe
-from .spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS,
+from ..spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS,
                       RESIDUAL_MODES, RSQRT_MODES, Ctx, PopStats, Population, Product)
-from .vit import SpikingViT, UnsupportedModuleError
+from ..families.vit import SpikingViT, UnsupportedModuleError
 
 #: 5: the fingerprint of the weights the file was calibrated for ("weights_fingerprint",
 #: :func:`weights_fingerprint`; checked on load, files before version 5 have none); each layer's
@@ -115,10 +115,10 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
     """The spiking counterpart of a supported model, not yet calibrated.
 
     Dispatches through the registry of model families
-    (:mod:`ttfs_symbolic.model.families`): timm ViT / DeiT / Eva, Hugging Face
+    (:mod:`ttfs_symbolic.conversion.registry`): timm ViT / DeiT / Eva, Hugging Face
     BERT / RoBERTa and sentence-transformers models.
     """
-    from .families import build_spiking as build_from_family
+    from .registry import build_spiking as build_from_family
 
     snn = build_from_family(model, softmax_max=softmax_max)
     if isinstance(snn, nn.Module):   # recorded by conversion_dict, checked on load
@@ -280,7 +280,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     that fraction of its width on both sides.
 
     Windows are numbered 1, 2, ... in the order in which the layers first emit
-    during the pass (recorded by :class:`~ttfs_symbolic.model.spiking.Ctx`):
+    during the pass (recorded by :class:`~ttfs_symbolic.spiking.Ctx`):
     a layer emits only after every layer it receives from, so each layer's
     window ``[T_emit(n), T_end(n))`` follows the windows of all its senders
     (eq. 29), the multiplication network's layer I included (after x1 and x2,
@@ -353,7 +353,7 @@ def _calibrate(snn, pops, data, batch_size, progress, range_kind, product, resid
         set_residual(snn, residual)
     if rsqrt is not None:
         set_rsqrt(snn, rsqrt)
-    spiking._GEN.manual_seed(0)   # the sample reservoirs (percentiles, product shifts): same data, same ranges
+    spiking.seed_samples(0)   # the sample reservoirs (percentiles, product shifts): same data, same ranges
     passes = 1 if precision is None else 2
     bar = Progress(passes * _count_batches(snn, data, batch_size), "calibrating", enabled=progress)
     for k in range(passes):
@@ -536,7 +536,7 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
             headroom: float | None = None, precision: int | None = None, **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name), or any registered family.
 
-    Text models (:mod:`ttfs_symbolic.model.bert`): a transformers ``BertModel``
+    Text models (:mod:`ttfs_symbolic.families.bert`): a transformers ``BertModel``
     / ``RobertaModel`` or a ``SentenceTransformer`` instance, calibrated on a
     tokenizer batch (dict / ``BatchEncoding``) or a list of them.
 
@@ -553,7 +553,7 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
     ``pretrained=True`` with a model name downloads timm's weights (needs the
     internet); the tests and the demo use random or locally trained weights.
     ``activations={module class or class name: neuron}`` registers
-    activations for this call only (:mod:`ttfs_symbolic.model.activations`);
+    activations for this call only (:mod:`ttfs_symbolic.conversion.activations`);
     every activation module is checked against its formula after calibration.
     """
     check_convert_args(batch_size, percentile, margin)

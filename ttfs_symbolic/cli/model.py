@@ -8,7 +8,7 @@
 
 Both run unchanged under ``torchrun --nproc-per-node N -m ttfs_symbolic ...``:
 the data is sharded over the ranks by batch, calibration statistics and
-evaluation counts are reduced over them (:mod:`ttfs_symbolic.model.distributed`),
+evaluation counts are reduced over them (:mod:`ttfs_symbolic.conversion.distributed`),
 and rank 0 alone prints, shows progress and writes files.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .model.presets import DEFAULT_PRESET, PRESETS
+from ..conversion.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_MODES = "exact,quantized,kernel"
 DEFAULT_PRECISIONS = "64,256,1024"
@@ -55,7 +55,7 @@ def _common(p, data_flag: str):
                    help=f"torchrun: how long a rank waits for the others at a collective before the run "
                         f"stops naming the ranks missing (default: {DEFAULT_TIMEOUT:g})")
     try:
-        from .model.activations import add_activation_argument
+        from ..conversion.activations import add_activation_argument
     except ImportError:   # a version without the activation registry
         return
     add_activation_argument(p)
@@ -65,7 +65,7 @@ def _activations(args) -> dict | None:
     items = getattr(args, "activation", None)
     if not items:
         return None
-    from .model.activations import parse_activation_args
+    from ..conversion.activations import parse_activation_args
 
     return parse_activation_args(items)
 
@@ -124,14 +124,14 @@ def register(subparsers):
 def check_args(args) -> None:
     """Every argument of ``convert`` / ``evaluate`` checked once, before any work (issue 21).
 
-    Numbers finite and within :data:`ttfs_symbolic.cli_checks.BOUNDS`,
+    Numbers finite and within :data:`ttfs_symbolic.cli.checks.BOUNDS`,
     precisions within the stated maxima of their modes, files existing
     regular files (no FIFO, no device), ``--model-kwargs`` parsed and
     screened, and ``convert --out`` neither an input nor an existing file
     without ``--overwrite``. ValueError (one line) naming the flag.
     """
-    from . import cli_checks as cc
-    from .model.data import TENSOR_EXTENSIONS, parse_model_kwargs
+    from . import checks as cc
+    from ..data.files import TENSOR_EXTENSIONS, parse_model_kwargs
 
     for flag in ("--batch-size", "--limit", "--img-size", "--threads"):
         cc.check_int(getattr(args, flag[2:].replace("-", "_")), flag)
@@ -147,7 +147,7 @@ def check_args(args) -> None:
         raise ValueError(f"--timeout must be a number of seconds in [1, 86400], got {args.timeout}")
     parse_model_kwargs(args.model_kwargs)   # screened (refused keys, literals) before any model is built
     if args.checkpoint is not None:
-        from .userfiles import check_regular_file
+        from ..userfiles import check_regular_file
 
         check_regular_file(args.checkpoint, "--checkpoint")
     _activations(args)
@@ -173,7 +173,7 @@ def _check_convert_args(args, cc, tensor_extensions) -> None:
 
 
 def _check_evaluate_args(args, cc, tensor_extensions) -> None:
-    from .userfiles import MAX_JSON_BYTES, check_regular_file
+    from ..userfiles import MAX_JSON_BYTES, check_regular_file
 
     cc.check_data(args.data, "--data", tensor_extensions)
     check_regular_file(args.conversion, "conversion file", MAX_JSON_BYTES)
@@ -219,8 +219,8 @@ def _log(dist_info, *a, **kw):
 
 
 def _build_ann(args):
-    from .model.convert import resolve_model
-    from .model.data import DataError, load_checkpoint, parse_model_kwargs
+    from ..conversion.convert import resolve_model
+    from ..data.files import DataError, load_checkpoint, parse_model_kwargs
 
     kwargs = parse_model_kwargs(args.model_kwargs)
     ann = _create_model(args.model, kwargs, resolve_model, DataError)
@@ -264,7 +264,7 @@ def _create_model(name, kwargs, resolve_model, error):
 
 
 def _open(args, ann, path):
-    from .model.data import build_transform, data_config, model_input_size, open_data
+    from ..data.files import build_transform, data_config, model_input_size, open_data
 
     cfg = data_config(ann, img_size=args.img_size, mean=args.mean, std=args.std, crop_pct=args.crop_pct,
                       interpolation=args.interpolation)
@@ -279,7 +279,7 @@ def _open(args, ann, path):
         raise ValueError(f"{path} has {len(src.classes)} class folders but {args.model} has {num_classes} outputs")
     labels = getattr(src, "labels", None)
     if labels is not None and num_classes:
-        from .model.data import check_labels
+        from ..data.files import check_labels
 
         check_labels(labels, f"{path}: labels", num_classes)
     cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
@@ -287,7 +287,7 @@ def _open(args, ann, path):
 
 
 def _setup(args):
-    from .model import distributed
+    from ..conversion import distributed
 
     return distributed.setup(args.device, timeout=args.timeout)
 
@@ -308,7 +308,7 @@ def _agreed_checks(args, info) -> None:
     and the first failure (with its rank when not every rank failed) is
     raised by rank 0 alone: the user reads one line, not one per rank.
     """
-    from .model import distributed
+    from ..conversion import distributed
 
     distributed.check_same("arguments", {k: v for k, v in sorted(vars(args).items())
                                          if k not in ("func", "conversion_data")})
@@ -338,13 +338,13 @@ def _guarded(body):
     naming that rank (:func:`distributed.explain_failure`).
     """
     def run(args):
-        from .cli import UserError
-        from .model import distributed
+        from .main import UserError
+        from ..conversion import distributed
 
         if args.threads is not None:
-            from . import cli_checks
+            from . import checks
 
-            cli_checks.check_int(args.threads, "--threads")
+            checks.check_int(args.threads, "--threads")
             torch.set_num_threads(args.threads)
         info = _setup(args)
         try:
@@ -389,7 +389,7 @@ def _leave():
 
 def _same_data(src, cfg, snn) -> None:
     """torchrun: every rank must see the data and weights rank 0 sees (a node with other files is refused)."""
-    from .model import distributed
+    from ..conversion import distributed
 
     distributed.check_same("data or weights", {
         "images": len(src), "classes": src.classes, "labels": src.has_labels, "preprocessing": cfg,
@@ -398,16 +398,16 @@ def _same_data(src, cfg, snn) -> None:
 
 
 def _convert(args, info) -> int:
-    from .model import distributed
-    from .model.convert import build_spiking, calibrate, conversion_dict, preset_settings
-    from .model.data import iter_batches, shard_batches
+    from ..conversion import distributed
+    from ..conversion.convert import build_spiking, calibrate, conversion_dict, preset_settings
+    from ..data.files import iter_batches, shard_batches
 
     t0 = time.perf_counter()
     ann, kwargs = _build_ann(args)
     src, cfg = _open(args, ann, args.calib)
     activations = _activations(args)
     if activations:
-        from .model.activations import check_overrides_used, overrides
+        from ..conversion.activations import check_overrides_used, overrides
 
         check_overrides_used(activations, ann, strict=True)
         with overrides(activations):
@@ -447,7 +447,7 @@ def _convert(args, info) -> int:
 
 
 def _read_conversion(path) -> dict:
-    from .model.conversion_schema import read_conversion
+    from ..conversion.schema import read_conversion
 
     try:   # decoded and checked against the schema: a ValueError names the file and the first problem
         return read_conversion(path)
@@ -458,9 +458,9 @@ def _read_conversion(path) -> dict:
 
 
 def _evaluate(args, info) -> int:
-    from .model.convert import load_conversion
-    from .model.data import DataError, iter_batches, shard_batches
-    from .model.sweep import configs_for, evaluate_sweep
+    from ..conversion.convert import load_conversion
+    from ..data.files import DataError, iter_batches, shard_batches
+    from ..evaluation.sweep import configs_for, evaluate_sweep
 
     t0 = time.perf_counter()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -479,7 +479,7 @@ def _evaluate(args, info) -> int:
     ann, _ = _build_ann(args)
     activations = _activations(args)
     if activations:
-        from .model.activations import check_overrides_used
+        from ..conversion.activations import check_overrides_used
 
         check_overrides_used(activations, ann, strict=True)
     snn = load_conversion(ann, args.conversion, force=args.force,

@@ -89,7 +89,7 @@ class ActivationMismatchError(ValueError):
 
 
 def _unsupported(msg: str) -> Exception:
-    from .vit import UnsupportedModuleError   # defined there; imported here lazily (vit imports this module)
+    from ..families.vit import UnsupportedModuleError  # defined there; imported here lazily (vit imports this module)
 
     return UnsupportedModuleError(msg)
 
@@ -485,7 +485,7 @@ def check_activations(snn: nn.Module) -> dict[str, float]:
     ``snn.activation_check``). Layers built from a catalogue name without a
     source module (older code paths) are skipped.
     """
-    from .spiking import SpikingActivation
+    from ..spiking import SpikingActivation
 
     out = {}
     for m in snn.modules():
@@ -499,7 +499,7 @@ def check_activations(snn: nn.Module) -> dict[str, float]:
 
 def activations_dict(snn: nn.Module) -> dict:
     """Each activation layer's neuron, for a saved conversion (its top-level ``activations`` key)."""
-    from .spiking import SpikingActivation
+    from ..spiking import SpikingActivation
 
     return {m.out.pname: m.spec.as_dict() for m in snn.modules()
             if isinstance(m, SpikingActivation) and getattr(m, "spec", None) is not None}

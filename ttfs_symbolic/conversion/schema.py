@@ -1,7 +1,7 @@
 """What a conversion file must hold before any of it is used (issue 12).
 
 :func:`read_conversion` reads a conversion JSON (written by
-:func:`ttfs_symbolic.model.convert.save_conversion`) and
+:func:`ttfs_symbolic.conversion.convert.save_conversion`) and
 :func:`validate_conversion` checks it against the schema below; every
 problem is a ``ValueError`` that names the file and the first problem found,
 in one line. Nothing of a file that fails is used, so a damaged or edited
@@ -29,7 +29,7 @@ can add sections such as ``activations``):
   positive finite ``log_r``;
 * ``products`` (optional): layer name -> object with a string
   ``construction`` and an ``r`` in (0, 100] (or null); ``activations``
-  (optional) an object (checked by :mod:`ttfs_symbolic.model.activations`
+  (optional) an object (checked by :mod:`ttfs_symbolic.conversion.activations`
   when the file is loaded: each entry an object with a string ``expression``);
   ``residual`` (optional, version 4) ``"neuron"`` or ``"synapses"``;
   ``rsqrt`` (optional, version 5) ``"neuron"`` or ``"folded"``;
@@ -56,7 +56,7 @@ FORMAT_NAME = "ttfs-symbolic conversion"
 #: deepest nesting of a per-neuron range list accepted
 MAX_RANGE_DEPTH = 6
 #: largest |a|, |b| of a range (the float32 modes must hold the values and the width b - a:
-#: the same bound as :data:`ttfs_symbolic.model.spiking.MAX_RANGE_ABS`)
+#: the same bound as :data:`ttfs_symbolic.spiking.MAX_RANGE_ABS`)
 MAX_RANGE_ABS = 1e30
 #: largest window number (a model has far fewer layers)
 MAX_WINDOW = 10 ** 6

@@ -14,13 +14,13 @@ import sys
 # subcommand name -> module that defines ``register(subparsers)`` and a
 # ``run(args)`` function stored as the subparser's default ``func``.
 SUBCOMMANDS = {
-    "derive": "ttfs_symbolic.cli_derive",
-    "verify": "ttfs_symbolic.cli_derive",
-    "energy": "ttfs_symbolic.model.energy",
-    "demo": "ttfs_symbolic.demo",
-    "budget": "ttfs_symbolic.cli_budget",
-    "convert": "ttfs_symbolic.cli_model",
-    "evaluate": "ttfs_symbolic.cli_model",
+    "derive": "ttfs_symbolic.cli.derive",
+    "verify": "ttfs_symbolic.cli.derive",
+    "energy": "ttfs_symbolic.cli.energy",
+    "demo": "ttfs_symbolic.cli.demo",
+    "budget": "ttfs_symbolic.cli.budget",
+    "convert": "ttfs_symbolic.cli.model",
+    "evaluate": "ttfs_symbolic.cli.model",
 }
 
 

@@ -4,10 +4,10 @@
 copies of the command; each sees ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``
 in its environment. :func:`setup` joins them in one process group (gloo on
 CPU, nccl on GPU, one GPU per rank from ``LOCAL_RANK``), the data is
-sharded by batch (:func:`ttfs_symbolic.model.data.shard_batches`), and:
+sharded by batch (:func:`ttfs_symbolic.data.files.shard_batches`), and:
 
 * calibration: :func:`reduce_calibration`, called by
-  :func:`~ttfs_symbolic.model.convert.calibrate` between its pass over the
+  :func:`~ttfs_symbolic.conversion.convert.calibrate` between its pass over the
   data and ``finalize``, makes every rank's statistics those of the whole
   calibration set: the minimum and maximum of every layer exactly
   (``all_reduce`` MIN / MAX, on floats and on per-channel tensors alike),
@@ -302,14 +302,14 @@ def broadcast_object(obj, src: int = 0):
     return box[0]
 
 
-#: range statistics of :class:`~ttfs_symbolic.model.spiking.PopStats` reduced over ranks:
+#: range statistics of :class:`~ttfs_symbolic.spiking.PopStats` reduced over ranks:
 #: (field, reduction, value of a rank without data). Fields a version does not have are skipped.
 RANGE_FIELDS = (("lo", "min", math.inf), ("hi", "max", -math.inf), ("lo_t", "min", math.inf),
                 ("hi_t", "max", -math.inf), ("sum_t", "sum", 0.0))
 #: the elementwise sums of squared deviations from the mean (Chan et al.'s parallel variance): reduced
 #: after ``sum_t`` and ``rows``, as each rank's m2 plus rows * (its mean - the global mean)**2
 M2_FIELD = ("m2_t", "sum", 0.0)
-#: integer counts of :class:`~ttfs_symbolic.model.spiking.PopStats` summed over ranks
+#: integer counts of :class:`~ttfs_symbolic.spiking.PopStats` summed over ranks
 COUNT_FIELDS = ("n_seen", "rows")
 
 #: seed of the calibration samples of global batch k: SAMPLE_SEED + k
@@ -345,9 +345,9 @@ class CalibrationBatches:
 
     ``batches`` yields this rank's image batches, which are the global
     batches ``rank, rank + world, rank + 2*world, ...``
-    (:func:`ttfs_symbolic.model.data.shard_batches`). Before each batch ``k``
+    (:func:`ttfs_symbolic.data.files.shard_batches`). Before each batch ``k``
     the generator of the calibration samples
-    (:meth:`~ttfs_symbolic.model.spiking.Population.observe`) is seeded
+    (:meth:`~ttfs_symbolic.spiking.Population.observe`) is seeded
     with ``SAMPLE_SEED + k``, and where each batch's samples begin is
     recorded, so that :func:`reduce_calibration` can put all ranks' samples
     in global batch order: every rank then holds the samples one process
@@ -371,7 +371,7 @@ class CalibrationBatches:
         A batch left empty by skipped images still counts as a batch (an empty
         segment of samples), so the global batch numbers stay right.
         """
-        from . import spiking
+        from .. import spiking
 
         pops = self.snn.populations()
         self.bounds = {p.pname: [] for p in pops}
@@ -382,7 +382,7 @@ class CalibrationBatches:
             self.skipped += list(getattr(item, "skipped", []))
             if images.shape[0] == 0:
                 continue
-            spiking._GEN.manual_seed(SAMPLE_SEED + self.rank + i * self.world)
+            spiking.seed_samples(SAMPLE_SEED + self.rank + i * self.world)
             yield images if self.device is None else images.to(self.device)
         for p in pops:
             self.bounds[p.pname].append(len(p.stats.samples))
@@ -394,7 +394,7 @@ def _samples_needed(snn, pops, percentile: float, codes: str = "linear") -> set:
     calibration chooses codes, the layers that may take the log code."""
     if percentile < 100.0:
         return {p.pname for p in pops}
-    from .spiking import CODE_KINDS, Product
+    from ..spiking import CODE_KINDS, Product
 
     out = {p.pname for p in pops if p.kind in CODE_KINDS} if codes == "auto" else set()
     for m in (snn.modules() if snn is not None else []):
@@ -452,7 +452,7 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
                        codes: str = "linear") -> int:
     """Make every rank's calibration statistics those of all ranks together; the global image count.
 
-    Called by :func:`~ttfs_symbolic.model.convert.calibrate` after its pass
+    Called by :func:`~ttfs_symbolic.conversion.convert.calibrate` after its pass
     and before each population's ``finalize``. The range statistics
     (:data:`RANGE_FIELDS`: ``lo``/``hi`` and the elementwise ``lo_t``/``hi_t``
     of per-channel and per-neuron ranges) may be floats, tensors or absent:

@@ -1,11 +1,11 @@
 """ANN vs SNN in several modes and precisions in one pass over the data, on one rank or many.
 
-:func:`evaluate_sweep` is :func:`ttfs_symbolic.model.report.evaluate` for a
+:func:`evaluate_sweep` is :func:`ttfs_symbolic.evaluation.report.evaluate` for a
 stream of batches (an image folder need not fit in memory) and a list of
 ``(mode, precision)`` configurations: each batch is loaded once, the ANN
 runs once per dtype, and the SNN once per configuration. Under
 ``torch.distributed`` every count is summed over ranks and the largest
-logit errors are maxima (:mod:`ttfs_symbolic.model.distributed`) before the
+logit errors are maxima (:mod:`ttfs_symbolic.conversion.distributed`) before the
 reports are built, so the reports of N processes are those of one.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import distributed
-from .convert import Progress, configuration, structure
+from ..conversion import distributed
+from ..conversion.convert import Progress, configuration, structure
 from .report import ConversionReport, layer_rows, reset_counters
 
 
@@ -35,7 +35,7 @@ class Config:
 
 def configs_for(modes, precisions, dtype=torch.float32, exact_dtype=torch.float64) -> list[Config]:
     """``exact`` once (no precision, in ``exact_dtype``); ``quantized`` and ``kernel`` at every precision."""
-    from .spiking import Ctx
+    from ..spiking import Ctx
 
     out = []
     for mode in modes:
@@ -71,7 +71,7 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     ``images``, ``labels`` and ``skipped`` (the paths of corrupt images that
     were skipped). Labels present on one batch must be present on all.
     """
-    from .energy import count_ops
+    from ..energy import count_ops
 
     device = torch.device(device or "cpu")
     snn = snn.to(device)

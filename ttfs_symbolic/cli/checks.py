@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from .userfiles import MAX_JSON_BYTES, check_regular_file
+from ..userfiles import MAX_JSON_BYTES, check_regular_file
 
 #: largest time precision of quantized mode (spike ticks are exact in float32 up to 2**24)
 MAX_PRECISION = 1 << 24

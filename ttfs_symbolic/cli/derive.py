@@ -128,7 +128,7 @@ def _derive_errors(exc: Exception, what: str) -> ValueError:
 
 
 def run_derive(args) -> int:
-    from . import docgen
+    from .. import docgen
 
     f, h = args.formula, args.output
     f, h = (None if t is None else t.strip() for t in (f, h))   # " -x**2": see cli.protect_formulas
@@ -182,7 +182,7 @@ def run_derive(args) -> int:
 
 def _load(definition: str):
     """A NeuronDef from a catalogue name or a TOML path, errors as ValueError."""
-    from .catalogue import get, load_definition
+    from ..catalogue import get, load_definition
 
     looks_like_path = definition.endswith(".toml") or "/" in definition or "\\" in definition
     try:
@@ -197,7 +197,7 @@ def _load(definition: str):
 
 def run_verify(args) -> int:
     try:
-        from .verify import check_neuron
+        from ..verify import check_neuron
     except ImportError as exc:
         raise ValueError(f"the property checks are not available: {exc}") from None
     if args.max_examples < 1:
@@ -244,7 +244,7 @@ def _self_test_row(entry, result, ok: bool, proof_ok) -> list[str]:
 
 def run_self_test(args) -> int:
     """``ttfs verify --self-test``: every broken neuron rejected by the check that names its fault?"""
-    from .broken import self_test
+    from ..broken import self_test
 
     seed = 0 if args.seed is None else args.seed
     report = self_test(max_examples=args.max_examples, seed=seed)

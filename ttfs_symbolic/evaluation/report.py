@@ -3,7 +3,7 @@
 ``evaluate(snn, ann, images, labels, mode=..., precision=...)`` runs both
 networks on the same images and returns a :class:`ConversionReport` that
 prints as a table (``str(report)``) and saves as JSON (``report.save``).
-Energy follows Section 5.2 / Table 3 through :mod:`ttfs_symbolic.model.energy`,
+Energy follows Section 5.2 / Table 3 through :mod:`ttfs_symbolic.energy`,
 with the linear layers' synaptic operations scaled by the measured firing
 rate of their inputs.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .convert import Progress, batches, configuration, product_construction, structure  # noqa: F401 (re-export)
-from .presets import describe
-from .spiking import Ctx
+from ..conversion.convert import Progress, batches, configuration, product_construction, structure  # noqa: F401 (re-export)
+from ..conversion.presets import describe
+from ..spiking import Ctx
 
 
 @dataclass
@@ -112,7 +112,7 @@ _INPUT_F = {
 
 def _neuron_labels(snn) -> dict[str, str]:
     """``f -> h`` per layer name: the catalogue neurons a reader can look up in neurons/."""
-    from .spiking import SpikingActivation
+    from ..spiking import SpikingActivation
 
     f_of = {m.out.pname: m.neuron_name for m in snn.modules() if isinstance(m, SpikingActivation)}
     return {p.pname: f"{f_of.get(p.pname, _INPUT_F.get(p.kind, 'id'))} -> {p.neuron}".replace("identity", "id")
@@ -163,8 +163,8 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
     Neurons driven outside their range are summed over the batches into ``clip_rate`` (and per layer
     into the rows) and, with ``warn``, reported in one :class:`~.spiking.ClippingWarning` per call.
     """
-    from .energy import count_ops
-    from .inputs import check_batch
+    from ..energy import count_ops
+    from ..data.inputs import check_batch
 
     Ctx(mode=mode, precision=precision)  # validates mode and precision
     check_batch(batch_size, dtype)
@@ -174,7 +174,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
                    progress=progress)
     images = snn.check_images(images)   # a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
-        from .data import check_labels
+        from ..data.files import check_labels
 
         labels = check_labels(labels, "labels", getattr(ann, "num_classes", None) or None)   # issue 21
         if labels.shape[0] != images.shape[0]:
@@ -210,7 +210,7 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
     bar.close()
     ann.to(ann_dtype)
     if warn and clipped:
-        from .spiking import warn_clipping
+        from ..spiking import warn_clipping
 
         warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
     layers, neurons, spikes = layer_rows(snn, n)
@@ -395,7 +395,7 @@ def error_budget(snn, inputs, *, mode: str = "quantized", precision: int = 1024,
         pts[int(p)] = total if int(p) == int(precision) else _rel_error(run(mode=mode, precision=int(p)), ref)
         bar.update()
     bar.close()
-    from .convert import batch_len
+    from ..conversion.convert import batch_len
 
     n = batch_len(snn, inputs)
     return ErrorBudget(mode=mode, precision=int(precision), by=by, images=int(n), total_error=total,

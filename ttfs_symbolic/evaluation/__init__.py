@@ -1,0 +1,1 @@
+"""Evaluation: ANN against SNN (report, sweep over modes and precisions, error budget)."""

@@ -1,0 +1,1 @@
+"""Model families: each module builds the spiking counterpart of one kind of source model and registers it."""
