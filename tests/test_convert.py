@@ -211,7 +211,7 @@ def test_windows_follow_the_order_of_emission(converted):
     _, snn, x = converted
     ctx = Ctx(mode="exact", order=[])
     with torch.no_grad():
-        snn._forward(x[:1], ctx)
+        snn.run(x[:1], ctx)
     windows = [p.window for p in ctx.order]
     assert windows == sorted(windows) and len(set(windows)) == len(windows)
     assert {p.pname for p in ctx.order} == {p.pname for p in snn.populations()}

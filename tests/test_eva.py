@@ -21,8 +21,9 @@ from torch import nn
 
 from ttfs_symbolic.conversion.convert import build_spiking, calibrate, convert
 from ttfs_symbolic.families.eva import (SpikingDeiTDistilled, SpikingEva, SpikingEvaAttention, SpikingEvaMlp,
-                                     SpikingRope, _Claims, is_deit_distilled, is_eva)
-from ttfs_symbolic.spiking import Ctx, Population, Product
+                                     SpikingRope, is_deit_distilled, is_eva)
+from ttfs_symbolic.conversion.claims import ModuleClaims
+from ttfs_symbolic.spiking import Ctx, Population, Product, SpikingModel
 from ttfs_symbolic.families.vit import SpikingViT, UnsupportedModuleError
 
 # Exact mode evaluates every neuron's closed form in float64. The SNN computes
@@ -173,7 +174,7 @@ def test_spike_rates_name_energy_rows():
 # property tests: each new spiking layer against the torch op
 # --------------------------------------------------------------------------
 
-class Harness(nn.Module):
+class Harness(SpikingModel):
     """One spiking layer fed by an input population, calibrated by convert.calibrate."""
 
     def __init__(self, build):
@@ -188,12 +189,12 @@ class Harness(nn.Module):
     def check_images(self, x):
         return x
 
-    def _forward(self, x, ctx):
+    def run(self, x, ctx):
         return self.layer(self.input.emit(x, ctx), ctx)
 
-    def run(self, x):
+    def calibrated_output(self, x):
         calibrate(self, x, progress=False, batch_size=x.shape[0])
-        return self._forward(x.double(), Ctx(mode="exact"))
+        return self.run(x.double(), Ctx(mode="exact"))
 
 
 def rope_table(n: int, hd: int, gen: torch.Generator) -> torch.Tensor:
@@ -211,7 +212,7 @@ def test_rope_layer_is_apply_rot_embed_cat(seed, npt, half, hd):
     x = torch.randn(B, H, n_rot + npt, hd, generator=g, dtype=torch.float64) * 3
     sin, cos = emb.chunk(2, -1)
     h = Harness(lambda src: SpikingRope("rope", src, sin, cos, npt, half))
-    out = h.run(x)
+    out = h.calibrated_output(x)
     ref = torch.cat([x[:, :, :npt], apply_rot_embed_cat(x[:, :, npt:], emb, half=half)], dim=2)
     assert float((out - ref).abs().max()) <= LAYER_REL * float(ref.abs().max())
     # it is a constant sparse linear map per token, made of identity neurons, no product network
@@ -237,8 +238,8 @@ def test_gated_mlp_matches_timm(seed, swiglu, with_norm, gate_last):
     randomize(mod, seed)
     mod = mod.double()
     x = torch.randn(3, 5, dim, dtype=torch.float64) * 2
-    h = Harness(lambda src: SpikingEvaMlp("mlp", mod, _Claims(mod), src, None))
-    out = h.run(x)
+    h = Harness(lambda src: SpikingEvaMlp("mlp", mod, ModuleClaims(mod), src, None))
+    out = h.calibrated_output(x)
     with torch.no_grad():
         ref = mod(x)
     assert float((out - ref).abs().max()) <= LAYER_REL * float(ref.abs().max())
@@ -261,9 +262,9 @@ def test_eva_attention_matches_timm(seed, fused, npt, inner_norm, half):
     emb = rope_table(n_rot, hd, torch.Generator().manual_seed(seed))
     x = torch.randn(2, n_rot + npt, dim, dtype=torch.float64)
     sin, cos = emb.chunk(2, -1)
-    h = Harness(lambda src: SpikingEvaAttention("attn", attn, _Claims(attn), src, n_rot + npt, (sin, cos), None,
+    h = Harness(lambda src: SpikingEvaAttention("attn", attn, ModuleClaims(attn), src, n_rot + npt, (sin, cos), None,
                                                 softmax_max=True))
-    out = h.run(x)
+    out = h.calibrated_output(x)
     with torch.no_grad():
         ref = attn(x, rope=emb)
     assert float((out - ref).abs().max()) <= LAYER_REL * 10 * float(ref.abs().max())  # softmax + LN: ~100 ops more

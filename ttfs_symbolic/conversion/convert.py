@@ -24,7 +24,11 @@ from .schema import check_convert_args, read_conversion
 from .presets import DEFAULT_PRESET, PRESETS, check_preset, describe
 from ..spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS,
                       RESIDUAL_MODES, RSQRT_MODES, Ctx, PopStats, Population, Product)
-from ..families.vit import SpikingViT, UnsupportedModuleError
+from ..conversion.errors import UnsupportedModuleError
+from ..spiking.model import (SpikingModel, configuration, product_construction, residual_mode, rsqrt_mode,  # noqa: F401
+                             structure)
+from ..data.inputs import batches  # noqa: F401  (re-export)
+from ..progress import Progress  # noqa: F401  (re-export)
 
 #: 5: the fingerprint of the weights the file was calibrated for ("weights_fingerprint",
 #: :func:`weights_fingerprint`; checked on load, files before version 5 have none); each layer's
@@ -39,63 +43,6 @@ from ..families.vit import SpikingViT, UnsupportedModuleError
 FORMAT_VERSION = 5
 #: the default range kind of convert(): one range per layer, Algorithm 1
 DEFAULT_RANGE_KIND = "layer"
-
-
-class Progress:
-    """A one-line progress display on stderr (no extra dependency)."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True, stream=None):
-        self.total, self.label, self.enabled = total, label, enabled
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-        self.done = 0
-
-    def update(self, n: int = 1):
-        self.done += n
-        if self.enabled:
-            elapsed = time.perf_counter() - self.start
-            rate = self.done / elapsed if elapsed > 0 else 0.0
-            eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            width = 24
-            filled = int(width * self.done / max(self.total, 1))
-            line = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                    f"{elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
-            if getattr(self.stream, "isatty", lambda: False)():
-                self.stream.write("\r" + line)
-            elif self.done == self.total or self.done % max(1, self.total // 4) == 0:
-                self.stream.write(line + "\n")   # a log file: a few whole lines, not carriage returns
-            self.stream.flush()
-
-    def close(self):
-        if self.enabled and getattr(self.stream, "isatty", lambda: False)():
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def batches(data, batch_size: int):
-    """Image batches from a tensor, a (images, labels) pair, or an iterable of batches."""
-    if data is None or isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
-        raise TypeError(f"expected images as a tensor, an (images, labels) pair or an iterable of batches, "
-                        f"got {type(data).__name__}")
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        data = data[0]
-    if isinstance(data, torch.Tensor):
-        for i in range(0, data.shape[0], batch_size):
-            yield data[i:i + batch_size]
-        return
-    for item in data:
-        yield item[0] if isinstance(item, (tuple, list)) else item
-
-
-def _n_batches(data, batch_size):
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        data = data[0]
-    if isinstance(data, torch.Tensor):
-        return (data.shape[0] + batch_size - 1) // batch_size
-    try:
-        return len(data)
-    except TypeError:
-        return 0
 
 
 def resolve_model(model, pretrained: bool = False, **timm_kwargs) -> nn.Module:
@@ -165,27 +112,23 @@ def weights_fingerprint(model: nn.Module) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def input_batches(snn: nn.Module, data, batch_size: int):
-    """Batches of ``data`` as the spiking model reads them (images by default, :func:`batches`)."""
-    fn = getattr(snn, "input_batches", None)
-    return fn(data, batch_size) if fn is not None else batches(data, batch_size)
+def input_batches(snn: SpikingModel, data, batch_size: int):
+    """Batches of ``data`` as the spiking model reads them (:meth:`SpikingModel.input_batches`)."""
+    return snn.input_batches(data, batch_size)
 
 
-def prepare_input(snn: nn.Module, batch, dtype):
-    """One checked batch in the form ``snn._forward`` takes (images by default: a float tensor)."""
-    fn = getattr(snn, "prepare_input", None)
-    return fn(batch, dtype) if fn is not None else snn.check_images(batch).to(dtype)
+def prepare_input(snn: SpikingModel, batch, dtype):
+    """One checked batch in the form :meth:`SpikingModel.run` takes."""
+    return snn.prepare_input(batch, dtype)
 
 
-def batch_len(snn: nn.Module, x) -> int:
+def batch_len(snn: SpikingModel, x) -> int:
     """The number of items (images, sentences) in a prepared batch."""
-    fn = getattr(snn, "batch_len", None)
-    return fn(x) if fn is not None else x.shape[0]
+    return snn.batch_len(x)
 
 
-def _count_batches(snn: nn.Module, data, batch_size: int) -> int:
-    fn = getattr(snn, "count_batches", None)
-    return fn(data, batch_size) if fn is not None else _n_batches(data, batch_size)
+def _count_batches(snn: SpikingModel, data, batch_size: int) -> int:
+    return snn.count_batches(data, batch_size)
 
 
 def _take_rows(x, idx):
@@ -229,11 +172,11 @@ def _calibration_pass(snn, data, batch_size: int, ctx: Ctx, bar, holdout: float)
         n = batch_len(snn, x)
         fit, hold = _split_holdout(x, n, seen, every) if every else (x, None)
         if fit is not None:
-            snn._forward(fit, ctx)
+            snn.run(fit, ctx)
         if hold is not None:
             ctx.held_out.swap()
             try:
-                snn._forward(hold, ctx)
+                snn.run(hold, ctx)
             finally:
                 ctx.held_out.swap()
         seen += n
@@ -431,12 +374,6 @@ def set_rsqrt(snn: nn.Module, mode: str) -> nn.Module:
     return snn
 
 
-def rsqrt_mode(snn: nn.Module) -> str:
-    """How the (v + eps)^(-1/2) of ``snn`` are formed (:func:`set_rsqrt`)."""
-    return "folded" if any(isinstance(m, Population) and m.kind in ("ln_rsqrt", "l2_rsqrt") and m.relay
-                           for m in snn.modules()) else "neuron"
-
-
 def set_residual(snn: nn.Module, mode: str) -> nn.Module:
     """Carry every residual sum x + y of ``snn`` as ``mode``: ``neuron`` or ``synapses``.
 
@@ -455,39 +392,13 @@ def set_residual(snn: nn.Module, mode: str) -> nn.Module:
     if mode not in RESIDUAL_MODES:
         raise ValueError(f"unknown residual mode {mode!r}; choose one of {', '.join(RESIDUAL_MODES)}")
     if mode == "synapses":
-        why = getattr(snn, "residual_synapses_unsupported", lambda: "its family does not support it")()
+        why = snn.residual_synapses_unsupported()
         if why:
             raise ValueError(f"residual='synapses' is not available for {type(snn).__name__}: {why}")
     for m in snn.modules():
         if isinstance(m, Population) and m.kind == "residual":
             m.relay = mode == "synapses"
     return snn
-
-
-def configuration(snn: nn.Module) -> dict:
-    """The configuration ``snn`` was converted with: its preset, structure and calibration settings
-    (what the conversion report and the energy count state)."""
-    cal = getattr(snn, "calibration", {}) or {}
-    return {"preset": cal.get("preset"), "product": product_construction(snn), "residual": residual_mode(snn),
-            "rsqrt": rsqrt_mode(snn), "range_kind": cal.get("range_kind"), "codes": cal.get("codes", "linear"),
-            "calibrated_at": cal.get("precision")}
-
-
-def structure(snn: nn.Module) -> dict:
-    """The settings that shape ``snn``'s network, as the energy counts take them (product, residual, rsqrt)."""
-    return {"product": product_construction(snn), "residual": residual_mode(snn), "rsqrt": rsqrt_mode(snn)}
-
-
-def product_construction(snn: nn.Module) -> str:
-    """The multiplication-network construction of a converted model ("signed" or "paper")."""
-    kinds = {m.construction for m in snn.modules() if isinstance(m, Product)}
-    return kinds.pop() if len(kinds) == 1 else "signed" if "signed" in kinds else "paper"
-
-
-def residual_mode(snn: nn.Module) -> str:
-    """How the residual sums of ``snn`` are carried (:func:`set_residual`)."""
-    return "synapses" if any(isinstance(m, Population) and m.kind == "residual" and m.relay
-                             for m in snn.modules()) else "neuron"
 
 
 def set_product_construction(snn: nn.Module, construction: str) -> nn.Module:
@@ -521,7 +432,7 @@ def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> d
     """
     out = check_preset(preset)
     if snn is not None and out["residual"] == "synapses":
-        why = getattr(snn, "residual_synapses_unsupported", lambda: "its family does not support it")()
+        why = snn.residual_synapses_unsupported()
         if why:
             out["residual"] = "neuron"
     out.update({k: v for k, v in overrides.items() if v is not None})
@@ -748,12 +659,11 @@ def _check_fine_shapes(snn: nn.Module, path) -> None:
     (:meth:`Population.bounds`), with the same ValueError.
     """
     pops = snn.populations()
-    if not any(p.fine for p in pops) or not hasattr(snn, "check_images") or not hasattr(snn, "img_size"):
+    x = snn.blank_input() if any(p.fine for p in pops) else None
+    if x is None:
         return
-    dev = next(iter(snn.parameters()), torch.empty(0)).device
-    x = torch.zeros(1, int(snn.in_chans), *map(int, snn.img_size), dtype=torch.float64, device=dev)
     try:
         with torch.no_grad():
-            snn._forward(x, Ctx(mode="exact"))
+            snn.run(x, Ctx(mode="exact"))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["check_images", "check_dtype", "check_batch"]
+__all__ = ["check_images", "check_dtype", "check_batch", "batches", "count_batches"]
 
 
 def check_images(images, in_chans: int, img_size) -> torch.Tensor:
@@ -67,3 +67,30 @@ def check_batch(batch_size, dtype=torch.float32) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     check_dtype(dtype)
+
+
+def batches(data, batch_size: int):
+    """Image batches from a tensor, a (images, labels) pair, or an iterable of batches."""
+    if data is None or isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+        raise TypeError(f"expected images as a tensor, an (images, labels) pair or an iterable of batches, "
+                        f"got {type(data).__name__}")
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        data = data[0]
+    if isinstance(data, torch.Tensor):
+        for i in range(0, data.shape[0], batch_size):
+            yield data[i:i + batch_size]
+        return
+    for item in data:
+        yield item[0] if isinstance(item, (tuple, list)) else item
+
+
+def count_batches(data, batch_size: int) -> int:
+    """How many batches :func:`batches` yields (0 when an iterable has no length)."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        data = data[0]
+    if isinstance(data, torch.Tensor):
+        return (data.shape[0] + batch_size - 1) // batch_size
+    try:
+        return len(data)
+    except TypeError:
+        return 0

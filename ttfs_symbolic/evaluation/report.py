@@ -16,9 +16,12 @@ from pathlib import Path
 
 import torch
 
-from ..conversion.convert import Progress, batches, configuration, product_construction, structure  # noqa: F401 (re-export)
 from ..conversion.presets import describe
-from ..spiking import Ctx
+from ..data.files import check_labels
+from ..data.inputs import check_batch, check_dtype
+from ..progress import Progress
+from ..spiking import Ctx, SpikingActivation, finish_call, make_ctx, warn_clipping
+from ..spiking.model import configuration
 
 
 @dataclass
@@ -112,8 +115,6 @@ _INPUT_F = {
 
 def _neuron_labels(snn) -> dict[str, str]:
     """``f -> h`` per layer name: the catalogue neurons a reader can look up in neurons/."""
-    from ..spiking import SpikingActivation
-
     f_of = {m.out.pname: m.neuron_name for m in snn.modules() if isinstance(m, SpikingActivation)}
     return {p.pname: f"{f_of.get(p.pname, _INPUT_F.get(p.kind, 'id'))} -> {p.neuron}".replace("identity", "id")
             for p in snn.populations()}
@@ -146,78 +147,74 @@ def reset_counters(snn):
         p.stats.neurons = p.stats.spikes = p.stats.clipped = 0
 
 
-def _input_rates(snn) -> dict[str, float]:
-    """Firing rate of each layer's output, by layer name (for the energy count)."""
-    rates = {}
-    for p in snn.populations():
-        if p.stats.neurons:
-            rates[p.pname] = p.stats.spikes / p.stats.neurons
-    return rates
-
-
 @torch.no_grad()
-def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: int | None = None,
+def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int | None = None,
              dtype=torch.float32, batch_size: int = 64, progress: bool = True, warn: bool = True) -> ConversionReport:
-    """Run ANN and SNN on the same images and compare them (Section 5).
+    """Run ANN and SNN on the same inputs and compare them (Section 5); one loop for every family.
 
-    Neurons driven outside their range are summed over the batches into ``clip_rate`` (and per layer
-    into the rows) and, with ``warn``, reported in one :class:`~.spiking.ClippingWarning` per call.
+    ``data``: images (a tensor) for an image model, tokenizer batches for a
+    text model (compared on every unmasked token; no labels). Neurons driven
+    outside their range are summed over the batches into ``clip_rate`` (and
+    per layer into the rows) and, with ``warn``, reported in one
+    :class:`~ttfs_symbolic.spiking.ClippingWarning` per call. Energy: the
+    family's count (:meth:`~ttfs_symbolic.spiking.SpikingModel.count_energy`)
+    with the measured firing rates.
     """
-    from ..energy import count_ops
-    from ..data.inputs import check_batch
-
     Ctx(mode=mode, precision=precision)  # validates mode and precision
     check_batch(batch_size, dtype)
-    own = getattr(snn, "evaluate_against", None)   # a family with its own comparison (text models)
-    if own is not None:
-        return own(ann, images, labels, mode=mode, precision=precision, dtype=dtype, batch_size=batch_size,
-                   progress=progress)
-    images = snn.check_images(images)   # a floating tensor of the model's shape, finite (issue 12)
+    data = snn.check_data(data)   # images: a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
-        from ..data.files import check_labels
-
+        if not snn.classifier:
+            raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
         labels = check_labels(labels, "labels", getattr(ann, "num_classes", None) or None)   # issue 21
-        if labels.shape[0] != images.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+        if labels.shape[0] != data.shape[0]:
+            raise ValueError(f"{data.shape[0]} images but {labels.shape[0]} labels")
     reset_counters(snn)
     ann = ann.eval()
     ann_dtype = next(ann.parameters()).dtype
-    bar = Progress((images.shape[0] + batch_size - 1) // batch_size, f"evaluating ({mode})", enabled=progress)
-    agree = correct_ann = correct_snn = 0
-    max_err = 0.0
-    max_ref = 0.0
-    n = 0
-    clipped = checked = 0
+    ann.to(dtype)
+    bar = Progress(snn.count_batches(data, batch_size), f"evaluating ({mode})", enabled=progress)
+    agree = rows = correct_ann = correct_snn = n = clipped = checked = length = 0
+    max_err = max_ref = 0.0
     clip_layers: dict = {}
-    for i, batch in enumerate(batches(images, batch_size)):
-        ref = ann.to(dtype)(batch.to(dtype))
-        out = snn(batch, mode=mode, precision=precision, dtype=dtype, record=True, warn=False)
-        info = snn.last_clipping
-        clipped += info["clipped"]
-        checked += info["checked"]
-        for name, rate in info["layers"].items():
-            clip_layers[name] = max(clip_layers.get(name, 0.0), rate)
-        pa, ps = ref.argmax(-1), out.argmax(-1)
-        agree += int((pa == ps).sum())
-        max_err = max(max_err, float((out - ref).abs().max()))
-        max_ref = max(max_ref, float(ref.abs().max()))
-        if labels is not None:
-            lab = labels[i * batch_size:i * batch_size + batch.shape[0]]
-            correct_ann += int((pa == lab).sum())
-            correct_snn += int((ps == lab).sum())
-        n += batch.shape[0]
-        bar.update()
-    bar.close()
-    ann.to(ann_dtype)
+    try:
+        for batch in snn.input_batches(data, batch_size):
+            x = snn.prepare_input(batch, check_dtype(dtype))
+            ctx = make_ctx(snn, mode, precision, record=True)
+            out, keep = snn.outputs(x, ctx)
+            info = finish_call(snn, ctx, warn=False)
+            clipped += info["clipped"]
+            checked += info["checked"]
+            for name, rate in info["layers"].items():
+                clip_layers[name] = max(clip_layers.get(name, 0.0), rate)
+            ref = snn.reference(ann, x)
+            if keep is not None:
+                out, ref = out[keep], ref[keep]
+            pa, ps = ref.argmax(-1), out.argmax(-1)
+            agree += int((pa == ps).sum())
+            rows += out.shape[0]
+            max_err = max(max_err, float((out - ref).abs().max()))
+            max_ref = max(max_ref, float(ref.abs().max()))
+            items = snn.batch_len(x)
+            if labels is not None:
+                lab = labels[n:n + items]
+                correct_ann += int((pa == lab).sum())
+                correct_snn += int((ps == lab).sum())
+            n += items
+            length = max(length, snn.input_length(x))
+            bar.update()
+    finally:
+        ann.to(ann_dtype)
+        bar.close()
+    if n == 0:
+        raise ValueError("no batches to evaluate")
     if warn and clipped:
-        from ..spiking import warn_clipping
-
         warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
     layers, neurons, spikes = layer_rows(snn, n)
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **structure(snn))
+    energy = snn.count_energy(ann, length)
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
-        agreement=agree / max(n, 1), max_logit_error=max_err,
+        agreement=agree / max(rows, 1), max_logit_error=max_err,
         max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf,
         ann_accuracy=None if labels is None else correct_ann / n,
         snn_accuracy=None if labels is None else correct_snn / n,
@@ -226,35 +223,6 @@ def evaluate(snn, ann, images, labels=None, *, mode: str = "exact", precision: i
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
         energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clipped / checked if checked else 0.0,
         configuration=configuration(snn))
-
-
-def snn_spike_rates_for_energy(snn) -> dict[str, float]:
-    """Measured firing rate of the input of each linear layer, keyed by the energy rows' names.
-
-    A linear layer's synaptic operations are one accumulate per input spike
-    per outgoing synapse, so its static count is scaled by the rate at which
-    its input layer fired.
-    """
-    rates = _input_rates(snn)
-    out = {}
-    for blk_i, blk in enumerate(getattr(snn, "blocks", [])):
-        pre = f"blocks.{blk_i}"
-        if f"{pre}.norm1" in rates:
-            out[f"{pre}.attn.qkv"] = rates[f"{pre}.norm1"]
-        if f"{pre}.attn.context" in rates:
-            out[f"{pre}.attn.proj"] = rates[f"{pre}.attn.context"]
-        if f"{pre}.norm2" in rates:
-            out[f"{pre}.mlp.fc1"] = rates[f"{pre}.norm2"]
-        src = f"{pre}.mlp.norm" if f"{pre}.mlp.norm" in rates else f"{pre}.mlp.act"
-        if src in rates:
-            out[f"{pre}.mlp.fc2"] = rates[src]
-    if "input" in rates:
-        out["patch_embed.proj"] = rates["input"]
-    for last in ("fc_norm", "pool", "norm"):
-        if last in rates:
-            out["head"] = rates[last]
-            break
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -395,8 +363,6 @@ def error_budget(snn, inputs, *, mode: str = "quantized", precision: int = 1024,
         pts[int(p)] = total if int(p) == int(precision) else _rel_error(run(mode=mode, precision=int(p)), ref)
         bar.update()
     bar.close()
-    from ..conversion.convert import batch_len
-
-    n = batch_len(snn, inputs)
+    n = snn.batch_len(inputs)
     return ErrorBudget(mode=mode, precision=int(precision), by=by, images=int(n), total_error=total,
                        groups=out_groups, curve=pts)

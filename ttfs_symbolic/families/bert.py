@@ -44,8 +44,15 @@ from torch import nn
 
 from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
                       SpikingSoftmax, channel_squares, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
-from ..conversion.activations import is_activation
-from .vit import UnsupportedModuleError, _activation_neuron, _f64
+# The activation neurons come from the registry (:mod:`ttfs_symbolic.conversion.activations`); registered
+# out of the box: transformers' GELUActivation (hidden_act gelu), NewGELUActivation (gelu_new), GELUTanh
+# (gelu_pytorch_tanh), QuickGELUActivation, SiLUActivation and torch's; others with register_activation.
+from ..conversion.activations import activation_neuron, is_activation
+from ..energy.bert import count_ops_bert
+from ..spiking.model import SpikingModel, structure
+from ..conversion.claims import typename
+from ..conversion.errors import UnsupportedModuleError
+from .common import as_f64
 
 #: module types a supported encoder may contain (by class name; LayerNorm, Linear,
 #: Embedding and Dropout must be the torch classes themselves)
@@ -59,21 +66,6 @@ _TORCH_LEAVES = (nn.Linear, nn.LayerNorm, nn.Embedding, nn.Dropout, nn.ModuleLis
 
 #: pad mask value of a silent key: masked scores never reach a neuron's potential
 _MASKED = -math.inf
-
-
-def _tname(m) -> str:
-    return f"{type(m).__module__}.{type(m).__name__}"
-
-
-def activation_neuron(path: str, act: nn.Module):
-    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.conversion.activations`).
-
-    Registered out of the box: transformers' ``GELUActivation`` (``hidden_act``
-    ``gelu``), ``NewGELUActivation`` (``gelu_new``), ``GELUTanh``
-    (``gelu_pytorch_tanh``), ``QuickGELUActivation``, ``SiLUActivation`` and
-    torch's; others with ``ttfs_symbolic.register_activation``.
-    """
-    return _activation_neuron(path, act)
 
 
 def _is_text_model(model) -> bool:
@@ -100,7 +92,7 @@ def check_encoder(model: nn.Module) -> None:
     if type(model) not in (BertModel, RobertaModel):
         base = getattr(model, "base_model_prefix", "")
         raise UnsupportedModuleError(
-            f"unsupported model: {_tname(model)} (supported: transformers BertModel and RobertaModel; "
+            f"unsupported model: {typename(model)} (supported: transformers BertModel and RobertaModel; "
             f"for a model with a task head pass its encoder, model.{base or 'bert'})")
     cfg = model.config
     if getattr(cfg, "is_decoder", False):
@@ -121,7 +113,7 @@ def check_encoder(model: nn.Module) -> None:
             activation_neuron(path, m)   # raises for an activation with no registered formula
             continue
         raise UnsupportedModuleError(
-            f"unsupported module at '{path or '<root>'}': {_tname(m)} has no spiking counterpart "
+            f"unsupported module at '{path or '<root>'}': {typename(m)} has no spiking counterpart "
             "(supported inside a BERT / RoBERTa encoder: Linear, LayerNorm, Embedding, Dropout, GELU and "
             "the Bert*/Roberta* containers)")
     for i, layer in enumerate(model.encoder.layer):
@@ -228,8 +220,8 @@ class SpikingBertLayer(nn.Module):
         self.hd = sa.attention_head_size
         scale = float(getattr(sa, "scaling", self.hd ** -0.5))
         # the attention scale folded into the weights of q (eq. 8), in float64 (vit._f64)
-        self.q = _FoldedLinear(f"{name}.attention.self.query", _f64(sa.query.weight) * scale,
-                               None if sa.query.bias is None else _f64(sa.query.bias) * scale)
+        self.q = _FoldedLinear(f"{name}.attention.self.query", as_f64(sa.query.weight) * scale,
+                               None if sa.query.bias is None else as_f64(sa.query.bias) * scale)
         self.k = SpikingLinear(f"{name}.attention.self.key", sa.key.weight, sa.key.bias)
         self.v = SpikingLinear(f"{name}.attention.self.value", sa.value.weight, sa.value.bias)
         self.scores = Population(f"{name}.attention.scores", "identity", kind="matmul_qk", fan_in=3 * self.hd)
@@ -276,7 +268,7 @@ class SpikingBertLayer(nn.Module):
         return self.norm2(self.res2.emit(y + h, ctx, fresh=True), ctx)
 
 
-class SpikingBert(nn.Module):
+class SpikingBert(SpikingModel):
     """The spiking counterpart of a transformers ``BertModel`` or ``RobertaModel`` (encoder only).
 
     ``snn(batch, mode="exact" | "quantized" | "kernel", precision=p, dtype=...)``
@@ -326,11 +318,6 @@ class SpikingBert(nn.Module):
     def residual_synapses_unsupported(self) -> str | None:
         """None: every sum of a post-LN layer feeds its LayerNorm (``residual="synapses"`` can carry it)."""
         return None
-
-    def populations(self) -> list[Population]:
-        """Every spiking layer, in the order of the forward pass (of the windows once calibrated)."""
-        pops = [m for m in self.modules() if isinstance(m, Population)]
-        return sorted(pops, key=lambda p: p.window)
 
     @staticmethod
     def _is_batch(item) -> bool:
@@ -458,7 +445,7 @@ class SpikingBert(nn.Module):
             h = blk(h, keymask, ctx)
         return h
 
-    def _forward(self, x: dict, ctx: Ctx):
+    def run(self, x: dict, ctx: Ctx):
         return self._encode_tokens(x, ctx)
 
     @torch.no_grad()
@@ -478,71 +465,35 @@ class SpikingBert(nn.Module):
         return out
 
     # ---- comparison with the ANN (ttfs_symbolic.evaluation.report.evaluate) --------
-    def _reference(self, ann, batch: dict):
+    #: compared with the ANN on every unmasked token (sentence embeddings for sentence-transformers);
+    #: ``agreement`` is the fraction whose largest channel is the same in both: no labels
+    classifier = False
+
+    def reference(self, ann, batch: dict):
         """The ANN's output for the same batch: the last hidden state."""
         return ann(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"].long(),
                    token_type_ids=batch["token_type_ids"], position_ids=batch.get("position_ids")).last_hidden_state
 
-    def _outputs(self, x: dict, ctx: Ctx):
+    def outputs(self, x: dict, ctx: Ctx):
         """SNN output and the mask of its meaningful rows (unmasked tokens)."""
         return self._encode_tokens(x, ctx), x["attention_mask"]
 
-    @torch.no_grad()
-    def evaluate_against(self, ann, data, labels=None, *, mode: str = "exact", precision: int | None = None,
-                         dtype=torch.float32, batch_size: int = 64, progress: bool = True):
-        """:func:`ttfs_symbolic.evaluation.report.evaluate` for text: ANN and SNN on the same tokenizer batches.
+    def check_data(self, data):
+        """Tokenizer batches are checked one by one (:meth:`prepare_input`)."""
+        return data
 
-        Compared on every unmasked token (sentence embeddings for a
-        sentence-transformers model): ``agreement`` is the fraction whose
-        largest channel is the same in both, ``max_logit_error`` the largest
-        absolute difference (relative: to the ANN's largest magnitude).
-        Energy: :func:`~ttfs_symbolic.energy.bert.count_ops_bert` at the
-        longest padded length seen, with the measured firing rates.
-        """
-        from ..conversion.convert import Progress, configuration, structure
-        from ..energy.bert import count_ops_bert
-        from ..evaluation.report import ConversionReport, layer_rows, reset_counters
+    def blank_input(self):
+        """None: token counts vary, per-channel ranges are checked at the first call (:meth:`Population.bounds`)."""
+        return None
 
-        if labels is not None:
-            raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
-        reset_counters(self)
-        ann = ann.eval()
-        ann_dtype = next(ann.parameters()).dtype
-        ann.to(dtype)
-        bar = Progress(self.count_batches(data, batch_size), f"evaluating ({mode})", enabled=progress)
-        agree = rows = n = 0
-        max_err = max_ref = 0.0
-        seq_len = 1
-        try:
-            for batch in self.input_batches(data, batch_size):
-                x = self.prepare_input(batch, dtype)
-                out, keep = self._outputs(x, Ctx(mode=mode, precision=precision, record=True))
-                ref = self._reference(ann, x)
-                out, ref = out[keep], ref[keep]
-                agree += int((out.argmax(-1) == ref.argmax(-1)).sum())
-                rows += out.shape[0]
-                max_err = max(max_err, float((out - ref).abs().max()))
-                max_ref = max(max_ref, float(ref.abs().max()))
-                n += self.batch_len(x)
-                seq_len = max(seq_len, int(x["input_ids"].shape[1]))
-                bar.update()
-        finally:
-            ann.to(ann_dtype)
-            bar.close()
-        if n == 0:
-            raise ValueError("no batches to evaluate")
-        layers, neurons, spikes = layer_rows(self, n)
+    def input_length(self, x) -> int:
+        """Tokens per sequence of a prepared batch (the energy is counted at the longest seen)."""
+        return int(x["input_ids"].shape[1])
 
-        energy = count_ops_bert(self.energy_config(), seq_len=seq_len, spike_rates=self.spike_rates_for_energy(),
-                                **structure(self))
-        return ConversionReport(
-            mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
-            agreement=agree / max(rows, 1), max_logit_error=max_err,
-            max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf, ann_accuracy=None, snn_accuracy=None,
-            neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
-            op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
-            energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-                energy_rows=[r.to_dict() for r in energy.rows], configuration=configuration(self))
+    def count_energy(self, ann, length: int):
+        """:func:`~ttfs_symbolic.energy.bert.count_ops_bert` at ``length`` tokens, with the measured firing rates."""
+        return count_ops_bert(self.energy_config(), seq_len=max(length, 1), spike_rates=self.spike_rates_for_energy(),
+                              **structure(self))
 
     def energy_config(self) -> dict:
         """The config fields :func:`~ttfs_symbolic.energy.bert.count_ops_bert` reads."""
@@ -550,9 +501,7 @@ class SpikingBert(nn.Module):
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear row of :func:`ttfs_symbolic.energy.bert.count_ops_bert`."""
-        from ..evaluation.report import _input_rates
-
-        rates = _input_rates(self)
+        rates = self.layer_rates()
         out = {}
         prev = "embeddings.LayerNorm"
         for i in range(len(self.blocks)):
@@ -587,7 +536,7 @@ class SpikingSentenceTransformer(SpikingBert):
         if not mods or type(mods[0]).__name__ != "Transformer" or not hasattr(mods[0], "auto_model"):
             raise UnsupportedModuleError(
                 f"unsupported sentence-transformers model: its first module is "
-                f"{_tname(mods[0]) if mods else 'missing'}, not a Transformer")
+                f"{typename(mods[0]) if mods else 'missing'}, not a Transformer")
         super().__init__(mods[0].auto_model, softmax_max=softmax_max)
         # sentence-transformers >= 5.x: preprocess (tokenize is deprecated there); older: tokenize
         self._st_tokenize = getattr(st, "preprocess", None) or st.tokenize
@@ -610,7 +559,7 @@ class SpikingSentenceTransformer(SpikingBert):
                     and getattr(m, "module_input_name", "sentence_embedding") == "sentence_embedding":
                 self.normalize = True
                 continue
-            raise UnsupportedModuleError(f"unsupported module at '{i}': {_tname(m)} (supported after Pooling: "
+            raise UnsupportedModuleError(f"unsupported module at '{i}': {typename(m)} (supported after Pooling: "
                                          "one Normalize)")
         src = self.out_pop
         self.pool = None
@@ -652,16 +601,16 @@ class SpikingSentenceTransformer(SpikingBert):
         r = self.rsqrt.emit(terms(s, self.sumsq, self.k_rsqrt, ctx, self.rsqrt), ctx, fresh=True)
         return self.l2_product(e, r, ctx)
 
-    def _forward(self, x: dict, ctx: Ctx):
+    def run(self, x: dict, ctx: Ctx):
         return self._pool(self._encode_tokens(x, ctx), x["attention_mask"], ctx)
 
-    def _reference(self, ann, batch: dict):
+    def reference(self, ann, batch: dict):
         feats = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].long(),
                  "token_type_ids": batch["token_type_ids"]}
         return ann(feats)["sentence_embedding"]
 
-    def _outputs(self, x: dict, ctx: Ctx):
-        e = self._forward(x, ctx)
+    def outputs(self, x: dict, ctx: Ctx):
+        e = self.run(x, ctx)
         return e, torch.ones(e.shape[0], dtype=torch.bool, device=e.device)
 
     def energy_config(self) -> dict:
@@ -680,7 +629,7 @@ class SpikingSentenceTransformer(SpikingBert):
         batch = sentences if self._is_batch(sentences) else self.tokenize(sentences)
         x = self.prepare_input(batch, dtype)
         ctx = make_ctx(self, mode, precision, record, only, check_clipping)
-        out = self._forward(x, ctx)
+        out = self.run(x, ctx)
         finish_call(self, ctx, warn=warn)
         return out
 

@@ -40,7 +40,11 @@ import torch
 from torch import nn
 
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
-from .vit import SpikingViT, UnsupportedModuleError, _activation_neuron, _f64, _is_identity, _linear_gamma
+from ..conversion.activations import activation_neuron
+from ..conversion.claims import ModuleClaims, is_identity, typename
+from ..conversion.errors import UnsupportedModuleError
+from .common import SpikingVisionTransformer, as_f64, linear_with_gamma
+from .vit import SpikingViT
 
 
 def _eva_types():
@@ -68,70 +72,6 @@ def is_deit_distilled(model) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(model, VisionTransformerDistilled)
-
-
-def _tname(m) -> str:
-    return f"{type(m).__module__}.{type(m).__name__}"
-
-
-class _Claims:
-    """Paths of the source model's modules that a spiking layer stands for.
-
-    Construction claims every module it converts (or proves to be an identity
-    at inference); :meth:`check_complete` then refuses any module left over,
-    so nothing silently stays an ANN operation.
-    """
-
-    def __init__(self, root: nn.Module):
-        self.root = root
-        self.paths: set[str] = set()
-
-    def claim(self, path: str, module: nn.Module | None = None, recurse: bool = False):
-        self.paths.add(path)
-        if recurse and module is not None:
-            for p, _ in module.named_modules():
-                if p:
-                    self.paths.add(f"{path}.{p}" if path else p)
-
-    def identity(self, path: str, m):
-        """Claim an inference-time identity (Identity, Dropout, DropPath) or refuse."""
-        if m is None:
-            return
-        if not _is_identity(m):
-            raise UnsupportedModuleError(
-                f"unsupported module at '{path}': {_tname(m)} has no spiking counterpart in this position "
-                "(expected an identity at inference: Identity, Dropout or DropPath)")
-        self.claim(path, m, recurse=True)
-
-    def layernorm(self, path: str, m):
-        """A LayerNorm over the last dimension (claimed), None for an identity, else refuse."""
-        import timm.layers as tl
-
-        if m is None or _is_identity(m):
-            self.identity(path, m)
-            return None
-        if type(m) not in (nn.LayerNorm, tl.LayerNorm):
-            raise UnsupportedModuleError(
-                f"unsupported norm at '{path}': {_tname(m)} (supported: torch.nn.LayerNorm and "
-                "timm.layers.LayerNorm; RmsNorm and float32-forcing norms have no spiking counterpart here)")
-        if len(m.normalized_shape) != 1:
-            raise UnsupportedModuleError(f"unsupported LayerNorm at '{path}': normalized over {m.normalized_shape}")
-        self.claim(path, m)
-        return m
-
-    def linear(self, path: str, m) -> nn.Linear:
-        if type(m) is not nn.Linear:
-            raise UnsupportedModuleError(
-                f"unsupported module at '{path}': {_tname(m)} (expected torch.nn.Linear)")
-        self.claim(path, m)
-        return m
-
-    def check_complete(self):
-        for p, m in self.root.named_modules():
-            if p and p not in self.paths:
-                raise UnsupportedModuleError(
-                    f"unsupported module at '{p}': {_tname(m)} is not part of any layer the EVA converter "
-                    "knows, so it would stay an ANN operation")
 
 
 # --------------------------------------------------------------------------
@@ -182,8 +122,8 @@ class SpikingRope(nn.Module):
         self.num_prefix = num_prefix
         self.half = half
         self.register_buffer("perm", perm, persistent=False)
-        self.register_buffer("w_self", torch.cat([ones, _f64(cos)], 0), persistent=False)
-        self.register_buffer("w_partner", torch.cat([zeros, _f64(sin) * sign], 0), persistent=False)
+        self.register_buffer("w_self", torch.cat([ones, as_f64(cos)], 0), persistent=False)
+        self.register_buffer("w_partner", torch.cat([zeros, as_f64(sin) * sign], 0), persistent=False)
         self.out = Population(name, "identity", kind="rope", fan_in=2)
 
     def matrix(self, token: int) -> torch.Tensor:
@@ -218,13 +158,13 @@ class SpikingEvaAttention(nn.Module):
     the scale. ``gamma`` (EvaBlock's ``gamma_1``) is folded into proj.
     """
 
-    def __init__(self, name: str, attn, claims: _Claims, src: Population, n_tokens: int, rope, gamma,
+    def __init__(self, name: str, attn, claims: ModuleClaims, src: Population, n_tokens: int, rope, gamma,
                  softmax_max: bool):
         super().__init__()
         teva = _eva_types()[0]
         if type(attn) is not teva.EvaAttention:
             raise UnsupportedModuleError(
-                f"unsupported module at '{name}': {_tname(attn)} (supported: timm.models.eva.EvaAttention)")
+                f"unsupported module at '{name}': {typename(attn)} (supported: timm.models.eva.EvaAttention)")
         claims.claim(name, attn)
         if getattr(attn, "gate", None) is not None:
             raise UnsupportedModuleError(
@@ -235,21 +175,21 @@ class SpikingEvaAttention(nn.Module):
         inner = H * hd
         self.h, self.hd = H, hd
         if attn.qkv is not None:
-            W = _f64(claims.linear(f"{name}.qkv", attn.qkv).weight)
+            W = as_f64(claims.linear(f"{name}.qkv", attn.qkv).weight)
             Wq, Wk, Wv = W[:inner], W[inner:2 * inner], W[2 * inner:]
             if attn.qkv.bias is not None:
                 raise UnsupportedModuleError(f"unsupported setting at '{name}.qkv': a fused qkv bias")
             if attn.q_bias is None:
                 Bq = Bk = Bv = None
             else:
-                Bq, Bv = _f64(attn.q_bias), _f64(attn.v_bias)
-                Bk = _f64(attn.k_bias) if attn.k_bias is not None else None
+                Bq, Bv = as_f64(attn.q_bias), as_f64(attn.v_bias)
+                Bk = as_f64(attn.k_bias) if attn.k_bias is not None else None
         else:
             lq = claims.linear(f"{name}.q_proj", attn.q_proj)
             lk = claims.linear(f"{name}.k_proj", attn.k_proj)
             lv = claims.linear(f"{name}.v_proj", attn.v_proj)
-            Wq, Wk, Wv = _f64(lq.weight), _f64(lk.weight), _f64(lv.weight)
-            Bq, Bk, Bv = _f64(lq.bias), _f64(lk.bias), _f64(lv.bias)
+            Wq, Wk, Wv = as_f64(lq.weight), as_f64(lk.weight), as_f64(lv.weight)
+            Bq, Bk, Bv = as_f64(lq.bias), as_f64(lk.bias), as_f64(lv.bias)
         self.q_norm = claims.layernorm(f"{name}.q_norm", attn.q_norm)
         self.k_norm = claims.layernorm(f"{name}.k_norm", attn.k_norm)
         scale = float(attn.scale)
@@ -262,9 +202,9 @@ class SpikingEvaAttention(nn.Module):
         self.sq = self.sk = None
         qsrc, ksrc = self.q.out, self.k.out
         if self.q_norm is not None:
-            w = _f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \
+            w = as_f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \
                 torch.full((hd,), scale, dtype=torch.float64)
-            b = _f64(self.q_norm.bias) * scale if self.q_norm.bias is not None else None
+            b = as_f64(self.q_norm.bias) * scale if self.q_norm.bias is not None else None
             self.sq = SpikingLayerNorm(f"{name}.q_norm", qsrc, w, b, self.q_norm.eps, hd)
             qsrc = self.sq.out
         if self.k_norm is not None:
@@ -294,7 +234,7 @@ class SpikingEvaAttention(nn.Module):
             self.norm = SpikingLayerNorm(f"{name}.norm", self.context, onorm.weight, onorm.bias, onorm.eps, inner)
             proj_src = self.norm.out
         lp = claims.linear(f"{name}.proj", attn.proj)
-        self.proj = _linear_gamma(f"{name}.proj", _f64(lp.weight), _f64(lp.bias), gamma)
+        self.proj = linear_with_gamma(f"{name}.proj", as_f64(lp.weight), as_f64(lp.bias), gamma)
         self.proj_src = proj_src
         # (energy row, population whose spikes feed it) for the measured firing rates
         rows = ([(f"{name}.qkv", src)] if attn.qkv is not None else
@@ -345,7 +285,7 @@ class SpikingEvaMlp(nn.Module):
     ``gamma_2``) is folded into fc2.
     """
 
-    def __init__(self, name: str, mlp, claims: _Claims, src: Population, gamma):
+    def __init__(self, name: str, mlp, claims: ModuleClaims, src: Population, gamma):
         super().__init__()
         _, _, tmlp, _ = _eva_types()
         claims.claim(name, mlp)
@@ -356,9 +296,9 @@ class SpikingEvaMlp(nn.Module):
         if kind is tmlp.Mlp:
             fc1 = claims.linear(f"{name}.fc1", mlp.fc1)
             self.gated = False
-            self.fc1 = SpikingLinear(f"{name}.fc1", _f64(fc1.weight), _f64(fc1.bias))
+            self.fc1 = SpikingLinear(f"{name}.fc1", as_f64(fc1.weight), as_f64(fc1.bias))
             claims.claim(f"{name}.act", mlp.act, recurse=True)
-            self.act = SpikingActivation(f"{name}.act", _activation_neuron(f"{name}.act", mlp.act), self.fc1.out)
+            self.act = SpikingActivation(f"{name}.act", activation_neuron(f"{name}.act", mlp.act), self.fc1.out)
             hidden_src = self.act.out
             hidden = fc1.out_features
             rows.append((f"{name}.fc1", src))
@@ -366,7 +306,7 @@ class SpikingEvaMlp(nn.Module):
             self.gated = True
             if kind is tmlp.GluMlp:
                 fc1 = claims.linear(f"{name}.fc1", mlp.fc1)
-                W, B = _f64(fc1.weight), _f64(fc1.bias)
+                W, B = as_f64(fc1.weight), as_f64(fc1.bias)
                 hidden = fc1.out_features // 2
                 first = (W[:hidden], None if B is None else B[:hidden])
                 second = (W[hidden:], None if B is None else B[hidden:])
@@ -377,27 +317,27 @@ class SpikingEvaMlp(nn.Module):
             else:
                 lg = claims.linear(f"{name}.fc1_g", mlp.fc1_g)
                 lx = claims.linear(f"{name}.fc1_x", mlp.fc1_x)
-                Wg, Bg, Wx, Bx = _f64(lg.weight), _f64(lg.bias), _f64(lx.weight), _f64(lx.bias)
+                Wg, Bg, Wx, Bx = as_f64(lg.weight), as_f64(lg.bias), as_f64(lx.weight), as_f64(lx.bias)
                 hidden = lg.out_features
                 gname, xname = f"{name}.fc1_g", f"{name}.fc1_x"
                 rows += [(f"{name}.fc1_g", src), (f"{name}.fc1_x", src)]
             self.fc1_g = SpikingLinear(gname, Wg, Bg)
             self.fc1_x = SpikingLinear(xname, Wx, Bx)
             claims.claim(f"{name}.act", mlp.act, recurse=True)
-            self.act = SpikingActivation(f"{name}.act", _activation_neuron(f"{name}.act", mlp.act), self.fc1_g.out)
+            self.act = SpikingActivation(f"{name}.act", activation_neuron(f"{name}.act", mlp.act), self.fc1_g.out)
             self.mul_out = Population(f"{name}.mul", "identity", kind="product", fan_in=3)
             self.mul = Product(f"{name}.mul", self.act.out, self.fc1_x.out, self.mul_out, matmul=False)
             hidden_src = self.mul_out
         else:
             raise UnsupportedModuleError(
-                f"unsupported module at '{name}': {_tname(mlp)} (supported: timm Mlp, GluMlp, SwiGLU)")
+                f"unsupported module at '{name}': {typename(mlp)} (supported: timm Mlp, GluMlp, SwiGLU)")
         mnorm = claims.layernorm(f"{name}.norm", getattr(mlp, "norm", None))
         self.norm = None
         if mnorm is not None:
             self.norm = SpikingLayerNorm(f"{name}.norm", hidden_src, mnorm.weight, mnorm.bias, mnorm.eps, hidden)
             hidden_src = self.norm.out
         fc2 = claims.linear(f"{name}.fc2", mlp.fc2)
-        self.fc2 = _linear_gamma(f"{name}.fc2", _f64(fc2.weight), _f64(fc2.bias), gamma)
+        self.fc2 = linear_with_gamma(f"{name}.fc2", as_f64(fc2.weight), as_f64(fc2.bias), gamma)
         rows.append((f"{name}.fc2", hidden_src))
         self.rate_rows = rows
         self.out = self.fc2.out
@@ -425,13 +365,13 @@ class SpikingEvaBlock(nn.Module):
     through a synaptic delay (docs/design.md).
     """
 
-    def __init__(self, name: str, blk, claims: _Claims, src: Population, n_tokens: int, rope, softmax_max: bool):
+    def __init__(self, name: str, blk, claims: ModuleClaims, src: Population, n_tokens: int, rope, softmax_max: bool):
         super().__init__()
         teva = _eva_types()[0]
         kind = type(blk)
         if kind not in (teva.EvaBlock, teva.EvaBlockPostNorm):
             raise UnsupportedModuleError(
-                f"unsupported module at '{name}': {_tname(blk)} (supported: EvaBlock, EvaBlockPostNorm)")
+                f"unsupported module at '{name}': {typename(blk)} (supported: EvaBlock, EvaBlockPostNorm)")
         claims.claim(name, blk)
         claims.identity(f"{name}.drop_path1", blk.drop_path1)
         claims.identity(f"{name}.drop_path2", blk.drop_path2)
@@ -471,7 +411,7 @@ class SpikingEvaBlock(nn.Module):
 # the model
 # --------------------------------------------------------------------------
 
-class SpikingEva(nn.Module):
+class SpikingEva(SpikingVisionTransformer):
     """The spiking counterpart of a timm ``Eva`` (EVA, EVA-02).
 
     Same interface as :class:`~ttfs_symbolic.families.vit.SpikingViT`:
@@ -485,8 +425,8 @@ class SpikingEva(nn.Module):
         super().__init__()
         teva, tl, tmlp, tpos = _eva_types()
         if not isinstance(eva, teva.Eva) or type(eva) is not teva.Eva:
-            raise UnsupportedModuleError(f"unsupported model: {_tname(eva)} is not a timm Eva")
-        claims = _Claims(eva)
+            raise UnsupportedModuleError(f"unsupported model: {typename(eva)} is not a timm Eva")
+        claims = ModuleClaims(eva)
         if getattr(eva, "dynamic_img_size", False):
             raise UnsupportedModuleError("unsupported setting: dynamic_img_size=True")
         if eva.global_pool not in ("token", "avg"):
@@ -494,10 +434,10 @@ class SpikingEva(nn.Module):
                 f"unsupported pooling global_pool={eva.global_pool!r} (supported: 'token', 'avg')")
         if getattr(eva, "attn_pool", None) is not None:
             raise UnsupportedModuleError(
-                f"unsupported module at 'attn_pool': {_tname(eva.attn_pool)} (attention pooling)")
+                f"unsupported module at 'attn_pool': {typename(eva.attn_pool)} (attention pooling)")
         pe = eva.patch_embed
         if type(pe) is not tl.PatchEmbed or type(pe.proj) is not nn.Conv2d:
-            raise UnsupportedModuleError(f"unsupported module at 'patch_embed': {_tname(pe)}")
+            raise UnsupportedModuleError(f"unsupported module at 'patch_embed': {typename(pe)}")
         proj = pe.proj
         if (tuple(proj.kernel_size) != tuple(proj.stride) or tuple(proj.padding) != (0, 0)
                 or proj.groups != 1 or tuple(proj.dilation) != (1, 1) or getattr(pe, "dynamic_img_pad", False)):
@@ -533,7 +473,7 @@ class SpikingEva(nn.Module):
         if eva.rope is not None:
             if getattr(eva, "rope_mixed", False) or type(eva.rope) is not tpos.RotaryEmbeddingCat:
                 raise UnsupportedModuleError(
-                    f"unsupported module at 'rope': {_tname(eva.rope)} (supported: RotaryEmbeddingCat, "
+                    f"unsupported module at 'rope': {typename(eva.rope)} (supported: RotaryEmbeddingCat, "
                     "the fixed-grid rotary embedding of EVA-02)")
             table = getattr(eva.rope, "pos_embed", None)
             if table is None or table.shape[0] != n_patches:
@@ -586,8 +526,6 @@ class SpikingEva(nn.Module):
         self.num_classes = eva.num_classes
         self.n_tokens = n_tokens
 
-    populations = SpikingViT.populations
-
     def residual_synapses_unsupported(self) -> str | None:
         """Why ``residual="synapses"`` cannot carry this model's sums (None: it can): post-norm blocks'
         sums feed the next attention and MLP, not a LayerNorm; so does the last sum without a final norm."""
@@ -596,10 +534,6 @@ class SpikingEva(nn.Module):
         if self.norm is None and self.pool is None:
             return "the last block's sum feeds the head directly (no final LayerNorm and no average pool)"
         return None
-    check_images = SpikingViT.check_images
-    forward = SpikingViT.forward
-    predict = SpikingViT.predict
-    _forward = SpikingViT._forward   # same embedding, prefix/position order, pooling and head
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear (and RoPE) row of ``count_ops``.
@@ -608,9 +542,7 @@ class SpikingEva(nn.Module):
         synapse, so its static count is scaled by the rate at which its input
         layer fired (run the model with ``record=True`` first).
         """
-        from ..evaluation.report import _input_rates
-
-        rates = _input_rates(self)
+        rates = self.layer_rates()
         pairs = [("patch_embed.proj", self.input)]
         for blk in self.blocks:
             pairs += blk.rate_rows
@@ -639,13 +571,13 @@ class SpikingDeiTDistilled(SpikingViT):
 
         if type(vit) is not VisionTransformerDistilled:
             raise UnsupportedModuleError(
-                f"unsupported model: {_tname(vit)} is not timm's VisionTransformerDistilled")
+                f"unsupported model: {typename(vit)} is not timm's VisionTransformerDistilled")
         if getattr(vit, "reg_token", None) is not None:
             raise UnsupportedModuleError("unsupported setting: register tokens with a distillation token")
         if vit.global_pool != "token":
             raise UnsupportedModuleError(f"unsupported pooling global_pool={vit.global_pool!r} (distilled: 'token')")
         if vit.attn_pool is not None:
-            raise UnsupportedModuleError(f"unsupported module at 'attn_pool': {_tname(vit.attn_pool)}")
+            raise UnsupportedModuleError(f"unsupported module at 'attn_pool': {typename(vit.attn_pool)}")
         # SpikingViT checks every submodule of a VisionTransformer; give it a view of the
         # same modules typed as the base class (nothing is copied: the children are shared).
         view = copy.copy(vit)
@@ -654,7 +586,7 @@ class SpikingDeiTDistilled(SpikingViT):
         # forward_head of the distilled model reads x[:, 0] and x[:, 1] after `norm`
         # and never applies fc_norm (Identity for token pooling anyway).
         self.fc_norm = None
-        if not _is_identity(vit.fc_norm):
+        if not is_identity(vit.fc_norm):
             raise UnsupportedModuleError("unsupported module at 'fc_norm': the distilled head does not use it")
         self.prefix = nn.Parameter(torch.cat([vit.cls_token.detach(), vit.dist_token.detach()], dim=1).clone(),
                                    requires_grad=False)
@@ -662,39 +594,21 @@ class SpikingDeiTDistilled(SpikingViT):
         h, hd = vit.head, vit.head_dist
         if isinstance(h, nn.Linear) and isinstance(hd, nn.Linear):
             if type(h) is not nn.Linear or type(hd) is not nn.Linear:
-                raise UnsupportedModuleError(f"unsupported module at 'head': {_tname(h)}")
-            W = torch.cat([_f64(h.weight), _f64(hd.weight)], dim=1) / 2
-            bh = _f64(h.bias) if h.bias is not None else torch.zeros(h.out_features, dtype=torch.float64)
-            bd = _f64(hd.bias) if hd.bias is not None else torch.zeros(hd.out_features, dtype=torch.float64)
+                raise UnsupportedModuleError(f"unsupported module at 'head': {typename(h)}")
+            W = torch.cat([as_f64(h.weight), as_f64(hd.weight)], dim=1) / 2
+            bh = as_f64(h.bias) if h.bias is not None else torch.zeros(h.out_features, dtype=torch.float64)
+            bd = as_f64(hd.bias) if hd.bias is not None else torch.zeros(hd.out_features, dtype=torch.float64)
             B = (bh + bd) / 2
-        elif _is_identity(h) and _is_identity(hd):
+        elif is_identity(h) and is_identity(hd):
             eye = torch.eye(dim, dtype=torch.float64)
             W, B = torch.cat([eye, eye], dim=1) / 2, None
         else:
             raise UnsupportedModuleError(
-                f"unsupported module at 'head_dist': {_tname(hd)} beside head {_tname(h)}")
+                f"unsupported module at 'head_dist': {typename(hd)} beside head {typename(h)}")
         self.head = SpikingLinear("head", W, B, kind="head")
 
-    def _forward(self, images, ctx: Ctx):
-        x = self.input.emit(images, ctx)
-        V = torch.nn.functional.conv2d(x, self.patch_w.to(x.dtype),
-                                       None if self.patch_b is None else self.patch_b.to(x.dtype),
-                                       stride=self.patch_stride, padding=self.patch_padding)
-        V = V.flatten(2).transpose(1, 2)
-        Bn = V.shape[0]
-        pos = None if self.pos is None else self.pos.to(V.dtype)
-        pre = self.prefix.to(V.dtype).expand(Bn, -1, -1)
-        if self.no_embed_class:
-            V = torch.cat([pre, V if pos is None else V + pos], dim=1)
-        else:
-            V = torch.cat([pre, V], dim=1)
-            if pos is not None:
-                V = V + pos
-        x = self.embed.emit(V, ctx, fresh=True)
-        if self.norm_pre is not None:
-            x = self.norm_pre(x, ctx)
-        for blk in self.blocks:
-            x = blk(x, ctx)
+    def classify(self, x, ctx: Ctx):
+        """``(head(x[:, 0]) + head_dist(x[:, 1])) / 2`` after the final norm (one layer, fan-in 2*dim)."""
         src_rows = x
         if self.norm is not None:
             src_rows = self.norm(x, ctx)
@@ -702,10 +616,8 @@ class SpikingDeiTDistilled(SpikingViT):
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """As SpikingViT's, plus the distillation head's row (it reads the same tokens' layer)."""
-        from ..evaluation.report import _input_rates
-
         out = super().spike_rates_for_energy()
-        rates = _input_rates(self)
+        rates = self.layer_rates()
         last = "norm" if self.norm is not None else self.blocks[-1].res2.pname
         if last in rates:
             out["head"] = out["head_dist"] = rates[last]

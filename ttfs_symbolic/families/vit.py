@@ -13,68 +13,17 @@ import torch
 from torch import nn
 
 from ..conversion.activations import activation_neuron, is_activation
-from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax, finish_call, make_ctx)
-
-
-class UnsupportedModuleError(ValueError):
-    """The source model uses a module (or a setting) with no spiking counterpart."""
+from ..conversion.errors import UnsupportedModuleError
+from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
+from ..conversion.claims import is_identity
+from .common import SpikingVisionTransformer, as_f64, layernorm_or_none, linear_with_gamma, require_identity
 
 
 def _timm():
-    import timm.layers
+    import timm.layers   # timm: imported when a ViT is converted, not when the package is
     import timm.models.vision_transformer as tvit
 
     return timm, tvit
-
-
-def _activation_neuron(path: str, act: nn.Module):
-    """The activation neuron of ``act`` from the registry (:mod:`ttfs_symbolic.conversion.activations`)."""
-    return activation_neuron(path, act)
-
-
-def _f64(t):
-    """A detached float64 copy (None stays None): constants are folded into weights in float64.
-
-    Folding the attention scale or a LayerScale gamma into a weight (Theorem
-    4.1, eq. 8: constants go into the weights and into C) in the ANN's float32
-    would round every product W*gamma; in float64 the product of two float32
-    numbers is exact, so a float64 run of the spiking model stays lossless.
-    The folded weights are kept in float64 and cast to the run's dtype.
-    """
-    return None if t is None else t.detach().to(torch.float64)
-
-
-def _linear_gamma(name: str, weight, bias, gamma=None) -> SpikingLinear:
-    """A linear layer with a per-output-channel constant (LayerScale gamma) folded
-    into its weights and bias in float64 (eq. 8; see :func:`_f64`)."""
-    W = weight.detach()
-    B = None if bias is None else bias.detach()
-    if gamma is not None:
-        g = _f64(gamma)
-        W = _f64(W) * g[:, None]
-        B = None if B is None else _f64(B) * g
-    return SpikingLinear(name, W, B)
-
-
-def _is_identity(m) -> bool:
-    return m is None or isinstance(m, (nn.Identity, nn.Dropout)) or type(m).__name__ == "DropPath"
-
-
-def _require_identity(path: str, m):
-    if not _is_identity(m):
-        raise UnsupportedModuleError(
-            f"unsupported module at '{path}': {type(m).__module__}.{type(m).__name__} "
-            "has no spiking counterpart in this position")
-
-
-def _layernorm(path: str, m):
-    if isinstance(m, nn.LayerNorm):
-        if len(m.normalized_shape) != 1:
-            raise UnsupportedModuleError(f"unsupported LayerNorm at '{path}': normalized over {m.normalized_shape}")
-        return m
-    _require_identity(path, m)
-    return None
 
 
 ALLOWED_TYPES = (
@@ -112,11 +61,11 @@ class SpikingAttention(nn.Module):
 
     def __init__(self, name: str, attn, ls, src: Population, n_tokens: int, softmax_max: bool):
         super().__init__()
-        _require_identity(f"{name}.attn_drop", attn.attn_drop)
-        _require_identity(f"{name}.proj_drop", attn.proj_drop)
+        require_identity(f"{name}.attn_drop", attn.attn_drop)
+        require_identity(f"{name}.proj_drop", attn.proj_drop)
         if getattr(attn, "gate", None) is not None:
             raise UnsupportedModuleError(f"unsupported module at '{name}.gate': gated attention")
-        if not _is_identity(getattr(attn, "norm", None)):
+        if not is_identity(getattr(attn, "norm", None)):
             raise UnsupportedModuleError(f"unsupported module at '{name}.norm': a norm inside attention")
         self.h = attn.num_heads
         self.hd = attn.head_dim
@@ -125,13 +74,13 @@ class SpikingAttention(nn.Module):
         inner = self.h * self.hd
         Wq, Wk, Wv = W[:inner], W[inner:2 * inner], W[2 * inner:]
         Bq, Bk, Bv = (None, None, None) if B is None else (B[:inner], B[inner:2 * inner], B[2 * inner:])
-        self.q_norm = _layernorm(f"{name}.q_norm", attn.q_norm)
-        self.k_norm = _layernorm(f"{name}.k_norm", attn.k_norm)
+        self.q_norm = layernorm_or_none(f"{name}.q_norm", attn.q_norm)
+        self.k_norm = layernorm_or_none(f"{name}.k_norm", attn.k_norm)
         scale = float(attn.scale)
         if self.q_norm is None:
             # the attention scale folded into the weights of q (eq. 8), in float64 (_f64)
-            Wq = _f64(Wq) * scale
-            Bq = None if Bq is None else _f64(Bq) * scale
+            Wq = as_f64(Wq) * scale
+            Bq = None if Bq is None else as_f64(Bq) * scale
         self.q = SpikingLinear(f"{name}.q", Wq, Bq)
         self.k = SpikingLinear(f"{name}.k", Wk, Bk)
         self.v = SpikingLinear(f"{name}.v", Wv, Bv)
@@ -139,9 +88,9 @@ class SpikingAttention(nn.Module):
         qsrc, ksrc = self.q.out, self.k.out
         if self.q_norm is not None:
             # the scale folded into q_norm's affine (layer II of its product), in float64
-            w = _f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \
+            w = as_f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \
                 torch.full((self.hd,), scale, dtype=torch.float64)
-            b = _f64(self.q_norm.bias) * scale if self.q_norm.bias is not None else None
+            b = as_f64(self.q_norm.bias) * scale if self.q_norm.bias is not None else None
             self.sq = SpikingLayerNorm(f"{name}.q_norm", self.q.out, w, b, self.q_norm.eps, self.hd)
             qsrc = self.sq.out
         if self.k_norm is not None:
@@ -153,8 +102,8 @@ class SpikingAttention(nn.Module):
         self.softmax = SpikingSoftmax(f"{name}.softmax", self.scores, n_tokens, use_max=softmax_max)
         self.context = Population(f"{name}.context", "identity", kind="matmul_av", fan_in=3 * n_tokens)
         self.av = Product(f"{name}.av", self.softmax.out, self.v.out, self.context, matmul=True)
-        gamma = None if ls is None or _is_identity(ls) else ls.gamma   # LayerScale, folded into proj
-        self.proj = _linear_gamma(f"{name}.proj", attn.proj.weight, attn.proj.bias, gamma)
+        gamma = None if ls is None or is_identity(ls) else ls.gamma   # LayerScale, folded into proj
+        self.proj = linear_with_gamma(f"{name}.proj", attn.proj.weight, attn.proj.bias, gamma)
 
     def forward(self, x, ctx: Ctx):
         Bn, N, _ = x.shape
@@ -181,7 +130,7 @@ class SpikingBlock(nn.Module):
         super().__init__()
         for attr in ("drop_path1", "drop_path2"):
             if hasattr(blk, attr):
-                _require_identity(f"{name}.{attr}", getattr(blk, attr)) if not type(getattr(blk, attr)).__name__ == "DropPath" else None
+                require_identity(f"{name}.{attr}", getattr(blk, attr)) if not type(getattr(blk, attr)).__name__ == "DropPath" else None
         dim = blk.norm1.normalized_shape[0]
         self.norm1 = SpikingLayerNorm(f"{name}.norm1", src, blk.norm1.weight, blk.norm1.bias, blk.norm1.eps, dim)
         self.attn = SpikingAttention(f"{name}.attn", blk.attn, blk.ls1, self.norm1.out, n_tokens, softmax_max)
@@ -190,17 +139,17 @@ class SpikingBlock(nn.Module):
         mlp = blk.mlp
         if not hasattr(mlp, "fc1") or not isinstance(mlp.fc1, nn.Linear):
             raise UnsupportedModuleError(f"unsupported module at '{name}.mlp': {type(mlp).__name__}")
-        _require_identity(f"{name}.mlp.drop1", getattr(mlp, "drop1", None))
-        _require_identity(f"{name}.mlp.drop2", getattr(mlp, "drop2", None))
+        require_identity(f"{name}.mlp.drop1", getattr(mlp, "drop1", None))
+        require_identity(f"{name}.mlp.drop2", getattr(mlp, "drop2", None))
         self.fc1 = SpikingLinear(f"{name}.mlp.fc1", mlp.fc1.weight, mlp.fc1.bias)
-        self.act = SpikingActivation(f"{name}.mlp.act", _activation_neuron(f"{name}.mlp.act", mlp.act), self.fc1.out)
-        mnorm = _layernorm(f"{name}.mlp.norm", getattr(mlp, "norm", None))
+        self.act = SpikingActivation(f"{name}.mlp.act", activation_neuron(f"{name}.mlp.act", mlp.act), self.fc1.out)
+        mnorm = layernorm_or_none(f"{name}.mlp.norm", getattr(mlp, "norm", None))
         self.mlp_norm = None
         if mnorm is not None:
             self.mlp_norm = SpikingLayerNorm(f"{name}.mlp.norm", self.act.out, mnorm.weight, mnorm.bias, mnorm.eps,
                                              mlp.fc1.out_features)
-        gamma = None if _is_identity(blk.ls2) else blk.ls2.gamma   # LayerScale, folded into fc2
-        self.fc2 = _linear_gamma(f"{name}.mlp.fc2", mlp.fc2.weight, mlp.fc2.bias, gamma)
+        gamma = None if is_identity(blk.ls2) else blk.ls2.gamma   # LayerScale, folded into fc2
+        self.fc2 = linear_with_gamma(f"{name}.mlp.fc2", mlp.fc2.weight, mlp.fc2.bias, gamma)
         self.res2 = Population(f"{name}.residual2", "identity", kind="residual", fan_in=2)
 
     def forward(self, x, ctx: Ctx):
@@ -211,7 +160,7 @@ class SpikingBlock(nn.Module):
         return self.res2.emit(x + self.fc2(h, ctx), ctx, fresh=True)
 
 
-class SpikingViT(nn.Module):
+class SpikingViT(SpikingVisionTransformer):
     """The spiking counterpart of a timm VisionTransformer.
 
     Call as ``snn(images, mode="exact" | "quantized" | "kernel", precision=p,
@@ -234,7 +183,7 @@ class SpikingViT(nn.Module):
         if getattr(vit, "pool_include_prefix", False):
             raise UnsupportedModuleError("unsupported setting: pool_include_prefix=True")
         pe = vit.patch_embed
-        _require_identity("patch_embed.norm", pe.norm)
+        require_identity("patch_embed.norm", pe.norm)
         self.global_pool = vit.global_pool
         self.num_prefix = vit.num_prefix_tokens
         self.no_embed_class = vit.no_embed_class
@@ -253,15 +202,15 @@ class SpikingViT(nn.Module):
             prefix.append(vit.reg_token.detach())
         self.prefix = nn.Parameter(torch.cat(prefix, dim=1).clone(), requires_grad=False) if prefix else None
         self.pos = None if vit.pos_embed is None else nn.Parameter(vit.pos_embed.detach().clone(), requires_grad=False)
-        _require_identity("patch_drop", vit.patch_drop)
-        _require_identity("pos_drop", vit.pos_drop)
-        _require_identity("head_drop", vit.head_drop)
+        require_identity("patch_drop", vit.patch_drop)
+        require_identity("pos_drop", vit.pos_drop)
+        require_identity("head_drop", vit.head_drop)
 
         self.input = Population("input", "identity", kind="input", fan_in=0)
         self.embed = Population("patch_embed", "identity", kind="patch_embed",
                                 fan_in=self.in_chans * pe.proj.kernel_size[0] * pe.proj.kernel_size[1])
         src = self.embed
-        norm_pre = _layernorm("norm_pre", vit.norm_pre)
+        norm_pre = layernorm_or_none("norm_pre", vit.norm_pre)
         self.norm_pre = None
         dim = vit.embed_dim
         if norm_pre is not None:
@@ -275,7 +224,7 @@ class SpikingViT(nn.Module):
             blocks.append(sb)
             src = sb.res2
         self.blocks = nn.ModuleList(blocks)
-        norm = _layernorm("norm", vit.norm)
+        norm = layernorm_or_none("norm", vit.norm)
         self.norm = None if norm is None else SpikingLayerNorm("norm", src, norm.weight, norm.bias, norm.eps, dim)
         if self.norm is not None:
             src = self.norm.out
@@ -283,7 +232,7 @@ class SpikingViT(nn.Module):
         if self.global_pool == "avg":
             self.pool = Population("pool", "identity", kind="pool", fan_in=n_tokens - self.num_prefix)
             src = self.pool
-        fc_norm = _layernorm("fc_norm", vit.fc_norm)
+        fc_norm = layernorm_or_none("fc_norm", vit.fc_norm)
         self.fc_norm = None if fc_norm is None else SpikingLayerNorm("fc_norm", src, fc_norm.weight, fc_norm.bias,
                                                                      fc_norm.eps, dim)
         if self.fc_norm is not None:
@@ -291,107 +240,38 @@ class SpikingViT(nn.Module):
         if isinstance(vit.head, nn.Linear):
             self.head = SpikingLinear("head", vit.head.weight, vit.head.bias, kind="head")
         else:
-            _require_identity("head", vit.head)
+            require_identity("head", vit.head)
             self.head = None
         self.num_classes = vit.num_classes
         self.n_tokens = n_tokens
 
-    # ------------------------------------------------------------------
-    def residual_synapses_unsupported(self) -> str | None:
-        """Why ``residual="synapses"`` cannot carry this model's sums (None: it can).
-
-        Every sum of a pre-norm block feeds a LayerNorm (norm2, the next norm1,
-        the final norm), whose mean and centred neurons then receive the summands;
-        without a final norm the last sum feeds the average pool's identity neurons.
-        """
-        if self.norm is None and self.pool is None:
-            return "the last block's sum feeds the head directly (no final LayerNorm and no average pool)"
-        return None
-
-    def populations(self) -> list[Population]:
-        """Every spiking layer, in the order of the forward pass.
-
-        Once calibrated (or loaded), that is the order of the emitting windows,
-        which :func:`~ttfs_symbolic.conversion.convert.calibrate` numbers by first
-        emission; before, the order in which the layers are built.
-        """
-        pops = [m for m in self.modules() if isinstance(m, Population)]
-        return sorted(pops, key=lambda p: p.window)   # stable: all windows are 0 before calibration
-
-    def _forward(self, images, ctx: Ctx):
-        x = self.input.emit(images, ctx)
-        V = torch.nn.functional.conv2d(x, self.patch_w.to(x.dtype),
-                                       None if self.patch_b is None else self.patch_b.to(x.dtype),
-                                       stride=self.patch_stride, padding=self.patch_padding)
-        V = V.flatten(2).transpose(1, 2)
-        Bn = V.shape[0]
-        pos = None if self.pos is None else self.pos.to(V.dtype)
-        pre = None if self.prefix is None else self.prefix.to(V.dtype).expand(Bn, -1, -1)
-        if self.no_embed_class:
-            if pos is not None:
-                V = V + pos
-            if pre is not None:
-                V = torch.cat([pre, V], dim=1)
-        else:
-            if pre is not None:
-                V = torch.cat([pre, V], dim=1)
-            if pos is not None:
-                V = V + pos
-        x = self.embed.emit(V, ctx, fresh=True)
-        if self.norm_pre is not None:
-            x = self.norm_pre(x, ctx)
-        for blk in self.blocks:
-            x = blk(x, ctx)
-        if self.norm is not None:
-            x = self.norm(x, ctx)
-        if self.global_pool == "avg":
-            x = self.pool.emit(x[:, self.num_prefix:].mean(1), ctx, fresh=True)
-        else:
-            x = x[:, 0]
-        if self.fc_norm is not None:
-            x = self.fc_norm(x, ctx)
-        if self.head is not None:
-            x = self.head(x, ctx)
-        return x
-
-    def check_images(self, images):
-        """The images as a floating tensor of shape (batch, C, H, W), or a one-line error (issue 12).
-
-        Refused: anything but a tensor or a NumPy array (TypeError); integer,
-        boolean or complex dtypes (raw 0-255 pixels must be scaled and
-        normalised as the ANN expects first); other shapes; NaN or inf pixels
-        (the ANN would give NaN, the SNN a finite, confident, meaningless answer).
-        """
-        from ..data.inputs import check_images
-
-        return check_images(images, self.in_chans, self.img_size)
-
-    @torch.no_grad()
-    def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
-                record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
-        """Decoded logits. ``only``: names of the layers that run in ``mode``, the rest exact
-        (:func:`~ttfs_symbolic.evaluation.report.error_budget`). Neurons driven outside their range
-        are counted in every mode (``self.last_clipping``) and warned about once per call;
-        ``check_clipping``: ``"full"`` (every neuron), ``"sample"`` or ``"off"``
-        (:data:`~ttfs_symbolic.spiking.CHECK_MODES`; the neurons clip in every setting)."""
-        from ..data.inputs import check_dtype
-
-        images = self.check_images(images).to(check_dtype(dtype))
-        ctx = make_ctx(self, mode, precision, record, only, check_clipping)
-        out = self._forward(images, ctx)
-        finish_call(self, ctx, warn=warn)
-        return out
-
     def spike_rates_for_energy(self) -> dict[str, float]:
-        """Measured firing rate of the input of each linear row of ``count_ops`` (run with ``record=True``)."""
-        from ..evaluation.report import snn_spike_rates_for_energy
+        """Measured firing rate of the input of each linear layer, keyed by the energy rows' names.
 
-        return snn_spike_rates_for_energy(self)
-
-    @torch.no_grad()
-    def predict(self, images, **kw):
-        """Index of the earliest output spike = argmax of the decoded logits (Appendix A.2)."""
-        return self.forward(images, **kw).argmax(-1)
+        A linear layer's synaptic operations are one accumulate per input spike
+        per outgoing synapse, so its static count is scaled by the rate at which
+        its input layer fired (run the model with ``record=True`` first).
+        """
+        rates = self.layer_rates()
+        out = {}
+        for blk_i, blk in enumerate(self.blocks):
+            pre = f"blocks.{blk_i}"
+            if f"{pre}.norm1" in rates:
+                out[f"{pre}.attn.qkv"] = rates[f"{pre}.norm1"]
+            if f"{pre}.attn.context" in rates:
+                out[f"{pre}.attn.proj"] = rates[f"{pre}.attn.context"]
+            if f"{pre}.norm2" in rates:
+                out[f"{pre}.mlp.fc1"] = rates[f"{pre}.norm2"]
+            src = f"{pre}.mlp.norm" if f"{pre}.mlp.norm" in rates else f"{pre}.mlp.act"
+            if src in rates:
+                out[f"{pre}.mlp.fc2"] = rates[src]
+        if "input" in rates:
+            out["patch_embed.proj"] = rates["input"]
+        for last in ("fc_norm", "pool", "norm"):
+            if last in rates:
+                out["head"] = rates[last]
+                break
+        return out
 
 
 # ---- model family (ttfs_symbolic.conversion.registry) ----------------------------

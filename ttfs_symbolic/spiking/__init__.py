@@ -9,3 +9,4 @@ from .layers import (  # noqa: F401
     signed_error_proxy, Product, SpikingLinear, SpikingActivation, SpikingLayerNorm, RSQRT_MODES,
     DEFAULT_RSQRT, monotone_image, fold_rsqrt, channel_squares, SpikingSoftmax, seed_samples,
 )
+from .model import SpikingModel  # noqa: F401
