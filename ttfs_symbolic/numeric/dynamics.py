@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..symbolic.theorem_4_1 import derive_input
+from ..symbolic.theorem_4_3 import derive_output
 from . import native
 from .kernels import InputKernel, OutputKernel
 
@@ -244,6 +246,7 @@ def _integrals_to(fn, points, breaks=()) -> np.ndarray:
     kernel that varies on a small fraction of a tick (rsqrt near 0) is
     resolved to ``TABLE_EPSREL``.
     """
+    # scipy.integrate takes a moment to import: only the kernel tables need it
     from scipy.integrate import quad_vec
 
     points = np.asarray(points, dtype=np.float64)
@@ -353,8 +356,6 @@ class NeuronLayer:
 
     def __init__(self, f: str = "x", h: str = "x", *, sender: LayerTiming, receiver: LayerTiming,
                  params: dict | None = None, derive: bool = True):
-        from ..symbolic.derive import derive_input, derive_output
-
         self.sender, self.receiver = sender, receiver
         if derive:
             self.input = derive_input(f, sender.a, sender.b, sender.delta, params=params)

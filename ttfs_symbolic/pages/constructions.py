@@ -219,6 +219,28 @@ def softmax_page() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _layernorm_network(N) -> tuple[list[Population], list[Synapse]]:
+    """The populations and synapses of LayerNorm over N inputs (Section 4.3.3, eq. 21-27)."""
+    pops = [Population("x", N, 0, "", "inputs"),
+            Population("mean", sympy.Integer(1), 1, "identity", "mean, weights 1/N"),
+            Population("centred", N, 2, "identity", "x_i - mean"),
+            Population("var", sympy.Integer(1), 3, "square", "Var = (1/N) sum_i (x_i - mean)^2 (eq. 22)"),
+            Population("rsqrt", sympy.Integer(1), 4, "rsqrt", "1/sqrt(Var + eps) (eq. 23)"),
+            Population("product I", N, 5, "log_shift", "log(centred_i + c1) + log(rsqrt + c2) (eq. 24)"),
+            Population("product II", N, 6, "exp_input", "gamma_i centred_i rsqrt + beta_i (eq. 26-27)")]
+    syns = [Synapse("x", "mean", N, "1/N", "x"),
+            Synapse("x", "centred", sympy.Integer(1), "1", "x"),
+            Synapse("mean", "centred", sympy.Integer(1), "-1", "x"),
+            Synapse("centred", "var", N, "1/N", "x**2"),
+            Synapse("var", "rsqrt", sympy.Integer(1), "1", "1/sqrt(x + eps)"),
+            Synapse("centred", "product I", sympy.Integer(1), "1", "log(x + c1)"),
+            Synapse("rsqrt", "product I", sympy.Integer(1), "1", "log(x + c2)"),
+            Synapse("product I", "product II", sympy.Integer(1), "gamma_i", "exp(x)"),
+            Synapse("centred", "product II", sympy.Integer(1), "-gamma_i c2", "x"),
+            Synapse("rsqrt", "product II", sympy.Integer(1), "-gamma_i c1", "x")]
+    return pops, syns
+
+
 def layernorm_page() -> str:
     """``docs/constructions/layernorm.md``: Section 4.3.3 (eq. 21-23)."""
     # the model layer loads torch: imported when this page is made
@@ -243,23 +265,7 @@ def layernorm_page() -> str:
     id_r = derive_input("x", ra, rb)
     out_t = derive_output("x", oa, ob)
     N = sympy.Symbol("N", positive=True, integer=True)
-    pops = [Population("x", N, 0, "", "inputs"),
-            Population("mean", sympy.Integer(1), 1, "identity", "mean, weights 1/N"),
-            Population("centred", N, 2, "identity", "x_i - mean"),
-            Population("var", sympy.Integer(1), 3, "square", "Var = (1/N) sum_i (x_i - mean)^2 (eq. 22)"),
-            Population("rsqrt", sympy.Integer(1), 4, "rsqrt", "1/sqrt(Var + eps) (eq. 23)"),
-            Population("product I", N, 5, "log_shift", "log(centred_i + c1) + log(rsqrt + c2) (eq. 24)"),
-            Population("product II", N, 6, "exp_input", "gamma_i centred_i rsqrt + beta_i (eq. 26-27)")]
-    syns = [Synapse("x", "mean", N, "1/N", "x"),
-            Synapse("x", "centred", sympy.Integer(1), "1", "x"),
-            Synapse("mean", "centred", sympy.Integer(1), "-1", "x"),
-            Synapse("centred", "var", N, "1/N", "x**2"),
-            Synapse("var", "rsqrt", sympy.Integer(1), "1", "1/sqrt(x + eps)"),
-            Synapse("centred", "product I", sympy.Integer(1), "1", "log(x + c1)"),
-            Synapse("rsqrt", "product I", sympy.Integer(1), "1", "log(x + c2)"),
-            Synapse("product I", "product II", sympy.Integer(1), "gamma_i", "exp(x)"),
-            Synapse("centred", "product II", sympy.Integer(1), "-gamma_i c2", "x"),
-            Synapse("rsqrt", "product II", sympy.Integer(1), "-gamma_i c1", "x")]
+    pops, syns = _layernorm_network(N)
     tables, neurons, ops = _network_tables(pops, syns, {"x"})
     tn, to = layernorm_counts(N)
     # numeric check
@@ -327,6 +333,32 @@ def layernorm_page() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _matmul_error(l1, l2, y_out, ex, range1, range2, c1, c2, Kk) -> float:
+    """Largest error of the network's (3 x Kk) by (Kk x 2) product of seeded random factors against A @ B."""
+    (a1_, b1_), (a2_, b2_) = range1, range2
+    rng = np.random.default_rng(0)
+    A = rng.uniform(a1_, b1_, size=(3, Kk))
+    B = rng.uniform(a2_, b2_, size=(Kk, 2))
+    y = _f(l1, A)[:, :, None] + _f(l2, B)[None, :, :]
+    y = _apply_out(y_out, y)
+    V = _f(ex, y).sum(1) - float(c2) * A.sum(1)[:, None] - float(c1) * B.sum(0)[None, :] - Kk * float(c1 * c2)
+    err = float(np.abs(V - A @ B).max())
+    return err
+
+
+def _matmul_network(M, N, K) -> tuple[list[Population], list[Synapse]]:
+    """The populations and synapses of an (M x K) by (K x N) product (Section 4.3.4, eq. 24-27)."""
+    pops = [Population("A", M * K, 0, "", "factor A (M x K)"), Population("B", K * N, 0, "", "factor B (K x N)"),
+            Population("layer I", M * N * K, 1, "log_shift", "y_ikj = log(A_ik + c1) + log(B_kj + c2)"),
+            Population("layer II", M * N, 2, "exp_input", "sum_k A_ik B_kj")]
+    syns = [Synapse("A", "layer I", sympy.Integer(1), "1", "log(x + c1)"),
+            Synapse("B", "layer I", sympy.Integer(1), "1", "log(x + c2)"),
+            Synapse("layer I", "layer II", K, "1", "exp(x)"),
+            Synapse("A", "layer II", K, "-c2", "x"),
+            Synapse("B", "layer II", K, "-c1", "x")]
+    return pops, syns
+
+
 def multiplication_page() -> str:
     """``docs/constructions/multiplication.md``: Section 4.3.4 (eq. 24-27) and Appendix C.1."""
     # the model layer loads torch: imported when this page is made
@@ -349,26 +381,13 @@ def multiplication_page() -> str:
     out_thr_K = derive_output("x - k", oa * Kk, ob * Kk, params={"k": Kk * c1 * c2})
     C2 = 1 * ex.const + (-c2) * id1.const + (-c1) * id2.const
     M, N, K = sympy.symbols("M N K", positive=True, integer=True)
-    pops = [Population("A", M * K, 0, "", "factor A (M x K)"), Population("B", K * N, 0, "", "factor B (K x N)"),
-            Population("layer I", M * N * K, 1, "log_shift", "y_ikj = log(A_ik + c1) + log(B_kj + c2)"),
-            Population("layer II", M * N, 2, "exp_input", "sum_k A_ik B_kj")]
-    syns = [Synapse("A", "layer I", sympy.Integer(1), "1", "log(x + c1)"),
-            Synapse("B", "layer I", sympy.Integer(1), "1", "log(x + c2)"),
-            Synapse("layer I", "layer II", K, "1", "exp(x)"),
-            Synapse("A", "layer II", K, "-c2", "x"),
-            Synapse("B", "layer II", K, "-c1", "x")]
+    pops, syns = _matmul_network(M, N, K)
     tables, neurons, ops = _network_tables(pops, syns, {"A", "B"})
     tn, to = matmul_counts(M, K, N)
     sums_neurons = sympy.expand(neurons + M + N)
     sums_ops = sympy.expand(2 * M * N * K + M * N * (K + 2) + (M + N) * K)
     # numeric checks: elementwise and matrix
-    rng = np.random.default_rng(0)
-    A = rng.uniform(a1_, b1_, size=(3, Kk))
-    B = rng.uniform(a2_, b2_, size=(Kk, 2))
-    y = _f(l1, A)[:, :, None] + _f(l2, B)[None, :, :]
-    y = _apply_out(y_out, y)
-    V = _f(ex, y).sum(1) - float(c2) * A.sum(1)[:, None] - float(c1) * B.sum(0)[None, :] - Kk * float(c1 * c2)
-    err = float(np.abs(V - A @ B).max())
+    err = _matmul_error(l1, l2, y_out, ex, (a1_, b1_), (a2_, b2_), c1, c2, Kk)
     lines = [
         "# Multiplication",
         "",

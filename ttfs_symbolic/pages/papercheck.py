@@ -203,7 +203,7 @@ def compare(printed, derived, domain: dict | None = None, k: int = 7) -> Verdict
     return Verdict(True, "numeric", _shown(diff), points)
 
 
-# --------------------------------------------------------------------------
+@dataclass(frozen=True)
 class CaseResult:
     case: dict
     printed: sympy.Expr

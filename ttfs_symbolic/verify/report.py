@@ -14,8 +14,7 @@ CLIPPING = "clipping"
 ORDER = "order and encoding"
 KERNEL = "kernel convergence"
 MAX = "max aggregate"
-# results
-# --------------------------------------------------------------------------
+
 
 @dataclass
 class CheckResult:
@@ -67,6 +66,3 @@ class VerifyReport:
         n_ok = sum(r.holds for r in self.results)
         lines += ["", f"{'PASSED' if self.passed else 'FAILED'}: {n_ok} of {len(self.results)} checks hold"]
         return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------
