@@ -12,7 +12,7 @@ profile, so a run is reproducible), importing the copy (``PYTHONPATH``). A mutat
 a test fails; the table names the first failing test. A patch whose ``old`` text is not found exactly
 once is reported as "does not apply" (the code moved: update the patch), and the script exits 1, as
 it does for a mutation that survives. The compiled C loops are built once into a folder shared by
-the runs (native.py keys a build by its source's hash: a mutated C file gets its own build); the
+the runs (native_build.py keys a build by its source's hash: a mutated C file gets its own build); the
 total time is printed at the end (record it in docs/mutation.md with the table).
 """
 from __future__ import annotations
@@ -249,7 +249,7 @@ def _apply(repo: Path, m: Mutation) -> str | None:
 
 def run(m: Mutation, timeout: float = 1200.0, cache: Path | None = None) -> dict:
     """Apply ``m`` to a fresh copy and run its tests. ``cache``: the compiled C loops' folder, shared by
-    the runs (native.py keys each build by a hash of its source, so a mutated C file gets its own)."""
+    the runs (native_build.py keys each build by a hash of its source, so a mutated C file gets its own)."""
     repo = _copy()
     t0 = time.time()
     try:
