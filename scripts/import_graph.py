@@ -108,14 +108,14 @@ def analyse(mods: dict[str, Module]) -> None:
                 if target in mods and target != mod.name:
                     mod.imports.add(target)
                     if name and name.startswith("_") and not name.startswith("__"):
-                        mod.private.append((node.lineno, mod.lines[node.lineno - 1].strip()))
+                        mod.private.append((node.lineno, f"{name} from {target}"))
             if id(node) in inside and not _has_reason(mod, node):
                 mod.uncommented.append((node.lineno, mod.lines[node.lineno - 1].strip()))
         for node in ast.walk(mod.tree):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
                     and node.attr.startswith("_") and not node.attr.startswith("__")
                     and aliases[node.value.id] != mod.name):
-                mod.private.append((node.lineno, f"{node.value.id}.{node.attr}"))
+                mod.private.append((node.lineno, f"{node.attr} of {aliases[node.value.id]}"))
 
 
 def cycles(mods: dict[str, Module]) -> list[list[str]]:
