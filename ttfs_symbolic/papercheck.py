@@ -1,4 +1,4 @@
-"""The old path of the paper check, now :mod:`ttfs_symbolic.pages.papercheck` (readings: :mod:`ttfs_symbolic.pages.readings`)."""
+"""The old path of the paper check: :mod:`ttfs_symbolic.pages.papercheck` and :mod:`ttfs_symbolic.pages.readings`."""
 from __future__ import annotations
 
 from .pages.papercheck import (DPS, EQUATIONS, SIMPLIFY_OPS, TOL, CaseResult, ReadingResult, Verdict, compare,

@@ -73,7 +73,7 @@ class ProofPart:
 
 
 def make_record(theorem, identity, parts, dps, points, tol) -> ProofRecord:
-    """The :class:`ProofRecord` of ``parts``: symbolic when every part is, else numeric (``dps``, ``points``, ``tol``)."""
+    """The :class:`ProofRecord` of ``parts``: symbolic when every part is, else numeric at ``dps``, ``points``."""
     holds = all(p.holds for p in parts)
     symbolic = all(p.method == "symbolic" for p in parts)
     errs = [p.max_error for p in parts if p.max_error is not None]
