@@ -6,7 +6,7 @@ ranges (Theorem 4.1 on ``range``: eta and C, eq. 8-9; Theorem 4.3 on
 and torch, twice in one process:
 
 * cold: SymPy's cache, the derivation caches (``_derive_input_cached``,
-  ``_derive_output_cached``), the compiled-kernel caches (``compiled_input``,
+  ``_derive_output_cached`` of theorem_4_1 and theorem_4_3), the compiled-kernel caches (``compiled_input``,
   ``compiled_output``) and the compile cache (``compile.clear_cache()``)
   cleared first: the cost a user pays the first time;
 * cached: the same calls again: what every later call costs.
@@ -51,7 +51,7 @@ from ttfs_symbolic.catalogue import load_catalogue  # noqa: E402
 from ttfs_symbolic.numeric import compile as ncompile  # noqa: E402
 from ttfs_symbolic.numeric import kernels as nkernels  # noqa: E402
 from ttfs_symbolic.numeric.kernels import InputKernel  # noqa: E402
-from ttfs_symbolic.symbolic import derive as sderive  # noqa: E402
+from ttfs_symbolic.symbolic import theorem_4_1, theorem_4_3  # noqa: E402
 from ttfs_symbolic.symbolic.parse import X  # noqa: E402
 
 
@@ -61,8 +61,8 @@ from ttfs_symbolic.symbolic.parse import X  # noqa: E402
 def clear_all_caches() -> None:
     """Every cache between a formula and its compiled kernel, and SymPy's own."""
     sympy.core.cache.clear_cache()
-    sderive._derive_input_cached.cache_clear()
-    sderive._derive_output_cached.cache_clear()
+    theorem_4_1._derive_input_cached.cache_clear()
+    theorem_4_3._derive_output_cached.cache_clear()
     nkernels.compiled_input.cache_clear()
     nkernels.compiled_output.cache_clear()
     ncompile.clear_cache()
@@ -94,9 +94,9 @@ def derive_one(neuron, backends=("numpy", "torch")) -> dict:
     for backend in backends:
         try:
             if it is not None:
-                it.compiled(backend)
+                nkernels.compiled_input(it, backend)
             if ot is not None:
-                ot.compiled(backend)
+                nkernels.compiled_output(ot, backend)
         except Exception as exc:
             row.setdefault("compile_error", f"{backend}: {type(exc).__name__}: {exc}")
     row["compile_s"] = time.perf_counter() - t0

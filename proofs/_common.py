@@ -147,12 +147,12 @@ class _Steps:
 
     def check(self, text: str, diff: sp.Expr) -> bool:
         """Record ``text`` and require ``simplify(diff) == 0`` within :data:`CHECK_SECONDS`."""
-        from ttfs_symbolic.symbolic.limits import _Timeout, time_limit
+        from ttfs_symbolic.symbolic.limits import SympyTimeout, time_limit
 
         try:
             with time_limit(CHECK_SECONDS):
                 rest = simplify_diff(diff)
-        except _Timeout:
+        except SympyTimeout:
             rest = sp.Symbol(f"<not closed within {CHECK_SECONDS:g} s>")
         ok = rest == 0
         self.ok = self.ok and ok

@@ -6,10 +6,10 @@
     python scripts/gen_docs.py --out DIR    # write into DIR instead of docs/
 
 Writes ``neurons/<name>.md`` and ``neurons/<name>.png`` for every catalogue
-neuron (:func:`ttfs_symbolic.docgen.neuron_page`), ``neurons/index.md``,
+neuron (:func:`ttfs_symbolic.pages.neuron.neuron_page`), ``neurons/index.md``,
 ``constructions/{softmax,layernorm,multiplication}.md``
-(:func:`ttfs_symbolic.docgen.construction_pages`) and ``paper_check.md``
-(:func:`ttfs_symbolic.papercheck.paper_check_page`). Stale neuron pages (of
+(:func:`ttfs_symbolic.pages.constructions.construction_pages`) and ``paper_check.md``
+(:func:`ttfs_symbolic.pages.papercheck.paper_check_page`). Stale neuron pages (of
 definitions no longer in the catalogue) are removed.
 
 The derivations bound each SymPy step by a time limit and fall back to a
@@ -26,18 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: time limit of one SymPy step while generating the docs (derive.SYMPY_SECONDS is 8 s by default;
+#: time limit of one SymPy step while generating the docs (limits.SYMPY_SECONDS is 8 s by default;
 #: the slowest catalogue step takes ~4 s on 2 cores)
 SYMPY_SECONDS = 120.0
 
 
 def generate(out: Path, png: bool = True, log=print) -> list[Path]:
     """Write every generated page under ``out``; returns the Markdown files written."""
-    from ttfs_symbolic import docgen, papercheck
+    from ttfs_symbolic.pages import constructions, neuron, papercheck
     from ttfs_symbolic.catalogue import load_catalogue
-    from ttfs_symbolic.symbolic import derive
+    from ttfs_symbolic.symbolic import limits
 
-    derive.SYMPY_SECONDS = SYMPY_SECONDS
+    limits.SYMPY_SECONDS = SYMPY_SECONDS
     written = []
     neurons_dir = out / "neurons"
     cons_dir = out / "constructions"
@@ -48,7 +48,7 @@ def generate(out: Path, png: bool = True, log=print) -> list[Path]:
     for name, nd in catalogue.items():
         t0 = time.time()
         page = neurons_dir / f"{name}.md"
-        page.write_text(docgen.neuron_page(nd, plot_path=neurons_dir / f"{name}.png", draw=png))
+        page.write_text(neuron.neuron_page(nd, plot_path=neurons_dir / f"{name}.png", draw=png))
         keep |= {page.name, f"{name}.png"}
         written.append(page)
         log(f"  neurons/{name}.md{' + .png' if png else ''}  ({time.time() - t0:.1f} s)")
@@ -57,9 +57,9 @@ def generate(out: Path, png: bool = True, log=print) -> list[Path]:
             stale.unlink()
             log(f"  removed stale {stale.relative_to(out)}")
     index = neurons_dir / "index.md"
-    index.write_text(docgen.neuron_index(catalogue.values()))
+    index.write_text(neuron.neuron_index(catalogue.values()))
     written.append(index)
-    for fname, text in docgen.construction_pages().items():
+    for fname, text in constructions.construction_pages().items():
         (cons_dir / fname).write_text(text)
         written.append(cons_dir / fname)
         log(f"  constructions/{fname}")

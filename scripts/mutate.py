@@ -12,7 +12,7 @@ profile, so a run is reproducible), importing the copy (``PYTHONPATH``). A mutat
 a test fails; the table names the first failing test. A patch whose ``old`` text is not found exactly
 once is reported as "does not apply" (the code moved: update the patch), and the script exits 1, as
 it does for a mutation that survives. The compiled C loops are built once into a folder shared by
-the runs (native.py keys a build by its source's hash: a mutated C file gets its own build); the
+the runs (native_build.py keys a build by its source's hash: a mutated C file gets its own build); the
 total time is printed at the end (record it in docs/mutation.md with the table).
 """
 from __future__ import annotations
@@ -41,8 +41,10 @@ class Mutation:
     tests: tuple            # pytest arguments
 
 
-DERIVE = "ttfs_symbolic/symbolic/derive.py"
-VERIFY = "ttfs_symbolic/verify.py"
+DERIVE_41 = "ttfs_symbolic/symbolic/theorem_4_1.py"
+DERIVE_43 = "ttfs_symbolic/symbolic/theorem_4_3.py"
+VERIFY_TRANSFORMS = "ttfs_symbolic/verify/transforms.py"
+VERIFY_LAYERS = "ttfs_symbolic/verify/layers.py"
 SPIKING = "ttfs_symbolic/spiking/layers.py"
 PSI_LINE = "        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"
 CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d\n"
@@ -53,20 +55,20 @@ DERIVE_TESTS = ("tests/test_proof_records.py",)
 
 MUTATIONS = (
     Mutation("psi_no_tau_theta_at_a", "Theorem 4.3: psi without its 1/tau and theta = h^-1(a) (issue 11)",
-             ((DERIVE, PSI_LINE, "        psi = 1 / (hprime.subs(X, g.subs(Y, b - S / tau)))\n"),
-              (DERIVE, "        theta = g.subs(Y, b)\n", "        theta = g.subs(Y, a)\n")), DERIVE_TESTS),
+             ((DERIVE_43, PSI_LINE, "        psi = 1 / (hprime.subs(X, g.subs(Y, b - S / tau)))\n"),
+              (DERIVE_43, "        theta = g.subs(Y, b)\n", "        theta = g.subs(Y, a)\n")), DERIVE_TESTS),
     Mutation("C_times_d", "Theorem 4.1: C = f(a) d instead of f(a)/d (issue 11)",
-             ((DERIVE, CONST_LINE, "    const = f_a * d\n"),), DERIVE_TESTS),
+             ((DERIVE_41, CONST_LINE, "    const = f_a * d\n"),), DERIVE_TESTS),
     Mutation("psi_off_1e-6", "Theorem 4.3: psi off by a factor 1 + 1e-6",
-             ((DERIVE, PSI_LINE,
+             ((DERIVE_43, PSI_LINE,
                "        psi = (1 + sympy.Rational(1, 10**6)) / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"),),
              DERIVE_TESTS),
     Mutation("C_off_1e-9", "Theorem 4.1: C off by 1e-9 relative",
-             ((DERIVE, CONST_LINE,
+             ((DERIVE_41, CONST_LINE,
                "    const = (1 + sympy.Rational(1, 10**9)) * (sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d)\n"),),
              DERIVE_TESTS),
     Mutation("eta_off_1e-6", "Theorem 4.1: eta off by 1e-6 relative",
-             ((DERIVE, "    eta = fprime.subs(X, S / tau + a)\n",
+             ((DERIVE_41, "    eta = fprime.subs(X, S / tau + a)\n",
                "    eta = (1 + sympy.Rational(1, 10**6)) * fprime.subs(X, S / tau + a)\n"),), DERIVE_TESTS),
     Mutation("tick_shift_C", "one-tick shift in the C tick loop (numeric/csrc/ticks_body.h)",
              (("ttfs_symbolic/numeric/csrc/ticks_body.h", "    REAL r = RINT((b - x) * scale);\n",
@@ -210,17 +212,17 @@ MUTATIONS = (
                "        self.eta_general = self.fprime.subs(X, S / TAU_SYM) + 0 * A_SYM\n"),),
              ("tests/test_dynamics.py", "-k", "kernel_mode")),
     Mutation("verify_potential_tol_1e-2", "verify: potential tolerance loosened from 1e-9 to 1e-2 (issue 11)",
-             ((VERIFY, "POTENTIAL_RTOL = 1e-9\n", "POTENTIAL_RTOL = 1e-2\n"),), ("tests/test_broken.py",)),
+             ((VERIFY_TRANSFORMS, "POTENTIAL_RTOL = 1e-9\n", "POTENTIAL_RTOL = 1e-2\n"),), ("tests/test_broken.py",)),
     Mutation("verify_psi_tol_1e-2", "verify: psi tolerance loosened from 1e-9 to 1e-2",
-             ((VERIFY, "PSI_RTOL = 1e-9\n", "PSI_RTOL = 1e-2\n"),), ("tests/test_broken.py",)),
+             ((VERIFY_TRANSFORMS, "PSI_RTOL = 1e-9\n", "PSI_RTOL = 1e-2\n"),), ("tests/test_broken.py",)),
     Mutation("verify_no_one_spike_check", "verify: the one-spike-per-neuron check skipped (issue 11)",
-             ((VERIFY, "        if tuple(out.shape) != (len(Vs), 1):\n", "        if False:\n"),),
+             ((VERIFY_LAYERS, "        if tuple(out.shape) != (len(Vs), 1):\n", "        if False:\n"),),
              ("tests/test_broken.py",)),
     Mutation("verify_no_below_check", "verify: the below-g(a) check skipped (issue 11)",
-             ((VERIFY, "            if not (value == timing.a and t == math.inf):\n", "            if False:\n"),),
+             ((VERIFY_TRANSFORMS, "            if not (value == timing.a and t == math.inf):\n", "            if False:\n"),),
              ("tests/test_broken.py",)),
     Mutation("verify_no_silent_check", "verify: the silent-input share d*C = f(a) not checked",
-             ((VERIFY, "SILENT_RTOL = 1e-14\n", "SILENT_RTOL = 1.0\n"),), ("tests/test_broken.py",)),
+             ((VERIFY_TRANSFORMS, "SILENT_RTOL = 1e-14\n", "SILENT_RTOL = 1.0\n"),), ("tests/test_broken.py",)),
 )
 
 
@@ -247,7 +249,7 @@ def _apply(repo: Path, m: Mutation) -> str | None:
 
 def run(m: Mutation, timeout: float = 1200.0, cache: Path | None = None) -> dict:
     """Apply ``m`` to a fresh copy and run its tests. ``cache``: the compiled C loops' folder, shared by
-    the runs (native.py keys each build by a hash of its source, so a mutated C file gets its own)."""
+    the runs (native_build.py keys each build by a hash of its source, so a mutated C file gets its own)."""
     repo = _copy()
     t0 = time.time()
     try:

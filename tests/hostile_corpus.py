@@ -668,7 +668,7 @@ def api_native_truncated_library(root):
     cache = _Path(root) / "native_cache"
     cache.mkdir(mode=0o700, exist_ok=True)
     _os.chmod(cache, 0o700)
-    code = ("import torch\nfrom ttfs_symbolic.numeric import native\nnative.FLAG_SETS = (['-O0'],)\n"
+    code = ("import torch\nfrom ttfs_symbolic.numeric import native, native_build\nnative_build.FLAG_SETS = (['-O0'],)\n"
             "x = torch.linspace(-1, 2, 50, dtype=torch.float64)\n"
             "print(native.tick_lookup(x, 1.0, 4.0, 4, step=0.25, backend='native')[1])\n")
     env = {**_os.environ, "TTFS_CACHE_DIR": str(cache)}

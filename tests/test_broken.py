@@ -1,4 +1,4 @@
-"""The broken-neuron corpus (ttfs_symbolic.broken): verify rejects each with the check that names its fault.
+"""The broken-neuron corpus (ttfs_symbolic.verify.broken): verify rejects each with the check that names its fault.
 
 If a tolerance of verify is loosened (POTENTIAL_RTOL or PSI_RTOL to 1e-2, SILENT_RTOL to 1e-8), or one
 of its sub-checks is skipped (one spike per neuron, below g(a), window, NaN, round trip, ...), an entry
@@ -7,7 +7,8 @@ here is no longer rejected and its test fails.
 import pytest
 from hypothesis import settings
 
-from ttfs_symbolic import broken, verify
+from ttfs_symbolic import verify
+from ttfs_symbolic.verify import broken
 from ttfs_symbolic.numeric.kernels import InputKernel
 
 NAMES = broken.NAMES   # static: collecting the tests must not derive (a broken derive fails the tests, not collection)

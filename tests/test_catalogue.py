@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from ttfs_symbolic.catalogue import DefinitionError, NeuronDef, load_catalogue, load_definition, parse_definition
+from ttfs_symbolic.numeric.kernels import compiled_input
 from ttfs_symbolic.symbolic.parse import S
 from ttfs_symbolic.verify import CLIPPING, KERNEL, MAX, ORDER, POTENTIAL, POTENTIAL_SUBRANGES, check_neuron
 
@@ -64,7 +65,7 @@ def test_neuron_derives_and_proves(name):
     assert (float(it.a), float(it.b)) == nd.range and (float(ot.a), float(ot.b)) == nd.output_range
     # kernels and f(a) are finite numbers on the window (eq. 8, 13): eta on [0, delta], psi on [0, delta)
     assert it.eta.free_symbols <= {S} and it.const.is_finite
-    eta = it.compiled("numpy").eta
+    eta = compiled_input(it, "numpy").eta
     s = np.linspace(0.0, float(nd.delta), 33)
     assert np.all(np.isfinite(np.asarray(eta(s), dtype=float)))
     assert ot.theta.is_finite

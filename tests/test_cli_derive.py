@@ -1,4 +1,4 @@
-"""``ttfs derive`` / ``ttfs verify`` and the derivation pages of ttfs_symbolic.docgen.
+"""``ttfs derive`` / ``ttfs verify`` and the derivation pages of ttfs_symbolic.pages.
 
 Bad input must end in one line on stderr and exit code 2, never a traceback.
 """
@@ -15,7 +15,7 @@ import sympy
 
 from helpers import run_cli
 
-from ttfs_symbolic import docgen
+from ttfs_symbolic.pages import dynamics_plot, latex, neuron as neuron_pages
 from ttfs_symbolic.catalogue import get
 from ttfs_symbolic.symbolic.derive import derive_input, derive_output
 
@@ -61,7 +61,7 @@ def test_derive_output_prints_psi_theta_and_writes_page(capsys, tmp_path):
     assert png.is_file() and png.stat().st_size > 1000
     assert "![membrane potential](log.png)" in text
     assert "## Output transform (Theorem 4.3)" in text
-    assert docgen.tex(ot.psi) in text and docgen.tex(ot.inverse) in text
+    assert latex.tex(ot.psi) in text and latex.tex(ot.inverse) in text
     assert "**symbolically**" in text  # h^-1 = exp was found by SymPy
 
 
@@ -74,14 +74,14 @@ def test_derive_page_contents_and_determinism(tmp_path, capsys):
     text = out1.read_text()
     assert text == out2.read_text()  # same input, byte-identical Markdown
     it = derive_input("x*sigmoid(x)", -3, 3)
-    assert f"$$f'(x) = {docgen.tex(it.derivative)}$$" in text
-    assert docgen.tex(it.eta) in text
+    assert f"$$f'(x) = {latex.tex(it.derivative)}$$" in text
+    assert latex.tex(it.eta) in text
     assert r"\tau = \frac{\delta}{b - a} = \frac{1}{6}" in text
     assert r"\int_a^x f'(u)\,\mathrm{d}u = f(x) - f(a)" in text
     assert "## How it was verified" in text and it.proof.method in text
     assert "![membrane potential](plot.png)" in text
     # the Python API gives the same page
-    assert docgen.derivation_page(f="x*sigmoid(x)", range=(-3, 3), plot_path=tmp_path / "plot.png") == text
+    assert neuron_pages.derivation_page(f="x*sigmoid(x)", range=(-3, 3), plot_path=tmp_path / "plot.png") == text
 
 
 def test_derive_param_and_whole_neuron(capsys, tmp_path):
@@ -187,7 +187,7 @@ def test_verify_real_run_identity(capsys):
 
 
 # --------------------------------------------------------------------------
-# docgen: the simulation behind the plots, and the pages
+# pages: the simulation behind the plots, and the pages
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["silu", "relu", "logsumexp", "exp", "sigmoid_out", "softplus"])
@@ -203,7 +203,7 @@ def test_simulated_potential_fires_at_the_derived_value(name):
     nd = get(name)
     it, ot = nd.input_transform(), nd.output_transform()
     xs = [float(it.a) + (float(it.b) - float(it.a)) * q for q in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)]
-    traces = docgen.simulate(it, ot, xs)
+    traces = dynamics_plot.simulate(it, ot, xs)
     d = float(ot.b - ot.a)
     for tr in traces:
         assert abs(tr.x_out - tr.expected) <= 1e-4 * d, (tr.x_in, tr.x_out, tr.expected)
@@ -219,20 +219,20 @@ def test_simulation_detects_a_wrong_constant():
     it = derive_input("x*sigmoid(x)", -3, 3)
     ot = derive_output("x", -1, 3)
     wrong = dataclasses.replace(it, const=it.const + sympy.Rational(1, 10))
-    good = docgen.simulate(it, ot, [1.0])[0]
-    bad = docgen.simulate(wrong, ot, [1.0])[0]
+    good = dynamics_plot.simulate(it, ot, [1.0])[0]
+    bad = dynamics_plot.simulate(wrong, ot, [1.0])[0]
     assert abs(good.x_out - good.expected) < 1e-6
     assert abs(bad.x_out - bad.expected) > 0.5  # d*0.1 = 0.6 added to V
 
 
 def test_pages_for_input_only_output_only_and_max(tmp_path):
-    f_only = docgen.derivation_page(f="tanh(x)", range=(-3, 3))
+    f_only = neuron_pages.derivation_page(f="tanh(x)", range=(-3, 3))
     assert "## Input transform" in f_only and "## Output transform" not in f_only
-    h_only = docgen.derivation_page(h="sigmoid(x)", range=(0, 0.9), plot_path=tmp_path / "h.png")  # h^-1(0) = -oo
+    h_only = neuron_pages.derivation_page(h="sigmoid(x)", range=(0, 0.9), plot_path=tmp_path / "h.png")  # h^-1(0) = -oo
     assert "## Output transform" in h_only and "## Input transform" not in h_only
     assert "identity input transform (Corollary 4.2)" in h_only
     assert (tmp_path / "h.png").stat().st_size > 1000
-    page = docgen.neuron_page(get("max"), plot_path=tmp_path / "max.png")
+    page = neuron_pages.neuron_page(get("max"), plot_path=tmp_path / "max.png")
     assert "Not a sum of kernels" in page and (tmp_path / "max.png").is_file()
     with pytest.raises(ValueError, match="range"):
-        docgen.derivation_page(f="x")
+        neuron_pages.derivation_page(f="x")

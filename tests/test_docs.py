@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import sympy
 
-from ttfs_symbolic import papercheck as pc
+from ttfs_symbolic.pages import papercheck as pc
+from ttfs_symbolic.pages import readings as rd
 from ttfs_symbolic.catalogue import load_catalogue
 from ttfs_symbolic.symbolic.derive import derive_input, derive_output
 
@@ -105,21 +106,21 @@ def test_paper_check_reports_a_verdict_per_equation(jobs):
 
 def _case(reading_key, index=0):
     reading = next(r for r in pc.READINGS if r.key == reading_key)
-    v = pc._values(reading.cases[index])
+    v = rd.case_values(reading.cases[index])
     return reading, v, reading.derived(v)
 
 
 def test_wrong_transcription_is_reported_as_different():
     reading, v, derived = _case("26", 1)  # eta of layer II: exp(s/tau1 + a1), case a1 = 1/2
-    assert v[pc.a1] != 0
-    right = sympy.exp(pc.s / pc.tau1 + pc.a1).subs(v)
+    assert v[rd.a1] != 0
+    right = sympy.exp(rd.s / pc.tau1 + rd.a1).subs(v)
     assert pc.compare(right, derived, reading.domain(v)).equal
     # the same function written differently is still equal
-    assert pc.compare((sympy.exp(pc.a1) * sympy.exp(pc.s / pc.tau1)).subs(v), derived, reading.domain(v)).equal
+    assert pc.compare((sympy.exp(rd.a1) * sympy.exp(rd.s / pc.tau1)).subs(v), derived, reading.domain(v)).equal
     # a sign error, a wrong time constant, and a relative error of 1e-12 (far above the 1e-20
     # tolerance of the 30-digit comparison) are all reported
-    for wrong in (sympy.exp(pc.s / pc.tau1 - pc.a1), sympy.exp(pc.s * pc.tau1 + pc.a1),
-                  (1 + sympy.Rational(1, 10 ** 12)) * sympy.exp(pc.s / pc.tau1 + pc.a1)):
+    for wrong in (sympy.exp(rd.s / pc.tau1 - rd.a1), sympy.exp(rd.s * pc.tau1 + rd.a1),
+                  (1 + sympy.Rational(1, 10 ** 12)) * sympy.exp(rd.s / pc.tau1 + rd.a1)):
         verdict = pc.compare(wrong.subs(v), derived, reading.domain(v))
         assert not verdict.equal and verdict.text() == "differs"
         assert verdict.at and float(verdict.difference_value) != 0
@@ -140,7 +141,7 @@ def test_known_verdicts():
 
 def test_compare_numeric_route_and_domain_errors():
     # equal, but only after combining logarithms, which needs positivity: numeric route or symbolic
-    x1, x2 = pc.x1, pc.x2
+    x1, x2 = rd.x1, rd.x2
     v = pc.compare(sympy.log(x1 * x2 + 3 * x1 + 3 * x2 + 9), sympy.log(x1 + 3) + sympy.log(x2 + 3),
                    {x1: (-2, 2), x2: (-2, 2)})
     assert v.equal and v.method in ("symbolic", "numeric")
@@ -151,7 +152,7 @@ def test_compare_numeric_route_and_domain_errors():
 def test_derived_forms_come_from_the_library():
     """The derived side is what derive_input / derive_output give, not a copy of the printed form."""
     reading, v, derived = _case("23/eta")
-    assert derived == derive_input("1/sqrt(x + eps)", v[pc.a1], v[pc.b1], v[pc.delta],
-                                   params={"eps": v[pc.eps]}).eta
+    assert derived == derive_input("1/sqrt(x + eps)", v[rd.a1], v[rd.b1], v[rd.delta],
+                                   params={"eps": v[rd.eps]}).eta
     reading, v, derived = _case("36/theta")
-    assert derived == derive_output("exp(x)", v[pc.a2], v[pc.b2], v[pc.delta]).theta
+    assert derived == derive_output("exp(x)", v[rd.a2], v[rd.b2], v[rd.delta]).theta

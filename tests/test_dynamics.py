@@ -25,7 +25,7 @@ from ttfs_symbolic.numeric.dynamics import (
     quantize_values,
 )
 from ttfs_symbolic.numeric.kernels import InputKernel, OutputKernel
-from ttfs_symbolic.symbolic.checks import mp_function
+from ttfs_symbolic.symbolic.mpeval import mp_function
 from ttfs_symbolic.symbolic.derive import derive_output
 from ttfs_symbolic.verify import values_in
 

@@ -1,6 +1,6 @@
 """Hostile cache states of the native library (issue 12): planted, symlinked, damaged, left over.
 
-Each scenario runs :func:`ttfs_symbolic.numeric.native.library` in this
+Each scenario runs :func:`ttfs_symbolic.numeric.native_build.library` in this
 process on a fresh state, with the quick flag set ``-O0`` (the cache logic
 does not depend on the flags). A planted library has a constructor that
 writes a marker file when it is loaded: the marker must never appear.
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ttfs_symbolic.numeric import native
+from ttfs_symbolic.numeric import native, native_build
 
-CC = native._compiler()
+CC = native_build._compiler()
 pytestmark = pytest.mark.skipif(CC is None or not hasattr(os, "getuid"), reason="needs a C compiler and POSIX")
 FLAGS = ["-O0"]
 
@@ -55,8 +55,8 @@ def planted(tmp_path_factory):
 @pytest.fixture
 def fresh(monkeypatch, tmp_path):
     """A clean native state (no library loaded, no cache folder chosen), quick flags, and a marker path."""
-    monkeypatch.setattr(native, "_STATE", {})
-    monkeypatch.setattr(native, "FLAG_SETS", (FLAGS,))
+    monkeypatch.setattr(native_build, "_STATE", {})
+    monkeypatch.setattr(native_build, "FLAG_SETS", (FLAGS,))
     monkeypatch.delenv("TTFS_NATIVE", raising=False)
     marker = tmp_path / "marker"
     monkeypatch.setenv("TTFS_TEST_MARKER", str(marker))
@@ -69,7 +69,7 @@ def _sha(path: Path) -> str:
 
 def _plant(folder: Path, lib: Path, manifest: str | None = "right") -> Path:
     """Put lib where the cache would look in folder, with a manifest naming its true hash (or another)."""
-    target = folder / native._lib_name(CC, FLAGS)
+    target = folder / native_build._lib_name(CC, FLAGS)
     shutil.copy(lib, target)
     if manifest == "right":
         (folder / (target.name + ".sha256")).write_text(_sha(target))
@@ -83,14 +83,14 @@ def _run_and_check_works():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         lib = native.library()
-    assert lib is not None, native._STATE.get("error")
+    assert lib is not None, native_build._STATE.get("error")
     x = torch.tensor([0.5, 2.0, -1.0], dtype=torch.float64)
     got = native.tick_lookup(x, 1.0, 4.0, 4, step=0.25, backend="native")
     want = native.tick_lookup(x, 1.0, 4.0, 4, step=0.25, backend="torch")
     assert torch.equal(got[0], want[0]) and got[1] == want[1]
     messages = [str(w.message) for w in caught]
     assert all("\n" not in m for m in messages)   # one line each
-    return Path(native._STATE["path"]), messages
+    return Path(native_build._STATE["path"]), messages
 
 
 def _private(path: Path) -> Path:
@@ -144,7 +144,7 @@ def test_a_library_that_fails_its_check_in_a_private_folder_is_rebuilt_not_loade
                                                                                   monkeypatch, manifest):
     cache = _private(tmp_path / "cache")
     if manifest == "symlink":   # the library a symlink to the planted one, with a manifest that matches it
-        target = cache / native._lib_name(CC, FLAGS)
+        target = cache / native_build._lib_name(CC, FLAGS)
         target.symlink_to(planted)
         (cache / (target.name + ".sha256")).write_text(_sha(planted))
     else:
@@ -166,7 +166,7 @@ def good_cache(fresh, tmp_path, monkeypatch):
     monkeypatch.setenv("TTFS_CACHE_DIR", str(cache))
     path, messages = _run_and_check_works()
     assert messages == [] and path.parent == cache
-    monkeypatch.setattr(native, "_STATE", {})
+    monkeypatch.setattr(native_build, "_STATE", {})
     return path
 
 
@@ -191,8 +191,8 @@ def test_a_damaged_cached_library_is_rebuilt_and_the_run_succeeds(good_cache, da
 def test_a_damaged_cache_in_a_fresh_process_does_not_crash(good_cache, tmp_path):
     """The SIGBUS of the issue: a truncated library, then a whole quantized forward in a new process."""
     good_cache.write_bytes(good_cache.read_bytes()[:8192])
-    code = ("import torch, warnings\nfrom ttfs_symbolic.numeric import native\n"
-            f"native.FLAG_SETS = ({FLAGS!r},)\n"
+    code = ("import torch, warnings\nfrom ttfs_symbolic.numeric import native, native_build\n"
+            f"native_build.FLAG_SETS = ({FLAGS!r},)\n"
             "x = torch.linspace(-1, 2, 50, dtype=torch.float64)\n"
             "print(native.tick_lookup(x, 1.0, 4.0, 4, step=0.25, backend='native')[1])\n")
     r = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
@@ -203,7 +203,7 @@ def test_a_damaged_cache_in_a_fresh_process_does_not_crash(good_cache, tmp_path)
 
 def test_leftovers_of_killed_builds_are_removed_and_a_running_build_is_kept(good_cache):
     cache = good_cache.parent
-    old = time.time() - 2 * native.STALE_BUILD_SECONDS
+    old = time.time() - 2 * native_build.STALE_BUILD_SECONDS
     leftovers = [cache / ".build-abc123.so", cache / "tmpk1ll3d.so", cache / ".build-xyz.tmp"]
     for p in leftovers:
         p.write_bytes(b"")

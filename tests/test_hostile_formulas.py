@@ -81,7 +81,9 @@ def test_kernels_that_overflow_float64_are_refused_with_a_range_that_works(entry
     it = derive_input(formula, lo, hi)   # the suggested range does derive, and its kernel is finite
     import numpy as np
 
-    c = it.compiled("numpy")
+    from ttfs_symbolic.numeric.kernels import compiled_input
+
+    c = compiled_input(it, "numpy")
     eta, f = c.eta, c.f
     s = np.linspace(0, 1, 101)
     assert np.all(np.isfinite(eta(s))) and np.all(np.isfinite(f(np.linspace(lo, hi, 101))))
@@ -242,7 +244,7 @@ def test_an_output_transform_whose_theta_overflows_float64_is_refused_with_a_ran
 
     import sympy
 
-    from ttfs_symbolic.symbolic import guards
+    from ttfs_symbolic.symbolic import refusals
     from ttfs_symbolic.symbolic.derive import Y
 
     x = sympy.Symbol("x", real=True)
@@ -250,6 +252,6 @@ def test_an_output_transform_whose_theta_overflows_float64_is_refused_with_a_ran
                          delta=sympy.Integer(1), theta=sympy.exp(800), theta_low=sympy.Integer(1),
                          inverse=sympy.exp(Y), psi=sympy.Integer(1))
     with pytest.raises(ValueError, match=r"overflows float64.*theta.*a range that works: \[0, 709\.\d+\]"):
-        guards.check_output_overflow(ot)
+        refusals.check_output_overflow(ot)
     ot.b, ot.theta = sympy.Integer(700), sympy.exp(700)
-    guards.check_output_overflow(ot)   # within float64: nothing to refuse
+    refusals.check_output_overflow(ot)   # within float64: nothing to refuse

@@ -20,14 +20,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttfs_symbolic.numeric import native
+from ttfs_symbolic.numeric import native, native_build
 
 DTYPES = [torch.float32, torch.float64]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_native():
-    if native._compiler() is None:
+    if native_build._compiler() is None:
         pytest.skip("no C compiler on this machine: only the torch reference runs")
     # with a compiler the loops must build: a failure here is a bug, not a skip
     assert native.available(), native.build_info()["error"]

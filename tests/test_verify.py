@@ -13,10 +13,11 @@ from hypothesis import find as _find
 from hypothesis import strategies as st
 
 import ttfs_symbolic.numeric.dynamics as dynamics
+import ttfs_symbolic.verify.transforms as verify_transforms
 from ttfs_symbolic.catalogue import DefinitionError, NeuronDef, get
 from ttfs_symbolic.numeric.dynamics import LayerTiming, NeuronLayer
 from ttfs_symbolic.numeric.kernels import InputKernel, OutputKernel
-from ttfs_symbolic.symbolic.derive import DomainError, MonotonicityError, OutputTransform, RangeError
+from ttfs_symbolic.symbolic.derive import DomainError, MonotonicityError, RangeError
 from ttfs_symbolic.symbolic.parse import FormulaError
 from ttfs_symbolic.verify import (
     CLIPPING,
@@ -306,10 +307,10 @@ def test_max_neuron_with_a_different_output_range_fails(monkeypatch):
 def test_numeric_setup_error_is_a_failed_check_not_a_traceback(monkeypatch):
     ot = get("identity").output_transform()
 
-    def broken(self, backend="numpy"):
+    def broken(ot, backend="numpy"):
         raise ValueError("no numeric implementation of psi")
 
-    monkeypatch.setattr(OutputTransform, "compiled", broken)
+    monkeypatch.setattr(verify_transforms, "compiled_output", broken)
     r = check_output_transform(ot, max_examples=N, seed=0)
     assert not r.holds and "could not set the check up" in r.detail and "psi" in r.detail
 

@@ -9,7 +9,7 @@ The method is TTFSFormer (Zhao et al., ICML 2025). Three layers:
 * model (:mod:`ttfs_symbolic.model`): spiking Transformer layers and the
   converter (Algorithm 1), ``convert``.
 """
-from .symbolic.checks import DomainError, MonotonicityError, RangeError
+from .symbolic.hypotheses import DomainError, MonotonicityError, RangeError
 from .symbolic.derive import InputTransform, OutputTransform, ProofRecord, derive_input, derive_output
 from .symbolic.parse import FormulaError, parse_formula
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..symbolic.theorem_4_1 import derive_input
+from ..symbolic.theorem_4_3 import derive_output
 from . import native
 from .kernels import InputKernel, OutputKernel
 
@@ -244,6 +246,7 @@ def _integrals_to(fn, points, breaks=()) -> np.ndarray:
     kernel that varies on a small fraction of a tick (rsqrt near 0) is
     resolved to ``TABLE_EPSREL``.
     """
+    # scipy.integrate takes a moment to import: only the kernel tables need it
     from scipy.integrate import quad_vec
 
     points = np.asarray(points, dtype=np.float64)
@@ -293,10 +296,14 @@ def output_table(kernel: OutputKernel, a: float, b: float, delta: float, p: int)
 
 
 @functools.lru_cache(maxsize=1024)
-def _term_table(kernel: InputKernel, a: float, b: float, delta: float, p: int, dtype, device) -> torch.Tensor:
+def term_table(kernel: InputKernel, a: float, b: float, delta: float, p: int, dtype, device) -> torch.Tensor:
     """``T[k] = Q[p - k] + f(a)``: the input term of a spike at tick k (k = p: silent input)."""
     q = torch.as_tensor(input_table(kernel, a, b, delta, p), dtype=dtype, device=device)
     return q.flip(0) + kernel.f_at(a)
+
+
+#: the old private name, until the model layer reads :func:`term_table` (issue 20)
+_term_table = term_table
 
 
 def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, p: int):
@@ -307,7 +314,7 @@ def kernel_potential_terms(kernel: InputKernel, sender: LayerTiming, x_on_grid, 
     silent input gives f(a).
     """
     x = _as_tensor(x_on_grid)
-    table = _term_table(kernel, sender.a, sender.b, sender.delta, p, x.dtype, x.device)
+    table = term_table(kernel, sender.a, sender.b, sender.delta, p, x.dtype, x.device)
     return native.tick_lookup(x, sender.b, p / sender.d, p, table)[0]
 
 
@@ -353,8 +360,6 @@ class NeuronLayer:
 
     def __init__(self, f: str = "x", h: str = "x", *, sender: LayerTiming, receiver: LayerTiming,
                  params: dict | None = None, derive: bool = True):
-        from ..symbolic.derive import derive_input, derive_output
-
         self.sender, self.receiver = sender, receiver
         if derive:
             self.input = derive_input(f, sender.a, sender.b, sender.delta, params=params)

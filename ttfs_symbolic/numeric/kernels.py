@@ -20,13 +20,17 @@ import functools
 import math
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 import sympy
 import torch
+import torch.nn.functional as F
 
-from ..symbolic import checks
-from ..symbolic.derive import Y, InputTransform, OutputTransform, _symbolic_inverse
-from ..symbolic.parse import S, X, parse_formula
+from ..symbolic.calculus import kinks, symbolic_inverse
+from ..symbolic.functions import sigmoid
+from ..symbolic.hypotheses import check_range
+from ..symbolic.parse import S, X, Y, parse_formula
+from ..symbolic.transforms import InputTransform, OutputTransform
 from .compile import compile_expr
 
 A_SYM = sympy.Symbol("a", real=True)
@@ -41,8 +45,6 @@ def _backend_of(value) -> str:
 @functools.lru_cache(maxsize=256)
 def _fused_torch(f: sympy.Expr):
     """torch's own fused kernel for a few formulas, by exact symbolic match."""
-    import torch.nn.functional as F
-
     table = {
         sympy.expand(X * (1 + sympy.erf(X / sympy.sqrt(2))) / 2): F.gelu,
         sympy.expand(X / 2 * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (X + sympy.Rational(44715, 1000000) * X**3)))):
@@ -50,8 +52,6 @@ def _fused_torch(f: sympy.Expr):
         sympy.Max(0, X): torch.relu,
         sympy.exp(X): torch.exp,
     }
-    from ..symbolic.functions import sigmoid
-
     table[X * sigmoid(X)] = F.silu
     return table.get(sympy.expand(f)) or table.get(f)
 
@@ -82,16 +82,12 @@ class InputKernel:
     @functools.lru_cache(maxsize=4096)
     def f_at(self, a: float) -> float:
         """f(a): a silent input's contribution per unit weight (eq. 8), in mpmath at 30 digits."""
-        import mpmath
-
         fn = compile_expr(self.f, (X,), "mpmath")
         with mpmath.workdps(30):
             return float(fn(mpmath.mpf(float(a))))
 
     @functools.cached_property
     def _kinks(self) -> tuple[float, ...]:
-        from ..symbolic.derive import kinks
-
         return tuple(float(k) for k in kinks(self.fprime, X, -sympy.oo, sympy.oo))
 
     def kink_points(self) -> tuple[float, ...]:
@@ -126,8 +122,8 @@ class OutputKernel:
     def for_formula(cls, h: str, a: float, b: float) -> "OutputKernel":
         """Find h^-1 once on a representative range, for use on any range."""
         expr = parse_formula(h)
-        a_, b_, _ = checks.check_range(a, b)
-        g = _symbolic_inverse(expr, a_, b_)
+        a_, b_, _ = check_range(a, b)
+        g = symbolic_inverse(expr, a_, b_)
         return cls(expr, inverse=g)
 
     def is_identity(self) -> bool:
@@ -258,14 +254,14 @@ class CompiledOutput:
 
 
 @functools.lru_cache(maxsize=1024)
-def compiled_input(it: InputTransform, backend: str) -> CompiledInput:
-    """The kernel eta(s) and f(x) of one derivation, compiled (cached)."""
+def compiled_input(it: InputTransform, backend: str = "numpy") -> CompiledInput:
+    """The kernel eta(s) and f(x) of one derivation, compiled for a backend (numpy, torch, mpmath); cached."""
     return CompiledInput(eta=compile_expr(it.eta, (S,), backend), f=compile_expr(it.f, (X,), backend))
 
 
 @functools.lru_cache(maxsize=1024)
-def compiled_output(ot: OutputTransform, backend: str) -> CompiledOutput:
-    """psi(s), h(V) and g(y) of one derivation, compiled (cached)."""
+def compiled_output(ot: OutputTransform, backend: str = "numpy") -> CompiledOutput:
+    """psi(s), h(V) and g(y) of one derivation, compiled for a backend (numpy, torch, mpmath); cached."""
     kernel = OutputKernel.from_transform(ot)
     b, tau = float(ot.b), float(ot.tau)
     try:

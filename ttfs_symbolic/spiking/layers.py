@@ -1434,7 +1434,7 @@ class Product(nn.Module):
                 # the other synapse's table holds log(e) there (its eta is 0), so the carrying term is
                 # the sum of the two synapses' terms minus log(e): one lookup in the summed tables
                 timing = pop.timing()
-                tabs = [dynamics._term_table(o.log_kernel(sig), timing.a, timing.b, timing.delta, ctx.precision,
+                tabs = [dynamics.term_table(o.log_kernel(sig), timing.a, timing.b, timing.delta, ctx.precision,
                                              x.dtype, x.device) for sig in o.parts]
                 key = (id(tabs[0]), id(tabs[1]), o.e)
                 if self._pair_table is None or self._pair_table[0] != key:

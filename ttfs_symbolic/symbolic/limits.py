@@ -5,9 +5,9 @@ monotonicity, quadrature) on user formulas; some of them (``exp(exp(exp(
 exp(exp(exp(x))))))``) would run for many minutes. Every such step runs
 under a limit:
 
-* :func:`time_limit` (``seconds``): a SymPy attempt that has a fallback; on
-  expiry it raises the private ``_Timeout`` that its caller catches, and the
-  derivation takes its numeric route;
+* :func:`time_limit` (``seconds``, usually :data:`SYMPY_SECONDS`): a SymPy
+  attempt that has a fallback; on expiry it raises :class:`SympyTimeout`
+  that its caller catches, and the derivation takes its numeric route;
 * :func:`step` (``name``): a step without a fallback; on expiry it raises
   :class:`StepTimeout`, a ``ValueError`` that names the step and the limit
   (``STEP_SECONDS``, from ``$TTFS_STEP_SECONDS``, default 300 s: a numeric-inverse proof
@@ -31,7 +31,7 @@ import threading
 
 import mpmath
 
-__all__ = ["StepTimeout", "step", "limited", "time_limit", "STEP_SECONDS"]
+__all__ = ["StepTimeout", "SympyTimeout", "step", "limited", "time_limit", "STEP_SECONDS", "SYMPY_SECONDS"]
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -44,6 +44,9 @@ def _env_seconds(name: str, default: float) -> float:
 
 #: the wall-clock limit of one derivation step, in seconds
 STEP_SECONDS = _env_seconds("TTFS_STEP_SECONDS", 300.0)
+#: how long one SymPy step (integrate, solve, simplify) may run before the
+#: derivation falls back to a numeric route
+SYMPY_SECONDS = 8.0
 #: how often an expired limit raises again while its block has not been left
 REPEAT_SECONDS = 0.25
 
@@ -54,8 +57,8 @@ class StepTimeout(ValueError):
     """A derivation step ran past its wall-clock limit; the message names the step."""
 
 
-class _Timeout(Exception):
-    """A SymPy attempt with a fallback ran past its limit (caught by its caller)."""
+class SympyTimeout(Exception):
+    """A SymPy attempt with a fallback ran past its :func:`time_limit` (caught by its caller)."""
 
 
 class _Expired(BaseException):
@@ -95,13 +98,13 @@ def _deadline(seconds: float, exc_type: type):
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raise ``_Timeout`` (an ``Exception``) when the block runs longer than ``seconds``; any thread."""
-    exc_type = type("_Timeout", (_Timeout,), {})
+    """Raise :class:`SympyTimeout` (an ``Exception``) when the block runs longer than ``seconds``; any thread."""
+    exc_type = type("_Timeout", (SympyTimeout,), {})
     try:
         with _deadline(seconds, exc_type):
             yield
     except exc_type:
-        raise _Timeout() from None
+        raise SympyTimeout() from None
 
 
 @contextlib.contextmanager

@@ -53,6 +53,9 @@ __all__ = [
     "FormulaError",
     "X",
     "S",
+    "Y",
+    "V",
+    "bind_params",
     "ALLOWED_FUNCTIONS",
     "ALLOWED_CONSTANTS",
     "MAX_LENGTH",
@@ -229,6 +232,12 @@ X = symbol("x")
 
 S = symbol("s")
 """The time variable ``s`` of the kernels eta(s) (eq. 8) and psi(s) (eq. 13) (real)."""
+
+Y = sympy.Symbol("y", real=True)
+"""The variable of h's inverse g = h^-1 (a value in the emitting range) (real)."""
+
+V = sympy.Symbol("V", real=True)
+"""The potential at T_emit (real)."""
 
 
 def _number(value: object, where: str) -> sympy.Expr:
@@ -550,3 +559,19 @@ def parse_formula(
         raise FormulaError(f"formula {_quote(text)} is nested too deeply") from None
     _check_finite_real(expr, text)
     return expr
+
+
+def bind_params(params, a, b):
+    """A derivation's ``params`` with each string value parsed as a formula in ``a`` and ``b`` and bound to
+    the range ``[a, b]`` (``{"c": "1 - a"}``); None when there are none."""
+    if not params:
+        return None
+    bound = {}
+    for name, value in params.items():
+        if isinstance(value, str):
+            val = parse_formula(value, variables=("a", "b"))
+            val = val.subs({sympy.Symbol("a", real=True): a, sympy.Symbol("b", real=True): b})
+            bound[name] = val
+        else:
+            bound[name] = value
+    return bound

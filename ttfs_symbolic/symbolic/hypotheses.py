@@ -1,4 +1,4 @@
-"""Numeric guards for the symbolic layer: ranges, definedness, monotonicity.
+"""The hypotheses of Theorems 4.1 and 4.3, checked: ranges, definedness, monotonicity.
 
 Everything here evaluates SymPy expressions with mpmath (no numpy, no
 torch), so that a refusal can name the exact point or interval where a
@@ -11,8 +11,13 @@ import math
 import mpmath
 import sympy
 
-from .limits import limited
+from . import limits
+from .limits import SympyTimeout, limited, time_limit
+from .mpeval import mp_function, real_value, sample_points
 from .parse import X
+
+__all__ = ["RangeError", "DomainError", "MonotonicityError", "as_number", "check_range", "check_defined",
+           "solve_increasing", "defined_start", "check_increasing", "defined_extent"]
 
 
 class RangeError(ValueError):
@@ -70,59 +75,6 @@ def check_range(a, b, delta=1) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
     return a_, b_, delta_
 
 
-def sample_points(a, b, n: int = 129) -> list[mpmath.mpf]:
-    """n evenly spaced points of [a, b], both ends included."""
-    a_, b_ = mpmath.mpf(str(sympy.N(a, 30))), mpmath.mpf(str(sympy.N(b, 30)))
-    return [a_ + (b_ - a_) * i / (n - 1) for i in range(n)]
-
-
-def _real_value(fn, point):
-    try:
-        value = fn(point)
-    except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-        return None
-    if isinstance(value, mpmath.mpc):
-        if abs(value.imag) > mpmath.mpf(10) ** (-(mpmath.mp.dps - 5)) * max(1, abs(value.real)):
-            return None
-        value = value.real
-    try:
-        value = mpmath.mpf(value)
-    except (TypeError, ValueError):
-        return None
-    if not mpmath.isfinite(value):
-        return None
-    return value
-
-
-_MP_MODULES = None
-
-
-def _mp_modules():
-    global _MP_MODULES
-    if _MP_MODULES is None:
-        _MP_MODULES = [
-            {
-                "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)),
-                "softplus": lambda v: mpmath.log1p(mpmath.exp(v)) if v < 30 else v + mpmath.log1p(mpmath.exp(-v)),
-                "erf": mpmath.erf,
-                "erfc": mpmath.erfc,
-                "Heaviside": lambda v, h0=mpmath.mpf(1) / 2: mpmath.mpf(1) if v > 0 else (h0 if v == 0 else mpmath.mpf(0)),
-            },
-            "mpmath",
-        ]
-    return _MP_MODULES
-
-
-def mp_function(expr: sympy.Expr, var: sympy.Symbol = X):
-    """An mpmath callable of one variable.
-
-    The symbolic layer's own evaluator, built with SymPy's lambdify and an
-    mpmath function map (no numpy, no torch), for refusing bad formulas and
-    for high-precision checks of identities.
-    """
-    return sympy.lambdify(var, expr, modules=_mp_modules())
-
-
 @limited("checking that the formula is defined and differentiable on the range (mpmath)")
 def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative: bool = True):
     """Refuse f when it, or f', is undefined or not finite on [a, b].
@@ -143,12 +95,12 @@ def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative
         fn = mp_function(f)
         dfn = mp_function(sympy.diff(f, X)) if derivative else None
         for p in sample_points(a, b, n):
-            if _real_value(fn, p) is None:
+            if real_value(fn, p) is None:
                 raise DomainError(
                     f"{what}(x) = {f} is undefined or not finite at x = {mpmath.nstr(p, 8)}, "
                     f"inside the range [{a}, {b}]"
                 )
-            if dfn is not None and _real_value(dfn, p) is None:
+            if dfn is not None and real_value(dfn, p) is None:
                 raise DomainError(
                     f"{what}(x) = {f} is not differentiable at x = {mpmath.nstr(p, 8)}, "
                     f"inside the range [{a}, {b}] (Theorem 4.1 needs f' there)"
@@ -165,7 +117,7 @@ def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
     never reaches the target within ``span`` (exp never reaches 0).
     """
     target = mpmath.mpf(target)
-    v0 = _real_value(fn, start)
+    v0 = real_value(fn, start)
     if v0 is None:
         return None
     if v0 == target:
@@ -175,13 +127,13 @@ def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
     outer = None
     while step <= span:
         cand = inner + direction * step
-        val = _real_value(fn, cand)
+        val = real_value(fn, cand)
         if val is None:
             # approach the domain edge between inner and cand
             good, bad = inner, cand
             for _ in range(iters):
                 mid = (good + bad) / 2
-                mval = _real_value(fn, mid)
+                mval = real_value(fn, mid)
                 if mval is None:
                     bad = mid
                 else:
@@ -201,7 +153,7 @@ def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
     lo, hi = (inner, outer) if direction == 1 else (outer, inner)
     for _ in range(iters):
         mid = (lo + hi) / 2
-        val = _real_value(fn, mid)
+        val = real_value(fn, mid)
         if val is None:
             return None
         if val < target:
@@ -215,7 +167,7 @@ def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
 def defined_start(fn, lo=-10, hi=10, n=201):
     """A point where fn is defined, preferring 0, 1, -1, then a scan of [lo, hi]."""
     for p in [mpmath.mpf(0), mpmath.mpf(1), mpmath.mpf(-1)] + sample_points(lo, hi, n):
-        if _real_value(fn, p) is not None:
+        if real_value(fn, p) is not None:
             return p
     return None
 
@@ -247,8 +199,8 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
         points = sample_points(lo, hi, n)
         prev = None
         for p in points:
-            val = _real_value(fn, p)
-            der = _real_value(dfn, p)
+            val = real_value(fn, p)
+            der = real_value(dfn, p)
             if val is None and skip_undefined:
                 prev = None  # outside h's domain: no value to clip there
                 continue
@@ -277,12 +229,10 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
 
 def _no_solution(relation, interval) -> bool:
     """True when SymPy proves ``relation`` has no solution on ``interval`` (within a time limit)."""
-    from .derive import SYMPY_SECONDS, _Timeout, time_limit
-
     try:
-        with time_limit(SYMPY_SECONDS):
+        with time_limit(limits.SYMPY_SECONDS):
             return sympy.solveset(relation, X, interval) is sympy.S.EmptySet
-    except (_Timeout, NotImplementedError, TypeError, ValueError, AttributeError, RecursionError):
+    except (SympyTimeout, NotImplementedError, TypeError, ValueError, AttributeError, RecursionError):
         return False
 
 
@@ -295,11 +245,11 @@ def defined_extent(fn, start, stop, n: int = 129):
     points = sample_points(start, stop, n)
     last = points[0]
     for p in points[1:]:
-        if _real_value(fn, p) is None:
+        if real_value(fn, p) is None:
             good, bad = last, p
             for _ in range(80):
                 mid = (good + bad) / 2
-                if _real_value(fn, mid) is None:
+                if real_value(fn, mid) is None:
                     bad = mid
                 else:
                     good = mid

@@ -28,8 +28,10 @@ import sys
 import mpmath
 import sympy
 
-from . import checks
-from .checks import DomainError, RangeError
+from . import limits
+from .hypotheses import DomainError, RangeError
+from .limits import SympyTimeout, time_limit
+from .mpeval import mp_function, real_value, sample_points
 from .parse import S, X
 
 __all__ = ["check_float_range", "without_jumps", "refuse_jumps", "check_input_overflow",
@@ -83,22 +85,20 @@ def _roots_in(arg: sympy.Expr, a, b) -> list:
     """Points of [a, b] where arg is 0 or changes sign (solve, then sampling): empty when it keeps one sign."""
     points = []
     try:
-        from .limits import _Timeout, time_limit
-
-        with time_limit(8.0):
+        with time_limit(limits.SYMPY_SECONDS):
             sols = sympy.solve(sympy.Eq(arg, 0), X)
         for sol in sols if isinstance(sols, list) else []:
             if sol.is_real and sol.is_number and bool(a <= sol) and bool(sol <= b):
                 points.append(sol)
-    except (_Timeout, NotImplementedError, TypeError, ValueError):
+    except (SympyTimeout, NotImplementedError, TypeError, ValueError):
         pass
     if points:
         return points
-    fn = checks.mp_function(arg, X)
+    fn = mp_function(arg, X)
     values = []
     with mpmath.workdps(30):
-        for p in checks.sample_points(a, b, 257):
-            v = checks._real_value(fn, p)
+        for p in sample_points(a, b, 257):
+            v = real_value(fn, p)
             if v is None or v == 0:
                 return [sympy.Float(str(p), 6)]
             values.append((p, v))
@@ -118,7 +118,7 @@ def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
                 f"{what}(x) = {f} jumps at x = {roots[0]} in [a, b] = [{a}, {b}] ({type(atom).__name__}): "
                 f"Theorem 4.1 needs {what} differentiable on [a, b] (eta = {what}'), and a step's derivative is a "
                 "Dirac delta; use a range on one side of the jump, or a continuous form (relu, Max/Min, abs)")
-        mid = checks.mp_function(arg, X)((checks.sample_points(a, b, 3)[1]))
+        mid = mp_function(arg, X)((sample_points(a, b, 3)[1]))
         positive = bool(mpmath.re(mid) > 0)
         value = (1 if positive else 0) if isinstance(atom, sympy.Heaviside) else (1 if positive else -1)
         f = f.xreplace({atom: sympy.Integer(value)})
@@ -189,12 +189,12 @@ def _refuse(what: str, text: str, a, b, worst: str, fix) -> None:
 def check_input_overflow(it) -> None:
     """DomainError when f or eta = f'(s/tau + a) of an InputTransform exceed float64 on its range."""
     with mpmath.workdps(20):
-        fns = [("f", checks.mp_function(it.f, X)), ("f'", checks.mp_function(it.derivative, X))]
+        fns = [("f", mp_function(it.f, X)), ("f'", mp_function(it.derivative, X))]
 
         def is_bad(p):
             return any(_too_big(fn, p) for _, fn in fns)
 
-        points = checks.sample_points(it.a, it.b, OVERFLOW_POINTS)
+        points = sample_points(it.a, it.b, OVERFLOW_POINTS)
         bad = [p for p in points if is_bad(p)]
         if not bad:
             return
@@ -219,13 +219,13 @@ def check_output_overflow(ot) -> None:
             if bool(big):
                 fix = None
                 if ot.inverse is not None:
-                    g = checks.mp_function(ot.inverse, sympy.Symbol("y", real=True))
-                    points = checks.sample_points(ot.a, ot.b, OVERFLOW_POINTS)
+                    g = mp_function(ot.inverse, sympy.Symbol("y", real=True))
+                    points = sample_points(ot.a, ot.b, OVERFLOW_POINTS)
                     fix = _working_range(points[0], points[-1], lambda y: _too_big(g, y), points)
                 _refuse("h", ot.text or str(ot.h), ot.a, ot.b, f"{name} = {sympy.N(v, 3)}", fix)
         if ot.inverse is None or ot.psi.has(sympy.Function("h_inv")):
             return
-        psi = checks.mp_function(ot.psi, S)
+        psi = mp_function(ot.psi, S)
         delta = mpmath.mpf(str(sympy.N(ot.delta, 20)))
         for k in range(OVERFLOW_POINTS - 1):   # [0, delta): psi may be singular at the window's end
             s = delta * k / (OVERFLOW_POINTS - 1)
