@@ -26,18 +26,22 @@ __all__ = [
 def __getattr__(name):
     # the numeric and model layers import torch: load them only when asked for
     if name in ("convert", "load_conversion", "save_conversion"):
+        # start-up time: torch loads only when these are used
         from .conversion import convert
 
         return getattr(convert, name)
     if name == "evaluate":
+        # start-up time: torch loads only when these are used
         from .evaluation.report import evaluate
 
         return evaluate
     if name == "register_activation":
+        # start-up time: torch loads only when these are used
         from .conversion.activations import register_activation
 
         return register_activation
     if name in ("LayerTiming", "NeuronLayer"):
+        # start-up time: torch loads only when these are used
         from .numeric import dynamics
 
         return getattr(dynamics, name)

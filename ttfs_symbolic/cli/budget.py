@@ -8,8 +8,6 @@ output error beside the error-against-p curve; writes ``budget.json`` and
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..conversion.presets import DEFAULT_PRESET, PRESETS
 
 
@@ -57,16 +55,20 @@ def register(subparsers):
 
 
 def _data(model: str, n_calib: int, n: int):
+    # start-up time: a subcommand loads only what it runs (torch among it)
     import torch
 
     if model == "mnist":
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..zoo.mnist import load_mnist, load_mnist_model
 
         return load_mnist_model(), load_mnist("calib", n_calib)[0], load_mnist("test", n)[0]
     if model == "digits":
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..zoo.digits import load_demo_model, load_digits
 
         return load_demo_model(), load_digits("calib")[0][:n_calib], load_digits("test")[0][:n]
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import resolve_model
     from ..conversion.registry import find_family
 
@@ -86,8 +88,10 @@ def _data(model: str, n_calib: int, n: int):
 
 
 def run(args) -> int:
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import convert
 
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from . import checks as cc
 
     p = _ints(args.precision, "--precision")
@@ -100,9 +104,11 @@ def run(args) -> int:
         cc.check_int(v, name)
     cc.check_number(args.margin, "--margin")
     cc.check_number(args.sigmas, "--sigmas")
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from .demo import prepare_out
 
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..evaluation.report import error_budget
 
     ann, cx, x = _data(args.model, args.calib or DEFAULT_CALIB, args.inputs or DEFAULT_INPUTS)

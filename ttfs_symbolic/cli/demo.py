@@ -43,6 +43,7 @@ def register(subparsers):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-deep", action="store_true",
                    help="skip the deep model (12-block MNIST ViT) sweep that follows the digits model")
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.activations import add_activation_argument
 
     add_activation_argument(p)
@@ -85,9 +86,11 @@ def prepare_out(path) -> Path:
 
 def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
                          data: str = "the digits test split") -> Path:
+    # optional dependency, loaded only to plot
     import matplotlib
 
     matplotlib.use("Agg")
+    # optional dependency, loaded only to plot
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -112,6 +115,8 @@ def plot_precision_sweep(rows: list[dict], ann_accuracy: float, path: Path,
 
 
 def run(args) -> int:
+    # start-up time: a subcommand loads only what it runs (torch among it)
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.activations import parse_activation_args
     from ..conversion.convert import convert, save_conversion
     from ..zoo.digits import load_demo_model, load_digits
@@ -190,6 +195,7 @@ def deep_sweep(out: Path, progress: bool = True, precisions=DEEP_PRECISIONS) -> 
     (preset accurate) against the paper's network (preset paper) and the paper's network with the signed
     product; the issue's targets; the plot
     ``accuracy_vs_precision_mnist.png``."""
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import Progress, convert
     from ..zoo.mnist import load_mnist, load_mnist_model
 

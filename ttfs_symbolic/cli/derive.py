@@ -128,6 +128,7 @@ def _derive_errors(exc: Exception, what: str) -> ValueError:
 
 
 def run_derive(args) -> int:
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from .. import docgen
 
     f, h = args.formula, args.output
@@ -182,6 +183,7 @@ def run_derive(args) -> int:
 
 def _load(definition: str):
     """A NeuronDef from a catalogue name or a TOML path, errors as ValueError."""
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..catalogue import get, load_definition
 
     looks_like_path = definition.endswith(".toml") or "/" in definition or "\\" in definition
@@ -197,6 +199,7 @@ def _load(definition: str):
 
 def run_verify(args) -> int:
     try:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..verify import check_neuron
     except ImportError as exc:
         raise ValueError(f"the property checks are not available: {exc}") from None
@@ -244,6 +247,7 @@ def _self_test_row(entry, result, ok: bool, proof_ok) -> list[str]:
 
 def run_self_test(args) -> int:
     """``ttfs verify --self-test``: every broken neuron rejected by the check that names its fault?"""
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..broken import self_test
 
     seed = 0 if args.seed is None else args.seed

@@ -86,6 +86,7 @@ def _one_line_warnings(command: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # start-up time: a subcommand loads only what it runs (torch among it)
     import warnings
 
     parser = build_parser()

@@ -55,6 +55,7 @@ def _common(p, data_flag: str):
                    help=f"torchrun: how long a rank waits for the others at a collective before the run "
                         f"stops naming the ranks missing (default: {DEFAULT_TIMEOUT:g})")
     try:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..conversion.activations import add_activation_argument
     except ImportError:   # a version without the activation registry
         return
@@ -65,6 +66,7 @@ def _activations(args) -> dict | None:
     items = getattr(args, "activation", None)
     if not items:
         return None
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.activations import parse_activation_args
 
     return parse_activation_args(items)
@@ -130,6 +132,7 @@ def check_args(args) -> None:
     screened, and ``convert --out`` neither an input nor an existing file
     without ``--overwrite``. ValueError (one line) naming the flag.
     """
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from . import checks as cc
     from ..data.files import TENSOR_EXTENSIONS, parse_model_kwargs
 
@@ -147,6 +150,7 @@ def check_args(args) -> None:
         raise ValueError(f"--timeout must be a number of seconds in [1, 86400], got {args.timeout}")
     parse_model_kwargs(args.model_kwargs)   # screened (refused keys, literals) before any model is built
     if args.checkpoint is not None:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..userfiles import check_regular_file
 
         check_regular_file(args.checkpoint, "--checkpoint")
@@ -173,6 +177,7 @@ def _check_convert_args(args, cc, tensor_extensions) -> None:
 
 
 def _check_evaluate_args(args, cc, tensor_extensions) -> None:
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..userfiles import MAX_JSON_BYTES, check_regular_file
 
     cc.check_data(args.data, "--data", tensor_extensions)
@@ -219,6 +224,7 @@ def _log(dist_info, *a, **kw):
 
 
 def _build_ann(args):
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import resolve_model
     from ..data.files import DataError, load_checkpoint, parse_model_kwargs
 
@@ -264,6 +270,7 @@ def _create_model(name, kwargs, resolve_model, error):
 
 
 def _open(args, ann, path):
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..data.files import build_transform, data_config, model_input_size, open_data
 
     cfg = data_config(ann, img_size=args.img_size, mean=args.mean, std=args.std, crop_pct=args.crop_pct,
@@ -279,6 +286,7 @@ def _open(args, ann, path):
         raise ValueError(f"{path} has {len(src.classes)} class folders but {args.model} has {num_classes} outputs")
     labels = getattr(src, "labels", None)
     if labels is not None and num_classes:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..data.files import check_labels
 
         check_labels(labels, f"{path}: labels", num_classes)
@@ -287,6 +295,7 @@ def _open(args, ann, path):
 
 
 def _setup(args):
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion import distributed
 
     return distributed.setup(args.device, timeout=args.timeout)
@@ -308,6 +317,7 @@ def _agreed_checks(args, info) -> None:
     and the first failure (with its rank when not every rank failed) is
     raised by rank 0 alone: the user reads one line, not one per rank.
     """
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion import distributed
 
     distributed.check_same("arguments", {k: v for k, v in sorted(vars(args).items())
@@ -338,10 +348,12 @@ def _guarded(body):
     naming that rank (:func:`distributed.explain_failure`).
     """
     def run(args):
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from .main import UserError
         from ..conversion import distributed
 
         if args.threads is not None:
+            # start-up time: a subcommand loads only what it runs (torch among it)
             from . import checks
 
             checks.check_int(args.threads, "--threads")
@@ -381,6 +393,7 @@ def _guarded(body):
 
 
 def _leave():
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -389,6 +402,7 @@ def _leave():
 
 def _same_data(src, cfg, snn) -> None:
     """torchrun: every rank must see the data and weights rank 0 sees (a node with other files is refused)."""
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion import distributed
 
     distributed.check_same("data or weights", {
@@ -398,6 +412,8 @@ def _same_data(src, cfg, snn) -> None:
 
 
 def _convert(args, info) -> int:
+    # start-up time: a subcommand loads only what it runs (torch among it)
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion import distributed
     from ..conversion.convert import build_spiking, calibrate, conversion_dict, preset_settings
     from ..data.files import iter_batches, shard_batches
@@ -407,6 +423,7 @@ def _convert(args, info) -> int:
     src, cfg = _open(args, ann, args.calib)
     activations = _activations(args)
     if activations:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..conversion.activations import check_overrides_used, overrides
 
         check_overrides_used(activations, ann, strict=True)
@@ -447,6 +464,7 @@ def _convert(args, info) -> int:
 
 
 def _read_conversion(path) -> dict:
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.schema import read_conversion
 
     try:   # decoded and checked against the schema: a ValueError names the file and the first problem
@@ -458,6 +476,8 @@ def _read_conversion(path) -> dict:
 
 
 def _evaluate(args, info) -> int:
+    # start-up time: a subcommand loads only what it runs (torch among it)
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import load_conversion
     from ..data.files import DataError, iter_batches, shard_batches
     from ..evaluation.sweep import configs_for, evaluate_sweep
@@ -472,6 +492,7 @@ def _evaluate(args, info) -> int:
         raise DataError("quantized and kernel mode need --precision")
     configs = configs_for(modes, precisions, dtype=getattr(torch, args.dtype))
     if info.is_main:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from .demo import prepare_out
 
         prepare_out(args.out)   # --out checked (not a file, writable) before any work (issue 12)
@@ -479,6 +500,7 @@ def _evaluate(args, info) -> int:
     ann, _ = _build_ann(args)
     activations = _activations(args)
     if activations:
+        # start-up time: a subcommand loads only what it runs (torch among it)
         from ..conversion.activations import check_overrides_used
 
         check_overrides_used(activations, ann, strict=True)
@@ -558,9 +580,11 @@ def plot_accuracy(rows: list[dict], path: Path) -> Path | None:
     swept = [r for r in rows if r["precision"] is not None]
     if not swept:
         return None
+    # optional dependency, loaded only to plot
     import matplotlib
 
     matplotlib.use("Agg")
+    # optional dependency, loaded only to plot
     import matplotlib.pyplot as plt
 
     labelled = rows[0]["snn_accuracy"] is not None

@@ -62,11 +62,19 @@ import contextvars
 import copy
 import math
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
+
+from ..catalogue import NeuronDef, load_catalogue, load_definition
+from ..numeric.kernels import InputKernel
+from ..spiking import SpikingActivation
+from ..symbolic.derive import InputTransform
+from ..symbolic.parse import FormulaError, parse_formula
+from .errors import UnsupportedModuleError
 
 __all__ = [
     "ActivationNeuron", "ActivationMismatchError", "register_activation", "registration", "unregister_activation",
@@ -89,8 +97,6 @@ class ActivationMismatchError(ValueError):
 
 
 def _unsupported(msg: str) -> Exception:
-    from ..families.vit import UnsupportedModuleError  # defined there; imported here lazily (vit imports this module)
-
     return UnsupportedModuleError(msg)
 
 
@@ -141,8 +147,6 @@ class ActivationNeuron:
         One object per formula matters: kernel-mode tables and f(a) are cached
         per kernel object (:func:`ttfs_symbolic.numeric.dynamics.input_table`).
         """
-        from ..numeric.kernels import InputKernel
-
         key = (self.f, self.params) if self.expr is None else ("expr", str(self.expr), self.params)
         if key not in _KERNELS:
             if self.expr is not None:
@@ -164,13 +168,10 @@ class ActivationNeuron:
 
 def _neuron_from(spec, name: str | None = None) -> tuple[ActivationNeuron, dict]:
     """An ActivationNeuron template and its default parameters from a user's spec."""
-    from ..catalogue import NeuronDef, load_definition
-    from ..symbolic.derive import InputTransform
-    from ..symbolic.parse import FormulaError
-
     if isinstance(spec, ActivationNeuron):
         return (replace(spec, name=name) if name else spec), dict(spec.params)
     if isinstance(spec, InputTransform):
+        # SymPy loads only when a formula is parsed (start-up time)
         import sympy
 
         expr = spec.f
@@ -190,8 +191,6 @@ def _neuron_from(spec, name: str | None = None) -> tuple[ActivationNeuron, dict]
                         f"InputTransform or an ActivationNeuron, got {type(spec).__name__}")
     text = spec.strip()
     if text.isidentifier() and text != "x":
-        from ..catalogue import load_catalogue
-
         cat = load_catalogue()
         if text in cat:
             nd = cat[text]
@@ -204,8 +203,6 @@ def _neuron_from(spec, name: str | None = None) -> tuple[ActivationNeuron, dict]
 
 def _validate(template: ActivationNeuron, defaults: dict, readers: dict):
     """Parse f once with placeholder parameter values: a bad formula fails at registration."""
-    from ..symbolic.parse import parse_formula
-
     if template.expr is not None:
         return
     values = dict(defaults)
@@ -386,7 +383,6 @@ def check_overrides_used(activations: Mapping | None, model: nn.Module, strict: 
                f"e.g. {', '.join(classes[:6]) or 'GELU'})")
         if strict:
             raise ValueError(msg)
-        import warnings
 
         warnings.warn(msg + ": not used", UserWarning, stacklevel=3)
 
@@ -485,8 +481,6 @@ def check_activations(snn: nn.Module) -> dict[str, float]:
     ``snn.activation_check``). Layers built from a catalogue name without a
     source module (older code paths) are skipped.
     """
-    from ..spiking import SpikingActivation
-
     out = {}
     for m in snn.modules():
         if isinstance(m, SpikingActivation) and getattr(m, "spec", None) is not None \
@@ -499,8 +493,6 @@ def check_activations(snn: nn.Module) -> dict[str, float]:
 
 def activations_dict(snn: nn.Module) -> dict:
     """Each activation layer's neuron, for a saved conversion (its top-level ``activations`` key)."""
-    from ..spiking import SpikingActivation
-
     return {m.out.pname: m.spec.as_dict() for m in snn.modules()
             if isinstance(m, SpikingActivation) and getattr(m, "spec", None) is not None}
 

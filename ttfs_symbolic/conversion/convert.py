@@ -9,26 +9,30 @@ and sets ``[a, b]`` and so ``tau = delta/(b - a)`` and ``T_ref`` per layer
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import sys
-import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from . import activations as _acts
 from .. import spiking
-from .schema import check_convert_args, read_conversion
-from .presets import DEFAULT_PRESET, PRESETS, check_preset, describe
-from ..spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS, RANGE_KINDS,
-                      RESIDUAL_MODES, RSQRT_MODES, Ctx, PopStats, Population, Product)
-from ..conversion.errors import UnsupportedModuleError
-from ..spiking.model import (SpikingModel, configuration, product_construction, residual_mode, rsqrt_mode,  # noqa: F401
-                             structure)
 from ..data.inputs import batches  # noqa: F401  (re-export)
 from ..progress import Progress  # noqa: F401  (re-export)
+from ..spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS,  # noqa: F401 (re-export)
+                       RANGE_KINDS, RESIDUAL_MODES, RSQRT_MODES, Ctx, PopStats, Population, Product)
+# re-exported: the network's configuration is read from its layers (ttfs_symbolic.spiking.model)
+from ..spiking.model import (SpikingModel, configuration, product_construction, residual_mode, rsqrt_mode,  # noqa: F401
+                             structure)
+from . import activations as _acts
+from .distributed import reduce_calibration
+from .errors import UnsupportedModuleError
+from .presets import DEFAULT_PRESET, PRESETS, check_preset, describe  # noqa: F401 (re-export)
+from .registry import build_spiking as build_from_family
+from .schema import check_convert_args, read_conversion
 
 #: 5: the fingerprint of the weights the file was calibrated for ("weights_fingerprint",
 #: :func:`weights_fingerprint`; checked on load, files before version 5 have none); each layer's
@@ -48,6 +52,7 @@ DEFAULT_RANGE_KIND = "layer"
 def resolve_model(model, pretrained: bool = False, **timm_kwargs) -> nn.Module:
     """A timm model instance from an instance or a timm model name."""
     if isinstance(model, str):
+        # timm loads on first use (start-up time)
         import timm
 
         if model not in timm.list_models(pretrained=False) and not timm.is_model(model):
@@ -65,8 +70,6 @@ def build_spiking(model: nn.Module, softmax_max: bool = True) -> nn.Module:
     (:mod:`ttfs_symbolic.conversion.registry`): timm ViT / DeiT / Eva, Hugging Face
     BERT / RoBERTa and sentence-transformers models.
     """
-    from .registry import build_spiking as build_from_family
-
     snn = build_from_family(model, softmax_max=softmax_max)
     if isinstance(snn, nn.Module):   # recorded by conversion_dict, checked on load
         snn.weights_fingerprint = weights_fingerprint(model)
@@ -86,10 +89,6 @@ def weights_fingerprint(model: nn.Module) -> str:
     for the same weights in float32 or float64 and on any device, and
     differs for weights that differ in any value that float32 can tell apart.
     """
-    import hashlib
-
-    import numpy as np
-
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         if not isinstance(t, torch.Tensor):
@@ -325,8 +324,6 @@ def _calibrate(snn, pops, data, batch_size, progress, range_kind, product, resid
 
 def _reduce(pops, ctx, seen, **kw) -> int:
     """torchrun: every rank's statistics (the held-out ones too) those of the whole set."""
-    from .distributed import reduce_calibration
-
     if ctx.held_out is not None:
         ctx.held_out.swap()
         try:
@@ -630,7 +627,6 @@ def _refuse_or_warn(force: bool, message: str) -> None:
     """ValueError ``message`` (with how to override it), or with ``force`` the same as a warning."""
     if not force:
         raise ValueError(f"{message} (force=True, or --force, loads it anyway)")
-    import warnings
 
     warnings.warn(f"{message}; loaded anyway (force)", UserWarning, stacklevel=3)
 
@@ -640,8 +636,6 @@ def _check_fingerprint(data: dict, snn: nn.Module, path, force: bool) -> None:
     saved = data.get("weights_fingerprint")
     mine = getattr(snn, "weights_fingerprint", None)
     if saved is None:
-        import warnings
-
         warnings.warn(f"{path} records no weights fingerprint (format version {data.get('version', 1)}): "
                       "that it was calibrated for these weights is not checked", UserWarning, stacklevel=3)
         return

@@ -45,11 +45,18 @@ no-op and nothing is initialised.
 """
 from __future__ import annotations
 
+import datetime
+import json as _json
 import math
 import os
+import time as _time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from .. import spiking
+from ..spiking import CODE_KINDS, Product
 
 
 @dataclass
@@ -67,6 +74,7 @@ class DistInfo:
 
 def active() -> bool:
     """True inside an initialised process group of more than one process."""
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -76,6 +84,7 @@ def info() -> DistInfo:
     """Rank, world size and device of this process (rank 0 of 1 outside a process group)."""
     if not active():
         return DistInfo()
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     backend = dist.get_backend()
@@ -96,7 +105,6 @@ def setup(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> DistInfo:
     for the CPU. ``timeout``: seconds a collective waits for the other ranks
     before it fails (and :func:`explain_failure` names the missing ones).
     """
-    import datetime
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
     if device not in ("auto", "cpu", "cuda"):
@@ -113,6 +121,7 @@ def setup(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> DistInfo:
         dev = torch.device("cpu")
     if world <= 1:
         return DistInfo(device=dev)
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     if not dist.is_initialized():
@@ -132,6 +141,7 @@ def setup(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> DistInfo:
 
 def teardown():
     """Leave the process group (after a barrier, so no rank exits while others still talk)."""
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -146,6 +156,7 @@ def _comm_device() -> torch.device:
 
 
 def _store():
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     try:
@@ -167,9 +178,6 @@ def _mark(name: str) -> None:
 
 def report_error(message: str) -> None:
     """Record this rank's one-line error for the other ranks and for torchrun's summary (first one wins)."""
-    import json as _json
-    import time as _time
-
     if not active():
         return
     line = message if message.startswith("rank ") else f"rank {info().rank}: {message}"
@@ -194,11 +202,10 @@ def explain_failure(exc: BaseException, wait: float = 5.0) -> str | None:
 
     None when the store has nothing to say (then the original error stands).
     """
-    import time as _time
-
     store = _store()
     if store is None or not active():
         return None
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     world, me, n = dist.get_world_size(), dist.get_rank(), _STATE["calls"]
@@ -258,6 +265,7 @@ def all_sum(values: list[int] | torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(values, dtype=torch.int64)
     if not active():
         return t
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     t = t.to(_comm_device())
@@ -271,6 +279,7 @@ def all_max(values: list[float] | torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(values, dtype=torch.float64)
     if not active():
         return t
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     t = t.to(_comm_device())
@@ -283,6 +292,7 @@ def all_gather_objects(obj) -> list:
     """Every rank's ``obj``, in rank order (``[obj]`` in one process)."""
     if not active():
         return [obj]
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     out = [None] * dist.get_world_size()
@@ -294,6 +304,7 @@ def all_gather_objects(obj) -> list:
 def broadcast_object(obj, src: int = 0):
     if not active():
         return obj
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     box = [obj]
@@ -335,7 +346,6 @@ def _merge_samples(parts: list):
         return out
     if isinstance(first, torch.Tensor):
         return torch.cat([x for x in parts if x is not None and x.numel()] or [first])
-    import numpy as np
 
     return np.concatenate([np.asarray(x) for x in parts if x is not None])
 
@@ -371,8 +381,6 @@ class CalibrationBatches:
         A batch left empty by skipped images still counts as a batch (an empty
         segment of samples), so the global batch numbers stay right.
         """
-        from .. import spiking
-
         pops = self.snn.populations()
         self.bounds = {p.pname: [] for p in pops}
         for i, item in enumerate(self.batches):
@@ -394,7 +402,6 @@ def _samples_needed(snn, pops, percentile: float, codes: str = "linear") -> set:
     calibration chooses codes, the layers that may take the log code."""
     if percentile < 100.0:
         return {p.pname for p in pops}
-    from ..spiking import CODE_KINDS, Product
 
     out = {p.pname for p in pops if p.kind in CODE_KINDS} if codes == "auto" else set()
     for m in (snn.modules() if snn is not None else []):
@@ -405,6 +412,7 @@ def _samples_needed(snn, pops, percentile: float, codes: str = "linear") -> set:
 
 def _reduce_field(pops, stats, kinds, fi: int, field_) -> None:
     """All-reduce field ``fi`` (``(name, op, fill)``) of every population's statistics, in its own type."""
+    # torch.distributed: only under torchrun
     import torch.distributed as dist
 
     name, op, fill = field_
@@ -476,8 +484,6 @@ def reduce_calibration(pops, seen: int, ctx=None, *, snn=None, data=None, percen
     """
     if not active():
         return seen
-    import torch.distributed as dist
-
     stats = [p.stats for p in pops]
     fields = [f for f in RANGE_FIELDS + (M2_FIELD,) if all(hasattr(st, f[0]) for st in stats)]
     # 1. what each statistic is on every rank (a float, a tensor of some shape, or absent)

@@ -27,6 +27,8 @@ from typing import Callable
 
 from torch import nn
 
+from .errors import UnsupportedModuleError
+
 #: the modules that register families, imported on first use (in this order)
 FAMILY_MODULES = (
     "ttfs_symbolic.families.vit",
@@ -86,8 +88,6 @@ def families() -> list[Family]:
 
 def find_family(model: nn.Module) -> Family:
     """The first family whose ``matches`` accepts ``model``; UnsupportedModuleError if none."""
-    from ..families.vit import UnsupportedModuleError
-
     for fam in families():
         if fam.matches(model):
             return fam

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..userfiles import MAX_JSON_BYTES, read_regular_file
+
 __all__ = ["read_conversion", "validate_conversion", "check_convert_args", "FORMAT_NAME"]
 
 FORMAT_NAME = "ttfs-symbolic conversion"
@@ -77,8 +79,6 @@ def read_conversion(path) -> dict:
     Only an existing regular file of at most ``userfiles.MAX_JSON_BYTES`` is
     read (a FIFO or a device is refused before it is opened).
     """
-    from ..userfiles import MAX_JSON_BYTES, read_regular_file
-
     path = Path(path)
     raw = read_regular_file(path, "conversion file", MAX_JSON_BYTES)   # regular files only, size-limited
     try:

@@ -30,11 +30,14 @@ from __future__ import annotations
 import ast
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..userfiles import check_regular_file
 
 #: torchvision's ImageFolder extensions (``torchvision.datasets.folder.IMG_EXTENSIONS``), matched case-insensitively
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -108,6 +111,7 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
         raise DataError(f"checkpoint {path} does not exist or is not a file")
     try:
         if path.suffix == ".safetensors":
+            # optional dependency (safetensors checkpoints), imported on use
             from safetensors.torch import load_file
 
             sd = load_file(str(path), device="cpu")
@@ -187,6 +191,7 @@ def data_config(model, img_size: int | None = None, mean=None, std=None, crop_pc
     even when the model was created with ``img_size=32``), so the size the
     model was built for wins unless ``img_size`` is given.
     """
+    # timm loads on first use (start-up time)
     from timm.data import resolve_data_config
 
     cfg = dict(resolve_data_config({}, model=model))
@@ -213,6 +218,7 @@ def data_config(model, img_size: int | None = None, mean=None, std=None, crop_pc
 
 def build_transform(cfg: dict):
     """timm's ``create_transform`` for evaluation (resize, center crop, to tensor, normalize)."""
+    # timm loads on first use (start-up time)
     from timm.data import create_transform
 
     return create_transform(input_size=cfg["input_size"], interpolation=cfg.get("interpolation", "bicubic"),
@@ -260,6 +266,7 @@ class ImageFolderSource:
     def _class_items(self, root: Path) -> list:
         """torchvision's ``find_classes`` and ``make_dataset`` (ImageFolder): every sub-folder, hidden
         ones too, is a class; a class without an image is refused, naming its folder."""
+        # optional dependency (image folders), imported on use
         from torchvision.datasets.folder import find_classes, make_dataset
 
         try:
@@ -282,9 +289,8 @@ class ImageFolderSource:
         return len(self.items)
 
     def load(self, i: int):
+        # optional dependency (Pillow, image folders), imported on use
         from PIL import Image, UnidentifiedImageError
-
-        import warnings
 
         path, label = self.items[i]
         try:
@@ -436,8 +442,6 @@ def open_data(path, transform=None, limit: int | None = None, skip_corrupt: bool
             raise DataError("an image folder needs a transform")
         return ImageFolderSource(path, transform, limit=limit, skip_corrupt=skip_corrupt, channels=channels)
     if path.suffix.lower() in TENSOR_EXTENSIONS:
-        from ..userfiles import check_regular_file
-
         check_regular_file(path, "data file")   # a FIFO would block torch.load forever
         images, labels = read_tensor_file(path)
         if images.shape[0] == 0:

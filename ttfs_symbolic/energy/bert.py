@@ -29,6 +29,7 @@ import json
 import math
 from pathlib import Path
 
+from ..userfiles import MAX_CONFIG_BYTES, read_regular_file
 from .counts import (E_AC_PJ, E_MAC_PJ, PJ_TO_MJ, EnergyReport, activation_counts, apply_rates, layernorm_counts,
                      matmul_ops_table3, product_counts, residual_counts, softmax_counts)
 from .walker import Walker
@@ -90,7 +91,6 @@ def resolve_config(config) -> tuple[str, dict]:
         if not p.exists():
             raise ValueError(f"unknown text model {config!r}: neither a known name "
                              f"({', '.join(KNOWN_CONFIGS)}) nor a config.json file")
-        from ..userfiles import MAX_CONFIG_BYTES, read_regular_file
 
         raw = read_regular_file(p, "config", MAX_CONFIG_BYTES)   # a regular file, size-limited
         try:

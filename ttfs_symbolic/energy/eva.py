@@ -128,6 +128,7 @@ def _eva_branches(walker: Walker, module: nn.Module, path: str, shape: Shape, br
 
 def _eva(walker: Walker, model: nn.Module, path: str, shape: Shape) -> Shape:
     """timm Eva: patch embed, prefix tokens, (RoPE table), blocks, norm, pool, fc_norm, head."""
+    # timm loads on first use (start-up time)
     from timm.layers import pos_embed_sincos as tpos
 
     expect(getattr(model, "attn_pool", None) is None, join(path, "attn_pool"),
@@ -189,6 +190,9 @@ def _deit_distilled(walker: Walker, model: nn.Module, path: str, shape: Shape) -
 
 
 def _register_eva() -> None:
+    # timm loads on first use (start-up time)
+    # timm loads on first use (start-up time)
+    # timm loads on first use (start-up time)
     from timm.layers import GluMlp, SwiGLU
     from timm.layers import patch_dropout as tpd
     from timm.layers import pos_embed_sincos as tpos

@@ -162,6 +162,8 @@ def vision_transformer(walker: Walker, model: nn.Module, path: str, shape: Shape
 
 
 def _register_vit() -> None:
+    # timm loads on first use (start-up time)
+    # timm loads on first use (start-up time)
     from timm.layers import Mlp, PatchEmbed   # timm is imported by every caller anyway
     from timm.layers.attention import Attention
     from timm.models.vision_transformer import Block, ResPostBlock, VisionTransformer
@@ -190,6 +192,7 @@ def _to_2tuple(v: int | tuple[int, int], what: str) -> tuple[int, int]:
 
 def build_meta_model(name: str, img_size: int | tuple[int, int] | None = None) -> nn.Module:
     """``timm.create_model(name, pretrained=False)`` on the meta device: structure only."""
+    # timm loads on first use (start-up time)
     import timm
 
     if not isinstance(name, str) or not timm.is_model(name):

@@ -151,6 +151,8 @@ def _sequential(walker: Walker, module: nn.Sequential, path: str, shape: Shape) 
 
 
 def _register_leaves() -> None:
+    # timm loads on first use (start-up time)
+    # timm loads on first use (start-up time)
     from timm.layers import DropPath, LayerScale, PatchDropout   # timm is imported by every caller anyway
     from timm.layers import activations as tact
     from timm.layers import norm as tnorm

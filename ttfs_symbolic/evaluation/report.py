@@ -291,9 +291,11 @@ class ErrorBudget(_JsonRecord):
 
     def plot(self, path) -> Path:
         """Bar plot of the groups' errors beside the error-against-p curve (matplotlib, Agg)."""
+        # optional dependency, loaded only to plot
         import matplotlib
 
         matplotlib.use("Agg")
+        # optional dependency, loaded only to plot
         import matplotlib.pyplot as plt
 
         items = sorted(self.groups.items(), key=lambda kv: kv[1]["error"])

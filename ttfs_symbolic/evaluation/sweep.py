@@ -19,6 +19,8 @@ import torch
 
 from ..conversion import distributed
 from ..conversion.convert import Progress, configuration, structure
+from ..energy import count_ops
+from ..spiking import Ctx
 from .report import ConversionReport, layer_rows, reset_counters
 
 
@@ -35,8 +37,6 @@ class Config:
 
 def configs_for(modes, precisions, dtype=torch.float32, exact_dtype=torch.float64) -> list[Config]:
     """``exact`` once (no precision, in ``exact_dtype``); ``quantized`` and ``kernel`` at every precision."""
-    from ..spiking import Ctx
-
     out = []
     for mode in modes:
         if mode == "exact":
@@ -71,8 +71,6 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     ``images``, ``labels`` and ``skipped`` (the paths of corrupt images that
     were skipped). Labels present on one batch must be present on all.
     """
-    from ..energy import count_ops
-
     device = torch.device(device or "cpu")
     snn = snn.to(device)
     ann = ann.eval()

@@ -42,16 +42,18 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear,
-                      SpikingSoftmax, channel_squares, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
 # The activation neurons come from the registry (:mod:`ttfs_symbolic.conversion.activations`); registered
 # out of the box: transformers' GELUActivation (hidden_act gelu), NewGELUActivation (gelu_new), GELUTanh
 # (gelu_pytorch_tanh), QuickGELUActivation, SiLUActivation and torch's; others with register_activation.
 from ..conversion.activations import activation_neuron, is_activation
-from ..energy.bert import count_ops_bert
-from ..spiking.model import SpikingModel, structure
 from ..conversion.claims import typename
 from ..conversion.errors import UnsupportedModuleError
+from ..conversion.registry import register_family
+from ..data.inputs import check_dtype
+from ..energy.bert import count_ops_bert
+from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax,
+                       channel_squares, finish_call, fold_rsqrt, input_kernel, make_ctx, terms)
+from ..spiking.model import SpikingModel, structure
 from .common import as_f64
 
 #: module types a supported encoder may contain (by class name; LayerNorm, Linear,
@@ -72,6 +74,7 @@ def _is_text_model(model) -> bool:
     """A transformers BERT or RoBERTa model (any class; unsupported variants are refused by the builder)."""
     if "transformers" not in sys.modules:
         return False
+    # optional dependency (the text extra), imported on use
     from transformers import PreTrainedModel
 
     return isinstance(model, PreTrainedModel) and getattr(model.config, "model_type", "") in ("bert", "roberta")
@@ -80,6 +83,7 @@ def _is_text_model(model) -> bool:
 def _is_sentence_transformer(model) -> bool:
     if "sentence_transformers" not in sys.modules:
         return False
+    # optional dependency (the text extra), imported on use
     from sentence_transformers import SentenceTransformer
 
     return isinstance(model, SentenceTransformer)
@@ -87,6 +91,7 @@ def _is_sentence_transformer(model) -> bool:
 
 def check_encoder(model: nn.Module) -> None:
     """Raise UnsupportedModuleError naming the first setting or module with no spiking counterpart."""
+    # optional dependency (the text extra), imported on use
     from transformers import BertModel, RobertaModel
 
     if type(model) not in (BertModel, RobertaModel):
@@ -355,7 +360,6 @@ class SpikingBert(SpikingModel):
         if "attention_mask" not in batch or batch["attention_mask"] is None:
             raise ValueError("the batch has no attention_mask: padded positions cannot be told from tokens; "
                              "tokenize with return_attention_mask=True")
-        from ..data.inputs import check_dtype
 
         check_dtype(dtype)
         ids = self._int_tensor(batch["input_ids"], "input_ids")
@@ -637,8 +641,6 @@ class SpikingSentenceTransformer(SpikingBert):
 # ---- model family (ttfs_symbolic.conversion.registry) ----------------------------
 
 def _register_family():
-    from ..conversion.registry import register_family
-
     register_family("sentence_transformer", _is_sentence_transformer, SpikingSentenceTransformer,
                     "sentence-transformers SentenceTransformer (Transformer with BERT / RoBERTa, Pooling, Normalize)")
     register_family("bert", _is_text_model, SpikingBert, "transformers BertModel and RobertaModel")

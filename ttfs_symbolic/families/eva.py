@@ -39,15 +39,18 @@ import copy
 import torch
 from torch import nn
 
-from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from ..conversion.activations import activation_neuron
 from ..conversion.claims import ModuleClaims, is_identity, typename
 from ..conversion.errors import UnsupportedModuleError
+from ..conversion.registry import register_family
+from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from .common import SpikingVisionTransformer, as_f64, linear_with_gamma
 from .vit import SpikingViT
 
 
 def _eva_types():
+    # timm loads on first use (start-up time)
+    # timm loads on first use (start-up time)
     import timm.layers as tl
     import timm.models.eva as teva
     from timm.layers import mlp as tmlp
@@ -68,6 +71,7 @@ def is_eva(model) -> bool:
 def is_deit_distilled(model) -> bool:
     """True for timm's ``VisionTransformerDistilled`` (DeiT with a distillation token)."""
     try:
+        # timm loads on first use (start-up time)
         from timm.models.deit import VisionTransformerDistilled
     except ImportError:  # pragma: no cover
         return False
@@ -566,6 +570,7 @@ class SpikingDeiTDistilled(SpikingViT):
     """
 
     def __init__(self, vit, softmax_max: bool = True):
+        # timm loads on first use (start-up time)
         from timm.models.deit import VisionTransformerDistilled
         from timm.models.vision_transformer import VisionTransformer
 
@@ -627,8 +632,6 @@ class SpikingDeiTDistilled(SpikingViT):
 # ---- model families (ttfs_symbolic.conversion.registry) --------------------------
 
 def _register_families():
-    from ..conversion.registry import register_family
-
     # a VisionTransformer subclass: tried before the "vit" family
     register_family("deit_distilled", is_deit_distilled, SpikingDeiTDistilled,
                     "timm VisionTransformerDistilled (DeiT with a distillation token)", priority=10)

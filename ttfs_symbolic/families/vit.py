@@ -8,19 +8,20 @@ type; nothing silently stays an ANN operation.
 """
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
 from ..conversion.activations import activation_neuron, is_activation
-from ..conversion.errors import UnsupportedModuleError
-from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from ..conversion.claims import is_identity
+from ..conversion.errors import UnsupportedModuleError
+from ..conversion.registry import register_family
+from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from .common import SpikingVisionTransformer, as_f64, layernorm_or_none, linear_with_gamma, require_identity
 
 
 def _timm():
-    import timm.layers   # timm: imported when a ViT is converted, not when the package is
+    # timm loads on first use (start-up time)
+    import timm.layers  # timm: imported when a ViT is converted, not when the package is
     import timm.models.vision_transformer as tvit
 
     return timm, tvit
@@ -285,8 +286,6 @@ def _is_vit(model) -> bool:
 
 
 def _register_family():
-    from ..conversion.registry import register_family
-
     register_family("vit", _is_vit, SpikingViT, "timm VisionTransformer (ViT, DeiT)")
 
 

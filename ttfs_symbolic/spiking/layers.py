@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,8 +38,6 @@ from torch import nn
 from ..catalogue import get as catalogue_neuron
 from ..numeric import dynamics, native
 from ..numeric.kernels import InputKernel, OutputKernel
-
-
 
 #: how a forward call counts the neurons driven outside their range (``check_clipping=``):
 #: ``full`` every neuron; ``sample`` every neuron where the count is free (the C loops count in
@@ -172,8 +171,6 @@ def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=
 
 def warn_clipping(clipped: int, checked: int, layers: dict, where: str, stacklevel: int = 7):
     """One :class:`ClippingWarning`: how many neurons clipped, the rate, the three worst layers."""
-    import warnings
-
     worst = sorted(layers.items(), key=lambda kv: -kv[1])[:3]
     warnings.warn(
         f"{clipped} of {checked} neurons ({100 * clipped / max(checked, 1):.3g}%) were driven outside their "

