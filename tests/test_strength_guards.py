@@ -183,6 +183,15 @@ def test_unknown_code_range_kind_residual_and_rsqrt_are_refused():
     assert "rsqrt must be 'neuron' or 'folded'" in _refused(_valid(rsqrt="none"))
 
 
+def test_bad_layer_names_and_ragged_ranges_are_refused():
+    d = _valid()
+    d["layers"]["a\nb"] = {"a": 0.0, "b": 1.0, "window": 3}
+    assert "is not a valid layer name" in _refused(d)
+    d = _valid()
+    d["layers"]["blocks.0.fc1"].update(a=[[0.0, 1.0], [0.0]], b=[[1.0, 2.0], [1.0]])
+    assert "ragged" in _refused(d)
+
+
 def test_wrong_format_fingerprint_and_empty_layers_are_refused():
     assert "not a ttfs-symbolic conversion file" in _refused(_valid(format="other"))
     assert "weights_fingerprint must be" in _refused(_valid(weights_fingerprint="sha256:" + "g" * 64))

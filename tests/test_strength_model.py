@@ -131,12 +131,24 @@ def test_per_neuron_range_is_per_token_and_channel():
     assert torch.allclose(torch.as_tensor(b), torch.maximum(v.amax(0), mean + std), rtol=1e-9)
 
 
-def test_layer_range_is_the_extremes():
+def test_layer_range_is_the_extremes_of_every_batch():
     p = Population("t")
     p.stats = PopStats()
     p.observe(torch.tensor([[-1.5, 0.25], [3.0, 1.0]]))
+    p.observe(torch.tensor([[-0.5, 0.25], [2.0, 1.0]]))
     p.finalize()
     assert p.range_pair() == (-1.5, 3.0)
+
+
+def test_log_code_needs_a_positive_shift_ratio():
+    p = Population("t")
+    for bad in (0.0, -1.0, math.inf, True, None):
+        with pytest.raises(ValueError, match="the log code needs a shift ratio r > 0"):
+            p.set_code("log", bad)
+    with pytest.raises(ValueError, match="unknown code 'exp'"):
+        p.set_code("exp")
+    p.set_code("log", 0.5)
+    assert (p.code, p.log_r) == ("log", 0.5)
 
 
 # ------------------------------------------------------------------ signed product: the shift's proxy
@@ -189,6 +201,55 @@ def test_bert_residual_synapses_count_two_operations_per_element_and_no_neuron()
     assert rn == {"neurons": 2 * L * T * H, "op_snn": 2 * L * 2 * T * H, "op_ann": 0}
     assert rs == {"neurons": 0, "op_snn": 2 * L * 2 * T * H, "op_ann": 0}
     assert syn.op_snn == neu.op_snn and syn.neurons == neu.neurons - 2 * L * T * H
+    # a folded rsqrt: one neuron and one operation fewer per LayerNorm row (2 LayerNorms per layer)
+    fold = count_ops_bert("bert-base-uncased", seq_len=T, rsqrt="folded")
+    rows = (2 * L + 1) * T   # and the embeddings' LayerNorm
+    assert neu.neurons - fold.neurons == rows and neu.op_snn - fold.op_snn == rows
+
+
+def test_vit_layernorm_and_softmax_counts_against_table_3():
+    from ttfs_symbolic.model.energy import layernorm_counts, product_counts, softmax_counts
+
+    assert softmax_counts(5) == (12, 30)
+    assert layernorm_counts(8) == (27, 73)
+    assert layernorm_counts(8, "signed") == (35, 89)
+    assert layernorm_counts(8, "signed", "folded") == (34, 88)
+    assert layernorm_counts(8, "paper", "folded") == (26, 72)
+    with pytest.raises(ValueError, match="unknown rsqrt mode 'x'"):
+        layernorm_counts(8, rsqrt="x")
+    assert product_counts(2, 3, 4, "signed", pairs=4, corrections=0) == (2 * 4 * 13, 12 * 24)
+    assert product_counts(2, 3, 4, "signed", pairs=2, corrections=1) == (2 * 4 * 7, 7 * 24)
+
+
+def test_families_find_the_vit_and_refuse_others_by_name():
+    from ttfs_symbolic.model.families import find_family, register_family
+    from ttfs_symbolic.model.vit import UnsupportedModuleError
+
+    assert find_family(tiny_vit()).name == "vit"
+    with pytest.raises(UnsupportedModuleError, match=r"unsupported model: torch.nn.modules.linear.Linear \(supported: "):
+        find_family(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="a family needs a non-empty name"):
+        register_family("", lambda m: False, lambda m, **k: m)
+    with pytest.raises(TypeError, match="matches and build must be callables"):
+        register_family("x", None, lambda m, **k: m)
+
+
+class _SiluOffOutside1(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.silu(x) + 0.5 * (x.abs() > 1)
+
+
+def test_conversion_checks_the_activation_on_its_calibrated_range():
+    from ttfs_symbolic.model.activations import ActivationMismatchError
+
+    ann = tiny_vit(act_layer=_SiluOffOutside1).double()
+    with torch.no_grad():   # fc1's outputs reach well beyond [-1, 1]
+        for blk in ann.blocks:
+            blk.mlp.fc1.weight.mul_(20.0)
+    x = images(3).double()
+    with pytest.raises(ActivationMismatchError, match="blocks.0.mlp.act|blocks.0.act") as info:
+        convert(ann, x, progress=False, preset="paper", activations={_SiluOffOutside1: "x*sigmoid(x)"})
+    assert "largest difference 0.5" in str(info.value)
 
 
 # ------------------------------------------------------------------ torchrun calibration seeds
