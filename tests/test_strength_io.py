@@ -46,6 +46,8 @@ def test_model_kwargs_refuse_weight_loading_keys_and_read_literals():
         data.parse_model_kwargs(["checkpoint_path=/tmp/x"])
     with pytest.raises(DataError, match="is refused"):
         data.parse_model_kwargs(["pretrained_cfg_overlay={}"])
+    with pytest.raises(DataError, match="is refused"):
+        data.parse_model_kwargs(["pretrained_cfg_extra=1"])   # any pretrained_cfg* key
     with pytest.raises(DataError, match="expects key=value pairs"):
         data.parse_model_kwargs(["depth"])
     assert data.parse_model_kwargs(["depth=2", "global_pool=avg", "x=(1, 2)"]) == \

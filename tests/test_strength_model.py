@@ -205,6 +205,28 @@ def test_bert_residual_synapses_count_two_operations_per_element_and_no_neuron()
     fold = count_ops_bert("bert-base-uncased", seq_len=T, rsqrt="folded")
     rows = (2 * L + 1) * T   # and the embeddings' LayerNorm
     assert neu.neurons - fold.neurons == rows and neu.op_snn - fold.op_snn == rows
+    # the sentence embedding's L2 norm: its rsqrt folded too
+    mini = count_ops_bert("all-MiniLM-L6-v2", seq_len=T, normalize=True).by_kind()["normalize"]
+    mini_f = count_ops_bert("all-MiniLM-L6-v2", seq_len=T, normalize=True, rsqrt="folded").by_kind()["normalize"]
+    assert mini["neurons"] == 2 * 384 + 2 and mini_f["neurons"] == 2 * 384 + 1
+    assert mini["op_snn"] - mini_f["op_snn"] == 1
+
+
+def test_folded_rsqrt_variance_ends_at_its_proven_bound():
+    """Folded, the variance's range ends at the largest mean square the centred values' range allows
+    (max(a^2, b^2) per channel, averaged): the rsqrt's image never clips."""
+    ann = tiny_vit().double()
+    x = images(3).double()
+    snn = convert(ann, x, progress=False, preset="paper", rsqrt="folded")
+    norms = [m for m in snn.modules() if hasattr(m, "variance_bound")]
+    assert len(norms) == 5
+    uneven = 0
+    for m in norms:
+        a, b = m.centred.range_pair()
+        assert m.rsqrt.relay
+        assert m.var.b == pytest.approx(max(a * a, b * b), rel=1e-12)
+        uneven += abs(a) != abs(b)
+    assert uneven
 
 
 def test_vit_layernorm_and_softmax_counts_against_table_3():
