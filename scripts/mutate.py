@@ -464,7 +464,7 @@ MORE = (
        SPIKING, "    var.upper_fn = bound if folded else None\n", "    var.upper_fn = None\n",
        MOD, "-k", "folded_rsqrt"),
     _m("channel_squares_high_end_only", "folded rsqrt", "the variance's bound from b^2 only (a negative a forgotten)",
-       SPIKING, "    sq = torch.maximum(a * a, b * b)\n", "    sq = b * b\n", MOD, "-k", "folded_rsqrt"),
+       SPIKING, "    sq = torch.maximum(a * a, b * b)\n", "    sq = b * b\n", MOD, "-k", "channel_squares or folded_rsqrt"),
     _m("parse_dunder_accepted", "symbolic", "a formula name starting with __ accepted", "ttfs_symbolic/symbolic/parse.py",
        '    if name.startswith("__"):\n', '    if name.startswith("___"):\n', "tests/test_parse.py",
        "tests/test_hostile_formulas.py"),

@@ -229,6 +229,16 @@ def test_folded_rsqrt_variance_ends_at_its_proven_bound():
     assert uneven
 
 
+def test_channel_squares_take_the_larger_end_of_each_channel():
+    from ttfs_symbolic.model.spiking import channel_squares
+
+    p = Population("c")
+    p.set_range(-3.0, 1.0)
+    assert channel_squares(p, 4).tolist() == [9.0] * 4
+    p.set_range(torch.tensor([-3.0, -0.5, 1.0]), torch.tensor([1.0, 2.0, 4.0]))
+    assert channel_squares(p, 3).tolist() == [9.0, 4.0, 16.0]
+
+
 def test_vit_layernorm_and_softmax_counts_against_table_3():
     from ttfs_symbolic.model.energy import layernorm_counts, product_counts, softmax_counts
 
