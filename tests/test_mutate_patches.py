@@ -26,9 +26,13 @@ MUTATE = _load()
 @pytest.mark.parametrize("m", MUTATE.MUTATIONS, ids=lambda m: m.name)
 def test_patch_applies_once_and_its_tests_exist(m):
     for path, old, new in m.patches:
-        text = (ROOT / path).read_text()
-        assert text.count(old) == 1, f"{m.name}: {path} holds {old.strip()!r} {text.count(old)} times"
+        # the path is a hint: the text must occur exactly once in the whole package (so that it stays
+        # unambiguous when the module moves); locate() finds the file
+        where, why = MUTATE.locate(ROOT, path, old)
+        assert where is not None, f"{m.name}: {why}"
+        assert sum(MUTATE.occurrences(ROOT, old).values()) == 1
         assert new != old
+    assert m.area, m.name
     files = [t for t in m.tests if t.startswith("tests/")]
     assert files, m.tests
     for f in files:
@@ -42,3 +46,39 @@ def test_names_are_unique_and_issue_targets_are_present():
                    "softmax_no_max_quantized", "verify_potential_tol_1e-2", "verify_no_one_spike_check",
                    "verify_no_below_check", "tick_shift_C", "encoder_shift"):
         assert target in names
+    assert len(names) >= 120
+    # issue 23's kinds of bug, one mutation each at least
+    for target in ("cache_folder_group_write_allowed", "library_group_write_allowed", "schema_empty_neuron_range_accepted",
+                   "schema_version_0_accepted", "schema_shift_nonfinite_accepted", "activation_tol_0.1",
+                   "activation_check_wrong_range", "bert_masked_key_fires", "evaluate_warning_inverted",
+                   "sweep_clip_rate_counts_input", "stats_sigmas_sign", "stats_rows_not_tokens",
+                   "signed_proxy_no_range_factor", "relay_gets_window", "bert_residual_synapses_halved",
+                   "torchrun_seed_rank_local"):
+        assert target in names
+
+
+def test_a_moved_patch_is_found_in_its_new_file(tmp_path):
+    pkg = tmp_path / "ttfs_symbolic" / "sub"
+    pkg.mkdir(parents=True)
+    (pkg / "new_home.py").write_text("x = 1\nif check:\n    y = 2\n")
+    (pkg / "other.py").write_text("z = 3\n")
+    assert MUTATE.locate(tmp_path, "ttfs_symbolic/old_home.py", "if check:\n") == ("ttfs_symbolic/sub/new_home.py", "")
+    where, why = MUTATE.locate(tmp_path, "ttfs_symbolic/old_home.py", "= ")
+    assert where is None and "more than once" in why
+    where, why = MUTATE.locate(tmp_path, "ttfs_symbolic/sub/new_home.py", "absent")
+    assert where is None and "in no file" in why
+
+
+def test_ci_sample_rotates_by_date_and_is_deterministic():
+    from datetime import date, timedelta
+
+    day = date(2026, 12, 7)
+    a, b = MUTATE.ci_sample(day), MUTATE.ci_sample(day)
+    assert a == b and len(a) == MUTATE.CI_COUNT and len({m.name for m in a}) == len(a)
+    assert not any(m.equivalent for m in a)
+    nxt = MUTATE.ci_sample(day + timedelta(days=1))
+    assert not {m.name for m in a} & {m.name for m in nxt}
+    pool = [m for m in MUTATE.MUTATIONS if not m.equivalent]
+    days = -(-len(pool) // MUTATE.CI_COUNT)
+    covered = {m.name for k in range(days) for m in MUTATE.ci_sample(day + timedelta(days=k))}
+    assert covered == {m.name for m in pool}
