@@ -233,19 +233,19 @@ MUTATIONS = (
 # ---------------------------------------------------------------------------------------------- issue 23
 # Mutations over every module with behaviour: the paths are hints (locate() finds a moved text), the tests
 # the smallest set that kills each (tests/test_strength_*.py were written for them).
-SCHEMA = "ttfs_symbolic/model/conversion_schema.py"
-ACTS = "ttfs_symbolic/model/activations.py"
-BERT = "ttfs_symbolic/model/bert.py"
-REPORT = "ttfs_symbolic/model/report.py"
-SWEEP = "ttfs_symbolic/model/sweep.py"
-ENERGY = "ttfs_symbolic/model/energy.py"
-ENERGY_BERT = "ttfs_symbolic/model/energy_bert.py"
-DATA = "ttfs_symbolic/model/data.py"
-INPUTS = "ttfs_symbolic/model/inputs.py"
-ONNX = "ttfs_symbolic/model/onnx_reader.py"
-FAMILIES = "ttfs_symbolic/model/families.py"
-PRESETS = "ttfs_symbolic/model/presets.py"
-DISTRIBUTED = "ttfs_symbolic/model/distributed.py"
+SCHEMA = "ttfs_symbolic/conversion/schema.py"
+ACTS = "ttfs_symbolic/conversion/activations.py"
+BERT = "ttfs_symbolic/families/bert.py"
+REPORT = "ttfs_symbolic/evaluation/report.py"
+SWEEP = "ttfs_symbolic/evaluation/sweep.py"
+ENERGY = "ttfs_symbolic/energy/walker.py"
+ENERGY_BERT = "ttfs_symbolic/energy/bert.py"
+DATA = "ttfs_symbolic/data/files.py"
+INPUTS = "ttfs_symbolic/data/inputs.py"
+ONNX = "ttfs_symbolic/data/onnx.py"
+FAMILIES = "ttfs_symbolic/conversion/registry.py"
+PRESETS = "ttfs_symbolic/conversion/presets.py"
+DISTRIBUTED = "ttfs_symbolic/conversion/distributed.py"
 CHECKS = "ttfs_symbolic/symbolic/checks.py"
 G = "tests/test_strength_guards.py"
 MOD = "tests/test_strength_model.py"
@@ -336,8 +336,8 @@ ISSUE23 = (
        BERT, "                V = torch.where(drop, low, V)\n", "                V = V\n", MOD, "-k", "masked_key"),
     # ---- evaluation: warnings and clip rates
     _m("evaluate_warning_inverted", "evaluation", "evaluate's ClippingWarning raised when nothing clips, not when "
-       "something does", REPORT, "    if warn and clipped:\n        from .spiking import warn_clipping\n",
-       "    if warn and not clipped:\n        from .spiking import warn_clipping\n", MOD, "-k", "evaluate"),
+       "something does", REPORT, "    if warn and clipped:\n        warn_clipping(clipped, checked, clip_layers, f\"evaluate",
+       "    if warn and not clipped:\n        warn_clipping(clipped, checked, clip_layers, f\"evaluate", MOD, "-k", "evaluate"),
     _m("evaluate_clip_last_batch_only", "evaluation", "evaluate's clip rate from the last batch only",
        REPORT, '        clipped += info["clipped"]\n', '        clipped = info["clipped"]\n', MOD, "-k", "evaluate"),
     _m("sweep_clip_rate_counts_input", "evaluation", "the CLI sweep's clip rate sums the input layer's clips too",
@@ -397,8 +397,8 @@ ISSUE23 = (
        "tests/test_bert.py", "-k", "energy_counts_known"),
     # ---- distributed
     _m("torchrun_seed_rank_local", "distributed", "torchrun calibration seeded per rank-local batch, not per global "
-       "batch", DISTRIBUTED, "spiking._GEN.manual_seed(SAMPLE_SEED + self.rank + i * self.world)",
-       "spiking._GEN.manual_seed(SAMPLE_SEED + i)", MOD, "-k", "seeded"),
+       "batch", DISTRIBUTED, "spiking.seed_samples(SAMPLE_SEED + self.rank + i * self.world)",
+       "spiking.seed_samples(SAMPLE_SEED + i)", MOD, "-k", "seeded"),
     # ---- data
     _m("labels_negative_accepted", "data", "a label -1 accepted", DATA,
        "    if labels.numel() and float(labels.min()) < 0:", "    if labels.numel() and float(labels.min()) < -1:",

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from ttfs_symbolic.model import activations as acts
-from ttfs_symbolic.model import presets
-from ttfs_symbolic.model.conversion_schema import (
+from ttfs_symbolic.conversion import activations as acts
+from ttfs_symbolic.conversion import presets
+from ttfs_symbolic.conversion.schema import (
     FORMAT_NAME, check_convert_args, validate_conversion)
-from ttfs_symbolic.numeric import native
+from ttfs_symbolic.numeric import native_build as native
 
 
 # ------------------------------------------------------------------ native library and cache folder

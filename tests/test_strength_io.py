@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from ttfs_symbolic import RangeError
-from ttfs_symbolic.model import data
-from ttfs_symbolic.model.data import DataError
-from ttfs_symbolic.model.inputs import check_batch, check_dtype, check_images
-from ttfs_symbolic.model import onnx_reader
-from ttfs_symbolic.symbolic.checks import as_number, check_range
+from ttfs_symbolic.data import files as data
+from ttfs_symbolic.data.files import DataError
+from ttfs_symbolic.data.inputs import check_batch, check_dtype, check_images
+from ttfs_symbolic.data import onnx as onnx_reader
+from ttfs_symbolic.symbolic.hypotheses import as_number, check_range
 
 
 # ------------------------------------------------------------------ labels

@@ -17,7 +17,7 @@ import torch
 
 from helpers import images, tiny_vit
 from ttfs_symbolic import convert, evaluate
-from ttfs_symbolic.model.spiking import ClippingWarning, Population, PopStats
+from ttfs_symbolic.spiking import ClippingWarning, Population, PopStats
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_evaluate_warns_once_when_neurons_clip_and_never_otherwise(vit):
 
 
 def _hand_clip_rate(snn, x, input_too=False):
-    from ttfs_symbolic.model.report import reset_counters
+    from ttfs_symbolic.evaluation.report import reset_counters
 
     reset_counters(snn)
     snn(x, dtype=torch.float64, record=True, warn=False)
@@ -75,7 +75,7 @@ def test_evaluate_clip_rate_is_summed_over_the_batches(vit):
 
 
 def test_sweep_clip_rate_excludes_the_input_layer_and_sums_every_other(vit):
-    from ttfs_symbolic.model.sweep import Config, evaluate_sweep
+    from ttfs_symbolic.evaluation.sweep import Config, evaluate_sweep
 
     ann, x, snn = vit
     big = 10 * x
@@ -154,7 +154,7 @@ def test_log_code_needs_a_positive_shift_ratio():
 # ------------------------------------------------------------------ signed product: the shift's proxy
 
 def test_signed_error_proxy_against_a_hand_computation():
-    from ttfs_symbolic.model.spiking import SignedOperand, signed_error_proxy, signed_layer1_range
+    from ttfs_symbolic.spiking import SignedOperand, signed_error_proxy, signed_layer1_range
 
     x1 = np.array([-1.0, 0.5, 2.0])
     x2 = np.array([0.25, -3.0, 1.0])
@@ -192,7 +192,7 @@ def test_residual_relays_take_no_emitting_window():
 # ------------------------------------------------------------------ BERT energy: residual synapses
 
 def test_bert_residual_synapses_count_two_operations_per_element_and_no_neuron():
-    from ttfs_symbolic.model.energy_bert import count_ops_bert
+    from ttfs_symbolic.energy.bert import count_ops_bert
 
     T, H, L = 16, 768, 12
     neu = count_ops_bert("bert-base-uncased", seq_len=T, residual="neuron")
@@ -230,7 +230,7 @@ def test_folded_rsqrt_variance_ends_at_its_proven_bound():
 
 
 def test_channel_squares_take_the_larger_end_of_each_channel():
-    from ttfs_symbolic.model.spiking import channel_squares
+    from ttfs_symbolic.spiking import channel_squares
 
     p = Population("c")
     p.set_range(-3.0, 1.0)
@@ -240,7 +240,7 @@ def test_channel_squares_take_the_larger_end_of_each_channel():
 
 
 def test_vit_layernorm_and_softmax_counts_against_table_3():
-    from ttfs_symbolic.model.energy import layernorm_counts, product_counts, softmax_counts
+    from ttfs_symbolic.energy import layernorm_counts, product_counts, softmax_counts
 
     assert softmax_counts(5) == (12, 30)
     assert layernorm_counts(8) == (27, 73)
@@ -254,8 +254,8 @@ def test_vit_layernorm_and_softmax_counts_against_table_3():
 
 
 def test_families_find_the_vit_and_refuse_others_by_name():
-    from ttfs_symbolic.model.families import find_family, register_family
-    from ttfs_symbolic.model.vit import UnsupportedModuleError
+    from ttfs_symbolic.conversion.registry import find_family, register_family
+    from ttfs_symbolic.conversion.errors import UnsupportedModuleError
 
     assert find_family(tiny_vit()).name == "vit"
     with pytest.raises(UnsupportedModuleError, match=r"unsupported model: torch.nn.modules.linear.Linear \(supported: "):
@@ -272,7 +272,7 @@ class _SiluOffOutside1(torch.nn.Module):
 
 
 def test_conversion_checks_the_activation_on_its_calibrated_range():
-    from ttfs_symbolic.model.activations import ActivationMismatchError
+    from ttfs_symbolic.conversion.activations import ActivationMismatchError
 
     ann = tiny_vit(act_layer=_SiluOffOutside1).double()
     with torch.no_grad():   # fc1's outputs reach well beyond [-1, 1]
@@ -287,8 +287,8 @@ def test_conversion_checks_the_activation_on_its_calibrated_range():
 # ------------------------------------------------------------------ torchrun calibration seeds
 
 def test_calibration_batches_are_seeded_by_their_global_batch_number():
-    from ttfs_symbolic.model import spiking
-    from ttfs_symbolic.model.distributed import SAMPLE_SEED, CalibrationBatches
+    from ttfs_symbolic.spiking import layers as spiking
+    from ttfs_symbolic.conversion.distributed import SAMPLE_SEED, CalibrationBatches
 
     class _Snn:
         def populations(self):
@@ -320,7 +320,7 @@ def test_masked_key_probability_is_silent_and_its_z_neuron_does_not_clip(tmp_pat
     soft = dict(snn.named_modules())["blocks.0.softmax"]
     seen = []
     soft.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
-    from ttfs_symbolic.model.report import reset_counters
+    from ttfs_symbolic.evaluation.report import reset_counters
 
     for mode, p in (("exact", None), ("quantized", 64)):
         seen.clear()
