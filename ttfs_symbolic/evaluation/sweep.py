@@ -14,12 +14,13 @@ import copy
 import inspect
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..conversion import distributed
-from ..conversion.convert import Progress, configuration, structure
-from ..energy import count_ops
+from ..progress import Progress
+from ..spiking.model import configuration
 from ..spiking import Ctx
 from .report import ConversionReport, layer_rows, reset_counters
 
@@ -141,7 +142,7 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
         for j, p in enumerate(pops):
             p.stats.neurons, p.stats.spikes, p.stats.clipped = row[3 * j:3 * j + 3]
         reports.append(_report(snn, anns[c.dtype], c, n, agree[ci], ann_correct[c.dtype] if labelled else None,
-                               correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci], count_ops))
+                               correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci]))
     reset_counters(snn)
     clip = {}
     for ci, c in enumerate(configs):
@@ -152,9 +153,9 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip}
 
 
-def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref, count_ops):
+def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref):
     layers, neurons, spikes = layer_rows(snn, n)
-    energy = count_ops(ann, spike_rates=snn.spike_rates_for_energy(), **structure(snn))
+    energy = snn.count_energy(ann, 0)
     return ConversionReport(
         mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,
         agreement=agree / max(n, 1), max_logit_error=max_err,
@@ -166,3 +167,63 @@ def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, ma
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
         energy_rows=[r.to_dict() for r in energy.rows], configuration=configuration(snn))
 
+
+# ---- presenting a sweep (ttfs evaluate) ------------------------------------
+
+def summary_row(r, clip_rate: float) -> dict:
+    return {"mode": r.mode, "precision": r.precision, "dtype": r.dtype, "images": r.images,
+            "ann_accuracy": r.ann_accuracy, "snn_accuracy": r.snn_accuracy, "agreement": r.agreement,
+            "max_logit_error": r.max_logit_error, "max_logit_rel_error": r.max_logit_rel_error,
+            "clip_rate": clip_rate, "spikes": r.spikes, "neurons": r.neurons, "spikes_per_neuron": r.spikes_per_neuron,
+            "op_snn": r.op_snn, "op_ann": r.op_ann, "energy_snn_mj": r.energy_snn_mj,
+            "energy_ann_mj": r.energy_ann_mj, "energy_ratio": r.energy_ratio}
+
+
+def format_table(rows: list[dict], images: int) -> str:
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
+    head = (f"{'mode':10s} {'p':>6s} {'dtype':8s} {'ANN acc':>8s} {'SNN acc':>8s} {'agree':>8s} "
+            f"{'logit err':>10s} {'rel err':>9s} {'clip':>8s} {'spk/neuron':>10s} {'E_SNN mJ':>9s} {'E ratio':>8s}")
+    lines = [f"{images} images", head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['mode']:10s} {'-' if r['precision'] is None else r['precision']:>6} {r['dtype']:8s} "
+                     f"{pct(r['ann_accuracy']):>8s} {pct(r['snn_accuracy']):>8s} {pct(r['agreement']):>8s} "
+                     f"{r['max_logit_error']:10.3e} {r['max_logit_rel_error']:9.2e} {100 * r['clip_rate']:7.3f}% "
+                     f"{r['spikes_per_neuron']:10.4f} {r['energy_snn_mj']:9.4g} {100 * r['energy_ratio']:7.2f}%")
+    return "\n".join(lines)
+
+
+def plot_accuracy(rows: list[dict], path: Path) -> Path | None:
+    """SNN accuracy (agreement with the ANN when there are no labels) against p, per mode (cf. Figure 4)."""
+    swept = [r for r in rows if r["precision"] is not None]
+    if not swept:
+        return None
+    # optional dependency, loaded only to plot
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # optional dependency, loaded only to plot
+    import matplotlib.pyplot as plt
+
+    labelled = rows[0]["snn_accuracy"] is not None
+    key = "snn_accuracy" if labelled else "agreement"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, style in (("quantized", dict(marker="o", linestyle="-")),
+                        ("kernel", dict(marker="s", linestyle="--", markerfacecolor="none", markersize=9))):
+        pts = sorted((r["precision"], 100 * r[key]) for r in swept if r["mode"] == mode)
+        if pts:
+            ax.plot(*zip(*pts), label=f"SNN, {mode} mode", **style)
+    exact = next((r for r in rows if r["mode"] == "exact"), None)
+    if exact is not None:
+        ax.axhline(100 * exact[key], color="tab:green", linestyle=":", label="SNN, exact mode")
+    if labelled:
+        ax.axhline(100 * rows[0]["ann_accuracy"], color="k", linestyle="--", label="ANN")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("time precision p (ticks per window)")
+    ax.set_ylabel("top-1 accuracy (%)" if labelled else "top-1 agreement with the ANN (%)")
+    ax.set_title(f"Accuracy against time precision ({rows[0]['images']} images)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -34,18 +34,15 @@ tokens and the constant ``(b_head + b_dist) / 2``.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
 from ..conversion.activations import activation_neuron
-from ..conversion.claims import ModuleClaims, is_identity, typename
+from ..conversion.claims import ModuleClaims, typename
 from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from .common import SpikingVisionTransformer, as_f64, linear_with_gamma
-from .vit import SpikingViT
 
 
 def _eva_types():
@@ -66,16 +63,6 @@ def is_eva(model) -> bool:
     except ImportError:  # pragma: no cover - timm without eva
         return False
     return isinstance(model, teva.Eva)
-
-
-def is_deit_distilled(model) -> bool:
-    """True for timm's ``VisionTransformerDistilled`` (DeiT with a distillation token)."""
-    try:
-        # timm loads on first use (start-up time)
-        from timm.models.deit import VisionTransformerDistilled
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(model, VisionTransformerDistilled)
 
 
 # --------------------------------------------------------------------------
@@ -415,6 +402,23 @@ class SpikingEvaBlock(nn.Module):
 # the model
 # --------------------------------------------------------------------------
 
+def _rope_table(eva, claims: ModuleClaims, n_patches: int, tpos):
+    """EVA-02's fixed-grid rotary embedding as (sin, cos) tables in float64 (claimed), None without one."""
+    if eva.rope is None:
+        return None
+    if getattr(eva, "rope_mixed", False) or type(eva.rope) is not tpos.RotaryEmbeddingCat:
+        raise UnsupportedModuleError(
+            f"unsupported module at 'rope': {typename(eva.rope)} (supported: RotaryEmbeddingCat, "
+            "the fixed-grid rotary embedding of EVA-02)")
+    table = getattr(eva.rope, "pos_embed", None)
+    if table is None or table.shape[0] != n_patches:
+        raise UnsupportedModuleError(
+            "unsupported setting at 'rope': no cached sin/cos table for the model's patch grid")
+    claims.claim("rope", eva.rope, recurse=True)
+    sin, cos = table.detach().to(torch.float64).chunk(2, -1)
+    return sin, cos
+
+
 class SpikingEva(SpikingVisionTransformer):
     """The spiking counterpart of a timm ``Eva`` (EVA, EVA-02).
 
@@ -473,19 +477,7 @@ class SpikingEva(SpikingVisionTransformer):
         self.prefix = nn.Parameter(torch.cat(prefix, dim=1).clone(), requires_grad=False) if prefix else None
         self.pos = None if eva.pos_embed is None else nn.Parameter(eva.pos_embed.detach().clone(),
                                                                    requires_grad=False)
-        rope = None
-        if eva.rope is not None:
-            if getattr(eva, "rope_mixed", False) or type(eva.rope) is not tpos.RotaryEmbeddingCat:
-                raise UnsupportedModuleError(
-                    f"unsupported module at 'rope': {typename(eva.rope)} (supported: RotaryEmbeddingCat, "
-                    "the fixed-grid rotary embedding of EVA-02)")
-            table = getattr(eva.rope, "pos_embed", None)
-            if table is None or table.shape[0] != n_patches:
-                raise UnsupportedModuleError(
-                    "unsupported setting at 'rope': no cached sin/cos table for the model's patch grid")
-            claims.claim("rope", eva.rope, recurse=True)
-            sin, cos = table.detach().to(torch.float64).chunk(2, -1)
-            rope = (sin, cos)
+        rope = _rope_table(eva, claims, n_patches, tpos)
 
         self.input = Population("input", "identity", kind="input", fan_in=0)
         self.embed = Population("patch_embed", "identity", kind="patch_embed",
@@ -555,87 +547,6 @@ class SpikingEva(SpikingVisionTransformer):
         return {row: rates[pop.pname] for row, pop in pairs if pop.pname in rates}
 
 
-# --------------------------------------------------------------------------
-# DeiT with a distillation token
-# --------------------------------------------------------------------------
+# ---- model family (ttfs_symbolic.conversion.registry) --------------------------
 
-class SpikingDeiTDistilled(SpikingViT):
-    """timm ``VisionTransformerDistilled``: SpikingViT plus the distillation token and head.
-
-    The token sequence is ``[cls, dist, patches]`` (both constant spikes of the
-    patch-embedding layer, with the position embedding in C). The evaluation
-    output ``(head(x[:, 0]) + head_dist(x[:, 1])) / 2`` is one layer of
-    identity neurons (Corollaries 4.2, 4.4) with fan-in 2*dim: weights
-    ``[W_head / 2, W_dist / 2]`` and the constant ``(b_head + b_dist) / 2``.
-    """
-
-    def __init__(self, vit, softmax_max: bool = True):
-        # timm loads on first use (start-up time)
-        from timm.models.deit import VisionTransformerDistilled
-        from timm.models.vision_transformer import VisionTransformer
-
-        if type(vit) is not VisionTransformerDistilled:
-            raise UnsupportedModuleError(
-                f"unsupported model: {typename(vit)} is not timm's VisionTransformerDistilled")
-        if getattr(vit, "reg_token", None) is not None:
-            raise UnsupportedModuleError("unsupported setting: register tokens with a distillation token")
-        if vit.global_pool != "token":
-            raise UnsupportedModuleError(f"unsupported pooling global_pool={vit.global_pool!r} (distilled: 'token')")
-        if vit.attn_pool is not None:
-            raise UnsupportedModuleError(f"unsupported module at 'attn_pool': {typename(vit.attn_pool)}")
-        # SpikingViT checks every submodule of a VisionTransformer; give it a view of the
-        # same modules typed as the base class (nothing is copied: the children are shared).
-        view = copy.copy(vit)
-        view.__class__ = VisionTransformer
-        super().__init__(view, softmax_max=softmax_max)
-        # forward_head of the distilled model reads x[:, 0] and x[:, 1] after `norm`
-        # and never applies fc_norm (Identity for token pooling anyway).
-        self.fc_norm = None
-        if not is_identity(vit.fc_norm):
-            raise UnsupportedModuleError("unsupported module at 'fc_norm': the distilled head does not use it")
-        self.prefix = nn.Parameter(torch.cat([vit.cls_token.detach(), vit.dist_token.detach()], dim=1).clone(),
-                                   requires_grad=False)
-        dim = vit.embed_dim
-        h, hd = vit.head, vit.head_dist
-        if isinstance(h, nn.Linear) and isinstance(hd, nn.Linear):
-            if type(h) is not nn.Linear or type(hd) is not nn.Linear:
-                raise UnsupportedModuleError(f"unsupported module at 'head': {typename(h)}")
-            W = torch.cat([as_f64(h.weight), as_f64(hd.weight)], dim=1) / 2
-            bh = as_f64(h.bias) if h.bias is not None else torch.zeros(h.out_features, dtype=torch.float64)
-            bd = as_f64(hd.bias) if hd.bias is not None else torch.zeros(hd.out_features, dtype=torch.float64)
-            B = (bh + bd) / 2
-        elif is_identity(h) and is_identity(hd):
-            eye = torch.eye(dim, dtype=torch.float64)
-            W, B = torch.cat([eye, eye], dim=1) / 2, None
-        else:
-            raise UnsupportedModuleError(
-                f"unsupported module at 'head_dist': {typename(hd)} beside head {typename(h)}")
-        self.head = SpikingLinear("head", W, B, kind="head")
-
-    def classify(self, x, ctx: Ctx):
-        """``(head(x[:, 0]) + head_dist(x[:, 1])) / 2`` after the final norm (one layer, fan-in 2*dim)."""
-        src_rows = x
-        if self.norm is not None:
-            src_rows = self.norm(x, ctx)
-        return self.head(torch.cat([src_rows[:, 0], src_rows[:, 1]], dim=-1), ctx)
-
-    def spike_rates_for_energy(self) -> dict[str, float]:
-        """As SpikingViT's, plus the distillation head's row (it reads the same tokens' layer)."""
-        out = super().spike_rates_for_energy()
-        rates = self.layer_rates()
-        last = "norm" if self.norm is not None else self.blocks[-1].res2.pname
-        if last in rates:
-            out["head"] = out["head_dist"] = rates[last]
-        return out
-
-
-# ---- model families (ttfs_symbolic.conversion.registry) --------------------------
-
-def _register_families():
-    # a VisionTransformer subclass: tried before the "vit" family
-    register_family("deit_distilled", is_deit_distilled, SpikingDeiTDistilled,
-                    "timm VisionTransformerDistilled (DeiT with a distillation token)", priority=10)
-    register_family("eva", is_eva, SpikingEva, "timm Eva (EVA, EVA-02)")
-
-
-_register_families()
+register_family("eva", is_eva, SpikingEva, "timm Eva (EVA, EVA-02)")

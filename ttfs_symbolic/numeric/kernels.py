@@ -68,7 +68,7 @@ class InputKernel:
     def f_fn(self, backend: str):
         """f compiled for a backend (looked up once per backend); for torch, a fused
         op where f is one torch has (GELU, SiLU, ReLU, exp), checked equal to the
-        compiled formula by the tests (tests/test_model_layers.py)."""
+        compiled formula by the tests (tests/spiking/test_model_layers.py)."""
         fn = self._f_fns.get(backend)
         if fn is None:
             fn = _fused_torch(self.f) if backend == "torch" else None

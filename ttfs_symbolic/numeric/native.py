@@ -9,7 +9,7 @@ into loops over every neuron. Each is written here twice:
   on disk and loaded with :mod:`ctypes`; and
 * as the torch reference it must equal, used for tensors that are not on the
   CPU, for dtypes other than float32/float64, when no compiler works, and
-  when ``TTFS_NATIVE=0``. ``tests/test_native.py`` checks that the two agree.
+  when ``TTFS_NATIVE=0``. ``tests/numeric/test_native.py`` checks that the two agree.
 
 The loops, with ``tick(x) = clamp(round((b - x) * scale), 0, p)`` (the
 nearest of ``p`` ticks to the spike time of value ``x`` in a window whose

@@ -127,7 +127,7 @@ def input_formulas(f: sympy.Expr, a, d, tau) -> tuple[sympy.Expr, sympy.Expr]:
     The one place the derivation writes eta and C (:func:`derive_input` calls
     it for its numeric range; the model's range-generic ``InputKernel`` writes
     the same eta with symbolic a and tau, checked equal by
-    ``tests/test_formulas.py`` and proved in ``proofs/library.py``). No hypothesis is checked and nothing is
+    ``tests/symbolic/test_formulas.py`` and proved in ``proofs/library.py``). No hypothesis is checked and nothing is
     evaluated, so ``f`` may hold an undefined SymPy function
     (``sympy.Function("f")(X)``) and ``a``, ``d``, ``tau`` may be symbols:
     ``proofs/`` proves Theorems 4.1-4.6 and the constructions for exactly

@@ -31,7 +31,7 @@ from typing import Callable
 import sympy
 import torch
 
-# the checks are looked up on the package at call time, so that a test can disable one (tests/test_cli_self_test.py)
+# the checks are looked up on the package at call time, so that a test can disable one (tests/cli/test_cli_self_test.py)
 from .. import verify
 from ..numeric.dynamics import LayerTiming, NeuronLayer
 from ..numeric.kernels import A_SYM, TAU_SYM, InputKernel, OutputKernel

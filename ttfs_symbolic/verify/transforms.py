@@ -145,7 +145,7 @@ def check_input_kernel(f: str, a: float, b: float, delta: float = 1.0, params: d
     there as in :func:`check_input_transform`; kinks of f' map to
     ``s = tau (x_k - a)``. ``kernel`` replaces the library's
     ``InputKernel(f)`` (to check a kernel of one's own, or a broken one:
-    :mod:`ttfs_symbolic.broken`); f is still the reference.
+    :mod:`ttfs_symbolic.verify.broken`); f is still the reference.
     """
     params_key = tuple(sorted((k, v) for k, v in (params or {}).items()))
     _subrange_kernel(f, params_key, float(a), float(b), True)  # definition errors surface here, unwrapped

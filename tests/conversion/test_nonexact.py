@@ -168,7 +168,7 @@ def test_layernorm_within_its_bound(mode, p):
     beta = torch.linspace(-0.2, 0.3, n, dtype=D)
     eps = 1e-5
     ln = SpikingLayerNorm("ln", src, gamma, beta, eps, n)
-    # the bound below is the paper's product's (the signed one's: tests/test_finite_precision.py)
+    # the bound below is the paper's product's (the signed one's: tests/conversion/test_finite_precision.py)
     ln.product.set_construction("paper")
     x = on_grid(gen, src.a, src.b, p, (40, n))
     # calibrate the chain's ranges on these inputs (exact values, as the converter does)

@@ -124,7 +124,7 @@ def test_float32_ann_folding_is_lossless_in_float64():
 
 def _with_selu():
     m = make_vit()
-    m.blocks[0].mlp.act = nn.SELU()   # no registered neuron (Tanh and others are: tests/test_activations.py)
+    m.blocks[0].mlp.act = nn.SELU()   # no registered neuron (Tanh and others are: tests/conversion/test_activations.py)
     return m
 
 

@@ -1,4 +1,4 @@
-"""The user-workflow corpus of issue 21 (tests/hostile_corpus.py): every case a one-line error or a right answer.
+"""The user-workflow corpus of issue 21 (tests/hardening/hostile_corpus.py): every case a one-line error or a right answer.
 
 ``WORKFLOW_CLI`` runs through ``cli.main`` in this process (the cases that
 name a FIFO in a subprocess with a timeout: a missing guard would block
@@ -22,7 +22,7 @@ import torch
 import hostile_corpus as hc
 from helpers import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.filterwarnings("ignore::ttfs_symbolic.spiking.ClippingWarning")
 
 

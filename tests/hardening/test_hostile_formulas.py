@@ -1,4 +1,4 @@
-"""The hostile-input corpus (tests/hostile_corpus.py) through the formula entry points and the CLI (issue 12).
+"""The hostile-input corpus (tests/hardening/hostile_corpus.py) through the formula entry points and the CLI (issue 12).
 
 Entry points: ``derive_input``, ``derive_output``, ``ttfs derive F`` and
 ``ttfs derive --output H``. A new entry point that takes a formula and a

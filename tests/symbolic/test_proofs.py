@@ -16,7 +16,7 @@ import sympy as sp
 try:
     import proofs
 except ImportError:  # pytest started outside the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import proofs
 
 from proofs import (
@@ -65,7 +65,7 @@ def test_is_zero_accepts_identities_and_rejects_non_identities():
 
 
 def test_module_runs_from_the_command_line():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-m", "proofs.corollary_4_4"], cwd=root, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,13 +12,13 @@ from hypothesis import settings
 
 from conftest import PROFILE
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]   # tests/
 
 
 def properties():
     """(module, name, settings) of every ``@given`` test in tests/test_*.py."""
     found = []
-    for path in sorted(HERE.glob("test_*.py")):
+    for path in sorted(HERE.rglob("test_*.py")):
         module = importlib.import_module(path.stem)   # the module pytest imported (rootdir/tests on sys.path)
         for name, fn in vars(module).items():
             if name.startswith("test") and callable(fn) and getattr(fn, "is_hypothesis_test", False):
@@ -29,7 +29,7 @@ def properties():
 def test_every_property_runs_the_profiles_count():
     props = properties()
     # every @given of the sources is found (a rename of hypothesis' attributes must not make this pass vacuously)
-    in_source = sum(path.read_text().count("\n@given(") for path in HERE.glob("test_*.py"))
+    in_source = sum(path.read_text().count("\n@given(") for path in HERE.rglob("test_*.py"))
     assert len(props) == in_source >= 20, [f"{m}::{n}" for m, n, _ in props]
     assert {m for m, _, _ in props} >= {"test_model_layers.py", "test_native.py", "test_eva.py", "test_verify.py",
                                         "test_dynamics.py", "test_parse.py"}

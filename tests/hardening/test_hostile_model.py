@@ -1,4 +1,4 @@
-"""The hostile-input corpus (tests/hostile_corpus.py) through the model entry points (issue 12)."""
+"""The hostile-input corpus (tests/hardening/hostile_corpus.py) through the model entry points (issue 12)."""
 from __future__ import annotations
 
 import json
@@ -58,7 +58,8 @@ def test_bad_images_are_refused_in_one_line(model, entry, case):
 
 
 def test_the_other_families_share_the_image_checks():
-    from ttfs_symbolic.families.eva import SpikingDeiTDistilled, SpikingEva
+    from ttfs_symbolic.families.deit import SpikingDeiTDistilled
+    from ttfs_symbolic.families.eva import SpikingEva
     from ttfs_symbolic.families.vit import SpikingViT
 
     assert SpikingEva.check_images is SpikingViT.check_images

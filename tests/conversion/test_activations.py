@@ -3,7 +3,7 @@
 Random-weight ViTs (one block, width 32) with each activation as ``act_layer``,
 calibrated on the images they then run on: exact float64 must reproduce the
 ANN within 1e-9 of the largest logit with 100% top-1 agreement (the converter's
-claim, tests/test_convert.py); the quantized and kernel modes at p = 1024
+claim, tests/conversion/test_convert.py); the quantized and kernel modes at p = 1024
 must stay within the error bound measured for the GELU model of the same
 weights. A registration that does not compute what the module computes is
 refused at conversion with the largest difference.
@@ -32,8 +32,8 @@ from ttfs_symbolic.spiking import Ctx, Population, SpikingActivation
 from ttfs_symbolic.families.vit import UnsupportedModuleError
 
 D = torch.float64
-REL_TOL = 1e-9   # as tests/test_convert.py: float64 rounding of a few hundred operations is ~1e-13
-ROOT = Path(__file__).resolve().parents[1]
+REL_TOL = 1e-9   # as tests/conversion/test_convert.py: float64 rounding of a few hundred operations is ~1e-13
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class XErf(nn.Module):
@@ -122,7 +122,7 @@ def test_quantized_and_kernel_modes_behave_like_the_gelu_model(key):
     error of the same weights, with a factor 1.5 of margin. Measured (largest logit error over the
     largest logit, both modes alike): GELU 0.273; the others 0.128 (Hardsigmoid) to 0.297 (Mish,
     QuickGELU). These random one-block models' errors at p = 1024 are set by the LayerNorm and
-    attention ranges (tests/test_convert.py), not by the activation."""
+    attention ranges (tests/conversion/test_convert.py), not by the activation."""
     _, snn, x, ref = converted(key)
     _, gsnn, _, gref = converted("gelu")
     for mode in ("quantized", "kernel"):

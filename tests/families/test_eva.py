@@ -20,8 +20,8 @@ from timm.models.eva import Eva, EvaAttention
 from torch import nn
 
 from ttfs_symbolic.conversion.convert import build_spiking, calibrate, convert
-from ttfs_symbolic.families.eva import (SpikingDeiTDistilled, SpikingEva, SpikingEvaAttention, SpikingEvaMlp,
-                                     SpikingRope, is_deit_distilled, is_eva)
+from ttfs_symbolic.families.deit import SpikingDeiTDistilled, is_deit_distilled
+from ttfs_symbolic.families.eva import SpikingEva, SpikingEvaAttention, SpikingEvaMlp, SpikingRope, is_eva
 from ttfs_symbolic.conversion.claims import ModuleClaims
 from ttfs_symbolic.spiking import Ctx, Population, Product, SpikingModel
 from ttfs_symbolic.families.vit import SpikingViT, UnsupportedModuleError

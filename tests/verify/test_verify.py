@@ -49,7 +49,7 @@ N = 15
 HOLDS = settings.default.max_examples
 
 # A user's own neuron, not in the catalogue: a cubic activation, identity output. (A softplus output
-# on [0.1, 3] is caught by the clipping check: tests/test_dynamics.py::test_apply_below_rounded_g_a.)
+# on [0.1, 3] is caught by the clipping check: tests/numeric/test_dynamics.py::test_apply_below_rounded_g_a.)
 USER = NeuronDef(name="user_cubic", f="x**3/3 - x", h="x", range=(-2.0, 2.0), output_range=(-1.0, 1.5))
 
 # --------------------------------------------------------------------------

@@ -160,7 +160,7 @@ BAD_CONVERT_ARGS = [
 # :func:`build_fixtures` (a tiny timm ViT, two checkpoints of it, 12 PNGs in 3 class folders and a
 # conversion file) and each must end in a one-line error matching its pattern (exit code 2 on the
 # command line, no traceback) or in a correct answer. ``scripts/hostile_check.py`` runs every case in a
-# fresh process with a timeout (hangs, crashes) and counts the failures; tests/test_hostile_workflow.py
+# fresh process with a timeout (hangs, crashes) and counts the failures; tests/hardening/test_hostile_workflow.py
 # runs them in this process.
 
 import json as _json
@@ -709,7 +709,7 @@ WORKFLOW_API = [
 # (id, prepare(root) or None, environment, argv, pattern). ``rank_wrapper.py`` (written by
 # :func:`write_rank_wrapper`) runs ``ttfs`` with TTFS_RANK<r>_ARGS appended on rank r, or with rank r
 # hanging (``TTFS_RANK<r>_HANG``: sleeping before its first collective).
-RANK_WRAPPER = '''"""ttfs under torchrun with per-rank changes (tests/hostile_corpus.py)."""
+RANK_WRAPPER = '''"""ttfs under torchrun with per-rank changes (tests/hardening/hostile_corpus.py)."""
 import os, sys, time
 from ttfs_symbolic.cli import main
 from ttfs_symbolic.conversion import distributed

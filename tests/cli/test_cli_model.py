@@ -210,7 +210,7 @@ def test_two_processes_give_the_ranges_and_metrics_of_one(files, converted, eval
     mod N), so every number is bitwise that of one process, in every mode;
     the test asserts it for all rows.
     """
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     conv2 = files / "conv2.json"
     _torchrun(["convert", NAME, "--checkpoint", str(files / "model.safetensors"), "--calib", str(files / "images"),
                "--out", str(conv2), "--margin", "0.1", "--batch-size", "7", "--no-progress",

@@ -228,7 +228,7 @@ def test_unsupported_module_is_named():
 
 def test_unknown_activation_is_named():
     model = tiny_vit()
-    model.blocks[0].mlp.act = nn.SELU()   # no registered neuron (Tanh is registered: tests/test_activations.py)
+    model.blocks[0].mlp.act = nn.SELU()   # no registered neuron (Tanh is registered: tests/conversion/test_activations.py)
     with pytest.raises(ValueError, match=r"blocks\.0\.mlp\.act.*SELU"):
         count_ops(model)
 

@@ -20,7 +20,7 @@ from ttfs_symbolic.pages import readings as rd
 from ttfs_symbolic.catalogue import load_catalogue
 from ttfs_symbolic.symbolic.derive import derive_input, derive_output
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 REGEN = "python scripts/gen_docs.py"
 HAVE_MKDOCS = importlib.util.find_spec("mkdocs") is not None and importlib.util.find_spec("mkdocstrings") is not None

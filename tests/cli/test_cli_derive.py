@@ -19,7 +19,7 @@ from ttfs_symbolic.pages import dynamics_plot, latex, neuron as neuron_pages
 from ttfs_symbolic.catalogue import get
 from ttfs_symbolic.symbolic.derive import derive_input, derive_output
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def assert_one_line_error(rc, err, *words):

@@ -1,4 +1,4 @@
-"""``ttfs verify --self-test``: the corpus of broken neurons (ttfs_symbolic.broken) run through the checker.
+"""``ttfs verify --self-test``: the corpus of broken neurons (ttfs_symbolic.verify.broken) run through the checker.
 
 Exit 0 and, per broken neuron, its fault and the check that rejected it; exit 1, naming the check, when a
 check of verify is disabled (so a broken neuron gets through).
