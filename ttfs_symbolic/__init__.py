@@ -1,13 +1,15 @@
 """ttfs-symbolic: formulas to provably correct TTFS neurons, timm Transformers to TTFS SNNs.
 
-The method is TTFSFormer (Zhao et al., ICML 2025). Three layers:
+The method is TTFSFormer (Zhao et al., ICML 2025). The layers, each importing only
+those below it (docs/design.md):
 
 * symbolic (:mod:`ttfs_symbolic.symbolic`): ``derive_input`` (Theorem 4.1)
   and ``derive_output`` (Theorem 4.3), pure SymPy;
 * numeric (:mod:`ttfs_symbolic.numeric`): compiled kernels and neuron
   dynamics in the exact, quantized and kernel modes;
-* model (:mod:`ttfs_symbolic.model`): spiking Transformer layers and the
-  converter (Algorithm 1), ``convert``.
+* spiking (:mod:`ttfs_symbolic.spiking`), conversion
+  (:mod:`ttfs_symbolic.conversion`, ``convert``: Algorithm 1), families
+  (:mod:`ttfs_symbolic.families`), energy and evaluation (``evaluate``).
 """
 from .symbolic.hypotheses import DomainError, MonotonicityError, RangeError
 from .symbolic.derive import InputTransform, OutputTransform, ProofRecord, derive_input, derive_output
