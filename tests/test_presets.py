@@ -142,6 +142,22 @@ def test_folded_rsqrt_computes_what_the_rsqrt_neuron_does(vit, calib):
     assert (a.neurons - b.neurons, a.op_snn - b.op_snn) == (rows, rows)
 
 
+def test_folded_variance_end_is_calibrated_and_capped_by_the_proven_bound(vit, calib):
+    """Folded rsqrt: each LayerNorm variance's upper end holds the calibration's largest variance and never
+    passes the bound the network proves; it is the calibrated end, not the bound (which lies far above any
+    variance the data has), and the calibration set does not clip."""
+    from ttfs_symbolic.model.spiking import SpikingLayerNorm
+
+    snn = convert(vit, calib, progress=False)
+    lns = [m for m in snn.modules() if isinstance(m, SpikingLayerNorm)]
+    assert lns and all(m.rsqrt.relay for m in lns)
+    ends = [(float(torch.as_tensor(m.var.range_pair()[1]).max()), m.var.stats.hi, m.variance_bound()) for m in lns]
+    assert all(seen <= b <= bound * (1 + 1e-12) for b, seen, bound in ends)
+    assert any(b < 0.5 * bound for b, _, bound in ends)
+    _run(snn, calib)
+    assert snn.last_clipping["clipped"] == 0
+
+
 def test_held_out_margins_keep_the_calibration_set_unclipped(vit, calib):
     """holdout: the ranges are fitted on 80% and widened until the other 20% does not clip; so exact mode
     on the whole calibration set clips nothing (without the margins some held-out value would)."""

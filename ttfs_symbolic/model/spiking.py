@@ -360,8 +360,8 @@ class Population(nn.Module):
         #: (v + eps)^(-1/2) follows): its lower end is the least value seen divided by (1 + margin),
         #: never widened by sigmas nor down to 0
         self.scale_low = False
-        #: a bound the network proves for the upper end (a callable giving a float), used instead of the
-        #: calibrated one when set (LayerNorm's variance: the mean of its centred inputs' squared extremes)
+        #: a bound the network proves for the upper end (a callable giving a float): the calibrated upper
+        #: end never exceeds it (LayerNorm's variance: the mean of its centred inputs' squared extremes)
         self.upper_fn = None
         self.a = math.nan
         self.b = math.nan
@@ -666,7 +666,7 @@ class Population(nn.Module):
             if self.scale_low:
                 lo = lo_seen / (1.0 + margin)
             if self.upper_fn is not None:
-                hi = torch.full_like(hi, float(self.upper_fn()))
+                hi = torch.clamp(hi, max=float(self.upper_fn()))
             if self.lower_bound is not None:
                 lo = torch.clamp(lo, min=self.lower_bound)
             if self.upper_bound is not None:
@@ -691,7 +691,7 @@ class Population(nn.Module):
         if self.upper_bound is not None:
             hi = min(hi, self.upper_bound)
         if self.upper_fn is not None:
-            hi = max(float(self.upper_fn()), lo + max(1e-12, abs(lo) * 1e-6))
+            hi = max(min(hi, float(self.upper_fn())), lo + max(1e-12, abs(lo) * 1e-6))
         self.set_range(lo, hi)
 
     def margin_needed(self, held: PopStats) -> float:
@@ -717,7 +717,7 @@ class Population(nn.Module):
         if self.pin_low is not None or (self.lower_bound is not None and bool((a <= self.lower_bound).all())):
             low = torch.zeros_like(low)
         high = (hi - b) / w
-        if self.upper_fn is not None or (self.upper_bound is not None and bool((b >= self.upper_bound).all())):
+        if self.upper_bound is not None and bool((b >= self.upper_bound).all()):
             high = torch.zeros_like(high)
         need = float(torch.maximum(low, high).max())
         return max(0.0, need) if math.isfinite(need) else 0.0
@@ -739,14 +739,25 @@ class Population(nn.Module):
         an identity (or the softmax's exp) output transform and a calibrated
         range take part; a relay (residual synapses) has no neuron to code.
         """
+        errs = self._code_errors(LOG_SHIFTS)
+        if errs is None:
+            return
+        linear, logs = errs
+        best = int(np.argmin(logs))
+        if float(logs[best]) < linear:
+            self.code, self.log_r = "log", float(LOG_SHIFTS[best])
+
+    def _code_errors(self, shifts):
+        """``(linear, [log code with each r of shifts])``: the summed squared rounding errors of the two codes
+        on the calibration samples in this layer's range(s) (:meth:`choose_code`); None where no code is chosen."""
         st = self.stats
         if (self.kind not in CODE_KINDS or self.relay or not st.samples or self.range_fn is not None
                 or (self.h is not None and self.kind != "softmax_exp")):
-            return
+            return None
         x = np.concatenate(st.samples)
         idx = np.concatenate(st.sample_idx) if len(st.sample_idx) == len(st.samples) else None
         if self.fine_a is not None and idx is None:
-            return
+            return None
         a, b = self.sample_ranges(idx) if self.fine_a is not None else (self.a, self.b)
         a = np.broadcast_to(np.asarray(a, dtype=np.float64), x.shape)
         b = np.broadcast_to(np.asarray(b, dtype=np.float64), x.shape)
@@ -754,10 +765,7 @@ class Population(nn.Module):
         # a variance's error matters relative to it ((v + eps)^(-1/2) follows); other values' in absolute terms
         w = 1.0 / np.maximum(np.abs(x), 1e-300) ** 2 if self.scale_low else np.ones_like(x)
         linear = float(np.sum((b - a) ** 2 * w))
-        errs = np.stack([dynamics.log_code_sq_errors(x, a, b, r) * w for r in LOG_SHIFTS])   # (shifts, samples)
-        best = int(np.argmin(errs.sum(1)))
-        if float(errs[best].sum()) < linear:
-            self.code, self.log_r = "log", float(LOG_SHIFTS[best])
+        return linear, [float(np.sum(dynamics.log_code_sq_errors(x, a, b, r) * w)) for r in shifts]
 
     def apply_headroom(self, factor: float):
         """Widen the range by ``factor`` where it costs the log code little: a log-coded layer's far ends
@@ -771,10 +779,13 @@ class Population(nn.Module):
         b = torch.as_tensor(b, dtype=torch.float64)
         if self.scale_low:
             a = torch.where(a > 0, a / factor, a)
-        if self.code == "log" and self.upper_fn is None:
-            b = torch.where(b > 0, b * factor, b)
+        if self.code == "log":
+            wide = torch.where(b > 0, b * factor, b)
             if self.upper_bound is not None:
-                b = torch.clamp(b, max=self.upper_bound)
+                wide = torch.clamp(wide, max=self.upper_bound)
+            if self.upper_fn is not None:   # (not past the proven bound, which b itself respects)
+                wide = torch.minimum(wide, torch.clamp(torch.full_like(b, float(self.upper_fn())), min=b))
+            b = torch.maximum(wide, b)
         if self.code == "log" and self.lower_bound is None and self.pin_low is None:
             a = torch.where(a < 0, a * factor, a)
         if self.fine:
@@ -1687,10 +1698,14 @@ class SpikingLayerNorm(nn.Module):
     def set_rsqrt(self, mode: str):
         """``neuron`` (the paper) or ``folded`` (:func:`fold_rsqrt`).
 
-        Folded, the variance's upper end is the bound the network proves, the
-        mean over the channels of the larger square of each centred channel's
-        range ends (:meth:`variance_bound`): no variance, and so no
-        (v + eps)^(-1/2), is ever clipped while the centred values are not.
+        Folded, the variance's upper end is the calibrated one (its largest
+        value, sigmas, held-out margin and headroom) capped at the bound the
+        network proves, the mean over the channels of the larger square of each
+        centred channel's range ends (:meth:`variance_bound`). That bound alone
+        is one to two decades above any variance of real text or images (the
+        channels' extremes never meet in one token), and the product's layer I
+        would spend log(sqrt(bound / v_max)) of its code range on values no
+        token has; a variance past the calibrated end clips and is counted.
         """
         fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, mode == "folded", self.variance_bound)
 
@@ -1769,8 +1784,8 @@ def fold_rsqrt(pop: Population, var: Population, kernel: InputKernel, folded: bo
     product's layer I, which receive the variance's spike through the composed
     input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1 holds for any
     differentiable f): no neuron, no rounding, and its range is the image of
-    the variance's, so it never clips. ``var``'s upper end is then ``bound()``,
-    the largest value the network proves it can take (None: calibrated).
+    the variance's, so it never clips. ``var``'s calibrated upper end is then
+    capped at ``bound()``, the largest value the network proves it can take.
     """
     pop.relay = folded
     pop.range_fn = (lambda: monotone_image(var, kernel)) if folded else None
