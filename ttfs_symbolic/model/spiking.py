@@ -770,7 +770,9 @@ class Population(nn.Module):
     def apply_headroom(self, factor: float):
         """Widen the range by ``factor`` where it costs the log code little: a log-coded layer's far ends
         (the largest |x| of each sign part, times factor: the part's code range grows by log(factor)) and a
-        positive scale's least value (divided by factor). Ends that a bound or construction fixes stay."""
+        positive scale's least value (divided by factor). Ends that a bound or construction fixes stay.
+        A log-coded layer's shift ratio r is then chosen again for the widened range (its shift e = r M
+        would otherwise grow by factor with M, and every value's rounding error, (|x| + e) du / 2p, with it)."""
         if factor == 1.0 or self.relay or self.range_fn is not None or self.fixed_range is not None \
                 or not self.calibrated or self.kind == "softmax_exp":
             return
@@ -792,6 +794,13 @@ class Population(nn.Module):
             self.set_range(a, b)
         else:
             self.set_range(float(a), float(b))
+        if self.code == "log":
+            # the shift e = r M grew with the far end M: the r of least error on the widened range, r / factor
+            # (the shift it had) among the candidates
+            shifts = sorted(set(LOG_SHIFTS) | {self.log_r / factor})
+            errs = self._code_errors(shifts)
+            if errs is not None:
+                self.log_r = float(shifts[int(np.argmin(errs[1]))])
 
     def image_range(self, points: int = 1025):
         """Per-neuron range that holds f(x) for every x in the sender's per-neuron range (f its kernel).
