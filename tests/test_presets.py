@@ -80,6 +80,28 @@ def test_log_code_counts_two_neurons_per_value_of_a_two_signed_range():
     assert dynamics.log_code_spikes(v, -1.0, 2.0) == 2   # 0 fires in neither part
 
 
+def test_headroom_chooses_the_log_shift_again_for_the_widened_range():
+    """headroom=2 doubles a log-coded layer's far ends; its shift ratio r is then chosen again, so the shift
+    e = r M does not double with M: the r after headroom is smaller and its rounding error on the calibration
+    samples in the widened range is less than the r chosen before the widening would give."""
+    def layer(headroom):
+        pop = Population("t", kind="linear")
+        pop.observe(torch.randn(64, 256, generator=torch.Generator().manual_seed(0), dtype=D) ** 3)
+        pop.finalize(codes="auto", headroom=headroom)
+        return pop
+
+    narrow, wide = layer(1.0), layer(2.0)
+    assert narrow.code == wide.code == "log"
+    assert wide.b == pytest.approx(2 * narrow.b) and wide.a == pytest.approx(2 * narrow.a)
+    assert wide.log_r < narrow.log_r
+    x = np.concatenate(wide.stats.samples)
+
+    def err(r):
+        return float(np.sum(dynamics.log_code_sq_errors(x, np.full_like(x, wide.a), np.full_like(x, wide.b), r)))
+
+    assert err(wide.log_r) < err(narrow.log_r)
+
+
 def test_log_code_refuses_nan():
     with pytest.raises(ValueError, match="NaN"):
         dynamics.quantize_log_values(torch.tensor([float("nan")]), 0.0, 1.0, 0.1, 16)
