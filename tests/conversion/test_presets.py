@@ -80,6 +80,28 @@ def test_log_code_counts_two_neurons_per_value_of_a_two_signed_range():
     assert dynamics.log_code_spikes(v, -1.0, 2.0) == 2   # 0 fires in neither part
 
 
+def test_headroom_chooses_the_log_shift_again_for_the_widened_range():
+    """headroom=2 doubles a log-coded layer's far ends; its shift ratio r is then chosen again, so the shift
+    e = r M does not double with M: the r after headroom is smaller and its rounding error on the calibration
+    samples in the widened range is less than the r chosen before the widening would give."""
+    def layer(headroom):
+        pop = Population("t", kind="linear")
+        pop.observe(torch.randn(64, 256, generator=torch.Generator().manual_seed(0), dtype=D) ** 3)
+        pop.finalize(codes="auto", headroom=headroom)
+        return pop
+
+    narrow, wide = layer(1.0), layer(2.0)
+    assert narrow.code == wide.code == "log"
+    assert wide.b == pytest.approx(2 * narrow.b) and wide.a == pytest.approx(2 * narrow.a)
+    assert wide.log_r < narrow.log_r
+    x = np.concatenate(wide.stats.samples)
+
+    def err(r):
+        return float(np.sum(dynamics.log_code_sq_errors(x, np.full_like(x, wide.a), np.full_like(x, wide.b), r)))
+
+    assert err(wide.log_r) < err(narrow.log_r)
+
+
 def test_log_code_refuses_nan():
     with pytest.raises(ValueError, match="NaN"):
         dynamics.quantize_log_values(torch.tensor([float("nan")]), 0.0, 1.0, 0.1, 16)
@@ -140,6 +162,22 @@ def test_folded_rsqrt_computes_what_the_rsqrt_neuron_does(vit, calib):
     a, b = count_ops(vit, rsqrt="neuron"), count_ops(vit, rsqrt="folded")
     rows = sum(int(r.shape.split()[0]) for r in a.rows if r.kind == "layernorm")
     assert (a.neurons - b.neurons, a.op_snn - b.op_snn) == (rows, rows)
+
+
+def test_folded_variance_end_is_calibrated_and_capped_by_the_proven_bound(vit, calib):
+    """Folded rsqrt: each LayerNorm variance's upper end holds the calibration's largest variance and never
+    passes the bound the network proves; it is the calibrated end, not the bound (which lies far above any
+    variance the data has), and the calibration set does not clip."""
+    from ttfs_symbolic.model.spiking import SpikingLayerNorm
+
+    snn = convert(vit, calib, progress=False)
+    lns = [m for m in snn.modules() if isinstance(m, SpikingLayerNorm)]
+    assert lns and all(m.rsqrt.relay for m in lns)
+    ends = [(float(torch.as_tensor(m.var.range_pair()[1]).max()), m.var.stats.hi, m.variance_bound()) for m in lns]
+    assert all(seen <= b <= bound * (1 + 1e-12) for b, seen, bound in ends)
+    assert any(b < 0.5 * bound for b, _, bound in ends)
+    _run(snn, calib)
+    assert snn.last_clipping["clipped"] == 0
 
 
 def test_held_out_margins_keep_the_calibration_set_unclipped(vit, calib):

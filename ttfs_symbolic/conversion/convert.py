@@ -360,7 +360,8 @@ def set_rsqrt(snn: nn.Module, mode: str) -> nn.Module:
     multiplication network receives the variance's spike through the composed
     input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1), so there is
     one rounding and one window fewer, and the factor's range is the image of
-    the variance's, which it never leaves (:func:`spiking.fold_rsqrt`).
+    the variance's, which it never leaves (:func:`spiking.fold_rsqrt`; the
+    variance's upper end is the calibrated one, capped at the proven bound).
     Calibrate (or load a conversion) afterwards.
     """
     if mode not in RSQRT_MODES:

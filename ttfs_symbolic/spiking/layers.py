@@ -357,8 +357,8 @@ class Population(nn.Module):
         #: (v + eps)^(-1/2) follows): its lower end is the least value seen divided by (1 + margin),
         #: never widened by sigmas nor down to 0
         self.scale_low = False
-        #: a bound the network proves for the upper end (a callable giving a float), used instead of the
-        #: calibrated one when set (LayerNorm's variance: the mean of its centred inputs' squared extremes)
+        #: a bound the network proves for the upper end (a callable giving a float): the calibrated upper
+        #: end never exceeds it (LayerNorm's variance: the mean of its centred inputs' squared extremes)
         self.upper_fn = None
         self.a = math.nan
         self.b = math.nan
@@ -663,7 +663,7 @@ class Population(nn.Module):
             if self.scale_low:
                 lo = lo_seen / (1.0 + margin)
             if self.upper_fn is not None:
-                hi = torch.full_like(hi, float(self.upper_fn()))
+                hi = torch.clamp(hi, max=float(self.upper_fn()))
             if self.lower_bound is not None:
                 lo = torch.clamp(lo, min=self.lower_bound)
             if self.upper_bound is not None:
@@ -688,7 +688,7 @@ class Population(nn.Module):
         if self.upper_bound is not None:
             hi = min(hi, self.upper_bound)
         if self.upper_fn is not None:
-            hi = max(float(self.upper_fn()), lo + max(1e-12, abs(lo) * 1e-6))
+            hi = max(min(hi, float(self.upper_fn())), lo + max(1e-12, abs(lo) * 1e-6))
         self.set_range(lo, hi)
 
     def margin_needed(self, held: PopStats) -> float:
@@ -714,7 +714,7 @@ class Population(nn.Module):
         if self.pin_low is not None or (self.lower_bound is not None and bool((a <= self.lower_bound).all())):
             low = torch.zeros_like(low)
         high = (hi - b) / w
-        if self.upper_fn is not None or (self.upper_bound is not None and bool((b >= self.upper_bound).all())):
+        if self.upper_bound is not None and bool((b >= self.upper_bound).all()):
             high = torch.zeros_like(high)
         need = float(torch.maximum(low, high).max())
         return max(0.0, need) if math.isfinite(need) else 0.0
@@ -736,14 +736,25 @@ class Population(nn.Module):
         an identity (or the softmax's exp) output transform and a calibrated
         range take part; a relay (residual synapses) has no neuron to code.
         """
+        errs = self._code_errors(LOG_SHIFTS)
+        if errs is None:
+            return
+        linear, logs = errs
+        best = int(np.argmin(logs))
+        if float(logs[best]) < linear:
+            self.code, self.log_r = "log", float(LOG_SHIFTS[best])
+
+    def _code_errors(self, shifts):
+        """``(linear, [log code with each r of shifts])``: the summed squared rounding errors of the two codes
+        on the calibration samples in this layer's range(s) (:meth:`choose_code`); None where no code is chosen."""
         st = self.stats
         if (self.kind not in CODE_KINDS or self.relay or not st.samples or self.range_fn is not None
                 or (self.h is not None and self.kind != "softmax_exp")):
-            return
+            return None
         x = np.concatenate(st.samples)
         idx = np.concatenate(st.sample_idx) if len(st.sample_idx) == len(st.samples) else None
         if self.fine_a is not None and idx is None:
-            return
+            return None
         a, b = self.sample_ranges(idx) if self.fine_a is not None else (self.a, self.b)
         a = np.broadcast_to(np.asarray(a, dtype=np.float64), x.shape)
         b = np.broadcast_to(np.asarray(b, dtype=np.float64), x.shape)
@@ -751,15 +762,14 @@ class Population(nn.Module):
         # a variance's error matters relative to it ((v + eps)^(-1/2) follows); other values' in absolute terms
         w = 1.0 / np.maximum(np.abs(x), 1e-300) ** 2 if self.scale_low else np.ones_like(x)
         linear = float(np.sum((b - a) ** 2 * w))
-        errs = np.stack([dynamics.log_code_sq_errors(x, a, b, r) * w for r in LOG_SHIFTS])   # (shifts, samples)
-        best = int(np.argmin(errs.sum(1)))
-        if float(errs[best].sum()) < linear:
-            self.code, self.log_r = "log", float(LOG_SHIFTS[best])
+        return linear, [float(np.sum(dynamics.log_code_sq_errors(x, a, b, r) * w)) for r in shifts]
 
     def apply_headroom(self, factor: float):
         """Widen the range by ``factor`` where it costs the log code little: a log-coded layer's far ends
         (the largest |x| of each sign part, times factor: the part's code range grows by log(factor)) and a
-        positive scale's least value (divided by factor). Ends that a bound or construction fixes stay."""
+        positive scale's least value (divided by factor). Ends that a bound or construction fixes stay.
+        A log-coded layer's shift ratio r is then chosen again for the widened range (its shift e = r M
+        would otherwise grow by factor with M, and every value's rounding error, (|x| + e) du / 2p, with it)."""
         if factor == 1.0 or self.relay or self.range_fn is not None or self.fixed_range is not None \
                 or not self.calibrated or self.kind == "softmax_exp":
             return
@@ -768,16 +778,26 @@ class Population(nn.Module):
         b = torch.as_tensor(b, dtype=torch.float64)
         if self.scale_low:
             a = torch.where(a > 0, a / factor, a)
-        if self.code == "log" and self.upper_fn is None:
-            b = torch.where(b > 0, b * factor, b)
+        if self.code == "log":
+            wide = torch.where(b > 0, b * factor, b)
             if self.upper_bound is not None:
-                b = torch.clamp(b, max=self.upper_bound)
+                wide = torch.clamp(wide, max=self.upper_bound)
+            if self.upper_fn is not None:   # (not past the proven bound, which b itself respects)
+                wide = torch.minimum(wide, torch.clamp(torch.full_like(b, float(self.upper_fn())), min=b))
+            b = torch.maximum(wide, b)
         if self.code == "log" and self.lower_bound is None and self.pin_low is None:
             a = torch.where(a < 0, a * factor, a)
         if self.fine:
             self.set_range(a, b)
         else:
             self.set_range(float(a), float(b))
+        if self.code == "log":
+            # the shift e = r M grew with the far end M: the r of least error on the widened range, r / factor
+            # (the shift it had) among the candidates
+            shifts = sorted(set(LOG_SHIFTS) | {self.log_r / factor})
+            errs = self._code_errors(shifts)
+            if errs is not None:
+                self.log_r = float(shifts[int(np.argmin(errs[1]))])
 
     def image_range(self, points: int = 1025):
         """Per-neuron range that holds f(x) for every x in the sender's per-neuron range (f its kernel).
@@ -1689,10 +1709,14 @@ class SpikingLayerNorm(nn.Module):
     def set_rsqrt(self, mode: str):
         """``neuron`` (the paper) or ``folded`` (:func:`fold_rsqrt`).
 
-        Folded, the variance's upper end is the bound the network proves, the
-        mean over the channels of the larger square of each centred channel's
-        range ends (:meth:`variance_bound`): no variance, and so no
-        (v + eps)^(-1/2), is ever clipped while the centred values are not.
+        Folded, the variance's upper end is the calibrated one (its largest
+        value, sigmas, held-out margin and headroom) capped at the bound the
+        network proves, the mean over the channels of the larger square of each
+        centred channel's range ends (:meth:`variance_bound`). That bound alone
+        is one to two decades above any variance of real text or images (the
+        channels' extremes never meet in one token), and the product's layer I
+        would spend log(sqrt(bound / v_max)) of its code range on values no
+        token has; a variance past the calibrated end clips and is counted.
         """
         fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, mode == "folded", self.variance_bound)
 
@@ -1771,8 +1795,8 @@ def fold_rsqrt(pop: Population, var: Population, kernel: InputKernel, folded: bo
     product's layer I, which receive the variance's spike through the composed
     input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1 holds for any
     differentiable f): no neuron, no rounding, and its range is the image of
-    the variance's, so it never clips. ``var``'s upper end is then ``bound()``,
-    the largest value the network proves it can take (None: calibrated).
+    the variance's, so it never clips. ``var``'s calibrated upper end is then
+    capped at ``bound()``, the largest value the network proves it can take.
     """
     pop.relay = folded
     pop.range_fn = (lambda: monotone_image(var, kernel)) if folded else None
