@@ -181,7 +181,8 @@ def run_child(args_list: list[str], threads: int | None, env_extra: dict | None 
 
 def build_snn(name: str, ann, images, batch: int, conversion: str | None, config: str = "default"):
     """Convert with ``CONFIGS[config]`` (calibrate on ``images``) or rebuild from a saved conversion."""
-    from ttfs_symbolic.conversion.convert import convert, load_conversion
+    from ttfs_symbolic.conversion.convert import convert
+    from ttfs_symbolic.conversion.fileformat import load_conversion
 
     if conversion and Path(conversion).is_file():
         return load_conversion(ann, conversion), 0.0
@@ -222,7 +223,7 @@ def child_timing(args) -> dict:
         res["configs"][cfg] = {"convert_kwargs": CONFIGS[cfg], "modes": {}}
         path = conversion_path(args.conversion, name, cfg)
         if path:
-            from ttfs_symbolic.conversion.convert import save_conversion
+            from ttfs_symbolic.conversion.fileformat import save_conversion
 
             save_conversion(snn, path)
         for m in args.modes:

@@ -94,7 +94,8 @@ def reset_peak_rss() -> bool:
 # ------------------------------------------------------------------ timing
 
 def child_timing(args) -> dict:
-    from ttfs_symbolic.conversion.convert import convert, save_conversion
+    from ttfs_symbolic.conversion.convert import convert
+    from ttfs_symbolic.conversion.fileformat import save_conversion
 
     ann = make_bert(args.seed, "eager")
     batch = make_batch(args.batch, args.seq_len, ann.config.vocab_size, args.seed)
@@ -140,7 +141,7 @@ def child_memory(args) -> dict:
     batch = make_batch(args.batch, args.seq_len, ann.config.vocab_size, args.seed)
     snn = None
     if mode == "exact":
-        from ttfs_symbolic.conversion.convert import load_conversion
+        from ttfs_symbolic.conversion.fileformat import load_conversion
 
         snn = load_conversion(ann, args.conversion)
         del ann

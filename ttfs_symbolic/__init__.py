@@ -27,11 +27,16 @@ __all__ = [
 
 def __getattr__(name):
     # the numeric and model layers import torch: load them only when asked for
-    if name in ("convert", "load_conversion", "save_conversion"):
+    if name == "convert":
         # start-up time: torch loads only when these are used
-        from .conversion import convert
+        from .conversion.convert import convert
 
-        return getattr(convert, name)
+        return convert
+    if name in ("load_conversion", "save_conversion"):
+        # start-up time: torch loads only when these are used
+        from .conversion import fileformat
+
+        return getattr(fileformat, name)
     if name == "evaluate":
         # start-up time: torch loads only when these are used
         from .evaluation.report import evaluate

@@ -100,7 +100,8 @@ def reference_images(files):
 
 def test_convert_writes_the_ranges_of_the_library_converter(files, converted):
     """The CLI's file = the library's calibrate on the same batches (each seeded by its number)."""
-    from ttfs_symbolic.conversion.convert import build_spiking, calibrate, conversion_dict, preset_settings
+    from ttfs_symbolic.conversion.convert import build_spiking, calibrate, preset_settings
+    from ttfs_symbolic.conversion.fileformat import conversion_dict
     from ttfs_symbolic.conversion.distributed import CalibrationBatches
 
     data = json.loads(converted.read_text())

@@ -27,7 +27,8 @@ from torch import nn
 
 import ttfs_symbolic as ts
 from ttfs_symbolic.conversion import activations as acts
-from ttfs_symbolic.conversion.convert import conversion_dict, convert, load_conversion, save_conversion
+from ttfs_symbolic.conversion.convert import convert
+from ttfs_symbolic.conversion.fileformat import conversion_dict, load_conversion, save_conversion
 from ttfs_symbolic.spiking import Ctx, Population, SpikingActivation
 from ttfs_symbolic.families.vit import UnsupportedModuleError
 

@@ -17,7 +17,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from ttfs_symbolic.conversion.convert import (calibrate, conversion_dict, convert, load_conversion, save_conversion)
+from ttfs_symbolic.conversion.convert import calibrate, convert
+from ttfs_symbolic.conversion.fileformat import conversion_dict, load_conversion, save_conversion
 from ttfs_symbolic.evaluation.report import evaluate
 from ttfs_symbolic.spiking import Ctx, Product
 from ttfs_symbolic.families.vit import UnsupportedModuleError

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from ttfs_symbolic.numeric import dynamics
-from ttfs_symbolic.conversion.convert import convert, load_conversion, save_conversion
+from ttfs_symbolic.conversion.convert import convert
+from ttfs_symbolic.conversion.fileformat import load_conversion, save_conversion
 from ttfs_symbolic.energy import count_ops, product_counts
 from ttfs_symbolic.evaluation.report import _rel_error, error_budget, layer_groups
 from ttfs_symbolic.spiking import (ClippingWarning, Ctx, Population, Product, SignedOperand,

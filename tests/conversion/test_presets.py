@@ -18,8 +18,8 @@ import torch
 
 from helpers import images, tiny_vit
 from ttfs_symbolic.zoo import pretrained
-from ttfs_symbolic.conversion.convert import (PRESETS, configuration, convert, load_conversion, rsqrt_mode,
-                                         save_conversion)
+from ttfs_symbolic.conversion.convert import PRESETS, configuration, convert, rsqrt_mode
+from ttfs_symbolic.conversion.fileformat import load_conversion, save_conversion
 from ttfs_symbolic.energy import count_ops, layernorm_counts
 from ttfs_symbolic.spiking import ClippingWarning, Population
 from ttfs_symbolic.numeric import dynamics

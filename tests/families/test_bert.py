@@ -17,7 +17,8 @@ transformers = pytest.importorskip("transformers")   # the "text" extra; CI inst
 
 from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel  # noqa: E402
 
-from ttfs_symbolic.conversion.convert import build_spiking, convert, load_conversion, save_conversion  # noqa: E402
+from ttfs_symbolic.conversion.convert import build_spiking, convert
+from ttfs_symbolic.conversion.fileformat import load_conversion, save_conversion  # noqa: E402
 from ttfs_symbolic.families.vit import UnsupportedModuleError  # noqa: E402
 
 # finite-p runs round values past narrow ranges (LayerNorm means of post-norm layers): warned, expected here

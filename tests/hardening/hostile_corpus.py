@@ -490,7 +490,7 @@ def _images(n=4):
 
 
 def _loaded(root, seed=0, **kw):
-    from ttfs_symbolic.conversion.convert import load_conversion
+    from ttfs_symbolic.conversion.fileformat import load_conversion
 
     ann = _tiny(seed)
     return ann, load_conversion(ann, _Path(root) / "conv.json", **kw)

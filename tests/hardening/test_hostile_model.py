@@ -9,7 +9,8 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from hostile_corpus import BAD_CALL_ARGS, BAD_CONVERSIONS, BAD_CONVERT_ARGS, BAD_IMAGES
-from ttfs_symbolic.conversion.convert import calibrate, convert, load_conversion, save_conversion
+from ttfs_symbolic.conversion.convert import calibrate, convert
+from ttfs_symbolic.conversion.fileformat import load_conversion, save_conversion
 from ttfs_symbolic.evaluation.report import evaluate
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_classes=10)

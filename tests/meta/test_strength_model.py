@@ -287,7 +287,7 @@ def test_conversion_checks_the_activation_on_its_calibrated_range():
 # ------------------------------------------------------------------ torchrun calibration seeds
 
 def test_calibration_batches_are_seeded_by_their_global_batch_number():
-    from ttfs_symbolic.spiking import layers as spiking
+    from ttfs_symbolic.spiking import stats as spiking
     from ttfs_symbolic.conversion.distributed import SAMPLE_SEED, CalibrationBatches
 
     class _Snn:
@@ -297,7 +297,7 @@ def test_calibration_batches_are_seeded_by_their_global_batch_number():
     for rank, world in ((0, 1), (1, 2), (2, 3)):
         seeds = []
         for _ in CalibrationBatches([torch.zeros(1, 2)] * 3, _Snn(), rank=rank, world=world):
-            seeds.append(spiking._GEN.initial_seed())
+            seeds.append(spiking.SAMPLES.initial_seed())
         assert seeds == [SAMPLE_SEED + rank + i * world for i in range(3)], (rank, world)
 
 

@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 
-from ttfs_symbolic.conversion.convert import (conversion_dict, convert, load_conversion, residual_mode, save_conversion,
-                                         set_residual)
+from ttfs_symbolic.conversion.convert import convert, residual_mode, set_residual
+from ttfs_symbolic.conversion.fileformat import conversion_dict, load_conversion, save_conversion
 from ttfs_symbolic.energy import count_ops, residual_counts
 from ttfs_symbolic.evaluation.report import error_budget, evaluate
 

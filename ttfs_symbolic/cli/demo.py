@@ -118,7 +118,8 @@ def run(args) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.activations import parse_activation_args
-    from ..conversion.convert import convert, save_conversion
+    from ..conversion.convert import convert
+    from ..conversion.fileformat import save_conversion
     from ..zoo.digits import load_demo_model, load_digits
     from ..evaluation.report import evaluate
 

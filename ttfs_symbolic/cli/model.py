@@ -415,7 +415,8 @@ def _convert(args, info) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion import distributed
-    from ..conversion.convert import build_spiking, calibrate, conversion_dict, preset_settings
+    from ..conversion.convert import build_spiking, calibrate, preset_settings
+    from ..conversion.fileformat import conversion_dict
     from ..data.files import iter_batches, shard_batches
 
     t0 = time.perf_counter()
@@ -478,7 +479,7 @@ def _read_conversion(path) -> dict:
 def _evaluate(args, info) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     # start-up time: a subcommand loads only what it runs (torch among it)
-    from ..conversion.convert import load_conversion
+    from ..conversion.fileformat import load_conversion
     from ..data.files import DataError, iter_batches, shard_batches
     from ..evaluation.sweep import configs_for, evaluate_sweep, format_table, plot_accuracy, summary_row
 

@@ -1,7 +1,7 @@
 """What a conversion file must hold before any of it is used (issue 12).
 
 :func:`read_conversion` reads a conversion JSON (written by
-:func:`ttfs_symbolic.conversion.convert.save_conversion`) and
+:func:`ttfs_symbolic.conversion.fileformat.save_conversion`) and
 :func:`validate_conversion` checks it against the schema below; every
 problem is a ``ValueError`` that names the file and the first problem found,
 in one line. Nothing of a file that fails is used, so a damaged or edited

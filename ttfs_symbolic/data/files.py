@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from ..userfiles import check_regular_file
 
@@ -465,8 +466,6 @@ def iter_batches(source, batch_size: int, rank: int = 0, world: int = 1, workers
         for idx in shards:
             yield source.batch(idx)
         return
-    from torch.utils.data import DataLoader
-
     loader = DataLoader(shards, batch_size=None, num_workers=workers, collate_fn=source.batch)
     try:
         yield from loader

@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from ..data.inputs import batches, check_dtype, check_images, count_batches
-from .layers import Ctx, Population, Product, finish_call, make_ctx
+from .context import Ctx, finish_call, make_ctx
+from .population import Population
+from .product import Product
 
 
 class SpikingModel(nn.Module):

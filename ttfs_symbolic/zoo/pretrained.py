@@ -204,9 +204,8 @@ def sentences() -> list[str]:
 def write_sentences(path=None, limit: int | None = None) -> Path:
     """Extract ``assets/sentences.txt`` again: sentences of the Python Language Reference
     (``pydoc_data.topics``) and of scikit-learn's dataset descriptions, 6-40 words, prose only."""
-    # optional dependency (scikit-learn), imported on use
+    # a large stdlib table and an optional dependency (scikit-learn), loaded only to make sentences
     import pydoc_data.topics as topics
-
     import sklearn
 
     texts = list(topics.topics.values())
