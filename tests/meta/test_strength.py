@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parents[1]   # tests/
 
 
 def properties():
-    """(module, name, settings) of every ``@given`` test in tests/test_*.py."""
+    """(module, name, settings) of every ``@given`` test in tests/*/test_*.py."""
     found = []
     for path in sorted(HERE.rglob("test_*.py")):
         module = importlib.import_module(path.stem)   # the module pytest imported (rootdir/tests on sys.path)
