@@ -267,8 +267,8 @@ def test_transformers_classes_by_name():
         neuron = acts.activation_neuron("act", cls())
         assert neuron.label == label
         acts.check_activation(cls(), neuron, -6.0, 6.0, "act")
-    from ttfs_symbolic.families.vit import _activation_neuron
-    assert _activation_neuron("a", nn.GELU()).label == "gelu"
+    from ttfs_symbolic.families.vit import activation_neuron   # what the ViT family builds its neurons with
+    assert activation_neuron("a", nn.GELU()).label == "gelu"
 
 
 def test_cli_activation_arguments():
