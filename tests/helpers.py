@@ -29,3 +29,24 @@ def tiny_vit(seed=0, **kw):
 def images(n, seed=1, size=16):
     """n random N(0, 1) RGB images (seeded)."""
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+# ---- text models (the "text" extra) ----------------------------------------
+
+WORDS = ("the a cat dog sat on mat ran fast slow red blue big small house tree bird sang under over "
+         "green old new sun moon").split()
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+SENTENCES = ["the cat sat", "a big red dog ran fast on the mat", "tree", "the old bird sang under the green tree",
+             "sun and moon", "a small house"]
+
+
+def make_bert(kind="bert", layers=2, hidden=64, heads=4, inter=128, act="gelu", eps=1e-12, seed=0):
+    """A small random BERT (or RoBERTa) encoder over :data:`VOCAB` (needs the text extra: transformers)."""
+    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+
+    Cfg, M = (BertConfig, BertModel) if kind == "bert" else (RobertaConfig, RobertaModel)
+    cfg = Cfg(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+              intermediate_size=inter, max_position_embeddings=40, hidden_act=act, layer_norm_eps=eps,
+              pad_token_id=0, type_vocab_size=2)
+    torch.manual_seed(seed)
+    return M(cfg).eval()

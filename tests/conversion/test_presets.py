@@ -168,7 +168,7 @@ def test_folded_variance_end_is_calibrated_and_capped_by_the_proven_bound(vit, c
     """Folded rsqrt: each LayerNorm variance's upper end holds the calibration's largest variance and never
     passes the bound the network proves; it is the calibrated end, not the bound (which lies far above any
     variance the data has), and the calibration set does not clip."""
-    from ttfs_symbolic.model.spiking import SpikingLayerNorm
+    from ttfs_symbolic.spiking import SpikingLayerNorm
 
     snn = convert(vit, calib, progress=False)
     lns = [m for m in snn.modules() if isinstance(m, SpikingLayerNorm)]

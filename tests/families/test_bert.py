@@ -15,21 +15,15 @@ import torch
 
 transformers = pytest.importorskip("transformers")   # the "text" extra; CI installs it
 
-from transformers import BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel  # noqa: E402
+from transformers import BertModel, BertTokenizerFast  # noqa: E402
 
 from ttfs_symbolic.conversion.convert import build_spiking, convert
 from ttfs_symbolic.conversion.fileformat import load_conversion, save_conversion  # noqa: E402
-from ttfs_symbolic.families.vit import UnsupportedModuleError  # noqa: E402
+from ttfs_symbolic.conversion.errors import UnsupportedModuleError  # noqa: E402
+from helpers import SENTENCES, VOCAB, make_bert as make  # noqa: E402
 
 # finite-p runs round values past narrow ranges (LayerNorm means of post-norm layers): warned, expected here
 pytestmark = pytest.mark.filterwarnings("ignore::ttfs_symbolic.spiking.ClippingWarning")
-
-WORDS = ("the a cat dog sat on mat ran fast slow red blue big small house tree bird sang under over "
-         "green old new sun moon").split()
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-SENTENCES = ["the cat sat", "a big red dog ran fast on the mat", "tree", "the old bird sang under the green tree",
-             "sun and moon", "a small house"]
-
 
 @pytest.fixture(scope="module")
 def vocab_dir(tmp_path_factory):
@@ -41,15 +35,6 @@ def vocab_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tok(vocab_dir):
     return BertTokenizerFast(vocab=str(vocab_dir / "vocab.txt"))
-
-
-def make(kind="bert", layers=2, hidden=64, heads=4, inter=128, act="gelu", eps=1e-12, seed=0):
-    Cfg, M = (BertConfig, BertModel) if kind == "bert" else (RobertaConfig, RobertaModel)
-    cfg = Cfg(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-              intermediate_size=inter, max_position_embeddings=40, hidden_act=act, layer_norm_eps=eps,
-              pad_token_id=0, type_vocab_size=2)
-    torch.manual_seed(seed)
-    return M(cfg).eval()
 
 
 def rel_err(out, ref, mask):

@@ -2,7 +2,7 @@
 
 Each list holds ``(id, input, pattern)``: the input a hostile or careless
 user might give and a regular expression the one-line error (or warning)
-must match. The tests in ``tests/test_hostile_*.py`` run every entry in a
+must match. The tests in ``tests/hardening/test_hostile_*.py`` run every entry in a
 list through every entry point that takes that kind of input; a new entry
 point is covered by adding it to the test's ``ENTRY_POINTS``, a new attack
 by adding a row here.

@@ -6,6 +6,7 @@ In CI (``CI=true``, the ``ci`` profile) that is 500 examples per property; a tes
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from hypothesis import settings
@@ -16,10 +17,12 @@ HERE = Path(__file__).resolve().parents[1]   # tests/
 
 
 def properties():
-    """(module, name, settings) of every ``@given`` test in tests/test_*.py."""
+    """(module, name, settings) of every ``@given`` test in tests/*/test_*.py."""
     found = []
     for path in sorted(HERE.rglob("test_*.py")):
-        module = importlib.import_module(path.stem)   # the module pytest imported (rootdir/tests on sys.path)
+        if str(path.parent) not in sys.path:   # (pytest puts a test file's folder there when it collects it)
+            sys.path.insert(0, str(path.parent))
+        module = importlib.import_module(path.stem)   # the module pytest imported, or imports now
         for name, fn in vars(module).items():
             if name.startswith("test") and callable(fn) and getattr(fn, "is_hypothesis_test", False):
                 found.append((path.name, name, fn._hypothesis_internal_use_settings))

@@ -213,20 +213,24 @@ def test_bert_residual_synapses_count_two_operations_per_element_and_no_neuron()
 
 
 def test_folded_rsqrt_variance_ends_at_its_proven_bound():
-    """Folded, the variance's range ends at the largest mean square the centred values' range allows
-    (max(a^2, b^2) per channel, averaged): the rsqrt's image never clips."""
+    """Folded, the variance's upper end is the calibrated one capped at the largest mean square the centred
+    values' range allows (max(a^2, b^2) per channel, averaged): never past that bound, never below the
+    largest variance calibration saw, and below the bound where the calibrated end is (real and random
+    models alike: the channels' extremes do not meet in one token)."""
     ann = tiny_vit().double()
     x = images(3).double()
     snn = convert(ann, x, progress=False, preset="paper", rsqrt="folded")
     norms = [m for m in snn.modules() if hasattr(m, "variance_bound")]
     assert len(norms) == 5
-    uneven = 0
+    below = 0
     for m in norms:
         a, b = m.centred.range_pair()
+        bound = max(a * a, b * b)
         assert m.rsqrt.relay
-        assert m.var.b == pytest.approx(max(a * a, b * b), rel=1e-12)
-        uneven += abs(a) != abs(b)
-    assert uneven
+        assert m.var.b <= bound * (1 + 1e-12)
+        assert m.var.b >= float(m.var.stats.hi) * (1 - 1e-12)
+        below += m.var.b < bound * (1 - 1e-6)
+    assert below
 
 
 def test_channel_squares_take_the_larger_end_of_each_channel():
@@ -307,7 +311,7 @@ transformers = pytest.importorskip("transformers")
 
 
 def test_masked_key_probability_is_silent_and_its_z_neuron_does_not_clip(tmp_path):
-    from test_bert import SENTENCES, VOCAB, make
+    from helpers import SENTENCES, VOCAB, make_bert as make
     from transformers import BertTokenizerFast
 
     (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n")

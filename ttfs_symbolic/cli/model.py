@@ -444,7 +444,8 @@ def _convert(args, info) -> int:
     # calibrate's batches() re-batches tensors only: this iterable passes through as it is, each batch
     # seeded by its global number (the same samples on any number of ranks)
     data = distributed.CalibrationBatches(iter_batches(src, args.batch_size, info.rank, info.world, args.workers),
-                                          snn, info.rank, info.world, n_batches, device=info.device)
+                                          snn, info.rank, info.world, n_batches, device=info.device,
+                                          batch_size=args.batch_size)
     calibrate(snn, data, batch_size=args.batch_size, percentile=args.percentile, margin=args.margin,
               progress=progress, precision=args.precision, preset=args.preset, **extra)
     skipped_all = [p for part in distributed.all_gather_objects(data.skipped) for p in part]

@@ -155,7 +155,8 @@ def _calibration_pass(snn, data, batch_size: int, ctx: Ctx, bar, holdout: float)
     for batch in input_batches(snn, data, batch_size):
         x = prepare_input(snn, batch, torch.float64)
         n = batch_len(snn, x)
-        fit, hold = _split_holdout(x, n, seen, every) if every else (x, None)
+        start = getattr(data, "offset", None)   # torchrun: the batch's global position (CalibrationBatches)
+        fit, hold = _split_holdout(x, n, seen if start is None else start, every) if every else (x, None)
         if fit is not None:
             snn.run(fit, ctx)
         if hold is not None:
@@ -313,7 +314,9 @@ def _reduce(pops, ctx, seen, **kw) -> int:
     if ctx.held_out is not None:
         ctx.held_out.swap()
         try:
-            reduce_calibration(pops, 0, None, **kw)
+            # the held-out samples in rank order: the batch bounds CalibrationBatches records are the fit
+            # rows' (a sum over samples does not depend on their order: Population._code_errors)
+            reduce_calibration(pops, 0, None, **{**kw, "data": None})
         finally:
             ctx.held_out.swap()
     return reduce_calibration(pops, seen, ctx=ctx, **kw)

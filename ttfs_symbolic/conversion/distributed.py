@@ -366,9 +366,13 @@ class CalibrationBatches:
     process.
     """
 
-    def __init__(self, batches, snn, rank: int = 0, world: int = 1, n_batches: int | None = None, device=None):
+    def __init__(self, batches, snn, rank: int = 0, world: int = 1, n_batches: int | None = None, device=None,
+                 batch_size: int | None = None):
         self.batches, self.snn, self.rank, self.world, self.n = batches, snn, rank, world, n_batches
         self.device = device
+        #: the global index of the current batch's first item (``batch_size`` given): calibration's held-out
+        #: rows are chosen by it, so one process and N hold out the same items
+        self.batch_size, self.offset = batch_size, None
         self.bounds: dict[str, list[int]] = {}
         self.skipped: list[str] = []
 
@@ -391,6 +395,8 @@ class CalibrationBatches:
             if images.shape[0] == 0:
                 continue
             spiking.seed_samples(SAMPLE_SEED + self.rank + i * self.world)
+            if self.batch_size is not None:
+                self.offset = (self.rank + i * self.world) * self.batch_size
             yield images if self.device is None else images.to(self.device)
         for p in pops:
             self.bounds[p.pname].append(len(p.stats.samples))

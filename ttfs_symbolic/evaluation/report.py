@@ -210,19 +210,28 @@ def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int
         raise ValueError("no batches to evaluate")
     if warn and clipped:
         warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
+    return build_report(snn, ann, mode=mode, precision=precision, dtype=dtype, n=n, agree=agree, rows=rows,
+                        correct_ann=None if labels is None else correct_ann,
+                        correct_snn=None if labels is None else correct_snn, max_err=max_err, max_ref=max_ref,
+                        clip_rate=clipped / checked if checked else 0.0, length=length)
+
+
+def build_report(snn, ann, *, mode: str, precision, dtype, n: int, agree: int, rows: int, correct_ann, correct_snn,
+                 max_err: float, max_ref: float, clip_rate: float = 0.0, length: int = 0) -> ConversionReport:
+    """The :class:`ConversionReport` of ``n`` inputs from the comparison's tallies and ``snn``'s run-time counters:
+    layer rows, spikes, and the family's energy count with the measured firing rates (``correct_*`` None: no labels)."""
     layers, neurons, spikes = layer_rows(snn, n)
     energy = snn.count_energy(ann, length)
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(rows, 1), max_logit_error=max_err,
         max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf,
-        ann_accuracy=None if labels is None else correct_ann / n,
-        snn_accuracy=None if labels is None else correct_snn / n,
+        ann_accuracy=None if correct_ann is None else correct_ann / n,
+        snn_accuracy=None if correct_snn is None else correct_snn / n,
         neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
         op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clipped / checked if checked else 0.0,
-        configuration=configuration(snn))
+        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clip_rate, configuration=configuration(snn))
 
 
 # --------------------------------------------------------------------------

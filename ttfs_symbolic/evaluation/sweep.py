@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +19,8 @@ import torch
 
 from ..conversion import distributed
 from ..progress import Progress
-from ..spiking.model import configuration
 from ..spiking import Ctx
-from .report import ConversionReport, layer_rows, reset_counters
+from .report import ConversionReport, build_report, reset_counters
 
 
 @dataclass(frozen=True)
@@ -154,18 +152,8 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
 
 
 def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref):
-    layers, neurons, spikes = layer_rows(snn, n)
-    energy = snn.count_energy(ann, 0)
-    return ConversionReport(
-        mode=c.mode, precision=c.precision, dtype=str(c.dtype).replace("torch.", ""), images=n,
-        agreement=agree / max(n, 1), max_logit_error=max_err,
-        max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf,
-        ann_accuracy=None if correct_ann is None else correct_ann / n,
-        snn_accuracy=None if correct_snn is None else correct_snn / n,
-        neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
-        op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
-        energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-        energy_rows=[r.to_dict() for r in energy.rows], configuration=configuration(snn))
+    return build_report(snn, ann, mode=c.mode, precision=c.precision, dtype=c.dtype, n=n, agree=agree, rows=n,
+                        correct_ann=correct_ann, correct_snn=correct_snn, max_err=max_err, max_ref=max_ref)
 
 
 # ---- presenting a sweep (ttfs evaluate) ------------------------------------

@@ -53,6 +53,7 @@ from ..data.inputs import check_dtype
 from ..energy.bert import count_ops_bert
 from ..spiking import (Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax,
                        finish_call, make_ctx, terms)
+from ..spiking.attention import AttentionCore
 from ..spiking.model import SpikingModel, structure
 from .common import as_f64
 
@@ -120,14 +121,6 @@ def check_encoder(model: nn.Module) -> None:
             raise UnsupportedModuleError(f"unsupported setting at 'encoder.layer.{i}.attention.self': causal attention")
 
 
-def _resting_value(product: Product, pop: Population) -> float:
-    """The value of ``pop`` (a factor of ``product``) whose layer-I term is the lower end of layer I's range."""
-    a, b = pop.a, pop.b
-    if getattr(product, "construction", "paper") == "paper" or a >= 0:
-        return a
-    return b if b <= 0 else 0.0
-
-
 class MaskedSoftmax(SpikingSoftmax):
     """The softmax of Section 4.3.2 over the unmasked keys of each row.
 
@@ -151,7 +144,7 @@ class MaskedSoftmax(SpikingSoftmax):
         ctx.add_check(self.out.pname, n, e.numel())
         return e.clamp_(self.out.a, self.out.b)
 
-    def forward(self, s, mask, ctx: Ctx):
+    def forward(self, s, ctx: Ctx, mask=None):
         """``s``: the scores layer's own output (nothing else reads it: it is written over)."""
         if mask is None:
             return super().forward(s, ctx)
@@ -206,7 +199,7 @@ class _FoldedLinear(SpikingLinear):
         return self.out.emit(torch.nn.functional.linear(x, cast[1], cast[2]), ctx, fresh=True)
 
 
-class SpikingBertLayer(nn.Module):
+class SpikingBertLayer(AttentionCore):
     """One post-norm encoder layer: attention, residual, LayerNorm, MLP, residual, LayerNorm."""
 
     def __init__(self, name: str, layer, src: Population, max_tokens: int, softmax_max: bool):
@@ -240,25 +233,7 @@ class SpikingBertLayer(nn.Module):
                                       out.LayerNorm.eps, dim)
 
     def forward(self, x, keymask, ctx: Ctx):
-        Bn, N, _ = x.shape
-
-        def heads(t):
-            return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
-
-        q = heads(self.q(x, ctx))
-        k = heads(self.k(x, ctx))
-        v = heads(self.v(x, ctx))
-        s = self.qk(q, k.transpose(-2, -1), ctx)
-        a = self.softmax(s, keymask, ctx)
-        if keymask is not None and not ctx.calibrating and ctx.mode_for(self.av.y) != "exact":
-            # the value spikes of masked keys do not reach attn @ v: each gated synapse carries the
-            # term of the factor's resting value (its least |x|: a in the paper's construction, 0 for
-            # a factor split by sign), so with the masked probability (0, silent) both terms of those
-            # layer-I neurons sit at layer I's lower end: they stay silent. (exact mode: layer II's
-            # potential is the product itself and a masked key's probability is exactly 0.)
-            v.masked_fill_(~keymask.transpose(-2, -1), _resting_value(self.av, self.v.out))
-        o = self.av(a, v, ctx)
-        o = o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
+        o = self.attend(x, ctx, keymask)
         h = self.norm1(self.res1.emit(self.proj(o, ctx) + x, ctx, fresh=True), ctx)
         y = self.fc2(self.act(self.fc1(h, ctx), ctx), ctx)
         return self.norm2(self.res2.emit(y + h, ctx, fresh=True), ctx)

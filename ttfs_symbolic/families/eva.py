@@ -42,6 +42,7 @@ from ..conversion.claims import ModuleClaims, typename
 from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
+from ..spiking.attention import AttentionCore
 from .common import SpikingVisionTransformer, as_f64, linear_with_gamma
 
 
@@ -141,7 +142,7 @@ class SpikingRope(nn.Module):
 # attention
 # --------------------------------------------------------------------------
 
-class SpikingEvaAttention(nn.Module):
+class SpikingEvaAttention(AttentionCore):
     """timm ``EvaAttention``: q, k, v (q/v biases, no k bias), q/k norm, RoPE, QK^T, softmax, AV, norm, proj.
 
     The attention scale is folded into the weights of q (float64), or into
@@ -234,30 +235,6 @@ class SpikingEvaAttention(nn.Module):
             rows += [(f"{name}.q_rope", self.q_rope.src), (f"{name}.k_rope", self.k_rope.src)]
         rows.append((f"{name}.proj", proj_src))
         self.rate_rows = rows
-
-    def forward(self, x, ctx: Ctx):
-        Bn, N, _ = x.shape
-
-        def heads(t):
-            return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
-
-        q = heads(self.q(x, ctx))
-        k = heads(self.k(x, ctx))
-        v = heads(self.v(x, ctx))
-        if self.sq is not None:
-            q = self.sq(q, ctx)
-        if self.sk is not None:
-            k = self.sk(k, ctx)
-        if self.q_rope is not None:
-            q = self.q_rope(q, ctx)
-            k = self.k_rope(k, ctx)
-        s = self.qk(q, k.transpose(-2, -1), ctx)
-        a = self.softmax(s, ctx)
-        o = self.av(a, v, ctx)
-        o = o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
-        if self.norm is not None:
-            o = self.norm(o, ctx)
-        return self.proj(o, ctx)
 
 
 # --------------------------------------------------------------------------

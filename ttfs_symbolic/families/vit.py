@@ -16,6 +16,7 @@ from ..conversion.claims import is_identity
 from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
+from ..spiking.attention import AttentionCore
 from .common import SpikingVisionTransformer, as_f64, layernorm_or_none, linear_with_gamma, require_identity
 
 
@@ -57,7 +58,7 @@ def check_supported(model: nn.Module) -> None:
             raise UnsupportedModuleError(f"unsupported module at '{path}': a Conv2d outside the patch embedding")
 
 
-class SpikingAttention(nn.Module):
+class SpikingAttention(AttentionCore):
     """Multi-head self-attention: q, k, v linear, Q K^T and attn V products, softmax, proj."""
 
     def __init__(self, name: str, attn, ls, src: Population, n_tokens: int, softmax_max: bool):
@@ -105,25 +106,6 @@ class SpikingAttention(nn.Module):
         self.av = Product(f"{name}.av", self.softmax.out, self.v.out, self.context, matmul=True)
         gamma = None if ls is None or is_identity(ls) else ls.gamma   # LayerScale, folded into proj
         self.proj = linear_with_gamma(f"{name}.proj", attn.proj.weight, attn.proj.bias, gamma)
-
-    def forward(self, x, ctx: Ctx):
-        Bn, N, _ = x.shape
-
-        def heads(t):
-            return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
-
-        q = heads(self.q(x, ctx))
-        k = heads(self.k(x, ctx))
-        v = heads(self.v(x, ctx))
-        if self.sq is not None:
-            q = self.sq(q, ctx)
-        if self.sk is not None:
-            k = self.sk(k, ctx)
-        s = self.qk(q, k.transpose(-2, -1), ctx)
-        a = self.softmax(s, ctx)
-        o = self.av(a, v, ctx)
-        o = o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
-        return self.proj(o, ctx)
 
 
 class SpikingBlock(nn.Module):

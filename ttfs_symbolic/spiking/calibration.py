@@ -239,8 +239,10 @@ class PopulationCalibration:
         x = np.clip(x, a, b)
         # a variance's error matters relative to it ((v + eps)^(-1/2) follows); other values' in absolute terms
         w = 1.0 / np.maximum(np.abs(x), 1e-300) ** 2 if self.scale_low else np.ones_like(x)
-        linear = float(np.sum((b - a) ** 2 * w))
-        return linear, [float(np.sum(dynamics.log_code_sq_errors(x, a, b, r) * w)) for r in shifts]
+        # math.fsum: the exactly rounded sum, whatever the samples' order (torchrun merges the held-out
+        # samples in rank order), so that one process and N choose the same code and shift
+        linear = math.fsum(((b - a) ** 2 * w).ravel().tolist())
+        return linear, [math.fsum((dynamics.log_code_sq_errors(x, a, b, r) * w).ravel().tolist()) for r in shifts]
 
     def apply_headroom(self, factor: float):
         """Widen the range by ``factor`` where it costs the log code little: a log-coded layer's far ends

@@ -1,0 +1,79 @@
+"""The one attention core every family's self-attention runs (Section 4.3, Appendix C.1).
+
+``heads(q, k, v)`` -> [q/k LayerNorm] -> [RoPE] -> Q K^T (a product network)
+-> softmax (optionally with a key mask) -> attn V (a product network) ->
+merged heads -> [LayerNorm] -> proj. A family's attention class builds these
+layers from its source module (which are present, which constants fold into
+which weights) and inherits :meth:`AttentionCore.attend` and ``forward``.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .context import Ctx
+from .population import Population
+from .product import Product
+
+
+def resting_value(product: Product, pop: Population) -> float:
+    """The value of ``pop`` (a factor of ``product``) whose layer-I term is the lower end of layer I's range."""
+    a, b = pop.a, pop.b
+    if getattr(product, "construction", "paper") == "paper" or a >= 0:
+        return a
+    return b if b <= 0 else 0.0
+
+
+class AttentionCore(nn.Module):
+    """Multi-head self-attention made of spiking layers.
+
+    A subclass sets ``h`` and ``hd`` (heads, head size), the linear layers
+    ``q``, ``k``, ``v`` and ``proj``, the products ``qk`` and ``av`` and
+    ``softmax``; and, where its source has them, ``sq``/``sk`` (q/k norms),
+    ``q_rope``/``k_rope`` and ``norm`` (a LayerNorm before proj): absent or
+    None where it has not (read with ``getattr``: a class attribute would hide
+    the submodule ``nn.Module`` registers).
+    """
+
+    def attend(self, x, ctx: Ctx, keymask=None):
+        """The merged heads' context ``softmax(Q K^T) V`` (batch, tokens, heads * head size), before ``norm``.
+
+        ``keymask`` (batch, 1, 1, tokens), True for a real key: a masked key's
+        score never reaches a neuron's potential and its value spikes do not
+        reach attn @ v (each gated synapse carries the term of the factor's
+        resting value, so those layer-I neurons stay silent).
+        """
+        Bn, N, _ = x.shape
+
+        def heads(t):
+            return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
+
+        q = heads(self.q(x, ctx))
+        k = heads(self.k(x, ctx))
+        v = heads(self.v(x, ctx))
+        sq, sk, q_rope = (getattr(self, n, None) for n in ("sq", "sk", "q_rope"))
+        if sq is not None:
+            q = sq(q, ctx)
+        if sk is not None:
+            k = sk(k, ctx)
+        if q_rope is not None:
+            q = q_rope(q, ctx)
+            k = self.k_rope(k, ctx)
+        s = self.qk(q, k.transpose(-2, -1), ctx)
+        if keymask is None:
+            a = self.softmax(s, ctx)
+        else:
+            a = self.softmax(s, ctx, keymask)
+            if not ctx.calibrating and ctx.mode_for(self.av.y) != "exact":
+                # with the masked probability (0, silent) both terms of those layer-I neurons sit at
+                # layer I's lower end. (exact mode: layer II's potential is the product itself and a
+                # masked key's probability is exactly 0.)
+                v.masked_fill_(~keymask.transpose(-2, -1), resting_value(self.av, self.v.out))
+        o = self.av(a, v, ctx)
+        return o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
+
+    def forward(self, x, ctx: Ctx):
+        o = self.attend(x, ctx)
+        norm = getattr(self, "norm", None)
+        if norm is not None:
+            o = norm(o, ctx)
+        return self.proj(o, ctx)
