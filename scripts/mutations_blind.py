@@ -35,6 +35,8 @@ CONV = ("tests/conversion",)
 FAM = ("tests/families",)
 ENERGY = ("tests/energy",)
 CLI = ("tests/cli",)
+EVAL = ("tests/evaluation",)
+DATA = ("tests/data",)
 
 
 #: tests that fail on the unmutated tree at b055b09 (found by running the folders, not by reading them):
@@ -209,11 +211,11 @@ BLIND = (
     # ---------------- evaluation, data, cli
     _b("b_evaluate_labels_first_batch", "evaluation",
        "evaluate compares every batch with the first batch's labels (labels[:items])",
-       P + "evaluation/report.py", "lab = labels[n:n + items]", "lab = labels[:items]", CLI),
+       P + "evaluation/report.py", "lab = labels[n:n + items]", "lab = labels[:items]", EVAL),
     _b("b_count_batches_floor", "data",
        "count_batches floors: a last partial batch is not counted (progress and len off by one)",
        P + "data/inputs.py", "return (data.shape[0] + batch_size - 1) // batch_size",
-       "return data.shape[0] // batch_size", CONV),
+       "return data.shape[0] // batch_size", DATA),
     _b("b_cli_value_error_exit_1", "cli",
        "a ValueError in a command exits 1 instead of 2 (the documented bad-input code)",
        P + "cli/main.py", '        print(f"ttfs {args.command}: error: {_short(exc)}", file=sys.stderr)\n        return 2\n',
