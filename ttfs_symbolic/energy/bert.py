@@ -26,12 +26,11 @@ Table 3's printed MN(3K+2) beside it in ``op_snn_table3``), plus:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from ..userfiles import MAX_CONFIG_BYTES, read_regular_file
-from .counts import (E_AC_PJ, E_MAC_PJ, PJ_TO_MJ, EnergyReport, activation_counts, apply_rates, layernorm_counts,
-                     matmul_ops_table3, product_counts, residual_counts, softmax_counts)
+from .counts import (E_AC_PJ, E_MAC_PJ, EnergyReport, activation_counts, layernorm_counts, matmul_ops_table3,
+                     product_counts, residual_counts, softmax_counts)
 from .walker import Walker
 
 _BASE = {"model_type": "bert", "vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2,
@@ -206,15 +205,7 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         n, o = product_counts(1, 1, 1, product, pairs=2, corrections=1)   # rsqrt > 0
         fold = int(rsqrt == "folded")   # no rsqrt neuron, no synapse into it
         w.add("normalize", "normalize", 2 - fold + H * n, H + 1 - fold + H * o, 0, f"L2 norm of {H}")
-    rows = w.rows
-    if spike_rates:
-        apply_rates(rows, spike_rates)
-    op_snn = sum(r.op_snn for r in rows)
-    op_ann = sum(r.op_ann for r in rows)
-    neurons = sum(r.neurons for r in rows)
-    e_snn = op_snn * e_ac_pj * PJ_TO_MJ
-    e_ann = op_ann * e_mac_pj * PJ_TO_MJ
-    return EnergyReport(rows=rows, op_snn=op_snn, op_ann=op_ann, neurons=neurons, energy_snn_mj=e_snn,
-                        energy_ann_mj=e_ann, energy_ratio=e_snn / e_ann if e_ann else math.nan,
-                        model=f"{name} (seq_len {T})", img_size=None, tokens=T, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,
-                        configuration={"preset": preset, "product": product, "residual": residual, "rsqrt": rsqrt})
+    return EnergyReport.from_rows(w.rows, spike_rates, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,
+                                  model=f"{name} (seq_len {T})", img_size=None, tokens=T,
+                                  configuration={"preset": preset, "product": product, "residual": residual,
+                                                 "rsqrt": rsqrt})

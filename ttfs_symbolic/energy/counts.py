@@ -213,6 +213,20 @@ class EnergyReport:
     #: the network counted: preset (None: given setting by setting), product, residual, rsqrt
     configuration: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_rows(cls, rows: list[LayerOps], spike_rates: dict[str, float] | None = None, *,
+                  e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, **meta) -> "EnergyReport":
+        """The report of ``rows`` (scaled by ``spike_rates`` first, :func:`apply_rates`): totals and eq. 28."""
+        if spike_rates:
+            apply_rates(rows, spike_rates)
+        op_snn = sum(r.op_snn for r in rows)
+        op_ann = sum(r.op_ann for r in rows)
+        e_snn = op_snn * e_ac_pj * PJ_TO_MJ
+        e_ann = op_ann * e_mac_pj * PJ_TO_MJ
+        return cls(rows=rows, op_snn=op_snn, op_ann=op_ann, neurons=sum(r.neurons for r in rows),
+                   energy_snn_mj=e_snn, energy_ann_mj=e_ann, energy_ratio=e_snn / e_ann if e_ann else math.nan,
+                   e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj, **meta)
+
     @property
     def op_snn_table3(self) -> int | float:
         """OP_SNN with Table 3's MatMul formula MN(3K+2) in place of the built 5MNK."""

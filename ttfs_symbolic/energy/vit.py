@@ -1,13 +1,11 @@
 """Energy counts of timm VisionTransformer (Table 3 per image): its containers' handlers and ``count_ops``."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from .counts import (E_AC_PJ, E_MAC_PJ, PJ_TO_MJ, EnergyReport, Shape, apply_rates, layernorm_counts, matmul_ops_table3,
-                     product_counts, residual_counts, softmax_counts)
+from .counts import (E_AC_PJ, E_MAC_PJ, EnergyReport, Shape, layernorm_counts, matmul_ops_table3, product_counts,
+                     residual_counts, softmax_counts)
 from .walker import HANDLERS, Walker, expect, join, label, register_handler, typename
 
 # ---- containers -----------------------------------------------------------
@@ -164,7 +162,7 @@ def vision_transformer(walker: Walker, model: nn.Module, path: str, shape: Shape
 def _register_vit() -> None:
     # timm loads on first use (start-up time)
     # timm loads on first use (start-up time)
-    from timm.layers import Mlp, PatchEmbed   # timm is imported by every caller anyway
+    from timm.layers import Mlp, PatchEmbed  # timm is imported by every caller anyway
     from timm.layers.attention import Attention
     from timm.models.vision_transformer import Block, ResPostBlock, VisionTransformer
 
@@ -276,19 +274,7 @@ def count_ops(model_or_name: nn.Module | str,
     layernorm_counts(1, product, rsqrt)   # (refuses an unknown rsqrt mode)
     walker.visit(model, "", (patches, fan_in))
     walker.check_complete(model)
-    rows = walker.rows
-    if spike_rates:
-        apply_rates(rows, spike_rates)
-
-    op_snn = sum(r.op_snn for r in rows)
-    op_ann = sum(r.op_ann for r in rows)
-    neurons = sum(r.neurons for r in rows)
-    e_snn = op_snn * e_ac_pj * PJ_TO_MJ
-    e_ann = op_ann * e_mac_pj * PJ_TO_MJ
-    return EnergyReport(rows=rows, op_snn=op_snn, op_ann=op_ann, neurons=neurons,
-                        energy_snn_mj=e_snn, energy_ann_mj=e_ann,
-                        energy_ratio=e_snn / e_ann if e_ann else math.nan,
-                        model=name, img_size=size,
-                        tokens=patches + int(getattr(model, "num_prefix_tokens", 0)),
-                        e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,
-                        configuration={"preset": preset, "product": product, "residual": residual, "rsqrt": rsqrt})
+    return EnergyReport.from_rows(walker.rows, spike_rates, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj, model=name,
+                                  img_size=size, tokens=patches + int(getattr(model, "num_prefix_tokens", 0)),
+                                  configuration={"preset": preset, "product": product, "residual": residual,
+                                                 "rsqrt": rsqrt})
