@@ -336,3 +336,24 @@ def test_masked_key_probability_is_silent_and_its_z_neuron_does_not_clip(tmp_pat
         assert float(probs[~masked].min()) >= 0
         if mode != "exact":
             assert soft.z.stats.clipped == 0, "a masked key's z neuron must be silent, not clipped"
+
+
+def test_folded_rsqrt_variance_calibrated_past_its_bound_stops_at_the_bound():
+    """A margin that carries the variance's calibrated end past the bound the network proves (the mean of the
+    centred channels' squared range ends, here exactly 1) stops at that bound: no variance can exceed it."""
+    from ttfs_symbolic.spiking import Ctx, SpikingLayerNorm
+
+    n = 8
+    src = Population("src", "identity", kind="linear", fan_in=1)
+    ln = SpikingLayerNorm("ln", src, torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64),
+                          1e-6, n)
+    ln.set_rsqrt("folded")
+    row = torch.tensor([1.0, -1.0] * (n // 2), dtype=torch.float64)
+    x = torch.stack([row, 0.5 * row]).repeat(3, 2, 1)    # tokens with centred values +-1 (variance 1) and +-0.5
+    ctx = Ctx(mode="calibrate")
+    ln(src.emit(x, ctx), ctx)
+    for p in (src, ln.mean, ln.centred):
+        p.finalize()
+    assert ln.centred.range_pair() == (-1.0, 1.0)
+    ln.var.finalize(margin=0.5)   # calibrated end 1 + 0.5 * (1 - 0.25) = 1.375 without the bound
+    assert ln.var.b == 1.0
