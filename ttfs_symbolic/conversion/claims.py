@@ -1,14 +1,20 @@
 """The module claims: every module of the source model is accounted for by a spiking layer, or refused.
 
-A family's builder claims each module it converts (or proves to be an
-identity at inference); :meth:`ModuleClaims.check_complete` then refuses
-any module left over, naming its path and type, so nothing silently stays
-an ANN operation.
+One rule, two ways to apply it. A family whose layers are few and fixed
+(ViT, BERT) lists what it converts and :func:`refuse_unlisted` walks the
+model once before building; a family with many optional parts (EVA) claims
+each module as its builder converts it (or proves it an identity at
+inference) and :meth:`ModuleClaims.check_complete` refuses any module left
+over. Either way the refusal names the module's path and type: nothing
+silently stays an ANN operation. Registered activations
+(:mod:`.activations`) are accepted whatever their submodules (the
+conversion checks the whole module against its formula).
 """
 from __future__ import annotations
 
 from torch import nn
 
+from .activations import is_activation
 from .errors import UnsupportedModuleError
 
 
@@ -19,6 +25,28 @@ def is_identity(m) -> bool:
 
 def typename(m) -> str:
     return f"{type(m).__module__}.{type(m).__name__}"
+
+
+def refuse_unlisted(model: nn.Module, allowed, supported: str) -> None:
+    """Raise UnsupportedModuleError at the first module of ``model`` that ``allowed(path, module)`` refuses.
+
+    ``allowed`` returns True (converted), False (refused: "has no spiking
+    counterpart (``supported``)") or a string, the refusal's own reason.
+    A registered activation and everything inside it count as one module.
+    """
+    inside_activation = []
+    for path, m in model.named_modules():
+        if any(path.startswith(p + ".") for p in inside_activation):
+            continue
+        if is_activation(m):
+            inside_activation.append(path)
+            continue
+        verdict = allowed(path, m)
+        if verdict is True:
+            continue
+        where = f"unsupported module at '{path or '<root>'}': "
+        raise UnsupportedModuleError(where + (verdict if isinstance(verdict, str) else
+                                              f"{typename(m)} has no spiking counterpart ({supported})"))
 
 
 class ModuleClaims:

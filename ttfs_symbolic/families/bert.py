@@ -45,8 +45,8 @@ from torch import nn
 # The activation neurons come from the registry (:mod:`ttfs_symbolic.conversion.activations`); registered
 # out of the box: transformers' GELUActivation (hidden_act gelu), NewGELUActivation (gelu_new), GELUTanh
 # (gelu_pytorch_tanh), QuickGELUActivation, SiLUActivation and torch's; others with register_activation.
-from ..conversion.activations import activation_neuron, is_activation
-from ..conversion.claims import typename
+from ..conversion.activations import activation_neuron
+from ..conversion.claims import refuse_unlisted, typename
 from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..data.inputs import check_dtype
@@ -101,18 +101,10 @@ def check_encoder(model: nn.Module) -> None:
     pet = getattr(cfg, "position_embedding_type", "absolute")
     if pet not in (None, "absolute"):
         raise UnsupportedModuleError(f"unsupported setting: position_embedding_type={pet!r} (supported: 'absolute')")
-    for path, m in model.named_modules():
-        if isinstance(m, _TORCH_LEAVES) and type(m) in _TORCH_LEAVES:
-            continue
-        if type(m).__name__ in _ALLOWED and type(m).__module__.startswith("transformers"):
-            continue
-        if is_activation(m):
-            activation_neuron(path, m)   # raises for an activation with no registered formula
-            continue
-        raise UnsupportedModuleError(
-            f"unsupported module at '{path or '<root>'}': {typename(m)} has no spiking counterpart "
-            "(supported inside a BERT / RoBERTa encoder: Linear, LayerNorm, Embedding, Dropout, GELU and "
-            "the Bert*/Roberta* containers)")
+    refuse_unlisted(model, lambda path, m: (type(m) in _TORCH_LEAVES or (
+        type(m).__name__ in _ALLOWED and type(m).__module__.startswith("transformers"))),
+        "supported inside a BERT / RoBERTa encoder: Linear, LayerNorm, Embedding, Dropout, GELU and the "
+        "Bert*/Roberta* containers")
     for i, layer in enumerate(model.encoder.layer):
         if getattr(layer, "crossattention", None) is not None:
             raise UnsupportedModuleError(f"unsupported module at 'encoder.layer.{i}.crossattention': cross-attention")

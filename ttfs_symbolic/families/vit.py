@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..conversion.activations import activation_neuron, is_activation
-from ..conversion.claims import is_identity
+from ..conversion.activations import activation_neuron
+from ..conversion.claims import is_identity, refuse_unlisted
 from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
@@ -35,27 +35,16 @@ ALLOWED_TYPES = (
 
 
 def check_supported(model: nn.Module) -> None:
-    """Raise UnsupportedModuleError naming the first module with no spiking counterpart.
+    """Raise UnsupportedModuleError naming the first module with no spiking counterpart
+    (:func:`~ttfs_symbolic.conversion.claims.refuse_unlisted`; registered activations are supported)."""
 
-    Registered activations (:func:`ttfs_symbolic.conversion.activations.register_activation`)
-    are supported with whatever submodules they have (the check at
-    conversion compares the whole module with its formula).
-    """
-    inside_activation = []
-    for path, m in model.named_modules():
-        if any(path.startswith(p + ".") for p in inside_activation):
-            continue
-        if is_activation(m):
-            inside_activation.append(path)
-            continue
-        name = type(m).__name__
-        if name not in ALLOWED_TYPES and not isinstance(m, (nn.LayerNorm, nn.Linear, nn.Conv2d, nn.Dropout)):
-            raise UnsupportedModuleError(
-                f"unsupported module at '{path or '<root>'}': {type(m).__module__}.{name} "
-                "has no spiking counterpart (supported: " + ", ".join(ALLOWED_TYPES) +
-                ", and registered activations: ttfs_symbolic.register_activation)")
+    def allowed(path, m):
         if isinstance(m, nn.Conv2d) and not path.endswith("patch_embed.proj"):
-            raise UnsupportedModuleError(f"unsupported module at '{path}': a Conv2d outside the patch embedding")
+            return "a Conv2d outside the patch embedding"
+        return type(m).__name__ in ALLOWED_TYPES or isinstance(m, (nn.LayerNorm, nn.Linear, nn.Conv2d, nn.Dropout))
+
+    refuse_unlisted(model, allowed, "supported: " + ", ".join(ALLOWED_TYPES) +
+                    ", and registered activations: ttfs_symbolic.register_activation")
 
 
 class SpikingAttention(AttentionCore):
