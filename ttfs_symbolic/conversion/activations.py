@@ -74,7 +74,7 @@ from ..numeric.kernels import InputKernel
 from ..spiking import SpikingActivation
 from ..symbolic.derive import InputTransform
 from ..symbolic.parse import FormulaError, parse_formula
-from .errors import UnsupportedModuleError
+from .errors import UnsupportedModuleError, typename
 
 __all__ = [
     "ActivationNeuron", "ActivationMismatchError", "register_activation", "registration", "unregister_activation",
@@ -98,11 +98,6 @@ class ActivationMismatchError(ValueError):
 
 def _unsupported(msg: str) -> Exception:
     return UnsupportedModuleError(msg)
-
-
-def _tname(obj) -> str:
-    t = obj if isinstance(obj, type) else type(obj)
-    return f"{t.__module__}.{t.__qualname__}"
 
 
 # --------------------------------------------------------------------------
@@ -247,9 +242,9 @@ class _Entry:
                 value = float(value)
             except Exception as exc:   # noqa: BLE001 - any failure to read is the same user error
                 raise _unsupported(f"activation at '{path}': cannot read parameter {pname!r} of "
-                                   f"{_tname(module)} ({exc})") from None
+                                   f"{typename(module)} ({exc})") from None
             if not math.isfinite(value):
-                raise _unsupported(f"activation at '{path}': parameter {pname!r} of {_tname(module)} is {value}")
+                raise _unsupported(f"activation at '{path}': parameter {pname!r} of {typename(module)} is {value}")
             values[pname] = value
         params = tuple(sorted(values.items()))
         return replace(template, params=params, source=module)
@@ -377,7 +372,7 @@ def check_overrides_used(activations: Mapping | None, model: nn.Module, strict: 
     modules = list(model.modules())
     unused = [k for k in activations if not any(_matches(_key(k), m) for m in modules)]
     if unused:
-        names = ", ".join(k if isinstance(k, str) else _tname(k) for k in unused)
+        names = ", ".join(k if isinstance(k, str) else typename(k) for k in unused)
         classes = sorted({type(m).__name__ for m in modules if is_activation(m) or "act" in type(m).__name__.lower()})
         msg = (f"activation(s) {names} match no module of the model (class names are exact, "
                f"e.g. {', '.join(classes[:6]) or 'GELU'})")
@@ -401,13 +396,13 @@ def activation_neuron(path: str, module: nn.Module) -> ActivationNeuron:
     entry = _find(module)
     if entry is None:
         raise _unsupported(
-            f"unsupported activation at '{path}': {_tname(module)} has no registered neuron; register its "
+            f"unsupported activation at '{path}': {typename(module)} has no registered neuron; register its "
             f"formula: ttfs_symbolic.register_activation({type(module).__name__}, 'f(x)') or "
             f"convert(..., activations={{{type(module).__name__}: 'f(x)'}}) (docs: guide/activation.md)")
     trainable = [n for n, p in module.named_parameters() if p.requires_grad]
     if trainable:
         raise _unsupported(
-            f"unsupported activation at '{path}': {_tname(module)} has trainable parameter(s) "
+            f"unsupported activation at '{path}': {typename(module)} has trainable parameter(s) "
             f"{', '.join(trainable)}, which could change after conversion; freeze them first "
             "(module.requires_grad_(False)) and read them into the formula with params=")
     return entry.neuron(module, path)
@@ -430,7 +425,7 @@ def check_activation(module: nn.Module, neuron: ActivationNeuron, a: float, b: f
     where, and both values), or when the module is not a deterministic
     elementwise function (randomness, state).
     """
-    where = f"activation at '{path}' ({_tname(module)})"
+    where = f"activation at '{path}' ({typename(module)})"
     kern = neuron.kernel()
     x = torch.linspace(float(a), float(b), points, dtype=torch.float64)
     if random_points:

@@ -15,16 +15,12 @@ from __future__ import annotations
 from torch import nn
 
 from .activations import is_activation
-from .errors import UnsupportedModuleError
+from .errors import UnsupportedModuleError, typename  # noqa: F401 (typename: re-export)
 
 
 def is_identity(m) -> bool:
     """True for a module that is the identity at inference (None, Identity, Dropout, DropPath)."""
     return m is None or isinstance(m, (nn.Identity, nn.Dropout)) or type(m).__name__ == "DropPath"
-
-
-def typename(m) -> str:
-    return f"{type(m).__module__}.{type(m).__name__}"
 
 
 def refuse_unlisted(model: nn.Module, allowed, supported: str) -> None:

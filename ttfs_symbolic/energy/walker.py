@@ -13,6 +13,7 @@ from typing import Callable
 from torch import nn
 
 from ..conversion.activations import is_activation
+from ..conversion.errors import typename  # noqa: F401 (typename: re-export for the family handlers)
 from .counts import LayerOps, Shape, activation_counts, layernorm_counts
 
 # --------------------------------------------------------------------------
@@ -30,11 +31,6 @@ def register_handler(*types: type) -> Callable[[Handler], Handler]:
             HANDLERS[t] = fn
         return fn
     return deco
-
-
-def typename(module: nn.Module) -> str:
-    t = type(module)
-    return f"{t.__module__}.{t.__qualname__}"
 
 
 def label(path: str) -> str:
