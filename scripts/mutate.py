@@ -619,6 +619,20 @@ def ci_sample(day: date, count: int = CI_COUNT) -> list:
     return [pool[(start + i) % len(pool)] for i in range(min(count, len(pool)))]
 
 
+def run_each(chosen, **run_kw) -> list[dict]:
+    """:func:`run` each mutation in turn (one shared build cache), a line on stderr per result."""
+    rows = []
+    cache = Path(tempfile.mkdtemp(prefix="ttfs_mutate_cache_"))
+    try:
+        for m in chosen:
+            r = run(m, cache=cache, **run_kw)
+            print(f"{m.name}: {r['status']} {r['test']} ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            rows.append(r)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="run only this mutation (repeatable)")
@@ -650,16 +664,8 @@ def main(argv=None) -> int:
             print(f"{m.name} [{m.area}]: {m.what}\n    tests: {' '.join(m.tests)}"
                   + (f"\n    equivalent: {m.equivalent}" if m.equivalent else ""))
         return 0
-    rows = []
     t0 = time.time()
-    cache = Path(tempfile.mkdtemp(prefix="ttfs_mutate_cache_"))
-    try:
-        for m in chosen:
-            r = run(m, cache=cache)
-            print(f"{m.name}: {r['status']} {r['test']} ({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
-            rows.append(r)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    rows = run_each(chosen)
     total = time.time() - t0
     killed = sum(r["status"] == "killed" for r in rows)
     equivalent = sum(r["status"] == "equivalent" for r in rows)

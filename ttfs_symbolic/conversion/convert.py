@@ -97,25 +97,6 @@ def weights_fingerprint(model: nn.Module) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def input_batches(snn: SpikingModel, data, batch_size: int):
-    """Batches of ``data`` as the spiking model reads them (:meth:`SpikingModel.input_batches`)."""
-    return snn.input_batches(data, batch_size)
-
-
-def prepare_input(snn: SpikingModel, batch, dtype):
-    """One checked batch in the form :meth:`SpikingModel.run` takes."""
-    return snn.prepare_input(batch, dtype)
-
-
-def batch_len(snn: SpikingModel, x) -> int:
-    """The number of items (images, sentences) in a prepared batch."""
-    return snn.batch_len(x)
-
-
-def _count_batches(snn: SpikingModel, data, batch_size: int) -> int:
-    return snn.count_batches(data, batch_size)
-
-
 def _take_rows(x, idx):
     """Rows ``idx`` of a prepared batch (a tensor, or a dict of tensors with the batch first)."""
     if isinstance(x, dict):
@@ -152,9 +133,9 @@ def _calibration_pass(snn, data, batch_size: int, ctx: Ctx, bar, holdout: float)
     statistics kept in ``ctx.held_out`` (a :class:`_HeldOut`)."""
     every = round(1.0 / holdout) if holdout > 0 else 0
     seen = 0
-    for batch in input_batches(snn, data, batch_size):
-        x = prepare_input(snn, batch, torch.float64)
-        n = batch_len(snn, x)
+    for batch in snn.input_batches(data, batch_size):
+        x = snn.prepare_input(batch, torch.float64)
+        n = snn.batch_len(x)
         start = getattr(data, "offset", None)   # torchrun: the batch's global position (CalibrationBatches)
         fit, hold = _split_holdout(x, n, seen if start is None else start, every) if every else (x, None)
         if fit is not None:
@@ -284,7 +265,7 @@ def _calibrate(snn, pops, data, batch_size, progress, range_kind, product, resid
         set_rsqrt(snn, rsqrt)
     spiking.seed_samples(0)   # the sample reservoirs (percentiles, product shifts): same data, same ranges
     passes = 1 if precision is None else 2
-    bar = Progress(passes * _count_batches(snn, data, batch_size), "calibrating", enabled=progress)
+    bar = Progress(passes * snn.count_batches(data, batch_size), "calibrating", enabled=progress)
     for k in range(passes):
         _reset_stats(pops, range_kind)
         ctx = Ctx(mode="calibrate", precision=precision if k else None)   # collects ctx.order
