@@ -140,8 +140,8 @@ class PopulationCalibration:
             lo, hi = lo - margin * width, hi + margin * width
             if self.scale_low:
                 lo = lo_seen / (1.0 + margin)
-            if self.upper_fn is not None:
-                hi = torch.clamp(hi, max=float(self.upper_fn()))
+            if self.upper_fn is not None:   # (the proven bound, not the calibrated end: see fold_rsqrt)
+                hi = torch.full_like(hi, float(self.upper_fn()))
             if self.lower_bound is not None:
                 lo = torch.clamp(lo, min=self.lower_bound)
             if self.upper_bound is not None:
@@ -166,7 +166,7 @@ class PopulationCalibration:
         if self.upper_bound is not None:
             hi = min(hi, self.upper_bound)
         if self.upper_fn is not None:
-            hi = max(min(hi, float(self.upper_fn())), lo + max(1e-12, abs(lo) * 1e-6))
+            hi = max(float(self.upper_fn()), lo + max(1e-12, abs(lo) * 1e-6))
         self.set_range(lo, hi)
 
     def margin_needed(self, held: PopStats) -> float:
@@ -192,7 +192,7 @@ class PopulationCalibration:
         if self.pin_low is not None or (self.lower_bound is not None and bool((a <= self.lower_bound).all())):
             low = torch.zeros_like(low)
         high = (hi - b) / w
-        if self.upper_bound is not None and bool((b >= self.upper_bound).all()):
+        if self.upper_fn is not None or (self.upper_bound is not None and bool((b >= self.upper_bound).all())):
             high = torch.zeros_like(high)
         need = float(torch.maximum(low, high).max())
         return max(0.0, need) if math.isfinite(need) else 0.0

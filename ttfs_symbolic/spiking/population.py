@@ -70,8 +70,8 @@ class Population(PopulationCalibration, PopulationEmission, nn.Module):
         #: (v + eps)^(-1/2) follows): its lower end is the least value seen divided by (1 + margin),
         #: never widened by sigmas nor down to 0
         self.scale_low = False
-        #: a bound the network proves for the upper end (a callable giving a float): the calibrated upper
-        #: end never exceeds it (LayerNorm's variance: the mean of its centred inputs' squared extremes)
+        #: a bound the network proves for the upper end (a callable giving a float), used instead of the
+        #: calibrated one when set (LayerNorm's variance: the mean of its centred inputs' squared extremes)
         self.upper_fn = None
         self.a = math.nan
         self.b = math.nan
