@@ -29,7 +29,7 @@ __attribute__((simd("notinbranch"))) double exp(double);
 #if defined(__GNUC__) && !defined(__clang__)
 /* the log code's value loop only (its NaN and clip counts are made before it, in strict arithmetic): GCC
  * vectorizes it 2-3x better so; its values are tested against the torch reference (tests/conversion/test_presets.py) */
-#define VALUE_LOOP __attribute__((optimize("-ffast-math")))
+#define VALUE_LOOP __attribute__((optimize("-ffast-math"), target("prefer-vector-width=512")))
 #else
 #define VALUE_LOOP
 #endif

@@ -427,7 +427,63 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
     }
     return f;
 }
+#if defined(__AVX512F__)
+/* One block of W = 16 columns (mask m: the columns present, the last block may have fewer) of the row
+ * below, with AVX-512: the same additions in the same order as product_row (each column's sum over k
+ * in a lane), so the same sums; two blocks per pass keep two gathers in flight. */
+#define PRODUCT_LANES(T, C, Q, M)                                                                      \
+    T = _mm512_max_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_sub_ps(ak, _mm512_maskz_loadu_ps(M, C)), \
+                                                          vpr)), vzero);                             \
+    if (count)                                                                                         \
+        cnt += (int64_t)__builtin_popcount((unsigned)_mm512_mask_cmplt_epi32_mask(M, T, vp));          \
+    if (sg) {                                                                                          \
+        const __m512i o1 = _mm512_set1_epi32(sg->o1 ? sg->o1[k] : sg->c1);                             \
+        T = _mm512_add_epi32(T, _mm512_xor_si512(o1, sg->o2 ? _mm512_maskz_loadu_epi32(M, Q)           \
+                                                             : _mm512_set1_epi32(sg->c2)));           \
+    }
+static int64_t NAME(product_row_avx512)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
+                                        int64_t p, const float *restrict table, float *restrict o, int count,
+                                        const NAME(signed_t) *sg)
+{
+    const __m512 vpr = _mm512_set1_ps((float)p);
+    const __m512i vzero = _mm512_setzero_si512(), vp = _mm512_set1_epi32((int32_t)p);
+    int64_t cnt = 0, j = 0;
+    const __mmask16 all = (__mmask16)0xFFFF;
+    for (; j + 32 <= N; j += 32) {
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k++) {
+            const __m512 ak = _mm512_set1_ps(a[k]);
+            const float *c = v2 + k * N + j;
+            const int32_t *q = sg && sg->o2 ? sg->o2 + k * N + j : NULL;
+            __m512i t0, t1;
+            PRODUCT_LANES(t0, c, q, all)
+            PRODUCT_LANES(t1, c + 16, q ? q + 16 : NULL, all)
+            acc0 = _mm512_add_ps(acc0, _mm512_i32gather_ps(t0, table, 4));
+            acc1 = _mm512_add_ps(acc1, _mm512_i32gather_ps(t1, table, 4));
+        }
+        _mm512_storeu_ps(o + j, acc0);
+        _mm512_storeu_ps(o + j + 16, acc1);
+    }
+    for (; j < N; j += 16) {   /* the last columns: one block, masked */
+        const __mmask16 m = N - j >= 16 ? all : (__mmask16)((1u << (N - j)) - 1u);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k++) {
+            const __m512 ak = _mm512_set1_ps(a[k]);
+            const float *c = v2 + k * N + j;
+            const int32_t *q = sg && sg->o2 ? sg->o2 + k * N + j : NULL;
+            __m512i t;
+            PRODUCT_LANES(t, c, q, m)
+            acc = _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, t, table, 4));
+        }
+        _mm512_mask_storeu_ps(o + j, m, acc);
+    }
+    return cnt;
+}
+#undef PRODUCT_LANES
+#define PRODUCT_ROW NAME(product_row_avx512)
+#else
 #define PRODUCT_ROW NAME(product_row_avx2)
+#endif
 #else
 #define PRODUCT_ROW NAME(product_row)
 #endif
