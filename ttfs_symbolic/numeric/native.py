@@ -264,6 +264,21 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     return out, list(counts)
 
 
+def softmax(x: torch.Tensor, count_above: float, b: float):
+    """``(out, clipped)``: exact mode's softmax over x's last dimension (the max, x - max, log-sum-exp and
+    exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the number of
+    them above ``count_above`` (b widened by the float slack), in one C pass per row (``ttfs_softmax``:
+    max, exp(x - max), the sum, the product by its reciprocal, the clip, the count). The same values as
+    ``torch.softmax`` up to float rounding (exp, the sum's order); a row with a NaN is all NaN. Needs C
+    (:func:`available_for`) and x contiguous; the caller keeps the torch path for the rest."""
+    suffix, _ = REAL[x.dtype]
+    N = x.shape[-1] if x.dim() else 1
+    out = torch.empty_like(x)
+    n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
+                                                   data_ptr(out), torch.get_num_threads())
+    return out, int(n)
+
+
 def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = None):
     """:func:`clip` with per-neuron bounds packed in one contiguous tensor ``[lo, hi, a, b]`` of 4*S values
     (S: the neurons of x's trailing dimensions; as a layer keeps them, so that no call repacks them)."""

@@ -272,8 +272,9 @@ class SpikingSoftmax(nn.Module):
     def _exact(self, s, ctx: Ctx):
         """Exact mode, every layer in closed form: the max and z = s - max (layer 0, ranges proven),
         the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
-        eq. 36) are together softmax(s) clipped at b: one fused ``torch.softmax``, equal to
-        exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
+        eq. 36) are together softmax(s) clipped at b: one C pass per row with the clip and its count
+        (:func:`native.softmax`; ``torch.softmax`` and a clip without C), equal to exp(z) exp(-lse) to
+        a few ulps. Layer II's clip check is on the largest probability (exp is
         increasing: a probability above b is a potential above theta = log b)."""
         for pop in self._populations():
             ctx.note(pop)
@@ -283,14 +284,14 @@ class SpikingSoftmax(nn.Module):
             ctx.add_check(self.max.pname, 0, rows)
             ctx.add_check(self.z.pname, 0, s.numel())
         ctx.add_check(self.lse.pname, 0, rows)
-        e = torch.softmax(s, dim=-1)
         b = self.out.b
-        if native.available_for(e) and e.is_contiguous():
-            # the count (above b beyond float rounding) and the clip at b in one C pass that writes
-            # only where a probability exceeds b (e >= 0 = a always: a product of exps)
-            tol = 1e-9 if e.dtype == torch.float64 else 1e-5
-            _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)
+        if native.available_for(s) and s.is_contiguous() and s.numel():
+            # the softmax, the clip at b and the count (above b beyond float rounding) in one C pass per
+            # row (e >= 0 = a always: a product of exps)
+            tol = 1e-9 if s.dtype == torch.float64 else 1e-5
+            e, n = native.softmax(s, b * (1 + tol), b)
         else:
+            e = torch.softmax(s, dim=-1)
             hi = float(e.amax()) if e.numel() else 0.0
             n = 0
             if ctx.check != "off" and hi > b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):

@@ -307,6 +307,75 @@ void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const
     counts[4] += c4;
 }
 
+/* exp(x[c] - m) of one row (the softmax's layer-I terms); a map, vectorized with libmvec's exp. The
+ * last n % 16 values: the last 16 again (overlapping, the same values), so that every call is whole
+ * vectors. */
+static VALUE_LOOP void NAME(exp16)(const REAL *restrict x, REAL m, REAL *restrict o)
+{
+#pragma omp simd
+    for (int64_t c = 0; c < 16; c++)
+        o[c] = EXP(x[c] - m);
+}
+static VALUE_LOOP void NAME(exp_shifted)(const REAL *restrict x, int64_t N, REAL m, REAL *restrict o)
+{
+    const int64_t N16 = N & ~(int64_t)15;
+#pragma omp simd
+    for (int64_t c = 0; c < N16; c++)
+        o[c] = EXP(x[c] - m);
+    if (N16 < N) {
+        if (N >= 16)
+            NAME(exp16)(x + N - 16, m, o + N - 16);
+        else
+            for (int64_t c = N16; c < N; c++)
+                o[c] = EXP(x[c] - m);
+    }
+}
+
+/* max of a row in 16 partial maxima (so that it vectorizes; NaN: see the caller) */
+static inline REAL NAME(row_max)(const REAL *restrict x, int64_t N)
+{
+    REAL acc[16];
+    for (int l = 0; l < 16; l++)
+        acc[l] = -(REAL)INFINITY;
+    int64_t c = 0;
+    for (; c + 16 <= N; c += 16)
+        for (int l = 0; l < 16; l++)
+            acc[l] = x[c + l] > acc[l] ? x[c + l] : acc[l];
+    for (int l = 0; c < N; c++, l++)
+        acc[l] = x[c] > acc[l] ? x[c] : acc[l];
+    REAL m = acc[0];
+    for (int l = 1; l < 16; l++)
+        m = acc[l] > m ? acc[l] : m;
+    return m;
+}
+
+/* Exact mode's softmax (Section 4.3.2 in closed form: max, x - max, log-sum-exp and
+ * clip(exp(z - lse), 0, b), eq. 36) over R rows of N values, one pass per row: m = max (NaN if
+ * any value is NaN, as torch.softmax), e = exp(x - m), out = e * (1 / sum e), each output
+ * clipped at hc (it is >= 0 = a) and counted when above ht (hc widened by the float slack).
+ * Returns the count. */
+int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc, REAL *out, int nthreads)
+{
+    int64_t cnt = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
+    for (int64_t r = 0; r < R; r++) {
+        const REAL *restrict xr = x + r * N;
+        REAL *restrict o = out + r * N;
+        int32_t nan = 0, n = 0;
+        for (int64_t c = 0; c < N; c++)
+            nan |= xr[c] != xr[c];
+        NAME(exp_shifted)(xr, N, nan ? (REAL)NAN : NAME(row_max)(xr, N), o);
+        const REAL inv = (REAL)1 / NAME(row_sum)(o, N, 0);
+        for (int64_t c = 0; c < N; c++) {
+            const REAL v = o[c] * inv;
+            n += v > ht;
+            o[c] = v > hc ? hc : v;
+        }
+        cnt += n;
+    }
+    return cnt;
+}
+
 /* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
  * time-to-spike in ticks): clamp(rint(u), 0, p). */
 static inline int32_t NAME(tick_of)(REAL u, REAL pr)

@@ -1,0 +1,140 @@
+"""The fast paths of issue 22 against their references.
+
+* the AVX-512 (and AVX2) rows of ``native.product_matmul`` add each column's terms in increasing k,
+  as the scalar row does: checked bit for bit against that sum formed in torch, for row lengths
+  around the vector widths (the masked tail);
+* ``native.softmax`` (exact mode's softmax, clip and count in one C pass per row) against
+  ``torch.softmax`` and a clamp;
+* per-channel log-code constants (``S`` values, indexed by the flat index mod S) against the same
+  constants broadcast to every value of the trailing dimensions (what the emitting stage packed before).
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ttfs_symbolic.numeric import native, native_build
+from ttfs_symbolic.spiking.context import Ctx
+from ttfs_symbolic.spiking.population import Population
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _need_native():
+    if native_build._compiler() is None:
+        pytest.skip("no C compiler on this machine: only the torch reference runs")
+    assert native.available(), native.build_info()["error"]
+
+
+def _k_ordered(l1, l2, table, b, scale, p, signed):
+    """sum_k s1 s2 table[tick] added in increasing k in the table's dtype (the C rows' order), and the spikes."""
+    u1, v2 = (b - l1) * scale, l2 * scale
+    acc = torch.zeros(*l1.shape[:-1], l2.shape[-1], dtype=l1.dtype)
+    fired = 0
+    for k in range(l1.shape[-1]):
+        t = torch.round(u1[..., :, k:k + 1] - v2[..., k:k + 1, :]).clamp(0, p).long()
+        term = table[t]
+        if signed is not None:
+            s1 = signed.get("s1", 1) if "x1" not in signed else torch.where(signed["x1"][..., :, k:k + 1] < 0, -1, 1)
+            s2 = signed.get("s2", 1) if "x2" not in signed else torch.where(signed["x2"][..., k:k + 1, :] < 0, -1, 1)
+            term = torch.where(torch.as_tensor(s1 * s2) < 0, -term, term)
+        acc = acc + term
+        fired += int((t < p).sum())
+    return acc, fired
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 8, 15, 16, 17, 31, 32, 33, 53, 64])
+def test_product_matmul_rows_add_in_k_order(n, dtype):
+    g = torch.Generator().manual_seed(100 + n)
+    p, K = 1024, 23
+    l1 = torch.rand(2, 5, K, generator=g, dtype=torch.float64).to(dtype) * 1.6 - 0.05
+    l2 = torch.rand(2, K, n, generator=g, dtype=torch.float64).to(dtype) * 1.6 - 0.05
+    l1[0, 0, :4] = torch.tensor([0.0, 3.0, 1.5, -1.0], dtype=dtype)   # ends and beyond: clamped ticks
+    table = torch.exp(3.0 - torch.arange(p + 1, dtype=torch.float64) * (3.0 / p)).to(dtype)
+    x1, x2 = torch.randn(2, 5, K, generator=g, dtype=dtype), torch.randn(2, K, n, generator=g, dtype=dtype)
+    x1[0, 1, :3], x2[0, :3, 0] = 0.0, -0.0
+    for signed in (None, {"x1": x1, "x2": x2}, {"s1": -1, "x2": x2}, {"x1": x1, "s2": -1}, {"s1": 1, "s2": -1}):
+        for count in (False, True):
+            s, fired = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, count=count, backend="native",
+                                             signed=signed)
+            ref, fired_ref = _k_ordered(l1, l2, table, 3.0, p / 3.0, p, signed)
+            assert torch.equal(s, ref), (signed is None, count)
+            assert fired == (fired_ref if count else 0)
+
+
+def _softmax_ref(s, b, tol):
+    e = torch.softmax(s, dim=-1)
+    return e.clamp(max=b), int((e > b * (1 + tol)).sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 5, 15, 16, 17, 197])
+@pytest.mark.parametrize("b", [0.3, 1.0])
+def test_softmax_c_equals_torch(n, dtype, b):
+    g = torch.Generator().manual_seed(n)
+    s = (torch.randn(3, 2, 7, n, generator=g, dtype=torch.float64) * 3).to(dtype)
+    s[0, 0, 0] = 1.25   # a row of equal values
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    e, clipped = native.softmax(s, b * (1 + tol), b)
+    ref, clipped_ref = _softmax_ref(s, b, tol)
+    assert clipped == clipped_ref
+    if b < 1 and n > 1:
+        assert clipped > 0
+    rtol = 1e-12 if dtype == torch.float64 else 2e-6
+    torch.testing.assert_close(e, ref, rtol=rtol, atol=rtol * 1e-3)
+    assert float(e.max()) <= float(torch.tensor(b, dtype=dtype)) and float(e.min()) >= 0
+
+
+def test_softmax_c_nan_rows_and_the_layer():
+    """A row with a NaN is all NaN (as torch.softmax), the other rows are untouched; the exact-mode
+    layer gives the same probabilities and clip count with and without the C pass."""
+    s = torch.randn(4, 9, dtype=torch.float64)
+    s[1, 3] = math.nan
+    e, n = native.softmax(s, 0.5, 0.5)
+    assert bool(torch.isnan(e[1]).all()) and not bool(torch.isnan(e[[0, 2, 3]]).any())
+    ref = torch.softmax(s, -1).clamp(max=0.5)
+    torch.testing.assert_close(e[[0, 2, 3]], ref[[0, 2, 3]], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_code_channel_constants_equal_broadcast_ones(dtype):
+    """Per-channel ranges: the C loop indexes S constants by the flat index mod S; packed once per
+    channel they give the values and the clip count of the same constants broadcast to every value."""
+    g = torch.Generator().manual_seed(7)
+    C, T = 24, 11
+    a = -torch.rand(C, generator=g, dtype=torch.float64) * 2 - 0.1
+    b = torch.rand(C, generator=g, dtype=torch.float64) * 2 + 0.1
+    a[:3], b[3:6], a[3:6] = 0.0, 0.0, -1.5   # one-signed channels
+    x = (torch.randn(5, T, C, generator=g, dtype=torch.float64) * 1.5).to(dtype)
+    x[0, 0, :4] = 0.0
+    lims = (a - 0.01, b + 0.01)
+    small = native.log_pack(a, b, 0.02, 256, lims, dtype=dtype)
+    wide = native.log_pack(*(torch.broadcast_to(t, (T, C)) for t in (a, b)), 0.02, 256,
+                           tuple(torch.broadcast_to(t, (T, C)) for t in lims), dtype=dtype)
+    out, n = native.log_ticks(x, small, 256)
+    out_w, n_w = native.log_ticks(x, wide, 256)
+    assert torch.equal(out, out_w) and n == n_w > 0
+
+
+def test_log_code_population_packs_one_range_per_channel():
+    """The emitting stage packs a per-channel layer's log-code constants once per channel (not per
+    value of the trailing dimensions) and emits what the broadcast constants give."""
+    g = torch.Generator().manual_seed(3)
+    pop = Population("t", "identity", kind="linear")
+    C = 16
+    a = -torch.rand(C, generator=g, dtype=torch.float64) - 0.2
+    b = torch.rand(C, generator=g, dtype=torch.float64) + 0.2
+    pop.set_range(a, b)
+    pop.set_code("log", 0.05)
+    V = torch.randn(3, 7, C, generator=g) * 1.2
+    ctx = Ctx(mode="quantized", precision=128)
+    out = pop.emit(V.clone(), ctx)
+    assert pop._log_cache[1].numel() == 12 * C
+    lims = pop._count_bounds(V)
+    wide = native.log_pack(*(torch.broadcast_to(t, (7, C)) for t in (a, b)), 0.05, 128,
+                           tuple(torch.broadcast_to(t.double(), (7, C)) for t in lims), dtype=V.dtype)
+    ref, n = native.log_ticks(V, wide, 128)
+    assert torch.equal(out, ref)
+    assert ctx.clipped.get("t", (0, 0))[0] == n > 0
