@@ -171,8 +171,8 @@ MUTATIONS = (
                "        const REAL var = NAME(clip1)(NAME(row_sum)(o, C, 1) / (REAL)(C + 1), p2, S[2], r % S[2], &n2);\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one_pass")),
     Mutation("softmax_exact_count_dropped", "exact mode's softmax does not count the probabilities above b",
-             ((SPIKING, "            _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)\n",
-               "            _, n, _ = native.clip(e, -math.inf, math.inf, -math.inf, b, out=e)\n"),),
+             ((SPIKING, "            e, n = native.softmax(s, b * (1 + tol), b)\n",
+               "            e, n = native.softmax(s, math.inf, b)\n"),),
              ("tests/conversion/test_finite_precision.py", "-k", "softmax_output_range_clipping")),
     Mutation("layer2_table_shift_quantized", "product network: layer II's tick table exp(b - k d/p) one tick off "
              "(quantized mode)",
