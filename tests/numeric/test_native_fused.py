@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 
 import pytest
 import torch
@@ -138,3 +139,20 @@ def test_log_code_population_packs_one_range_per_channel():
     ref, n = native.log_ticks(V, wide, 128)
     assert torch.equal(out, ref)
     assert ctx.clipped.get("t", (0, 0))[0] == n > 0
+
+
+def test_the_library_compiles_with_the_vector_flags(tmp_path):
+    """A compile error in a vectorized path (AVX2, AVX-512) would pass unnoticed at run time: the loader
+    falls back to the next flag set (plain -O3, the scalar rows), whose results are the same, only slower.
+    So the sources must compile with -march=native wherever the compiler accepts that flag."""
+    cc = native_build._compiler()
+    probe = tmp_path / "probe.c"
+    probe.write_text("int ttfs_probe(void) { return 0; }\n")
+    if subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", str(probe), "-o", str(tmp_path / "p.so")],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this compiler does not take -march=native")
+    src = native_build.SOURCE_DIR
+    r = subprocess.run([cc, "-O3", "-march=native", *native_build.COMMON_FLAGS, f"-I{src}", str(src / "ticks.c"),
+                        "-o", str(tmp_path / "t.so"), "-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "-march=native" in native.build_info()["flags"]

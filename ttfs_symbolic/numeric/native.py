@@ -421,7 +421,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     ``x2`` (like l2) or ``s2``. Each term is then ``s1 s2 table[tick]``, s1 =
     -1 where x1 < 0 and +1 elsewhere (s2 likewise): the neurons that carry
     x1 x2 with the signs of their parts. In C the sign picks the half of a
-    table ``[T, -T]`` by an integer offset (exact).
+    table ``[T, -T]`` by an integer offset (exact), read from the factors' values in the loop.
     """
     for name, t in (("l1", l1), ("l2", l2)):
         check_nan(t, f"the terms {name} of layer I")
@@ -440,18 +440,18 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
             return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
 
         a, c = rows(u1, (M, K)), rows(v2, (K, N))
-        tab, offs, consts = table.contiguous(), [None, None], [0, 0]
-        if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative
+        tab, facs, consts = table.contiguous(), [None, None], [0, 0]
+        if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative (read in C
+            # from the factors' values, x < 0; a constant sign: its offset)
             tab = torch.cat([tab, -tab])
-            offs = [None if sg[n] is None else rows(torch.where(sg[n] < 0, p + 1, 0).to(torch.int32), last2)
-                    for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
+            facs = [rows(sg[n], last2) for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
             consts = [(p + 1) if sg[f"s{i}"] < 0 else 0 for i in (1, 2)]
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(built(), f"ttfs_product_matmul_{suffix}")(
             data_ptr(a), data_ptr(c), B, M, K, N, p, data_ptr(tab), data_ptr(out), int(count), ctypes.byref(fired),
-            torch.get_num_threads(), int(sg is not None), *(None if o is None else data_ptr(o) for o in offs), *consts)
+            torch.get_num_threads(), int(sg is not None), *(None if f is None else data_ptr(f) for f in facs), *consts)
         return out.reshape(*lead, M, N), fired.value
     return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
 

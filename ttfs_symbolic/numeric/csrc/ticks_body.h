@@ -388,12 +388,13 @@ static inline int32_t NAME(tick_of)(REAL u, REAL pr)
 
 /* The signed construction's sign of each term (NULL for the paper's): the table
  * has 2(p + 1) entries, [T, -T], and the term of (i, k, j) reads entry
- * tick + (o1[k] ^ o2[k, j]), o = p + 1 where the part is negative, 0 where it
- * is not (o1 NULL: the constant c1 for every k; o2 likewise): the sign of the
- * product of the two parts, exactly, from integers. */
+ * tick + (o1 ^ o2), o = P = p + 1 where the part is negative (its factor x < 0), 0 where it
+ * is not (x >= 0, -0 and NaN included: the sign s(x) of SignedOperand.sign); x1 NULL: the
+ * constant o1 = c1 for every k; x2 likewise: the sign of the product of the two parts, exactly,
+ * from the factors' values (no sign table is made). */
 typedef struct {
-    const int32_t *o1, *o2;
-    int32_t c1, c2;
+    const REAL *x1, *x2;
+    int32_t c1, c2, P;
 } NAME(signed_t);
 
 /* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])] (signed
@@ -410,11 +411,11 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
         const REAL ak = a[k];
         const REAL *restrict c = v2 + k * N;
         if (sg) {
-            const int32_t o1 = sg->o1 ? sg->o1[k] : sg->c1;
+            const int32_t o1 = sg->x1 ? (sg->x1[k] < (REAL)0 ? sg->P : 0) : sg->c1;
             for (int64_t j = 0; j < N; j++) {
                 const int32_t t = NAME(tick_of)(ak - c[j], pr);
                 f += count & (t < p);
-                o[j] += table[t + (o1 ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2))];
+                o[j] += table[t + (o1 ^ (sg->x2 ? (sg->x2[k * N + j] < (REAL)0 ? sg->P : 0) : sg->c2))];
             }
         } else if (count) {
             for (int64_t j = 0; j < N; j++) {
@@ -460,11 +461,16 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
                 cnt1 = _mm256_sub_epi32(cnt1, _mm256_cmpgt_epi32(vp, t1));
             }
             if (sg) {
-                const __m256i o1 = _mm256_set1_epi32(sg->o1 ? sg->o1[k] : sg->c1);
-                if (sg->o2) {
-                    const int32_t *q = sg->o2 + k * N + j;
-                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)q)));
-                    t1 = _mm256_add_epi32(t1, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)(q + 8))));
+                const __m256i o1 = _mm256_set1_epi32(sg->x1 ? (sg->x1[k] < 0.0f ? sg->P : 0) : sg->c1);
+                if (sg->x2) {   /* P in the lanes whose x2 < 0 */
+                    const float *q = sg->x2 + k * N + j;
+                    const __m256i vP = _mm256_set1_epi32(sg->P);
+                    const __m256i n0 = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(
+                        _mm256_loadu_ps(q), _mm256_setzero_ps(), _CMP_LT_OQ)), vP);
+                    const __m256i n1 = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(
+                        _mm256_loadu_ps(q + 8), _mm256_setzero_ps(), _CMP_LT_OQ)), vP);
+                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, n0));
+                    t1 = _mm256_add_epi32(t1, _mm256_xor_si256(o1, n1));
                 } else {
                     const __m256i sh = _mm256_xor_si256(o1, _mm256_set1_epi32(sg->c2));
                     t0 = _mm256_add_epi32(t0, sh);
@@ -488,8 +494,8 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);
             f += count && t < p;
-            const int32_t o1 = sg ? (sg->o1 ? sg->o1[k] : sg->c1) : 0;
-            const int32_t o2 = sg ? (sg->o2 ? sg->o2[k * N + j] : sg->c2) : 0;
+            const int32_t o1 = sg ? (sg->x1 ? (sg->x1[k] < 0.0f ? sg->P : 0) : sg->c1) : 0;
+            const int32_t o2 = sg ? (sg->x2 ? (sg->x2[k * N + j] < 0.0f ? sg->P : 0) : sg->c2) : 0;
             acc += table[t + (o1 ^ o2)];
         }
         o[j] = acc;
@@ -506,9 +512,10 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
     if (count)                                                                                         \
         cnt += (int64_t)__builtin_popcount((unsigned)_mm512_mask_cmplt_epi32_mask(M, T, vp));          \
     if (sg) {                                                                                          \
-        const __m512i o1 = _mm512_set1_epi32(sg->o1 ? sg->o1[k] : sg->c1);                             \
-        T = _mm512_add_epi32(T, _mm512_xor_si512(o1, sg->o2 ? _mm512_maskz_loadu_epi32(M, Q)           \
-                                                             : _mm512_set1_epi32(sg->c2)));           \
+        const __m512i o1 = _mm512_set1_epi32(sg->x1 ? (sg->x1[k] < 0.0f ? sg->P : 0) : sg->c1);        \
+        T = _mm512_add_epi32(T, _mm512_xor_si512(o1, (Q) ? _mm512_maskz_mov_epi32(                     \
+            _mm512_mask_cmp_ps_mask(M, _mm512_maskz_loadu_ps(M, (Q)), _mm512_setzero_ps(), _CMP_LT_OQ),\
+            _mm512_set1_epi32(sg->P)) : _mm512_set1_epi32(sg->c2)));                                   \
     }
 static int64_t NAME(product_row_avx512)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
                                         int64_t p, const float *restrict table, float *restrict o, int count,
@@ -523,7 +530,7 @@ static int64_t NAME(product_row_avx512)(const float *restrict a, const float *re
         for (int64_t k = 0; k < K; k++) {
             const __m512 ak = _mm512_set1_ps(a[k]);
             const float *c = v2 + k * N + j;
-            const int32_t *q = sg && sg->o2 ? sg->o2 + k * N + j : NULL;
+            const float *q = sg && sg->x2 ? sg->x2 + k * N + j : NULL;
             __m512i t0, t1;
             PRODUCT_LANES(t0, c, q, all)
             PRODUCT_LANES(t1, c + 16, q ? q + 16 : NULL, all)
@@ -539,7 +546,7 @@ static int64_t NAME(product_row_avx512)(const float *restrict a, const float *re
         for (int64_t k = 0; k < K; k++) {
             const __m512 ak = _mm512_set1_ps(a[k]);
             const float *c = v2 + k * N + j;
-            const int32_t *q = sg && sg->o2 ? sg->o2 + k * N + j : NULL;
+            const float *q = sg && sg->x2 ? sg->x2 + k * N + j : NULL;
             __m512i t;
             PRODUCT_LANES(t, c, q, m)
             acc = _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, t, table, 4));
@@ -568,18 +575,17 @@ static int64_t NAME(product_row_avx512)(const float *restrict a, const float *re
  * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller.
  *
  * The signed construction (is_signed nonzero): the table is [T, -T] and each
- * term reads T[tick] times the sign of its two parts: o1 (B, M, K) and o2
- * (B, K, N) hold p + 1 where a part is negative and 0 where it is not
- * (NULL: the constants c1, c2 for all), see signed_t. */
+ * term reads T[tick] times the sign of its two parts, read from the factors x1 (B, M, K)
+ * and x2 (B, K, N) (NULL: the constant offsets c1, c2 for all), see signed_t. */
 void NAME(ttfs_product_matmul)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N,
                                int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads,
-                               int is_signed, const int32_t *o1, const int32_t *o2, int32_t c1, int32_t c2)
+                               int is_signed, const REAL *x1, const REAL *x2, int32_t c1, int32_t c2)
 {
     int64_t f = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
     for (int64_t row = 0; row < B * M; row++) {
         const int64_t kn = (row / M) * K * N;
-        NAME(signed_t) sg = {o1 ? o1 + row * K : NULL, o2 ? o2 + kn : NULL, c1, c2};
+        NAME(signed_t) sg = {x1 ? x1 + row * K : NULL, x2 ? x2 + kn : NULL, c1, c2, (int32_t)p + 1};
         f += PRODUCT_ROW(u1 + row * K, v2 + kn, K, N, p, table, out + row * N, count, is_signed ? &sg : NULL);
     }
     *fired = f;
