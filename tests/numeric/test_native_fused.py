@@ -156,3 +156,51 @@ def test_the_library_compiles_with_the_vector_flags(tmp_path):
                         "-o", str(tmp_path / "t.so"), "-lm"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "-march=native" in native.build_info()["flags"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("S", [1, 7, 64])
+def test_gelu_clip_equals_torch(dtype, S):
+    """native.gelu_clip: clamp(F.gelu(x), a, b) to float rounding (libm's erf against torch's) and the
+    count of the outputs outside [lo, hi]; NaN stays NaN and is not counted."""
+    g = torch.Generator().manual_seed(S)
+    x = (torch.randn(5, 3, S, generator=g, dtype=torch.float64) * 3).to(dtype)
+    x.view(-1)[:4] = torch.tensor([0.0, -0.0, 40.0, -40.0], dtype=dtype)
+    x.view(-1)[4] = math.nan
+    a = -torch.rand(S, generator=g, dtype=torch.float64).to(dtype) * 0.1 - 0.05
+    b = torch.rand(S, generator=g, dtype=torch.float64).to(dtype) * 2 + 0.5
+    lo, hi = a - 1e-3, b + 1e-3
+    y, n = native.gelu_clip(x, torch.cat([lo, hi, a, b]).contiguous())
+    f = torch.nn.functional.gelu(x)
+    ref = torch.minimum(torch.maximum(f, a), b)
+    assert n == int(((f < lo) | (f > hi)).sum()) > 0
+    assert bool(torch.isnan(y.view(-1)[4])) and int(torch.isnan(y).sum()) == 1
+    tol = 1e-15 if dtype == torch.float64 else 2e-6
+    assert float((y - ref).abs().nan_to_num(0).max()) <= tol * (1 + float(x.abs().nan_to_num(0).max()))
+
+
+def test_gelu_layer_fast_path_equals_emit_path():
+    """The exact-mode GELU layer in float64 runs the fused C pass; it gives the values and the clip
+    count of the layer-by-layer path (f by F.gelu, then the identity neurons' clip and count)."""
+    from ttfs_symbolic.spiking.layers import SpikingActivation
+    from ttfs_symbolic.spiking.population import terms
+
+    g = torch.Generator().manual_seed(11)
+    src = Population("src", "identity", kind="linear")
+    src.set_range(-4.0, 4.0)
+    act = SpikingActivation("act", "gelu", src)
+    C = 12
+    act.out.set_range(torch.full((C,), -0.16, dtype=torch.float64), torch.linspace(0.5, 3.0, C, dtype=torch.float64))
+    act.out.range_kind = "channel"
+    x = torch.randn(4, 9, C, generator=g, dtype=torch.float64) * 2.5
+    ctx = Ctx(mode="exact")
+    assert act._gelu_native(x, ctx)
+    y = act(x, ctx)
+    ref_ctx = Ctx(mode="exact")
+    ref = act.out.emit(terms(x, src, act.kernel, ref_ctx, act.out), ref_ctx, fresh=True)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-15 * float(x.abs().max()))
+    assert ctx.clipped == ref_ctx.clipped and ctx.clipped["act"][0] > 0 and ctx.checked == ref_ctx.checked
+    assert not act._gelu_native(x.float(), ctx)   # float32: torch's GELU and the clip pass
+    act.out.range_kind = "layer"   # ranges of the wrong shape: the same refusal as the emitting stage's
+    with pytest.raises(ValueError, match="ranges have shape"):
+        act(x, Ctx(mode="exact"))

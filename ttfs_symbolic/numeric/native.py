@@ -264,6 +264,18 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     return out, list(counts)
 
 
+def gelu_clip(x: torch.Tensor, pack: torch.Tensor):
+    """``(out, clipped)``: exact mode's GELU neurons, ``clamp(gelu(x), a, b)`` (GELU with erf, as
+    ``F.gelu``, to float rounding) and the number of outputs outside ``[lo, hi]``, in one C pass
+    (``ttfs_gelu_clip``); ``pack`` = ``[lo, hi, a, b]`` of S values each (the neurons of x's trailing
+    dimensions, flat index mod S). Needs C (:func:`available_for`), x contiguous, ``pack`` of x's dtype."""
+    suffix, _ = REAL[x.dtype]
+    out = torch.empty_like(x)
+    n = getattr(built(), f"ttfs_gelu_clip_{suffix}")(data_ptr(x), x.numel(), pack.numel() // 4, data_ptr(pack),
+                                                     data_ptr(out), torch.get_num_threads())
+    return out, int(n)
+
+
 def softmax(x: torch.Tensor, count_above: float, b: float):
     """``(out, clipped)``: exact mode's softmax over x's last dimension (the max, x - max, log-sum-exp and
     exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the number of

@@ -53,8 +53,25 @@ class SpikingActivation(nn.Module):
             self.out.image_of = (src, self.kernel)
 
     def forward(self, x, ctx: Ctx):
+        if self._gelu_native(x, ctx):
+            # exact mode, GELU: f, the clip and the count in one C pass (:func:`native.gelu_clip`)
+            out = self.out
+            ctx.note(out)
+            out.require_range()
+            out.bounds(x)   # (the shape check of the ranges, as the emitting stage makes it)
+            y, n = native.gelu_clip(x, out.clip_pack(x, ctx.check != "off"))
+            ctx.add_check(out.pname, n, x.numel())
+            return y
         # terms() returns x itself only for the identity kernel
         return self.out.emit(terms(x, self.src, self.kernel, ctx, self.out), ctx, fresh=self.kernel is not None)
+
+    def _gelu_native(self, x, ctx: Ctx) -> bool:
+        """Whether the GELU neurons run as one C pass: exact mode, float64 (in float32 torch's GELU, whose
+        erf is a cheaper approximation, and the clip pass are faster than libm's erf), ranges that fit."""
+        out = self.out
+        return (self.kernel is not None and x.dtype == torch.float64 and not (ctx.calibrating or ctx.record) and ctx.mode_for(out) == "exact"
+                and self.kernel.f_fn("torch") is torch.nn.functional.gelu and not out.relay and x.numel() > 0
+                and x.is_contiguous() and native.available_for(x) and out.fits(x.shape))
 
 
 class SpikingLayerNorm(nn.Module):

@@ -307,6 +307,42 @@ void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const
     counts[4] += c4;
 }
 
+/* GELU (exact, with erf: x (1 + erf(x / sqrt 2)) / 2, as torch's F.gelu) of n values, vectorized with
+ * libmvec's erf */
+static VALUE_LOOP void NAME(gelu_values)(const REAL *restrict x, int64_t n, REAL *restrict o)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        o[i] = x[i] * (REAL)0.5 * ((REAL)1 + ERF(x[i] * (REAL)0.70710678118654752440));
+}
+
+/* Exact mode's GELU neurons (Corollary 4.5: the input transform f = GELU, identity output): out =
+ * clip(gelu(x), a, b) and the count of the outputs outside [lo, hi], in one pass over x (rows of S
+ * neurons, neuron s with pack = [lo, hi, a, b], S values each; S = 1: one range). Returns the count;
+ * NaN stays NaN (uncounted, as in ttfs_clip). */
+int64_t NAME(ttfs_gelu_clip)(const REAL *x, int64_t n, int64_t S, const REAL *pack, REAL *out, int nthreads)
+{
+    const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+    const REAL *lot = pack, *hit = pack + S, *loc = pack + 2 * S, *hic = pack + 3 * S;
+    int64_t cnt = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+        const int64_t m = rows - r0 < per ? rows - r0 : per;
+        NAME(gelu_values)(x + r0 * S, m * S, out + r0 * S);
+        int32_t c = 0;
+        for (int64_t r = r0; r < r0 + m; r++) {
+            REAL *o = out + r * S;
+            for (int64_t s = 0; s < S; s++) {
+                const REAL v = o[s];
+                c += (v < lot[s]) + (v > hit[s]);
+                o[s] = v < loc[s] ? loc[s] : (v > hic[s] ? hic[s] : v);
+            }
+        }
+        cnt += c;
+    }
+    return cnt;
+}
+
 /* exp(x[c] - m) of one row (the softmax's layer-I terms); a map, vectorized with libmvec's exp. The
  * last n % 16 values: the last 16 again (overlapping, the same values), so that every call is whole
  * vectors. */
