@@ -204,3 +204,23 @@ def test_gelu_layer_fast_path_equals_emit_path():
     act.out.range_kind = "layer"   # ranges of the wrong shape: the same refusal as the emitting stage's
     with pytest.raises(ValueError, match="ranges have shape"):
         act(x, Ctx(mode="exact"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softmax_layer_counts_in_both_paths(dtype):
+    """Exact mode's softmax layer clips at b and counts in float64 (one C pass) and in float32 (torch's
+    softmax, then the C clip): the same probabilities as torch.softmax clamped, the same count."""
+    from ttfs_symbolic.spiking import SpikingSoftmax
+
+    src = Population("s", fixed_range=(-10.0, 10.0))
+    sm = SpikingSoftmax("sm", src, 6)
+    for pop in sm._populations():
+        pop.finalize() if pop.range_fn is not None or pop.fixed_range is not None else None
+    sm.out.set_range(0.0, 0.4)
+    s = (torch.randn(3, 20, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2).to(dtype)
+    ctx = Ctx(mode="exact")
+    out = sm(s, ctx)
+    e = torch.softmax(s, dim=-1)
+    torch.testing.assert_close(out, e.clamp(max=0.4), rtol=1e-12 if dtype == torch.float64 else 2e-6, atol=1e-7)
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    assert ctx.clipped["sm"][0] == int((e > 0.4 * (1 + tol)).sum()) > 0

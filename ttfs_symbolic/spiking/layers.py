@@ -289,9 +289,9 @@ class SpikingSoftmax(nn.Module):
     def _exact(self, s, ctx: Ctx):
         """Exact mode, every layer in closed form: the max and z = s - max (layer 0, ranges proven),
         the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
-        eq. 36) are together softmax(s) clipped at b: one C pass per row with the clip and its count
-        (:func:`native.softmax`; ``torch.softmax`` and a clip without C), equal to exp(z) exp(-lse) to
-        a few ulps. Layer II's clip check is on the largest probability (exp is
+        eq. 36) are together softmax(s) clipped at b: in float64 one C pass per row with the clip and
+        its count (:func:`native.softmax`), else ``torch.softmax`` and the clip pass; equal to
+        exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
         increasing: a probability above b is a potential above theta = log b)."""
         for pop in self._populations():
             ctx.note(pop)
@@ -302,11 +302,16 @@ class SpikingSoftmax(nn.Module):
             ctx.add_check(self.z.pname, 0, s.numel())
         ctx.add_check(self.lse.pname, 0, rows)
         b = self.out.b
-        if native.available_for(s) and s.is_contiguous() and s.numel():
-            # the softmax, the clip at b and the count (above b beyond float rounding) in one C pass per
-            # row (e >= 0 = a always: a product of exps)
-            tol = 1e-9 if s.dtype == torch.float64 else 1e-5
+        tol = 1e-9 if s.dtype == torch.float64 else 1e-5
+        if s.dtype == torch.float64 and native.available_for(s) and s.is_contiguous() and s.numel():
+            # float64: the softmax, the clip at b and the count (above b beyond float rounding) in one C
+            # pass per row (e >= 0 = a always: a product of exps); in float32 torch's softmax and the C
+            # clip pass below are the faster (libm's exp against torch's cheaper one)
             e, n = native.softmax(s, b * (1 + tol), b)
+        elif native.available_for(s) and s.is_contiguous():
+            # the count and the clip at b in one C pass that writes only where a probability exceeds b
+            e = torch.softmax(s, dim=-1)
+            _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)
         else:
             e = torch.softmax(s, dim=-1)
             hi = float(e.amax()) if e.numel() else 0.0
