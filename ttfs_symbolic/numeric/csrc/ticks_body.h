@@ -592,7 +592,16 @@ static int64_t NAME(product_row_avx512)(const float *restrict a, const float *re
     return cnt;
 }
 #undef PRODUCT_LANES
-#define PRODUCT_ROW NAME(product_row_avx512)
+/* rows of 32 columns or more: AVX-512; narrower rows (16 to 31 columns, and 1 to 15 in its tail): the
+ * AVX2 row, whose 16-column blocks fit them (so both vector paths run, and are tested, on such a CPU) */
+static int64_t NAME(product_row_wide)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
+                                      int64_t p, const float *restrict table, float *restrict o, int count,
+                                      const NAME(signed_t) *sg)
+{
+    return N >= 32 ? NAME(product_row_avx512)(a, v2, K, N, p, table, o, count, sg)
+                   : NAME(product_row_avx2)(a, v2, K, N, p, table, o, count, sg);
+}
+#define PRODUCT_ROW NAME(product_row_wide)
 #else
 #define PRODUCT_ROW NAME(product_row_avx2)
 #endif
