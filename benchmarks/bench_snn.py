@@ -18,7 +18,10 @@ processes:
   ratio of a mode is the median over its calls of (its time / the time of
   the ANN call just before it): paired, so a slow spell of a shared machine
   slows both sides of a pair. The ratio of medians and of minimums are in
-  the JSON and the table too.
+  the JSON and the table too, and ``cpu/ANN``: the same paired median of
+  the calls' CPU time (``time.process_time``, all threads of the process),
+  which a job on another core does not stretch as it stretches wall time
+  (with one thread: the call's own compute time).
 * memory: a fresh process per (model, configuration, mode) and one for the
   ANN (``--child MODEL MODE``) builds only what that mode needs (the ANN; or
   the SNN, rebuilt from the timing process's saved conversion, with the ANN
@@ -253,15 +256,19 @@ def _interleave(fns: dict, args) -> dict:
     reps = {k: (args.repeats if k[1] == "exact" else args.kernel_repeats) for k in snn_keys}
     times = {k: [] for k in fns}
     pairs = {k: [] for k in snn_keys}
+    cpu = {k: [] for k in snn_keys}   # (SNN CPU seconds, ANN CPU seconds of its pair)
     for r in range(max(reps.values())):
         for key in (snn_keys if r % 2 == 0 else snn_keys[::-1]):
             if len(times[key]) < reps[key]:
+                c0 = time.process_time()
                 t_ann = timed(fns["ann"])[0]
+                c1 = time.process_time()
                 t = timed(fns[key])[0]
+                cpu[key].append((time.process_time() - c1, c1 - c0))
                 times["ann"].append(t_ann)
                 times[key].append(t)
                 pairs[key].append(t_ann)
-    return {"first": first, "outputs": outputs, "times": times, "pairs": pairs}
+    return {"first": first, "outputs": outputs, "times": times, "pairs": pairs, "cpu": cpu}
 
 
 def _mode_stats(timings: dict, key, ref) -> dict:
@@ -276,6 +283,8 @@ def _mode_stats(timings: dict, key, ref) -> dict:
         d["paired_ann_s"] = timings["pairs"][key]
         d["paired_ratios"] = paired
         d["time_ratio_vs_ann"] = statistics.median(paired)
+        d["cpu_pairs_s"] = timings["cpu"][key]
+        d["cpu_ratio_vs_ann"] = statistics.median(c / a for c, a in timings["cpu"][key])
         d["ratio_of_medians_vs_ann"] = d["median_s"] / statistics.median(ann_ts)
         d["ratio_of_mins_vs_ann"] = d["min_s"] / min(ann_ts)
     return d
@@ -390,7 +399,7 @@ def run_model(name: str, args, tmpdir: Path) -> dict:
             for m, d in c["modes"].items():
                 print(f"[{name}]   {cfg:8s} {m:9s} first {fmt_s(d['first_call_s']):>9s}  median "
                       f"{fmt_s(d['median_s']):>9s}  x{d['time_ratio_vs_ann']:.2f} ANN (paired; of medians "
-                      f"x{d['ratio_of_medians_vs_ann']:.2f})  max|logit diff| {d['max_abs_logit_diff_vs_ann']:.2e}  "
+                      f"x{d['ratio_of_medians_vs_ann']:.2f}; CPU time x{d['cpu_ratio_vs_ann']:.2f})  max|logit diff| {d['max_abs_logit_diff_vs_ann']:.2e}  "
                       f"top-1 agree {d['top1_agreement_vs_ann']:.2f}", flush=True)
     if not args.no_memory:
         entry["memory"] = _memory(name, args, tmpdir, common, env)
@@ -460,20 +469,21 @@ def summary_rows(results: list[dict]) -> list[list]:
     rows = []
     for e in results:
         if "skipped" in e:
-            rows.append([e["model"], "skipped", "", "", "", "", "", "", "", "", "", ""])
+            rows.append([e["model"], "skipped"] + [""] * (len(HEADER) - 2))
             continue
         tim = e.get("timing", {})
         mem = e.get("memory", {})
         a, r = tim.get("ann", {}), mem.get("ann", {})
-        rows.append([e["model"], "-", "ann", fmt_s(a.get("median_s")), "1.00x", "1.00x", "1.00x",
+        rows.append([e["model"], "-", "ann", fmt_s(a.get("median_s")), "1.00x", "1.00x", "1.00x", "1.00x",
                      f"{r['peak_kib'] / 2**20:.2f}" if "peak_kib" in r else "-", "1.00x" if r else "-", "-", "-"])
         for cfg, c in tim.get("configs", {}).items():
             if "skipped" in c:
-                rows.append([e["model"], cfg, "skipped", "", "", "", "", "", "", "", ""])
+                rows.append([e["model"], cfg, "skipped"] + [""] * (len(HEADER) - 3))
                 continue
             for m, t in c["modes"].items():
                 r = mem.get(f"{cfg}/{m}", {})
                 rows.append([e["model"], cfg, m, fmt_s(t.get("median_s")), f"{t['time_ratio_vs_ann']:.2f}x",
+                             f"{t['cpu_ratio_vs_ann']:.2f}x" if "cpu_ratio_vs_ann" in t else "-",
                              f"{t['ratio_of_medians_vs_ann']:.2f}x", f"{t['ratio_of_mins_vs_ann']:.2f}x",
                              f"{r['peak_kib'] / 2**20:.2f}" if "peak_kib" in r else "-",
                              f"{r['peak_ratio_vs_ann']:.2f}x" if "peak_ratio_vs_ann" in r else "-",
@@ -481,8 +491,8 @@ def summary_rows(results: list[dict]) -> list[list]:
     return rows
 
 
-HEADER = ["model", "config", "mode", "median", "time/ANN", "of medians", "of mins", "peak GiB", "peak/ANN",
-          "max|dlogit|", "top1 agree"]
+HEADER = ["model", "config", "mode", "median", "time/ANN", "cpu/ANN", "of medians", "of mins", "peak GiB",
+          "peak/ANN", "max|dlogit|", "top1 agree"]
 
 
 def markdown(rows: list[list]) -> str:
@@ -494,7 +504,8 @@ def markdown(rows: list[list]) -> str:
 def print_summary(results: list[dict], args) -> None:
     rows = summary_rows(results)
     print(f"\nSNN vs ANN (batch {args.batch}, float32, CPU, {args.threads or torch.get_num_threads()} thread(s), "
-          f"p = {args.precision}; time/ANN: median of (SNN call / the ANN call just before it); then ratio of "
+          f"p = {args.precision}; time/ANN: median of (SNN call / the ANN call just before it); cpu/ANN: the same "
+          f"of the calls' CPU time; then ratio of "
           f"medians and of minimums; memory: warm-call peak RSS, absolute)")
     print(table(rows, HEADER))
     print("\nTargets (reported, not asserted)")

@@ -143,14 +143,25 @@ MUTATIONS = (
              ((SPIKING, "            return val.exp_()\n", "            return (val - c[\"step\"]).exp_()\n"),),
              ("tests/conversion/test_finite_precision.py", "-k", "per_neuron_ranges")),
     Mutation("signed_index_shift", "one-tick shift in the signed product's table index (C product_row, float64)",
-             ((TICKS_H, "                o[j] += table[t + (o1 ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2))];\n",
-               "                o[j] += table[(t < p ? t + 1 : p) + (o1 ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2))];\n"),),
+             ((TICKS_H, "                o[j] += table[t + (o1 ^ (sg->x2 ? (sg->x2[k * N + j] < (REAL)0 ? sg->P : 0) : "
+               "sg->c2))];\n",
+               "                o[j] += table[(t < p ? t + 1 : p) + (o1 ^ (sg->x2 ? (sg->x2[k * N + j] < (REAL)0 ? sg->P : "
+               "0) : sg->c2))];\n"),),
              ("tests/conversion/test_finite_precision.py", "-k", "neuron_by_neuron")),
     Mutation("signed_sign_dropped_avx2", "the signed product's AVX2 path ignores the first factor's sign (float32)",
-             ((TICKS_H, "                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, _mm256_loadu_si256((const "
-               "__m256i *)q)));\n",
-               "                    t0 = _mm256_add_epi32(t0, _mm256_loadu_si256((const __m256i *)q));\n"),),
+             ((TICKS_H, "                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, n0));\n",
+               "                    t0 = _mm256_add_epi32(t0, n0);\n"),),
              ("tests/numeric/test_native.py", "-k", "signed_float32_wide_rows")),
+    # (the AVX-512 rows replace the AVX2 ones where the CPU has AVX-512: these two run there)
+    Mutation("signed_sign_dropped_avx512", "the signed product's AVX-512 path ignores the first factor's sign "
+             "(float32)",
+             ((TICKS_H, "        T = _mm512_add_epi32(T, _mm512_xor_si512(o1, (Q) ? _mm512_maskz_mov_epi32(",
+               "        T = _mm512_add_epi32(T, _mm512_xor_si512(_mm512_setzero_si512(), (Q) ? _mm512_maskz_mov_epi32("),),
+             ("tests/numeric/test_native_fused.py", "-k", "k_order")),
+    Mutation("tick_shift_C_product_avx512", "one-tick shift in the C product loop's AVX-512 lanes (float32)",
+             ((TICKS_H, "_mm512_sub_ps(ak, _mm512_maskz_loadu_ps(M, C)), \\\n",
+               "_mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_sub_ps(ak, _mm512_maskz_loadu_ps(M, C))), \\\n"),),
+             ("tests/numeric/test_native_fused.py", "-k", "k_order")),
     Mutation("signed_table_half_shift", "the negative half of the signed product's table [T, -T] shifted by one "
              "entry (native.product_matmul)",
              ((NATIVE, "            tab = torch.cat([tab, -tab])\n", "            tab = torch.cat([tab, -tab.roll(1)])\n"),),
@@ -171,8 +182,8 @@ MUTATIONS = (
                "        const REAL var = NAME(clip1)(NAME(row_sum)(o, C, 1) / (REAL)(C + 1), p2, S[2], r % S[2], &n2);\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one_pass")),
     Mutation("softmax_exact_count_dropped", "exact mode's softmax does not count the probabilities above b",
-             ((SPIKING, "            _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)\n",
-               "            _, n, _ = native.clip(e, -math.inf, math.inf, -math.inf, b, out=e)\n"),),
+             ((SPIKING, "            e, n = native.softmax(s, b * (1 + tol), b)\n",
+               "            e, n = native.softmax(s, math.inf, b)\n"),),
              ("tests/conversion/test_finite_precision.py", "-k", "softmax_output_range_clipping")),
     Mutation("layer2_table_shift_quantized", "product network: layer II's tick table exp(b - k d/p) one tick off "
              "(quantized mode)",

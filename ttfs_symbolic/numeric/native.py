@@ -264,6 +264,33 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     return out, list(counts)
 
 
+def gelu_clip(x: torch.Tensor, pack: torch.Tensor):
+    """``(out, clipped)``: exact mode's GELU neurons, ``clamp(gelu(x), a, b)`` (GELU with erf, as
+    ``F.gelu``, to float rounding) and the number of outputs outside ``[lo, hi]``, in one C pass
+    (``ttfs_gelu_clip``); ``pack`` = ``[lo, hi, a, b]`` of S values each (the neurons of x's trailing
+    dimensions, flat index mod S). Needs C (:func:`available_for`), x contiguous, ``pack`` of x's dtype."""
+    suffix, _ = REAL[x.dtype]
+    out = torch.empty_like(x)
+    n = getattr(built(), f"ttfs_gelu_clip_{suffix}")(data_ptr(x), x.numel(), pack.numel() // 4, data_ptr(pack),
+                                                     data_ptr(out), torch.get_num_threads())
+    return out, int(n)
+
+
+def softmax(x: torch.Tensor, count_above: float, b: float):
+    """``(out, clipped)``: exact mode's softmax over x's last dimension (the max, x - max, log-sum-exp and
+    exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the number of
+    them above ``count_above`` (b widened by the float slack), in one C pass per row (``ttfs_softmax``:
+    max, exp(x - max), the sum, the product by its reciprocal, the clip, the count). The same values as
+    ``torch.softmax`` up to float rounding (exp, the sum's order); a row with a NaN is all NaN. Needs C
+    (:func:`available_for`) and x contiguous; the caller keeps the torch path for the rest."""
+    suffix, _ = REAL[x.dtype]
+    N = x.shape[-1] if x.dim() else 1
+    out = torch.empty_like(x)
+    n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
+                                                   data_ptr(out), torch.get_num_threads())
+    return out, int(n)
+
+
 def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = None):
     """:func:`clip` with per-neuron bounds packed in one contiguous tensor ``[lo, hi, a, b]`` of 4*S values
     (S: the neurons of x's trailing dimensions; as a layer keeps them, so that no call repacks them)."""
@@ -406,7 +433,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     ``x2`` (like l2) or ``s2``. Each term is then ``s1 s2 table[tick]``, s1 =
     -1 where x1 < 0 and +1 elsewhere (s2 likewise): the neurons that carry
     x1 x2 with the signs of their parts. In C the sign picks the half of a
-    table ``[T, -T]`` by an integer offset (exact).
+    table ``[T, -T]`` by an integer offset (exact), read from the factors' values in the loop.
     """
     for name, t in (("l1", l1), ("l2", l2)):
         check_nan(t, f"the terms {name} of layer I")
@@ -425,18 +452,18 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
             return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
 
         a, c = rows(u1, (M, K)), rows(v2, (K, N))
-        tab, offs, consts = table.contiguous(), [None, None], [0, 0]
-        if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative
+        tab, facs, consts = table.contiguous(), [None, None], [0, 0]
+        if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative (read in C
+            # from the factors' values, x < 0; a constant sign: its offset)
             tab = torch.cat([tab, -tab])
-            offs = [None if sg[n] is None else rows(torch.where(sg[n] < 0, p + 1, 0).to(torch.int32), last2)
-                    for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
+            facs = [rows(sg[n], last2) for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
             consts = [(p + 1) if sg[f"s{i}"] < 0 else 0 for i in (1, 2)]
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)
         fired = ctypes.c_int64(0)
         getattr(built(), f"ttfs_product_matmul_{suffix}")(
             data_ptr(a), data_ptr(c), B, M, K, N, p, data_ptr(tab), data_ptr(out), int(count), ctypes.byref(fired),
-            torch.get_num_threads(), int(sg is not None), *(None if o is None else data_ptr(o) for o in offs), *consts)
+            torch.get_num_threads(), int(sg is not None), *(None if f is None else data_ptr(f) for f in facs), *consts)
         return out.reshape(*lead, M, N), fired.value
     return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
 

@@ -42,7 +42,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h")
-INTERFACE_VERSION = 4
+INTERFACE_VERSION = 6
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 
@@ -398,6 +398,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.restype = None
         fn = getattr(lib, f"ttfs_log_ticks_{suffix}")
         fn.argtypes = [P, I64, I64, P, I64, P, P, INT]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_gelu_clip_{suffix}")
+        fn.argtypes = [P, I64, I64, P, P, INT]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_softmax_{suffix}")
+        fn.argtypes = [P, I64, I64, real, real, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]

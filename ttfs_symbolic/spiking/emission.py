@@ -215,14 +215,16 @@ class PopulationEmission:
     def _log_pack(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
         """The log code's constants for values like V (:func:`native.log_pack`: one range per value of V's
         trailing dimensions, or one for all) with the count bounds ``lims``; cached."""
-        key = (V.dtype, V.device, p, lims is not None, self.a, self.b, self.log_r,
-               tuple(V.shape[1:]) if self.fine_a is not None else None)
+        # (ranges that fit V's trailing dimensions, per channel: S of them, the C loop indexes them by the
+        # flat index mod S; others, per head and feature: broadcast to V's trailing shape)
+        trail = None if self.fine_a is None else \
+            tuple(self.fine_a.shape) if self.fits(V.shape) else tuple(V.shape[1:])
+        key = (V.dtype, V.device, p, lims is not None, self.a, self.b, self.log_r, trail)
         hit = getattr(self, "_log_cache", None)
         if hit is not None and hit[0] == key:
             return hit[1]
         a, b = self.range_pair()
-        if self.fine_a is not None:
-            trail = tuple(V.shape[1:])
+        if trail is not None:
             a, b = (torch.broadcast_to(t.to(torch.float64), trail) for t in (a, b))
             if lims is not None:
                 lims = tuple(torch.broadcast_to(torch.as_tensor(t, dtype=torch.float64), trail) for t in lims)

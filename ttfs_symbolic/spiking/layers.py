@@ -53,8 +53,25 @@ class SpikingActivation(nn.Module):
             self.out.image_of = (src, self.kernel)
 
     def forward(self, x, ctx: Ctx):
+        if self._gelu_native(x, ctx):
+            # exact mode, GELU: f, the clip and the count in one C pass (:func:`native.gelu_clip`)
+            out = self.out
+            ctx.note(out)
+            out.require_range()
+            out.bounds(x)   # (the shape check of the ranges, as the emitting stage makes it)
+            y, n = native.gelu_clip(x, out.clip_pack(x, ctx.check != "off"))
+            ctx.add_check(out.pname, n, x.numel())
+            return y
         # terms() returns x itself only for the identity kernel
         return self.out.emit(terms(x, self.src, self.kernel, ctx, self.out), ctx, fresh=self.kernel is not None)
+
+    def _gelu_native(self, x, ctx: Ctx) -> bool:
+        """Whether the GELU neurons run as one C pass: exact mode, float64 (in float32 torch's GELU, whose
+        erf is a cheaper approximation, and the clip pass are faster than libm's erf), ranges that fit."""
+        out = self.out
+        return (self.kernel is not None and x.dtype == torch.float64 and not (ctx.calibrating or ctx.record) and ctx.mode_for(out) == "exact"
+                and self.kernel.f_fn("torch") is torch.nn.functional.gelu and not out.relay and x.numel() > 0
+                and x.is_contiguous() and native.available_for(x) and out.fits(x.shape))
 
 
 class SpikingLayerNorm(nn.Module):
@@ -272,7 +289,8 @@ class SpikingSoftmax(nn.Module):
     def _exact(self, s, ctx: Ctx):
         """Exact mode, every layer in closed form: the max and z = s - max (layer 0, ranges proven),
         the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
-        eq. 36) are together softmax(s) clipped at b: one fused ``torch.softmax``, equal to
+        eq. 36) are together softmax(s) clipped at b: in float64 one C pass per row with the clip and
+        its count (:func:`native.softmax`), else ``torch.softmax`` and the clip pass; equal to
         exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
         increasing: a probability above b is a potential above theta = log b)."""
         for pop in self._populations():
@@ -283,14 +301,19 @@ class SpikingSoftmax(nn.Module):
             ctx.add_check(self.max.pname, 0, rows)
             ctx.add_check(self.z.pname, 0, s.numel())
         ctx.add_check(self.lse.pname, 0, rows)
-        e = torch.softmax(s, dim=-1)
         b = self.out.b
-        if native.available_for(e) and e.is_contiguous():
-            # the count (above b beyond float rounding) and the clip at b in one C pass that writes
-            # only where a probability exceeds b (e >= 0 = a always: a product of exps)
-            tol = 1e-9 if e.dtype == torch.float64 else 1e-5
+        tol = 1e-9 if s.dtype == torch.float64 else 1e-5
+        if s.dtype == torch.float64 and native.available_for(s) and s.is_contiguous() and s.numel():
+            # float64: the softmax, the clip at b and the count (above b beyond float rounding) in one C
+            # pass per row (e >= 0 = a always: a product of exps); in float32 torch's softmax and the C
+            # clip pass below are the faster (libm's exp against torch's cheaper one)
+            e, n = native.softmax(s, b * (1 + tol), b)
+        elif native.available_for(s) and s.is_contiguous():
+            # the count and the clip at b in one C pass that writes only where a probability exceeds b
+            e = torch.softmax(s, dim=-1)
             _, n, _ = native.clip(e, -math.inf, b * (1 + tol), -math.inf, b, out=e)
         else:
+            e = torch.softmax(s, dim=-1)
             hi = float(e.amax()) if e.numel() else 0.0
             n = 0
             if ctx.check != "off" and hi > b * (1 + (1e-9 if e.dtype == torch.float64 else 1e-5)):

@@ -86,7 +86,7 @@ class SignedOperand:
         """s(x): the sign of the part that carries x (+1 for x = 0 of a split factor)."""
         if not self.split:
             return torch.full_like(x, float(self.parts[0]))
-        return 1.0 - 2.0 * (x < 0).to(x.dtype)
+        return torch.where(x < 0, x.new_tensor(-1.0), x.new_tensor(1.0))
 
     def log_kernel(self, sigma: int) -> InputKernel:
         """Layer I's input kernel on part sigma: f(x) = log(relu(sigma*x) + e) (Theorem 4.1)."""

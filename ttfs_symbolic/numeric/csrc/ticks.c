@@ -25,11 +25,13 @@ __attribute__((simd("notinbranch"))) float logf(float);
 __attribute__((simd("notinbranch"))) float expf(float);
 __attribute__((simd("notinbranch"))) double log(double);
 __attribute__((simd("notinbranch"))) double exp(double);
+__attribute__((simd("notinbranch"))) float erff(float);
+__attribute__((simd("notinbranch"))) double erf(double);
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
 /* the log code's value loop only (its NaN and clip counts are made before it, in strict arithmetic): GCC
  * vectorizes it 2-3x better so; its values are tested against the torch reference (tests/conversion/test_presets.py) */
-#define VALUE_LOOP __attribute__((optimize("-ffast-math")))
+#define VALUE_LOOP __attribute__((optimize("-ffast-math"), target("prefer-vector-width=512")))
 #else
 #define VALUE_LOOP
 #endif
@@ -39,6 +41,7 @@ __attribute__((simd("notinbranch"))) double exp(double);
 #define RINT rintf
 #define LOG logf
 #define EXP expf
+#define ERF erff
 #define NAME(name) name##_f32
 #include "ticks_body.h"
 #undef REAL
@@ -46,6 +49,7 @@ __attribute__((simd("notinbranch"))) double exp(double);
 #undef RINT
 #undef LOG
 #undef EXP
+#undef ERF
 #undef NAME
 
 #define REAL double
@@ -53,6 +57,7 @@ __attribute__((simd("notinbranch"))) double exp(double);
 #define RINT rint
 #define LOG log
 #define EXP exp
+#define ERF erf
 #define NAME(name) name##_f64
 #include "ticks_body.h"
 #undef REAL
@@ -60,7 +65,8 @@ __attribute__((simd("notinbranch"))) double exp(double);
 #undef RINT
 #undef LOG
 #undef EXP
+#undef ERF
 #undef NAME
 
 /* the version of this interface: native.py refuses a library with another */
-int64_t ttfs_native_version(void) { return 4; }
+int64_t ttfs_native_version(void) { return 6; }

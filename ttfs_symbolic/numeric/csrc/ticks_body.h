@@ -307,6 +307,111 @@ void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const
     counts[4] += c4;
 }
 
+/* GELU (exact, with erf: x (1 + erf(x / sqrt 2)) / 2, as torch's F.gelu) of n values, vectorized with
+ * libmvec's erf */
+static VALUE_LOOP void NAME(gelu_values)(const REAL *restrict x, int64_t n, REAL *restrict o)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        o[i] = x[i] * (REAL)0.5 * ((REAL)1 + ERF(x[i] * (REAL)0.70710678118654752440));
+}
+
+/* Exact mode's GELU neurons (Corollary 4.5: the input transform f = GELU, identity output): out =
+ * clip(gelu(x), a, b) and the count of the outputs outside [lo, hi], in one pass over x (rows of S
+ * neurons, neuron s with pack = [lo, hi, a, b], S values each; S = 1: one range). Returns the count;
+ * NaN stays NaN (uncounted, as in ttfs_clip). */
+int64_t NAME(ttfs_gelu_clip)(const REAL *x, int64_t n, int64_t S, const REAL *pack, REAL *out, int nthreads)
+{
+    const int64_t rows = n / S, per = S >= CHUNK ? 1 : CHUNK / S;
+    const REAL *lot = pack, *hit = pack + S, *loc = pack + 2 * S, *hic = pack + 3 * S;
+    int64_t cnt = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+        const int64_t m = rows - r0 < per ? rows - r0 : per;
+        NAME(gelu_values)(x + r0 * S, m * S, out + r0 * S);
+        int32_t c = 0;
+        for (int64_t r = r0; r < r0 + m; r++) {
+            REAL *o = out + r * S;
+            for (int64_t s = 0; s < S; s++) {
+                const REAL v = o[s];
+                c += (v < lot[s]) + (v > hit[s]);
+                o[s] = v < loc[s] ? loc[s] : (v > hic[s] ? hic[s] : v);
+            }
+        }
+        cnt += c;
+    }
+    return cnt;
+}
+
+/* exp(x[c] - m) of one row (the softmax's layer-I terms); a map, vectorized with libmvec's exp. The
+ * last n % 16 values: the last 16 again (overlapping, the same values), so that every call is whole
+ * vectors. */
+static VALUE_LOOP void NAME(exp16)(const REAL *restrict x, REAL m, REAL *restrict o)
+{
+#pragma omp simd
+    for (int64_t c = 0; c < 16; c++)
+        o[c] = EXP(x[c] - m);
+}
+static VALUE_LOOP void NAME(exp_shifted)(const REAL *restrict x, int64_t N, REAL m, REAL *restrict o)
+{
+    const int64_t N16 = N & ~(int64_t)15;
+#pragma omp simd
+    for (int64_t c = 0; c < N16; c++)
+        o[c] = EXP(x[c] - m);
+    if (N16 < N) {
+        if (N >= 16)
+            NAME(exp16)(x + N - 16, m, o + N - 16);
+        else
+            for (int64_t c = N16; c < N; c++)
+                o[c] = EXP(x[c] - m);
+    }
+}
+
+/* max of a row in 16 partial maxima (so that it vectorizes; NaN: see the caller) */
+static inline REAL NAME(row_max)(const REAL *restrict x, int64_t N)
+{
+    REAL acc[16];
+    for (int l = 0; l < 16; l++)
+        acc[l] = -(REAL)INFINITY;
+    int64_t c = 0;
+    for (; c + 16 <= N; c += 16)
+        for (int l = 0; l < 16; l++)
+            acc[l] = x[c + l] > acc[l] ? x[c + l] : acc[l];
+    for (int l = 0; c < N; c++, l++)
+        acc[l] = x[c] > acc[l] ? x[c] : acc[l];
+    REAL m = acc[0];
+    for (int l = 1; l < 16; l++)
+        m = acc[l] > m ? acc[l] : m;
+    return m;
+}
+
+/* Exact mode's softmax (Section 4.3.2 in closed form: max, x - max, log-sum-exp and
+ * clip(exp(z - lse), 0, b), eq. 36) over R rows of N values, one pass per row: m = max (NaN if
+ * any value is NaN, as torch.softmax), e = exp(x - m), out = e * (1 / sum e), each output
+ * clipped at hc (it is >= 0 = a) and counted when above ht (hc widened by the float slack).
+ * Returns the count. */
+int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc, REAL *out, int nthreads)
+{
+    int64_t cnt = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
+    for (int64_t r = 0; r < R; r++) {
+        const REAL *restrict xr = x + r * N;
+        REAL *restrict o = out + r * N;
+        int32_t nan = 0, n = 0;
+        for (int64_t c = 0; c < N; c++)
+            nan |= xr[c] != xr[c];
+        NAME(exp_shifted)(xr, N, nan ? (REAL)NAN : NAME(row_max)(xr, N), o);
+        const REAL inv = (REAL)1 / NAME(row_sum)(o, N, 0);
+        for (int64_t c = 0; c < N; c++) {
+            const REAL v = o[c] * inv;
+            n += v > ht;
+            o[c] = v > hc ? hc : v;
+        }
+        cnt += n;
+    }
+    return cnt;
+}
+
 /* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
  * time-to-spike in ticks): clamp(rint(u), 0, p). */
 static inline int32_t NAME(tick_of)(REAL u, REAL pr)
@@ -319,12 +424,13 @@ static inline int32_t NAME(tick_of)(REAL u, REAL pr)
 
 /* The signed construction's sign of each term (NULL for the paper's): the table
  * has 2(p + 1) entries, [T, -T], and the term of (i, k, j) reads entry
- * tick + (o1[k] ^ o2[k, j]), o = p + 1 where the part is negative, 0 where it
- * is not (o1 NULL: the constant c1 for every k; o2 likewise): the sign of the
- * product of the two parts, exactly, from integers. */
+ * tick + (o1 ^ o2), o = P = p + 1 where the part is negative (its factor x < 0), 0 where it
+ * is not (x >= 0, -0 and NaN included: the sign s(x) of SignedOperand.sign); x1 NULL: the
+ * constant o1 = c1 for every k; x2 likewise: the sign of the product of the two parts, exactly,
+ * from the factors' values (no sign table is made). */
 typedef struct {
-    const int32_t *o1, *o2;
-    int32_t c1, c2;
+    const REAL *x1, *x2;
+    int32_t c1, c2, P;
 } NAME(signed_t);
 
 /* One row of the product below, any REAL: o[j] = sum_k table[tick_of(a[k] - v2[k, j])] (signed
@@ -341,11 +447,11 @@ static int64_t NAME(product_row)(const REAL *restrict a, const REAL *restrict v2
         const REAL ak = a[k];
         const REAL *restrict c = v2 + k * N;
         if (sg) {
-            const int32_t o1 = sg->o1 ? sg->o1[k] : sg->c1;
+            const int32_t o1 = sg->x1 ? (sg->x1[k] < (REAL)0 ? sg->P : 0) : sg->c1;
             for (int64_t j = 0; j < N; j++) {
                 const int32_t t = NAME(tick_of)(ak - c[j], pr);
                 f += count & (t < p);
-                o[j] += table[t + (o1 ^ (sg->o2 ? sg->o2[k * N + j] : sg->c2))];
+                o[j] += table[t + (o1 ^ (sg->x2 ? (sg->x2[k * N + j] < (REAL)0 ? sg->P : 0) : sg->c2))];
             }
         } else if (count) {
             for (int64_t j = 0; j < N; j++) {
@@ -391,11 +497,16 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
                 cnt1 = _mm256_sub_epi32(cnt1, _mm256_cmpgt_epi32(vp, t1));
             }
             if (sg) {
-                const __m256i o1 = _mm256_set1_epi32(sg->o1 ? sg->o1[k] : sg->c1);
-                if (sg->o2) {
-                    const int32_t *q = sg->o2 + k * N + j;
-                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)q)));
-                    t1 = _mm256_add_epi32(t1, _mm256_xor_si256(o1, _mm256_loadu_si256((const __m256i *)(q + 8))));
+                const __m256i o1 = _mm256_set1_epi32(sg->x1 ? (sg->x1[k] < 0.0f ? sg->P : 0) : sg->c1);
+                if (sg->x2) {   /* P in the lanes whose x2 < 0 */
+                    const float *q = sg->x2 + k * N + j;
+                    const __m256i vP = _mm256_set1_epi32(sg->P);
+                    const __m256i n0 = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(
+                        _mm256_loadu_ps(q), _mm256_setzero_ps(), _CMP_LT_OQ)), vP);
+                    const __m256i n1 = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(
+                        _mm256_loadu_ps(q + 8), _mm256_setzero_ps(), _CMP_LT_OQ)), vP);
+                    t0 = _mm256_add_epi32(t0, _mm256_xor_si256(o1, n0));
+                    t1 = _mm256_add_epi32(t1, _mm256_xor_si256(o1, n1));
                 } else {
                     const __m256i sh = _mm256_xor_si256(o1, _mm256_set1_epi32(sg->c2));
                     t0 = _mm256_add_epi32(t0, sh);
@@ -419,15 +530,81 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
         for (int64_t k = 0; k < K; k++) {
             const int32_t t = NAME(tick_of)(a[k] - v2[k * N + j], (float)p);
             f += count && t < p;
-            const int32_t o1 = sg ? (sg->o1 ? sg->o1[k] : sg->c1) : 0;
-            const int32_t o2 = sg ? (sg->o2 ? sg->o2[k * N + j] : sg->c2) : 0;
+            const int32_t o1 = sg ? (sg->x1 ? (sg->x1[k] < 0.0f ? sg->P : 0) : sg->c1) : 0;
+            const int32_t o2 = sg ? (sg->x2 ? (sg->x2[k * N + j] < 0.0f ? sg->P : 0) : sg->c2) : 0;
             acc += table[t + (o1 ^ o2)];
         }
         o[j] = acc;
     }
     return f;
 }
+#if defined(__AVX512F__)
+/* One block of W = 16 columns (mask m: the columns present, the last block may have fewer) of the row
+ * below, with AVX-512: the same additions in the same order as product_row (each column's sum over k
+ * in a lane), so the same sums; two blocks per pass keep two gathers in flight. */
+#define PRODUCT_LANES(T, C, Q, M)                                                                      \
+    T = _mm512_max_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_sub_ps(ak, _mm512_maskz_loadu_ps(M, C)), \
+                                                          vpr)), vzero);                             \
+    if (count)                                                                                         \
+        cnt += (int64_t)__builtin_popcount((unsigned)_mm512_mask_cmplt_epi32_mask(M, T, vp));          \
+    if (sg) {                                                                                          \
+        const __m512i o1 = _mm512_set1_epi32(sg->x1 ? (sg->x1[k] < 0.0f ? sg->P : 0) : sg->c1);        \
+        T = _mm512_add_epi32(T, _mm512_xor_si512(o1, (Q) ? _mm512_maskz_mov_epi32(                     \
+            _mm512_mask_cmp_ps_mask(M, _mm512_maskz_loadu_ps(M, (Q)), _mm512_setzero_ps(), _CMP_LT_OQ),\
+            _mm512_set1_epi32(sg->P)) : _mm512_set1_epi32(sg->c2)));                                   \
+    }
+static int64_t NAME(product_row_avx512)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
+                                        int64_t p, const float *restrict table, float *restrict o, int count,
+                                        const NAME(signed_t) *sg)
+{
+    const __m512 vpr = _mm512_set1_ps((float)p);
+    const __m512i vzero = _mm512_setzero_si512(), vp = _mm512_set1_epi32((int32_t)p);
+    int64_t cnt = 0, j = 0;
+    const __mmask16 all = (__mmask16)0xFFFF;
+    for (; j + 32 <= N; j += 32) {
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k++) {
+            const __m512 ak = _mm512_set1_ps(a[k]);
+            const float *c = v2 + k * N + j;
+            const float *q = sg && sg->x2 ? sg->x2 + k * N + j : NULL;
+            __m512i t0, t1;
+            PRODUCT_LANES(t0, c, q, all)
+            PRODUCT_LANES(t1, c + 16, q ? q + 16 : NULL, all)
+            acc0 = _mm512_add_ps(acc0, _mm512_i32gather_ps(t0, table, 4));
+            acc1 = _mm512_add_ps(acc1, _mm512_i32gather_ps(t1, table, 4));
+        }
+        _mm512_storeu_ps(o + j, acc0);
+        _mm512_storeu_ps(o + j + 16, acc1);
+    }
+    for (; j < N; j += 16) {   /* the last columns: one block, masked */
+        const __mmask16 m = N - j >= 16 ? all : (__mmask16)((1u << (N - j)) - 1u);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k++) {
+            const __m512 ak = _mm512_set1_ps(a[k]);
+            const float *c = v2 + k * N + j;
+            const float *q = sg && sg->x2 ? sg->x2 + k * N + j : NULL;
+            __m512i t;
+            PRODUCT_LANES(t, c, q, m)
+            acc = _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, t, table, 4));
+        }
+        _mm512_mask_storeu_ps(o + j, m, acc);
+    }
+    return cnt;
+}
+#undef PRODUCT_LANES
+/* rows of 32 columns or more: AVX-512; narrower rows (16 to 31 columns, and 1 to 15 in its tail): the
+ * AVX2 row, whose 16-column blocks fit them (so both vector paths run, and are tested, on such a CPU) */
+static int64_t NAME(product_row_wide)(const float *restrict a, const float *restrict v2, int64_t K, int64_t N,
+                                      int64_t p, const float *restrict table, float *restrict o, int count,
+                                      const NAME(signed_t) *sg)
+{
+    return N >= 32 ? NAME(product_row_avx512)(a, v2, K, N, p, table, o, count, sg)
+                   : NAME(product_row_avx2)(a, v2, K, N, p, table, o, count, sg);
+}
+#define PRODUCT_ROW NAME(product_row_wide)
+#else
 #define PRODUCT_ROW NAME(product_row_avx2)
+#endif
 #else
 #define PRODUCT_ROW NAME(product_row)
 #endif
@@ -443,18 +620,17 @@ static int64_t NAME(product_row_avx2)(const float *restrict a, const float *rest
  * (tick < p) when count is nonzero. Inputs are checked for NaN by the caller.
  *
  * The signed construction (is_signed nonzero): the table is [T, -T] and each
- * term reads T[tick] times the sign of its two parts: o1 (B, M, K) and o2
- * (B, K, N) hold p + 1 where a part is negative and 0 where it is not
- * (NULL: the constants c1, c2 for all), see signed_t. */
+ * term reads T[tick] times the sign of its two parts, read from the factors x1 (B, M, K)
+ * and x2 (B, K, N) (NULL: the constant offsets c1, c2 for all), see signed_t. */
 void NAME(ttfs_product_matmul)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N,
                                int64_t p, const REAL *table, REAL *out, int count, int64_t *fired, int nthreads,
-                               int is_signed, const int32_t *o1, const int32_t *o2, int32_t c1, int32_t c2)
+                               int is_signed, const REAL *x1, const REAL *x2, int32_t c1, int32_t c2)
 {
     int64_t f = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : f)
     for (int64_t row = 0; row < B * M; row++) {
         const int64_t kn = (row / M) * K * N;
-        NAME(signed_t) sg = {o1 ? o1 + row * K : NULL, o2 ? o2 + kn : NULL, c1, c2};
+        NAME(signed_t) sg = {x1 ? x1 + row * K : NULL, x2 ? x2 + kn : NULL, c1, c2, (int32_t)p + 1};
         f += PRODUCT_ROW(u1 + row * K, v2 + kn, K, N, p, table, out + row * N, count, is_signed ? &sg : NULL);
     }
     *fired = f;

@@ -1,0 +1,226 @@
+"""The fast paths of issue 22 against their references.
+
+* the AVX-512 (and AVX2) rows of ``native.product_matmul`` add each column's terms in increasing k,
+  as the scalar row does: checked bit for bit against that sum formed in torch, for row lengths
+  around the vector widths (the masked tail);
+* ``native.softmax`` (exact mode's softmax, clip and count in one C pass per row) against
+  ``torch.softmax`` and a clamp;
+* per-channel log-code constants (``S`` values, indexed by the flat index mod S) against the same
+  constants broadcast to every value of the trailing dimensions (what the emitting stage packed before).
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+
+import pytest
+import torch
+
+from ttfs_symbolic.numeric import native, native_build
+from ttfs_symbolic.spiking.context import Ctx
+from ttfs_symbolic.spiking.population import Population
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _need_native():
+    if native_build._compiler() is None:
+        pytest.skip("no C compiler on this machine: only the torch reference runs")
+    assert native.available(), native.build_info()["error"]
+
+
+def _k_ordered(l1, l2, table, b, scale, p, signed):
+    """sum_k s1 s2 table[tick] added in increasing k in the table's dtype (the C rows' order), and the spikes."""
+    u1, v2 = (b - l1) * scale, l2 * scale
+    acc = torch.zeros(*l1.shape[:-1], l2.shape[-1], dtype=l1.dtype)
+    fired = 0
+    for k in range(l1.shape[-1]):
+        t = torch.round(u1[..., :, k:k + 1] - v2[..., k:k + 1, :]).clamp(0, p).long()
+        term = table[t]
+        if signed is not None:
+            s1 = signed.get("s1", 1) if "x1" not in signed else torch.where(signed["x1"][..., :, k:k + 1] < 0, -1, 1)
+            s2 = signed.get("s2", 1) if "x2" not in signed else torch.where(signed["x2"][..., k:k + 1, :] < 0, -1, 1)
+            term = torch.where(torch.as_tensor(s1 * s2) < 0, -term, term)
+        acc = acc + term
+        fired += int((t < p).sum())
+    return acc, fired
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 8, 15, 16, 17, 31, 32, 33, 53, 64])
+def test_product_matmul_rows_add_in_k_order(n, dtype):
+    g = torch.Generator().manual_seed(100 + n)
+    p, K = 1024, 23
+    l1 = torch.rand(2, 5, K, generator=g, dtype=torch.float64).to(dtype) * 1.6 - 0.05
+    l2 = torch.rand(2, K, n, generator=g, dtype=torch.float64).to(dtype) * 1.6 - 0.05
+    l1[0, 0, :4] = torch.tensor([0.0, 3.0, 1.5, -1.0], dtype=dtype)   # ends and beyond: clamped ticks
+    table = torch.exp(3.0 - torch.arange(p + 1, dtype=torch.float64) * (3.0 / p)).to(dtype)
+    x1, x2 = torch.randn(2, 5, K, generator=g, dtype=dtype), torch.randn(2, K, n, generator=g, dtype=dtype)
+    x1[0, 1, :3], x2[0, :3, 0] = 0.0, -0.0
+    for signed in (None, {"x1": x1, "x2": x2}, {"s1": -1, "x2": x2}, {"x1": x1, "s2": -1}, {"s1": 1, "s2": -1}):
+        for count in (False, True):
+            s, fired = native.product_matmul(l1, l2, table, 3.0, p / 3.0, p, count=count, backend="native",
+                                             signed=signed)
+            ref, fired_ref = _k_ordered(l1, l2, table, 3.0, p / 3.0, p, signed)
+            assert torch.equal(s, ref), (signed is None, count)
+            assert fired == (fired_ref if count else 0)
+
+
+def _softmax_ref(s, b, tol):
+    e = torch.softmax(s, dim=-1)
+    return e.clamp(max=b), int((e > b * (1 + tol)).sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [1, 5, 15, 16, 17, 197])
+@pytest.mark.parametrize("b", [0.3, 1.0])
+def test_softmax_c_equals_torch(n, dtype, b):
+    g = torch.Generator().manual_seed(n)
+    s = (torch.randn(3, 2, 7, n, generator=g, dtype=torch.float64) * 3).to(dtype)
+    s[0, 0, 0] = 1.25   # a row of equal values
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    e, clipped = native.softmax(s, b * (1 + tol), b)
+    ref, clipped_ref = _softmax_ref(s, b, tol)
+    assert clipped == clipped_ref
+    if b < 1 and n > 1:
+        assert clipped > 0
+    rtol = 1e-12 if dtype == torch.float64 else 2e-6
+    torch.testing.assert_close(e, ref, rtol=rtol, atol=rtol * 1e-3)
+    assert float(e.max()) <= float(torch.tensor(b, dtype=dtype)) and float(e.min()) >= 0
+
+
+def test_softmax_c_nan_rows_and_the_layer():
+    """A row with a NaN is all NaN (as torch.softmax), the other rows are untouched; the exact-mode
+    layer gives the same probabilities and clip count with and without the C pass."""
+    s = torch.randn(4, 9, dtype=torch.float64)
+    s[1, 3] = math.nan
+    e, n = native.softmax(s, 0.5, 0.5)
+    assert bool(torch.isnan(e[1]).all()) and not bool(torch.isnan(e[[0, 2, 3]]).any())
+    ref = torch.softmax(s, -1).clamp(max=0.5)
+    torch.testing.assert_close(e[[0, 2, 3]], ref[[0, 2, 3]], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_code_channel_constants_equal_broadcast_ones(dtype):
+    """Per-channel ranges: the C loop indexes S constants by the flat index mod S; packed once per
+    channel they give the values and the clip count of the same constants broadcast to every value."""
+    g = torch.Generator().manual_seed(7)
+    C, T = 24, 11
+    a = -torch.rand(C, generator=g, dtype=torch.float64) * 2 - 0.1
+    b = torch.rand(C, generator=g, dtype=torch.float64) * 2 + 0.1
+    a[:3], b[3:6], a[3:6] = 0.0, 0.0, -1.5   # one-signed channels
+    x = (torch.randn(5, T, C, generator=g, dtype=torch.float64) * 1.5).to(dtype)
+    x[0, 0, :4] = 0.0
+    lims = (a - 0.01, b + 0.01)
+    small = native.log_pack(a, b, 0.02, 256, lims, dtype=dtype)
+    wide = native.log_pack(*(torch.broadcast_to(t, (T, C)) for t in (a, b)), 0.02, 256,
+                           tuple(torch.broadcast_to(t, (T, C)) for t in lims), dtype=dtype)
+    out, n = native.log_ticks(x, small, 256)
+    out_w, n_w = native.log_ticks(x, wide, 256)
+    assert torch.equal(out, out_w) and n == n_w > 0
+
+
+def test_log_code_population_packs_one_range_per_channel():
+    """The emitting stage packs a per-channel layer's log-code constants once per channel (not per
+    value of the trailing dimensions) and emits what the broadcast constants give."""
+    g = torch.Generator().manual_seed(3)
+    pop = Population("t", "identity", kind="linear")
+    C = 16
+    a = -torch.rand(C, generator=g, dtype=torch.float64) - 0.2
+    b = torch.rand(C, generator=g, dtype=torch.float64) + 0.2
+    pop.set_range(a, b)
+    pop.set_code("log", 0.05)
+    V = torch.randn(3, 7, C, generator=g) * 1.2
+    ctx = Ctx(mode="quantized", precision=128)
+    out = pop.emit(V.clone(), ctx)
+    assert pop._log_cache[1].numel() == 12 * C
+    lims = pop._count_bounds(V)
+    wide = native.log_pack(*(torch.broadcast_to(t, (7, C)) for t in (a, b)), 0.05, 128,
+                           tuple(torch.broadcast_to(t.double(), (7, C)) for t in lims), dtype=V.dtype)
+    ref, n = native.log_ticks(V, wide, 128)
+    assert torch.equal(out, ref)
+    assert ctx.clipped.get("t", (0, 0))[0] == n > 0
+
+
+def test_the_library_compiles_with_the_vector_flags(tmp_path):
+    """A compile error in a vectorized path (AVX2, AVX-512) would pass unnoticed at run time: the loader
+    falls back to the next flag set (plain -O3, the scalar rows), whose results are the same, only slower.
+    So the sources must compile with -march=native wherever the compiler accepts that flag."""
+    cc = native_build._compiler()
+    probe = tmp_path / "probe.c"
+    probe.write_text("int ttfs_probe(void) { return 0; }\n")
+    if subprocess.run([cc, "-O3", "-march=native", "-shared", "-fPIC", str(probe), "-o", str(tmp_path / "p.so")],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this compiler does not take -march=native")
+    src = native_build.SOURCE_DIR
+    r = subprocess.run([cc, "-O3", "-march=native", *native_build.COMMON_FLAGS, f"-I{src}", str(src / "ticks.c"),
+                        "-o", str(tmp_path / "t.so"), "-lm"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "-march=native" in native.build_info()["flags"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("S", [1, 7, 64])
+def test_gelu_clip_equals_torch(dtype, S):
+    """native.gelu_clip: clamp(F.gelu(x), a, b) to float rounding (libm's erf against torch's) and the
+    count of the outputs outside [lo, hi]; NaN stays NaN and is not counted."""
+    g = torch.Generator().manual_seed(S)
+    x = (torch.randn(5, 3, S, generator=g, dtype=torch.float64) * 3).to(dtype)
+    x.view(-1)[:4] = torch.tensor([0.0, -0.0, 40.0, -40.0], dtype=dtype)
+    x.view(-1)[4] = math.nan
+    a = -torch.rand(S, generator=g, dtype=torch.float64).to(dtype) * 0.1 - 0.05
+    b = torch.rand(S, generator=g, dtype=torch.float64).to(dtype) * 2 + 0.5
+    lo, hi = a - 1e-3, b + 1e-3
+    y, n = native.gelu_clip(x, torch.cat([lo, hi, a, b]).contiguous())
+    f = torch.nn.functional.gelu(x)
+    ref = torch.minimum(torch.maximum(f, a), b)
+    assert n == int(((f < lo) | (f > hi)).sum()) > 0
+    assert bool(torch.isnan(y.view(-1)[4])) and int(torch.isnan(y).sum()) == 1
+    tol = 1e-15 if dtype == torch.float64 else 2e-6
+    assert float((y - ref).abs().nan_to_num(0).max()) <= tol * (1 + float(x.abs().nan_to_num(0).max()))
+
+
+def test_gelu_layer_fast_path_equals_emit_path():
+    """The exact-mode GELU layer in float64 runs the fused C pass; it gives the values and the clip
+    count of the layer-by-layer path (f by F.gelu, then the identity neurons' clip and count)."""
+    from ttfs_symbolic.spiking.layers import SpikingActivation
+    from ttfs_symbolic.spiking.population import terms
+
+    g = torch.Generator().manual_seed(11)
+    src = Population("src", "identity", kind="linear")
+    src.set_range(-4.0, 4.0)
+    act = SpikingActivation("act", "gelu", src)
+    C = 12
+    act.out.set_range(torch.full((C,), -0.16, dtype=torch.float64), torch.linspace(0.5, 3.0, C, dtype=torch.float64))
+    act.out.range_kind = "channel"
+    x = torch.randn(4, 9, C, generator=g, dtype=torch.float64) * 2.5
+    ctx = Ctx(mode="exact")
+    assert act._gelu_native(x, ctx)
+    y = act(x, ctx)
+    ref_ctx = Ctx(mode="exact")
+    ref = act.out.emit(terms(x, src, act.kernel, ref_ctx, act.out), ref_ctx, fresh=True)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-15 * float(x.abs().max()))
+    assert ctx.clipped == ref_ctx.clipped and ctx.clipped["act"][0] > 0 and ctx.checked == ref_ctx.checked
+    assert not act._gelu_native(x.float(), ctx)   # float32: torch's GELU and the clip pass
+    act.out.range_kind = "layer"   # ranges of the wrong shape: the same refusal as the emitting stage's
+    with pytest.raises(ValueError, match="ranges have shape"):
+        act(x, Ctx(mode="exact"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softmax_layer_counts_in_both_paths(dtype):
+    """Exact mode's softmax layer clips at b and counts in float64 (one C pass) and in float32 (torch's
+    softmax, then the C clip): the same probabilities as torch.softmax clamped, the same count."""
+    from ttfs_symbolic.spiking import SpikingSoftmax
+
+    src = Population("s", fixed_range=(-10.0, 10.0))
+    sm = SpikingSoftmax("sm", src, 6)
+    for pop in sm._populations():
+        pop.finalize() if pop.range_fn is not None or pop.fixed_range is not None else None
+    sm.out.set_range(0.0, 0.4)
+    s = (torch.randn(3, 20, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2).to(dtype)
+    ctx = Ctx(mode="exact")
+    out = sm(s, ctx)
+    e = torch.softmax(s, dim=-1)
+    torch.testing.assert_close(out, e.clamp(max=0.4), rtol=1e-12 if dtype == torch.float64 else 2e-6, atol=1e-7)
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    assert ctx.clipped["sm"][0] == int((e > 0.4 * (1 + tol)).sum()) > 0
