@@ -82,3 +82,26 @@ def test_ci_sample_rotates_by_date_and_is_deterministic():
     days = -(-len(pool) // MUTATE.CI_COUNT)
     covered = {m.name for k in range(days) for m in MUTATE.ci_sample(day + timedelta(days=k))}
     assert covered == {m.name for m in pool}
+
+
+def _load_blind(name):
+    spec = importlib.util.spec_from_file_location(f"ttfs_{name}_script", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+BLIND2 = _load_blind("mutations_blind2").BLIND2
+
+
+@pytest.mark.parametrize("m", BLIND2, ids=lambda m: m.name)
+def test_second_blind_set_patch_applies_once_and_its_folders_exist(m):
+    # the second blind set (docs/mutation.md) stays runnable: each text once in the package, folders present
+    for path, old, new in m.patches:
+        where, why = MUTATE.locate(ROOT, path, old)
+        assert where == path, f"{m.name}: {why}"
+        assert new != old
+    folders = [t for t in m.tests if t.startswith("tests/")]
+    assert folders and all((ROOT / f).is_dir() for f in folders), m.tests
+    assert len({b.name for b in BLIND2}) == len(BLIND2)

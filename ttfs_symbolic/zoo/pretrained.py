@@ -254,7 +254,7 @@ def mnist_images(split: str, start: int, n: int, size: int = 224):
     ``start .. start + n`` of the split (the test split has 10,000, train 50,000).
     """
     x, y = load_mnist(split)
-    if not 0 <= start and start + n <= x.shape[0]:
+    if not (0 <= start and 0 <= n and start + n <= x.shape[0]):
         raise ValueError(f"MNIST {split} has {x.shape[0]} images; asked for {start}..{start + n}")
     x, y = x[start:start + n], y[start:start + n]
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
