@@ -211,7 +211,9 @@ BLIND = (
 )
 
 
-def main(argv=None) -> int:
+def blind_main(mutations, argv=None) -> int:
+    """The command line of a blind set (this one and mutations_blind2.py): list, or run each mutation
+    against its area's folders and print the table, the kill rate per area and overall, the survivors."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="run only this mutation (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the mutations and their test folders")
@@ -219,11 +221,11 @@ def main(argv=None) -> int:
     parser.add_argument("--tests", help="run every mutation against these test folders instead of its area's "
                         "(space-separated, e.g. \"tests/meta tests/hardening\"): where a survivor's test lives")
     args = parser.parse_args(argv)
-    chosen = [m for m in BLIND if not args.only or m.name in args.only]
+    chosen = [m for m in mutations if not args.only or m.name in args.only]
     if args.only and len(chosen) != len(set(args.only)):
-        parser.error(f"unknown mutation in {args.only}; known: {', '.join(m.name for m in BLIND)}")
+        parser.error(f"unknown mutation in {args.only}; known: {', '.join(m.name for m in mutations)}")
     if args.tests:
-        chosen = [replace(m, tests=("-x", *_DESELECT, *args.tests.split())) for m in chosen]
+        chosen = [replace(m, tests=("-x", *args.tests.split())) for m in chosen]
     if args.list:
         for m in chosen:
             print(f"{m.name} [{m.area}]: {m.what}\n    tests: {' '.join(m.tests)}")
@@ -236,11 +238,21 @@ def main(argv=None) -> int:
     for r in rows:
         lines.append(f"| `{r['mutation'].name}` | {r['mutation'].area} | {r['status']} | {r['seconds']:.0f} |")
     print("\n".join(lines))
+    areas = {}
+    for r in rows:
+        k = areas.setdefault(r["mutation"].area, [0, 0])
+        k[0] += r["status"] == "killed"
+        k[1] += 1
+    print("\nper area: " + ", ".join(f"{a} {k}/{n}" for a, (k, n) in areas.items()))
     print(f"\nkill rate: {killed} of {len(rows)} ({100 * killed / max(len(rows), 1):.0f}%) in {total:.0f} s")
     for r in rows:
         if r["status"] != "killed":
             print(f"  NOT KILLED: {r['mutation'].name} ({r['status']}) {r['test']}")
     return 0 if killed == len(rows) else 1
+
+
+def main(argv=None) -> int:
+    return blind_main(BLIND, argv)
 
 
 if __name__ == "__main__":

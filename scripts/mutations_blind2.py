@@ -21,15 +21,13 @@ mutation's ``what`` says what a user would see (none is an equivalent mutant). T
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mutate import Mutation, run_each  # noqa: E402
+from mutate import Mutation  # noqa: E402
+from mutations_blind import blind_main  # noqa: E402
 
 CLI = ("tests/cli",)
 PAGES = ("tests/pages",)
@@ -464,41 +462,7 @@ BLIND2 = (
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", action="append", help="run only this mutation (repeatable)")
-    parser.add_argument("--list", action="store_true", help="list the mutations and their test folders")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutation (default 300)")
-    parser.add_argument("--tests", help="run every mutation against these test folders instead of its area's "
-                        "(space-separated, e.g. \"tests/meta tests/hardening\"): where a survivor's test lives")
-    args = parser.parse_args(argv)
-    chosen = [m for m in BLIND2 if not args.only or m.name in args.only]
-    if args.only and len(chosen) != len(set(args.only)):
-        parser.error(f"unknown mutation in {args.only}; known: {', '.join(m.name for m in BLIND2)}")
-    if args.tests:
-        chosen = [replace(m, tests=("-x", *args.tests.split())) for m in chosen]
-    if args.list:
-        for m in chosen:
-            print(f"{m.name} [{m.area}]: {m.what}\n    tests: {' '.join(m.tests)}")
-        return 0
-    t0 = time.time()
-    rows = run_each(chosen, timeout=args.timeout)
-    total = time.time() - t0
-    killed = sum(r["status"] == "killed" for r in rows)
-    lines = ["| mutation | area | result | seconds |", "|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| `{r['mutation'].name}` | {r['mutation'].area} | {r['status']} | {r['seconds']:.0f} |")
-    print("\n".join(lines))
-    areas = {}
-    for r in rows:
-        k = areas.setdefault(r["mutation"].area, [0, 0])
-        k[0] += r["status"] == "killed"
-        k[1] += 1
-    print("\nper area: " + ", ".join(f"{a} {k}/{n}" for a, (k, n) in areas.items()))
-    print(f"\nkill rate: {killed} of {len(rows)} ({100 * killed / max(len(rows), 1):.0f}%) in {total:.0f} s")
-    for r in rows:
-        if r["status"] != "killed":
-            print(f"  NOT KILLED: {r['mutation'].name} ({r['status']}) {r['test']}")
-    return 0 if killed == len(rows) else 1
+    return blind_main(BLIND2, argv)
 
 
 if __name__ == "__main__":
