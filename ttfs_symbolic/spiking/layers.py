@@ -69,7 +69,8 @@ class SpikingActivation(nn.Module):
         """Whether the GELU neurons run as one C pass: exact mode, float64 (in float32 torch's GELU, whose
         erf is a cheaper approximation, and the clip pass are faster than libm's erf), ranges that fit."""
         out = self.out
-        return (self.kernel is not None and x.dtype == torch.float64 and not (ctx.calibrating or ctx.record) and ctx.mode_for(out) == "exact"
+        return (self.kernel is not None and x.dtype == torch.float64 and not (ctx.calibrating or ctx.record)
+                and ctx.mode_for(out) == "exact"
                 and self.kernel.f_fn("torch") is torch.nn.functional.gelu and not out.relay and x.numel() > 0
                 and x.is_contiguous() and native.available_for(x) and out.fits(x.shape))
 
