@@ -168,6 +168,63 @@ def test_shift_chosen_by_the_error_proxy():
     assert len(set(proxies.values())) > 1
 
 
+def _fine_factor_product(outlier: float = 1000.0):
+    """An elementwise product like LayerNorm's: a centred factor with per-channel ranges, one channel
+    ``outlier`` times the others, times a positive per-row factor in [0.5, 2]."""
+    g = torch.Generator().manual_seed(3)
+    x1 = torch.randn(256, 16, generator=g, dtype=D)
+    x1[:, 0] *= outlier
+    x2 = 0.5 + 1.5 * torch.rand(256, 1, generator=g, dtype=D)
+    p1 = Population("c", kind="ln_centred")
+    p1.range_kind = "channel"
+    p2 = Population("s", fixed_range=(0.5, 2.0))
+    prod = Product("prod", p1, p2, Population("out"), matmul=False)
+    with torch.no_grad():
+        ctx = Ctx(mode="calibrate")
+        prod(p1.emit(x1, ctx, fresh=True), p2.emit(x2, ctx, fresh=True), ctx)
+    p1.finalize(sigmas=0.0)
+    for i, pop in enumerate([p1, p2, prod.y, prod.out]):
+        if pop is not p1:
+            pop.finalize()
+        pop.window = i + 1
+    return prod, x1, x2
+
+
+def test_shift_of_a_factor_with_per_channel_ranges_follows_each_channels_range():
+    """Each element of a fine factor gets the shift e = r M_c of its own channel (the product's per-element
+    construction), so the shift is chosen on those: the envelope's M (the outlier channel's) would make
+    every other channel's shift look large and pick too small an r, whose layer-I range is wider."""
+    prod, x1, x2 = _fine_factor_product()
+    p1 = prod.p1
+    assert p1.fine
+    from ttfs_symbolic.spiking import SHIFT_CANDIDATES
+
+    M = torch.maximum(p1.fine_a.abs(), p1.fine_b.abs()).reshape(1, -1).numpy()   # per channel
+    X1, X2 = x1.numpy(), np.broadcast_to(x2.numpy(), x1.shape)
+
+    def by_hand(r):   # every element with its own channel's shift; x2 one-signed in [0.5, 2]
+        e1, e2 = r * M, r * 2.0
+        d = np.log(M + e1) - np.log(e1) + math.log(2.0 + e2) - math.log(0.5 + e2)
+        m1, m2 = np.abs(X1) + e1, np.abs(X2) + e2
+        return float(np.mean(((m1 * m2) ** 2 + (e1 * m2) ** 2) * d ** 2))
+
+    hand = {r: by_hand(r) for r in SHIFT_CANDIDATES}
+    assert hand[prod.r] <= 1.05 * min(hand.values()), (prod.r, hand)
+    envelope_r = min(SHIFT_CANDIDATES, key=lambda r: signed_error_proxy(
+        r, X1.ravel(), X2.ravel(), p1.a, p1.b, 0.5, 2.0))
+    assert envelope_r < prod.r
+
+    ex = run(prod, x1, x2)
+    errs = {}
+    for r in (prod.r, envelope_r):
+        prod.r = r
+        prod.y.set_range(*signed_layer1_range(*prod.operands()))
+        with torch.no_grad():
+            q = prod(x1, x2, Ctx(mode="quantized", precision=1024, only=frozenset({id(prod.y)})))
+        errs[r] = _rel_error(q, ex)
+    assert errs[max(errs)] < errs[envelope_r] / 1.15, errs
+
+
 # --------------------------------------------------------------------------- model level
 
 def test_converted_model_product_constructions():

@@ -170,6 +170,21 @@ def test_signed_error_proxy_against_a_hand_computation():
     # a factor that does not change sign is not split: no silent-part terms
     o = SignedOperand.of(0.5, 2.0, 0.1)
     assert not o.split
+    # per-sample ranges (a factor with per-channel ranges): each sample its own shift and layer-I range
+    a1, b1 = np.array([-1.0, -4.0, -0.5]), np.array([2.0, 1.0, 0.5])
+    r = 0.05
+    e1, e2 = r * np.array([2.0, 4.0, 0.5]), r * 3.0
+    d = np.log(np.array([2.0, 4.0, 0.5]) + e1) - np.log(e1) + math.log(3.0 + e2) - math.log(e2)
+    m1, m2 = np.abs(x1) + e1, np.abs(x2) + e2
+    want = np.mean(((m1 * m2) ** 2 + (m1 * e2) ** 2 + (e1 * m2) ** 2) * d ** 2)
+    assert signed_error_proxy(r, x1, x2, a1, b1, -3.0, 1.0) == pytest.approx(want, rel=1e-12)
+    # a one-signed factor's per-sample ranges: its least |x| is each sample's, and no split term
+    a2, b2 = np.array([0.5, 1.0, 0.25]), np.array([2.0, 3.0, 1.0])
+    e2 = r * b2
+    d = np.log(np.array([2.0, 4.0, 0.5]) + e1) - np.log(e1) + np.log(b2 + e2) - np.log(a2 + e2)
+    m2 = np.abs(x2) + e2
+    want = np.mean(((m1 * m2) ** 2 + (e1 * m2) ** 2) * d ** 2)
+    assert signed_error_proxy(r, x1, x2, a1, b1, a2, b2, True, False) == pytest.approx(want, rel=1e-12)
 
 
 # ------------------------------------------------------------------ residual relays have no window

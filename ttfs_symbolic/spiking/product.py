@@ -111,24 +111,40 @@ def signed_layer1_range(o1: SignedOperand, o2: SignedOperand) -> tuple[float, fl
     return (math.log(o1.low + o1.e) + math.log(o2.low + o2.e), math.log(o1.M + o1.e) + math.log(o2.M + o2.e))
 
 
-def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2) -> float:
+def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2,
+                       split1: bool | None = None, split2: bool | None = None) -> float:
     """Expected squared layer-I rounding error of the signed construction with shift r, up to a factor 1/(12 p^2).
 
     Each layer-I neuron's potential is off by up to d_y/(2p) (uniform), so its
     exp-term E is off by about E * d_y/(2p). Per term of the product: the main
     neuron (m1 + e1)(m2 + e2), and where a factor is split, the neurons with
     one silent part, (m1 + e1) e2 and e1 (m2 + e2). ``x1``, ``x2``: samples of
-    the two factors (pairs drawn independently).
+    the two factors (pairs drawn independently). ``a1, b1, a2, b2``: the
+    factors' ranges, one each (floats), or each sample's own range (arrays like
+    ``x1``, ``x2``: per-channel / per-neuron ranges, whose elements get the
+    shifts e = r max|x| and the layer-I ranges of their own neurons, as
+    :meth:`Product._signed_elementwise_fine` builds them). ``split1``,
+    ``split2``: whether a factor is split in two parts (default: from its
+    range; per-element ranges follow the envelope's split, as the product does).
     """
-    o1, o2 = SignedOperand.of(a1, b1, r), SignedOperand.of(a2, b2, r)
-    lo, hi = signed_layer1_range(o1, o2)
-    m1, m2 = np.abs(x1) + o1.e, np.abs(x2) + o2.e
+    def operand(a, b, split):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if split is None:
+            split = bool(a.min() < 0 < b.max()) if a.ndim else SignedOperand.of(float(a), float(b), r).split
+        M = np.maximum(np.abs(a), np.abs(b))
+        low = np.zeros_like(M) if split else np.minimum(np.abs(a), np.abs(b))
+        return split, M, low, r * M
+
+    s1, M1, low1, e1 = operand(a1, b1, split1)
+    s2, M2, low2, e2 = operand(a2, b2, split2)
+    d = np.log(M1 + e1) - np.log(low1 + e1) + np.log(M2 + e2) - np.log(low2 + e2)
+    m1, m2 = np.abs(x1) + e1, np.abs(x2) + e2
     sq = (m1 * m2) ** 2
-    if o2.split:
-        sq = sq + (m1 * o2.e) ** 2
-    if o1.split:
-        sq = sq + (o1.e * m2) ** 2
-    return float(np.mean(sq)) * (hi - lo) ** 2
+    if s2:
+        sq = sq + (m1 * e2) ** 2
+    if s1:
+        sq = sq + (e1 * m2) ** 2
+    return float(np.mean(sq * d ** 2))
 
 
 def _matmul(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
@@ -215,12 +231,27 @@ class Product(nn.Module):
         s1, s2 = self.p1.stats.samples, self.p2.stats.samples
         if not s1 or not s2:
             return
-        x1, x2 = np.concatenate(s1), np.concatenate(s2)
         rng = np.random.default_rng(0)
-        n = min(20000, max(x1.size, x2.size))
-        x1, x2 = rng.choice(x1, n), rng.choice(x2, n)
-        a1, b1, a2, b2 = self.p1.a, self.p1.b, self.p2.a, self.p2.b
-        self.r = min(SHIFT_CANDIDATES, key=lambda r: signed_error_proxy(r, x1, x2, a1, b1, a2, b2))
+        n = min(20000, max(sum(v.size for v in s1), sum(v.size for v in s2)))
+        x1, a1, b1 = self._factor_samples(self.p1, rng, n)
+        x2, a2, b2 = self._factor_samples(self.p2, rng, n)
+        split1, split2 = (o.split for o in self.operands())
+        self.r = min(SHIFT_CANDIDATES,
+                     key=lambda r: signed_error_proxy(r, x1, x2, a1, b1, a2, b2, split1, split2))
+
+    def _factor_samples(self, pop: Population, rng, n: int):
+        """``n`` of a factor's calibration samples drawn with replacement, with the range(s) the product
+        gives them: each sample's own neuron's where an elementwise product uses per-channel / per-neuron
+        ranges (:meth:`_signed_elementwise_fine`), else the factor's one range."""
+        st = pop.stats
+        x = np.concatenate(st.samples)
+        pick = rng.integers(0, x.size, n)
+        fine = (not self.matmul and (self.p1.fine or self.p2.fine) and pop.fine
+                and len(st.sample_idx) == len(st.samples))
+        if not fine:
+            return x[pick], pop.a, pop.b
+        a, b = pop.sample_ranges(np.concatenate(st.sample_idx)[pick])
+        return x[pick], a, b
 
     def _layer1_range(self):
         if self.construction == "paper":
