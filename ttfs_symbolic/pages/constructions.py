@@ -544,7 +544,11 @@ def signed_product_page() -> str:
         "$(|x_1| + e_1)e_2$ and $e_1(|x_2| + e_2)$, small when $r$ is. A smaller $r$ widens layer I's range "
         "($d_y$ grows like $2\\log(1/r)$): calibration picks $r$ from "
         f"{{1e-3, ..., 0.5}} to minimise the expected squared error on the calibration samples "
-        "(`spiking.signed_error_proxy`); conversion files record it.",
+        "(`spiking.signed_error_proxy`); conversion files record it. Where a factor of an elementwise "
+        "product has per-channel ranges (LayerNorm's centred values), each element has the shift "
+        "$e = r M_c$ of its own channel and the layer-I range that follows, and the proxy gives each "
+        "calibration sample its own channel's range: with the envelope's $M$ (an outlier channel's) the "
+        "other channels' shifts look large and too small an $r$ is picked.",
         "",
         "Proof: `python -m proofs.signed_product` (the split, the factorisation of the pair sum, the four "
         "one-signedness cases of the corrections, symbolic K, the error statement, and the library's own "
