@@ -384,3 +384,38 @@ def test_error_budget_text(tok):
     eb = error_budget(snn, batch, precision=128, curve=(32, 128), progress=False)
     assert eb.total_error > 0 and abs(sum(g["share"] for g in eb.groups.values()) - 1) < 1e-9
     assert eb.curve[128] < eb.curve[32]
+
+
+def test_text_default_takes_the_calibrated_variance_end(tok):
+    """The default preset of a text model ends each folded variance at its calibrated end (the family's
+    adjustment, measured better on MiniLM), capped at the proven bound; ``variance_end="bound"`` restores
+    the bound; a vision model and the paper preset keep the bound; a bad value is refused by name."""
+    from ttfs_symbolic.conversion.convert import preset_settings
+    from ttfs_symbolic.spiking import SpikingLayerNorm
+    from helpers import tiny_vit
+
+    model = make("bert")
+    batch = tok(SENTENCES, padding=True, return_tensors="pt")
+    snn = build_spiking(model)
+    assert preset_settings("accurate", snn)["variance_end"] == "calibrated"
+    assert preset_settings("accurate", snn, variance_end="bound")["variance_end"] == "bound"
+    assert preset_settings("paper", snn)["variance_end"] == "bound"
+    assert preset_settings("accurate", build_spiking(tiny_vit()))["variance_end"] == "bound"
+
+    ends = {}
+    for end in ("calibrated", "bound"):
+        s = convert(model, batch, progress=False, variance_end=None if end == "calibrated" else end)
+        assert s.calibration["variance_end"] == end
+        lns = [m for m in s.modules() if isinstance(m, SpikingLayerNorm)]
+        assert lns and all(m.rsqrt.relay for m in lns)
+        ends[end] = [(float(torch.as_tensor(m.var.range_pair()[1]).max()), m.var.stats.hi, m.variance_bound())
+                     for m in lns]
+        out = s(batch, dtype=torch.float64)
+        assert s.last_clipping["clipped"] == 0
+        torch.testing.assert_close(out, reference(model, batch), rtol=1e-9, atol=1e-9)
+    for (b, seen, bound), (b_bound, _, bound2) in zip(ends["calibrated"], ends["bound"]):
+        assert b_bound == pytest.approx(bound2, rel=1e-12)
+        assert seen <= b <= bound * (1 + 1e-12)
+    assert any(b < 0.5 * bound for b, _, bound in ends["calibrated"])   # the bound is loose for text
+    with pytest.raises(ValueError, match="variance_end must be one of bound, calibrated"):
+        convert(model, batch, progress=False, variance_end="tight")

@@ -101,3 +101,28 @@ def test_sigma_ranges_do_not_depend_on_how_calibration_splits_the_batches():
     whole.finalize(sigmas=2.0)
     assert torch.allclose(two.fine_a, whole.fine_a, rtol=0, atol=1e-12)
     assert torch.allclose(two.fine_b, whole.fine_b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("end, b, need", [("bound", 100.0, 0.0), ("calibrated", 4.0, 0.25)])
+def test_variance_end_bound_or_calibrated(end, b, need):
+    """A variance with a proven bound (folded rsqrt): ``variance_end="bound"`` ends it at the bound, which no
+    held-out value can pass (margin 0); ``calibrated`` at the calibration's largest value, 4, which a
+    held-out 5 passes by a quarter of it: a scale's ends are widened relatively (its least divided by
+    1 + margin, its largest times it), so the margin then holds the 5. (On the linear code a variance
+    starts at its bound 0.)"""
+    def var_pop():
+        p = Population("v", kind="ln_var", lower_bound=0.0)
+        p.scale_low = True
+        p.upper_fn = lambda: 100.0
+        p.range_kind = "channel"
+        return p
+
+    p = var_pop()
+    p.observe(torch.tensor([[1.0], [2.0], [4.0]], dtype=D))
+    p.finalize(sigmas=0.0, variance_end=end)
+    assert (float(p.fine_a.min()), float(p.fine_b.max())) == pytest.approx((0.0, b))
+    held = var_pop()
+    held.observe(torch.tensor([[3.0], [5.0]], dtype=D))
+    assert p.margin_needed(held.stats) == pytest.approx(need, abs=1e-12)
+    p.finalize(sigmas=0.0, margin=need, variance_end=end)
+    assert float(p.fine_b.max()) == pytest.approx(100.0 if end == "bound" else 5.0)

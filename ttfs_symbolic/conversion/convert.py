@@ -20,7 +20,7 @@ from .. import spiking
 from ..data.inputs import batches  # noqa: F401  (re-export)
 from ..progress import Progress  # noqa: F401  (re-export)
 from ..spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_CONSTRUCTIONS,  # noqa: F401 (re-export)
-                       RANGE_KINDS, RESIDUAL_MODES, RSQRT_MODES, Ctx, PopStats, Population, Product)
+                       RANGE_KINDS, RESIDUAL_MODES, RSQRT_MODES, VARIANCE_ENDS, Ctx, PopStats, Population, Product)
 # re-exported: the network's configuration is read from its layers (ttfs_symbolic.spiking.model)
 from ..spiking.model import (SpikingModel, configuration, product_construction, residual_mode, rsqrt_mode,  # noqa: F401
                              structure)
@@ -158,11 +158,12 @@ def _reset_stats(pops, range_kind: str):
 
 
 def _finalize_all(snn, pops, held: _HeldOut | None, *, percentile, margin, sigmas, optimize_for, codes,
-                  max_margin: float, headroom: float) -> dict:
+                  max_margin: float, headroom: float, variance_end: str = "bound") -> dict:
     """Set every layer's range and code from the statistics; with held-out statistics, first the margin
     each layer needs so that no held-out value clips (at most ``max_margin``), then the ranges from all
     the data widened by it. Returns {layer: margin} (empty without a held-out part)."""
-    kw = dict(percentile=percentile, sigmas=sigmas, optimize_for=optimize_for, codes=codes, headroom=headroom)
+    kw = dict(percentile=percentile, sigmas=sigmas, optimize_for=optimize_for, codes=codes, headroom=headroom,
+              variance_end=variance_end)
     margins = {}
     if held is not None and any(st.n_seen for st in held.stats):
         for p in pops:
@@ -181,7 +182,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
               sigmas: float = 6.0, optimize_for: int | None = None, residual: str | None = None,
               codes: str = "linear", rsqrt: str | None = None, holdout: float = 0.0,
               precision: int | None = None, max_margin: float = 1.0, headroom: float = 1.0,
-              preset: str | None = None) -> nn.Module:
+              variance_end: str = "bound", preset: str | None = None) -> nn.Module:
     """Record every layer's range over ``data`` and set [a, b] (Algorithm 1).
 
     The pass runs the spiking network's equations in float64 without clipping
@@ -218,6 +219,11 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     ``headroom`` (>= 1): log-coded layers' far ends are widened by this
     factor, and a variance's least value divided by it (:meth:`Population.apply_headroom`):
     values beyond the calibration data cost the log code little room.
+    ``variance_end``: the upper end of a variance whose rsqrt is folded
+    (``rsqrt="folded"``): ``bound``, the largest the network proves (no
+    variance ever clips), or ``calibrated``, the calibration's (with the
+    held-out margin and headroom, capped at the bound), narrower where the
+    bound is loose (:meth:`Population.finalize`).
     ``holdout`` (a fraction, e.g. 0.2): every round(1/holdout)-th item is held
     out; the ranges fitted on the rest are checked on it, each layer gets the
     margin (at most ``max_margin``) that its held-out values need not to clip,
@@ -231,6 +237,8 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     """
     check_convert_args(batch_size, percentile, margin)
     _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom)
+    if variance_end not in VARIANCE_ENDS:
+        raise ValueError(f"variance_end must be one of {', '.join(VARIANCE_ENDS)}, got {variance_end!r}")
     pops = snn.populations()
     products = [(m, m.construction, m.r) for m in snn.modules() if isinstance(m, Product)]
     before = (structure(snn), [p.state() for p in pops], getattr(snn, "calibration", None))
@@ -238,7 +246,7 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
         return _calibrate(snn, pops, data, batch_size, progress, range_kind, product, residual, rsqrt, holdout,
                           precision, preset, dict(percentile=percentile, margin=margin, sigmas=sigmas,
                                                   optimize_for=optimize_for, codes=codes, max_margin=max_margin,
-                                                  headroom=headroom))
+                                                  headroom=headroom, variance_end=variance_end))
     except BaseException:
         # a calibration that fails (bad data, an interrupt) leaves the model as it was, not half-calibrated
         shape, states, calibration = before
@@ -284,7 +292,8 @@ def _calibrate(snn, pops, data, batch_size, progress, range_kind, product, resid
     snn.calibration = {"images": seen, "percentile": percentile, "margin": margin, "range_kind": range_kind,
                        "sigmas": opts["sigmas"], "optimize_for": opts["optimize_for"], "residual": residual_mode(snn),
                        "codes": codes, "rsqrt": rsqrt_mode(snn), "holdout": holdout, "precision": precision,
-                       "max_margin": opts["max_margin"], "headroom": opts["headroom"], "preset": preset,
+                       "max_margin": opts["max_margin"], "headroom": opts["headroom"],
+                       "variance_end": opts["variance_end"], "preset": preset,
                        "holdout_margin_max": max(margins.values(), default=0.0)}
     _acts.check_activations(snn)   # each activation module against its formula on the calibrated range
     return snn
@@ -397,12 +406,16 @@ def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> d
     A preset's ``residual="synapses"`` falls back to ``neuron`` for a model
     whose family cannot carry its sums by synapses (post-norm EVA blocks); an
     explicit ``residual="synapses"`` is refused for it by :func:`set_residual`.
+    The family's own adjustments (``snn.family_settings(preset)``: text
+    models' ``variance_end``) come between the preset's and the overrides.
     """
     out = check_preset(preset)
     if snn is not None and out["residual"] == "synapses":
         why = snn.residual_synapses_unsupported()
         if why:
             out["residual"] = "neuron"
+    if snn is not None and hasattr(snn, "family_settings"):
+        out.update(snn.family_settings(preset))
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out
 
@@ -412,7 +425,8 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
             pretrained: bool = False, activations=None, range_kind: str | None = None, product: str | None = None,
             sigmas: float | None = None, optimize_for: int | None = None, residual: str | None = None,
             codes: str | None = None, rsqrt: str | None = None, holdout: float | None = None,
-            headroom: float | None = None, precision: int | None = None, **timm_kwargs) -> nn.Module:
+            headroom: float | None = None, variance_end: str | None = None, precision: int | None = None,
+            **timm_kwargs) -> nn.Module:
     """Algorithm 1: a calibrated spiking model from a timm ViT (instance or name), or any registered family.
 
     Text models (:mod:`ttfs_symbolic.families.bert`): a transformers ``BertModel``
@@ -426,7 +440,8 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
     ``product`` (``signed`` or ``paper``, eq. 24-27), ``residual``
     (``neuron`` or ``synapses``: :func:`set_residual`), ``rsqrt`` (``neuron``
     or ``folded``: :func:`set_rsqrt`), ``codes`` (``linear`` or ``auto``),
-    ``holdout``, ``headroom`` and ``sigmas``: see :func:`calibrate`. ``precision=p``
+    ``holdout``, ``headroom``, ``variance_end`` and ``sigmas``: see :func:`calibrate`
+    (the family may adjust its preset: :func:`preset_settings`). ``precision=p``
     calibrates for time precision p (precision-aware; None: on exact values).
 
     ``pretrained=True`` with a model name downloads timm's weights (needs the
@@ -443,6 +458,7 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
         snn = build_spiking(ann, softmax_max=softmax_max)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     settings = preset_settings(preset, snn, range_kind=range_kind, product=product, residual=residual,
-                               rsqrt=rsqrt, codes=codes, holdout=holdout, sigmas=sigmas, headroom=headroom)
+                               rsqrt=rsqrt, codes=codes, holdout=holdout, sigmas=sigmas, headroom=headroom,
+                               variance_end=variance_end)
     return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
                      progress=progress, optimize_for=optimize_for, precision=precision, preset=preset, **settings)

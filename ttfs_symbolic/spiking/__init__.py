@@ -5,7 +5,8 @@ their calibration and emitting stage in :mod:`.calibration` and :mod:`.emission`
 from .context import (CHECK_MODES, DEFAULT_CHECK, SAMPLE_EVERY, ClippingWarning, Ctx, finish_call, make_ctx,
                       warn_clipping)
 from .kernels import (CHANNEL_DIMS, CODE_CHOICES, CODE_KINDS, DEFAULT_RESIDUAL, FINE_KINDS, HEAD_KINDS, LOG_SHIFTS,
-                      MAX_RANGE_ABS, RANGE_KINDS, RESIDUAL_MODES, input_kernel, log_kernel, output_kernel)
+                      MAX_RANGE_ABS, RANGE_KINDS, RESIDUAL_MODES, VARIANCE_ENDS, input_kernel, log_kernel,
+                      output_kernel)
 from .layers import (DEFAULT_RSQRT, RSQRT_MODES, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax,
                      channel_squares, fold_rsqrt, monotone_image)
 from .model import SpikingModel, configuration, product_construction, residual_mode, rsqrt_mode, structure
@@ -18,7 +19,7 @@ __all__ = [
     "CHECK_MODES", "DEFAULT_CHECK", "SAMPLE_EVERY", "Ctx", "ClippingWarning", "make_ctx", "warn_clipping",
     "finish_call", "OPTIMAL_TRIMS", "optimal_range", "PopStats", "SAMPLES", "seed_samples", "RANGE_KINDS",
     "RESIDUAL_MODES", "DEFAULT_RESIDUAL", "FINE_KINDS", "HEAD_KINDS", "CHANNEL_DIMS", "CODE_KINDS",
-    "LOG_SHIFTS", "CODE_CHOICES", "input_kernel", "output_kernel", "log_kernel", "MAX_RANGE_ABS", "Population",
+    "LOG_SHIFTS", "CODE_CHOICES", "VARIANCE_ENDS", "input_kernel", "output_kernel", "log_kernel", "MAX_RANGE_ABS", "Population",
     "terms", "shift_for", "layer1_range", "PRODUCT_CONSTRUCTIONS", "DEFAULT_PRODUCT", "SHIFT_CANDIDATES",
     "DEFAULT_SHIFT", "SignedOperand", "signed_log_kernel", "signed_layer1_range", "signed_error_proxy",
     "Product", "SpikingLinear", "SpikingActivation", "SpikingLayerNorm", "RSQRT_MODES", "DEFAULT_RSQRT",

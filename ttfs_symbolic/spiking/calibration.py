@@ -87,7 +87,8 @@ class PopulationCalibration:
         st.add_moments(lo_t, hi_t, s1, m2, rows)
 
     def finalize(self, percentile: float = 100.0, margin: float = 0.0, sigmas: float = 6.0,
-                 optimize_for: int | None = None, codes: str = "linear", headroom: float = 1.0):
+                 optimize_for: int | None = None, codes: str = "linear", headroom: float = 1.0,
+                 variance_end: str = "bound"):
         """Range from calibration: [lo, hi] at the percentile, widened by margin*(hi - lo).
 
         Per-channel and per-neuron ranges (``range_kind``) hold each neuron's (channel's) observed
@@ -98,8 +99,13 @@ class PopulationCalibration:
         the calibration samples (:func:`optimal_range`), instead of min/max or the percentile.
         ``codes="auto"``: afterwards the layer's code is the one of least rounding error
         (:meth:`choose_code`). ``headroom``: then :meth:`apply_headroom`.
+        ``variance_end``: a layer with a proven upper bound (``upper_fn``: a
+        variance whose rsqrt is folded) ends at that bound (``bound``) or at
+        its calibrated end capped at it (``calibrated``; the held-out margin
+        then applies to it as to any calibrated end).
         """
         self.code, self.log_r = "linear", None
+        self.upper_calibrated = variance_end == "calibrated"
         if self.range_fn is not None:
             self.set_range(*self.range_fn())
         elif self.fixed_range is None:
@@ -137,11 +143,13 @@ class PopulationCalibration:
                 lo = torch.minimum(lo, mean - sigmas * std)
                 hi = torch.maximum(hi, mean + sigmas * std)
             width = torch.maximum(hi - lo, 1e-6 * torch.clamp(hi.abs(), min=1.0))
-            lo, hi = lo - margin * width, hi + margin * width
-            if self.scale_low:
-                lo = lo_seen / (1.0 + margin)
-            if self.upper_fn is not None:   # (the proven bound, not the calibrated end: see fold_rsqrt)
-                hi = torch.full_like(hi, float(self.upper_fn()))
+            if self.scale_low:   # a scale: both ends on a relative scale, as margin_needed measures them
+                lo, hi = lo_seen / (1.0 + margin), hi * (1.0 + margin)
+            else:
+                lo, hi = lo - margin * width, hi + margin * width
+            if self.upper_fn is not None:   # the proven bound, or the calibrated end capped at it
+                bound = torch.full_like(hi, float(self.upper_fn()))
+                hi = torch.minimum(hi, bound) if self.upper_calibrated else bound
             if self.lower_bound is not None:
                 lo = torch.clamp(lo, min=self.lower_bound)
             if self.upper_bound is not None:
@@ -158,7 +166,8 @@ class PopulationCalibration:
             lo = float(np.percentile(allv, 100.0 - percentile))
             hi = float(np.percentile(allv, percentile))
         width = max(hi - lo, 1e-6 * max(1.0, abs(hi)))
-        lo, hi = (lo / (1.0 + margin) if self.scale_low else lo - margin * width), hi + margin * width
+        lo, hi = (lo / (1.0 + margin), hi * (1.0 + margin)) if self.scale_low else \
+            (lo - margin * width, hi + margin * width)
         if self.pin_low is not None:
             lo = self.pin_low
         if self.lower_bound is not None:
@@ -166,7 +175,8 @@ class PopulationCalibration:
         if self.upper_bound is not None:
             hi = min(hi, self.upper_bound)
         if self.upper_fn is not None:
-            hi = max(float(self.upper_fn()), lo + max(1e-12, abs(lo) * 1e-6))
+            hi = min(hi, float(self.upper_fn())) if self.upper_calibrated else float(self.upper_fn())
+            hi = max(hi, lo + max(1e-12, abs(lo) * 1e-6))
         self.set_range(lo, hi)
 
     def margin_needed(self, held: PopStats) -> float:
@@ -191,8 +201,9 @@ class PopulationCalibration:
         low = (a / lo.clamp(min=1e-300) - 1.0) if self.scale_low else (a - lo) / w
         if self.pin_low is not None or (self.lower_bound is not None and bool((a <= self.lower_bound).all())):
             low = torch.zeros_like(low)
-        high = (hi - b) / w
-        if self.upper_fn is not None or (self.upper_bound is not None and bool((b >= self.upper_bound).all())):
+        high = (hi / b.clamp(min=1e-300) - 1.0) if self.scale_low else (hi - b) / w
+        if (self.upper_fn is not None and not self.upper_calibrated) \
+                or (self.upper_bound is not None and bool((b >= self.upper_bound).all())):
             high = torch.zeros_like(high)
         need = float(torch.maximum(low, high).max())
         return max(0.0, need) if math.isfinite(need) else 0.0

@@ -41,6 +41,8 @@ CODE_KINDS = frozenset({"patch_embed", "residual", "ln_mean", "ln_centred", "ln_
 LOG_SHIFTS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
 #: the codes calibration may give layers: ``auto`` (per layer, the one of least rounding error) or ``linear``
 CODE_CHOICES = ("auto", "linear")
+#: the upper end of a variance whose rsqrt is folded: the bound the network proves, or the calibrated end
+VARIANCE_ENDS = ("bound", "calibrated")
 
 _INPUT_KERNELS: dict = {}
 _OUTPUT_KERNELS: dict = {}

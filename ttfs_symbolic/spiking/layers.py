@@ -107,14 +107,13 @@ class SpikingLayerNorm(nn.Module):
     def set_rsqrt(self, mode: str):
         """``neuron`` (the paper) or ``folded`` (:func:`fold_rsqrt`).
 
-        Folded, the variance's upper end is the bound the network proves, the
-        mean over the channels of the larger square of each centred channel's
-        range ends (:meth:`variance_bound`), so no variance ever clips. The
-        calibrated end (capped at that bound) was measured too, on 2026-12-05:
-        it helped the MiniLM encoders a little (all-MiniLM-L6-v2 at p = 1024:
-        0.99% -> 0.91%) and hurt DINOv2 ViT-S/14 more (0.89% -> 1.37% on 32
-        unseen digits, no variance clipping in either), so the bound stays
-        (docs/guide/precision.md).
+        Folded, the variance's upper end is (calibration's ``variance_end``)
+        the bound the network proves, the mean over the channels of the larger
+        square of each centred channel's range ends (:meth:`variance_bound`),
+        so no variance ever clips; or the calibrated end capped at that bound.
+        Text models take the calibrated end by default, vision models the bound
+        (:meth:`ttfs_symbolic.families.bert.SpikingBert.family_settings` has
+        the measurements; docs/guide/precision.md).
         """
         fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, mode == "folded", self.variance_bound)
 
@@ -194,7 +193,8 @@ def fold_rsqrt(pop: Population, var: Population, kernel: InputKernel, folded: bo
     input transform f(v) = log((v + eps)^(-1/2) + e) (Theorem 4.1 holds for any
     differentiable f): no neuron, no rounding, and its range is the image of
     the variance's, so it never clips. ``var``'s upper end is then ``bound()``,
-    the largest value the network proves it can take, so the variance never clips either.
+    the largest value the network proves it can take, so the variance never clips either
+    (or, with calibration's ``variance_end="calibrated"``, its calibrated end capped at it).
     """
     pop.relay = folded
     pop.range_fn = (lambda: monotone_image(var, kernel)) if folded else None

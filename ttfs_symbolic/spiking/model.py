@@ -46,6 +46,11 @@ class SpikingModel(nn.Module):
         """Why ``residual="synapses"`` cannot carry this model's sums (None: it can)."""
         return None
 
+    def family_settings(self, preset: str) -> dict:
+        """The settings of ``preset`` this family changes (:func:`ttfs_symbolic.conversion.convert.preset_settings`
+        puts them on the preset's, below the user's own): none by default."""
+        return {}
+
     def layer_rates(self) -> dict[str, float]:
         """Firing rate of each layer's output, by layer name, from the counters of the recorded calls."""
         return {p.pname: p.stats.spikes / p.stats.neurons for p in self.populations() if p.stats.neurons}
@@ -147,7 +152,7 @@ def configuration(snn: nn.Module) -> dict:
     cal = getattr(snn, "calibration", {}) or {}
     return {"preset": cal.get("preset"), "product": product_construction(snn), "residual": residual_mode(snn),
             "rsqrt": rsqrt_mode(snn), "range_kind": cal.get("range_kind"), "codes": cal.get("codes", "linear"),
-            "calibrated_at": cal.get("precision")}
+            "variance_end": cal.get("variance_end"), "calibrated_at": cal.get("precision")}
 
 
 def structure(snn: nn.Module) -> dict:

@@ -73,6 +73,8 @@ class Population(PopulationCalibration, PopulationEmission, nn.Module):
         #: a bound the network proves for the upper end (a callable giving a float), used instead of the
         #: calibrated one when set (LayerNorm's variance: the mean of its centred inputs' squared extremes)
         self.upper_fn = None
+        #: whether the upper end is the calibrated one capped at ``upper_fn``'s bound (finalize's variance_end)
+        self.upper_calibrated = False
         self.a = math.nan
         self.b = math.nan
         #: per-channel / per-neuron ranges (float64 tensors broadcasting against the values without the
