@@ -371,10 +371,19 @@ ISSUE23 = (
        SPIKING, "        st.lo = min(st.lo, lo)\n", "        st.lo = lo\n", MOD, "-k", "layer_range"),
     # ---- signed product
     _m("signed_proxy_no_range_factor", "spiking", "the signed product's shift proxy without its range factor "
-       "(hi - lo)^2", SPIKING, "    return float(np.mean(sq)) * (hi - lo) ** 2\n", "    return float(np.mean(sq))\n",
+       "(hi - lo)^2", SPIKING, "    return float(np.mean(sq * d ** 2))\n", "    return float(np.mean(sq))\n",
        MOD, "-k", "signed_error_proxy"),
     _m("signed_proxy_no_split_term", "spiking", "the signed product's shift proxy without a split factor's term",
-       SPIKING, "        sq = sq + (m1 * o2.e) ** 2\n", "        sq = sq\n", MOD, "-k", "signed_error_proxy"),
+       SPIKING, "        sq = sq + (m1 * e2) ** 2\n", "        sq = sq\n", MOD, "-k", "signed_error_proxy"),
+    _m("signed_shift_on_envelope", "spiking", "the shift of a factor with per-channel ranges chosen on the "
+       "envelope's range (the outlier channel's), not each element's own", "ttfs_symbolic/spiking/product.py",
+       "        if not fine:\n            return x[pick], pop.a, pop.b\n",
+       "        if True:\n            return x[pick], pop.a, pop.b\n",
+       "tests/conversion/test_finite_precision.py", "-k", "per_channel_ranges_follows"),
+    _m("variance_end_calibrated_ignored", "spiking", "variance_end='calibrated' ends the variance at the bound "
+       "all the same", "ttfs_symbolic/spiking/calibration.py",
+       "                hi = torch.minimum(hi, bound) if self.upper_calibrated else bound\n",
+       "                hi = bound\n", "tests/spiking/test_calibration_statistics.py", "-k", "variance_end"),
     _m("log_code_r_zero_accepted", "log code", "a layer's log code with shift ratio 0 accepted",
        SPIKING, "or not (0 < log_r < math.inf):", "or not (0 <= log_r < math.inf):", MOD, "-k", "log_code"),
     # ---- residual relays
@@ -458,7 +467,7 @@ ISSUE23 = (
        "        if fam.matches(model):\n", "        if not fam.matches(model):\n", MOD, "-k", "families"),
     # ---- presets
     _m("preset_accurate_headroom_1", "presets", "the accurate preset's headroom 1 instead of 2", PRESETS,
-       '"holdout": 0.2, "sigmas": 6.0, "headroom": 2.0}', '"holdout": 0.2, "sigmas": 6.0, "headroom": 1.0}',
+       '"holdout": 0.2, "sigmas": 6.0, "headroom": 2.0,', '"holdout": 0.2, "sigmas": 6.0, "headroom": 1.0,',
        G, "-k", "presets"),
     _m("preset_paper_residual_synapses", "presets", "the paper preset with residual synapses", PRESETS,
        '"paper": {"product": "paper", "range_kind": "layer", "residual": "neuron"',

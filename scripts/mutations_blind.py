@@ -102,8 +102,8 @@ BLIND = (
     # ---------------- spiking
     _b("b_margin_low_sign", "spiking",
        "a layer-wide range's margin moves its low end up (lo + margin*width): margin narrows the range",
-       P + "spiking/calibration.py", "if self.scale_low else lo - margin * width), hi + margin * width",
-       "if self.scale_low else lo + margin * width), hi + margin * width", SPK),
+       P + "spiking/calibration.py", "            (lo - margin * width, hi + margin * width)\n",
+       "            (lo + margin * width, hi + margin * width)\n", SPK),   # (the line moved on 2026-12-06)
     _b("b_sigmas_narrow_low", "spiking",
        "per-channel ranges take max(lo, mean - k std) for the low end: sigmas narrow the range instead of widening",
        P + "spiking/calibration.py", "lo = torch.minimum(lo, mean - sigmas * std)",

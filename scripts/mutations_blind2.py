@@ -343,8 +343,8 @@ BLIND2 = (
     _b("spiking_margin_narrows_low", "spiking",
        "a layer's calibration margin moves its lower end up (sign error) instead of widening it",
        P + "spiking/calibration.py",
-       "        lo, hi = (lo / (1.0 + margin) if self.scale_low else lo - margin * width), hi + margin * width\n",
-       "        lo, hi = (lo / (1.0 + margin) if self.scale_low else lo + margin * width), hi + margin * width\n", SPK),
+       "            (lo - margin * width, hi + margin * width)\n",
+       "            (lo + margin * width, hi + margin * width)\n", SPK),   # (the line moved on 2026-12-06)
     # ------------------------------------------------------------------ conversion
     _b("conversion_file_t_ref", "conversion",
        "the conversion file's T_ref is written from a instead of b (window + a/d)",
