@@ -228,11 +228,11 @@ def test_convert_arguments_at_their_bounds_pass():
 def test_presets_settings():
     assert presets.check_preset("paper") == {"product": "paper", "range_kind": "layer", "residual": "neuron",
                                              "rsqrt": "neuron", "codes": "linear", "holdout": 0.0, "sigmas": 6.0,
-                                             "headroom": 1.0}
+                                             "headroom": 1.0, "variance_end": "bound"}
     acc = presets.check_preset("accurate")
     assert acc["product"] == "signed" and acc["residual"] == "synapses" and acc["rsqrt"] == "folded"
     assert acc["range_kind"] == "channel" and acc["codes"] == "auto" and acc["holdout"] == 0.2
-    assert acc["headroom"] == 2.0
+    assert acc["headroom"] == 2.0 and acc["variance_end"] == "bound"   # (text families adjust it)
     assert presets.DEFAULT_PRESET == "accurate"
     with pytest.raises(ValueError, match="unknown preset 'fast'; choose one of paper, accurate"):
         presets.check_preset("fast")
