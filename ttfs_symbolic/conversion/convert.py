@@ -236,9 +236,8 @@ def calibrate(snn: nn.Module, data, batch_size: int = 32, percentile: float = 10
     :func:`convert`).
     """
     check_convert_args(batch_size, percentile, margin)
-    _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom)
-    if variance_end not in VARIANCE_ENDS:
-        raise ValueError(f"variance_end must be one of {', '.join(VARIANCE_ENDS)}, got {variance_end!r}")
+    _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom,
+                            variance_end)
     pops = snn.populations()
     products = [(m, m.construction, m.r) for m in snn.modules() if isinstance(m, Product)]
     before = (structure(snn), [p.state() for p in pops], getattr(snn, "calibration", None))
@@ -312,7 +311,8 @@ def _reduce(pops, ctx, seen, **kw) -> int:
     return reduce_calibration(pops, seen, ctx=ctx, **kw)
 
 
-def _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom):
+def _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, precision, max_margin, headroom,
+                            variance_end="bound"):
     if not (isinstance(sigmas, (int, float)) and not isinstance(sigmas, bool) and sigmas >= 0
             and math.isfinite(sigmas)):
         raise ValueError(f"sigmas must be a finite number >= 0, got {sigmas!r}")
@@ -329,6 +329,8 @@ def _check_calibration_args(sigmas, optimize_for, range_kind, codes, holdout, pr
         raise ValueError(f"max_margin must be a finite number >= 0, got {max_margin!r}")
     if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not 1 <= headroom < math.inf:
         raise ValueError(f"headroom must be a finite number >= 1, got {headroom!r}")
+    if variance_end not in VARIANCE_ENDS:
+        raise ValueError(f"variance_end must be one of {', '.join(VARIANCE_ENDS)}, got {variance_end!r}")
 
 
 def set_rsqrt(snn: nn.Module, mode: str) -> nn.Module:
@@ -414,7 +416,7 @@ def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> d
         why = snn.residual_synapses_unsupported()
         if why:
             out["residual"] = "neuron"
-    if snn is not None and hasattr(snn, "family_settings"):
+    if snn is not None:
         out.update(snn.family_settings(preset))
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out

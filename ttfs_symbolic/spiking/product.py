@@ -130,7 +130,7 @@ def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2,
     def operand(a, b, split):
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         if split is None:
-            split = bool(a.min() < 0 < b.max()) if a.ndim else SignedOperand.of(float(a), float(b), r).split
+            split = bool(a.min() < 0 < b.max())   # (SignedOperand.of's split, over the envelope)
         M = np.maximum(np.abs(a), np.abs(b))
         low = np.zeros_like(M) if split else np.minimum(np.abs(a), np.abs(b))
         return split, M, low, r * M
