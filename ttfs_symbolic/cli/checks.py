@@ -26,7 +26,7 @@ BOUNDS = {
     "--batch-size": (1, 1 << 20), "--limit": (1, 1 << 40), "--img-size": (1, 16384), "--threads": (1, 4096),
     "--mean": (-1e6, 1e6), "--std": (1e-6, 1e6), "--crop-pct": (0.01, 4.0), "--margin": (0.0, 100.0),
     "--sigmas": (0.0, 1000.0), "--calib": (1, 1 << 20), "--inputs": (1, 1 << 20),
-    "--precision": (1, MAX_PRECISION),
+    "--precision": (1, MAX_PRECISION), "--holdout": (0.0, 0.5), "--headroom": (1.0, 1000.0),
 }
 
 

@@ -101,6 +101,20 @@ def register(subparsers):
     p.add_argument("--residual", default=None, choices=("neuron", "synapses"),
                    help="residual sums as identity neurons (the paper) or as synapses into the next "
                         "LayerNorm (no rounding of the sum; default: the preset's)")
+    p.add_argument("--rsqrt", default=None, choices=("neuron", "folded"),
+                   help="LayerNorm's (v + eps)^(-1/2) as its own neuron (the paper) or folded into the "
+                        "product's input transform (default: the preset's)")
+    p.add_argument("--codes", default=None, choices=("linear", "auto"),
+                   help="spike codes: linear everywhere (the paper) or each layer's code of least rounding "
+                        "error, linear or log (default: the preset's)")
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                   help="fraction in [0, 0.5] of the calibration data held out to check and widen the ranges "
+                        "(default: the preset's)")
+    p.add_argument("--headroom", type=float, default=None, metavar="H",
+                   help="log-coded ranges' far ends widened by this factor >= 1 (default: the preset's)")
+    p.add_argument("--variance-end", default=None, choices=("bound", "calibrated"),
+                   help="upper end of LayerNorm's variance range: the bound the network proves or the "
+                        "calibrated one (default: the preset's, adjusted by the model's family)")
     p.set_defaults(func=run_convert)
 
     p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
@@ -167,6 +181,8 @@ def _check_convert_args(args, cc, tensor_extensions) -> None:
         raise ValueError(f"--percentile must be in (50, 100], got {args.percentile}")
     cc.check_number(args.margin, "--margin")
     cc.check_number(args.sigmas, "--sigmas")
+    cc.check_number(args.holdout, "--holdout")
+    cc.check_number(args.headroom, "--headroom")
     for flag, value, choices in (("--range-kind", args.range_kind, ("layer", "channel", "neuron")),
                                  ("--product", args.product, ("signed", "paper"))):
         if value is not None and value not in choices:
@@ -435,7 +451,8 @@ def _convert(args, info) -> int:
     snn.source_name = args.model
     _same_data(src, cfg, snn)
     extra = preset_settings(args.preset, snn, range_kind=args.range_kind, product=args.product,
-                            sigmas=args.sigmas, residual=args.residual)
+                            sigmas=args.sigmas, residual=args.residual, rsqrt=args.rsqrt, codes=args.codes,
+                            holdout=args.holdout, headroom=args.headroom, variance_end=args.variance_end)
     n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
     progress = info.is_main and not args.no_progress
     _log(info, f"calibrating {args.model} on {len(src)} images from {args.calib}"
