@@ -118,9 +118,12 @@ class PopulationCalibration:
         if codes == "auto":
             self.choose_code()
         if self.scale_low and self.code == "linear" and self.lower_bound is not None and self.calibrated \
-                and self.range_fn is None and self.fixed_range is None:
-            # a scale (variance) on the linear code: down to its bound 0, which costs a few ticks of the
-            # p and no value below the calibration's least can clip (its rsqrt would be cut)
+                and self.range_fn is None and self.fixed_range is None and self.upper_fn is None:
+            # a scale (variance) on the linear code whose rsqrt is its own neuron: down to its bound 0,
+            # which costs a few ticks of the p and no value below the calibration's least can clip (its
+            # rsqrt would be cut). Not where the rsqrt is folded (upper_fn): the product's factor is then
+            # the image of this range, and a variance down to 0 would make it reach (0 + eps)^(-1/2)
+            # (1e6 for eps = 1e-12), the envelope every shift and layer-I range of the product follows
             a, b = self.range_pair()
             self.set_range(torch.full_like(a, self.lower_bound) if isinstance(a, torch.Tensor) else self.lower_bound,
                            b)
