@@ -100,8 +100,8 @@ BLIND3 = (
        "range = [1.0, 1.0] in a definition file passes the parser (no DefinitionError 'empty range' naming "
        "the file and key)",
        P + "catalogue.py",
-       "    if not a < b:\n",
-       "    if not a <= b:\n", CAT + HARD),
+       "    if not a < b:\n        raise DefinitionError(f\"{where}: '{key}' is an empty range",
+       "    if not a <= b:\n        raise DefinitionError(f\"{where}: '{key}' is an empty range", CAT + HARD),
     _b("cat_missing_env_folder_ignored", "catalogue",
        "TTFS_NEURONS naming a folder that does not exist silently falls back to the repository's neurons/ "
        "instead of the error 'no neuron catalogue folder ... (from TTFS_NEURONS ...)'",
@@ -285,8 +285,10 @@ BLIND3 = (
        "a ViT with qk-norm converts without the attention scale in q_norm's weights: its attention scores and "
        "logits differ from timm's",
        P + "families/vit.py",
-       "            w = as_f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \\\n",
-       "            w = as_f64(self.q_norm.weight) if self.q_norm.weight is not None else \\\n", FAM),
+       "            w = as_f64(self.q_norm.weight) * scale if self.q_norm.weight is not None else \\\n"
+       "                torch.full((self.hd,), scale",
+       "            w = as_f64(self.q_norm.weight) if self.q_norm.weight is not None else \\\n"
+       "                torch.full((self.hd,), scale", FAM),
     _b("fam_bert_mask_values_unchecked", "families",
        "an attention_mask holding 2 (or any value >= 0) is accepted and read as a token instead of refused "
        "('attention_mask must hold only 0 ... and 1')",
@@ -323,8 +325,12 @@ BLIND3 = (
        "with the signed product, attn @ v is counted with 4 pairs and no correction (12MNK) instead of 7MNK: "
        "ttfs energy overstates OP_SNN for the default network",
        P + "energy/vit.py",
-       "    n, o = product_counts(T, T, hd, walker.product, pairs=2, corrections=1)   # softmax >= 0\n",
-       "    n, o = product_counts(T, T, hd, walker.product, pairs=4, corrections=0)   # softmax >= 0\n", ENERGY),
+       "    walker.child(module, path, \"attn_drop\", (H * T, T))\n"
+       "    n, o = product_counts(T, T, hd, walker.product, pairs=2, corrections=1)   # softmax >= 0\n"
+       "    walker.add(join(path, \"av_matmul\"), \"matmul\", H * n, H * o, H * T * T * hd,\n",
+       "    walker.child(module, path, \"attn_drop\", (H * T, T))\n"
+       "    n, o = product_counts(T, T, hd, walker.product, pairs=4, corrections=0)   # softmax >= 0\n"
+       "    walker.add(join(path, \"av_matmul\"), \"matmul\", H * n, H * o, H * T * T * hd,\n", ENERGY),
     _b("en_roberta_positions_off_by_one", "energy",
        "ttfs energy roberta-base --seq-len 513 is counted (RoBERTa has 512 usable positions: 514 minus "
        "padding_idx + 1) instead of refused with exit code 2",
@@ -462,8 +468,9 @@ BLIND3 = (
        "a character device (/dev/null, /dev/zero) given as a conversion, config or data file is opened and read "
        "instead of refused as 'a character device, not a regular file'",
        P + "userfiles.py",
-       "    if not stat.S_ISREG(st.st_mode):\n",
-       "    if stat.S_ISDIR(st.st_mode) or stat.S_ISFIFO(st.st_mode):\n", USERFILES),
+       "    if not stat.S_ISREG(st.st_mode):\n        raise ValueError(f\"{what} {path} is {_what(",
+       "    if stat.S_ISDIR(st.st_mode) or stat.S_ISFIFO(st.st_mode):\n        raise ValueError(f\"{what} {path} is {_what(",
+       USERFILES),
     _b("progress_eta_counts_all_items", "progress",
        "the progress line's '~N s left' is the time for all items, not the remaining ones: at 100% it still "
        "shows the whole run's duration left",

@@ -93,15 +93,18 @@ def _load_blind(name):
 
 
 BLIND2 = _load_blind("mutations_blind2").BLIND2
+BLIND3 = _load_blind("mutations_blind3").BLIND3
 
 
-@pytest.mark.parametrize("m", BLIND2, ids=lambda m: m.name)
-def test_second_blind_set_patch_applies_once_and_its_folders_exist(m):
-    # the second blind set (docs/mutation.md) stays runnable: each text once in the package, folders present
+@pytest.mark.parametrize("m", BLIND2 + BLIND3, ids=lambda m: m.name)
+def test_later_blind_sets_patch_applies_once_and_its_folders_exist(m):
+    # the second and third blind sets (docs/mutation.md) stay runnable: each text once in the package,
+    # folders present
     for path, old, new in m.patches:
         where, why = MUTATE.locate(ROOT, path, old)
         assert where == path, f"{m.name}: {why}"
         assert new != old
     folders = [t for t in m.tests if t.startswith("tests/")]
     assert folders and all((ROOT / f).is_dir() for f in folders), m.tests
-    assert len({b.name for b in BLIND2}) == len(BLIND2)
+    for blind in (BLIND2, BLIND3):
+        assert len({b.name for b in blind}) == len(blind)
