@@ -386,10 +386,10 @@ def test_error_budget_text(tok):
     assert eb.curve[128] < eb.curve[32]
 
 
-def test_text_default_takes_the_calibrated_variance_end(tok):
-    """The default preset of a text model ends each folded variance at its calibrated end (the family's
-    adjustment, measured better on MiniLM), capped at the proven bound; ``variance_end="bound"`` restores
-    the bound; a vision model and the paper preset keep the bound; a bad value is refused by name."""
+def test_default_takes_the_calibrated_variance_end(tok):
+    """The default preset ends each folded variance at its calibrated end (measured better on MiniLM and
+    DINOv2), capped at the proven bound, for text and vision models alike; ``variance_end="bound"``
+    restores the bound; the paper preset keeps the bound; a bad value is refused by name."""
     from ttfs_symbolic.conversion.convert import preset_settings
     from ttfs_symbolic.spiking import SpikingLayerNorm
     from helpers import tiny_vit
@@ -400,7 +400,8 @@ def test_text_default_takes_the_calibrated_variance_end(tok):
     assert preset_settings("accurate", snn)["variance_end"] == "calibrated"
     assert preset_settings("accurate", snn, variance_end="bound")["variance_end"] == "bound"
     assert preset_settings("paper", snn)["variance_end"] == "bound"
-    assert preset_settings("accurate", build_spiking(tiny_vit()))["variance_end"] == "bound"
+    assert preset_settings("accurate", build_spiking(tiny_vit()))["variance_end"] == "calibrated"
+    assert preset_settings("paper", build_spiking(tiny_vit()))["variance_end"] == "bound"
 
     ends = {}
     for end in ("calibrated", "bound"):

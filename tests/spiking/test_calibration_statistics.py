@@ -108,8 +108,9 @@ def test_variance_end_bound_or_calibrated(end, b, need):
     """A variance with a proven bound (folded rsqrt): ``variance_end="bound"`` ends it at the bound, which no
     held-out value can pass (margin 0); ``calibrated`` at the calibration's largest value, 4, which a
     held-out 5 passes by a quarter of it: a scale's ends are widened relatively (its least divided by
-    1 + margin, its largest times it), so the margin then holds the 5. (On the linear code a variance
-    starts at its bound 0.)"""
+    1 + margin, its largest times it), so the margin then holds the 5. On the linear code a folded
+    variance starts at the calibration's least, 1 (not at its bound 0: the folded rsqrt's range, the image
+    of this one, would reach eps^(-1/2); tests/spiking/test_folded_variance_range.py)."""
     def var_pop():
         p = Population("v", kind="ln_var", lower_bound=0.0)
         p.scale_low = True
@@ -120,7 +121,8 @@ def test_variance_end_bound_or_calibrated(end, b, need):
     p = var_pop()
     p.observe(torch.tensor([[1.0], [2.0], [4.0]], dtype=D))
     p.finalize(sigmas=0.0, variance_end=end)
-    assert (float(p.fine_a.min()), float(p.fine_b.max())) == pytest.approx((0.0, b))
+    assert p.code == "linear"
+    assert (float(p.fine_a.min()), float(p.fine_b.max())) == pytest.approx((1.0, b))
     held = var_pop()
     held.observe(torch.tensor([[3.0], [5.0]], dtype=D))
     assert p.margin_needed(held.stats) == pytest.approx(need, abs=1e-12)

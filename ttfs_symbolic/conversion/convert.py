@@ -408,8 +408,8 @@ def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> d
     A preset's ``residual="synapses"`` falls back to ``neuron`` for a model
     whose family cannot carry its sums by synapses (post-norm EVA blocks); an
     explicit ``residual="synapses"`` is refused for it by :func:`set_residual`.
-    The family's own adjustments (``snn.family_settings(preset)``: text
-    models' ``variance_end``) come between the preset's and the overrides.
+    The family's own adjustments (``snn.family_settings(preset)``, none
+    today) come between the preset's and the overrides.
     """
     out = check_preset(preset)
     if snn is not None and out["residual"] == "synapses":

@@ -7,9 +7,9 @@ scores), residual sums carried by synapses, the rsqrt of LayerNorm folded
 into the product's synapses, each layer's spike code chosen for least
 rounding error (linear or log), ranges checked against a held-out fifth of
 the calibration data and given headroom 2 at their log-coded far ends.
-A family may adjust its preset (:meth:`SpikingModel.family_settings`): text
-models take the calibrated upper end of LayerNorm's variance (``variance_end``)
-where vision models keep the bound the network proves.
+LayerNorm's variance ends at its calibrated upper end (``variance_end``), capped
+at the bound the network proves. A family may adjust its preset
+(:meth:`SpikingModel.family_settings`); none does today.
 ``paper`` is the paper's network exactly (Table 2's counts): the paper's
 product, one range per layer, residual and rsqrt neurons, linear codes.
 docs/guide/precision.md measures both on real pretrained models.
@@ -20,7 +20,7 @@ PRESETS = {
     "paper": {"product": "paper", "range_kind": "layer", "residual": "neuron", "rsqrt": "neuron",
               "codes": "linear", "holdout": 0.0, "sigmas": 6.0, "headroom": 1.0, "variance_end": "bound"},
     "accurate": {"product": "signed", "range_kind": "channel", "residual": "synapses", "rsqrt": "folded",
-                 "codes": "auto", "holdout": 0.2, "sigmas": 6.0, "headroom": 2.0, "variance_end": "bound"},
+                 "codes": "auto", "holdout": 0.2, "sigmas": 6.0, "headroom": 2.0, "variance_end": "calibrated"},
 }
 DEFAULT_PRESET = "accurate"
 

@@ -282,18 +282,6 @@ class SpikingBert(SpikingModel):
         """None: every sum of a post-LN layer feeds its LayerNorm (``residual="synapses"`` can carry it)."""
         return None
 
-    def family_settings(self, preset: str) -> dict:
-        """``accurate``: LayerNorm's variance up to its calibrated end (``variance_end="calibrated"``).
-
-        The bound the network proves is far above what text reaches (65x the
-        largest variance seen in MiniLM-L3's first LayerNorm), and each factor
-        of it widens the variance's code and the product's layer I. Measured
-        on 256 unseen sentences at p = 1024 (2026-12-06): paraphrase-MiniLM-L3-v2
-        0.64% -> 0.58%, all-MiniLM-L6-v2 0.91% -> 0.84%. DINOv2 ViT-S/14 lost
-        with it (0.97% -> 1.31% on 128 digits), so vision keeps the bound.
-        """
-        return {"variance_end": "calibrated"} if preset == "accurate" else {}
-
     @staticmethod
     def _is_batch(item) -> bool:
         return isinstance(item, Mapping) or (hasattr(item, "keys") and hasattr(item, "__getitem__"))

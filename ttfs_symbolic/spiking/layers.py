@@ -110,10 +110,9 @@ class SpikingLayerNorm(nn.Module):
         Folded, the variance's upper end is (calibration's ``variance_end``)
         the bound the network proves, the mean over the channels of the larger
         square of each centred channel's range ends (:meth:`variance_bound`),
-        so no variance ever clips; or the calibrated end capped at that bound.
-        Text models take the calibrated end by default, vision models the bound
-        (:meth:`ttfs_symbolic.families.bert.SpikingBert.family_settings` has
-        the measurements; docs/guide/precision.md).
+        so no variance ever clips; or the calibrated end capped at that bound
+        (the ``accurate`` preset's: the bound is 10-90x above the variances of
+        real text and images; docs/guide/precision.md has the measurements).
         """
         fold_rsqrt(self.rsqrt, self.var, self.k_rsqrt, mode == "folded", self.variance_bound)
 
