@@ -31,32 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mutate import Mutation  # noqa: E402
 from mutations_blind import blind_main  # noqa: E402
-
-CLI = ("tests/cli",)
-PAGES = ("tests/pages",)
-ZOO = ("tests/zoo",)
-USERFILES = ("tests/cli", "tests/hardening")
-PROGRESS = ("tests/hardening", "tests/evaluation")
-DATA = ("tests/data",)
-SYM = ("tests/symbolic",)
-CAT = ("tests/catalogue",)
-NUM = ("tests/numeric",)
-VER = ("tests/verify",)
-SPK = ("tests/spiking",)
-CONV = ("tests/conversion",)
-FAM = ("tests/families",)
-ENERGY = ("tests/energy",)
-EVAL = ("tests/evaluation",)
-HARD = ("tests/hardening",)   # a weakened refusal of user input also runs against tests/hardening, after its area's folder
-
-
-def _b(name, area, what, path, old, new, tests):
-    return Mutation(name, what, ((path, old, new),), ("-x", *tests), area)
-
-
-P = "ttfs_symbolic/"
+# the area folders and the constructor of the second set (the same rules)
+from mutations_blind2 import (CAT, CLI, CONV, DATA, ENERGY, EVAL, FAM, HARD, NUM, P, PAGES,  # noqa: E402,F401
+                              PROGRESS, SPK, SYM, USERFILES, VER, ZOO, _b)
 
 BLIND3 = (
     # ---- symbolic: parser whitelist, derivations, refusals, proof records ------------------------------

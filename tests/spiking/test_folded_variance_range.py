@@ -73,15 +73,9 @@ def test_real_minilm_with_linear_variance_codes_stays_accurate(tmp_path, kw, bou
     the folded variance went down to 0)."""
     import warnings
 
-    import transformers
+    from helpers import minilm_l3_task
 
-    transformers.logging.set_verbosity_error()
-    st = pretrained.minilm_l3(cache_dir=tmp_path)
-    sents = pretrained.sentences()
-    calib = [st.preprocess(sents[i:i + 32]) for i in range(0, 64, 32)]
-    test = sents[512:528]
-    with torch.no_grad():
-        ref = st.encode(test, convert_to_tensor=True).double()
+    st, calib, test, ref = minilm_l3_task(tmp_path, 64, slice(512, 528))
     snn = ts.convert(st, calib, batch_size=32, progress=False, **kw)
     assert any(n.var.code == "linear" and n.var.upper_fn is not None for n in _norms(snn))
     with warnings.catch_warnings():
