@@ -114,7 +114,7 @@ def register(subparsers):
                    help="log-coded ranges' far ends widened by this factor >= 1 (default: the preset's)")
     p.add_argument("--variance-end", default=None, choices=("bound", "calibrated"),
                    help="upper end of LayerNorm's variance range: the bound the network proves or the "
-                        "calibrated one (default: the preset's, adjusted by the model's family)")
+                        "calibrated one (default: the preset's)")
     p.set_defaults(func=run_convert)
 
     p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",

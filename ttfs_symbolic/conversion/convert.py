@@ -408,16 +408,12 @@ def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> d
     A preset's ``residual="synapses"`` falls back to ``neuron`` for a model
     whose family cannot carry its sums by synapses (post-norm EVA blocks); an
     explicit ``residual="synapses"`` is refused for it by :func:`set_residual`.
-    The family's own adjustments (``snn.family_settings(preset)``, none
-    today) come between the preset's and the overrides.
     """
     out = check_preset(preset)
     if snn is not None and out["residual"] == "synapses":
         why = snn.residual_synapses_unsupported()
         if why:
             out["residual"] = "neuron"
-    if snn is not None:
-        out.update(snn.family_settings(preset))
     out.update({k: v for k, v in overrides.items() if v is not None})
     return out
 
@@ -442,8 +438,7 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
     ``product`` (``signed`` or ``paper``, eq. 24-27), ``residual``
     (``neuron`` or ``synapses``: :func:`set_residual`), ``rsqrt`` (``neuron``
     or ``folded``: :func:`set_rsqrt`), ``codes`` (``linear`` or ``auto``),
-    ``holdout``, ``headroom``, ``variance_end`` and ``sigmas``: see :func:`calibrate`
-    (the family may adjust its preset: :func:`preset_settings`). ``precision=p``
+    ``holdout``, ``headroom``, ``variance_end`` and ``sigmas``: see :func:`calibrate`. ``precision=p``
     calibrates for time precision p (precision-aware; None: on exact values).
 
     ``pretrained=True`` with a model name downloads timm's weights (needs the

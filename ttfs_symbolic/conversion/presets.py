@@ -8,8 +8,7 @@ into the product's synapses, each layer's spike code chosen for least
 rounding error (linear or log), ranges checked against a held-out fifth of
 the calibration data and given headroom 2 at their log-coded far ends.
 LayerNorm's variance ends at its calibrated upper end (``variance_end``), capped
-at the bound the network proves. A family may adjust its preset
-(:meth:`SpikingModel.family_settings`); none does today.
+at the bound the network proves.
 ``paper`` is the paper's network exactly (Table 2's counts): the paper's
 product, one range per layer, residual and rsqrt neurons, linear codes.
 docs/guide/precision.md measures both on real pretrained models.

@@ -46,11 +46,6 @@ class SpikingModel(nn.Module):
         """Why ``residual="synapses"`` cannot carry this model's sums (None: it can)."""
         return None
 
-    def family_settings(self, preset: str) -> dict:
-        """The settings of ``preset`` this family changes (:func:`ttfs_symbolic.conversion.convert.preset_settings`
-        puts them on the preset's, below the user's own): none by default."""
-        return {}
-
     def layer_rates(self) -> dict[str, float]:
         """Firing rate of each layer's output, by layer name, from the counters of the recorded calls."""
         return {p.pname: p.stats.spikes / p.stats.neurons for p in self.populations() if p.stats.neurons}
