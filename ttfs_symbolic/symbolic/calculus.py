@@ -88,15 +88,35 @@ def kinks(expr: sympy.Expr, var: sympy.Symbol, lo, hi) -> list:
                 args.append(cond.lhs - cond.rhs)
     points = set()
     for arg in _branches(args):
-        try:
-            with time_limit(limits.SYMPY_SECONDS):
-                sols = sympy.solve(sympy.Eq(arg, 0), var)
-        except (SympyTimeout, NotImplementedError, TypeError, ValueError):
-            continue
-        for sol in sols if isinstance(sols, list) else []:
-            if sol.is_real and sol.is_number and bool(lo < sol) and bool(sol < hi):
+        for sol in _real_zeros(arg, var):
+            if bool(lo < sol) and bool(sol < hi):
                 points.add(sol)
     return sorted(points, key=float)
+
+
+#: the real zeros of each kink argument, by (argument, variable): the property checks ask for the kinks of
+#: the same kernel on hundreds of sub-ranges, and SymPy's solve is the same on each
+_ZEROS: dict = {}
+
+
+def _real_zeros(arg: sympy.Expr, var: sympy.Symbol) -> tuple:
+    """The real numbers x with arg(x) = 0 that SymPy's solve finds (cached; () where it gives up, not
+    cached when the time limit stopped it, so a later call tries again)."""
+    key = (arg, var)
+    if key in _ZEROS:
+        return _ZEROS[key]
+    try:
+        with time_limit(limits.SYMPY_SECONDS):
+            sols = sympy.solve(sympy.Eq(arg, 0), var)
+    except SympyTimeout:
+        return ()
+    except (NotImplementedError, TypeError, ValueError):
+        sols = []
+    out = tuple(sol for sol in (sols if isinstance(sols, list) else []) if sol.is_real and sol.is_number)
+    if len(_ZEROS) > 4096:
+        _ZEROS.clear()
+    _ZEROS[key] = out
+    return out
 
 
 def quad(fn, lo, hi, breaks):

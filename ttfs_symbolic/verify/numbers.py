@@ -35,11 +35,24 @@ def real_or_none(fn, v):
 
 
 def scalar_fn(fn, *extra):
-    """A scalar float function of s from a compiled numpy kernel fn(s, *extra)."""
-    def call(s):
+    """A scalar float function of s from a compiled numpy kernel fn(s, *extra).
+
+    Quadrature calls it a million times per check: where the kernel exposes its lambdified function
+    (``fn.raw``, :func:`ttfs_symbolic.numeric.compile.compile_expr`), that is called on 0-d float64 arrays,
+    which is what the wrapper passes it for float inputs (the same values, without its per-call casts
+    and broadcasts: about 6x less time per call)."""
+    raw = getattr(fn, "raw", None)
+    if raw is None:
+        def call(s):
+            with np.errstate(all="ignore"):
+                return float(np.asarray(fn(np.float64(s), *extra)).reshape(-1)[0])
+        return call
+    fixed = [np.asarray(e, dtype=np.float64) for e in extra]
+
+    def call_raw(s):
         with np.errstate(all="ignore"):
-            return float(np.asarray(fn(np.float64(s), *extra)).reshape(-1)[0])
-    return call
+            return float(np.asarray(raw(np.asarray(s, dtype=np.float64), *fixed)).reshape(-1)[0])
+    return call_raw
 
 
 def quad_float(fn, lo: float, hi: float, breaks) -> float:
