@@ -20,6 +20,7 @@ import torch
 import torch.multiprocessing as mp
 
 from ttfs_symbolic.conversion import distributed
+from ttfs_symbolic.spiking.stats import PopStats
 
 
 def _pop(name, lo, hi, n_seen, samples, lo_t=None, hi_t=None):
@@ -40,6 +41,25 @@ def _stats(rank):
             _pop("b", t([-1.0, 0.0, 2.0]), t([0.5, 4.0, 3.0]), 3, []),
             _pop("c", math.inf, -math.inf, 0, []),
             _pop("d", math.inf, -math.inf, 0, [])]   # per-channel elsewhere, no data here: a float, lo_t None
+
+
+#: the rows of a per-channel layer on each rank (two channels; the ranks' means differ: 1, 11 and 12, -4)
+MOMENT_ROWS = ([[0.0, 10.0], [2.0, 12.0]], [[10.0, -4.0], [14.0, -6.0], [12.0, -2.0]])
+
+
+def _moments(rows):
+    x = torch.tensor(rows, dtype=torch.float64)
+    st = PopStats(lo=float(x.min()), hi=float(x.max()), n_seen=x.numel())
+    st.add_moments(x.amin(0), x.amax(0), x.sum(0), ((x - x.mean(0)) ** 2).sum(0), x.shape[0])
+    return st
+
+
+def _reduced_moments(rank):
+    """Per-channel moments reduced over the two ranks: (rows, sum, m2) as lists."""
+    pops = [SimpleNamespace(pname="e", kind="linear", stats=_moments(MOMENT_ROWS[rank]))]
+    distributed.reduce_calibration(pops, seen=1)
+    st = pops[0].stats
+    return st.rows, st.sum_t.tolist(), st.m2_t.tolist()
 
 
 def _worker(rank, port, q):
@@ -63,6 +83,7 @@ def _worker(rank, port, q):
                             type(st.lo).__name__, st.n_seen, [list(s) for s in st.samples])
             res[p.pname + "_t"] = (None if st.lo_t is None else st.lo_t.tolist(),
                                    None if st.hi_t is None else st.hi_t.tolist())
+        res["moments"] = _reduced_moments(rank)
         res["sum"] = distributed.all_sum([rank + 1, 10 * rank]).tolist()
         res["max"] = distributed.all_max([float(rank), -float(rank)]).tolist()
         distributed.teardown()
@@ -101,6 +122,12 @@ def test_reduce_calibration_over_two_gloo_ranks():
         assert r["d"] == ([1.0, 2.0], [3.0, 4.0], "Tensor", 2, [])
         assert r["order"] == ["a", "b", "c", "d"]                      # rank 0's order of first emission
         assert r["sum"] == [3, 10] and r["max"] == [1.0, 0.0]
+        # the per-channel spread behind mean +- sigmas std: that of all five rows in one process (Chan et al.:
+        # each rank's m2 plus its rows times its mean's squared distance from the global mean)
+        one = _moments(MOMENT_ROWS[0] + MOMENT_ROWS[1])
+        rows, sums, m2 = r["moments"]
+        assert rows == 5 and sums == one.sum_t.tolist()
+        assert m2 == pytest.approx(one.m2_t.tolist(), rel=1e-12)
 
 
 def test_no_process_group_is_a_no_op(monkeypatch):
