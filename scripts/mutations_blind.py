@@ -234,9 +234,10 @@ def blind_main(mutations, argv=None) -> int:
     rows = run_each(chosen, timeout=args.timeout)
     total = time.time() - t0
     killed = sum(r["status"] == "killed" for r in rows)
-    lines = ["| mutation | area | result | seconds |", "|---|---|---|---|"]
+    lines = ["| mutation | area | result | seconds | first failing test |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['mutation'].name}` | {r['mutation'].area} | {r['status']} | {r['seconds']:.0f} |")
+        first = f"`{r['test']}`" if r["status"] == "killed" and r.get("test") else ""
+        lines.append(f"| `{r['mutation'].name}` | {r['mutation'].area} | {r['status']} | {r['seconds']:.0f} | {first} |")
     print("\n".join(lines))
     areas = {}
     for r in rows:
