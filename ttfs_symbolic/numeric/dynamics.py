@@ -183,11 +183,28 @@ def quantize_log_values(x, a, b, r, p: int):
     return native.log_ticks(xt, pack, p)[0]
 
 
-def log_code_spikes(values: torch.Tensor, a, b) -> int:
-    """Spikes of a log-coded layer: the values whose part fires (|x| above its part's least magnitude)."""
+def log_code_spikes(values: torch.Tensor, a, b, r: float | None = None, p: int | None = None) -> int:
+    """Spikes of a log-coded layer: the values whose part fires (|x| above its part's least magnitude).
+
+    With ``p`` (and the shift ratio ``r``): ``values`` are on the code's ticks at precision p (quantized
+    and kernel mode), and a value fires when its tick is before p. The value of tick p is the part's least
+    magnitude only up to the rounding of ``exp(log(M + e) - du) - e`` (a few ulps either side, or a tiny
+    value of either sign where the least magnitude is 0), so the comparison is made half a tick of u above
+    the least magnitude, ``log(|x| + e) > log(lo + e) + du/(2p)``, not at the least magnitude itself."""
     a_t = torch.as_tensor(a, dtype=values.dtype, device=values.device)
     b_t = torch.as_tensor(b, dtype=values.dtype, device=values.device)
-    return int(((values > a_t.clamp(min=0)) | (values < b_t.clamp(max=0))).sum())
+    if p is None:
+        return int(((values > a_t.clamp(min=0)) | (values < b_t.clamp(max=0))).sum())
+    v = values.to(torch.float64)
+    a_t, b_t = a_t.to(torch.float64), b_t.to(torch.float64)
+    fired = torch.zeros_like(v, dtype=torch.bool)
+    for sign, M, least in ((1.0, b_t.clamp(min=0), a_t.clamp(min=0)), (-1.0, (-a_t).clamp(min=0), (-b_t).clamp(min=0))):
+        e = r * torch.where(M > 0, M, torch.ones_like(M))
+        u_lo = torch.log(least + e)
+        half = (torch.log(M + e) - u_lo) / (2 * p)
+        mag = sign * v
+        fired |= (mag > 0) & (torch.log(mag.clamp(min=0) + e) - u_lo > half)
+    return int(fired.sum())
 
 
 def log_code_neurons(shape, a, b) -> int:

@@ -76,7 +76,7 @@ class PopulationEmission:
                     # out is this call's own tensor: rounded in place
                     out = self._quantize(out, self.a, self.b, ctx.precision, out=out)
         if ctx.record:
-            self._count(V, out)
+            self._count(V, out, None if mode == "exact" else ctx.precision)
         return out
 
     @property
@@ -273,15 +273,19 @@ class PopulationEmission:
         """``clip(h(V), a, b)`` (eq. 14) on this layer's range: :meth:`OutputKernel.apply`."""
         return self.h.apply(V, self.a, self.b)
 
-    def _count(self, V, out):
+    def _count(self, V, out, p: int | None = None):
+        """Neurons, spikes and clipped neurons of one call (recording). ``p``: the outputs are on the ticks
+        of precision p (quantized, kernel mode), where the silent tick p stands for a only up to the
+        rounding of ``b - p (b - a)/p`` (a few ulps either side): a value fires when it lies above a by
+        more than half a tick, not merely above a (exact mode: above a)."""
         st = self.stats
         a, b = self.bounds(out)
         if self.code == "log":
             st.neurons += dynamics.log_code_neurons(out.shape, a, b)
-            st.spikes += dynamics.log_code_spikes(out, a, b)
+            st.spikes += dynamics.log_code_spikes(out, a, b, self.log_r, p)
         else:
             st.neurons += out.numel()
-            st.spikes += int((out > a).sum())
+            st.spikes += int((out > (a if p is None else a + (b - a) / (2 * p))).sum())
         if self.h is None:
             st.clipped += int(((V < a) | (V > b)).sum())
         else:
