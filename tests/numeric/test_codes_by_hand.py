@@ -481,7 +481,7 @@ def _pop(a, b, code="linear"):
 @pytest.mark.parametrize("mode", ["exact", "quantized", "kernel"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_a_layers_clipping_count_allows_the_float_rounding_of_its_dtype(dtype, mode, code, env_backend):
-    """A layer counts (ctx.clipped) the neurons beyond [a, b] by more than tol = slack(dtype) * max(1, |a|, |b|),
+    """A layer counts (ctx.clipped, and stats.clipped when recording) the neurons beyond [a, b] by more than tol = slack(dtype) * max(1, |a|, |b|),
     slack 1e-9 in float64 and 1e-5 in float32, on both sides, in every mode and code, in the C loops and the
     torch ones. Values at 0.5 tol beyond an end are float rounding (not counted); at 2 tol they clip. The
     range [-1000, 5] makes the slack scale with |a| (0.01 in float32), not with |b|."""
@@ -493,10 +493,12 @@ def test_a_layers_clipping_count_allows_the_float_rounding_of_its_dtype(dtype, m
         want = int(((V.astype(np.float64) < a - tol) | (V.astype(np.float64) > b + tol)).sum())
         assert want == 3
         pop = _pop(a, b, code)
-        ctx = Ctx(mode=mode, precision=None if mode == "exact" else 64)
+        ctx = Ctx(mode=mode, precision=None if mode == "exact" else 64, record=True)
         with torch.no_grad():
             pop.emit(torch.from_numpy(V.copy()), ctx)
         assert ctx.clipped.get("x", (0, 0))[0] == want, (a, b, ctx.clipped)
+        # the report's count (recording: stats.clipped, the conversion report's clip rate) uses the same slack
+        assert pop.stats.clipped == want, (a, b, pop.stats.clipped)
     # per-neuron ranges (envelope scale 1: each neuron's slack is tol = slack(dtype)), one column each
     ra = np.array([0.0, 0.25, -1.0, -0.5])
     rb = np.array([1.0, 0.5, -0.5, 0.75])

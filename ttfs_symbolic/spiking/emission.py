@@ -286,8 +286,7 @@ class PopulationEmission:
         else:
             st.neurons += out.numel()
             st.spikes += int((out > (a if p is None else a + (b - a) / (2 * p))).sum())
-        if self.h is None:
-            st.clipped += int(((V < a) | (V > b)).sum())
-        else:
-            low, high = self._thresholds()
-            st.clipped += int(((V < low) | (V > high)).sum())
+        # (the same bounds as the clipping warning's count: the range widened by the float slack, so that a
+        # calibrated extreme one rounding past its end is not reported as clipped here and not there)
+        low, high = self._count_bounds(V)
+        st.clipped += int(((V < low) | (V > high)).sum())
