@@ -20,7 +20,12 @@ converted with ``convert(model, calibration, preset=...)`` and run in float64:
 * quantized (and kernel, ``--kernel``) at each p: relative output error ``||snn - ann|| / ||ann||``
   against the ANN and against exact mode, agreement with the ANN (digits: the label of the 5 nearest
   reference features; sentences: the nearest other test sentence), the least cosine similarity,
-  the clip rate, and the seconds per forward.
+  the clip rate, and the seconds per forward;
+* digits also: the label of a linear probe (DINOv2's own classification protocol: a logistic regression
+  fitted to the ANN's normalised features of the reference bank) on the SNN's features against the
+  ANN's (``probe_agreement``), and both models' probe accuracy against the true labels
+  (``probe_accuracy``, ``ann_probe_accuracy``). The 5-NN label is fragile on these features: the median
+  cosine gap between the 5th and 6th nearest reference digits is 5e-4, so a change of 1e-4 flips it.
 
 ``--calib-sizes``: the calibration-size guide: the default preset calibrated on each size, the exact
 error and clip rate on unseen data and the error at p = 256 and 1024 (``--plot PATH`` draws them).
@@ -60,6 +65,8 @@ class Task:
             ann = self.make().double()
             self.ref = self._batched(lambda x: ann(x.double()), self.test)
             self.bank = self._batched(lambda x: ann(x.double()), bank)
+            self.probe = linear_probe(self.bank, self.bank_labels)
+            self.ref_probe = self.probe(self.ref)
         else:
             import transformers
 
@@ -111,6 +118,15 @@ class Task:
                          .float().mean())
         return float((nearest(out) == nearest(self.ref)).float().mean())
 
+    def probe_rows(self, out) -> dict:
+        """Digits: the linear probe's agreement with the ANN's probe labels and both accuracies; text: {}."""
+        if self.name != "dinov2":
+            return {}
+        lab = self.probe(out)
+        return {"probe_agreement": float((lab == self.ref_probe).float().mean()),
+                "probe_accuracy": float((lab == self.labels).float().mean()),
+                "ann_probe_accuracy": float((self.ref_probe == self.labels).float().mean())}
+
     def close_calls(self, out, gap: float = 1e-3) -> int:
         """Sentences whose nearest neighbour changed although the ANN's own cosines of the two candidates
         differ by less than ``gap`` (near ties, which any rounding may flip); images whose 5-NN label changed
@@ -126,6 +142,16 @@ class Task:
         rows = torch.arange(len(a))
         flipped = a != b
         return int((flipped & ((sims[rows, a] - sims[rows, b]).abs() < gap)).sum())
+
+
+def linear_probe(bank, labels):
+    """A logistic regression (scikit-learn) fitted to the normalised reference features: a function from
+    features to predicted labels (DINOv2's linear-probe protocol, on the bank's 1000 digits)."""
+    from sklearn.linear_model import LogisticRegression
+
+    norm = lambda f: torch.nn.functional.normalize(f, dim=1).numpy()  # noqa: E731
+    clf = LogisticRegression(max_iter=5000, C=10.0).fit(norm(bank), labels.numpy())
+    return lambda feats: torch.as_tensor(clf.predict(norm(feats)))
 
 
 def knn(feats, bank, labels, k: int = 5):
@@ -152,14 +178,14 @@ def evaluate(task: Task, snn, precisions, kernel: bool) -> list[dict]:
     rows.append({"mode": "exact", "p": None, "error_vs_ann": rel(exact, task.ref), "error_vs_exact": 0.0,
                  "agreement": task.agreement(exact), "close_calls": task.close_calls(exact),
                  "min_cos": min_cos(exact, task.ref), "clip_rate": clip,
-                 "s_per_item": secs})
+                 "s_per_item": secs, **task.probe_rows(exact)})
     for p in precisions:
         for mode in ("quantized", "kernel") if kernel else ("quantized",):
             out, clip, secs = task.run(snn, mode, p)
             rows.append({"mode": mode, "p": p, "error_vs_ann": rel(out, task.ref), "error_vs_exact": rel(out, exact),
                          "agreement": task.agreement(out), "close_calls": task.close_calls(out),
                          "min_cos": min_cos(out, task.ref), "clip_rate": clip,
-                         "s_per_item": secs})
+                         "s_per_item": secs, **task.probe_rows(out)})
     return rows
 
 
@@ -169,10 +195,11 @@ def min_cos(a, b) -> float:
 
 def show(rows, label):
     print(table([[label, r["mode"], r["p"] or "-", f"{r['error_vs_ann']:.3g}", f"{r['error_vs_exact']:.3g}",
-                  f"{100 * r['agreement']:.1f}%", r.get("close_calls", 0), f"{r['min_cos']:.5f}", f"{r['clip_rate']:.2g}",
-                  f"{r['s_per_item']:.3f}"] for r in rows],
-                ["preset", "mode", "p", "err vs ANN", "err vs exact", "agreement", "near ties", "min cos", "clip rate",
-                 "s/item"]))
+                  f"{100 * r['agreement']:.1f}%", r.get("close_calls", 0),
+                  f"{100 * r['probe_agreement']:.1f}%" if "probe_agreement" in r else "-",
+                  f"{r['min_cos']:.5f}", f"{r['clip_rate']:.2g}", f"{r['s_per_item']:.3f}"] for r in rows],
+                ["preset", "mode", "p", "err vs ANN", "err vs exact", "agreement", "near ties", "probe agreement",
+                 "min cos", "clip rate", "s/item"]))
 
 
 def main(argv=None) -> int:
