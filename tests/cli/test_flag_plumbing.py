@@ -133,6 +133,29 @@ def baselines():
     return {}
 
 
+def _runner(monkeypatch, recorder, argv_of, stop):
+    """``run(flags)``: the command ``argv_of(flags)`` with ``recorder(monkeypatch)``'s recorders, run to the
+    library call ``stop``; the recorders are removed again and returned."""
+    def run(flags):
+        rec = recorder(monkeypatch)
+        assert _run_to_stop(argv_of(flags)) == stop
+        monkeypatch.undo()
+        return rec
+    return run
+
+
+def _baseline(run, baselines, command, observed):
+    """``baseline()``: what the ``observed`` (call, where) pairs get without options (once per module)."""
+    cache = baselines.setdefault(command, {})
+
+    def baseline():
+        if not cache:
+            rec = run([])
+            cache.update({k: rec.get(*k) for k in observed})
+        return cache
+    return baseline
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """6 calibration images (a .pt tensor file), a checkpoint path and a conversion file that exist."""
@@ -209,24 +232,12 @@ CONVERT_CASES = COMMON_CASES + [
 
 @pytest.fixture
 def convert_run(inputs, tmp_path, monkeypatch):
-    def run(flags):
-        rec = _convert_recorder(monkeypatch)
-        assert _run_to_stop(_convert_argv(inputs, tmp_path, flags)) == "calibrate"
-        monkeypatch.undo()
-        return rec
-    return run
+    return _runner(monkeypatch, _convert_recorder, lambda flags: _convert_argv(inputs, tmp_path, flags), "calibrate")
 
 
 @pytest.fixture
 def convert_baseline(convert_run, baselines):
-    cache = baselines.setdefault("convert", {})
-
-    def baseline():
-        if not cache:
-            rec = convert_run([])
-            cache.update({k: rec.get(*k) for k in CONVERT_OBSERVED})
-        return cache
-    return baseline
+    return _baseline(convert_run, baselines, "convert", CONVERT_OBSERVED)
 
 
 def test_convert_without_options_passes_the_inputs_and_the_preset(convert_run, inputs):
@@ -297,24 +308,12 @@ def _evaluate_argv(inputs, tmp_path, flags):
 
 @pytest.fixture
 def evaluate_run(inputs, tmp_path, monkeypatch):
-    def run(flags):
-        rec = _evaluate_recorder(monkeypatch)
-        assert _run_to_stop(_evaluate_argv(inputs, tmp_path, flags)) == "evaluate_sweep"
-        monkeypatch.undo()
-        return rec
-    return run
+    return _runner(monkeypatch, _evaluate_recorder, lambda flags: _evaluate_argv(inputs, tmp_path, flags), "evaluate_sweep")
 
 
 @pytest.fixture
 def evaluate_baseline(evaluate_run, baselines):
-    cache = baselines.setdefault("evaluate", {})
-
-    def baseline():
-        if not cache:
-            rec = evaluate_run([])
-            cache.update({k: rec.get(*k) for k in EVALUATE_OBSERVED})
-        return cache
-    return baseline
+    return _baseline(evaluate_run, baselines, "evaluate", EVALUATE_OBSERVED)
 
 
 def test_evaluate_without_options_passes_the_inputs_and_the_configurations(evaluate_run, inputs):
@@ -391,24 +390,13 @@ BUDGET_CASES = [
 
 @pytest.fixture
 def budget_run(tmp_path, monkeypatch):
-    def run(flags):
-        rec = _budget_recorder(monkeypatch)
-        assert _run_to_stop(["budget", "digits", "--out", str(tmp_path / "budget"), *flags]) == "error_budget"
-        monkeypatch.undo()
-        return rec
-    return run
+    return _runner(monkeypatch, _budget_recorder,
+                   lambda flags: ["budget", "digits", "--out", str(tmp_path / "budget"), *flags], "error_budget")
 
 
 @pytest.fixture
 def budget_baseline(budget_run, baselines):
-    cache = baselines.setdefault("budget", {})
-
-    def baseline():
-        if not cache:
-            rec = budget_run([])
-            cache.update({k: rec.get(*k) for k in BUDGET_OBSERVED})
-        return cache
-    return baseline
+    return _baseline(budget_run, baselines, "budget", BUDGET_OBSERVED)
 
 
 def test_budget_converts_the_calibration_split_and_budgets_the_test_split(budget_run):
