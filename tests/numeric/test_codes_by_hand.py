@@ -515,11 +515,9 @@ def test_a_layers_clipping_count_allows_the_float_rounding_of_its_dtype(dtype, m
 
 # A neuron at tick p is silent (documented: tick p is no spike, the loop's own count says so), but its
 # quantized value b - p*step (log code: exp(log(M + e) - du) - e) is a few ulps off a (the part's least
-# magnitude). The layer's spike count compared that value with a and counted silent neurons as spikes
-# (found by this file, fixed: the count compares half a tick above a). The value itself is still a few ulps
-# off a, so LayerTiming.encode gives it a time an ulp before T_end: a known bug, left (the C loops would need
-# a, not only b and the step).
-SILENT_NOT_A = "a neuron at tick p is silent, but its quantized value b - p*step is a few ulps above a"
+# magnitude). The layer's spike count compared that value with a and counted silent neurons as spikes, and
+# LayerTiming.encode gave it a time an ulp before T_end (found by this file; fixed: the count compares half a
+# tick above a, and encode(values, p) reads each quantized value's tick).
 
 
 @pytest.mark.parametrize("mode", ["quantized", "kernel"])
@@ -558,12 +556,24 @@ def test_a_log_coded_layers_spike_count_leaves_out_the_neurons_at_tick_p(dtype, 
     assert pop.stats.spikes == want
 
 
-@pytest.mark.xfail(strict=True, reason="real bug: " + SILENT_NOT_A + "; encode then gives the silent neuron "
-                                       "a spike one ulp before T_end, which is no tick of the window")
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_the_quantized_value_of_tick_p_has_no_spike_time(dtype):
-    """quantize_values(a) is tick p (documented: k = p means no spike); LayerTiming.encode of it must be inf,
-    as the quantized mode's spike times are the ticks T_emit + k delta/p, k < p, or none."""
+def test_quantized_values_get_their_ticks_times_and_tick_p_none(dtype):
+    """quantize_values(a) is tick p (documented: k = p means no spike), though its value is a few ulps off a.
+    LayerTiming.encode(values, p) (and Population.spike_times(..., p=p)) gives each quantized value its tick's
+    time T_emit + k delta/p exactly (hand: k from the hand rounding), tick p inf, on a non-dyadic range."""
     a, b, p = 1.294, 4.915, 7
-    q = quantize_values(torch.tensor([a, a - 1.0], dtype=dtype), a, b, p)
-    assert torch.isinf(LayerTiming(a, b).encode(q)).all()
+    timing = LayerTiming(a, b, delta=1.0, T_emit=3.0)
+    x = torch.tensor([a, a - 1.0, b, b + 1.0, 2.0, 3.3, 4.0], dtype=dtype)
+    q = quantize_values(x, a, b, p)
+    nd = NP[dtype]
+    _, k = hand_tick_values(x.numpy()[None, :], b, p / (b - a), (b - a) / p, p, nd)
+    k = k[0].astype(np.int64)
+    want = np.where(k < p, 3.0 + k * (1.0 / p), np.inf)
+    got = timing.encode(q, p)
+    assert np.array_equal(got.numpy().astype(np.float64), want.astype(nd).astype(np.float64)), (got, want)
+    assert torch.isinf(got[:2]).all() and got[2] == 3.0          # a and below: silent; b: at T_emit
+    pop = _pop(a, b)
+    pop.window = 3
+    assert torch.equal(pop.spike_times(q, p=p), got)
+    with pytest.raises(ValueError, match="precision p"):
+        timing.encode(q, 0)

@@ -95,10 +95,20 @@ class LayerTiming:
     def T_end(self) -> float:
         return self.T_emit + self.delta
 
-    def encode(self, x):
-        """Spike times of values x (eq. 7): clip to [a, b]; value a -> no spike (inf)."""
+    def encode(self, x, p: int | None = None):
+        """Spike times of values x (eq. 7): clip to [a, b]; value a -> no spike (inf).
+
+        ``p``: x are values of quantized or kernel mode at time precision p (the ticks ``b - k d/p``), and
+        each gets its tick's time ``T_emit + k delta/p`` exactly, tick p none (inf). (Without p, the value
+        of tick p, which is a only up to a few ulps of ``b - p (d/p)``, would fire an ulp before T_end.)"""
         x = _as_tensor(x)
         _check_finite(x, "values")
+        if p is not None:
+            if isinstance(p, bool) or not isinstance(p, int) or p < 1:
+                raise ValueError(f"the time precision p must be a positive int, got {p!r}")
+            k = self.ticks(x, p).to(x.dtype)
+            t = self.T_emit + k * (self.delta / p)
+            return torch.where(k < p, t, torch.full_like(t, math.inf))
         xc = x.clamp(self.a, self.b)
         # T_emit + (b - x) tau, not T_ref - tau x: b lands exactly on T_emit, and a
         # value within an ulp of a that rounds onto T_end stays silent (it is a).

@@ -247,9 +247,10 @@ class Population(PopulationCalibration, PopulationEmission, nn.Module):
     def timing(self, delta: float = 1.0, T_emit0: float = 0.0) -> dynamics.LayerTiming:
         return dynamics.LayerTiming.for_layer(self.window, self.a, self.b, delta, T_emit0)
 
-    def spike_times(self, values, delta: float = 1.0, T_emit0: float = 0.0):
-        """Spike times of this layer's output values (inf: no spike)."""
-        return self.timing(delta, T_emit0).encode(values)
+    def spike_times(self, values, delta: float = 1.0, T_emit0: float = 0.0, p: int | None = None):
+        """Spike times of this layer's output values (inf: no spike); ``p``: values of quantized or kernel
+        mode at precision p, each at its tick's time (:meth:`LayerTiming.encode`)."""
+        return self.timing(delta, T_emit0).encode(values, p)
 
     def _thresholds(self):
         """``(theta_low, theta) = (h^-1(a), h^-1(b))`` (eq. 13) of this range (cached by the kernel)."""
