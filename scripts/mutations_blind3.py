@@ -189,8 +189,8 @@ BLIND3 = (
        "recorded runs count silent neurons (value a) as spikes: spikes per neuron is 1 for every linear-coded "
        "layer in the reports",
        P + "spiking/emission.py",
-       "            st.spikes += int((out > a).sum())\n",
-       "            st.spikes += int((out >= a).sum())\n", SPK),
+       "            st.spikes += int((out > (a if p is None else a + (b - a) / (2 * p))).sum())\n",
+       "            st.spikes += int((out >= (a if p is None else a + (b - a) / (2 * p))).sum())\n", SPK),
     _b("spk_signed_fired_unscaled", "spiking",
        "quantized / kernel attention products of the signed construction (the default) count the layer-I "
        "neurons with a silent x2 part once per (i, k) instead of once per (i, j, k): spikes too low",

@@ -102,8 +102,8 @@ BLIND4 = (
        "a neuron at its range's lower end a (no spike) is counted as a spike: every layer's spikes per neuron "
        "in the report is 1 and the energy's measured rates with it",
        EMISSION,
-       "            st.spikes += int((out > a).sum())\n",
-       "            st.spikes += int((out >= a).sum())\n", SPK),
+       "            st.spikes += int((out > (a if p is None else a + (b - a) / (2 * p))).sum())\n",
+       "            st.spikes += int((out >= (a if p is None else a + (b - a) / (2 * p))).sum())\n", SPK),
     _b("clip_count_tolerance_dtypes_swapped", "spiking",
        "the clipping count's rounding slack is 1e-5 in float64 and 1e-9 in float32: float32 runs warn of "
        "clipped neurons that are only float rounding, float64 runs miss small clips",
