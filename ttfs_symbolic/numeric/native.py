@@ -79,6 +79,17 @@ def ticks(x: torch.Tensor, b: float, scale: float, p: int) -> torch.Tensor:
     return tick_of((b - x) * scale, p)
 
 
+#: the least work (values, or table gathers for a product) worth OpenMP threads: below it one thread does
+#: it sooner than the others wake (measured on 2 cores with the other busy: 12 us with one thread for 50
+#: values against 33-79 us with two); the loops' results do not depend on their thread count
+PARALLEL_MIN_WORK = 1 << 15
+
+
+def _threads(work: int) -> int:
+    """The threads a C loop of ``work`` elements runs on: torch's intra-op count, or 1 for small work."""
+    return 1 if work < PARALLEL_MIN_WORK else torch.get_num_threads()
+
+
 def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Tensor | None = None,
                 step: float | None = None, out: torch.Tensor | None = None, backend: str | None = None):
     """``(out, spikes)``: ``out = table[tick(x)]``, or ``b - tick(x)*step`` when ``table`` is None.
@@ -105,7 +116,7 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
         tab = table.contiguous() if table is not None else None
         nan = getattr(built(), f"ttfs_tick_lookup_{suffix}")(
             data_ptr(xc), xc.numel(), b, scale, p, None if tab is None else data_ptr(tab),
-            0.0 if step is None else step, data_ptr(out), ctypes.byref(fired), torch.get_num_threads(),
+            0.0 if step is None else step, data_ptr(out), ctypes.byref(fired), _threads(xc.numel()),
             -math.inf, math.inf, ctypes.byref(ctypes.c_int64(0)), 1, None, None, None, None, None)
         if nan:
             raise_nan("values", nan)
@@ -178,7 +189,7 @@ def tick_values(x: torch.Tensor, b, scale, step, p: int, out: torch.Tensor | Non
             return _tick_values_split(x, b, scale, step, p, out, lo, hi, backend)
         nan = getattr(built(), f"ttfs_tick_lookup_{suffix}")(
             data_ptr(xc), xc.numel(), scalars[0], scalars[1], p, None, scalars[2], data_ptr(out), ctypes.byref(fired),
-            torch.get_num_threads(), scalars[3], scalars[4], ctypes.byref(clipped), S, *arrs, *lims)
+            _threads(xc.numel()), scalars[3], scalars[4], ctypes.byref(clipped), S, *arrs, *lims)
         if nan:
             raise_nan("values", nan)
         return out, fired.value, clipped.value
@@ -231,7 +242,7 @@ def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend
         outside = ctypes.c_int64(0)
         n = getattr(built(), f"ttfs_clip_{suffix}")(
             data_ptr(x), x.numel(), S if fine else 1, *ptrs, *scalars, None if out is None else data_ptr(out),
-            ctypes.byref(outside), torch.get_num_threads())
+            ctypes.byref(outside), _threads(x.numel()))
         return out, int(n), outside.value
     clipped, outside = _clip_counts_torch(x, lo, hi, a, b)
     if out is None:
@@ -260,7 +271,7 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     counts = (ctypes.c_int64 * 5)()
     getattr(built(), f"ttfs_layernorm_{suffix}")(
         data_ptr(x), R, C, float(eps), None if w is None else data_ptr(w), None if bias is None else data_ptr(bias),
-        *(data_ptr(t) for t in packs), S, data_ptr(out), counts, torch.get_num_threads())
+        *(data_ptr(t) for t in packs), S, data_ptr(out), counts, _threads(R * C))
     return out, list(counts)
 
 
@@ -272,7 +283,7 @@ def gelu_clip(x: torch.Tensor, pack: torch.Tensor):
     suffix, _ = REAL[x.dtype]
     out = torch.empty_like(x)
     n = getattr(built(), f"ttfs_gelu_clip_{suffix}")(data_ptr(x), x.numel(), pack.numel() // 4, data_ptr(pack),
-                                                     data_ptr(out), torch.get_num_threads())
+                                                     data_ptr(out), _threads(x.numel()))
     return out, int(n)
 
 
@@ -287,7 +298,7 @@ def softmax(x: torch.Tensor, count_above: float, b: float):
     N = x.shape[-1] if x.dim() else 1
     out = torch.empty_like(x)
     n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
-                                                   data_ptr(out), torch.get_num_threads())
+                                                   data_ptr(out), _threads(x.numel()))
     return out, int(n)
 
 
@@ -304,7 +315,7 @@ def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = 
         ptr, step = data_ptr(pack), S * pack.element_size()
         n = getattr(built(), f"ttfs_clip_{suffix}")(
             data_ptr(x), x.numel(), S, ptr, ptr + step, ptr + 2 * step, ptr + 3 * step, 0.0, 0.0, 0.0, 0.0,
-            None if out is None else data_ptr(out), ctypes.byref(outside), torch.get_num_threads())
+            None if out is None else data_ptr(out), ctypes.byref(outside), _threads(x.numel()))
         return out, int(n), outside.value
     if S == 1:   # one range (a layer of one channel): the scalar loop
         return clip(x, *pack.tolist(), out=out)
@@ -328,7 +339,7 @@ def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor 
         ptr, step = data_ptr(pack), S * pack.element_size()
         nan = getattr(built(), f"ttfs_tick_lookup_{suffix}")(
             data_ptr(xc), xc.numel(), 0.0, 0.0, p, None, 0.0, data_ptr(out), ctypes.byref(fired),
-            torch.get_num_threads(), -math.inf, math.inf, ctypes.byref(clipped), S, *(ptr + k * step for k in range(5)))
+            _threads(xc.numel()), -math.inf, math.inf, ctypes.byref(clipped), S, *(ptr + k * step for k in range(5)))
         if nan:
             raise_nan("values", nan)
         return out, fired.value, clipped.value
@@ -375,7 +386,7 @@ def log_ticks(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | N
         clipped = ctypes.c_int64(0)
         nan = getattr(built(), f"ttfs_log_ticks_{suffix}")(data_ptr(xc), xc.numel(), S, data_ptr(pack), p,
                                                            data_ptr(out), ctypes.byref(clipped),
-                                                           torch.get_num_threads())
+                                                           _threads(xc.numel()))
         if nan:
             raise_nan("values", nan)
         return out, clipped.value
@@ -463,7 +474,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
         fired = ctypes.c_int64(0)
         getattr(built(), f"ttfs_product_matmul_{suffix}")(
             data_ptr(a), data_ptr(c), B, M, K, N, p, data_ptr(tab), data_ptr(out), int(count), ctypes.byref(fired),
-            torch.get_num_threads(), int(sg is not None), *(None if f is None else data_ptr(f) for f in facs), *consts)
+            _threads(B * M * K * N), int(sg is not None), *(None if f is None else data_ptr(f) for f in facs), *consts)
         return out.reshape(*lead, M, N), fired.value
     return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
 
@@ -539,7 +550,7 @@ def threshold_lookup(V: torch.Tensor, P: torch.Tensor, theta: float, values: tor
         g, gb, gscale = (None, 0.0, 0.0) if guess is None else (data_ptr(guess[0].contiguous()), guess[1], guess[2])
         nan = getattr(built(), f"ttfs_threshold_lookup_{suffix}")(
             data_ptr(Vc), Vc.numel(), theta, data_ptr(P.contiguous()), p, data_ptr(values.contiguous()), g, gb, gscale,
-            data_ptr(out), ctypes.byref(fired), torch.get_num_threads())
+            data_ptr(out), ctypes.byref(fired), _threads(Vc.numel() * 16))
         if nan:
             raise_nan("potentials", nan)
         return out, fired.value
