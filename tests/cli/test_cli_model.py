@@ -157,6 +157,25 @@ def test_tensor_file_with_labels_gives_the_folder_results(files, converted, tmp_
         assert (rep["results"][0]["ann_accuracy"] is None) is (not labelled)
 
 
+def test_each_configurations_report_file_has_the_summarys_clip_rate(files, converted, tmp_path):
+    """Images 30x brighter than the calibration's drive neurons past their ranges: every configuration's
+    report_<mode>[_p<p>].json gives the clip rate of report.json's row for it, and it is not 0 (the fifth
+    blind mutation audit's survivor: the per-configuration files gave 0)."""
+    x, y = reference_images(files)
+    torch.save({"images": 30.0 * x[:12], "labels": y[:12]}, tmp_path / "bright.pt")
+    out = tmp_path / "bright"
+    rc = main(["evaluate", NAME, "--checkpoint", str(files / "model.pt"), "--conversion", str(converted),
+               "--data", str(tmp_path / "bright.pt"), "--modes", "exact,quantized", "--precision", "64",
+               "--no-progress", "--out", str(out)] + KWARGS)
+    assert rc == 0
+    rows = json.loads((out / "report.json").read_text())["results"]
+    assert [(r["mode"], r["precision"]) for r in rows] == [("exact", None), ("quantized", 64)]
+    for r in rows:
+        name = f"report_{r['mode']}{'' if r['precision'] is None else '_p%d' % r['precision']}.json"
+        assert r["clip_rate"] > 0
+        assert json.loads((out / name).read_text())["clip_rate"] == r["clip_rate"], name
+
+
 def test_flat_folder_has_no_labels(files, converted, tmp_path):
     import shutil
 

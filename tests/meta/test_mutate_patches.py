@@ -95,11 +95,12 @@ def _load_blind(name):
 BLIND2 = _load_blind("mutations_blind2").BLIND2
 BLIND3 = _load_blind("mutations_blind3").BLIND3
 BLIND4 = _load_blind("mutations_blind4").BLIND4
+BLIND5 = _load_blind("mutations_blind5").BLIND5
 
 
-@pytest.mark.parametrize("m", BLIND2 + BLIND3 + BLIND4, ids=lambda m: m.name)
+@pytest.mark.parametrize("m", BLIND2 + BLIND3 + BLIND4 + BLIND5, ids=lambda m: m.name)
 def test_later_blind_sets_patch_applies_once_and_its_folders_exist(m):
-    # the second, third and fourth blind sets (docs/mutation.md) stay runnable: each text once in the package,
+    # the second to fifth blind sets (docs/mutation.md) stay runnable: each text once in the package,
     # folders present
     for path, old, new in m.patches:
         where, why = MUTATE.locate(ROOT, path, old)
@@ -107,5 +108,5 @@ def test_later_blind_sets_patch_applies_once_and_its_folders_exist(m):
         assert new != old
     folders = [t for t in m.tests if t.startswith("tests/")]
     assert folders and all((ROOT / f).is_dir() for f in folders), m.tests
-    for blind in (BLIND2, BLIND3, BLIND4):
+    for blind in (BLIND2, BLIND3, BLIND4, BLIND5):
         assert len({b.name for b in blind}) == len(blind)
