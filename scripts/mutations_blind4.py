@@ -381,8 +381,8 @@ BLIND4 = (
        "the log code's tick grid of a one-signed range that does not reach 0 spans log(e)..log(M + e) instead "
        "of log(least + e)..: its ticks are coarser and its rounding error larger than the documented du/(2p)",
        P + "numeric/native.py",
-       "        du = uhi - torch.log(least + e)\n",
-       "        du = uhi - torch.log(e)\n", NUM),
+       "        out.append((sign, e, uhi, uhi - torch.log(least + e)))\n",
+       "        out.append((sign, e, uhi, uhi - torch.log(e)))\n", NUM),
 
     # ---- verify/
     _b("report_passes_on_any", "verify",

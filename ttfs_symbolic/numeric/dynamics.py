@@ -206,14 +206,10 @@ def log_code_spikes(values: torch.Tensor, a, b, r: float | None = None, p: int |
     if p is None:
         return int(((values > a_t.clamp(min=0)) | (values < b_t.clamp(max=0))).sum())
     v = values.to(torch.float64)
-    a_t, b_t = a_t.to(torch.float64), b_t.to(torch.float64)
     fired = torch.zeros_like(v, dtype=torch.bool)
-    for sign, M, least in ((1.0, b_t.clamp(min=0), a_t.clamp(min=0)), (-1.0, (-a_t).clamp(min=0), (-b_t).clamp(min=0))):
-        e = r * torch.where(M > 0, M, torch.ones_like(M))
-        u_lo = torch.log(least + e)
-        half = (torch.log(M + e) - u_lo) / (2 * p)
-        mag = sign * v
-        fired |= (mag > 0) & (torch.log(mag.clamp(min=0) + e) - u_lo > half)
+    for sign, e, uhi, du in native.log_parts(a_t.to(torch.float64), b_t.to(torch.float64), r):
+        mag = sign * v   # fires: u = log(|x| + e) more than half a tick above the least, uhi - du
+        fired |= (mag > 0) & (torch.log(mag.clamp(min=0) + e) - (uhi - du) > du / (2 * p))
     return int(fired.sum())
 
 

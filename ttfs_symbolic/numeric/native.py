@@ -364,13 +364,22 @@ def log_pack(a, b, r, p: int, lims=None, dtype=torch.float64, device="cpu") -> t
     lo = torch.broadcast_to(torch.as_tensor(lo, dtype=torch.float64).reshape(-1), a.shape)
     hi = torch.broadcast_to(torch.as_tensor(hi, dtype=torch.float64).reshape(-1), a.shape)
     parts = []
-    for M, least in ((b.clamp(min=0), a.clamp(min=0)), ((-a).clamp(min=0), (-b).clamp(min=0))):
-        M = torch.where(M > 0, M, torch.ones_like(M))   # (a part that holds no value: its values are 0)
-        e = r * M
-        uhi = torch.log(M + e)
-        du = uhi - torch.log(least + e)
+    for _, e, uhi, du in log_parts(a, b, r):
         parts += [uhi, e, p / du, du / p]
     return torch.cat([a, b, lo, hi, *parts]).to(dtype=dtype, device=device).contiguous()
+
+
+def log_parts(a: torch.Tensor, b: torch.Tensor, r):
+    """The log code's two sign parts of ranges ``[a, b]`` (float64 tensors, elementwise): for the + part,
+    then the - part, ``(sign, e, uhi, du)`` with M and lo the part's largest and least magnitudes,
+    ``e = r M``, ``uhi = log(M + e)``, ``du = uhi - log(lo + e)`` (a part that holds no value: M = 1)."""
+    out = []
+    for sign, M, least in ((1.0, b.clamp(min=0), a.clamp(min=0)), (-1.0, (-a).clamp(min=0), (-b).clamp(min=0))):
+        M = torch.where(M > 0, M, torch.ones_like(M))
+        e = r * M
+        uhi = torch.log(M + e)
+        out.append((sign, e, uhi, uhi - torch.log(least + e)))
+    return out
 
 
 def log_ticks(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | None = None,
