@@ -507,7 +507,7 @@ MORE = (
        "            st.spikes += dynamics.log_code_spikes(out, a, b)\n", "tests/numeric/test_codes_by_hand.py"),
     _m("encode_ignores_tick_p", "numeric", "LayerTiming.encode(values, p) takes the values' own times: a silent "
        "neuron at tick p fires an ulp before T_end", "ttfs_symbolic/numeric/dynamics.py",
-       "        if p is not None:\n            if isinstance(p, bool)", "        if False:\n            if isinstance(p, bool)",
+       "        if p is not None:\n            check_mode(\"quantized\", p)", "        if False:\n            check_mode(\"quantized\", p)",
        "tests/numeric/test_codes_by_hand.py"),
     _m("labels_column_refused", "data", "labels of shape (N, 1) refused instead of read as (N,)", DATA,
        "    if labels.dim() == 2 and labels.shape[1] == 1:\n", "    if False:\n", IO, "-k", "labels"),

@@ -104,8 +104,8 @@ class LayerTiming:
         x = _as_tensor(x)
         _check_finite(x, "values")
         if p is not None:
-            if isinstance(p, bool) or not isinstance(p, int) or p < 1:
-                raise ValueError(f"the time precision p must be a positive int, got {p!r}")
+            check_mode("quantized", p)
+            p = int(p)
             k = self.ticks(x, p).to(x.dtype)
             t = self.T_emit + k * (self.delta / p)
             return torch.where(k < p, t, torch.full_like(t, math.inf))
