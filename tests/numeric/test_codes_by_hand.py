@@ -544,7 +544,10 @@ def test_a_layers_spike_count_leaves_out_the_neurons_at_tick_p(dtype, mode):
     (torch.float64, 0.207, 1.832, 3, [0.207, 0.1, 1.0], 1),                    # one-signed: least 0.207 silent
     (torch.float64, -2.0, 3.0, 16, [1e-12, -1e-12, 0.0, 2.0], 1),             # both signs: tiny values at tick p
     (torch.float32, -2.0, 3.0, 16, [1e-12, -1e-12, 0.0, 2.0], 1),
-], ids=["f64-least", "f64-tiny", "f32-tiny"])
+    # a range from 0: tick p of the + part comes out as -3e-8 in float32, a value its empty - part must not fire
+    (torch.float32, 0.0, 3.0, 16, [1e-12, 1e-6, 0.0, 2.0], 1),
+    (torch.float64, 0.0, 3.0, 16, [1e-12, 1e-6, 0.0, 2.0], 1),
+], ids=["f64-least", "f64-tiny", "f32-tiny", "f32-from-0", "f64-from-0"])
 def test_a_log_coded_layers_spike_count_leaves_out_the_neurons_at_tick_p(dtype, a, b, p, values, want):
     """Quantized mode, log code (r = 0.05): the hand count of values whose tick is < p (0 and tick p silent)."""
     q, k, *_ = hand_log_quantize(np.array(values), a, b, 0.05, p)
