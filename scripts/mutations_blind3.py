@@ -108,8 +108,8 @@ BLIND3 = (
        "the C loop of exact-mode LayerNorm divides the variance by C - 1: a converted ViT's float64 exact "
        "logits no longer match the ANN on the CPU (with a C compiler)",
        P + "numeric/csrc/ticks_body.h",
-       "NAME(row_sum)(o, C, 1) / (REAL)C",
-       "NAME(row_sum)(o, C, 1) / (REAL)(C - 1)", NUM),
+       "NAME(clip1)(s2 / (REAL)C,",
+       "NAME(clip1)(s2 / (REAL)(C - 1),", NUM),
     _b("num_c_fine_clip_upper_uncounted", "numeric",
        "with per-channel / per-neuron ranges (the default preset) the C tick loop no longer counts values above "
        "their range: quantized-mode clip rates and the ClippingWarning miss them",

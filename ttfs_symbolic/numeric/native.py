@@ -267,6 +267,11 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     C = x.shape[-1]
     R = x.numel() // C if C else 0
     out = torch.empty_like(x) if out is None else out
+    packs = list(packs)
+    for k in (1, 4):   # one range for all the centred / output neurons: spread over a row (the C loop
+        # reads these two populations' bounds as arrays)
+        if packs[k].numel() == 4 and C > 1:
+            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()
     S = (ctypes.c_int64 * 5)(*(t.numel() // 4 for t in packs))
     counts = (ctypes.c_int64 * 5)()
     getattr(built(), f"ttfs_layernorm_{suffix}")(

@@ -210,58 +210,6 @@ static inline REAL NAME(row_sum)(const REAL *restrict x, int64_t C, const int sq
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-/* The centred neurons of one LayerNorm row, clip(x - m), into cr: the bounds per neuron (arrays
- * from this row's first neuron) or, with lt NULL, one for all (the scalars lt0, ht0, lc0, hc0). */
-static inline void NAME(ln_centred)(const REAL *restrict x, int64_t C, REAL m, const REAL *restrict lt,
-                                    const REAL *restrict ht, const REAL *restrict lc, const REAL *restrict hc,
-                                    REAL lt0, REAL ht0, REAL lc0, REAL hc0, REAL *restrict cr, int32_t *count)
-{
-    int32_t n = 0;
-    if (lt)
-        for (int64_t c = 0; c < C; c++) {
-            const REAL v = x[c] - m;
-            n += (v < lt[c]) + (v > ht[c]);
-            cr[c] = v < lc[c] ? lc[c] : (v > hc[c] ? hc[c] : v);
-        }
-    else
-        for (int64_t c = 0; c < C; c++) {
-            const REAL v = x[c] - m;
-            n += (v < lt0) + (v > ht0);
-            cr[c] = v < lc0 ? lc0 : (v > hc0 ? hc0 : v);
-        }
-    *count += n;
-}
-
-/* The output neurons of one LayerNorm row: clip(c q w + bias), in place (bounds as in ln_centred). */
-static inline void NAME(ln_out)(REAL *restrict o, int64_t C, REAL q, const REAL *restrict w,
-                                const REAL *restrict bias, const REAL *restrict lt, const REAL *restrict ht,
-                                const REAL *restrict lc, const REAL *restrict hc, REAL lt0, REAL ht0, REAL lc0,
-                                REAL hc0, int32_t *count)
-{
-    int32_t n = 0;
-    for (int64_t c = 0; c < C; c++) {
-        REAL y = o[c] * q;
-        if (w)
-            y = y * w[c];
-        if (bias)
-            y = y + bias[c];
-        o[c] = y;
-    }
-    if (lt)
-        for (int64_t c = 0; c < C; c++) {
-            const REAL y = o[c];
-            n += (y < lt[c]) + (y > ht[c]);
-            o[c] = y < lc[c] ? lc[c] : (y > hc[c] ? hc[c] : y);
-        }
-    else
-        for (int64_t c = 0; c < C; c++) {
-            const REAL y = o[c];
-            n += (y < lt0) + (y > ht0);
-            o[c] = y < lc0 ? lc0 : (y > hc0 ? hc0 : y);
-        }
-    *count += n;
-}
-
 /* Exact-mode LayerNorm (Section 4.3.3) of R rows of C values with the clip and
  * the count of its five populations fused (eq. 14 with h = x for each):
  *   mean    m = clip(sum_c x / C)              (p0, neuron r)
@@ -271,29 +219,61 @@ static inline void NAME(ln_out)(REAL *restrict o, int64_t C, REAL q, const REAL 
  *   out     y = clip(c * q * w + bias)         (p4, neuron r*C + c; the product of the
  *                                              multiplication network, exact in this mode)
  * Population k's bounds are pk = [lot, hit, loc, hic] of S[k] values each, for the neuron
- * index mod S[k] (S[k] = 1, or a multiple of C for centred and out); counts[k] += its neurons
- * outside [lot, hit]. w, bias: C values or NULL. The centred row is kept in out's row until the
- * output overwrites it. */
+ * index mod S[k] (S[k] = 1 for mean, var and rsqrt; a multiple of C for centred and out: the
+ * caller spreads one range over a row); counts[k] += its neurons outside [lot, hit]. w, bias: C
+ * values or NULL. The centred row is kept in out's row until the output overwrites it. The sums'
+ * order is the vector lanes' (omp simd reduction): float rounding. */
 void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const REAL *w, const REAL *bias,
                           const REAL *p0, const REAL *p1, const REAL *p2, const REAL *p3, const REAL *p4,
                           const int64_t *S, REAL *out, int64_t *counts, int nthreads)
 {
     int64_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0;
-    const int pc = S[1] > 1, po = S[4] > 1;
+    /* per row three passes: the sum; the centred clip with its squares' sum; the product with the
+     * affine and its clip */
+    const REAL *b1 = p1, *b4 = p4;
+    const int64_t S1 = S[1], S4 = S[4];
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : c0, c1, c2, c3, c4)
     for (int64_t r = 0; r < R; r++) {
         const REAL *restrict xr = x + r * C;
         REAL *restrict o = out + r * C;
         int32_t n0 = 0, n1 = 0, n2 = 0, n3 = 0, n4 = 0;
-        const REAL m = NAME(clip1)(NAME(row_sum)(xr, C, 0) / (REAL)C, p0, S[0], r % S[0], &n0);
-        const int64_t i1 = pc ? (r * C) % S[1] : 0, i4 = po ? (r * C) % S[4] : 0;
-        const REAL *q1 = p1 + i1, *q4 = p4 + i4;
-        NAME(ln_centred)(xr, C, m, pc ? q1 : NULL, q1 + S[1], q1 + 2 * S[1], q1 + 3 * S[1], p1[0], p1[1], p1[2],
-                         p1[3], o, &n1);
-        const REAL var = NAME(clip1)(NAME(row_sum)(o, C, 1) / (REAL)C, p2, S[2], r % S[2], &n2);
+        REAL s = 0, s2 = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t c = 0; c < C; c++)
+            s += xr[c];
+        const REAL m = NAME(clip1)(s / (REAL)C, p0, S[0], r % S[0], &n0);
+        const REAL *q1 = b1 + (r * C) % S1, *q4 = b4 + (r * C) % S4;
+        const REAL *restrict lt = q1, *restrict ht = q1 + S1, *restrict lc = q1 + 2 * S1, *restrict hc = q1 + 3 * S1;
+#pragma omp simd reduction(+ : s2, n1)
+        for (int64_t c = 0; c < C; c++) {
+            REAL v = xr[c] - m;
+            n1 += (v < lt[c]) + (v > ht[c]);
+            v = v < lc[c] ? lc[c] : (v > hc[c] ? hc[c] : v);
+            o[c] = v;
+            s2 += v * v;
+        }
+        const REAL var = NAME(clip1)(s2 / (REAL)C, p2, S[2], r % S[2], &n2);
         const REAL q = NAME(clip1)((REAL)1 / (REAL)sqrt((double)var + eps), p3, S[3], r % S[3], &n3);
-        NAME(ln_out)(o, C, q, w, bias, po ? q4 : NULL, q4 + S[4], q4 + 2 * S[4], q4 + 3 * S[4], p4[0], p4[1], p4[2],
-                     p4[3], &n4);
+        const REAL *restrict lt4 = q4, *restrict ht4 = q4 + S4, *restrict lc4 = q4 + 2 * S4,
+                   *restrict hc4 = q4 + 3 * S4;
+        if (w && bias) {
+#pragma omp simd reduction(+ : n4)
+            for (int64_t c = 0; c < C; c++) {
+                REAL y = o[c] * q * w[c] + bias[c];
+                n4 += (y < lt4[c]) + (y > ht4[c]);
+                o[c] = y < lc4[c] ? lc4[c] : (y > hc4[c] ? hc4[c] : y);
+            }
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                REAL y = o[c] * q;
+                if (w)
+                    y = y * w[c];
+                if (bias)
+                    y = y + bias[c];
+                n4 += (y < lt4[c]) + (y > ht4[c]);
+                o[c] = y < lc4[c] ? lc4[c] : (y > hc4[c] ? hc4[c] : y);
+            }
+        }
         c0 += n0;
         c1 += n1;
         c2 += n2;
