@@ -54,6 +54,7 @@ PSI_LINE = "        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"
 CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d\n"
 TICKS_H = "ttfs_symbolic/numeric/csrc/ticks_body.h"
 NATIVE = "ttfs_symbolic/numeric/native.py"
+FUSED = "ttfs_symbolic/numeric/fused.py"
 DYNAMICS = "ttfs_symbolic/numeric/dynamics.py"
 DERIVE_TESTS = ("tests/symbolic/test_proof_records.py",)
 
@@ -183,12 +184,24 @@ MUTATIONS = (
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one_pass")),
     Mutation("layernorm_one_range_spread_interleaved", "a LayerNorm with one range per population hands the "
              "one-pass C loop its centred / output bounds interleaved ([lo, hi, a, b] per channel, not per bound)",
-             ((NATIVE, "            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()\n",
+             ((FUSED, "            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()\n",
                "            packs[k] = packs[k].reshape(1, 4).expand(C, 4).contiguous()\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "fast_paths_equal")),
+    Mutation("bias_clip_row_stride_ignored", "exact mode's bias-clip pass reads rows at C instead of their stride "
+             "(q, k and v as one product: the thirds overlap)",
+             ((TICKS_H, "        REAL *restrict xr = x + r * ld;\n", "        REAL *restrict xr = x + r * C;\n"),),
+             ("tests/numeric/test_native_fused.py", "-k", "bias_clip")),
+    Mutation("fused_qkv_first_bias_for_all", "q, k and v as one product in exact mode: each third takes q's bias",
+             (("ttfs_symbolic/spiking/attention.py", "                                                m.bias.to(x.dtype), ctx))\n",
+               "                                                lins[0].bias.to(x.dtype), ctx))\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "qkv")),
+    Mutation("linear_exact_bias_dropped", "exact mode's linear layers drop their bias in the bias-clip pass",
+             ((SPIKING, "            return self.out.emit_linear_exact(V, bias, ctx)\n",
+               "            return self.out.emit_linear_exact(V, None, ctx)\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "fast_paths")),
     Mutation("softmax_exact_count_dropped", "exact mode's softmax does not count the probabilities above b",
-             ((SPIKING, "            e, n = native.softmax(s, b * (1 + tol), b)\n",
-               "            e, n = native.softmax(s, math.inf, b)\n"),),
+             ((SPIKING, "            e, n = fused.softmax(s, b * (1 + tol), b)\n",
+               "            e, n = fused.softmax(s, math.inf, b)\n"),),
              ("tests/conversion/test_finite_precision.py", "-k", "softmax_output_range_clipping")),
     Mutation("layer2_table_shift_quantized", "product network: layer II's tick table exp(b - k d/p) one tick off "
              "(quantized mode)",
@@ -645,7 +658,7 @@ def write_docs(path: Path, text: str) -> None:
 
 
 #: the CI subset: this many mutations a day (about 5 s each on 2 busy cores: about 3 minutes, under 10)
-CI_COUNT = 34   # ceil(134 / 34) = 4: every mutation at least once every 4 days
+CI_COUNT = 35   # ceil(137 / 35) = 4: every mutation at least once every 4 days
 
 
 def ci_sample(day: date, count: int = CI_COUNT) -> list:

@@ -95,10 +95,10 @@ BLIND = (
        P + "numeric/csrc/ticks_body.h", "            o[s] = bs[s] - (REAL)k * steps[s];",
        "            o[s] = bs[s] - (REAL)k * steps[0];", NUM),
     _b("b_C_row_sum_drops_tail", "native (C)",
-       "row_sum drops the last element of a row whose length is not a multiple of 8: LayerNorm's mean and "
-       "variance wrong for such widths",
-       P + "numeric/csrc/ticks_body.h", "    for (int l = 0; c < C; c++, l++)", "    for (int l = 0; c < C - 1; c++, l++)",
-       NUM),
+       "the row sum of exact-mode LayerNorm's mean drops the last element of a row (before 2026-12-06: "
+       "row_sum dropped the tail of a row whose length is not a multiple of 8; row_sum is gone)",
+       P + "numeric/csrc/ticks_body.h", "        for (int64_t c = 0; c < C; c++)\n            s += xr[c];",
+       "        for (int64_t c = 0; c < C - 1; c++)\n            s += xr[c];", NUM),
     # ---------------- spiking
     _b("b_margin_low_sign", "spiking",
        "a layer-wide range's margin moves its low end up (lo + margin*width): margin narrows the range",

@@ -93,10 +93,10 @@ BLIND5 = (
        "    out.update({k: v for k, v in overrides.items() if v})", CONV),
     # ---- numeric (3)
     _b("native_row_sum_tail_overwrites", "numeric",
-       "the C row sum overwrites its first partial sums with the tail of a row whose length is not a multiple "
-       "of 8 (>= 8), so exact-mode LayerNorm means/variances and softmax sums are wrong for such widths",
-       TICKS, "        acc[l] += square ? x[c] * x[c] : x[c];",
-       "        acc[l] = square ? x[c] * x[c] : x[c];", NUM),
+       "the C softmax's row sum is overwritten by each term instead of added to (before 2026-12-06 the same "
+       "bug in the shared row_sum, now gone: its tail overwrote the first partial sums)",
+       TICKS, "            s += e;\n",
+       "            s = e;\n", NUM),
     _b("native_table_lookup_counts_silent", "numeric",
        "the C tick lookup with a table counts tick p (no spike) as fired, so the product networks' layer-I "
        "neurons all count as spiking in quantized and kernel mode",

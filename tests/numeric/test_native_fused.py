@@ -3,7 +3,7 @@
 * the AVX-512 (and AVX2) rows of ``native.product_matmul`` add each column's terms in increasing k,
   as the scalar row does: checked bit for bit against that sum formed in torch, for row lengths
   around the vector widths (the masked tail);
-* ``native.softmax`` (exact mode's softmax, clip and count in one C pass per row) against
+* ``fused.softmax`` (exact mode's softmax, clip and count in one C pass per row) against
   ``torch.softmax`` and a clamp;
 * per-channel log-code constants (``S`` values, indexed by the flat index mod S) against the same
   constants broadcast to every value of the trailing dimensions (what the emitting stage packed before).
@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import torch
 
-from ttfs_symbolic.numeric import native, native_build
+from ttfs_symbolic.numeric import fused, native, native_build
 from ttfs_symbolic.spiking.context import Ctx
 from ttfs_symbolic.spiking.population import Population
 
@@ -78,7 +78,7 @@ def test_softmax_c_equals_torch(n, dtype, b):
     s = (torch.randn(3, 2, 7, n, generator=g, dtype=torch.float64) * 3).to(dtype)
     s[0, 0, 0] = 1.25   # a row of equal values
     tol = 1e-9 if dtype == torch.float64 else 1e-5
-    e, clipped = native.softmax(s, b * (1 + tol), b)
+    e, clipped = fused.softmax(s, b * (1 + tol), b)
     ref, clipped_ref = _softmax_ref(s, b, tol)
     assert clipped == clipped_ref
     if b < 1 and n > 1:
@@ -93,7 +93,7 @@ def test_softmax_c_nan_rows_and_the_layer():
     layer gives the same probabilities and clip count with and without the C pass."""
     s = torch.randn(4, 9, dtype=torch.float64)
     s[1, 3] = math.nan
-    e, n = native.softmax(s, 0.5, 0.5)
+    e, n = fused.softmax(s, 0.5, 0.5)
     assert bool(torch.isnan(e[1]).all()) and not bool(torch.isnan(e[[0, 2, 3]]).any())
     ref = torch.softmax(s, -1).clamp(max=0.5)
     torch.testing.assert_close(e[[0, 2, 3]], ref[[0, 2, 3]], rtol=1e-12, atol=1e-15)
@@ -161,7 +161,7 @@ def test_the_library_compiles_with_the_vector_flags(tmp_path):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("S", [1, 7, 64])
 def test_gelu_clip_equals_torch(dtype, S):
-    """native.gelu_clip: clamp(F.gelu(x), a, b) to float rounding (libm's erf against torch's) and the
+    """fused.gelu_clip: clamp(F.gelu(x), a, b) to float rounding (libm's erf against torch's) and the
     count of the outputs outside [lo, hi]; NaN stays NaN and is not counted."""
     g = torch.Generator().manual_seed(S)
     x = (torch.randn(5, 3, S, generator=g, dtype=torch.float64) * 3).to(dtype)
@@ -170,7 +170,7 @@ def test_gelu_clip_equals_torch(dtype, S):
     a = -torch.rand(S, generator=g, dtype=torch.float64).to(dtype) * 0.1 - 0.05
     b = torch.rand(S, generator=g, dtype=torch.float64).to(dtype) * 2 + 0.5
     lo, hi = a - 1e-3, b + 1e-3
-    y, n = native.gelu_clip(x, torch.cat([lo, hi, a, b]).contiguous())
+    y, n = fused.gelu_clip(x, torch.cat([lo, hi, a, b]).contiguous())
     f = torch.nn.functional.gelu(x)
     ref = torch.minimum(torch.maximum(f, a), b)
     assert n == int(((f < lo) | (f > hi)).sum()) > 0
@@ -208,8 +208,8 @@ def test_gelu_layer_fast_path_equals_emit_path():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_softmax_layer_counts_in_both_paths(dtype):
-    """Exact mode's softmax layer clips at b and counts in float64 (one C pass) and in float32 (torch's
-    softmax, then the C clip): the same probabilities as torch.softmax clamped, the same count."""
+    """Exact mode's softmax layer clips at b and counts in one C pass per row in float64 and in float32:
+    the same probabilities as torch.softmax clamped, the same count."""
     from ttfs_symbolic.spiking import SpikingSoftmax
 
     src = Population("s", fixed_range=(-10.0, 10.0))
@@ -224,3 +224,56 @@ def test_softmax_layer_counts_in_both_paths(dtype):
     torch.testing.assert_close(out, e.clamp(max=0.4), rtol=1e-12 if dtype == torch.float64 else 2e-6, atol=1e-7)
     tol = 1e-9 if dtype == torch.float64 else 1e-5
     assert ctx.clipped["sm"][0] == int((e > 0.4 * (1 + tol)).sum()) > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_bias_clip_equals_torch_on_rows_and_on_a_slice(dtype, with_bias):
+    """fused.bias_clip: clamp(x + bias, a, b) per channel and the count of the potentials outside [lo, hi],
+    on a contiguous product and on the middle third of a wider one (q, k, v as one product: rows at the
+    wider stride), whose other columns stay as they were; NaN stays NaN and is not counted."""
+    g = torch.Generator().manual_seed(5)
+    R, C = 37, 19
+    wide = (torch.randn(R, 3 * C, generator=g, dtype=torch.float64) * 3).to(dtype)
+    wide[4, C + 2] = math.nan
+    bias = torch.randn(C, generator=g, dtype=torch.float64).to(dtype) if with_bias else None
+    a = (-1.0 - torch.rand(C, generator=g, dtype=torch.float64)).to(dtype)
+    b = (1.0 + torch.rand(C, generator=g, dtype=torch.float64)).to(dtype)
+    lo, hi = a - 0.25, b + 0.25
+    pack = torch.cat([lo, hi, a, b]).contiguous()
+    for x in (wide[:, C:2 * C].clone(), wide[:, C:2 * C]):
+        before = wide.clone()
+        v = x + (bias if with_bias else 0)
+        want = torch.minimum(torch.maximum(v, a), b)
+        want[v.isnan()] = math.nan
+        n = fused.bias_clip(x, bias, pack)
+        assert n == int(((v < lo) | (v > hi)).sum()) > 0
+        torch.testing.assert_close(x, want, rtol=0, atol=0, equal_nan=True)
+        if x.data_ptr() != wide[:, C:2 * C].data_ptr():
+            assert torch.equal(wide.nan_to_num(), before.nan_to_num())
+        else:   # the slice: the columns of the other two thirds are untouched
+            assert torch.equal(wide[:, :C].nan_to_num(), before[:, :C].nan_to_num())
+            assert torch.equal(wide[:, 2 * C:], before[:, 2 * C:])
+
+
+def test_bias_clip_refuses_what_it_cannot_index():
+    """Rows at no single stride, or bounds / a bias that are not one per channel: a ValueError that says so."""
+    x = torch.zeros(4, 6, 8)
+    pack = torch.zeros(4 * 8)
+    with pytest.raises(ValueError, match="one stride"):
+        fused.bias_clip(x[:, 1:3, :], None, pack)
+    with pytest.raises(ValueError, match="per-channel"):
+        fused.bias_clip(x, None, torch.zeros(4 * 7))
+    with pytest.raises(ValueError, match="per-channel"):
+        fused.bias_clip(x, torch.zeros(7), pack)
+
+
+def test_row_stride_of_contiguous_tensors_slices_and_others():
+    """fused.row_stride: the distance between rows where all rows lie at one stride, else None."""
+    t = torch.zeros(2, 5, 12)
+    assert fused.row_stride(t) == 12 and fused.row_stride(t[0]) == 12 and fused.row_stride(t[..., 4:8]) == 12
+    assert fused.row_stride(torch.zeros(7)) == 7
+    assert fused.row_stride(t[:, :, ::2]) is None          # values not contiguous within a row
+    assert fused.row_stride(t.transpose(0, 1)) is None      # rows of two strides
+    assert fused.row_stride(t[:, 1:3, 4:8]) is None         # a block: rows at 12, then a jump
+

@@ -27,6 +27,11 @@ CONFIGS = [dict(range_kind=r, product=pr, residual=rs) for r in ("layer", "chann
 @pytest.fixture(scope="module")
 def snns():
     ann = tiny_vit(depth=2)
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():   # timm's biases start at 0: distinct ones, so that every layer's bias counts
+        for m in ann.modules():
+            if isinstance(m, torch.nn.Linear) and m.bias is not None:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.05)
     x = images(12)
     return {tuple(sorted(kw.items())): convert(ann, x, progress=False, **kw) for kw in CONFIGS}
 
@@ -56,6 +61,44 @@ def test_exact_fast_paths_equal_the_layer_by_layer_path(snns, key):
     assert fc["layers"] == rc["layers"]
 
 
+@pytest.mark.parametrize("key", [tuple(sorted(kw.items())) for kw in CONFIGS], ids=lambda k: "-".join(
+    str(v) for _, v in k))
+def test_exact_fast_paths_equal_the_layer_by_layer_path_in_float32(snns, key):
+    """The same in float32, which takes the same C passes (the bias, clip and count after q, k and v's one
+    matrix product and after every other linear layer; the softmax with libmvec's exp): the values to
+    float32 rounding (the sums' order), the same clipping counts, per layer."""
+    snn = snns[key]
+    x = 3 * images(5, seed=7)
+    fast, fc = _run(snn, x, dtype=torch.float32)
+    ref, rc = _run(snn, x, dtype=torch.float32, record=True)
+    assert _rel(fast, ref) < 1e-5
+    assert fc["clipped"] == rc["clipped"] > 0 and fc["checked"] == rc["checked"]
+    assert fc["layers"] == rc["layers"]
+
+
+def test_qkv_as_one_product_leaves_each_layers_count_its_own(snns):
+    """q, k and v run as one matrix product in exact mode, each third clipped by its own population: with
+    the input driving neurons out of range, each of the three layers reports the count the layer-by-layer
+    path gives it, and the same values (each third with its own bias)."""
+    import copy
+
+    snn = copy.deepcopy(snns[(("product", "signed"), ("range_kind", "channel"), ("residual", "synapses"))])
+    for i, blk in enumerate(snn.blocks):   # narrowed to a different share of each layer's range
+        for j, lin in enumerate((blk.attn.q, blk.attn.k, blk.attn.v)):
+            f = (0.02 + 0.02 * j) * (1 + 0.5 * i)
+            lin.out.set_range(lin.out.fine_a * f, lin.out.fine_b * f)
+            with torch.no_grad():   # (timm's biases start at 0: distinct ones, so that a third's bias counts)
+                lin.bias.copy_(torch.randn(lin.bias.shape, generator=torch.Generator().manual_seed(3 * i + j),
+                                           dtype=lin.bias.dtype) * 0.05)
+    x = images(3, seed=11)
+    out, fc = _run(snn, x, dtype=D)
+    ref, rc = _run(snn, x, dtype=D, record=True)
+    names = [n for n in rc["layers"] if n.endswith((".attn.q", ".attn.k", ".attn.v"))]
+    assert len(names) == 6 and len({rc["layers"][n] for n in names}) >= 4   # (mostly distinct)
+    assert {n: fc["layers"][n] for n in names} == {n: rc["layers"][n] for n in names}
+    assert _rel(out, ref) < 1e-12
+
+
 @pytest.mark.parametrize("mode", ["exact", "quantized", "kernel"])
 @pytest.mark.parametrize("key", [tuple(sorted(kw.items())) for kw in CONFIGS[::3] + CONFIGS[1::3]],
                          ids=lambda k: "-".join(str(v) for _, v in k))
@@ -76,7 +119,7 @@ def test_c_loops_equal_the_torch_loops(snns, key, mode, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["layer", "channel", "neuron"])
 def test_layernorm_in_one_pass_equals_its_layers(kind):
-    """SpikingLayerNorm's exact C pass (native.layernorm) against the five populations one by one,
+    """SpikingLayerNorm's exact C pass (fused.layernorm) against the five populations one by one,
     on inputs that clip every population: values to 1e-12 (float64), counts per population equal."""
     torch.manual_seed(3)
     n = 24

@@ -85,7 +85,7 @@ def ticks(x: torch.Tensor, b: float, scale: float, p: int) -> torch.Tensor:
 PARALLEL_MIN_WORK = 1 << 15
 
 
-def _threads(work: int) -> int:
+def threads_for(work: int) -> int:
     """The threads a C loop of ``work`` elements runs on: torch's intra-op count, or 1 for small work."""
     return 1 if work < PARALLEL_MIN_WORK else torch.get_num_threads()
 
@@ -116,7 +116,7 @@ def tick_lookup(x: torch.Tensor, b: float, scale: float, p: int, table: torch.Te
         tab = table.contiguous() if table is not None else None
         nan = getattr(built(), f"ttfs_tick_lookup_{suffix}")(
             data_ptr(xc), xc.numel(), b, scale, p, None if tab is None else data_ptr(tab),
-            0.0 if step is None else step, data_ptr(out), ctypes.byref(fired), _threads(xc.numel()),
+            0.0 if step is None else step, data_ptr(out), ctypes.byref(fired), threads_for(xc.numel()),
             -math.inf, math.inf, ctypes.byref(ctypes.c_int64(0)), 1, None, None, None, None, None)
         if nan:
             raise_nan("values", nan)
@@ -189,7 +189,7 @@ def tick_values(x: torch.Tensor, b, scale, step, p: int, out: torch.Tensor | Non
             return _tick_values_split(x, b, scale, step, p, out, lo, hi, backend)
         nan = getattr(built(), f"ttfs_tick_lookup_{suffix}")(
             data_ptr(xc), xc.numel(), scalars[0], scalars[1], p, None, scalars[2], data_ptr(out), ctypes.byref(fired),
-            _threads(xc.numel()), scalars[3], scalars[4], ctypes.byref(clipped), S, *arrs, *lims)
+            threads_for(xc.numel()), scalars[3], scalars[4], ctypes.byref(clipped), S, *arrs, *lims)
         if nan:
             raise_nan("values", nan)
         return out, fired.value, clipped.value
@@ -242,7 +242,7 @@ def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend
         outside = ctypes.c_int64(0)
         n = getattr(built(), f"ttfs_clip_{suffix}")(
             data_ptr(x), x.numel(), S if fine else 1, *ptrs, *scalars, None if out is None else data_ptr(out),
-            ctypes.byref(outside), _threads(x.numel()))
+            ctypes.byref(outside), threads_for(x.numel()))
         return out, int(n), outside.value
     clipped, outside = _clip_counts_torch(x, lo, hi, a, b)
     if out is None:
@@ -250,61 +250,6 @@ def clip(x: torch.Tensor, lo, hi, a, b, out: torch.Tensor | None = None, backend
     if out is x:
         return (x.clamp_(a, b) if outside else x), clipped, outside
     return out.copy_(torch.clamp(x, a, b)), clipped, outside
-
-
-def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | None = None):
-    """``(out, counts)``: exact mode's LayerNorm over x's last dimension, its five populations'
-    clips and counts fused in one C pass (``csrc/ticks_body.h``, ``ttfs_layernorm``).
-
-    ``packs``: per population (mean, centred, var, rsqrt, out) a contiguous tensor of x's dtype
-    holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
-    mod S: the row for mean, var, rsqrt; the element for centred and out). ``w``, ``bias``: C
-    values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
-    :class:`~ttfs_symbolic.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
-    (:func:`available_for`), x contiguous.
-    """
-    suffix, _ = REAL[x.dtype]
-    C = x.shape[-1]
-    R = x.numel() // C if C else 0
-    out = torch.empty_like(x) if out is None else out
-    packs = list(packs)
-    for k in (1, 4):   # one range for all the centred / output neurons: spread over a row (the C loop
-        # reads these two populations' bounds as arrays)
-        if packs[k].numel() == 4 and C > 1:
-            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()
-    S = (ctypes.c_int64 * 5)(*(t.numel() // 4 for t in packs))
-    counts = (ctypes.c_int64 * 5)()
-    getattr(built(), f"ttfs_layernorm_{suffix}")(
-        data_ptr(x), R, C, float(eps), None if w is None else data_ptr(w), None if bias is None else data_ptr(bias),
-        *(data_ptr(t) for t in packs), S, data_ptr(out), counts, _threads(R * C))
-    return out, list(counts)
-
-
-def gelu_clip(x: torch.Tensor, pack: torch.Tensor):
-    """``(out, clipped)``: exact mode's GELU neurons, ``clamp(gelu(x), a, b)`` (GELU with erf, as
-    ``F.gelu``, to float rounding) and the number of outputs outside ``[lo, hi]``, in one C pass
-    (``ttfs_gelu_clip``); ``pack`` = ``[lo, hi, a, b]`` of S values each (the neurons of x's trailing
-    dimensions, flat index mod S). Needs C (:func:`available_for`), x contiguous, ``pack`` of x's dtype."""
-    suffix, _ = REAL[x.dtype]
-    out = torch.empty_like(x)
-    n = getattr(built(), f"ttfs_gelu_clip_{suffix}")(data_ptr(x), x.numel(), pack.numel() // 4, data_ptr(pack),
-                                                     data_ptr(out), _threads(x.numel()))
-    return out, int(n)
-
-
-def softmax(x: torch.Tensor, count_above: float, b: float):
-    """``(out, clipped)``: exact mode's softmax over x's last dimension (the max, x - max, log-sum-exp and
-    exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the number of
-    them above ``count_above`` (b widened by the float slack), in one C pass per row (``ttfs_softmax``:
-    max, exp(x - max), the sum, the product by its reciprocal, the clip, the count). The same values as
-    ``torch.softmax`` up to float rounding (exp, the sum's order); a row with a NaN is all NaN. Needs C
-    (:func:`available_for`) and x contiguous; the caller keeps the torch path for the rest."""
-    suffix, _ = REAL[x.dtype]
-    N = x.shape[-1] if x.dim() else 1
-    out = torch.empty_like(x)
-    n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
-                                                   data_ptr(out), _threads(x.numel()))
-    return out, int(n)
 
 
 def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = None):
@@ -320,7 +265,7 @@ def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = 
         ptr, step = data_ptr(pack), S * pack.element_size()
         n = getattr(built(), f"ttfs_clip_{suffix}")(
             data_ptr(x), x.numel(), S, ptr, ptr + step, ptr + 2 * step, ptr + 3 * step, 0.0, 0.0, 0.0, 0.0,
-            None if out is None else data_ptr(out), ctypes.byref(outside), _threads(x.numel()))
+            None if out is None else data_ptr(out), ctypes.byref(outside), threads_for(x.numel()))
         return out, int(n), outside.value
     if S == 1:   # one range (a layer of one channel): the scalar loop
         return clip(x, *pack.tolist(), out=out)
@@ -344,7 +289,7 @@ def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor 
         ptr, step = data_ptr(pack), S * pack.element_size()
         nan = getattr(built(), f"ttfs_tick_lookup_{suffix}")(
             data_ptr(xc), xc.numel(), 0.0, 0.0, p, None, 0.0, data_ptr(out), ctypes.byref(fired),
-            _threads(xc.numel()), -math.inf, math.inf, ctypes.byref(clipped), S, *(ptr + k * step for k in range(5)))
+            threads_for(xc.numel()), -math.inf, math.inf, ctypes.byref(clipped), S, *(ptr + k * step for k in range(5)))
         if nan:
             raise_nan("values", nan)
         return out, fired.value, clipped.value
@@ -400,7 +345,7 @@ def log_ticks(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | N
         clipped = ctypes.c_int64(0)
         nan = getattr(built(), f"ttfs_log_ticks_{suffix}")(data_ptr(xc), xc.numel(), S, data_ptr(pack), p,
                                                            data_ptr(out), ctypes.byref(clipped),
-                                                           _threads(xc.numel()))
+                                                           threads_for(xc.numel()))
         if nan:
             raise_nan("values", nan)
         return out, clipped.value
@@ -488,7 +433,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
         fired = ctypes.c_int64(0)
         getattr(built(), f"ttfs_product_matmul_{suffix}")(
             data_ptr(a), data_ptr(c), B, M, K, N, p, data_ptr(tab), data_ptr(out), int(count), ctypes.byref(fired),
-            _threads(B * M * K * N), int(sg is not None), *(None if f is None else data_ptr(f) for f in facs), *consts)
+            threads_for(B * M * K * N), int(sg is not None), *(None if f is None else data_ptr(f) for f in facs), *consts)
         return out.reshape(*lead, M, N), fired.value
     return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
 
@@ -564,7 +509,7 @@ def threshold_lookup(V: torch.Tensor, P: torch.Tensor, theta: float, values: tor
         g, gb, gscale = (None, 0.0, 0.0) if guess is None else (data_ptr(guess[0].contiguous()), guess[1], guess[2])
         nan = getattr(built(), f"ttfs_threshold_lookup_{suffix}")(
             data_ptr(Vc), Vc.numel(), theta, data_ptr(P.contiguous()), p, data_ptr(values.contiguous()), g, gb, gscale,
-            data_ptr(out), ctypes.byref(fired), _threads(Vc.numel() * 16))
+            data_ptr(out), ctypes.byref(fired), threads_for(Vc.numel() * 16))
         if nan:
             raise_nan("potentials", nan)
         return out, fired.value

@@ -8,9 +8,11 @@ which weights) and inherits :meth:`AttentionCore.attend` and ``forward``.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .context import Ctx
+from .layers import SpikingLinear
 from .population import Population
 from .product import Product
 
@@ -47,9 +49,10 @@ class AttentionCore(nn.Module):
         def heads(t):
             return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
 
-        q = heads(self.q(x, ctx))
-        k = heads(self.k(x, ctx))
-        v = heads(self.v(x, ctx))
+        qkv = self._fused_qkv(x, ctx)
+        if qkv is None:
+            qkv = self.q(x, ctx), self.k(x, ctx), self.v(x, ctx)
+        q, k, v = (heads(t) for t in qkv)
         sq, sk, q_rope = (getattr(self, n, None) for n in ("sq", "sk", "q_rope"))
         if sq is not None:
             q = sq(q, ctx)
@@ -70,6 +73,33 @@ class AttentionCore(nn.Module):
                 v.masked_fill_(~keymask.transpose(-2, -1), resting_value(self.av, self.v.out))
         o = self.av(a, v, ctx)
         return o.transpose(1, 2).reshape(Bn, N, self.h * self.hd)
+
+    def _fused_qkv(self, x, ctx: Ctx):
+        """Exact mode: q, k and v as one matrix product (the weights side by side, as the ANN's qkv layer),
+        each third then biased, clipped and counted by its own population in place
+        (:meth:`~.population.Population.emit_linear_exact`, in the order q, k, v); the same values as three
+        products. None where a layer does not take that path (:meth:`SpikingLinear._exact_native`)."""
+        lins = [getattr(self, n, None) for n in ("q", "k", "v")]
+        if not all(isinstance(m, SpikingLinear) and m._exact_native(x, ctx) for m in lins):
+            return None
+        W = self._qkv_weight(lins, x)
+        V = torch.nn.functional.linear(x, W)
+        outs, start = [], 0
+        for m in lins:
+            n = m.weight.shape[0]
+            outs.append(m.out.emit_linear_exact(V[..., start:start + n], None if m.bias is None else
+                                                m.bias.to(x.dtype), ctx))
+            start += n
+        return outs
+
+    def _qkv_weight(self, lins, x):
+        """q's, k's and v's weights side by side in x's dtype and device, cached until one of them changes."""
+        key = (x.dtype, x.device) + tuple((m.weight.data_ptr(), m.weight._version) for m in lins)
+        hit = self.__dict__.get("_qkv_cache")
+        if hit is None or hit[0] != key:
+            hit = (key, torch.cat([m.weight.to(x.device, x.dtype) for m in lins]).contiguous())
+            self.__dict__["_qkv_cache"] = hit
+        return hit[1]
 
     def forward(self, x, ctx: Ctx):
         o = self.attend(x, ctx)

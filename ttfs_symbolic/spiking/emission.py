@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ..numeric import dynamics, native
+from ..numeric import dynamics, fused, native
 from .context import SAMPLE_EVERY, Ctx
 
 
@@ -121,6 +121,26 @@ class PopulationEmission:
             ctx.add_check(self.pname, 0, V.numel())
         return out
 
+    def emit_linear_exact(self, V: torch.Tensor, bias: torch.Tensor | None, ctx: Ctx) -> torch.Tensor:
+        """Exact mode's identity neurons of a linear layer whose product ``V`` (the layer's own temporary,
+        rows of C output channels) still lacks its ``bias``: ``clip(V + bias, a, b)`` in place and the
+        clipping count, in one C pass (:func:`fused.bias_clip`); the same bookkeeping as :meth:`emit`
+        (the caller, :class:`~.layers.SpikingLinear`, checks that this population is exact, not a relay,
+        has h = x and one range or one per channel)."""
+        ctx.note(self)
+        self.require_range()
+        counted, lims = self._count_plan(V, ctx)
+        pack = self.clip_pack(V, lims is not None)   # (one range per channel of V's last dimension, or one)
+        C = V.shape[-1]
+        if pack.numel() == 4 and C > 1:   # one range: spread over the channels for the C loop
+            pack = pack.reshape(4, 1).expand(4, C).contiguous()
+        n = fused.bias_clip(V, None if bias is None else bias.contiguous(), pack)
+        if lims is not None:
+            ctx.add_check(self.pname, n, V.numel())
+        elif counted:
+            self._sample_check(V, ctx)
+        return V
+
     def _count_plan(self, V: torch.Tensor, ctx: Ctx):
         """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when
         every neuron is counted in the emitting pass (None: no count there; a sample, or nothing)."""
@@ -150,7 +170,7 @@ class PopulationEmission:
     def clip_pack(self, like: torch.Tensor, counted: bool, trail: tuple | None = None) -> torch.Tensor:
         """``[lo, hi, a, b]`` as one contiguous tensor in ``like``'s dtype, S values each (S = 1 for one
         range): the bounds of the count (-inf, inf when not counted) and of the clip, for C loops that
-        clip and count this layer's neurons (:func:`native.layernorm`); cached. ``trail``: the ranges
+        clip and count this layer's neurons (:func:`fused.layernorm`); cached. ``trail``: the ranges
         broadcast to that trailing shape (per-head ranges over a head's rows and columns)."""
         key = (like.dtype, like.device, counted and not self.proven, self.a, self.b, trail)
         hit = getattr(self, "_pack_cache", None)

@@ -188,6 +188,42 @@ int64_t NAME(ttfs_clip)(const REAL *x, int64_t n, int64_t S, const REAL *lot, co
     return c;
 }
 
+/* Exact mode's linear neurons (Corollaries 4.2, 4.4) after the matrix product without its bias, in place
+ * over R rows of C (row r at x + r ld: a slice of a wider product, ld >= C): x = clip(x + bias[c], loc[c],
+ * hic[c]) (bias NULL: none) and the count of the
+ * potentials outside [lot[c], hit[c]]; pack = [lot, hit, loc, hic], C values each. One pass that replaces
+ * torch's copy of the bias into the product's output and the clip's read of it; NaN stays NaN
+ * (uncounted, as in ttfs_clip). Returns the count. */
+int64_t NAME(ttfs_bias_clip)(REAL *x, int64_t R, int64_t C, int64_t ld, const REAL *bias, const REAL *pack,
+                             int nthreads)
+{
+    const REAL *restrict lot = pack, *restrict hit = pack + C, *restrict loc = pack + 2 * C,
+               *restrict hic = pack + 3 * C;
+    int64_t cnt = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
+    for (int64_t r = 0; r < R; r++) {
+        REAL *restrict xr = x + r * ld;
+        int32_t n = 0;
+        if (bias) {
+#pragma omp simd reduction(+ : n)
+            for (int64_t c = 0; c < C; c++) {
+                const REAL v = xr[c] + bias[c];
+                n += (v < lot[c]) + (v > hit[c]);
+                xr[c] = v < loc[c] ? loc[c] : (v > hic[c] ? hic[c] : v);
+            }
+        } else {
+#pragma omp simd reduction(+ : n)
+            for (int64_t c = 0; c < C; c++) {
+                const REAL v = xr[c];
+                n += (v < lot[c]) + (v > hit[c]);
+                xr[c] = v < loc[c] ? loc[c] : (v > hic[c] ? hic[c] : v);
+            }
+        }
+        cnt += n;
+    }
+    return cnt;
+}
+
 /* One neuron of exact mode's identity populations: its clip (eq. 14, h = x) and
  * count. pack = [lot, hit, loc, hic], each S values; i: the neuron's index mod S. */
 static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int64_t i, int32_t *count)
@@ -195,19 +231,6 @@ static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int
     *count += (v < pack[i]) + (v > pack[S + i]);
     const REAL lc = pack[2 * S + i], hc = pack[3 * S + i];
     return v < lc ? lc : (v > hc ? hc : v);
-}
-
-/* sum_c x[c] (square: x[c]^2), in 8 partial sums (so that it vectorizes), then pairwise. */
-static inline REAL NAME(row_sum)(const REAL *restrict x, int64_t C, const int square)
-{
-    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t c = 0;
-    for (; c + 8 <= C; c += 8)
-        for (int l = 0; l < 8; l++)
-            acc[l] += square ? x[c + l] * x[c + l] : x[c + l];
-    for (int l = 0; c < C; c++, l++)
-        acc[l] += square ? x[c] * x[c] : x[c];
-    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
 /* Exact-mode LayerNorm (Section 4.3.3) of R rows of C values with the clip and
@@ -323,48 +346,6 @@ int64_t NAME(ttfs_gelu_clip)(const REAL *x, int64_t n, int64_t S, const REAL *pa
     return cnt;
 }
 
-/* exp(x[c] - m) of one row (the softmax's layer-I terms); a map, vectorized with libmvec's exp. The
- * last n % 16 values: the last 16 again (overlapping, the same values), so that every call is whole
- * vectors. */
-static VALUE_LOOP void NAME(exp16)(const REAL *restrict x, REAL m, REAL *restrict o)
-{
-#pragma omp simd
-    for (int64_t c = 0; c < 16; c++)
-        o[c] = EXP(x[c] - m);
-}
-static VALUE_LOOP void NAME(exp_shifted)(const REAL *restrict x, int64_t N, REAL m, REAL *restrict o)
-{
-    const int64_t N16 = N & ~(int64_t)15;
-#pragma omp simd
-    for (int64_t c = 0; c < N16; c++)
-        o[c] = EXP(x[c] - m);
-    if (N16 < N) {
-        if (N >= 16)
-            NAME(exp16)(x + N - 16, m, o + N - 16);
-        else
-            for (int64_t c = N16; c < N; c++)
-                o[c] = EXP(x[c] - m);
-    }
-}
-
-/* max of a row in 16 partial maxima (so that it vectorizes; NaN: see the caller) */
-static inline REAL NAME(row_max)(const REAL *restrict x, int64_t N)
-{
-    REAL acc[16];
-    for (int l = 0; l < 16; l++)
-        acc[l] = -(REAL)INFINITY;
-    int64_t c = 0;
-    for (; c + 16 <= N; c += 16)
-        for (int l = 0; l < 16; l++)
-            acc[l] = x[c + l] > acc[l] ? x[c + l] : acc[l];
-    for (int l = 0; c < N; c++, l++)
-        acc[l] = x[c] > acc[l] ? x[c] : acc[l];
-    REAL m = acc[0];
-    for (int l = 1; l < 16; l++)
-        m = acc[l] > m ? acc[l] : m;
-    return m;
-}
-
 /* Exact mode's softmax (Section 4.3.2 in closed form: max, x - max, log-sum-exp and
  * clip(exp(z - lse), 0, b), eq. 36) over R rows of N values, one pass per row: m = max (NaN if
  * any value is NaN, as torch.softmax), e = exp(x - m), out = e * (1 / sum e), each output
@@ -378,10 +359,23 @@ int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc
         const REAL *restrict xr = x + r * N;
         REAL *restrict o = out + r * N;
         int32_t nan = 0, n = 0;
-        for (int64_t c = 0; c < N; c++)
+        REAL m = -(REAL)INFINITY, s = 0;
+#pragma omp simd reduction(| : nan) reduction(max : m)
+        for (int64_t c = 0; c < N; c++) {
             nan |= xr[c] != xr[c];
-        NAME(exp_shifted)(xr, N, nan ? (REAL)NAN : NAME(row_max)(xr, N), o);
-        const REAL inv = (REAL)1 / NAME(row_sum)(o, N, 0);
+            m = xr[c] > m ? xr[c] : m;
+        }
+        if (nan)
+            m = (REAL)NAN;
+        /* exp (libmvec's, vectorized) and its sum in one pass; the sum's order is the vector lanes' */
+#pragma omp simd reduction(+ : s)
+        for (int64_t c = 0; c < N; c++) {
+            const REAL e = EXP(xr[c] - m);
+            o[c] = e;
+            s += e;
+        }
+        const REAL inv = (REAL)1 / s;
+#pragma omp simd reduction(+ : n)
         for (int64_t c = 0; c < N; c++) {
             const REAL v = o[c] * inv;
             n += v > ht;

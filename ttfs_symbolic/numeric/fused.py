@@ -1,0 +1,111 @@
+"""Exact mode's fused C passes: a layer's closed form, its clip and its clipping count in one pass over
+its values (``csrc/ticks_body.h``), for the layers whose exact mode is more than a clip.
+
+* :func:`layernorm`: mean, centred, variance, rsqrt and the product with the affine (Section 4.3.3);
+* :func:`softmax`: max, z, log-sum-exp and exp (Section 4.3.2, eq. 36);
+* :func:`gelu_clip`: the GELU neurons (Corollary 4.5);
+* :func:`bias_clip`: a linear layer's neurons after its matrix product (Corollaries 4.2, 4.4).
+
+Each needs the C loops (:func:`~.native.available_for`); the callers (the spiking layers) keep their
+torch path for the rest, and the tests compare the two.
+"""
+from __future__ import annotations
+
+import ctypes
+
+import torch
+
+from .native import threads_for
+from .native_build import REAL, built, data_ptr
+
+
+def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | None = None):
+    """``(out, counts)``: exact mode's LayerNorm over x's last dimension, its five populations'
+    clips and counts fused in one C pass (``csrc/ticks_body.h``, ``ttfs_layernorm``).
+
+    ``packs``: per population (mean, centred, var, rsqrt, out) a contiguous tensor of x's dtype
+    holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
+    mod S: the row for mean, var, rsqrt; the element for centred and out). ``w``, ``bias``: C
+    values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
+    :class:`~ttfs_symbolic.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
+    (:func:`available_for`), x contiguous.
+    """
+    suffix, _ = REAL[x.dtype]
+    C = x.shape[-1]
+    R = x.numel() // C if C else 0
+    out = torch.empty_like(x) if out is None else out
+    packs = list(packs)
+    for k in (1, 4):   # one range for all the centred / output neurons: spread over a row (the C loop
+        # reads these two populations' bounds as arrays)
+        if packs[k].numel() == 4 and C > 1:
+            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()
+    S = (ctypes.c_int64 * 5)(*(t.numel() // 4 for t in packs))
+    counts = (ctypes.c_int64 * 5)()
+    getattr(built(), f"ttfs_layernorm_{suffix}")(
+        data_ptr(x), R, C, float(eps), None if w is None else data_ptr(w), None if bias is None else data_ptr(bias),
+        *(data_ptr(t) for t in packs), S, data_ptr(out), counts, threads_for(R * C))
+    return out, list(counts)
+
+
+def gelu_clip(x: torch.Tensor, pack: torch.Tensor):
+    """``(out, clipped)``: exact mode's GELU neurons, ``clamp(gelu(x), a, b)`` (GELU with erf, as
+    ``F.gelu``, to float rounding) and the number of outputs outside ``[lo, hi]``, in one C pass
+    (``ttfs_gelu_clip``); ``pack`` = ``[lo, hi, a, b]`` of S values each (the neurons of x's trailing
+    dimensions, flat index mod S). Needs C (:func:`available_for`), x contiguous, ``pack`` of x's dtype."""
+    suffix, _ = REAL[x.dtype]
+    out = torch.empty_like(x)
+    n = getattr(built(), f"ttfs_gelu_clip_{suffix}")(data_ptr(x), x.numel(), pack.numel() // 4, data_ptr(pack),
+                                                     data_ptr(out), threads_for(x.numel()))
+    return out, int(n)
+
+
+def softmax(x: torch.Tensor, count_above: float, b: float):
+    """``(out, clipped)``: exact mode's softmax over x's last dimension (the max, x - max, log-sum-exp and
+    exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the number of
+    them above ``count_above`` (b widened by the float slack), in one C pass per row (``ttfs_softmax``:
+    max, exp(x - max), the sum, the product by its reciprocal, the clip, the count). The same values as
+    ``torch.softmax`` up to float rounding (exp, the sum's order); a row with a NaN is all NaN. Needs C
+    (:func:`available_for`) and x contiguous; the caller keeps the torch path for the rest."""
+    suffix, _ = REAL[x.dtype]
+    N = x.shape[-1] if x.dim() else 1
+    out = torch.empty_like(x)
+    n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
+                                                   data_ptr(out), threads_for(x.numel()))
+    return out, int(n)
+
+
+def row_stride(x: torch.Tensor) -> int | None:
+    """The distance between x's rows (its last dimension) where x is rows of contiguous values at one
+    stride (x contiguous, or a slice of a wider tensor's last dimension); None otherwise."""
+    if x.dim() == 0 or x.stride(-1) != 1 and x.shape[-1] > 1:
+        return None
+    if x.dim() == 1:
+        return x.shape[-1]
+    ld = x.stride(-2)
+    if ld < x.shape[-1] and x.shape[-2] > 1:
+        return None
+    step = ld
+    for i in range(x.dim() - 2, 0, -1):   # the leading dimensions collapse into rows at stride ld
+        step *= x.shape[i]
+        if x.shape[i - 1] > 1 and x.stride(i - 1) != step:
+            return None
+    return max(ld, x.shape[-1])
+
+
+def bias_clip(x: torch.Tensor, bias: torch.Tensor | None, pack: torch.Tensor) -> int:
+    """Exact mode's linear neurons after their matrix product without the bias, in place: ``x = clip(x +
+    bias, a, b)`` per output channel and the number of potentials outside ``[lo, hi]`` (returned), in one C
+    pass (``ttfs_bias_clip``). ``pack`` = ``[lo, hi, a, b]`` of C values each (one range per channel of x's
+    last dimension C); ``bias``: C contiguous values of x's dtype, or None. x: rows of C contiguous values
+    at one stride (:func:`row_stride`: contiguous, or a slice of a wider product's channels). Needs C
+    (:func:`available_for`)."""
+    suffix, _ = REAL[x.dtype]
+    C = x.shape[-1]
+    ld = row_stride(x)
+    if ld is None:
+        raise ValueError(f"bias_clip needs rows of contiguous values at one stride, got strides {x.stride()}")
+    if pack.numel() != 4 * C or (bias is not None and bias.numel() != C):
+        raise ValueError(f"bias_clip needs per-channel bounds and bias of {C} values each")
+    return int(getattr(built(), f"ttfs_bias_clip_{suffix}")(
+        data_ptr(x), x.numel() // C if C else 0, C, ld, None if bias is None else data_ptr(bias), data_ptr(pack),
+        threads_for(x.numel())))
