@@ -69,3 +69,30 @@ def test_accurate_preset_holdout_zero_overrides_its_0_2():
     assert PRESETS["accurate"]["holdout"] == 0.2 and PRESETS["accurate"]["sigmas"] == 6.0
     s = preset_settings("accurate", holdout=0.0, sigmas=0)
     assert (s["holdout"], s["sigmas"]) == (0.0, 0)
+
+
+@pytest.fixture(scope="module")
+def saved_tiny(tmp_path_factory):
+    from helpers import images, tiny_vit
+    from ttfs_symbolic.conversion.convert import convert
+    from ttfs_symbolic.conversion.fileformat import save_conversion
+
+    ann = tiny_vit(depth=1)
+    path = save_conversion(convert(ann, images(6), progress=False), tmp_path_factory.mktemp("conv") / "c.json")
+    return ann, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("layer", ["blocks.0.attn.q", "blocks.0.attn.v", "blocks.0.mlp.fc1", "blocks.0.attn.proj"])
+def test_per_channel_ranges_filed_as_per_neuron_are_refused_at_load(saved_tiny, tmp_path, layer):
+    """A linear layer's per-channel ranges (one per output channel) that the file calls per-neuron: the
+    load's check pass refuses them, naming the layer and both shapes (the linear layers' exact-mode fast
+    path, which indexes ranges by channel, still checks the shape first)."""
+    ann, data = saved_tiny
+    data = json.loads(json.dumps(data))
+    entry = data["layers"][layer]
+    assert entry["range_kind"] == "channel" and isinstance(entry["a"], list)
+    entry["range_kind"] = "neuron"
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"layer {layer}: its neuron ranges have shape"):
+        load_conversion(ann, path)

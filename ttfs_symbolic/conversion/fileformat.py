@@ -9,6 +9,7 @@ fields are checked by :mod:`.schema` before anything is built.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import warnings
 from pathlib import Path
@@ -220,3 +221,15 @@ def _check_fine_shapes(snn: nn.Module, path) -> None:
             snn.run(x, Ctx(mode="exact"))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+    finally:
+        _return_freed_heap()
+
+
+def _return_freed_heap() -> None:
+    """Hand the heap that the check pass freed back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing): without it the process keeps it, and a ViT-S/16 with per-channel ranges stood 0.13 GiB
+    higher after loading its conversion than the same model converted in the process."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc: its allocator keeps its own ways
+        pass

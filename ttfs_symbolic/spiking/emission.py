@@ -130,7 +130,9 @@ class PopulationEmission:
         ctx.note(self)
         self.require_range()
         counted, lims = self._count_plan(V, ctx)
-        pack = self.clip_pack(V, lims is not None)   # (one range per channel of V's last dimension, or one)
+        self.bounds(V)   # (the shape check of the ranges, as the emitting stage makes it: a ValueError naming
+        # the layer where a file's ranges do not fit)
+        pack = self.clip_pack(V, lims is not None)
         C = V.shape[-1]
         if pack.numel() == 4 and C > 1:   # one range: spread over the channels for the C loop
             pack = pack.reshape(4, 1).expand(4, C).contiguous()

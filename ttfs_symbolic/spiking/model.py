@@ -81,7 +81,9 @@ class SpikingModel(nn.Module):
         """A prepared batch of one blank item whose shapes are those of every input (images: zeros), to
         check per-channel ranges against the layers when a conversion is loaded; None where shapes vary."""
         dev = next(iter(self.parameters()), torch.empty(0)).device
-        return torch.zeros(1, int(self.in_chans), *map(int, self.img_size), dtype=torch.float64, device=dev)
+        # (float32, as the model is usually run: the check's temporaries and the layers' per-dtype caches
+        # are those of the calls that follow, not a float64 set beside them)
+        return torch.zeros(1, int(self.in_chans), *map(int, self.img_size), dtype=torch.float32, device=dev)
 
     def batch_len(self, x) -> int:
         """The number of items (images, sentences) in a prepared batch."""
