@@ -248,9 +248,39 @@ class Population(PopulationCalibration, PopulationEmission, nn.Module):
         return dynamics.LayerTiming.for_layer(self.window, self.a, self.b, delta, T_emit0)
 
     def spike_times(self, values, delta: float = 1.0, T_emit0: float = 0.0, p: int | None = None):
-        """Spike times of this layer's output values (inf: no spike); ``p``: values of quantized or kernel
-        mode at precision p, each at its tick's time (:meth:`LayerTiming.encode`)."""
-        return self.timing(delta, T_emit0).encode(values, p)
+        """Spike times of this layer's output values (eq. 7; inf: no spike); ``p``: values of quantized or
+        kernel mode at precision p, each at its tick's time (:meth:`LayerTiming.encode`).
+
+        Per-channel, per-head or per-neuron ranges: each neuron's time on its own range ``[a_n, b_n]``
+        (tau_n = delta / (b_n - a_n)); ``values`` then of the layer's shape, batch first. A layer without
+        neurons (a relay) and a log-coded layer (whose times are linear in log(|x| + e), one neuron per
+        sign part) have no times of eq. 7: ValueError naming the layer."""
+        if self.relay:
+            raise ValueError(f"layer {self.pname} has no neuron (its values are carried by synapses into its "
+                             "consumers): it has no spike times")
+        if self.code == "log":
+            raise ValueError(f"layer {self.pname} is log-coded: each value is the spike of its sign part's "
+                             "neuron at a time linear in log(|x| + e) (docs/guide/precision.md, the log code), "
+                             "not eq. 7's time; spike_times gives linear-coded layers' times")
+        timing = self.timing(delta, T_emit0)
+        if self.fine_a is None:
+            return timing.encode(values, p)
+        x = values if isinstance(values, torch.Tensor) else torch.as_tensor(values, dtype=torch.float64)
+        if torch.isnan(x).any():
+            raise ValueError("values contain NaN")
+        if p is not None:
+            dynamics.check_mode("quantized", p)
+        a, b = self.bounds(x)
+        d = b - a
+        if p is not None:
+            p = int(p)
+            k = torch.round((b - x) * (p / d)).clamp(0, p)
+            t = timing.T_emit + k * (timing.delta / p)
+            return torch.where(k < p, t, torch.full_like(t, math.inf))
+        xc = torch.minimum(torch.maximum(x, a), b)
+        t = timing.T_emit + (b - xc) * (timing.delta / d)
+        fires = (xc > a) & (t < timing.T_end)
+        return torch.where(fires, t, torch.full_like(t, math.inf))
 
     def _thresholds(self):
         """``(theta_low, theta) = (h^-1(a), h^-1(b))`` (eq. 13) of this range (cached by the kernel)."""
