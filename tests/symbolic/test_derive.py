@@ -255,3 +255,18 @@ def test_derivations_are_frozen_records():
     with pytest.raises(dataclasses.FrozenInstanceError):
         it.eta = S  # type: ignore[misc]
     assert isinstance(X, sympy.Symbol) and X.is_real
+
+
+@pytest.mark.parametrize("b", [1e10, 1e20, 1e29])
+def test_output_transform_for_a_range_end_far_beyond_1e8(b):
+    """h = x on [0, b] up to the largest range a layer may have (1e30): h^-1(b) = b is found (the inverse
+    search once stopped at |x| = 1e8 and called x 'not reaching' 1e10); psi is the constant 1/tau."""
+    out = derive_output(X, 0, b)
+    assert float(out.theta) == pytest.approx(b, rel=1e-12)
+
+
+def test_output_transform_refuses_a_flat_point_naming_the_derivative():
+    """x**3 increases, but h'(0) = 0 makes psi infinite there (Theorem 4.3): the refusal says so, with the
+    point, instead of calling an increasing h 'not increasing'."""
+    with pytest.raises(MonotonicityError, match=r"h'\(x\) = 0(\.0)? at x = 0(\.0)?: .*h' > 0"):
+        derive_output(X ** 3, -8, 8)

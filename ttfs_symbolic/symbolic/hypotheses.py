@@ -107,8 +107,13 @@ def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative
                 )
 
 
+#: how far from its start :func:`solve_increasing` follows h: the largest range end a layer may have (the
+#: conversion file's and the populations' MAX_RANGE_ABS), reached by doubling in about 100 steps
+SEARCH_SPAN = 1e30
+
+
 @limited("solving h(x) = y for x (mpmath root finding)")
-def solve_increasing(fn, target, start, span: float = 1e8, iters: int = 300):
+def solve_increasing(fn, target, start, span: float = SEARCH_SPAN, iters: int = 300):
     """v with fn(v) = target for an increasing fn, by outward bracketing then bisection.
 
     Starts at ``start`` (a point where fn is defined) and doubles its step
@@ -214,6 +219,12 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
                     f"{what}(x) = {h} is flat (numerically constant) on [{mpmath.nstr(prev[0], 8)}, "
                     f"{mpmath.nstr(p, 8)}]: it is not strictly increasing there, or it never reaches the end "
                     "of the range (Theorem 4.3 needs h^-1 defined on (a, b])"
+                )
+            if prev is not None and val >= prev[1] and der is not None and der <= 0:
+                raise MonotonicityError(
+                    f"{what}'(x) = {mpmath.nstr(der, 8)} at x = {mpmath.nstr(p, 8)}: {what}(x) = {h} must increase "
+                    f"with {what}' > 0 on [{mpmath.nstr(points[0], 8)}, {mpmath.nstr(points[-1], 8)}] (Theorem 4.3: "
+                    f"the inverse's slope 1/{what}' is infinite where {what}' = 0, and so is psi)"
                 )
             if prev is not None and (val < prev[1] or (der is not None and der <= 0)):
                 raise MonotonicityError(

@@ -18,7 +18,7 @@ import sympy
 from . import calculus, limits, refusals
 from .calculus import is_zero, kinks, never_negative, quad, symbolic_inverse
 from .hypotheses import (DomainError, MonotonicityError, check_increasing, check_range, defined_extent,
-                         defined_start, solve_increasing)
+                         defined_start, solve_increasing, SEARCH_SPAN)
 from .limits import SympyTimeout, time_limit
 from .mpeval import mp_function, mp_modules, real_value, sample_points
 from .parse import S, X, Y, bind_params, parse_formula
@@ -302,7 +302,8 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
         if v_b is None:
             raise MonotonicityError(
                 f"h(x) = {h} does not reach b = {b} when followed upward from x = {mpmath.nstr(start, 6)} "
-                f"(searched to |x| = 1e8): h^-1 is not defined on (a, b] = ({a}, {b}], or h is not increasing "
+                f"(searched to |x| = {SEARCH_SPAN:g}): h^-1 is not defined on (a, b] = ({a}, {b}], or h is not "
+                "increasing "
                 "(Theorem 4.3)")
         v_a = solve_increasing(h_fn, sympy.N(a, PROOF_DPS), start)
         tiny = solve_increasing(h_fn, sympy.N(a + d * sympy.Rational(1, 10**9), PROOF_DPS), start)
