@@ -695,7 +695,7 @@ def test_budget_refuses_just_outside_the_documented_ends(tmp_path, monkeypatch, 
 
 DEMO_BOUNDS = {   # docs/security.md: "--precisions (integers in [1, 2^24]) and --margin before it loads anything"
     "--precisions": (["1", str(1 << 24), "1,16777216"], ["0", str((1 << 24) + 1), "8,16777217"]),
-    "--margin": (["0"], [_after(0, -1), "nan", "inf"]),
+    "--margin": (["0", "100"], [_after(0, -1), _after(100, math.inf), "nan", "inf"]),
 }
 
 

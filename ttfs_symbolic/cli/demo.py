@@ -11,7 +11,6 @@ plots accuracy against p. Everything is written to ``--out``.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..conversion.presets import DEFAULT_PRESET, PRESETS
+from . import checks
 
 #: largest --precisions value (ticks are exact in float32 up to 2**24)
 MAX_PRECISION = 1 << 24
@@ -125,8 +125,7 @@ def run(args) -> int:
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     precisions = parse_precisions(args.precisions)   # every argument is checked before any work (issue 12)
-    if not math.isfinite(args.margin) or args.margin < 0:
-        raise ValueError(f"--margin must be a finite number >= 0, got {args.margin}")
+    checks.check_number(args.margin, "--margin")   # [0, 100], as convert and budget
     out = prepare_out(args.out)
     progress = not args.no_progress
     activations = parse_activation_args(getattr(args, "activation", []))   # bad input fails before any work
