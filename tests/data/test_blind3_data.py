@@ -38,3 +38,18 @@ def test_a_finite_checkpoint_still_loads(tmp_path):
     torch.save(sd, tmp_path / "big.pt")
     got = read_state_dict(tmp_path / "big.pt")
     assert torch.equal(got["weight"], sd["weight"])
+
+
+@pytest.mark.parametrize("keys, wins", [(("state_dict", "state_dict_ema"), "state_dict_ema"),
+                                        (("model", "model_ema"), "model_ema"),
+                                        (("state_dict", "model_ema"), "model_ema"),
+                                        (("state_dict_ema", "model_ema"), "state_dict_ema"),
+                                        (("model", "state_dict"), "state_dict")])
+def test_a_training_checkpoint_gives_its_ema_weights_first(tmp_path, keys, wins):
+    """A checkpoint wrapping several copies of the weights gives the EMA's (state_dict_ema, then model_ema),
+    then state_dict, then model (documented: timm's load_checkpoint default), each copy told apart by value."""
+    ckpt = {k: {"weight": torch.full((2, 3), float(i + 1)), "bias": torch.zeros(2)} for i, k in enumerate(keys)}
+    ckpt["epoch"] = 7
+    torch.save(ckpt, tmp_path / "train.pt")
+    got = read_state_dict(tmp_path / "train.pt")
+    assert torch.equal(got["weight"], ckpt[wins]["weight"])

@@ -106,6 +106,9 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     A torch file may hold the state dict itself or wrap it as timm and common
     training scripts do (``state_dict``, ``model``, ``state_dict_ema``,
     ``model_ema``); a ``module.`` prefix (DistributedDataParallel) is dropped.
+    A checkpoint that holds both gives its EMA weights (``state_dict_ema``,
+    then ``model_ema``, before ``state_dict`` and ``model``), as timm's
+    ``load_checkpoint`` does by default (``use_ema=True``).
     """
     path = Path(path)
     if not path.is_file():
