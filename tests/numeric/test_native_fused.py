@@ -277,3 +277,42 @@ def test_row_stride_of_contiguous_tensors_slices_and_others():
     assert fused.row_stride(t.transpose(0, 1)) is None      # rows of two strides
     assert fused.row_stride(t[:, 1:3, 4:8]) is None         # a block: rows at 12, then a jump
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("fine, values", [((3, 1, 1), (4, 3, 7, 7)),      # per head: blocks of 7*7 values
+                                          ((3, 1, 5), (4, 3, 9, 5)),      # per head and feature, over 9 tokens
+                                          ((2, 1, 1, 3), (2, 2, 4, 6, 3))])  # a run of two dimensions
+@pytest.mark.parametrize("inplace", [True, False])
+def test_clip_blocks_equals_the_broadcast_ranges(dtype, fine, values, inplace):
+    """native.clip_blocks (ranges repeated over a middle run of dimensions, read once per block) gives the
+    clip and both counts of native.clip_packed with the same ranges broadcast to every value; NaN kept."""
+    g = torch.Generator().manual_seed(len(values))
+    a = (-1.0 - torch.rand(fine, generator=g, dtype=torch.float64)).to(dtype)
+    b = (1.0 + torch.rand(fine, generator=g, dtype=torch.float64)).to(dtype)
+    lo, hi = a - 0.1, b + 0.1
+    x = (torch.randn(values, generator=g, dtype=torch.float64) * 2).to(dtype)
+    x.view(-1)[5] = math.nan
+    trail = values[1:]
+    wide = torch.cat([torch.broadcast_to(t, trail).reshape(-1) for t in (lo, hi, a, b)]).contiguous()
+    want, n_want, o_want = native.clip_packed(x.clone(), wide, out=torch.empty_like(x))
+    pack = torch.cat([t.reshape(-1) for t in (lo, hi, a, b)]).contiguous()
+    pop = Population("p", fixed_range=(-1.0, 1.0))
+    pop.fine_a = a.double()
+    blocks = pop._blocks(values)
+    assert blocks is not None and blocks[0] * blocks[2] == a.numel()
+    y = x.clone()
+    got, n, o = native.clip_blocks(y, pack, blocks, out=y if inplace else torch.empty_like(y))
+    assert (n, o) == (n_want, o_want) and n > 0
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+
+
+def test_clip_blocks_shapes_that_are_not_blocks():
+    """Population._blocks: None where the ranges do not repeat over one middle run (two runs apart, or
+    outer dimensions that differ), so the caller broadcasts them instead."""
+    pop = Population("p", fixed_range=(-1.0, 1.0))
+    pop.fine_a = torch.zeros(3, 1, 5, 1)
+    assert pop._blocks((2, 3, 4, 5, 6)) is None          # ones at two places apart
+    pop.fine_a = torch.zeros(3, 1, 1)
+    assert pop._blocks((2, 4, 7, 7)) is None             # outer 3 against 4
+    assert pop._blocks((2, 3, 7, 7)) == (3, 49, 1)

@@ -277,6 +277,25 @@ def clip_packed(x: torch.Tensor, pack: torch.Tensor, out: torch.Tensor | None = 
     return out.copy_(torch.clamp(rows, a, b).reshape(x.shape)), clipped, outside
 
 
+def clip_blocks(x: torch.Tensor, pack: torch.Tensor, blocks: tuple[int, int, int], out: torch.Tensor | None = None):
+    """:func:`clip_packed` for ranges broadcast over a middle run of x's dimensions (``ttfs_clip_blocks``):
+    ``blocks = (O, R, S)``, x being blocks of R rows of S neurons, block b clipped to the S ranges of group
+    b mod O; ``pack`` = ``[lo, hi, a, b]`` of O*S values each (the ranges unbroadcast). Needs C, x contiguous
+    (the caller checks); ``(out, clipped, outside)`` as :func:`clip_packed`."""
+    O, R, S = blocks
+    if pack.numel() != 4 * O * S or x.numel() % (R * S or 1):
+        raise ValueError(f"clip_blocks: {pack.numel()} bounds and {x.numel()} values do not make blocks {blocks}")
+    suffix, _ = REAL[x.dtype]
+    if out is not None and out is not x and overlaps(out, x):
+        out = torch.empty_like(x)
+    outside = ctypes.c_int64(0)
+    ptr, step = data_ptr(pack), O * S * pack.element_size()
+    n = getattr(built(), f"ttfs_clip_blocks_{suffix}")(
+        data_ptr(x), x.numel(), O, R, S, ptr, ptr + step, ptr + 2 * step, ptr + 3 * step,
+        None if out is None else data_ptr(out), ctypes.byref(outside), threads_for(x.numel()))
+    return out, int(n), outside.value
+
+
 def ticks_packed(x: torch.Tensor, pack: torch.Tensor, p: int, out: torch.Tensor | None = None):
     """:func:`tick_values` with per-neuron ranges packed in one contiguous tensor ``[b, scale, step, lo, hi]``
     of 5*S values (the range of each of the S neurons of x's trailing dimensions and its count bounds)."""

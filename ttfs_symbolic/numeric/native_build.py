@@ -42,7 +42,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h")
-INTERFACE_VERSION = 7
+INTERFACE_VERSION = 8
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 
@@ -389,6 +389,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, f"ttfs_layernorm_{suffix}")
         fn.argtypes = [P, I64, I64, ctypes.c_double, P, P, P, P, P, P, P, P, P, P, INT]
         fn.restype = None
+        fn = getattr(lib, f"ttfs_clip_blocks_{suffix}")
+        fn.argtypes = [P, I64, I64, I64, I64, P, P, P, P, P, P, INT]
+        fn.restype = I64
         fn = getattr(lib, f"ttfs_bias_clip_{suffix}")
         fn.argtypes = [P, I64, I64, I64, P, P, INT]
         fn.restype = I64

@@ -105,7 +105,10 @@ class PopulationEmission:
                 if not V.is_contiguous():   # (a transposed view: the C loop reads rows) a copy of its own
                     V, reuse = V.contiguous(), True
                 dest = V if reuse else torch.empty_like(V)
-                if self.fine_a is not None:   # (ranges that do not fit the C loop's indexing: broadcast)
+                blocks = None if self.fine_a is None or self.fits(V.shape) else self._blocks(V.shape)
+                if blocks is not None:   # (ranges broadcast over a middle run of dimensions: per head)
+                    out, n, _ = native.clip_blocks(V, self.clip_pack(V, lims is not None), blocks, out=dest)
+                elif self.fine_a is not None:   # (ranges that do not fit the C loop's indexing: broadcast)
                     trail = None if self.fits(V.shape) else tuple(V.shape[1:])
                     out, n, _ = native.clip_packed(V, self.clip_pack(V, lims is not None, trail), out=dest)
                 else:
@@ -142,6 +145,23 @@ class PopulationEmission:
         elif counted:
             self._sample_check(V, ctx)
         return V
+
+    def _blocks(self, shape) -> tuple[int, int, int] | None:
+        """``(O, R, S)`` where this layer's ranges (shape f, per head or per head and feature) repeat over
+        one middle run of the values' trailing dimensions t: f = (outer, 1.., inner) against t = (outer,
+        run.., inner), so the values are blocks of R = prod(run) rows of S = prod(inner) neurons, block b
+        taking range group b mod O, O = prod(outer) (:func:`native.clip_blocks`); None otherwise."""
+        f = tuple(self.fine_a.shape)
+        t = tuple(shape[len(shape) - len(f):]) if len(f) < len(shape) else None
+        if t is None:
+            return None
+        run = [d for d in range(len(f)) if f[d] == 1 and t[d] != 1]
+        if not run or run != list(range(run[0], run[-1] + 1)):
+            return None
+        i, j = run[0], run[-1] + 1
+        if f[:i] != t[:i] or f[j:] != t[j:]:
+            return None
+        return math.prod(f[:i]), math.prod(t[i:j]), math.prod(f[j:])
 
     def _count_plan(self, V: torch.Tensor, ctx: Ctx):
         """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when

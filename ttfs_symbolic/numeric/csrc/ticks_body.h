@@ -188,6 +188,31 @@ int64_t NAME(ttfs_clip)(const REAL *x, int64_t n, int64_t S, const REAL *lot, co
     return c;
 }
 
+/* ttfs_clip for ranges broadcast over a middle run of dimensions (per head over a head's rows and columns,
+ * per head and feature over the tokens): x is blocks of R rows of S neurons, block b takes the S bounds
+ * of range group b mod O (lot, hit, loc, hic: O*S values each); S = 1 runs the one-range loop on each
+ * block's R values. Reads each value once and the bounds of its group, instead of bounds broadcast to
+ * every value. Returns the count; *outside as ttfs_clip. */
+int64_t NAME(ttfs_clip_blocks)(const REAL *x, int64_t n, int64_t O, int64_t R, int64_t S, const REAL *lot,
+                               const REAL *hit, const REAL *loc, const REAL *hic, REAL *out, int64_t *outside,
+                               int nthreads)
+{
+    const int64_t blocks = (R * S) ? n / (R * S) : 0;
+    int64_t c = 0, o = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : c, o)
+    for (int64_t k = 0; k < blocks; k++) {
+        const int64_t g = (k % O) * S;
+        const REAL *xb = x + k * R * S;
+        REAL *ob = out ? out + k * R * S : NULL;
+        if (S == 1)
+            NAME(clip_chunk)(xb, R, 1, NULL, NULL, NULL, NULL, lot[g], hit[g], loc[g], hic[g], ob, &c, &o);
+        else
+            NAME(clip_chunk)(xb, R, S, lot + g, hit + g, loc + g, hic + g, 0, 0, 0, 0, ob, &c, &o);
+    }
+    *outside = o;
+    return c;
+}
+
 /* Exact mode's linear neurons (Corollaries 4.2, 4.4) after the matrix product without its bias, in place
  * over R rows of C (row r at x + r ld: a slice of a wider product, ld >= C): x = clip(x + bias[c], loc[c],
  * hic[c]) (bias NULL: none) and the count of the
