@@ -54,7 +54,6 @@ PSI_LINE = "        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"
 CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d\n"
 TICKS_H = "ttfs_symbolic/numeric/csrc/ticks_body.h"
 NATIVE = "ttfs_symbolic/numeric/native.py"
-FUSED = "ttfs_symbolic/numeric/fused.py"
 DYNAMICS = "ttfs_symbolic/numeric/dynamics.py"
 DERIVE_TESTS = ("tests/symbolic/test_proof_records.py",)
 
@@ -184,7 +183,7 @@ MUTATIONS = (
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one_pass")),
     Mutation("layernorm_one_range_spread_interleaved", "a LayerNorm with one range per population hands the "
              "one-pass C loop its centred / output bounds interleaved ([lo, hi, a, b] per channel, not per bound)",
-             ((FUSED, "            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()\n",
+             (("ttfs_symbolic/numeric/fused.py", "            packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()\n",
                "            packs[k] = packs[k].reshape(1, 4).expand(C, 4).contiguous()\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "fast_paths_equal")),
     Mutation("bias_clip_row_stride_ignored", "exact mode's bias-clip pass reads rows at C instead of their stride "

@@ -25,7 +25,7 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
 
     ``packs``: per population (mean, centred, var, rsqrt, out) a contiguous tensor of x's dtype
     holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
-    mod S: the row for mean, var, rsqrt; the element for centred and out). ``w``, ``bias``: C
+    mod S: the row for mean, var, rsqrt; the element for centred and out, S = 1 or a multiple of C). ``w``, ``bias``: C
     values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
     :class:`~ttfs_symbolic.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
     (:func:`available_for`), x contiguous.
@@ -39,6 +39,9 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
         # reads these two populations' bounds as arrays)
         if packs[k].numel() == 4 and C > 1:
             packs[k] = packs[k].reshape(4, 1).expand(4, C).contiguous()
+        elif packs[k].numel() % (4 * max(C, 1)):
+            raise ValueError(f"layernorm: bounds {k} have {packs[k].numel() // 4} values: one, or a multiple of "
+                             f"the row's {C}")
     S = (ctypes.c_int64 * 5)(*(t.numel() // 4 for t in packs))
     counts = (ctypes.c_int64 * 5)()
     getattr(built(), f"ttfs_layernorm_{suffix}")(

@@ -135,10 +135,7 @@ class PopulationEmission:
         counted, lims = self._count_plan(V, ctx)
         self.bounds(V)   # (the shape check of the ranges, as the emitting stage makes it: a ValueError naming
         # the layer where a file's ranges do not fit)
-        pack = self.clip_pack(V, lims is not None)
-        C = V.shape[-1]
-        if pack.numel() == 4 and C > 1:   # one range: spread over the channels for the C loop
-            pack = pack.reshape(4, 1).expand(4, C).contiguous()
+        pack = self.clip_pack(V, lims is not None, None if self.fine_a is not None else (V.shape[-1],))
         n = fused.bias_clip(V, None if bias is None else bias.contiguous(), pack)
         if lims is not None:
             ctx.add_check(self.pname, n, V.numel())
@@ -193,7 +190,8 @@ class PopulationEmission:
         """``[lo, hi, a, b]`` as one contiguous tensor in ``like``'s dtype, S values each (S = 1 for one
         range): the bounds of the count (-inf, inf when not counted) and of the clip, for C loops that
         clip and count this layer's neurons (:func:`fused.layernorm`); cached. ``trail``: the ranges
-        broadcast to that trailing shape (per-head ranges over a head's rows and columns)."""
+        broadcast to that trailing shape (per-head ranges over a head's rows and columns; one range spread
+        over a row's neurons, for the loops that read one range per neuron of a row)."""
         key = (like.dtype, like.device, counted and not self.proven, self.a, self.b, trail)
         hit = getattr(self, "_pack_cache", None)
         if hit is not None and hit[0] == key:
@@ -202,7 +200,7 @@ class PopulationEmission:
         lo, hi = self._count_bounds(like) if key[2] else (-math.inf, math.inf)
         if trail is not None:
             lo, hi, a, b = (torch.broadcast_to(t, trail) if isinstance(t, torch.Tensor) else t for t in (lo, hi, a, b))
-        S = a.numel() if isinstance(a, torch.Tensor) else 1
+        S = math.prod(trail) if trail is not None else a.numel() if isinstance(a, torch.Tensor) else 1
         parts = [t.reshape(-1) if isinstance(t, torch.Tensor)
                  else torch.full((S,), float(t), dtype=like.dtype, device=like.device) for t in (lo, hi, a, b)]
         pack = torch.cat(parts).contiguous()
