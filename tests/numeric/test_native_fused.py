@@ -316,3 +316,17 @@ def test_clip_blocks_shapes_that_are_not_blocks():
     pop.fine_a = torch.zeros(3, 1, 1)
     assert pop._blocks((2, 4, 7, 7)) is None             # outer 3 against 4
     assert pop._blocks((2, 3, 7, 7)) == (3, 49, 1)
+
+
+def test_layernorm_refuses_bounds_that_neither_are_one_range_nor_fill_rows():
+    """fused.layernorm reads the centred and output bounds one per neuron of a row: one range is spread,
+    a count that is not a multiple of the row is refused by name instead of read past."""
+    x = torch.randn(4, 5, dtype=torch.float64)
+    one = torch.tensor([-math.inf, math.inf, -10.0, 10.0], dtype=torch.float64)
+    fused.layernorm(x, 1e-6, None, None, [one] * 5)   # one range for all: accepted
+    bad = torch.zeros(4 * 3, dtype=torch.float64)
+    for k in (1, 4):
+        packs = [one] * 5
+        packs[k] = bad
+        with pytest.raises(ValueError, match=f"bounds {k} have 3 values: one, or a multiple of the row's 5"):
+            fused.layernorm(x, 1e-6, None, None, packs)
