@@ -101,20 +101,7 @@ class LayerTiming:
         ``p``: x are values of quantized or kernel mode at time precision p (the ticks ``b - k d/p``), and
         each gets its tick's time ``T_emit + k delta/p`` exactly, tick p none (inf). (Without p, the value
         of tick p, which is a only up to a few ulps of ``b - p (d/p)``, would fire an ulp before T_end.)"""
-        x = _as_tensor(x)
-        _check_finite(x, "values")
-        if p is not None:
-            check_mode("quantized", p)
-            p = int(p)
-            k = self.ticks(x, p).to(x.dtype)
-            t = self.T_emit + k * (self.delta / p)
-            return torch.where(k < p, t, torch.full_like(t, math.inf))
-        xc = x.clamp(self.a, self.b)
-        # T_emit + (b - x) tau, not T_ref - tau x: b lands exactly on T_emit, and a
-        # value within an ulp of a that rounds onto T_end stays silent (it is a).
-        t = self.T_emit + (self.b - xc) * self.tau
-        fires = (xc > self.a) & (t < self.T_end)
-        return torch.where(fires, t, torch.full_like(t, math.inf))
+        return encode_times(x, self.a, self.b, self.T_emit, self.delta, p)
 
     def decode(self, t):
         """Values of spike times (eq. 7); no spike (inf) -> a. NaN or spikes outside the window raise."""
@@ -138,6 +125,27 @@ class LayerTiming:
     def ticks(self, x, p: int):
         """Tick index k = 0..p of the nearest tick of each value (k = p: no spike)."""
         return native.ticks(_as_tensor(x), self.b, p / self.d, p).long()
+
+
+def encode_times(x, a, b, T_emit: float, delta: float, p: int | None = None) -> torch.Tensor:
+    """Spike times of values x (eq. 7) on the range [a, b] of a layer emitting from ``T_emit`` for
+    ``delta``: :meth:`LayerTiming.encode`. ``a``, ``b``: floats, or one range per neuron (tensors of x's
+    dtype that broadcast to x: per-channel or per-head ranges, :meth:`Population.spike_times`)."""
+    x = _as_tensor(x)
+    _check_finite(x, "values")
+    d = b - a
+    if p is not None:
+        check_mode("quantized", p)
+        p = int(p)
+        k = native.ticks(x, b, p / d, p)
+        t = T_emit + k * (delta / p)
+        return torch.where(k < p, t, torch.full_like(t, math.inf))
+    xc = x.clamp(a, b)
+    # T_emit + (b - x) tau, not T_ref - tau x: b lands exactly on T_emit, and a
+    # value within an ulp of a that rounds onto T_end stays silent (it is a).
+    t = T_emit + (b - xc) * (delta / d)
+    fires = (xc > a) & (t < T_emit + delta)
+    return torch.where(fires, t, torch.full_like(t, math.inf))
 
 
 def quantize_values(x, a: float, b: float, p: int, out: torch.Tensor | None = None):

@@ -266,21 +266,8 @@ class Population(PopulationCalibration, PopulationEmission, nn.Module):
         if self.fine_a is None:
             return timing.encode(values, p)
         x = values if isinstance(values, torch.Tensor) else torch.as_tensor(values, dtype=torch.float64)
-        if torch.isnan(x).any():
-            raise ValueError("values contain NaN")
-        if p is not None:
-            dynamics.check_mode("quantized", p)
-        a, b = self.bounds(x)
-        d = b - a
-        if p is not None:
-            p = int(p)
-            k = torch.round((b - x) * (p / d)).clamp(0, p)
-            t = timing.T_emit + k * (timing.delta / p)
-            return torch.where(k < p, t, torch.full_like(t, math.inf))
-        xc = torch.minimum(torch.maximum(x, a), b)
-        t = timing.T_emit + (b - xc) * (timing.delta / d)
-        fires = (xc > a) & (t < timing.T_end)
-        return torch.where(fires, t, torch.full_like(t, math.inf))
+        a, b = self.bounds(x)   # (each neuron's range, in x's dtype; the shape checked, naming the layer)
+        return dynamics.encode_times(x, a, b, timing.T_emit, timing.delta, p)
 
     def _thresholds(self):
         """``(theta_low, theta) = (h^-1(a), h^-1(b))`` (eq. 13) of this range (cached by the kernel)."""
