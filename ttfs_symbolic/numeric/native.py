@@ -430,7 +430,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
     if l2.shape[-2] != K:
         raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
-    sg = _signed_parts(signed, l1, l2)
+    sg = signed_parts(signed, l1, l2)
     u1 = (b - l1) * scale
     v2 = l2 * scale
     extra = [t for t in (sg["x1"], sg["x2"]) if t is not None] if sg else []
@@ -457,7 +457,7 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     return _product_matmul_torch(u1, v2, table, p, count, sg, lead, M, K, N)
 
 
-def _signed_parts(signed, l1, l2):
+def signed_parts(signed, l1, l2):
     """The ``signed`` argument of :func:`product_matmul` checked, with x1, x2, s1, s2 all present."""
     if signed is None:
         return None

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..numeric import dynamics, native
+from ..numeric import dynamics, geometric, native
 from ..numeric.kernels import InputKernel
 from .context import Ctx
 from .kernels import input_kernel, log_kernel
@@ -83,10 +83,12 @@ class SignedOperand:
         return 0 if self.split else self.parts[0]
 
     def sign(self, x: torch.Tensor) -> torch.Tensor:
-        """s(x): the sign of the part that carries x (+1 for x = 0 of a split factor)."""
+        """s(x): the sign of the part that carries x (+1 for x = 0 of a split factor; NaN stays NaN)."""
         if not self.split:
             return torch.full_like(x, float(self.parts[0]))
-        return torch.where(x < 0, x.new_tensor(-1.0), x.new_tensor(1.0))
+        # sign(x) is -1, 0 or +1 (0 for -0 too); + 1/2 and its sign: -1 for x < 0, +1 elsewhere, in three
+        # passes of a few tenths of a millisecond where torch.where(x < 0, -1, 1) takes 1.6 ms (ViT-Ti's q)
+        return torch.sign(x).add_(0.5).sign_()
 
     def log_kernel(self, sigma: int) -> InputKernel:
         """Layer I's input kernel on part sigma: f(x) = log(relu(sigma*x) + e) (Theorem 4.1)."""
@@ -211,7 +213,7 @@ class Product(nn.Module):
         self.y = Population(f"{name}.layer1", "identity", kind="product_layer1", fan_in=2,
                             range_fn=self._layer1_range)
         self.out = out
-        self._table = None  # (key, layer II's tick table): see _layer2_table
+        self._table = None  # (key, layer II's tick table, its geometric ratio): see _layer2_table
         self._pair_table = None  # kernel mode: the summed tables of a split factor's two synapses
         self._fine_cache = None  # (key, constants) of _fine_constants
 
@@ -354,7 +356,8 @@ class Product(nn.Module):
         per_tick = p / y_pop.d
         if self.matmul:
             K = x1.shape[-1]
-            s, fired = native.product_matmul(l1, l2, T, y_pop.b, per_tick, p, count=ctx.record)
+            s, fired = geometric.product_matmul(l1, l2, T, y_pop.b, per_tick, p, count=ctx.record,
+                                                geo=self._table[2])
             total = math.prod(s.shape) * K
             V = s - c2 * x1.sum(-1, keepdim=True) - c1 * x2.sum(-2, keepdim=True) - K * c1 * c2
         else:
@@ -489,7 +492,8 @@ class Product(nn.Module):
             # the neuron carrying x1 x2, its sign from the values (split) or constant (one-signed)
             signed = {"x1": x1} if o1.split else {"s1": o1.parts[0]}
             signed.update({"x2": x2} if o2.split else {"s2": o2.parts[0]})
-            V, f_main = native.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed)
+            V, f_main = geometric.product_matmul(l1, l2, T, b, per_tick, p, count=ctx.record, signed=signed,
+                                                 geo=self._table[2])
             fired += f_main
             # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
             # (k, j); pairs (-s1, -s2): silent, E(0, 0): matrix products with the signs, subtracted in place
@@ -537,7 +541,9 @@ class Product(nn.Module):
         ``T[k]`` is the term of a layer-I spike at tick k: ``exp(b - k d/p)``
         in quantized mode (closed form of eq. 26), ``Q[p - k] + exp(a)`` in
         kernel mode (Q the cumulative integral of eta = exp over layer I's
-        window, Theorem 4.1, eq. 30).
+        window, Theorem 4.1, eq. 30). The cache also holds the table's
+        :func:`~ttfs_symbolic.numeric.geometric.ratio` (from float64), with
+        which the matrix products read it without a gather per neuron.
         """
         y_pop = self.y
         key = (mode, p, dtype, device, y_pop.a, y_pop.b)
@@ -551,6 +557,5 @@ class Product(nn.Module):
         else:
             ticks = torch.arange(p + 1, dtype=torch.float64)
             T = torch.exp(y_pop.b - ticks * (y_pop.d / p))
-        T = T.to(dtype=dtype, device=device)
-        self._table = (key, T)
-        return T
+        self._table = (key, T.to(dtype=dtype, device=device), geometric.ratio(T))
+        return self._table[1]

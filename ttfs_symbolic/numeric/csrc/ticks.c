@@ -36,6 +36,10 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #define VALUE_LOOP
 #endif
 
+#if defined(__AVX512F__)
+#include "vecmath_avx512.h"
+#endif
+
 #define REAL float
 #define REAL_IS_FLOAT 1
 #define RINT rintf
@@ -44,6 +48,7 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #define ERF erff
 #define NAME(name) name##_f32
 #include "ticks_body.h"
+#include "geometric_body.h"
 #undef REAL
 #undef REAL_IS_FLOAT
 #undef RINT
@@ -60,6 +65,7 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #define ERF erf
 #define NAME(name) name##_f64
 #include "ticks_body.h"
+#include "geometric_body.h"
 #undef REAL
 #undef REAL_IS_FLOAT
 #undef RINT
@@ -69,4 +75,4 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #undef NAME
 
 /* the version of this interface: native.py refuses a library with another */
-int64_t ttfs_native_version(void) { return 8; }
+int64_t ttfs_native_version(void) { return 9; }

@@ -698,6 +698,16 @@ static VALUE_LOOP void NAME(log_values)(const REAL *restrict x, int64_t n, const
     const REAL *a = pk, *b = pk + S;
     const REAL *uhp = pk + 4 * S, *ep = pk + 5 * S, *scp = pk + 6 * S, *stp = pk + 7 * S;
     const REAL *uhn = pk + 8 * S, *en = pk + 9 * S, *scn = pk + 10 * S, *stn = pk + 11 * S;
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+    (void)S;
+    for (int64_t i = 0; i < n; i += 16) {   /* vecmath_avx512.h */
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+#define L(arr) _mm512_maskz_loadu_ps(m, arr + i)
+        ttfs_log_code16(x + i, out + i, m, L(a), L(b), L(uhp), L(ep), L(scp), L(stp), L(uhn), L(en), L(scn),
+                        L(stn), _mm512_set1_ps(pr));
+#undef L
+    }
+#else
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const int64_t s = i;
@@ -711,6 +721,7 @@ static VALUE_LOOP void NAME(log_values)(const REAL *restrict x, int64_t n, const
         const REAL q = EXP(uh - k * st) - e;
         out[i] = v == (REAL)0 ? (REAL)0 : (neg ? -q : q);
     }
+#endif
 }
 
 /* the same with one range for all (its constants scalars, so that nothing is gathered) */
@@ -719,6 +730,15 @@ static VALUE_LOOP void NAME(log_values1)(const REAL *restrict x, int64_t n, cons
 {
     const REAL a = pk[0], b = pk[1], uhp = pk[4], ep = pk[5], scp = pk[6], stp = pk[7];
     const REAL uhn = pk[8], en = pk[9], scn = pk[10], stn = pk[11];
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+    for (int64_t i = 0; i < n; i += 16) {   /* vecmath_avx512.h */
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+#define B(c) _mm512_set1_ps(c)
+        ttfs_log_code16(x + i, out + i, m, B(a), B(b), B(uhp), B(ep), B(scp), B(stp), B(uhn), B(en), B(scn), B(stn),
+                        B(pr));
+#undef B
+    }
+#else
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         REAL v = x[i];
@@ -730,6 +750,7 @@ static VALUE_LOOP void NAME(log_values1)(const REAL *restrict x, int64_t n, cons
         const REAL q = EXP(uh - k * st) - e;
         out[i] = v == (REAL)0 ? (REAL)0 : (neg ? -q : q);
     }
+#endif
 }
 
 /* rows of S neurons (S = 1: one range for all): the NaN and clip counts (strict arithmetic), then the values */
