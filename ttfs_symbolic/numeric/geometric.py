@@ -19,8 +19,8 @@ except where ``f1 - f2`` lies within float rounding of +-1/2, where the two
 roundings of the same potential may differ by one tick; each term is the
 table's entry to a few units in the last place of the dtype. The path is
 taken only where no tick can leave [0, p] (the clamp never acts: every
-``u1 - v2`` within ``[-1/4, p + 1/4]``, checked from the extremes of u1 and
-v2), the table is geometric and the C loops run; otherwise
+``u1 - v2`` within ``[-1/4, p + 1/4]``, checked in C from each batch
+element's extremes of u1 and v2), the table is geometric and the C loops run; otherwise
 :func:`~.native.product_matmul` (the gather, and the torch reference) is
 used, with the same result up to those ticks.
 """
@@ -57,19 +57,20 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
                    count: bool = True, signed: dict | None = None, geo: tuple[float, float] | None = None):
     """:func:`~.native.product_matmul` (same arguments and result), without a table read per neuron where
     ``geo`` (the table's :func:`ratio`, ``(T[0], log g)``) is given and the factorization applies (module
-    docstring)."""
+    docstring): the C loop forms ``u1 = (b - l1) scale`` and ``v2 = l2 scale`` itself, checks their
+    extremes and declines (the gather runs instead) where a tick could leave [0, p]."""
     if geo is not None and available_for(l1) and l2.dtype == l1.dtype and l2.device == l1.device \
             and p <= native.MAX_NATIVE_PRECISION:
         for name, t in (("l1", l1), ("l2", l2)):
             check_nan(t, f"the terms {name} of layer I")
-        u1, v2 = (b - l1) * scale, l2 * scale
-        (ulo, uhi), (vlo, vhi) = (tuple(float(v) for v in torch.aminmax(t)) for t in (u1, v2))
-        if ulo - vhi >= -0.25 and uhi - vlo <= p + 0.25:
-            return _geometric(u1, v2, l1, l2, p, count, native.signed_parts(signed, l1, l2), geo)
+        done = _geometric(l1, l2, b, scale, p, count, native.signed_parts(signed, l1, l2), geo)
+        if done is not None:
+            return done
     return native.product_matmul(l1, l2, table, b, scale, p, count=count, signed=signed)
 
 
-def _geometric(u1, v2, l1, l2, p, count, sg, geo):
+def _geometric(l1, l2, b, scale, p, count, sg, geo):
+    """The C loop's ``(s, spikes)``, or None where it declines."""
     lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
     M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
     if l2.shape[-2] != K:
@@ -78,19 +79,21 @@ def _geometric(u1, v2, l1, l2, p, count, sg, geo):
     def rows(t, last2):   # (..., r, c) broadcast to the batch, as contiguous (B, r, c)
         return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
 
-    a, c = rows(u1, (M, K)), rows(v2, (K, N))
+    a, c = rows(l1, (M, K)), rows(l2, (K, N))
     x1, x2 = (rows(sg[n], last2) if sg else None for n, last2 in (("x1", (M, K)), ("x2", (K, N))))
     neg1, neg2 = (int(bool(sg) and sg[f"s{i}"] < 0) for i in (1, 2))
     B = a.shape[0]
     out = torch.empty(B, M, N, dtype=l1.dtype)
-    work1 = torch.empty(3 * B * M * K, dtype=l1.dtype)
-    work2 = torch.empty(2 * B * K * N + B * K, dtype=l1.dtype)
+    work1 = torch.empty(4 * B * M * K, dtype=l1.dtype)
+    work2 = torch.empty(3 * B * K * N + B * K, dtype=l1.dtype)
     silent = ctypes.c_int64(0)
     suffix, _ = REAL[l1.dtype]
-    getattr(built(), f"ttfs_product_geo_{suffix}")(
-        data_ptr(a), data_ptr(c), B, M, K, N, p, geo[0], geo[1],
+    declined = getattr(built(), f"ttfs_product_geo_{suffix}")(
+        data_ptr(a), data_ptr(c), b, scale, B, M, K, N, p, geo[0], geo[1],
         None if x1 is None else data_ptr(x1), None if x2 is None else data_ptr(x2), neg1, neg2,
         data_ptr(out), int(count), ctypes.byref(silent), data_ptr(work1), data_ptr(work2),
         native.threads_for(B * M * K * N))
+    if declined:
+        return None
     fired = B * M * K * N - silent.value if count else 0
     return out.reshape(*lead, M, N), fired

@@ -403,9 +403,9 @@ def _declare(lib: ctypes.CDLL) -> None:
                        ctypes.c_int32]
         fn.restype = None
         fn = getattr(lib, f"ttfs_product_geo_{suffix}")
-        fn.argtypes = [P, P, I64, I64, I64, I64, I64, ctypes.c_double, ctypes.c_double, P, P, ctypes.c_int32,
-                       ctypes.c_int32, P, INT, P, P, P, INT]
-        fn.restype = None
+        fn.argtypes = [P, P, real, real, I64, I64, I64, I64, I64, ctypes.c_double, ctypes.c_double, P, P,
+                       ctypes.c_int32, ctypes.c_int32, P, INT, P, P, P, INT]
+        fn.restype = I64
         fn = getattr(lib, f"ttfs_log_ticks_{suffix}")
         fn.argtypes = [P, I64, I64, P, I64, P, P, INT]
         fn.restype = I64

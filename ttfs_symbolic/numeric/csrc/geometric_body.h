@@ -15,12 +15,17 @@
  * f1 - f2 = +1/2, where rint goes to even): the tick then differs by one, as two roundings of the same
  * potential may. */
 
-/* The (i, k) side: A0 = s1 T0 g^n1, Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). */
-static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict u1, const REAL *restrict x1, int32_t c1neg, int64_t n,
-                                      double T0, double lng, REAL *restrict A0, REAL *restrict Am,
-                                      REAL *restrict H)
+/* The (i, k) side from layer I's first terms l1: u1 = (b - l1) scale (kept in U), A0 = s1 T0 g^n1,
+ * Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). */
+static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scale, const REAL *restrict x1,
+                                      int32_t c1neg, int64_t n, double T0, double lng, REAL *restrict U,
+                                      REAL *restrict A0, REAL *restrict Am, REAL *restrict H)
 {
     const double ig = exp(-lng);
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        U[i] = (b - l1[i]) * scale;
+    const REAL *restrict u1 = U;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const REAL n1 = RINT(u1[i]);
@@ -32,10 +37,15 @@ static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict u1, const REAL *restr
     }
 }
 
-/* The (k, j) side: A2 = s2 g^-n2, F2 = f2 = v2 - n2 (n values). */
-static VALUE_LOOP void NAME(geo_cols)(const REAL *restrict v2, const REAL *restrict x2, int32_t c2neg, int64_t n,
-                                      double lng, REAL *restrict A, REAL *restrict F)
+/* The (k, j) side from layer I's second terms l2: v2 = l2 scale (kept in V), A2 = s2 g^-n2,
+ * F2 = f2 = v2 - n2 (n values). */
+static VALUE_LOOP void NAME(geo_cols)(const REAL *restrict l2, REAL scale, const REAL *restrict x2, int32_t c2neg,
+                                      int64_t n, double lng, REAL *restrict V, REAL *restrict A, REAL *restrict F)
 {
+#pragma omp simd
+    for (int64_t q = 0; q < n; q++)
+        V[q] = l2[q] * scale;
+    const REAL *restrict v2 = V;
 #pragma omp simd
     for (int64_t q = 0; q < n; q++) {
         const REAL n2 = floor(v2[q]);
@@ -124,23 +134,51 @@ static int64_t NAME(geo_silent)(const REAL *u1, const REAL *H, const REAL *v2, c
     return s;
 }
 
-/* u1 (B, M, K), v2 (B, K, N), x1 / x2 (or NULL: the constant signs, c1neg / c2neg nonzero for -1), all
- * contiguous; out (B, M, N). work1: 3 B M K values, work2: 2 B K N + B K values. *silent = the number of
+/* *lo, *hi: the least and the largest u1 - v2 over all (b, i, k, j), from each batch element's extremes of
+ * u1 and v2 (NaN-free input): the check that no tick leaves [0, p]. */
+static void NAME(geo_extremes)(const REAL *U, const REAL *V, int64_t B, int64_t MK, int64_t KN, double *lo,
+                               double *hi)
+{
+    double l = INFINITY, h = -INFINITY;
+    for (int64_t b = 0; b < B; b++) {   /* per batch element: its rows against its columns */
+        REAL umin = INFINITY, umax = -INFINITY, vmin = INFINITY, vmax = -INFINITY;
+#pragma omp simd reduction(min : umin) reduction(max : umax)
+        for (int64_t i = b * MK; i < (b + 1) * MK; i++) {
+            umin = U[i] < umin ? U[i] : umin;
+            umax = U[i] > umax ? U[i] : umax;
+        }
+#pragma omp simd reduction(min : vmin) reduction(max : vmax)
+        for (int64_t q = b * KN; q < (b + 1) * KN; q++) {
+            vmin = V[q] < vmin ? V[q] : vmin;
+            vmax = V[q] > vmax ? V[q] : vmax;
+        }
+        l = (double)umin - vmax < l ? (double)umin - vmax : l;
+        h = (double)umax - vmin > h ? (double)umax - vmin : h;
+    }
+    *lo = l, *hi = h;
+}
+
+/* l1 (B, M, K), l2 (B, K, N): layer I's two terms, u1 = (b - l1) scale and v2 = l2 scale; x1 / x2 (or
+ * NULL: the constant signs, c1neg / c2neg nonzero for -1), all contiguous; out (B, M, N). work1: 4 B M K
+ * values, work2: 3 B K N + B K values. Returns 1 without touching out where some u1 - v2 lies outside
+ * [-1/4, p + 1/4] (the clamp would act: the caller gathers instead), else 0. *silent = the number of
  * layer-I neurons that do not fire (when count). */
-void NAME(ttfs_product_geo)(const REAL *u1, const REAL *v2, int64_t B, int64_t M, int64_t K, int64_t N, int64_t p,
-                            double T0, double lng, const REAL *x1, const REAL *x2, int32_t c1neg, int32_t c2neg,
-                            REAL *out, int count, int64_t *silent, REAL *work1, REAL *work2, int nthreads)
+int64_t NAME(ttfs_product_geo)(const REAL *l1, const REAL *l2, REAL bias, REAL scale, int64_t B, int64_t M,
+                               int64_t K, int64_t N, int64_t p, double T0, double lng, const REAL *x1,
+                               const REAL *x2, int32_t c1neg, int32_t c2neg, REAL *out, int count, int64_t *silent,
+                               REAL *work1, REAL *work2, int nthreads)
 {
     const int64_t R = B * M, KN = K * N, n1 = R * K;
-    REAL *A0 = work1, *Am = work1 + n1, *H = work1 + 2 * n1;
-    REAL *A2 = work2, *F2 = work2 + B * KN, *vmin = work2 + 2 * B * KN;
+    REAL *A0 = work1, *Am = work1 + n1, *H = work1 + 2 * n1, *u1 = work1 + 3 * n1;
+    REAL *A2 = work2, *F2 = work2 + B * KN, *v2 = work2 + 2 * B * KN, *vmin = work2 + 3 * B * KN;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t row = 0; row < R; row++)
-        NAME(geo_rows)(u1 + row * K, x1 ? x1 + row * K : NULL, c1neg, K, T0, lng, A0 + row * K, Am + row * K,
-                       H + row * K);
+        NAME(geo_rows)(l1 + row * K, bias, scale, x1 ? x1 + row * K : NULL, c1neg, K, T0, lng, u1 + row * K,
+                       A0 + row * K, Am + row * K, H + row * K);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t b = 0; b < B; b++) {
-        NAME(geo_cols)(v2 + b * KN, x2 ? x2 + b * KN : NULL, c2neg, KN, lng, A2 + b * KN, F2 + b * KN);
+        NAME(geo_cols)(l2 + b * KN, scale, x2 ? x2 + b * KN : NULL, c2neg, KN, lng, v2 + b * KN, A2 + b * KN,
+                       F2 + b * KN);
         for (int64_t k = 0; k < K; k++) {
             const REAL *v = v2 + b * KN + k * N;
             REAL m = v[0];
@@ -149,6 +187,10 @@ void NAME(ttfs_product_geo)(const REAL *u1, const REAL *v2, int64_t B, int64_t M
             vmin[b * K + k] = m;
         }
     }
+    double lo, hi;
+    NAME(geo_extremes)(u1, v2, B, M * K, KN, &lo, &hi);
+    if (!(lo >= -0.25 && hi <= (double)p + 0.25))
+        return 1;
     int64_t s = 0;
 #if defined(GEO_ROWS)
     const int64_t blocks = (M + 3) / 4;   /* four rows of one batch element at a time */
@@ -179,5 +221,6 @@ void NAME(ttfs_product_geo)(const REAL *u1, const REAL *v2, int64_t B, int64_t M
         }
     }
     *silent = s;
+    return 0;
 }
 #undef GEO_ROWS
