@@ -16,44 +16,93 @@
  * potential may. */
 
 /* The (i, k) side from layer I's first terms l1: u1 = (b - l1) scale (kept in U), A0 = s1 T0 g^n1,
- * Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). */
+ * Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). G: T0 g^(m - 1) for m = 0..p + 1 (made once,
+ * in double: A0 and Am are table entries rounded once); n1 outside [0, p] is read at the nearest end (the
+ * call then declines anyway, see ttfs_product_geo). */
 static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scale, const REAL *restrict x1,
-                                      int32_t c1neg, int64_t n, double T0, double lng, REAL *restrict U,
-                                      REAL *restrict A0, REAL *restrict Am, REAL *restrict H)
+                                      int32_t c1neg, int64_t n, int64_t p, const REAL *restrict G,
+                                      REAL *restrict U, REAL *restrict A0, REAL *restrict Am, REAL *restrict H)
 {
-    const double ig = exp(-lng);
+    const REAL pr = (REAL)p;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         U[i] = (b - l1[i]) * scale;
     const REAL *restrict u1 = U;
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+    for (int64_t i = 0; i < n; i += 16) {   /* the same with explicit gathers (GCC does not vectorize them) */
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 u = _mm512_maskz_loadu_ps(k, u1 + i);
+        const __m512 n1 = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512i m = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(n1, _mm512_setzero_ps()),
+                                                           _mm512_set1_ps(pr)));
+        _mm512_mask_storeu_ps(A0 + i, k, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, m, G + 1, 4));
+        _mm512_mask_storeu_ps(Am + i, k, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, m, G, 4));
+        _mm512_mask_storeu_ps(H + i, k, _mm512_add_ps(_mm512_sub_ps(u, n1), _mm512_set1_ps(0.5f)));
+    }
+#else
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const REAL n1 = RINT(u1[i]);
-        const int neg = x1 ? x1[i] < (REAL)0 : c1neg;
-        const double a = (neg ? -T0 : T0) * exp((double)n1 * lng);
-        A0[i] = (REAL)a;
-        Am[i] = (REAL)(a * ig);
+        const int32_t m = (int32_t)(n1 < (REAL)0 ? (REAL)0 : (n1 > pr ? pr : n1));
+        A0[i] = G[m + 1];
+        Am[i] = G[m];
         H[i] = (u1[i] - n1) + (REAL)0.5;
+    }
+#endif
+    if (x1) {   /* the signs: -1 where x1 < 0 */
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            const REAL s = x1[i] < (REAL)0 ? (REAL)-1 : (REAL)1;
+            A0[i] *= s;
+            Am[i] *= s;
+        }
+    } else if (c1neg) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            A0[i] = -A0[i];
+            Am[i] = -Am[i];
+        }
     }
 }
 
-/* The (k, j) side from layer I's second terms l2: v2 = l2 scale (kept in V), A2 = s2 g^-n2,
- * F2 = f2 = v2 - n2 (n values). */
-static VALUE_LOOP void NAME(geo_cols)(const REAL *restrict l2, REAL scale, const REAL *restrict x2, int32_t c2neg,
-                                      int64_t n, double lng, REAL *restrict V, REAL *restrict A, REAL *restrict F)
+/* The (k, j) side of one batch element from layer I's second terms l2: v2 = l2 scale (kept in V),
+ * A2 = s2 g^-n2, F2 = f2 = v2 - n2 (n values). G (p + 2 values) is made here: g^-(base + m), base = the
+ * least n2. Returns 1 (nothing else written) where the n2 span more than p + 1, which no call that keeps
+ * every tick in [0, p] has (u1 - v2 in [-1/4, p + 1/4] for all pairs bounds the span of v2 by p + 1/2). */
+static VALUE_LOOP int NAME(geo_cols)(const REAL *restrict l2, REAL scale, const REAL *restrict x2, int32_t c2neg,
+                                     int64_t n, int64_t p, double lng, REAL *restrict G, REAL *restrict V,
+                                     REAL *restrict A, REAL *restrict F)
 {
-#pragma omp simd
-    for (int64_t q = 0; q < n; q++)
+    REAL lo = INFINITY, hi = -INFINITY;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t q = 0; q < n; q++) {
         V[q] = l2[q] * scale;
+        lo = V[q] < lo ? V[q] : lo;
+        hi = V[q] > hi ? V[q] : hi;
+    }
+    const REAL base = floor(lo);
+    if (!(floor(hi) - base <= (REAL)(p + 1)))
+        return 1;
+#pragma omp simd
+    for (int64_t m = 0; m <= p + 1; m++)
+        G[m] = (REAL)exp(-((double)base + (double)m) * lng);
     const REAL *restrict v2 = V;
 #pragma omp simd
     for (int64_t q = 0; q < n; q++) {
         const REAL n2 = floor(v2[q]);
-        const int neg = x2 ? x2[q] < (REAL)0 : c2neg;
-        const double a = exp(-(double)n2 * lng);
-        A[q] = (REAL)(neg ? -a : a);
+        A[q] = G[(int32_t)(n2 - base)];
         F[q] = v2[q] - n2;
     }
+    if (x2) {   /* the signs: -1 where x2 < 0 */
+#pragma omp simd
+        for (int64_t q = 0; q < n; q++)
+            A[q] *= x2[q] < (REAL)0 ? (REAL)-1 : (REAL)1;
+    } else if (c2neg) {
+#pragma omp simd
+        for (int64_t q = 0; q < n; q++)
+            A[q] = -A[q];
+    }
+    return 0;
 }
 
 /* One row: o[j] = sum_k A2[k, j] (F2[k, j] > H[k] ? Am[k] : A0[k]) (k increasing). */
@@ -160,7 +209,7 @@ static void NAME(geo_extremes)(const REAL *U, const REAL *V, int64_t B, int64_t 
 
 /* l1 (B, M, K), l2 (B, K, N): layer I's two terms, u1 = (b - l1) scale and v2 = l2 scale; x1 / x2 (or
  * NULL: the constant signs, c1neg / c2neg nonzero for -1), all contiguous; out (B, M, N). work1: 4 B M K
- * values, work2: 3 B K N + B K values. Returns 1 without touching out where some u1 - v2 lies outside
+ * + p + 2 values, work2: 3 B K N + B K + B (p + 2) values. Returns 1 without touching out where some u1 - v2 lies outside
  * [-1/4, p + 1/4] (the clamp would act: the caller gathers instead), else 0. *silent = the number of
  * layer-I neurons that do not fire (when count). */
 int64_t NAME(ttfs_product_geo)(const REAL *l1, const REAL *l2, REAL bias, REAL scale, int64_t B, int64_t M,
@@ -169,16 +218,20 @@ int64_t NAME(ttfs_product_geo)(const REAL *l1, const REAL *l2, REAL bias, REAL s
                                REAL *work1, REAL *work2, int nthreads)
 {
     const int64_t R = B * M, KN = K * N, n1 = R * K;
-    REAL *A0 = work1, *Am = work1 + n1, *H = work1 + 2 * n1, *u1 = work1 + 3 * n1;
+    REAL *A0 = work1, *Am = work1 + n1, *H = work1 + 2 * n1, *u1 = work1 + 3 * n1, *G1 = work1 + 4 * n1;
     REAL *A2 = work2, *F2 = work2 + B * KN, *v2 = work2 + 2 * B * KN, *vmin = work2 + 3 * B * KN;
+    REAL *G2 = vmin + B * K;
+    for (int64_t m = 0; m <= p + 1; m++)
+        G1[m] = (REAL)(T0 * exp(((double)m - 1.0) * lng));
+    int declined = 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t row = 0; row < R; row++)
-        NAME(geo_rows)(l1 + row * K, bias, scale, x1 ? x1 + row * K : NULL, c1neg, K, T0, lng, u1 + row * K,
+        NAME(geo_rows)(l1 + row * K, bias, scale, x1 ? x1 + row * K : NULL, c1neg, K, p, G1, u1 + row * K,
                        A0 + row * K, Am + row * K, H + row * K);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(| : declined)
     for (int64_t b = 0; b < B; b++) {
-        NAME(geo_cols)(l2 + b * KN, scale, x2 ? x2 + b * KN : NULL, c2neg, KN, lng, v2 + b * KN, A2 + b * KN,
-                       F2 + b * KN);
+        declined |= NAME(geo_cols)(l2 + b * KN, scale, x2 ? x2 + b * KN : NULL, c2neg, KN, p, lng,
+                                   G2 + b * (p + 2), v2 + b * KN, A2 + b * KN, F2 + b * KN);
         for (int64_t k = 0; k < K; k++) {
             const REAL *v = v2 + b * KN + k * N;
             REAL m = v[0];
@@ -187,6 +240,8 @@ int64_t NAME(ttfs_product_geo)(const REAL *l1, const REAL *l2, REAL bias, REAL s
             vmin[b * K + k] = m;
         }
     }
+    if (declined)
+        return 1;
     double lo, hi;
     NAME(geo_extremes)(u1, v2, B, M * K, KN, &lo, &hi);
     if (!(lo >= -0.25 && hi <= (double)p + 0.25))
