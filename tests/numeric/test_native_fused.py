@@ -330,3 +330,31 @@ def test_layernorm_refuses_bounds_that_neither_are_one_range_nor_fill_rows():
         packs[k] = bad
         with pytest.raises(ValueError, match=f"bounds {k} have 3 values: one, or a multiple of the row's 5"):
             fused.layernorm(x, 1e-6, None, None, packs)
+
+
+@pytest.mark.parametrize("S", [1, 192, 37])
+def test_log_code_float32_ticks_are_the_float64_ticks_but_at_rounding_ties(S):
+    """The float32 log code (AVX-512: Cephes' log and exp in vecmath_avx512.h; elsewhere libm's) against
+    the float64 C loop on the same float32 values, one range for all (S = 1) and per channel: every
+    value within one tick of its float64 value, and a tick differs only where the float64 potential
+    lies within float32 rounding of a half tick (here well under 1e-3 of the values), and the values
+    a tick never moves (0, the range's ends) are equal."""
+    if not native.available_for(torch.zeros(1)):
+        pytest.skip("no C compiler: the torch loop is the only one")
+    g = torch.Generator().manual_seed(S)
+    p, r = 1024, 0.02
+    a = -(torch.rand(S, generator=g, dtype=torch.float64) * 3 + 0.5)
+    b = torch.rand(S, generator=g, dtype=torch.float64) * 3 + 0.5
+    x = (torch.randn(8, 197, S, generator=g, dtype=torch.float64) * 2).float()
+    x[0, 0] = 0.0
+    x[0, 1], x[0, 2] = a.float(), b.float()
+    out32, _ = native.log_ticks(x, native.log_pack(a, b, r, p, dtype=torch.float32), p)
+    out64, _ = native.log_ticks(x.double(), native.log_pack(a, b, r, p, dtype=torch.float64), p)
+    M = torch.maximum(a.abs(), b.abs())
+    # one tick of the code at |x|: (|x| + e)(exp(du/p) - 1), du <= log((M + e)/e) (a part holding 0)
+    tick = (out64.abs() + r * M) * math.expm1(math.log1p(1 / r) / p) * 1.01
+    diff = (out32.double() - out64).abs()
+    assert bool((diff <= tick + 1e-6 * (1 + out64.abs())).all())
+    assert float((diff > 1e-5 * (1 + out64.abs())).double().mean()) < 1e-3
+    assert torch.equal(out32[0, 0], torch.zeros(S))
+    torch.testing.assert_close(out32[0, 1:3].double(), out64[0, 1:3], rtol=2e-6, atol=1e-7)
