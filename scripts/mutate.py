@@ -560,6 +560,16 @@ MORE = (
     _m("geo_row_block_offset", "native (C)", "the factorized product's four-row blocks read row 0's factors for "
        "every row", GEO_H, "            const int64_t off = (b * M + i0 + (r < nr ? r : 0)) * K;\n",
        "            const int64_t off = (b * M + i0) * K;\n", "tests/numeric/test_geometric.py", "-k", "float32"),
+    _m("geo_rows_table_unoffset", "native (C)", "the factorized product's (i, k) table indexed from n1 = 0 instead "
+       "of the batch element's least n1 (right only where u1 happens to lie in [0, p])", GEO_H,
+       "    const REAL base = RINT(lo);\n", "    const REAL base = (REAL)0;\n", "tests/numeric/test_geometric.py"),
+    _m("signed_mul_sign_of_one_signed", "native (C)", "the fused elementwise signed product takes a one-signed "
+       "factor's sign from its values instead of its range", "ttfs_symbolic/numeric/csrc/signed_body.h",
+       "        V = (split1 ? a < (REAL)0 : c1 < 0) != (split2 ? b < (REAL)0 : c2 < 0) ? -V : V;\n",
+       "        V = (a < (REAL)0) != (b < (REAL)0) ? -V : V;\n", "tests/spiking/test_signed_mul_fused.py"),
+    _m("signed_mul_no_silent_part", "native (C)", "the fused elementwise signed product drops the neuron with x2's "
+       "part silent, E(l1 + le2)", "ttfs_symbolic/numeric/csrc/signed_body.h",
+       "            V -= EXP(hi[c] - k2 * st[c]);\n", "", "tests/spiking/test_signed_mul_fused.py"),
     _m("geo_silent_skips_all", "native (C)", "the factorized product's count skips every k (no layer-I neuron "
        "silent)", GEO_H, "        if (u1[k] - vmin[k] < (REAL)(p - 1))\n", "        if (1)\n",
        "tests/numeric/test_geometric.py", "-k", "float64"),
@@ -699,7 +709,7 @@ def write_docs(path: Path, text: str) -> None:
 
 
 #: the CI subset: this many mutations a day (about 5 s each on 2 busy cores: about 3 minutes, under 10)
-CI_COUNT = 37   # ceil(147 / 37) = 4: every mutation at least once every 4 days
+CI_COUNT = 38   # ceil(150 / 38) = 4: every mutation at least once every 4 days
 
 
 def ci_sample(day: date, count: int = CI_COUNT) -> list:

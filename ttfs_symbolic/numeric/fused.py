@@ -112,3 +112,32 @@ def bias_clip(x: torch.Tensor, bias: torch.Tensor | None, pack: torch.Tensor) ->
     return int(getattr(built(), f"ttfs_bias_clip_{suffix}")(
         data_ptr(x), x.numel() // C if C else 0, C, ld, None if bias is None else data_ptr(bias), data_ptr(pack),
         threads_for(x.numel())))
+
+
+#: the per-channel constants of :func:`signed_mul`, in the order of its pack
+SIGNED_MUL_FIELDS = ("e1", "e2", "le1", "le2", "hi_y", "scale", "step", "E00")
+
+
+def signed_mul(x1: torch.Tensor, x2: torch.Tensor, pack: torch.Tensor, split: tuple[bool, bool],
+               c: tuple[int, int], p: int):
+    """``(V, fired)``: the signed construction's elementwise product at finite p with per-channel
+    constants (Section 4.3.4; :meth:`~ttfs_symbolic.spiking.product.Product._signed_elementwise_fine`,
+    its torch path and reference) in one C pass (``csrc/signed_body.h``): every layer-I neuron's tick,
+    layer II's terms, the signs and the corrections of one-signed factors. ``x1``: rows of C values
+    (contiguous); ``x2``: the same shape, or one value per row (``(..., 1)``); ``pack``:
+    :data:`SIGNED_MUL_FIELDS`, C values each, x1's dtype; ``split``: whether each factor takes both
+    signs; ``c``: the sign of each one-signed factor (0 for a split one). ``fired``: the layer-I
+    neurons that spike (tick < p). Needs C (:func:`available_for`); NaN inputs are the caller's to refuse."""
+    suffix, _ = REAL[x1.dtype]
+    C = x1.shape[-1]
+    per_row = x2.shape[-1] == 1 and C != 1
+    if pack.numel() != 8 * C or not x1.is_contiguous() or not x2.is_contiguous() \
+            or x2.numel() != (x1.numel() // C if per_row else x1.numel()):
+        raise ValueError("signed_mul needs contiguous rows of C values, x2 of the same rows or one value per row, "
+                         f"and 8 x {C} constants; got {tuple(x1.shape)}, {tuple(x2.shape)}, {pack.numel()}")
+    out = torch.empty_like(x1)
+    fired = ctypes.c_int64(0)
+    getattr(built(), f"ttfs_signed_mul_{suffix}")(
+        data_ptr(x1), data_ptr(x2), x1.numel() // C if C else 0, C, int(per_row), data_ptr(pack), int(split[0]),
+        int(split[1]), int(c[0]), int(c[1]), p, data_ptr(out), ctypes.byref(fired), threads_for(x1.numel()))
+    return out, fired.value

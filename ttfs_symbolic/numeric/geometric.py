@@ -84,7 +84,7 @@ def _geometric(l1, l2, b, scale, p, count, sg, geo):
     neg1, neg2 = (int(bool(sg) and sg[f"s{i}"] < 0) for i in (1, 2))
     B = a.shape[0]
     out = torch.empty(B, M, N, dtype=l1.dtype)
-    work1 = torch.empty(4 * B * M * K + p + 2, dtype=l1.dtype)
+    work1 = torch.empty(4 * B * M * K + B * (p + 4), dtype=l1.dtype)
     work2 = torch.empty(3 * B * K * N + B * K + B * (p + 2), dtype=l1.dtype)
     silent = ctypes.c_int64(0)
     suffix, _ = REAL[l1.dtype]

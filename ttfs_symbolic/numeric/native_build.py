@@ -41,8 +41,8 @@ import torch
 
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("ticks.c", "ticks_body.h", "geometric_body.h", "vecmath_avx512.h")
-INTERFACE_VERSION = 9
+SOURCES = ("ticks.c", "ticks_body.h", "geometric_body.h", "signed_body.h", "vecmath_avx512.h")
+INTERFACE_VERSION = 10
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 
@@ -406,6 +406,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [P, P, real, real, I64, I64, I64, I64, I64, ctypes.c_double, ctypes.c_double, P, P,
                        ctypes.c_int32, ctypes.c_int32, P, INT, P, P, P, INT]
         fn.restype = I64
+        fn = getattr(lib, f"ttfs_signed_mul_{suffix}")
+        fn.argtypes = [P, P, I64, I64, INT, P, INT, INT, INT, INT, I64, P, P, INT]
+        fn.restype = None
         fn = getattr(lib, f"ttfs_log_ticks_{suffix}")
         fn.argtypes = [P, I64, I64, P, I64, P, P, INT]
         fn.restype = I64

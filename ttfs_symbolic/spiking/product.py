@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..numeric import dynamics, geometric, native
+from ..numeric import dynamics, fused, geometric, native
 from ..numeric.kernels import InputKernel
 from .context import Ctx
 from .kernels import input_kernel, log_kernel
@@ -407,6 +407,16 @@ class Product(nn.Module):
         o1, o2 = self.operands()     # parts and the shift ratio r (from the envelope)
         p = ctx.precision
         c = self._fine_constants(x1, x2, o1, o2, p)
+        pack = self._fine_pack(x1, x2, c)
+        if pack is not None:   # the same, in one C pass (numeric/csrc/signed_body.h)
+            for name, x in (("x1", x1), ("x2", x2)):
+                native.check_nan(x, f"the factor {name} of {self.pname}")
+            V, fired = fused.signed_mul(x1, x2, pack, (o1.split, o2.split), (o1.c, o2.c), p)
+            if ctx.record:
+                st = self.y.stats
+                st.neurons += V.numel() * len(o1.parts) * len(o2.parts)
+                st.spikes += fired
+            return V
         fired = 0
 
         def E(y):   # layer II's term of a layer-I neuron at the nearest of p ticks of its own range
@@ -431,6 +441,20 @@ class Product(nn.Module):
             st.neurons += V.numel() * len(o1.parts) * len(o2.parts)
             st.spikes += fired
         return V
+
+    def _fine_pack(self, x1, x2, c: dict):
+        """The constants ``c`` spread over x1's C channels for :func:`fused.signed_mul` (cached with them), or
+        None where the C pass does not apply: no C loops for x1, constants that are not one per channel (or
+        one for all), x1 not contiguous, x2 neither x1's shape nor one value per row of x1."""
+        C = x1.shape[-1] if x1.dim() else 0
+        if not C or not native.available_for(x1) or x2.dtype != x1.dtype or x2.device != x1.device \
+                or not x1.is_contiguous() or not x2.is_contiguous() \
+                or x2.shape not in (x1.shape, (*x1.shape[:-1], 1)) \
+                or any(c[k].dim() > 1 or c[k].numel() not in (1, C) for k in fused.SIGNED_MUL_FIELDS):
+            return None
+        if c.get("pack") is None or c["pack"].numel() != 8 * C:
+            c["pack"] = torch.cat([c[k].reshape(-1).expand(C) for k in fused.SIGNED_MUL_FIELDS]).contiguous()
+        return c["pack"]
 
     def _fine_constants(self, x1, x2, o1: SignedOperand, o2: SignedOperand, p: int) -> dict:
         """The per-element shifts e = r max|x|, layer I's range [lo_y, hi_y] and its tick scale of

@@ -15,26 +15,39 @@
  * f1 - f2 = +1/2, where rint goes to even): the tick then differs by one, as two roundings of the same
  * potential may. */
 
-/* The (i, k) side from layer I's first terms l1: u1 = (b - l1) scale (kept in U), A0 = s1 T0 g^n1,
- * Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). G: T0 g^(m - 1) for m = 0..p + 1 (made once,
- * in double: A0 and Am are table entries rounded once); n1 outside [0, p] is read at the nearest end (the
- * call then declines anyway, see ttfs_product_geo). */
-static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scale, const REAL *restrict x1,
-                                      int32_t c1neg, int64_t n, int64_t p, const REAL *restrict G,
-                                      REAL *restrict U, REAL *restrict A0, REAL *restrict Am, REAL *restrict H)
+/* The (i, k) side of one batch element (n values) from layer I's first terms l1: u1 = (b - l1) scale (kept in
+ * U), A0 = s1 T0 g^n1, Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). n1 * log g is about
+ * l1 - b, so A0 is about |x1| + e1 whatever the offsets of u1 and v2. G (p + 4 values) is made here:
+ * T0 g^(base + m - 1), base = the least n1, in double, so A0 and Am are entries rounded once. Returns 1
+ * (the call declines) where the n1 span more than p + 1, which no call that keeps every tick in [0, p]
+ * has (u1 - v2 in [-1/4, p + 1/4] for all pairs bounds the span of u1 by p + 1/2). */
+static VALUE_LOOP int NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scale, const REAL *restrict x1,
+                                     int32_t c1neg, int64_t n, int64_t p, double T0, double lng, REAL *restrict G,
+                                     REAL *restrict U, REAL *restrict A0, REAL *restrict Am, REAL *restrict H)
 {
-    const REAL pr = (REAL)p;
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
+    REAL lo = INFINITY, hi = -INFINITY;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t i = 0; i < n; i++) {
         U[i] = (b - l1[i]) * scale;
+        lo = U[i] < lo ? U[i] : lo;
+        hi = U[i] > hi ? U[i] : hi;
+    }
+    const REAL base = RINT(lo);
+    if (!(RINT(hi) - base <= (REAL)(p + 1)))
+        return 1;
+#pragma omp simd
+    for (int64_t m = 0; m < p + 4; m++)
+        G[m] = (REAL)(T0 * exp(((double)base + (double)m - 1.0) * lng));
     const REAL *restrict u1 = U;
+    const REAL top = (REAL)(p + 2);
 #if defined(__AVX512F__) && REAL_IS_FLOAT
     for (int64_t i = 0; i < n; i += 16) {   /* the same with explicit gathers (GCC does not vectorize them) */
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
         const __m512 u = _mm512_maskz_loadu_ps(k, u1 + i);
         const __m512 n1 = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m512i m = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(n1, _mm512_setzero_ps()),
-                                                           _mm512_set1_ps(pr)));
+        const __m512i m = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_sub_ps(n1, _mm512_set1_ps(base)),
+                                                                          _mm512_setzero_ps()),
+                                                           _mm512_set1_ps(top)));
         _mm512_mask_storeu_ps(A0 + i, k, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, m, G + 1, 4));
         _mm512_mask_storeu_ps(Am + i, k, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, m, G, 4));
         _mm512_mask_storeu_ps(H + i, k, _mm512_add_ps(_mm512_sub_ps(u, n1), _mm512_set1_ps(0.5f)));
@@ -43,7 +56,8 @@ static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scal
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const REAL n1 = RINT(u1[i]);
-        const int32_t m = (int32_t)(n1 < (REAL)0 ? (REAL)0 : (n1 > pr ? pr : n1));
+        const REAL d = n1 - base;
+        const int32_t m = (int32_t)(d < (REAL)0 ? (REAL)0 : (d > top ? top : d));
         A0[i] = G[m + 1];
         Am[i] = G[m];
         H[i] = (u1[i] - n1) + (REAL)0.5;
@@ -63,6 +77,7 @@ static VALUE_LOOP void NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scal
             Am[i] = -Am[i];
         }
     }
+    return 0;
 }
 
 /* The (k, j) side of one batch element from layer I's second terms l2: v2 = l2 scale (kept in V),
@@ -209,7 +224,7 @@ static void NAME(geo_extremes)(const REAL *U, const REAL *V, int64_t B, int64_t 
 
 /* l1 (B, M, K), l2 (B, K, N): layer I's two terms, u1 = (b - l1) scale and v2 = l2 scale; x1 / x2 (or
  * NULL: the constant signs, c1neg / c2neg nonzero for -1), all contiguous; out (B, M, N). work1: 4 B M K
- * + p + 2 values, work2: 3 B K N + B K + B (p + 2) values. Returns 1 without touching out where some u1 - v2 lies outside
+ * + B (p + 4) values, work2: 3 B K N + B K + B (p + 2) values. Returns 1 without touching out where some u1 - v2 lies outside
  * [-1/4, p + 1/4] (the clamp would act: the caller gathers instead), else 0. *silent = the number of
  * layer-I neurons that do not fire (when count). */
 int64_t NAME(ttfs_product_geo)(const REAL *l1, const REAL *l2, REAL bias, REAL scale, int64_t B, int64_t M,
@@ -217,19 +232,15 @@ int64_t NAME(ttfs_product_geo)(const REAL *l1, const REAL *l2, REAL bias, REAL s
                                const REAL *x2, int32_t c1neg, int32_t c2neg, REAL *out, int count, int64_t *silent,
                                REAL *work1, REAL *work2, int nthreads)
 {
-    const int64_t R = B * M, KN = K * N, n1 = R * K;
+    const int64_t R = B * M, KN = K * N, MK = M * K, n1 = R * K;
     REAL *A0 = work1, *Am = work1 + n1, *H = work1 + 2 * n1, *u1 = work1 + 3 * n1, *G1 = work1 + 4 * n1;
     REAL *A2 = work2, *F2 = work2 + B * KN, *v2 = work2 + 2 * B * KN, *vmin = work2 + 3 * B * KN;
     REAL *G2 = vmin + B * K;
-    for (int64_t m = 0; m <= p + 1; m++)
-        G1[m] = (REAL)(T0 * exp(((double)m - 1.0) * lng));
     int declined = 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t row = 0; row < R; row++)
-        NAME(geo_rows)(l1 + row * K, bias, scale, x1 ? x1 + row * K : NULL, c1neg, K, p, G1, u1 + row * K,
-                       A0 + row * K, Am + row * K, H + row * K);
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(| : declined)
     for (int64_t b = 0; b < B; b++) {
+        declined |= NAME(geo_rows)(l1 + b * MK, bias, scale, x1 ? x1 + b * MK : NULL, c1neg, MK, p, T0, lng,
+                                   G1 + b * (p + 4), u1 + b * MK, A0 + b * MK, Am + b * MK, H + b * MK);
         declined |= NAME(geo_cols)(l2 + b * KN, scale, x2 ? x2 + b * KN : NULL, c2neg, KN, p, lng,
                                    G2 + b * (p + 2), v2 + b * KN, A2 + b * KN, F2 + b * KN);
         for (int64_t k = 0; k < K; k++) {

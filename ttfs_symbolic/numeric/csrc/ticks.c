@@ -49,6 +49,7 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #define NAME(name) name##_f32
 #include "ticks_body.h"
 #include "geometric_body.h"
+#include "signed_body.h"
 #undef REAL
 #undef REAL_IS_FLOAT
 #undef RINT
@@ -66,6 +67,7 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #define NAME(name) name##_f64
 #include "ticks_body.h"
 #include "geometric_body.h"
+#include "signed_body.h"
 #undef REAL
 #undef REAL_IS_FLOAT
 #undef RINT
@@ -75,4 +77,4 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #undef NAME
 
 /* the version of this interface: native.py refuses a library with another */
-int64_t ttfs_native_version(void) { return 9; }
+int64_t ttfs_native_version(void) { return 10; }
