@@ -565,7 +565,7 @@ MORE = (
        "    const REAL base = RINT(lo);\n", "    const REAL base = (REAL)0;\n", "tests/numeric/test_geometric.py"),
     _m("signed_mul_sign_of_one_signed", "native (C)", "the fused elementwise signed product takes a one-signed "
        "factor's sign from its values instead of its range", "ttfs_symbolic/numeric/csrc/signed_body.h",
-       "        V = (split1 ? a < (REAL)0 : c1 < 0) != (split2 ? b < (REAL)0 : c2 < 0) ? -V : V;\n",
+       "        V = (split1 ? a < (REAL)0 : c1 < (REAL)0) != (split2 ? b < (REAL)0 : c2 < (REAL)0) ? -V : V;\n",
        "        V = (a < (REAL)0) != (b < (REAL)0) ? -V : V;\n", "tests/spiking/test_signed_mul_fused.py"),
     _m("signed_mul_no_silent_part", "native (C)", "the fused elementwise signed product drops the neuron with x2's "
        "part silent, E(l1 + le2)", "ttfs_symbolic/numeric/csrc/signed_body.h",
