@@ -15,6 +15,21 @@
  * f1 - f2 = +1/2, where rint goes to even): the tick then differs by one, as two roundings of the same
  * potential may. */
 
+/* out[i] = (b - l[i]) s for n values, and their least and largest (u1: b - l1 times the scale; v2 = l2 scale
+ * as (0 - l2)(-scale), the same value exactly). */
+static VALUE_LOOP void NAME(geo_affine)(const REAL *restrict l, REAL b, REAL s, int64_t n, REAL *restrict out,
+                                        REAL *lo, REAL *hi)
+{
+    REAL mn = INFINITY, mx = -INFINITY;
+#pragma omp simd reduction(min : mn) reduction(max : mx)
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (b - l[i]) * s;
+        mn = out[i] < mn ? out[i] : mn;
+        mx = out[i] > mx ? out[i] : mx;
+    }
+    *lo = mn, *hi = mx;
+}
+
 /* The (i, k) side of one batch element (n values) from layer I's first terms l1: u1 = (b - l1) scale (kept in
  * U), A0 = s1 T0 g^n1, Am = A0 / g (r = -1), H = f1 + 1/2 (the threshold of f2). n1 * log g is about
  * l1 - b, so A0 is about |x1| + e1 whatever the offsets of u1 and v2. G (p + 4 values) is made here:
@@ -25,13 +40,8 @@ static VALUE_LOOP int NAME(geo_rows)(const REAL *restrict l1, REAL b, REAL scale
                                      int32_t c1neg, int64_t n, int64_t p, double T0, double lng, REAL *restrict G,
                                      REAL *restrict U, REAL *restrict A0, REAL *restrict Am, REAL *restrict H)
 {
-    REAL lo = INFINITY, hi = -INFINITY;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (int64_t i = 0; i < n; i++) {
-        U[i] = (b - l1[i]) * scale;
-        lo = U[i] < lo ? U[i] : lo;
-        hi = U[i] > hi ? U[i] : hi;
-    }
+    REAL lo, hi;
+    NAME(geo_affine)(l1, b, scale, n, U, &lo, &hi);
     const REAL base = RINT(lo);
     if (!(RINT(hi) - base <= (REAL)(p + 1)))
         return 1;
@@ -88,13 +98,8 @@ static VALUE_LOOP int NAME(geo_cols)(const REAL *restrict l2, REAL scale, const 
                                      int64_t n, int64_t p, double lng, REAL *restrict G, REAL *restrict V,
                                      REAL *restrict A, REAL *restrict F)
 {
-    REAL lo = INFINITY, hi = -INFINITY;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (int64_t q = 0; q < n; q++) {
-        V[q] = l2[q] * scale;
-        lo = V[q] < lo ? V[q] : lo;
-        hi = V[q] > hi ? V[q] : hi;
-    }
+    REAL lo, hi;
+    NAME(geo_affine)(l2, (REAL)0, -scale, n, V, &lo, &hi);
     const REAL base = floor(lo);
     if (!(floor(hi) - base <= (REAL)(p + 1)))
         return 1;
