@@ -65,7 +65,7 @@ def _both(l1, l2, T64, hi, scale, p, dtype, signed, count=True):
 
 
 @needs_c
-@settings(deadline=None, max_examples=60)
+@settings(deadline=None)
 @given(seed=st.integers(0, 2 ** 31), batch=st.sampled_from([(), (1,), (3,), (2, 2)]), m=st.integers(1, 11),
        k=st.integers(1, 40), n=st.integers(1, 75), p=st.sampled_from([16, 256, 1024]),
        signs=st.sampled_from(["x", "x1", "x2", "const", None]), broadcast=st.booleans(), count=st.booleans(),
