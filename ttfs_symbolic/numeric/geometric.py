@@ -7,17 +7,20 @@ speed. Layer II's kernel is exp, and its table is geometric, ``T[t] = T[0]
 g^t`` (eq. 26: ``T[t] = exp(b - t d/p)``, ``g = exp(-d/p)``; in kernel mode
 the integral of eta = exp over layer I's window, eq. 30, which equals it to
 float64 rounding; :func:`ratio` checks it for the table at hand). Then with
-``u1 = n1 + f1`` and ``v2 = n2 + f2`` (``n = floor``):
+``u1 = n1 + f1`` (``n1 = rint(u1)``, ``|f1| <= 1/2``) and ``v2 = n2 + f2``
+(``n2 = floor(v2)``):
 
-    t = n1 - n2 + r,   r = rint(f1 - f2) in {-1, 0, 1},
+    t = n1 - n2 + r,   r = -1 where f2 > f1 + 1/2, else 0,
     T[t] = (T[0] g^n1) (g^-n2) g^r,
 
-a product of a factor made once per (i, k), one made once per (k, j) and
-one of three constants chosen by a comparison: vector arithmetic without a
-gather (``csrc/geometric_body.h``). The tick is that of ``rint(u1 - v2)``
-except where ``f1 - f2`` lies within float rounding of +-1/2, where the two
-roundings of the same potential may differ by one tick; each term is the
-table's entry to a few units in the last place of the dtype. The path is
+a product of a factor read once per (i, k) from a table of ``T[0] g^n``
+(with the sign of x1), one read once per (k, j) (with the sign of x2) and
+one of two values of the first, chosen by a comparison: vector arithmetic
+without a gather per neuron (``csrc/geometric_body.h``). The tick is that of
+``rint(u1 - v2)`` except where ``f1 - f2`` lies within float rounding of
+-1/2 (or at the tie +1/2), where the two roundings of the same potential may
+differ by one tick; each term is the table's entry to a few units in the
+last place of the dtype. The path is
 taken only where no tick can leave [0, p] (the clamp never acts: every
 ``u1 - v2`` within ``[-1/4, p + 1/4]``, checked in C from each batch
 element's extremes of u1 and v2), the table is geometric and the C loops run; otherwise
