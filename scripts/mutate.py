@@ -54,6 +54,7 @@ PSI_LINE = "        psi = 1 / (tau * hprime.subs(X, g.subs(Y, b - S / tau)))\n"
 CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d\n"
 TICKS_H = "ttfs_symbolic/numeric/csrc/ticks_body.h"
 GEO_H = "ttfs_symbolic/numeric/csrc/geometric_body.h"
+SM_H = "ttfs_symbolic/numeric/csrc/softmax_body.h"
 VECMATH_H = "ttfs_symbolic/numeric/csrc/vecmath_avx512.h"
 NATIVE = "ttfs_symbolic/numeric/native.py"
 DYNAMICS = "ttfs_symbolic/numeric/dynamics.py"
@@ -577,6 +578,26 @@ MORE = (
        "its exponent's + 1 (log off by ln 2 for half the values)", VECMATH_H,
        "    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));\n", "",
        "tests/conversion/test_presets.py", "-k", "log_code_c_loop"),
+    # ---- the finite-p softmax in two C passes
+    _m("sm_terms_no_max", "native (C)", "the fused softmax's z ticks taken from x, not x - max (float32, "
+       "AVX-512)", SM_H, "        __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(vzb, _mm512_sub_ps(v, vm)), vzsc),",
+       "        __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(vzb, v), vzsc),",
+       "tests/spiking/test_softmax_fused.py", "-k", "float32"),
+    _m("sm_terms_scalar_tick_unclamped", "native (C)", "the fused softmax's z tick not clamped at p (float64: "
+       "a z below the range goes below a)", SM_H, "    k = k <= pr ? k : pr;\n    return zb - k * zst;\n",
+       "    return zb - k * zst;\n", "tests/spiking/test_softmax_fused.py", "-k", "float64"),
+    _m("sm_out_clip_to_a", "native (C)", "the fused softmax's layer II emits a (silent) instead of b where "
+       "z - lse >= theta (float64)", SM_H, "        h[i] = V >= theta ? b : (V <= low ? a : e);\n",
+       "        h[i] = V >= theta ? a : (V <= low ? a : e);\n", "tests/spiking/test_softmax_fused.py", "-k", "float64"),
+    _m("sm_out_count_below_only", "native (C)", "the fused softmax's clip count misses the potentials above hi "
+       "(float32, AVX-512)", SM_H,
+       "        c += __builtin_popcount((unsigned)_mm512_mask_cmp_ps_mask(k, V, vhi, _CMP_GT_OQ));\n", "",
+       "tests/spiking/test_softmax_fused.py", "-k", "float32"),
+    _m("sm_kernel_table_on_per_head_z", "spiking", "kernel mode's fused softmax reads a term table on per-head z "
+       "ranges (the torch path's terms take exp's closed form there)", "ttfs_symbolic/spiking/layers.py",
+       "        if ctx.mode_for(self.lse) == \"kernel\" and z.on_linear_grid:",
+       "        if ctx.mode_for(self.lse) == \"kernel\" and z.fine_a is None or ctx.mode_for(self.lse) == \"kernel\":",
+       "tests/spiking/test_softmax_fused.py", "-k", "float64"),
     _m("geometric_tolerance_loose", "numeric", "geometric.ratio takes a table that is off its geometric fit by 1e-9 "
        "for geometric", "ttfs_symbolic/numeric/geometric.py", "GEOMETRIC_RTOL = 1e-12\n", "GEOMETRIC_RTOL = 1e-6\n",
        "tests/numeric/test_geometric.py", "-k", "ratio"),
@@ -709,7 +730,7 @@ def write_docs(path: Path, text: str) -> None:
 
 
 #: the CI subset: this many mutations a day (about 5 s each on 2 busy cores: about 3 minutes, under 10)
-CI_COUNT = 38   # ceil(150 / 38) = 4: every mutation at least once every 4 days
+CI_COUNT = 39   # ceil(155 / 39) = 4: every mutation at least once every 4 days
 
 
 def ci_sample(day: date, count: int = CI_COUNT) -> list:

@@ -4,7 +4,9 @@ its values (``csrc/ticks_body.h``), for the layers whose exact mode is more than
 * :func:`layernorm`: mean, centred, variance, rsqrt and the product with the affine (Section 4.3.3);
 * :func:`softmax`: max, z, log-sum-exp and exp (Section 4.3.2, eq. 36);
 * :func:`gelu_clip`: the GELU neurons (Corollary 4.5);
-* :func:`bias_clip`: a linear layer's neurons after its matrix product (Corollaries 4.2, 4.4).
+* :func:`bias_clip`: a linear layer's neurons after its matrix product (Corollaries 4.2, 4.4);
+* at time precision p (quantized and kernel modes): :func:`signed_mul` (LayerNorm's elementwise signed
+  product) and :func:`softmax_terms` / :func:`softmax_out` (the softmax's two passes over every value).
 
 Each needs the C loops (:func:`~.native.available_for`); the callers (the spiking layers) keep their
 torch path for the rest, and the tests compare the two.
@@ -12,11 +14,12 @@ torch path for the rest, and the tests compare the two.
 from __future__ import annotations
 
 import ctypes
+import math
 
 import torch
 
 from .native import threads_for
-from .native_build import REAL, built, data_ptr
+from .native_build import REAL, built, data_ptr, raise_nan
 
 
 def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | None = None):
@@ -75,6 +78,45 @@ def softmax(x: torch.Tensor, count_above: float, b: float):
     n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
                                                    data_ptr(out), threads_for(x.numel()))
     return out, int(n)
+
+
+def softmax_terms(x: torch.Tensor, m: torch.Tensor, z_grid: torch.Tensor, p: int,
+                  table: torch.Tensor | None, t_grid: tuple[float, float]):
+    """``(z, sums)``: the first C pass of the softmax at time precision p (``ttfs_softmax_terms``, one pass
+    per row of x's last dimension): ``z = zb - k zst`` with ``k = clamp(rint((zb - (x - m)) zsc), 0, p)``
+    (the z layer's ticks, as :func:`native.tick_values`; ``z_grid``: ``zb, zsc, zst`` per row, a contiguous
+    ``(3, R)`` tensor of x's dtype for its R rows; m the rows' emitted max, shape ``(..., 1)``), and each row's sum of the log-sum-exp neuron's input terms of z: ``table[k']``
+    with k' z's tick on the grid ``t_grid = (tb, tsc)`` (kernel mode, ``table`` of p + 1 terms:
+    :func:`dynamics.term_table`) or ``exp(z)`` (``table`` None: quantized mode), shape ``(..., 1)``. NaN in x
+    raises. Needs C (:func:`available_for`), x and m contiguous, of one dtype."""
+    suffix, _ = REAL[x.dtype]
+    N = x.shape[-1]
+    R = x.numel() // N
+    z = torch.empty_like(x)
+    sums = torch.empty(*x.shape[:-1], 1, dtype=x.dtype)
+    nan = getattr(built(), f"ttfs_softmax_terms_{suffix}")(
+        data_ptr(x), data_ptr(m), R, N, *(data_ptr(t) for t in z_grid), p, None if table is None else data_ptr(table), *t_grid,
+        data_ptr(z), data_ptr(sums), threads_for(x.numel()))
+    if nan:
+        raise_nan("values", nan)
+    return z, sums
+
+
+def softmax_out(z: torch.Tensor, lse: torch.Tensor, lims, thresholds: tuple[float, float], pack: torch.Tensor,
+                p: int):
+    """``(out, clipped)``: the second C pass (``ttfs_softmax_out``): layer II's potentials ``V = z - lse``
+    (lse the rows' emitted log-sum-exp, shape ``(..., 1)``), ``h = clip(exp(V), a, b)`` (eq. 14, as
+    :meth:`OutputKernel.apply`: b where ``V >= theta``, a where ``V <= theta_low``; ``thresholds =
+    (theta_low, theta)``) on the log code's ticks (``pack``: :func:`native.log_pack` of one range, whose a, b
+    are the clip's), and the number of V below ``lims[0]`` or above ``lims[1]`` (None: not counted, 0).
+    Written over z."""
+    suffix, _ = REAL[z.dtype]
+    N = z.shape[-1]
+    lo, hi = (-math.inf, math.inf) if lims is None else lims
+    n = getattr(built(), f"ttfs_softmax_out_{suffix}")(
+        data_ptr(z), data_ptr(lse), z.numel() // N, N, lo, hi, *thresholds, data_ptr(pack), p, data_ptr(z),
+        threads_for(z.numel()))
+    return z, int(n)
 
 
 def row_stride(x: torch.Tensor) -> int | None:

@@ -41,8 +41,8 @@ import torch
 
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
-SOURCES = ("ticks.c", "ticks_body.h", "geometric_body.h", "signed_body.h", "vecmath_avx512.h")
-INTERFACE_VERSION = 10
+SOURCES = ("ticks.c", "ticks_body.h", "geometric_body.h", "signed_body.h", "softmax_body.h", "vecmath_avx512.h")
+INTERFACE_VERSION = 11
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 
@@ -417,6 +417,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.restype = I64
         fn = getattr(lib, f"ttfs_softmax_{suffix}")
         fn.argtypes = [P, I64, I64, real, real, P, INT]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_softmax_terms_{suffix}")
+        fn.argtypes = [P, P, I64, I64, P, P, P, I64, P, real, real, P, P, INT]
+        fn.restype = I64
+        fn = getattr(lib, f"ttfs_softmax_out_{suffix}")
+        fn.argtypes = [P, P, I64, I64, real, real, real, real, P, I64, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_threshold_lookup_{suffix}")
         fn.argtypes = [P, I64, ctypes.c_double, P, I64, P, P, real, real, P, P, INT]

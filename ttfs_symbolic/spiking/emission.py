@@ -160,6 +160,16 @@ class PopulationEmission:
             return None
         return math.prod(f[:i]), math.prod(t[i:j]), math.prod(f[j:])
 
+    def count_plan(self, V: torch.Tensor, ctx: Ctx):
+        """``(counted, lims)`` of values like V (:meth:`_count_plan`), for the fused passes of a layer
+        that emits this population in C itself (the finite-p softmax)."""
+        return self._count_plan(V, ctx)
+
+    def log_pack_for(self, V: torch.Tensor, p: int) -> torch.Tensor:
+        """The log code's constants for values like V at precision p with no count bounds (the count is
+        made by the caller's pass: :meth:`_log_pack`), cached."""
+        return self._log_pack(V, p, None)
+
     def _count_plan(self, V: torch.Tensor, ctx: Ctx):
         """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when
         every neuron is counted in the emitting pass (None: no count there; a sample, or nothing)."""

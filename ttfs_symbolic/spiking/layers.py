@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from ..numeric import fused, native
+from ..numeric import dynamics, fused, native
 from ..numeric.kernels import InputKernel
 from .context import Ctx
 from .kernels import input_kernel
@@ -230,6 +230,14 @@ def _difference_range(a, b):
     return min(a - b, -1e-6), 0.0
 
 
+def _broadcasts(shape, to) -> bool:
+    """Whether a tensor of ``shape`` broadcasts to ``to`` (torch's rules)."""
+    try:
+        return tuple(torch.broadcast_shapes(tuple(shape), tuple(to))) == tuple(to)
+    except RuntimeError:
+        return False
+
+
 class SpikingSoftmax(nn.Module):
     """Softmax over the last dimension (Section 4.3.2, Figure 3, Appendix C.2).
 
@@ -264,10 +272,13 @@ class SpikingSoftmax(nn.Module):
         self.out = Population(name, "exp", kind="softmax_exp", fan_in=2, lower_bound=0.0, upper_bound=1.0,
                               pin_low=0.0)
         self.k_exp = input_kernel("logsumexp")
+        self._grid = None   # (key, z's b, p/d, d/p per row) of the fused passes
 
     def forward(self, s, ctx: Ctx):
         if not (ctx.calibrating or ctx.record) and all(ctx.mode_for(p) == "exact" for p in self._populations()):
             return self._exact(s, ctx)
+        if self._fused_plan(s, ctx):
+            return self._fused(s, ctx)
         if self.use_max:
             m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True)
             z = self.z.emit(s - m, ctx, fresh=True)
@@ -297,6 +308,72 @@ class SpikingSoftmax(nn.Module):
             # e >= 0 = a always (a product of exps); above b only where hi says so: no pass otherwise
             return e.clamp_(max=self.out.b) if hi > self.out.b else e
         return self.out.emit(z - lse, ctx, fresh=True)
+
+    def _fused_plan(self, s, ctx: Ctx) -> bool:
+        """Whether the finite-p forward runs as two C passes over the values (:meth:`_fused`): C for s's
+        dtype and p, every layer quantized or kernel, not calibrating or recording, z with one linear range
+        (its ticks and, in kernel mode, the log-sum-exp's term table apply), layer II on the log code with
+        one range and its clipping counted in full or not at all (the default conversion; other
+        configurations take the torch path)."""
+        if ctx.calibrating or ctx.record or not self.use_max or not s.numel() or not ctx.precision:
+            return False
+        if not native.use_native(s, p=ctx.precision):
+            return False
+        if any(ctx.mode_for(p) not in ("quantized", "kernel") for p in self._populations()):
+            return False
+        out, z = self.out, self.z
+        if z.relay or z.code == "log" or z.h is not None or out.relay or out.code != "log" or out.fine_a is not None:
+            return False
+        if z.fine_a is not None and (z.fine_a.shape[-1] != 1 or not _broadcasts(z.fine_a.shape, s.shape[:-1] + (1,))):
+            return False
+        counted, lims = out.count_plan(s, ctx)
+        return lims is not None or not counted
+
+    def _fused(self, s, ctx: Ctx):
+        """The forward of :meth:`forward`'s torch path (its reference, to float rounding) in two C passes
+        per row around the log-sum-exp neuron (``csrc/softmax_body.h``): the max is emitted as there, then
+        :func:`fused.softmax_terms` makes z on its ticks, the log-sum-exp's input terms (kernel mode: the
+        term table of z's grid, eq. 30; quantized: exp) and their row sums, the log-sum-exp is emitted, and
+        :func:`fused.softmax_out` makes layer II's clip count, clip(exp(z - lse), a, b) (eq. 14, 36) and its
+        log-code ticks in place. z's and the log-sum-exp's ranges are proven (nothing to count)."""
+        p, z, out = ctx.precision, self.z, self.out
+        m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True).contiguous()
+        for pop in (z, out):
+            ctx.note(pop)
+            pop.require_range()
+        table, grid = None, (0.0, 0.0)
+        if ctx.mode_for(self.lse) == "kernel" and z.on_linear_grid:   # (as terms(): else exp's closed form)
+            timing = z.timing()
+            table = dynamics.term_table(self.k_exp, timing.a, timing.b, timing.delta, p, s.dtype, s.device)
+            grid = (timing.b, p / timing.d)
+        zv, sums = fused.softmax_terms(s.contiguous(), m, self._z_grid(s, p), p, table, grid)
+        ctx.add_check(z.pname, 0, s.numel())
+        lse = self.lse.emit(sums, ctx, fresh=True).contiguous()
+        _, lims = out.count_plan(zv, ctx)
+        h = out.h
+        res, n = fused.softmax_out(zv, lse, lims, (h.theta_low(out.a), h.theta(out.b)),
+                                   out.log_pack_for(zv, p), p)
+        if lims is not None:
+            ctx.add_check(out.pname, n, s.numel())
+        return res
+
+    def _z_grid(self, s, p: int) -> torch.Tensor:
+        """z's ``b, p/d, d/p`` for each row of s, ``(3, R)`` in s's dtype, computed as the torch path's tick
+        passes compute them (one range: in float64, then cast; per head: in s's dtype); cached."""
+        z = self.z
+        rows = tuple(s.shape[:-1]) + (1,)
+        key = (s.dtype, s.device, rows, p, z.a, z.b)
+        if self._grid is None or self._grid[0] != key:
+            if z.fine_a is None:
+                d = z.b - z.a
+                parts = [torch.tensor(v, dtype=torch.float64).to(s.dtype) for v in (z.b, p / d, d / p)]
+            else:
+                a, b = z.bounds(s, check_shape=False)
+                d = b - a
+                parts = [b, p / d, d / p]
+            grid = torch.stack([torch.broadcast_to(t, rows).reshape(-1) for t in parts]).to(s.device).contiguous()
+            self._grid = (key, grid)
+        return self._grid[1]
 
     def _populations(self):
         return tuple(p for p in (self.max, self.z, self.lse, self.out) if p is not None)

@@ -50,6 +50,7 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #include "ticks_body.h"
 #include "geometric_body.h"
 #include "signed_body.h"
+#include "softmax_body.h"
 #undef REAL
 #undef REAL_IS_FLOAT
 #undef RINT
@@ -68,6 +69,7 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #include "ticks_body.h"
 #include "geometric_body.h"
 #include "signed_body.h"
+#include "softmax_body.h"
 #undef REAL
 #undef REAL_IS_FLOAT
 #undef RINT
@@ -77,4 +79,4 @@ __attribute__((simd("notinbranch"))) double erf(double);
 #undef NAME
 
 /* the version of this interface: native.py refuses a library with another */
-int64_t ttfs_native_version(void) { return 10; }
+int64_t ttfs_native_version(void) { return 11; }
