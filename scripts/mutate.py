@@ -55,6 +55,7 @@ CONST_LINE = "    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a /
 TICKS_H = "ttfs_symbolic/numeric/csrc/ticks_body.h"
 GEO_H = "ttfs_symbolic/numeric/csrc/geometric_body.h"
 SM_H = "ttfs_symbolic/numeric/csrc/softmax_body.h"
+SIGNED_H = "ttfs_symbolic/numeric/csrc/signed_body.h"
 VECMATH_H = "ttfs_symbolic/numeric/csrc/vecmath_avx512.h"
 NATIVE = "ttfs_symbolic/numeric/native.py"
 DYNAMICS = "ttfs_symbolic/numeric/dynamics.py"
@@ -598,6 +599,22 @@ MORE = (
        "        if ctx.mode_for(self.lse) == \"kernel\" and z.on_linear_grid:",
        "        if ctx.mode_for(self.lse) == \"kernel\" and z.fine_a is None or ctx.mode_for(self.lse) == \"kernel\":",
        "tests/spiking/test_softmax_fused.py", "-k", "float64"),
+    # ---- a factor of the signed matrix product in one C pass
+    _m("sf_avx512_sign_dropped", "native (C)", "the signed factor pass's silent-part term E without its sign s "
+       "(float32, AVX-512)", SIGNED_H, "            _mm512_mask_storeu_ps(E + i, m, _mm512_mul_ps(_mm512_sub_ps(t, vsub), sv));\n",
+       "            _mm512_mask_storeu_ps(E + i, m, _mm512_sub_ps(t, vsub));\n",
+       "tests/spiking/test_signed_factor_fused.py", "-k", "float32"),
+    _m("sf_scalar_no_sub", "native (C)", "the signed factor pass's E01 without the silent neuron's E00 taken off "
+       "(float64)", SIGNED_H, "            E[i] = (T[NAME(tick)(lv + le, b, scale, pr)] - sub) * sv;\n",
+       "            E[i] = T[NAME(tick)(lv + le, b, scale, pr)] * sv;\n",
+       "tests/spiking/test_signed_factor_fused.py", "-k", "float64"),
+    _m("sf_fired_counts_silent", "native (C)", "the signed factor pass counts the silent tick p as a spike",
+       SIGNED_H, "                ff += NAME(tick)(l[j] + le, b, scale, pr) < p;\n", "                ff += 1;\n",
+       "tests/spiking/test_signed_factor_fused.py", "-k", "float64"),
+    _m("sf_e00_not_passed", "spiking", "the product's E01 pass is not given E00 where x2 is split",
+       "ttfs_symbolic/spiking/product.py", "                                                   float(E00) if o2.split else 0.0, o2.split, c2, ctx.record)",
+       "                                                   0.0, o2.split, c2, ctx.record)",
+       "tests/spiking/test_signed_factor_fused.py", "-k", "float64"),
     _m("geometric_tolerance_loose", "numeric", "geometric.ratio takes a table that is off its geometric fit by 1e-9 "
        "for geometric", "ttfs_symbolic/numeric/geometric.py", "GEOMETRIC_RTOL = 1e-12\n", "GEOMETRIC_RTOL = 1e-6\n",
        "tests/numeric/test_geometric.py", "-k", "ratio"),
@@ -730,7 +747,7 @@ def write_docs(path: Path, text: str) -> None:
 
 
 #: the CI subset: this many mutations a day (about 5 s each on 2 busy cores: about 3 minutes, under 10)
-CI_COUNT = 39   # ceil(155 / 39) = 4: every mutation at least once every 4 days
+CI_COUNT = 40   # ceil(159 / 40) = 4: every mutation at least once every 4 days
 
 
 def ci_sample(day: date, count: int = CI_COUNT) -> list:

@@ -6,7 +6,7 @@ its values (``csrc/ticks_body.h``), for the layers whose exact mode is more than
 * :func:`gelu_clip`: the GELU neurons (Corollary 4.5);
 * :func:`bias_clip`: a linear layer's neurons after its matrix product (Corollaries 4.2, 4.4);
 * at time precision p (quantized and kernel modes): :func:`signed_mul` (LayerNorm's elementwise signed
-  product) and :func:`softmax_terms` / :func:`softmax_out` (the softmax's two passes over every value).
+  product), :func:`signed_factor` (a factor's terms of the signed matrix product) and :func:`softmax_terms` / :func:`softmax_out` (the softmax's two passes over every value).
 
 Each needs the C loops (:func:`~.native.available_for`); the callers (the spiking layers) keep their
 torch path for the rest, and the tests compare the two.
@@ -78,6 +78,30 @@ def softmax(x: torch.Tensor, count_above: float, b: float):
     n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
                                                    data_ptr(out), threads_for(x.numel()))
     return out, int(n)
+
+
+def signed_factor(x: torch.Tensor, e: float, le: float, tick: tuple[float, float, int], T: torch.Tensor | None,
+                  sub: float, split: bool, c: float, count: bool):
+    """``(l, s, E, fired)``: one factor of the signed construction's matrix product in one C pass
+    (``ttfs_signed_factor``; the torch lines of ``Product._signed_by_neuron`` are the reference):
+    ``l = log(|x| + e)``, ``s`` = -1 where x < 0 else +1 (``split``; else None, the factor's sign ``c``),
+    and, where the table ``T`` (p + 1 entries) is given, the term of the layer-I neuron whose other part is
+    silent: ``E = (T[k] - sub) s`` with ``k = clamp(rint((b - (l + le)) scale), 0, p)``, ``tick = (b,
+    scale, p)``, else None; ``fired``: the number of those k < p (when ``count``, else 0). NaN in x
+    raises. Needs C (:func:`available_for`) and x contiguous."""
+    suffix, _ = REAL[x.dtype]
+    b, scale, p = tick
+    l = torch.empty_like(x)
+    s = torch.empty_like(x) if split else None
+    E = torch.empty_like(x) if T is not None else None
+    fired = ctypes.c_int64(0)
+    nan = getattr(built(), f"ttfs_signed_factor_{suffix}")(
+        data_ptr(x), x.numel(), e, le, b, scale, p, None if T is None else data_ptr(T), sub, c, data_ptr(l),
+        None if s is None else data_ptr(s), None if E is None else data_ptr(E),
+        ctypes.byref(fired) if count else None, threads_for(x.numel()))
+    if nan:
+        raise_nan("values", nan)
+    return l, s, E, fired.value
 
 
 def softmax_terms(x: torch.Tensor, m: torch.Tensor, z_grid: torch.Tensor, p: int,

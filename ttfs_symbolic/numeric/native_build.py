@@ -418,6 +418,9 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, f"ttfs_softmax_{suffix}")
         fn.argtypes = [P, I64, I64, real, real, P, INT]
         fn.restype = I64
+        fn = getattr(lib, f"ttfs_signed_factor_{suffix}")
+        fn.argtypes = [P, I64, real, real, real, real, I64, P, real, real, P, P, P, P, INT]
+        fn.restype = I64
         fn = getattr(lib, f"ttfs_softmax_terms_{suffix}")
         fn.argtypes = [P, P, I64, I64, P, P, P, I64, P, real, real, P, P, INT]
         fn.restype = I64

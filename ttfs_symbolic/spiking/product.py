@@ -19,6 +19,7 @@ from ..numeric.kernels import InputKernel
 from .context import Ctx
 from .kernels import input_kernel, log_kernel
 from .population import Population, terms
+from .signed_proxy import signed_error_proxy
 
 
 def shift_for(pop: Population) -> float:
@@ -111,42 +112,6 @@ def signed_layer1_range(o1: SignedOperand, o2: SignedOperand) -> tuple[float, fl
     (low1 + e1)(low2 + e2).
     """
     return (math.log(o1.low + o1.e) + math.log(o2.low + o2.e), math.log(o1.M + o1.e) + math.log(o2.M + o2.e))
-
-
-def signed_error_proxy(r: float, x1: np.ndarray, x2: np.ndarray, a1, b1, a2, b2,
-                       split1: bool | None = None, split2: bool | None = None) -> float:
-    """Expected squared layer-I rounding error of the signed construction with shift r, up to a factor 1/(12 p^2).
-
-    Each layer-I neuron's potential is off by up to d_y/(2p) (uniform), so its
-    exp-term E is off by about E * d_y/(2p). Per term of the product: the main
-    neuron (m1 + e1)(m2 + e2), and where a factor is split, the neurons with
-    one silent part, (m1 + e1) e2 and e1 (m2 + e2). ``x1``, ``x2``: samples of
-    the two factors (pairs drawn independently). ``a1, b1, a2, b2``: the
-    factors' ranges, one each (floats), or each sample's own range (arrays like
-    ``x1``, ``x2``: per-channel / per-neuron ranges, whose elements get the
-    shifts e = r max|x| and the layer-I ranges of their own neurons, as
-    :meth:`Product._signed_elementwise_fine` builds them). ``split1``,
-    ``split2``: whether a factor is split in two parts (default: from its
-    range; per-element ranges follow the envelope's split, as the product does).
-    """
-    def operand(a, b, split):
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        if split is None:
-            split = bool(a.min() < 0 < b.max())   # (SignedOperand.of's split, over the envelope)
-        M = np.maximum(np.abs(a), np.abs(b))
-        low = np.zeros_like(M) if split else np.minimum(np.abs(a), np.abs(b))
-        return split, M, low, r * M
-
-    s1, M1, low1, e1 = operand(a1, b1, split1)
-    s2, M2, low2, e2 = operand(a2, b2, split2)
-    d = np.log(M1 + e1) - np.log(low1 + e1) + np.log(M2 + e2) - np.log(low2 + e2)
-    m1, m2 = np.abs(x1) + e1, np.abs(x2) + e2
-    sq = (m1 * m2) ** 2
-    if s2:
-        sq = sq + (m1 * e2) ** 2
-    if s1:
-        sq = sq + (e1 * m2) ** 2
-    return float(np.mean(sq * d ** 2))
 
 
 def _matmul(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
@@ -503,8 +468,6 @@ class Product(nn.Module):
         y_pop, p = self.y, ctx.precision
         if self.matmul:   # (heads: transposed views) one copy each, then every pass reads rows
             x1, x2 = x1.contiguous(), x2.contiguous()
-        l1 = self._signed_terms(x1, self.p1, o1, ctx)
-        l2 = self._signed_terms(x2, self.p2, o2, ctx)
         T = self._layer2_table(ctx.mode_for(self.y), p, x1.dtype, x1.device)
         per_tick = p / y_pop.d
         b = y_pop.b
@@ -513,6 +476,7 @@ class Product(nn.Module):
         fired = 0
         if self.matmul:
             K = x1.shape[-1]
+            l1, l2, s1, s2, E10, E01, f10, f01 = self._matmul_factors(x1, x2, T, ctx)
             # the neuron carrying x1 x2, its sign from the values (split) or constant (one-signed)
             signed = {"x1": x1} if o1.split else {"s1": o1.parts[0]}
             signed.update({"x2": x2} if o2.split else {"s2": o2.parts[0]})
@@ -521,21 +485,18 @@ class Product(nn.Module):
             fired += f_main
             # pairs (s1, -s2): the x2 part silent, E(m1, 0) per (i, k); pairs (-s1, s2): E(0, m2) per
             # (k, j); pairs (-s1, -s2): silent, E(0, 0): matrix products with the signs, subtracted in place
-            s1 = o1.sign(x1) if o1.split else float(o1.parts[0])
-            s2 = o2.sign(x2) if o2.split else float(o2.parts[0])
             if o2.split:
-                E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
-                V = _sub_matmul(V, E10.mul_(s1), s2)
+                V = _sub_matmul(V, E10, s2)
                 fired += f10 * x2.shape[-1]
             if o1.split:
-                E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
-                V = _sub_matmul(V, s1, (E01.sub_(E00) if o2.split else E01).mul_(s2))
+                V = _sub_matmul(V, s1, E01)
                 fired += f01 * x1.shape[-2]
             if o1.c or o2.c:   # delayed corrections of one-signed factors (as in the paper)
                 V = V - (o2.c * o2.e) * x1.sum(-1, keepdim=True) - (o1.c * o1.e) * x2.sum(-2, keepdim=True) \
                     - K * o1.c * o2.c * o1.e * o2.e
             total = math.prod(V.shape) * K * len(o1.parts) * len(o2.parts)
         else:
+            l1, l2 = self._signed_terms(x1, self.p1, o1, ctx), self._signed_terms(x2, self.p2, o2, ctx)
             s1, s2 = o1.sign(x1), o2.sign(x2)
             Em, f_main = native.tick_lookup(l1 + l2, b, per_tick, p, T)
             V = s1 * s2 * Em
@@ -558,6 +519,36 @@ class Product(nn.Module):
             st.neurons += total
             st.spikes += int(fired)
         return V
+
+    def _matmul_factors(self, x1, x2, T, ctx: Ctx):
+        """``(l1, l2, s1, s2, E10, E01, f10, f01)`` of :meth:`_signed_by_neuron`'s matrix product: each
+        factor's layer-I term l and sign s (a float for a one-signed factor), the terms of the neurons with
+        the other factor's part silent, ``E10 = E(l1 + le2) s1`` (x2 split) and ``E01 = (E(le1 + l2) [- E00
+        if x2 is split]) s2`` (x1 split), and their spike counts: one C pass per factor where l is the
+        closed form log(|x| + e) (:func:`fused.signed_factor`), else the torch lines below (its reference)."""
+        o1, o2 = self.operands()
+        p, b, per_tick = ctx.precision, self.y.b, ctx.precision / self.y.d
+        le1, le2, E00 = math.log(o1.e), math.log(o2.e), T[p]
+        c1, c2 = (float(o.parts[0]) for o in (o1, o2))
+        kernel = ctx.mode_for(self.y) == "kernel"
+        if not (kernel and (self.p1.on_linear_grid or self.p2.on_linear_grid)) and native.use_native(x1, x2, T, p=p):
+            tick = (b, per_tick, p)
+            l1, s1, E10, f10 = fused.signed_factor(x1, o1.e, le2, tick, T if o2.split else None, 0.0, o1.split, c1,
+                                                   ctx.record)
+            l2, s2, E01, f01 = fused.signed_factor(x2, o2.e, le1, tick, T if o1.split else None,
+                                                   float(E00) if o2.split else 0.0, o2.split, c2, ctx.record)
+            return l1, l2, c1 if s1 is None else s1, c2 if s2 is None else s2, E10, E01, f10, f01
+        l1, l2 = self._signed_terms(x1, self.p1, o1, ctx), self._signed_terms(x2, self.p2, o2, ctx)
+        s1, s2 = (o.sign(x) if o.split else c for o, x, c in ((o1, x1, c1), (o2, x2, c2)))
+        E10 = E01 = None
+        f10 = f01 = 0
+        if o2.split:
+            E10, f10 = native.tick_lookup(l1 + le2, b, per_tick, p, T)
+            E10.mul_(s1)
+        if o1.split:
+            E01, f01 = native.tick_lookup(le1 + l2, b, per_tick, p, T)
+            (E01.sub_(E00) if o2.split else E01).mul_(s2)
+        return l1, l2, s1, s2, E10, E01, f10, f01
 
     def _layer2_table(self, mode: str, p: int, dtype, device) -> torch.Tensor:
         """``T``: layer II's exp-term per layer-I tick, cached per range, mode, p, dtype.

@@ -80,3 +80,74 @@ void NAME(ttfs_signed_mul)(const REAL *x1, const REAL *x2, int64_t R, int64_t C,
                                   (REAL)c1, (REAL)c2, pr, out + r * C);
     *fired = f;
 }
+
+/* A factor of the signed construction's matrix product (spiking/product.py _signed_by_neuron, whose torch
+ * lines are the reference), one pass over its n values x with the shift e: l = log(|x| + e) (layer I's
+ * term of the carrying part), s = -1 where x < 0 else +1 (NULL: a one-signed factor, its sign c), and,
+ * where E is not NULL, the term of the layer-I neuron whose other factor's part is silent:
+ *     E = (T[k] - sub) s,  k = clamp(rint((b - (l + le)) scale), 0, p)
+ * (le = log of the other factor's shift; T: p + 1 entries). *fired (unless NULL) counts those k < p.
+ * Returns the number of NaN x. */
+static VALUE_LOOP void NAME(signed_factor_chunk)(const REAL *restrict x, int64_t n, REAL e, REAL le, REAL b,
+                                                 REAL scale, REAL pr, const REAL *restrict T, REAL sub, REAL c,
+                                                 REAL *restrict l, REAL *restrict s, REAL *restrict E)
+{
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+    const __m512 ve = _mm512_set1_ps(e), vle = _mm512_set1_ps(le), vb = _mm512_set1_ps(b);
+    const __m512 vsc = _mm512_set1_ps(scale), vpr = _mm512_set1_ps(pr), zero = _mm512_setzero_ps();
+    const __m512 vsub = _mm512_set1_ps(sub), vc = _mm512_set1_ps(c), one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 lv = ttfs_log16(_mm512_add_ps(_mm512_abs_ps(v), ve));
+        _mm512_mask_storeu_ps(l + i, m, lv);
+        const __mmask16 neg = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
+        const __m512 sv = s ? _mm512_mask_mov_ps(one, neg, _mm512_set1_ps(-1.0f)) : vc;
+        if (s)
+            _mm512_mask_storeu_ps(s + i, m, sv);
+        if (E) {
+            __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(vb, _mm512_add_ps(lv, vle)), vsc),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            k = _mm512_min_ps(_mm512_max_ps(k, zero), vpr);
+            const __m512 t = _mm512_mask_i32gather_ps(zero, m, _mm512_cvtps_epi32(k), T, 4);
+            _mm512_mask_storeu_ps(E + i, m, _mm512_mul_ps(_mm512_sub_ps(t, vsub), sv));
+        }
+    }
+#else
+    for (int64_t i = 0; i < n; i++) {
+        const REAL v = x[i];
+        const REAL lv = LOG((v < (REAL)0 ? -v : v) + e);
+        const REAL sv = s ? (v < (REAL)0 ? (REAL)-1 : (REAL)1) : c;
+        l[i] = lv;
+        if (s)
+            s[i] = sv;
+        if (E)
+            E[i] = (T[NAME(tick)(lv + le, b, scale, pr)] - sub) * sv;
+    }
+#endif
+}
+
+int64_t NAME(ttfs_signed_factor)(const REAL *x, int64_t n, REAL e, REAL le, REAL b, REAL scale, int64_t p,
+                                 const REAL *T, REAL sub, REAL c, REAL *l, REAL *s, REAL *E, int64_t *fired,
+                                 int nthreads)
+{
+    const REAL pr = (REAL)p;
+    int64_t nan = 0, f = 0;
+    const int64_t chunk = 16384;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : nan, f)
+    for (int64_t i = 0; i < n; i += chunk) {
+        const int64_t m = n - i < chunk ? n - i : chunk;
+        NAME(signed_factor_chunk)(x + i, m, e, le, b, scale, pr, T, sub, c, l + i, s ? s + i : NULL,
+                                  E ? E + i : NULL);
+        int64_t nn = 0, ff = 0;
+        for (int64_t j = i; j < i + m; j++) {   /* (strict arithmetic: the NaN test; the ticks again from l) */
+            nn += x[j] != x[j];
+            if (E && fired)
+                ff += NAME(tick)(l[j] + le, b, scale, pr) < p;
+        }
+        nan += nn, f += ff;
+    }
+    if (fired)
+        *fired = f;
+    return nan;
+}
