@@ -727,13 +727,15 @@ def test_energy_takes_its_stated_largest_size_and_refuses_one_more(monkeypatch, 
     assert len(rec.calls) == n   # refused before counting
 
 
-@pytest.mark.parametrize("model, flag, words", [(NAME, "--img-size", "img_size"),
-                                                ("bert-base-uncased", "--seq-len", "seq_len")])
+@pytest.mark.parametrize("model, flag", [(NAME, "--img-size"), ("bert-base-uncased", "--seq-len")])
 @pytest.mark.parametrize("value", ["0", "-1"])
-def test_energy_refuses_a_size_below_one(capsys, model, flag, words, value):
-    """Below 1 the count itself refuses, naming the parameter and the value (the real count runs: a
-    meta-device model, no weights), not the default size counted instead."""
-    _refused(capsys, ["energy", model, f"{flag}={value}"], words)
+def test_energy_refuses_a_size_below_one(monkeypatch, capsys, model, flag, value):
+    """Below 1 the command refuses before counting, naming its flag and the value, not the default size
+    counted instead."""
+    rec = _energy_recorder(monkeypatch, stop=True)
+    _refused(capsys, ["energy", model, f"{flag}={value}"], f"{flag} must be between 1 and")
+    _refused(capsys, ["energy", model, f"{flag}={value}"], f"got {value}")
+    assert not rec.calls
 
 
 @pytest.mark.parametrize("value, accepted", [("1e-300", True), ("0.5", True), ("0", False), ("-0.5", False),

@@ -52,8 +52,8 @@ def _json_safe(value):
 def run(args) -> int:
     for flag, value, top in (("--img-size", args.img_size, 16384), ("--seq-len", getattr(args, "seq_len", None),
                                                                      1 << 20)):
-        if value is not None and value > top:   # (values below 1 are refused by count_ops, naming them)
-            raise ValueError(f"{flag} must be at most {top}, got {value}")
+        if value is not None and not 1 <= value <= top:   # (named by the flag, before any counting)
+            raise ValueError(f"{flag} must be between 1 and {top}, got {value}")
 
     seq_len = getattr(args, "seq_len", None)
     preset = getattr(args, "preset", DEFAULT_PRESET)
