@@ -74,16 +74,9 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
 
 def _geometric(l1, l2, b, scale, p, count, sg, geo):
     """The C loop's ``(s, spikes)``, or None where it declines."""
-    lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
-    M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
-    if l2.shape[-2] != K:
-        raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
-
-    def rows(t, last2):   # (..., r, c) broadcast to the batch, as contiguous (B, r, c)
-        return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
-
-    a, c = rows(l1, (M, K)), rows(l2, (K, N))
-    x1, x2 = (rows(sg[n], last2) if sg else None for n, last2 in (("x1", (M, K)), ("x2", (K, N))))
+    lead, M, K, N = native.matmul_shapes(l1, l2)
+    a, c = native.batch_rows(l1, lead, (M, K)), native.batch_rows(l2, lead, (K, N))
+    x1, x2 = (native.batch_rows(sg[n], lead, last2) if sg else None for n, last2 in (("x1", (M, K)), ("x2", (K, N))))
     neg1, neg2 = (int(bool(sg) and sg[f"s{i}"] < 0) for i in (1, 2))
     B = a.shape[0]
     out = torch.empty(B, M, N, dtype=l1.dtype)

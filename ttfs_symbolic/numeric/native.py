@@ -404,6 +404,21 @@ def _clip_counts_torch(x, lo, hi, a, b):
     return clipped, outside
 
 
+def matmul_shapes(l1: torch.Tensor, l2: torch.Tensor):
+    """``(lead, M, K, N)`` of a matrix product of ``(..., M, K)`` by ``(..., K, N)`` (leading dimensions
+    broadcast); ValueError naming both shapes where the inner sizes differ."""
+    lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
+    M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
+    if l2.shape[-2] != K:
+        raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
+    return lead, M, K, N
+
+
+def batch_rows(t: torch.Tensor | None, lead, last2) -> torch.Tensor | None:
+    """``t`` (..., r, c) broadcast to the batch ``lead`` as a contiguous (B, r, c) tensor (None stays None)."""
+    return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
+
+
 def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: float, scale: float, p: int,
                    count: bool = True, backend: str | None = None, signed: dict | None = None):
     """``(s, spikes)``: ``s[..., i, j] = sum_k table[clamp(round(u1[..., i, k] - v2[..., k, j]), 0, p)]``.
@@ -426,26 +441,19 @@ def product_matmul(l1: torch.Tensor, l2: torch.Tensor, table: torch.Tensor, b: f
     """
     for name, t in (("l1", l1), ("l2", l2)):
         check_nan(t, f"the terms {name} of layer I")
-    lead = torch.broadcast_shapes(l1.shape[:-2], l2.shape[:-2])
-    M, K, N = l1.shape[-2], l1.shape[-1], l2.shape[-1]
-    if l2.shape[-2] != K:
-        raise ValueError(f"matrix product of shapes {tuple(l1.shape)} and {tuple(l2.shape)}: inner sizes differ")
+    lead, M, K, N = matmul_shapes(l1, l2)
     sg = signed_parts(signed, l1, l2)
     u1 = (b - l1) * scale
     v2 = l2 * scale
     extra = [t for t in (sg["x1"], sg["x2"]) if t is not None] if sg else []
     if _pick(backend, l1, l2, table, *extra, p=p):
         suffix, _ = REAL[l1.dtype]
-
-        def rows(t, last2):   # (..., r, c) broadcast to the batch, as contiguous (B, r, c)
-            return None if t is None else t.expand(*lead, *last2).reshape(-1, *last2).contiguous()
-
-        a, c = rows(u1, (M, K)), rows(v2, (K, N))
+        a, c = batch_rows(u1, lead, (M, K)), batch_rows(v2, lead, (K, N))
         tab, facs, consts = table.contiguous(), [None, None], [0, 0]
         if sg:   # the sign picks the half of [T, -T]: offset p + 1 where a part is negative (read in C
             # from the factors' values, x < 0; a constant sign: its offset)
             tab = torch.cat([tab, -tab])
-            facs = [rows(sg[n], last2) for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
+            facs = [batch_rows(sg[n], lead, last2) for n, last2 in (("x1", (M, K)), ("x2", (K, N)))]
             consts = [(p + 1) if sg[f"s{i}"] < 0 else 0 for i in (1, 2)]
         B = a.shape[0]
         out = torch.empty(B, M, N, dtype=l1.dtype)

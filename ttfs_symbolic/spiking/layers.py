@@ -339,8 +339,8 @@ class SpikingSoftmax(nn.Module):
         p, z, out = ctx.precision, self.z, self.out
         m = self.max.emit(s.amax(-1, keepdim=True), ctx, fresh=True).contiguous()
         for pop in (z, out):
-            ctx.note(pop)
             pop.require_range()
+        ctx.note(z)   # (the emission order of the torch path: max, z, lse, out)
         table, grid = None, (0.0, 0.0)
         if ctx.mode_for(self.lse) == "kernel" and z.on_linear_grid:   # (as terms(): else exp's closed form)
             timing = z.timing()
@@ -349,6 +349,7 @@ class SpikingSoftmax(nn.Module):
         zv, sums = fused.softmax_terms(s.contiguous(), m, self._z_grid(s, p), p, table, grid)
         ctx.add_check(z.pname, 0, s.numel())
         lse = self.lse.emit(sums, ctx, fresh=True).contiguous()
+        ctx.note(out)
         _, lims = out.count_plan(zv, ctx)
         h = out.h
         res, n = fused.softmax_out(zv, lse, lims, (h.theta_low(out.a), h.theta(out.b)),
