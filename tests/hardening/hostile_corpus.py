@@ -469,11 +469,12 @@ WORKFLOW_CLI = [
     ("energy-not-an-object", _energy_config("e10.json", "[1, 2]"), ["energy", "{r}/e10.json"], r"must be a JSON object"),
     ("energy-fifo-config", _fifo("fifo_cfg.json"), ["energy", "{r}/fifo_cfg.json"], r"FIFO"),
     ("energy-seq-len-huge", _energy_config("e11.json", _cfg()), ["energy", "{r}/e11.json", "--seq-len", str(10 ** 9)],
-     r"--seq-len must be at most"),
-    # below 1 it is count_ops_bert that refuses it, naming the value (not the default 128 counted instead)
+     r"--seq-len must be between 1 and 1048576, got 1000000000"),
+    # below 1 the command refuses it, naming its flag and the value (not the default 128 counted instead)
     ("energy-seq-len-zero", _energy_config("e12.json", _cfg()), ["energy", "{r}/e12.json", "--seq-len", "0"],
-     r"seq_len must be a positive int, got 0"),
-    ("energy-img-size-huge", None, ["energy", NAME, "--img-size", str(10 ** 9)], r"--img-size must be at most"),
+     r"--seq-len must be between 1 and 1048576, got 0"),
+    ("energy-img-size-huge", None, ["energy", NAME, "--img-size", str(10 ** 9)],
+     r"--img-size must be between 1 and 16384, got 1000000000"),
 ]
 
 

@@ -194,7 +194,7 @@ def _no_work(monkeypatch):
     (lambda d: ["budget", "digits", "--out", str(d / "file")], r"a file of that name exists"),
     (lambda d: ["budget", "digits", "--margin", "nan"], r"--margin"),
     (lambda d: ["budget", "digits", "--precision", "0"], r"precision"),
-    (lambda d: ["energy", "vit_tiny_patch16_224", "--img-size", "0"], r"positive image size|img_size"),
+    (lambda d: ["energy", "vit_tiny_patch16_224", "--img-size", "0"], r"--img-size must be between 1 and 16384, got 0"),
 ])
 def test_bad_cli_arguments_end_in_one_line_before_any_work(capsys, monkeypatch, tmp_path, make_argv, pattern):
     _no_work(monkeypatch)
