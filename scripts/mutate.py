@@ -585,8 +585,9 @@ MORE = (
        "        __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_sub_ps(vzb, v), vzsc),",
        "tests/spiking/test_softmax_fused.py", "-k", "float32"),
     _m("sm_terms_scalar_tick_unclamped", "native (C)", "the fused softmax's z tick not clamped at p (float64: "
-       "a z below the range goes below a)", SM_H, "    k = k <= pr ? k : pr;\n    return zb - k * zst;\n",
-       "    return zb - k * zst;\n", "tests/spiking/test_softmax_fused.py", "-k", "float64"),
+       "a z below the range goes below a)", SM_H, "const REAL zz = zb - (REAL)NAME(tick)(v - m, zb, zsc, pr) * zst;",
+       "const REAL zz = zb - RINT((zb - (v - m)) * zsc) * zst;", "tests/spiking/test_softmax_fused.py", "-k",
+       "float64"),
     _m("sm_out_clip_to_a", "native (C)", "the fused softmax's layer II emits a (silent) instead of b where "
        "z - lse >= theta (float64)", SM_H, "        h[i] = V >= theta ? b : (V <= low ? a : e);\n",
        "        h[i] = V >= theta ? a : (V <= low ? a : e);\n", "tests/spiking/test_softmax_fused.py", "-k", "float64"),

@@ -6,7 +6,8 @@ its values (``csrc/ticks_body.h``), for the layers whose exact mode is more than
 * :func:`gelu_clip`: the GELU neurons (Corollary 4.5);
 * :func:`bias_clip`: a linear layer's neurons after its matrix product (Corollaries 4.2, 4.4);
 * at time precision p (quantized and kernel modes): :func:`signed_mul` (LayerNorm's elementwise signed
-  product), :func:`signed_factor` (a factor's terms of the signed matrix product) and :func:`softmax_terms` / :func:`softmax_out` (the softmax's two passes over every value).
+  product), :func:`signed_factor` (a factor's terms of the signed matrix product) and
+  :func:`softmax_terms` / :func:`softmax_out` (the softmax's two passes over every value).
 
 Each needs the C loops (:func:`~.native.available_for`); the callers (the spiking layers) keep their
 torch path for the rest, and the tests compare the two.
@@ -109,9 +110,9 @@ def softmax_terms(x: torch.Tensor, m: torch.Tensor, z_grid: torch.Tensor, p: int
     """``(z, sums)``: the first C pass of the softmax at time precision p (``ttfs_softmax_terms``, one pass
     per row of x's last dimension): ``z = zb - k zst`` with ``k = clamp(rint((zb - (x - m)) zsc), 0, p)``
     (the z layer's ticks, as :func:`native.tick_values`; ``z_grid``: ``zb, zsc, zst`` per row, a contiguous
-    ``(3, R)`` tensor of x's dtype for its R rows; m the rows' emitted max, shape ``(..., 1)``), and each row's sum of the log-sum-exp neuron's input terms of z: ``table[k']``
-    with k' z's tick on the grid ``t_grid = (tb, tsc)`` (kernel mode, ``table`` of p + 1 terms:
-    :func:`dynamics.term_table`) or ``exp(z)`` (``table`` None: quantized mode), shape ``(..., 1)``. NaN in x
+    ``(3, R)`` tensor of x's dtype for its R rows; m the rows' emitted max, shape ``(..., 1)``), and each
+    row's sum of the log-sum-exp neuron's input terms of z: ``table[k']`` with k' z's tick on the grid
+    ``t_grid = (tb, tsc)`` (kernel mode, ``table`` of p + 1 terms: :func:`dynamics.term_table`) or ``exp(z)`` (``table`` None: quantized mode), shape ``(..., 1)``. NaN in x
     raises. Needs C (:func:`available_for`), x and m contiguous, of one dtype."""
     suffix, _ = REAL[x.dtype]
     N = x.shape[-1]
@@ -119,8 +120,8 @@ def softmax_terms(x: torch.Tensor, m: torch.Tensor, z_grid: torch.Tensor, p: int
     z = torch.empty_like(x)
     sums = torch.empty(*x.shape[:-1], 1, dtype=x.dtype)
     nan = getattr(built(), f"ttfs_softmax_terms_{suffix}")(
-        data_ptr(x), data_ptr(m), R, N, *(data_ptr(t) for t in z_grid), p, None if table is None else data_ptr(table), *t_grid,
-        data_ptr(z), data_ptr(sums), threads_for(x.numel()))
+        data_ptr(x), data_ptr(m), R, N, *(data_ptr(t) for t in z_grid), p,
+        None if table is None else data_ptr(table), *t_grid, data_ptr(z), data_ptr(sums), threads_for(x.numel()))
     if nan:
         raise_nan("values", nan)
     return z, sums

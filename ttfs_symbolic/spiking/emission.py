@@ -53,8 +53,8 @@ class PopulationEmission:
             # part that carries x; in kernel mode too in its closed form (the code's psi and eta, one per
             # part and range, integrate to the same ticks: docs/guide/precision.md)
             if self.h is None:
-                counted, lims = self._count_plan(V, ctx)
-                out, n = native.log_ticks(V, self._log_pack(V, ctx.precision, lims), ctx.precision,
+                counted, lims = self.count_plan(V, ctx)
+                out, n = native.log_ticks(V, self.log_pack(V, ctx.precision, lims), ctx.precision,
                                           out=V if reuse else None)   # clipped, counted and rounded in one pass
                 if lims is not None:
                     ctx.add_check(self.pname, n, V.numel())
@@ -63,7 +63,7 @@ class PopulationEmission:
             else:
                 self._check_clip(V, ctx)
                 out = self._apply_h(V)
-                out = native.log_ticks(out, self._log_pack(out, ctx.precision, None), ctx.precision, out=out)[0]
+                out = native.log_ticks(out, self.log_pack(out, ctx.precision, None), ctx.precision, out=out)[0]
         elif self.h is None:
             out = self._emit_identity(V, ctx, mode, reuse)
         else:
@@ -93,7 +93,7 @@ class PopulationEmission:
         Kernel mode needs no table here: psi = 1/tau, so the cumulative table is linear, P[m] =
         (m + 1/2) d/p, and the crossing tick is read by division, round((b - V) p / d).
         """
-        counted, lims = self._count_plan(V, ctx)
+        counted, lims = self.count_plan(V, ctx)
         n = 0
         if mode == "exact":
             a, b = self.bounds(V)
@@ -132,7 +132,7 @@ class PopulationEmission:
         has h = x and one range or one per channel)."""
         ctx.note(self)
         self.require_range()
-        counted, lims = self._count_plan(V, ctx)
+        counted, lims = self.count_plan(V, ctx)
         self.bounds(V)   # (the shape check of the ranges, as the emitting stage makes it: a ValueError naming
         # the layer where a file's ranges do not fit)
         pack = self.clip_pack(V, lims is not None, None if self.fine_a is not None else (V.shape[-1],))
@@ -161,16 +161,6 @@ class PopulationEmission:
         return math.prod(f[:i]), math.prod(t[i:j]), math.prod(f[j:])
 
     def count_plan(self, V: torch.Tensor, ctx: Ctx):
-        """``(counted, lims)`` of values like V (:meth:`_count_plan`), for the fused passes of a layer
-        that emits this population in C itself (the finite-p softmax)."""
-        return self._count_plan(V, ctx)
-
-    def log_pack_for(self, V: torch.Tensor, p: int) -> torch.Tensor:
-        """The log code's constants for values like V at precision p with no count bounds (the count is
-        made by the caller's pass: :meth:`_log_pack`), cached."""
-        return self._log_pack(V, p, None)
-
-    def _count_plan(self, V: torch.Tensor, ctx: Ctx):
         """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when
         every neuron is counted in the emitting pass (None: no count there; a sample, or nothing)."""
         if self.proven or ctx.check == "off":
@@ -262,7 +252,7 @@ class PopulationEmission:
             hit = self._ticks_cache = (key, pack)
         return hit[1]
 
-    def _log_pack(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
+    def log_pack(self, V: torch.Tensor, p: int, lims) -> torch.Tensor:
         """The log code's constants for values like V (:func:`native.log_pack`: one range per value of V's
         trailing dimensions, or one for all) with the count bounds ``lims``; cached."""
         # (ranges that fit V's trailing dimensions, per channel: S of them, the C loop indexes them by the
@@ -309,7 +299,7 @@ class PopulationEmission:
         closed form (eq. 14) or of the kernel-mode threshold search."""
         if V.numel() == 0:
             return
-        counted, lims = self._count_plan(V, ctx)
+        counted, lims = self.count_plan(V, ctx)
         if lims is not None:
             low, high = self._clip_bounds(V)
             _, n, _ = native.clip(V.contiguous(), lims[0], lims[1], low, high)

@@ -353,7 +353,7 @@ class SpikingSoftmax(nn.Module):
         _, lims = out.count_plan(zv, ctx)
         h = out.h
         res, n = fused.softmax_out(zv, lse, lims, (h.theta_low(out.a), h.theta(out.b)),
-                                   out.log_pack_for(zv, p), p)
+                                   out.log_pack(zv, p, None), p)
         if lims is not None:
             ctx.add_check(out.pname, n, s.numel())
         return res

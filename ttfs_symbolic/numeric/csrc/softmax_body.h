@@ -8,15 +8,6 @@
  * rest, which touches every value: pass 1 the z ticks, their input terms and the row sums; pass 2 layer II's
  * potentials, their clip count, h = exp and the log code's ticks. */
 
-/* z = zb - k zst, k = clamp(rint((zb - (x - m)) zsc), 0, p): the z layer's tick (as tick_values). */
-static inline REAL NAME(sm_z)(REAL x, REAL m, REAL zb, REAL zsc, REAL zst, REAL pr)
-{
-    REAL k = RINT((zb - (x - m)) * zsc);
-    k = k >= (REAL)0 ? k : (REAL)0;
-    k = k <= pr ? k : pr;
-    return zb - k * zst;
-}
-
 /* One row of pass 1 (N values): z, and the sum of the terms (table[tick of z on the sender's grid tb, tsc],
  * or exp(z) where table is NULL) in *sum. Returns the number of NaN x. */
 static int64_t NAME(sm_terms_row)(const REAL *restrict x, REAL m, int64_t N, REAL zb, REAL zsc, REAL zst, REAL pr,
@@ -55,7 +46,7 @@ static int64_t NAME(sm_terms_row)(const REAL *restrict x, REAL m, int64_t N, REA
     for (int64_t i = 0; i < N; i++) {
         const REAL v = x[i];
         nan += v != v;
-        const REAL zz = NAME(sm_z)(v, m, zb, zsc, zst, pr);
+        const REAL zz = zb - (REAL)NAME(tick)(v - m, zb, zsc, pr) * zst;   /* z on its tick, as tick_values */
         z[i] = zz;
         s += table ? table[NAME(tick)(zz, tb, tsc, pr)] : EXP(zz);
     }
