@@ -113,7 +113,8 @@ def softmax_terms(x: torch.Tensor, m: torch.Tensor, z_grid: torch.Tensor, p: int
     ``(3, R)`` tensor of x's dtype for its R rows; m the rows' emitted max, shape ``(..., 1)``), and each
     row's sum of the log-sum-exp neuron's input terms of z: ``table[k']`` with k' z's tick on the grid
     ``t_grid = (tb, tsc)`` (kernel mode, ``table`` of p + 1 terms: :func:`dynamics.term_table`) or
-    ``exp(z)`` (``table`` None: quantized mode), shape ``(..., 1)``. NaN in x raises. Needs C (:func:`available_for`), x and m contiguous, of one dtype."""
+    ``exp(z)`` (``table`` None: quantized mode), shape ``(..., 1)``. NaN in x raises. Needs C
+    (:func:`available_for`), x and m contiguous, of one dtype."""
     suffix, _ = REAL[x.dtype]
     N = x.shape[-1]
     R = x.numel() // N
