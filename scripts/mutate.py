@@ -220,6 +220,11 @@ MUTATIONS = (
              "head's ranges (ttfs_clip_blocks)",
              ((TICKS_H, "        const int64_t g = (k % O) * S;\n", "        const int64_t g = 0;\n"),),
              ("tests/numeric/test_native_fused.py", "-k", "blocks")),
+    Mutation("softmax_exact_vector_tail_summed", "exact mode's float32 softmax (AVX-512) sums the masked lanes "
+             "past a row's end into the denominator",
+             ((TICKS_H, "                acc = _mm512_mask_add_ps(acc, k, acc, e);\n            }\n            s = _mm512_reduce",
+               "                acc = _mm512_add_ps(acc, e);\n            }\n            s = _mm512_reduce"),),
+             ("tests/numeric/test_native_fused.py", "-k", "softmax_c")),
     Mutation("softmax_exact_count_dropped", "exact mode's softmax does not count the probabilities above b",
              ((SPIKING, "            e, n = fused.softmax(s, b * (1 + tol), b)\n",
                "            e, n = fused.softmax(s, math.inf, b)\n"),),

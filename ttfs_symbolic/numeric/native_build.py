@@ -42,7 +42,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h", "geometric_body.h", "signed_body.h", "softmax_body.h", "vecmath_avx512.h")
-INTERFACE_VERSION = 11
+INTERFACE_VERSION = 12
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 

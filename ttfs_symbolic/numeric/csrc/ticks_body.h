@@ -358,7 +358,17 @@ int64_t NAME(ttfs_gelu_clip)(const REAL *x, int64_t n, int64_t S, const REAL *pa
         const int64_t m = rows - r0 < per ? rows - r0 : per;
         NAME(gelu_values)(x + r0 * S, m * S, out + r0 * S);
         int32_t c = 0;
-        for (int64_t r = r0; r < r0 + m; r++) {
+        if (S == 1) {   /* one range: the chunk as one vector loop */
+            REAL *o = out + r0;
+            const REAL lo = lot[0], hi = hit[0], a = loc[0], b = hic[0];
+#pragma omp simd reduction(+ : c)
+            for (int64_t i = 0; i < m; i++) {
+                const REAL v = o[i];
+                c += (v < lo) + (v > hi);
+                o[i] = v < a ? a : (v > b ? b : v);
+            }
+        }
+        for (int64_t r = r0; S > 1 && r < r0 + m; r++) {
             REAL *o = out + r * S;
             for (int64_t s = 0; s < S; s++) {
                 const REAL v = o[s];
@@ -392,12 +402,28 @@ int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc
         }
         if (nan)
             m = (REAL)NAN;
-        /* exp (libmvec's, vectorized) and its sum in one pass; the sum's order is the vector lanes' */
+        /* exp and its sum in one pass; the sum's order is the vector lanes' */
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+        if (!nan) {   /* ttfs_exp16 (Cephes'), 16 lanes; x - m <= 0, held >= -104 (exp: 0 in float) for -inf;
+                        * (max's second operand: NaN from inf - inf stays NaN) */
+            __m512 acc = _mm512_setzero_ps();
+            const __m512 vm = _mm512_set1_ps(m), low = _mm512_set1_ps(-104.0f);
+            for (int64_t c = 0; c < N; c += 16) {
+                const __mmask16 k = N - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - c)) - 1u);
+                const __m512 e = ttfs_exp16(_mm512_max_ps(low, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), vm)));
+                _mm512_mask_storeu_ps(o + c, k, e);
+                acc = _mm512_mask_add_ps(acc, k, acc, e);
+            }
+            s = _mm512_reduce_add_ps(acc);
+        } else
+#endif
+        {   /* (libmvec's exp, vectorized) */
 #pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < N; c++) {
-            const REAL e = EXP(xr[c] - m);
-            o[c] = e;
-            s += e;
+            for (int64_t c = 0; c < N; c++) {
+                const REAL e = EXP(xr[c] - m);
+                o[c] = e;
+                s += e;
+            }
         }
         const REAL inv = (REAL)1 / s;
 #pragma omp simd reduction(+ : n)
