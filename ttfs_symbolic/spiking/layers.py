@@ -398,8 +398,9 @@ class SpikingSoftmax(nn.Module):
         tol = 1e-9 if s.dtype == torch.float64 else 1e-5
         if native.available_for(s) and s.is_contiguous() and s.numel():
             # the softmax, the clip at b and the count (above b beyond float rounding) in one C pass per
-            # row (e >= 0 = a always: a product of exps); libmvec's vector exp, faster than torch's
-            # softmax alone in float32 (0.71 ms against 0.74 ms on a ViT-Ti block's scores, batch 8)
+            # row (e >= 0 = a always: a product of exps); in float32 with AVX-512 the vector exp
+            # ttfs_exp16 (0.5 ns a value against libmvec's 1.0), faster than torch's softmax alone
+            # (0.72-0.92 ms against 0.74-1.00 ms on a ViT-Ti block's scores, batch 8, in one run each)
             e, n = fused.softmax(s, b * (1 + tol), b)
         else:
             e = torch.softmax(s, dim=-1)
