@@ -25,7 +25,8 @@ processes:
 * memory: a fresh process per (model, configuration, mode) and one for the
   ANN (``--child MODEL MODE``) builds only what that mode needs (the ANN; or
   the SNN, rebuilt from the timing process's saved conversion, with the ANN
-  deleted), then reads the peak resident set size ``VmHWM`` of
+  deleted; with ``--no-timing`` a conversion process, ``--save MODEL``,
+  saves them first), then reads the peak resident set size ``VmHWM`` of
   ``/proc/self/status`` around a forward call. The high-water mark is reset
   (``/proc/self/clear_refs``, ``5``) just before the call, so the peak is
   that of the forward with the model, Python and torch resident: absolute
@@ -290,6 +291,26 @@ def _mode_stats(timings: dict, key, ref) -> dict:
     return d
 
 
+def child_save(args) -> dict:
+    """Convert one model per configuration and save the conversions (``--no-timing``: the memory processes
+    then rebuild every SNN from a file, as after a timing process, instead of each converting itself)."""
+    name = args.save
+    ann = make_model(name, args.seed)
+    images = make_images(ann, args.batch, args.seed)
+    saved = {}
+    from ttfs_symbolic.conversion.fileformat import save_conversion
+
+    for cfg in args.configs:
+        try:
+            snn, _ = build_snn(name, ann, images, args.batch, None, cfg)
+        except Exception as exc:  # as in the timing process: the memory process reports the failure itself
+            saved[cfg] = f"conversion failed: {type(exc).__name__}: {exc}"
+            continue
+        save_conversion(snn, conversion_path(args.conversion, name, cfg))
+        saved[cfg] = "saved"
+    return {"model": name, "saved": saved}
+
+
 def child_memory(args) -> dict:
     """Peak RSS of one mode's forward in this fresh process."""
     name, mode = args.child
@@ -402,6 +423,10 @@ def run_model(name: str, args, tmpdir: Path) -> dict:
                       f"x{d['ratio_of_medians_vs_ann']:.2f}; CPU time x{d['cpu_ratio_vs_ann']:.2f})  max|logit diff| {d['max_abs_logit_diff_vs_ann']:.2e}  "
                       f"top-1 agree {d['top1_agreement_vs_ann']:.2f}", flush=True)
     if not args.no_memory:
+        if args.no_timing:   # the conversions the memory processes load (the timing process saves them)
+            print(f"[{name}] conversion process ...", flush=True)
+            entry["saved"] = run_child(["--save", name, "--conversion", str(tmpdir), "--configs", *args.configs]
+                                       + common, args.threads, env, args.child_timeout)
         entry["memory"] = _memory(name, args, tmpdir, common, env)
     entry["targets"] = targets(entry, args)
     return entry
@@ -436,9 +461,18 @@ def _target(value, limit, note: str = "") -> dict:
     return out
 
 
+def measured_configs(entry: dict) -> dict:
+    """Configuration -> its timing entry ({} where only memory was measured: ``--no-timing``), in order."""
+    cfgs = dict(entry.get("timing", {}).get("configs", {}))
+    for key in entry.get("memory", {}):
+        if "/" in key:
+            cfgs.setdefault(key.split("/")[0], {})
+    return cfgs
+
+
 def targets(entry: dict, args) -> dict:
     name = entry["model"]
-    cfgs = entry.get("timing", {}).get("configs", {})
+    cfgs = measured_configs(entry)
     mem = entry.get("memory", {})
     out = {}
     p_note = "" if args.precision == 1024 else "the target is for p = 1024"
@@ -476,18 +510,20 @@ def summary_rows(results: list[dict]) -> list[list]:
         a, r = tim.get("ann", {}), mem.get("ann", {})
         rows.append([e["model"], "-", "ann", fmt_s(a.get("median_s")), "1.00x", "1.00x", "1.00x", "1.00x",
                      f"{r['peak_kib'] / 2**20:.2f}" if "peak_kib" in r else "-", "1.00x" if r else "-", "-", "-"])
-        for cfg, c in tim.get("configs", {}).items():
+        for cfg, c in measured_configs(e).items():
             if "skipped" in c:
                 rows.append([e["model"], cfg, "skipped"] + [""] * (len(HEADER) - 3))
                 continue
-            for m, t in c["modes"].items():
-                r = mem.get(f"{cfg}/{m}", {})
-                rows.append([e["model"], cfg, m, fmt_s(t.get("median_s")), f"{t['time_ratio_vs_ann']:.2f}x",
-                             f"{t['cpu_ratio_vs_ann']:.2f}x" if "cpu_ratio_vs_ann" in t else "-",
-                             f"{t['ratio_of_medians_vs_ann']:.2f}x", f"{t['ratio_of_mins_vs_ann']:.2f}x",
+            modes = list(c.get("modes", {})) + [k.split("/")[1] for k in mem if k.startswith(f"{cfg}/")]
+            for m in dict.fromkeys(modes):
+                t, r = c.get("modes", {}).get(m, {}), mem.get(f"{cfg}/{m}", {})
+                ratio = lambda key: f"{t[key]:.2f}x" if key in t else "-"  # noqa: E731
+                rows.append([e["model"], cfg, m, fmt_s(t.get("median_s")), ratio("time_ratio_vs_ann"),
+                             ratio("cpu_ratio_vs_ann"), ratio("ratio_of_medians_vs_ann"), ratio("ratio_of_mins_vs_ann"),
                              f"{r['peak_kib'] / 2**20:.2f}" if "peak_kib" in r else "-",
                              f"{r['peak_ratio_vs_ann']:.2f}x" if "peak_ratio_vs_ann" in r else "-",
-                             f"{t['max_abs_logit_diff_vs_ann']:.1e}", f"{t['top1_agreement_vs_ann']:.2f}"])
+                             f"{t['max_abs_logit_diff_vs_ann']:.1e}" if t else "-",
+                             f"{t['top1_agreement_vs_ann']:.2f}" if t else "-"])
     return rows
 
 
@@ -547,6 +583,7 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=25, help="rows of the profile tables (--profile)")
     # internal: the child processes
     ap.add_argument("--timing", metavar="MODEL", help=argparse.SUPPRESS)
+    ap.add_argument("--save", metavar="MODEL", help=argparse.SUPPRESS)
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"),
                     help="run one memory measurement (MODE: ann, exact, kernel, quantized) and print its result")
     ap.add_argument("--profile", nargs=2, metavar=("MODEL", "MODE"),
@@ -559,6 +596,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.timing:
         emit(child_timing(args))
+        return 0
+    if args.save:
+        emit(child_save(args))
         return 0
     if args.child:
         emit(child_memory(args))
