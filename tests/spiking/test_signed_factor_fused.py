@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ttfs_symbolic.numeric import native
+from ttfs_symbolic.numeric import fused, native
 from ttfs_symbolic.spiking import Ctx, Population, Product
 from ttfs_symbolic.spiking import product as product_module
 
@@ -86,9 +86,17 @@ def test_float32_within_a_tick(ranges, monkeypatch):
 
 
 @needs_c
-def test_nan_factor_is_refused():
-    prod, x1, x2 = _setup(RANGES[0], False, torch.float64, 3)
+@pytest.mark.parametrize("ranges", RANGES)
+@pytest.mark.parametrize("fused_pass", [True, False])
+def test_nan_factor_is_refused(ranges, fused_pass, monkeypatch):
+    """A NaN factor raises: in the C pass of the factors, or (the torch lines) in a tick lookup of the
+    terms with a silent part or, where x1 is one-signed (no such lookup reads x2), in the product's own NaN
+    scan of the terms before its C loop (whose ticks a NaN would send out of the table)."""
+    prod, x1, x2 = _setup(ranges, False, torch.float64, 3)
     x2[1, 2, 3, 4] = float("nan")
+    if not fused_pass:
+        monkeypatch.setattr(fused, "signed_factor", lambda *a, **k: pytest.fail("the C pass ran"))
+        monkeypatch.setattr(native, "use_native", lambda *a, **k: False)
     with pytest.raises(ValueError, match="NaN"):
         with torch.no_grad():
             prod(x1, x2, Ctx(mode="quantized", precision=64))
