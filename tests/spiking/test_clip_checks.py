@@ -17,7 +17,7 @@ import torch
 from helpers import images, tiny_vit
 from ttfs_symbolic.conversion.convert import convert
 from ttfs_symbolic.spiking import ClippingWarning, Ctx, Population, SpikingLayerNorm
-from ttfs_symbolic.numeric import native
+from ttfs_symbolic.numeric import fused, geometric, native, native_build
 
 D = torch.float64
 CONFIGS = [dict(range_kind=r, product=pr, residual=rs) for r in ("layer", "channel", "neuron")
@@ -41,6 +41,19 @@ def _run(snn, x, **kw):
         warnings.simplefilter("ignore", ClippingWarning)
         out = snn(x, **kw)
     return out, dict(snn.last_clipping)
+
+
+def _c_loops_off(monkeypatch):
+    """TTFS_NATIVE=0, and any C loop still called fails: the library this process built stays loaded, so
+    a call past the availability checks would otherwise run (and, on a GPU, read device memory as host)."""
+    monkeypatch.setenv("TTFS_NATIVE", "0")
+    assert not native.available()
+
+    def no_c_loop():
+        raise AssertionError("a C loop was called with the C loops off")
+
+    for module in (native_build, native, fused, geometric):
+        monkeypatch.setattr(module, "built", no_c_loop)
 
 
 def _rel(a, b) -> float:
@@ -110,8 +123,25 @@ def test_c_loops_equal_the_torch_loops(snns, key, mode, monkeypatch):
     x = 2 * images(4, seed=9)
     kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 256)
     got, gc = _run(snn, x, **kw)
-    monkeypatch.setenv("TTFS_NATIVE", "0")
-    assert not native.available()
+    _c_loops_off(monkeypatch)
+    ref, rc = _run(snn, x, **kw)
+    assert _rel(got, ref) < 1e-12
+    assert gc["clipped"] == rc["clipped"] and gc["checked"] == rc["checked"]
+
+
+@pytest.mark.parametrize("mode", ["exact", "quantized", "kernel"])
+def test_default_conversion_runs_without_the_c_loops(mode, monkeypatch):
+    """The default conversion (per-head ranges of the attention scores and context, per-channel ranges,
+    log codes) in every mode with the torch loops only (TTFS_NATIVE=0: the code every GPU runs), float64:
+    the C loops' outputs (exact: 1e-12) and clipping counts. (Exact mode's per-head clip once called the C
+    loop without it.)"""
+    ann = tiny_vit(depth=1)
+    snn = convert(ann, images(8), progress=False)
+    assert any(p.fine_a is not None and p.fine_a.dim() == 3 for p in snn.populations())   # per-head ranges
+    x = 2 * images(3, seed=4)
+    kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 256)
+    got, gc = _run(snn, x, **kw)
+    _c_loops_off(monkeypatch)
     ref, rc = _run(snn, x, **kw)
     assert _rel(got, ref) < 1e-12
     assert gc["clipped"] == rc["clipped"] and gc["checked"] == rc["checked"]

@@ -105,8 +105,10 @@ class PopulationEmission:
                 if not V.is_contiguous():   # (a transposed view: the C loop reads rows) a copy of its own
                     V, reuse = V.contiguous(), True
                 dest = V if reuse else torch.empty_like(V)
-                blocks = None if self.fine_a is None or self.fits(V.shape) else self._blocks(V.shape)
-                if blocks is not None:   # (ranges broadcast over a middle run of dimensions: per head)
+                blocks = None if self.fine_a is None or self.fits(V.shape) or not native.available_for(V) \
+                    else self._blocks(V.shape)
+                if blocks is not None:   # (ranges broadcast over a middle run of dimensions: per head; C only:
+                    # without it, on another device or with TTFS_NATIVE=0, clip_packed's torch path below)
                     out, n, _ = native.clip_blocks(V, self.clip_pack(V, lims is not None), blocks, out=dest)
                 elif self.fine_a is not None:   # (ranges that do not fit the C loop's indexing: broadcast)
                     trail = None if self.fits(V.shape) else tuple(V.shape[1:])
