@@ -225,6 +225,22 @@ MUTATIONS = (
              ((TICKS_H, "                acc = _mm512_mask_add_ps(acc, k, acc, e);\n            }\n            s = _mm512_reduce",
                "                acc = _mm512_add_ps(acc, e);\n            }\n            s = _mm512_reduce"),),
              ("tests/numeric/test_native_fused.py", "-k", "softmax_c")),
+    Mutation("log16_series_half_off", "the AVX-512 log code's series for a tick's exp with 1/4 for the square "
+             "term's 1/2",
+             ((VECMATH_H, "        y = _mm512_fmadd_ps(y, d, _mm512_set1_ps(0.5f));\n",
+               "        y = _mm512_fmadd_ps(y, d, _mm512_set1_ps(0.25f));\n"),),
+             ("tests/numeric/test_native_fused.py", "-k", "float32_ticks")),
+    Mutation("log16_series_on_coarse_grid", "the AVX-512 log code takes the series for a tick's exp however far "
+             "the tick is from log(|x| + e) (a coarse grid)",
+             ((VECMATH_H, "_mm512_abs_ps(d), _mm512_set1_ps(0.0625f), _CMP_NLE_UQ)",
+               "_mm512_abs_ps(d), _mm512_set1_ps(16.0f), _CMP_NLE_UQ)"),),
+             ("tests/numeric/test_native_fused.py", "-k", "float32_ticks")),
+    Mutation("clip_blocks_without_c", "exact mode's per-head clip calls the C loop also where it cannot run "
+             "(TTFS_NATIVE=0, another device: the bug fixed 2026-12-06)",
+             (("ttfs_symbolic/spiking/emission.py",
+               "self.fine_a is None or self.fits(V.shape) or not native.available_for(V) \\\n",
+               "self.fine_a is None or self.fits(V.shape) \\\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "without_the_c_loops")),
     Mutation("softmax_exact_count_dropped", "exact mode's softmax does not count the probabilities above b",
              ((SPIKING, "            e, n = fused.softmax(s, b * (1 + tol), b)\n",
                "            e, n = fused.softmax(s, math.inf, b)\n"),),
