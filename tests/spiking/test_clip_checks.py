@@ -56,6 +56,17 @@ def _c_loops_off(monkeypatch):
         monkeypatch.setattr(module, "built", no_c_loop)
 
 
+def _assert_same_without_c(snn, x, mode, monkeypatch):
+    """float64, ``mode`` (p = 256 at finite p): the torch loops (:func:`_c_loops_off`) give the C loops'
+    outputs to 1e-12 and the same clipping counts."""
+    kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 256)
+    got, gc = _run(snn, x, **kw)
+    _c_loops_off(monkeypatch)
+    ref, rc = _run(snn, x, **kw)
+    assert _rel(got, ref) < 1e-12
+    assert gc["clipped"] == rc["clipped"] and gc["checked"] == rc["checked"]
+
+
 def _rel(a, b) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
@@ -119,14 +130,7 @@ def test_c_loops_equal_the_torch_loops(snns, key, mode, monkeypatch):
     """Every mode, float64: the C loops (default) and their torch references (TTFS_NATIVE=0, the GPU's
     code) give the same outputs (exact: 1e-12; quantized, kernel: the same ticks, sums to rounding) and
     the same clipping counts."""
-    snn = snns[key]
-    x = 2 * images(4, seed=9)
-    kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 256)
-    got, gc = _run(snn, x, **kw)
-    _c_loops_off(monkeypatch)
-    ref, rc = _run(snn, x, **kw)
-    assert _rel(got, ref) < 1e-12
-    assert gc["clipped"] == rc["clipped"] and gc["checked"] == rc["checked"]
+    _assert_same_without_c(snns[key], 2 * images(4, seed=9), mode, monkeypatch)
 
 
 @pytest.mark.parametrize("mode", ["exact", "quantized", "kernel"])
@@ -138,13 +142,7 @@ def test_default_conversion_runs_without_the_c_loops(mode, monkeypatch):
     ann = tiny_vit(depth=1)
     snn = convert(ann, images(8), progress=False)
     assert any(p.fine_a is not None and p.fine_a.dim() == 3 for p in snn.populations())   # per-head ranges
-    x = 2 * images(3, seed=4)
-    kw = dict(dtype=D, mode=mode, precision=None if mode == "exact" else 256)
-    got, gc = _run(snn, x, **kw)
-    _c_loops_off(monkeypatch)
-    ref, rc = _run(snn, x, **kw)
-    assert _rel(got, ref) < 1e-12
-    assert gc["clipped"] == rc["clipped"] and gc["checked"] == rc["checked"]
+    _assert_same_without_c(snn, 2 * images(3, seed=4), mode, monkeypatch)
 
 
 @pytest.mark.parametrize("kind", ["layer", "channel", "neuron"])
