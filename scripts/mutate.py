@@ -225,6 +225,31 @@ MUTATIONS = (
              ((TICKS_H, "                acc = _mm512_mask_add_ps(acc, k, acc, e);\n            }\n            s = _mm512_reduce",
                "                acc = _mm512_add_ps(acc, e);\n            }\n            s = _mm512_reduce"),),
              ("tests/numeric/test_native_fused.py", "-k", "softmax_c")),
+    Mutation("softmax_scores_clip_vector_dropped", "exact mode's softmax pass leaves the scores unclipped in "
+             "its AVX-512 loop (float32)",
+             ((TICKS_H, "                    v = _mm512_min_ps(_mm512_max_ps(v, va), vb);\n", ""),),
+             ("tests/spiking/test_clip_checks.py", "-k", "scores_clip")),
+    Mutation("softmax_scores_head_per_row", "exact mode's softmax pass takes the scores' range of head r mod O "
+             "for row r (not its block's)",
+             ((TICKS_H, "            const int64_t g = (r / RB) % O;\n", "            const int64_t g = r % O;\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "scores_clip")),
+    Mutation("softmax_scores_max_unclipped", "exact mode's softmax pass subtracts the unclipped max of the scores",
+             ((TICKS_H, "        else if (clip)\n            m = m < a ? a : (m > b ? b : m);\n", ""),),
+             ("tests/spiking/test_clip_checks.py", "-k", "scores_clip")),
+    Mutation("softmax_scores_count_dropped", "exact mode's scores clipped in the softmax pass but their count "
+             "not reported",
+             ((SPIKING, "        if lims is not None:\n            ctx.add_check(scores.pname, n, V.numel())\n",
+               "        if lims is None:\n            ctx.add_check(scores.pname, n, V.numel())\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "scores_clip")),
+    Mutation("layernorm16_clip_skipped", "exact mode's float32 LayerNorm pass (AVX-512) takes its no-clip path "
+             "for every vector",
+             ((TICKS_H, "    if (!(below | above))\n", "    if (!(below & above))\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one")),
+    Mutation("layernorm16_low_count_dropped", "exact mode's float32 LayerNorm pass (AVX-512) does not count the "
+             "values below a range",
+             ((TICKS_H, "    *n += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + c), "
+                        "_CMP_LT_OQ)) +\n", "    *n += 0 +\n"),),
+             ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one")),
     Mutation("log16_series_half_off", "the AVX-512 log code's series for a tick's exp with 1/4 for the square "
              "term's 1/2",
              ((VECMATH_H, "        y = _mm512_fmadd_ps(y, d, _mm512_set1_ps(0.5f));\n",
@@ -242,8 +267,8 @@ MUTATIONS = (
                "self.fine_a is None or self.fits(V.shape) \\\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "without_the_c_loops")),
     Mutation("softmax_exact_count_dropped", "exact mode's softmax does not count the probabilities above b",
-             ((SPIKING, "            e, n = fused.softmax(s, b * (1 + tol), b)\n",
-               "            e, n = fused.softmax(s, math.inf, b)\n"),),
+             ((SPIKING, "            e, n, pre_n = fused.softmax(s, b * (1 + tol), b, pre)\n",
+               "            e, n, pre_n = fused.softmax(s, math.inf, b, pre)\n"),),
              ("tests/conversion/test_finite_precision.py", "-k", "softmax_output_range_clipping")),
     Mutation("layer2_table_shift_quantized", "product network: layer II's tick table exp(b - k d/p) one tick off "
              "(quantized mode)",

@@ -145,14 +145,54 @@ def test_default_conversion_runs_without_the_c_loops(mode, monkeypatch):
     _assert_same_without_c(snn, 2 * images(3, seed=4), mode, monkeypatch)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_scores_clip_in_the_softmax_pass_equals_its_own_pass(dtype, monkeypatch):
+    """Exact mode clips and counts the attention scores (per-head ranges) inside the softmax's C pass
+    (``SpikingSoftmax.from_scores``): the scores' own clip pass and then the softmax give the same
+    probabilities (1e-12 in float64, float32 rounding in float32) and counts, with scores that clip in
+    every head (a row's max among them, +-inf among them) and a NaN row; in a converted model every block takes it, with
+    the layer-by-layer path's per-layer counts. (Per-neuron score ranges vary along a row and take the
+    scores' own pass: test_exact_fast_paths_equal_the_layer_by_layer_path.)"""
+    snn = convert(tiny_vit(depth=2), images(8), progress=False)
+    attn = snn.blocks[0].attn
+    sc, sm = attn.qk.out, attn.softmax
+    H = sc.fine_a.shape[0]
+    assert tuple(sc.fine_a.shape) == (H, 1, 1) and sc.row_groups((2, H, 7, 7)) == (H, 7)
+    g = torch.Generator().manual_seed(5)
+    V = (torch.randn(2, H, 7, 7, generator=g, dtype=D) * 40 * sc.fine_b.abs().max()).to(dtype)
+    V[1, -1, 3, 2] = float("nan")
+    V[0, 0, 1, 4], V[0, -1, 2, 0] = float("inf"), -float("inf")   # (clipped to b, a: finite probabilities)
+    fast, slow = Ctx(mode="exact"), Ctx(mode="exact")
+    got = sm.from_scores(V.clone(), sc, fast)
+    ref = sm(sc.emit(V.clone(), slow, fresh=True), slow)
+    assert torch.isnan(got[1, -1, 3]).all() and int(torch.isnan(got).sum()) == 7
+    assert torch.equal(torch.isnan(got), torch.isnan(ref))
+    torch.testing.assert_close(got.nan_to_num(), ref.nan_to_num(), rtol=0, atol=1e-12 if dtype == D else 1e-6)
+    assert fast.clipped == slow.clipped and fast.checked == slow.checked
+    assert fast.clipped[sc.pname][0] > V.numel() // 4   # (and the clip matters:)
+    assert (got - torch.softmax(V, -1)).abs().nan_to_num().max() > 0.05
+    calls = []
+    real = fused.softmax
+    monkeypatch.setattr(fused, "softmax", lambda *a: calls.append(a[3] is not None) or real(*a))
+    x = images(3, seed=4)
+    out, fc = _run(snn, x, dtype=dtype)
+    ref_out, rc = _run(snn, x, dtype=dtype, record=True)
+    assert calls == [True] * len(snn.blocks)
+    assert _rel(out, ref_out) < (1e-12 if dtype == D else 1e-5)
+    assert fc["layers"] == rc["layers"] and fc["checked"] == rc["checked"]
+
+
+@pytest.mark.parametrize("dtype", [D, torch.float32])
 @pytest.mark.parametrize("kind", ["layer", "channel", "neuron"])
-def test_layernorm_in_one_pass_equals_its_layers(kind):
-    """SpikingLayerNorm's exact C pass (fused.layernorm) against the five populations one by one,
-    on inputs that clip every population: values to 1e-12 (float64), counts per population equal."""
+def test_layernorm_in_one_pass_equals_its_layers(kind, dtype):
+    """SpikingLayerNorm's exact C pass (fused.layernorm; float32 with AVX-512: 16 lanes, a masked tail of 8)
+    against the five populations one by one, on inputs that clip every population: values to 1e-12
+    (float64) or float32 rounding, counts per population equal."""
     torch.manual_seed(3)
     n = 24
     src = Population("src", fixed_range=(-10.0, 10.0))
-    ln = SpikingLayerNorm("ln", src, torch.rand(n, dtype=D) + 0.5, torch.randn(n, dtype=D), 1e-6, n)
+    ln = SpikingLayerNorm("ln", src, (torch.rand(n, dtype=D) + 0.5).to(dtype), torch.randn(n, dtype=D).to(dtype),
+                          1e-6, n)
     ctx = Ctx(mode="calibrate")
     x = torch.randn(6, 5, n, dtype=D)
     for pop in ln._populations():
@@ -161,10 +201,11 @@ def test_layernorm_in_one_pass_equals_its_layers(kind):
     for pop in ctx.order:
         pop.finalize()
     y = x * torch.linspace(0.2, 3.0, 5, dtype=D)[:, None] + torch.linspace(-2, 2, 6, dtype=D)[:, None, None]
+    y = y.to(dtype)
     fast, slow = Ctx(mode="exact"), Ctx(mode="exact", record=True)
     a, b = ln(y, fast), ln(y, slow)
     assert ln._closed_form_native(y, Ctx(mode="exact")) and not ln._closed_form_native(y, slow)
-    assert _rel(a, b) < 1e-12
+    assert _rel(a, b) < (1e-12 if dtype == D else 1e-6)
     assert fast.clipped == slow.clipped and fast.checked == slow.checked
     assert len(fast.clipped) >= 3   # mean, centred, var/rsqrt or out: the clip paths are exercised
 

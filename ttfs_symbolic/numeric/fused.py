@@ -30,7 +30,9 @@ def layernorm(x: torch.Tensor, eps: float, w, bias, packs, out: torch.Tensor | N
     ``packs``: per population (mean, centred, var, rsqrt, out) a contiguous tensor of x's dtype
     holding ``[lo, hi, a, b]``, S values each (the count bounds and the range, for the neuron index
     mod S: the row for mean, var, rsqrt; the element for centred and out, S = 1 or a multiple of C). ``w``, ``bias``: C
-    values or None. ``counts``: the five populations' out-of-range neurons. The torch path is
+    values or None; each population's count bounds hold its clip's (lo <= a, b <= hi, as
+    :meth:`~ttfs_symbolic.spiking.population.Population.clip_pack` makes them: float32's vector pass skips
+    the count where a value is inside [a, b]). ``counts``: the five populations' out-of-range neurons. The torch path is
     :class:`~ttfs_symbolic.spiking.SpikingLayerNorm`'s own (the caller's): this needs C
     (:func:`available_for`), x contiguous.
     """
@@ -66,19 +68,28 @@ def gelu_clip(x: torch.Tensor, pack: torch.Tensor):
     return out, int(n)
 
 
-def softmax(x: torch.Tensor, count_above: float, b: float):
-    """``(out, clipped)``: exact mode's softmax over x's last dimension (the max, x - max, log-sum-exp and
-    exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the number of
-    them above ``count_above`` (b widened by the float slack), in one C pass per row (``ttfs_softmax``:
-    max, exp(x - max), the sum, the product by its reciprocal, the clip, the count). The same values as
-    ``torch.softmax`` up to float rounding (exp, the sum's order); a row with a NaN is all NaN. Needs C
+def softmax(x: torch.Tensor, count_above: float, b: float, pre=None):
+    """``(out, clipped, pre_clipped)``: exact mode's softmax over x's last dimension (the max, x - max,
+    log-sum-exp and exp layers in closed form), clipped at ``b`` (the probabilities are >= 0 = a) and the
+    number of them above ``count_above`` (b widened by the float slack), in one C pass per row
+    (``ttfs_softmax``: max, exp(x - max), the sum, the product by its reciprocal, the clip, the count). The
+    same values as ``torch.softmax`` up to float rounding (exp, the sum's order); a row with a NaN is all
+    NaN. ``pre = (pack, O, RB)``: x is the potential of the layer before (identity neurons: the attention
+    scores), clipped and counted in the same pass, row r by range ``(r // RB) % O`` of ``pack`` =
+    ``[lo, hi, a, b]``, O values each (:meth:`~ttfs_symbolic.spiking.population.Population.clip_pack`), as
+    :func:`~.native.clip_blocks` would before; ``pre_clipped``: their count (0 without ``pre``). Needs C
     (:func:`available_for`) and x contiguous; the caller keeps the torch path for the rest."""
     suffix, _ = REAL[x.dtype]
     N = x.shape[-1] if x.dim() else 1
     out = torch.empty_like(x)
+    pre_n = ctypes.c_int64(0)
+    pack, O, RB = (None, 0, 0) if pre is None else pre
+    if pack is not None and (pack.numel() != 4 * O or pack.dtype != x.dtype):
+        raise ValueError(f"softmax: {pack.numel()} bounds of {pack.dtype} for {O} ranges of {x.dtype} values")
     n = getattr(built(), f"ttfs_softmax_{suffix}")(data_ptr(x), x.numel() // N if N else 0, N, count_above, b,
-                                                   data_ptr(out), threads_for(x.numel()))
-    return out, int(n)
+                                                   data_ptr(out), None if pack is None else data_ptr(pack), O, RB,
+                                                   ctypes.byref(pre_n), threads_for(x.numel()))
+    return out, int(n), pre_n.value
 
 
 def signed_factor(x: torch.Tensor, e: float, le: float, tick: tuple[float, float, int], T: torch.Tensor | None,

@@ -61,10 +61,13 @@ class AttentionCore(nn.Module):
         if q_rope is not None:
             q = q_rope(q, ctx)
             k = self.k_rope(k, ctx)
-        s = self.qk(q, k.transpose(-2, -1), ctx)
-        if keymask is None:
-            a = self.softmax(s, ctx)
+        if keymask is None and self.softmax.takes_scores(self.qk.out, q, ctx):
+            # exact mode: the scores' clip in the softmax's C pass
+            a = self.softmax.from_scores(self.qk(q, k.transpose(-2, -1), ctx, emit=False), self.qk.out, ctx)
+        elif keymask is None:
+            a = self.softmax(self.qk(q, k.transpose(-2, -1), ctx), ctx)
         else:
+            s = self.qk(q, k.transpose(-2, -1), ctx)
             a = self.softmax(s, ctx, keymask)
             if not ctx.calibrating and ctx.mode_for(self.av.y) != "exact":
                 # with the masked probability (0, silent) both terms of those layer-I neurons sit at

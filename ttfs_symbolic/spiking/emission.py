@@ -162,6 +162,18 @@ class PopulationEmission:
             return None
         return math.prod(f[:i]), math.prod(t[i:j]), math.prod(f[j:])
 
+    def row_groups(self, shape) -> tuple[int, int] | None:
+        """``(O, RB)`` where every row of values of ``shape`` (its last dimension) has one range: row r takes
+        range ``(r // RB) % O`` of :meth:`clip_pack`'s (one range: (1, 1); per head: the heads' O ranges, RB
+        rows a head); None where the ranges vary along a row."""
+        if self.fine_a is None:
+            return 1, 1
+        blocks = self._blocks(shape)
+        N = shape[-1] if shape else 0
+        if blocks is None or blocks[2] != 1 or not N or blocks[1] % N:
+            return None
+        return blocks[0], blocks[1] // N
+
     def count_plan(self, V: torch.Tensor, ctx: Ctx):
         """``(counted, lims)``: whether V's clipping is counted at all, and the bounds of the count when
         every neuron is counted in the emitting pass (None: no count there; a sample, or nothing)."""

@@ -276,7 +276,7 @@ class SpikingSoftmax(nn.Module):
 
     def forward(self, s, ctx: Ctx):
         if not (ctx.calibrating or ctx.record) and all(ctx.mode_for(p) == "exact" for p in self._populations()):
-            return self._exact(s, ctx)
+            return self._exact(s, ctx)[0]
         if self._fused_plan(s, ctx):
             return self._fused(s, ctx)
         if self.use_max:
@@ -379,13 +379,45 @@ class SpikingSoftmax(nn.Module):
     def _populations(self):
         return tuple(p for p in (self.max, self.z, self.lse, self.out) if p is not None)
 
-    def _exact(self, s, ctx: Ctx):
-        """Exact mode, every layer in closed form: the max and z = s - max (layer 0, ranges proven),
-        the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
+    def takes_scores(self, scores: Population, like: torch.Tensor, ctx: Ctx) -> bool:
+        """Whether :meth:`from_scores` may clip the scores (``scores``: identity neurons, this softmax's
+        input layer) in exact mode's C pass: both layers exact, not calibrating or recording, C loops for
+        ``like``'s dtype and device (the caller then hands over the scores' potential unemitted)."""
+        return (not (ctx.calibrating or ctx.record) and scores.h is None and not scores.relay
+                and ctx.mode_for(scores) == "exact" and all(ctx.mode_for(p) == "exact" for p in self._populations())
+                and native.available_for(like))
+
+    def from_scores(self, V: torch.Tensor, scores: Population, ctx: Ctx):
+        """``self(scores.emit(V, ctx, fresh=True), ctx)`` where :meth:`takes_scores` holds: exact mode's one
+        C pass per row clips and counts the scores' neurons too (clip(V, a, b), eq. 14, per head where the
+        ranges are; the max of a clipped row is its clipped max), one pass over the scores fewer. Ranges
+        that vary along a row (per key) take the two passes."""
+        rows = scores.row_groups(V.shape)
+        if rows is None or not self._c_pass(V):
+            return self(scores.emit(V, ctx, fresh=True), ctx)
+        ctx.note(scores)
+        scores.require_range()
+        scores.bounds(V)   # (the shape check of its ranges, as its emitting stage makes it)
+        _, lims = scores.count_plan(V, ctx)
+        e, n = self._exact(V, ctx, (scores.clip_pack(V, lims is not None),) + rows)
+        if lims is not None:
+            ctx.add_check(scores.pname, n, V.numel())
+        elif scores.proven:
+            ctx.add_check(scores.pname, 0, V.numel())
+        return e
+
+    @staticmethod
+    def _c_pass(s) -> bool:
+        return native.available_for(s) and s.is_contiguous() and s.numel() > 0
+
+    def _exact(self, s, ctx: Ctx, pre=None):
+        """``(probabilities, pre's count)``: exact mode, every layer in closed form: the max and z = s -
+        max (layer 0, ranges proven), the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
         eq. 36) are together softmax(s) clipped at b: one C pass per row with the clip and its count
         (:func:`fused.softmax`, float32 and float64), else ``torch.softmax`` and a clamp; equal to
         exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
-        increasing: a probability above b is a potential above theta = log b)."""
+        increasing: a probability above b is a potential above theta = log b). ``pre``: the scores'
+        clip in the same C pass (:meth:`from_scores`, :func:`fused.softmax`)."""
         for pop in self._populations():
             ctx.note(pop)
             pop.require_range()
@@ -396,12 +428,15 @@ class SpikingSoftmax(nn.Module):
         ctx.add_check(self.lse.pname, 0, rows)
         b = self.out.b
         tol = 1e-9 if s.dtype == torch.float64 else 1e-5
-        if native.available_for(s) and s.is_contiguous() and s.numel():
+        pre_n = 0
+        if self._c_pass(s):
             # the softmax, the clip at b and the count (above b beyond float rounding) in one C pass per
             # row (e >= 0 = a always: a product of exps); in float32 with AVX-512 the vector exp
             # ttfs_exp16 (0.5 ns a value against libmvec's 1.0), faster than torch's softmax alone
             # (0.72-0.92 ms against 0.74-1.00 ms on a ViT-Ti block's scores, batch 8, in one run each)
-            e, n = fused.softmax(s, b * (1 + tol), b)
+            e, n, pre_n = fused.softmax(s, b * (1 + tol), b, pre)
+        elif pre is not None:
+            raise RuntimeError("SpikingSoftmax._exact: the scores' clip needs the C pass (from_scores checks it)")
         else:
             e = torch.softmax(s, dim=-1)
             hi = float(e.amax()) if e.numel() else 0.0
@@ -411,4 +446,4 @@ class SpikingSoftmax(nn.Module):
             if hi > b:
                 e.clamp_(max=b)
         ctx.add_check(self.out.pname, n, e.numel())
-        return e
+        return e, pre_n

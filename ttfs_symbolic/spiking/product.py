@@ -242,8 +242,10 @@ class Product(nn.Module):
         c1, c2 = shift_for(self.p1), shift_for(self.p2)
         return log_kernel(c1), log_kernel(c2), input_kernel("exp_input")
 
-    def forward(self, x1, x2, ctx: Ctx, scale=None, bias=None):
-        """Elementwise: x1, x2 broadcastable. Matmul: x1 (..., M, K), x2 (..., K, N)."""
+    def forward(self, x1, x2, ctx: Ctx, scale=None, bias=None, emit: bool = True):
+        """Elementwise: x1, x2 broadcastable. Matmul: x1 (..., M, K), x2 (..., K, N). ``emit=False``: layer
+        II's potential, whose emission (``self.out.emit(V, ctx, fresh=True)``) the caller makes
+        (:meth:`~.layers.SpikingSoftmax.from_scores`)."""
         if not ctx.calibrating:
             self.y.require_range()
         ctx.note(self.y)  # layer I emits after x1, x2 and before layer II (self.out)
@@ -267,7 +269,7 @@ class Product(nn.Module):
             V = V * scale
         elif bias is not None:
             V = V + bias
-        return self.out.emit(V, ctx, fresh=True)
+        return self.out.emit(V, ctx, fresh=True) if emit else V
 
     def _count_layer1(self, x1, x2):
         """Exact mode: layer-I neurons and spikes (a neuron is silent when both its parts are at their least)."""

@@ -258,6 +258,55 @@ static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int
     return v < lc ? lc : (v > hc ? hc : v);
 }
 
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+/* A masked 16-lane step of the LayerNorm row below: the count of v outside [lt, ht] and clip(v, lc, hc),
+ * the four bounds read at b + c (the row's bounds arrays, S values apart). The count's bounds hold the
+ * clip's (lt <= lc, hc <= ht: the caller's, fused.layernorm), so lanes inside [lc, hc] are neither clipped nor
+ * counted: the usual case takes two compares. NaN: uncounted, kept. */
+static inline __m512 ln_clip16(__m512 v, const float *restrict b, int64_t S, int64_t c, __mmask16 k, int32_t *n)
+{
+    const __m512 lo = _mm512_maskz_loadu_ps(k, b + 2 * S + c), hi = _mm512_maskz_loadu_ps(k, b + 3 * S + c);
+    const __mmask16 below = _mm512_mask_cmp_ps_mask(k, v, lo, _CMP_LT_OQ),
+                    above = _mm512_mask_cmp_ps_mask(k, v, hi, _CMP_GT_OQ);
+    if (!(below | above))
+        return v;
+    *n += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + c), _CMP_LT_OQ)) +
+          __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + S + c), _CMP_GT_OQ));
+    return _mm512_mask_mov_ps(_mm512_mask_mov_ps(v, below, lo), above, hi);
+}
+
+/* The centred pass of one row of ttfs_layernorm (float32, AVX-512): o = clip(x - m) and its count (bounds
+ * q1, S1 apart); returns the sum of the squares. The same arithmetic as the scalar loop, 16 lanes at a time. */
+static inline float ln_centred16(const float *restrict xr, float m, const float *restrict q1, int64_t S1,
+                                 int64_t C, float *restrict o, int32_t *n1)
+{
+    __m512 acc = _mm512_setzero_ps();
+    const __m512 vm = _mm512_set1_ps(m);
+    for (int64_t c = 0; c < C; c += 16) {
+        const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
+        const __m512 v = ln_clip16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), vm), q1, S1, c, k, n1);
+        _mm512_mask_storeu_ps(o + c, k, v);
+        acc = _mm512_mask_add_ps(acc, k, acc, _mm512_mul_ps(v, v));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* The output pass of one row (w and bias given): o = clip(o q w + bias) and its count (bounds q4, S4 apart),
+ * as the scalar loop ((o q) w + bias, no fused multiply-add). */
+static inline void ln_out16(float *restrict o, float q, const float *restrict w, const float *restrict bias,
+                            const float *restrict q4, int64_t S4, int64_t C, int32_t *n4)
+{
+    const __m512 vq = _mm512_set1_ps(q);
+    for (int64_t c = 0; c < C; c += 16) {
+        const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
+        const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, o + c), vq),
+                                                     _mm512_maskz_loadu_ps(k, w + c)),
+                                       _mm512_maskz_loadu_ps(k, bias + c));
+        _mm512_mask_storeu_ps(o + c, k, ln_clip16(y, q4, S4, c, k, n4));
+    }
+}
+#endif
+
 /* Exact-mode LayerNorm (Section 4.3.3) of R rows of C values with the clip and
  * the count of its five populations fused (eq. 14 with h = x for each):
  *   mean    m = clip(sum_c x / C)              (p0, neuron r)
@@ -268,7 +317,7 @@ static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int
  *                                              multiplication network, exact in this mode)
  * Population k's bounds are pk = [lot, hit, loc, hic] of S[k] values each, for the neuron
  * index mod S[k] (S[k] = 1 for mean, var and rsqrt; a multiple of C for centred and out: the
- * caller spreads one range over a row); counts[k] += its neurons outside [lot, hit]. w, bias: C
+ * caller spreads one range over a row; lot <= loc and hic <= hit); counts[k] += its neurons outside [lot, hit]. w, bias: C
  * values or NULL. The centred row is kept in out's row until the output overwrites it. The sums'
  * order is the vector lanes' (omp simd reduction): float rounding. */
 void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const REAL *w, const REAL *bias,
@@ -289,8 +338,12 @@ void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const
 #pragma omp simd reduction(+ : s)
         for (int64_t c = 0; c < C; c++)
             s += xr[c];
-        const REAL m = NAME(clip1)(s / (REAL)C, p0, S[0], r % S[0], &n0);
-        const REAL *q1 = b1 + (r * C) % S1, *q4 = b4 + (r * C) % S4;
+        /* (the neuron indices mod S: no division where S is 1 or a row) */
+        const REAL m = NAME(clip1)(s / (REAL)C, p0, S[0], S[0] == 1 ? 0 : r % S[0], &n0);
+        const REAL *q1 = b1 + (S1 == C ? 0 : (r * C) % S1), *q4 = b4 + (S4 == C ? 0 : (r * C) % S4);
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+        s2 = ln_centred16(xr, m, q1, S1, C, o, &n1);
+#else
         const REAL *restrict lt = q1, *restrict ht = q1 + S1, *restrict lc = q1 + 2 * S1, *restrict hc = q1 + 3 * S1;
 #pragma omp simd reduction(+ : s2, n1)
         for (int64_t c = 0; c < C; c++) {
@@ -300,17 +353,22 @@ void NAME(ttfs_layernorm)(const REAL *x, int64_t R, int64_t C, double eps, const
             o[c] = v;
             s2 += v * v;
         }
-        const REAL var = NAME(clip1)(s2 / (REAL)C, p2, S[2], r % S[2], &n2);
-        const REAL q = NAME(clip1)((REAL)1 / (REAL)sqrt((double)var + eps), p3, S[3], r % S[3], &n3);
+#endif
+        const REAL var = NAME(clip1)(s2 / (REAL)C, p2, S[2], S[2] == 1 ? 0 : r % S[2], &n2);
+        const REAL q = NAME(clip1)((REAL)1 / (REAL)sqrt((double)var + eps), p3, S[3], S[3] == 1 ? 0 : r % S[3], &n3);
         const REAL *restrict lt4 = q4, *restrict ht4 = q4 + S4, *restrict lc4 = q4 + 2 * S4,
                    *restrict hc4 = q4 + 3 * S4;
         if (w && bias) {
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+            ln_out16(o, q, w, bias, q4, S4, C, &n4);
+#else
 #pragma omp simd reduction(+ : n4)
             for (int64_t c = 0; c < C; c++) {
                 REAL y = o[c] * q * w[c] + bias[c];
                 n4 += (y < lt4[c]) + (y > ht4[c]);
                 o[c] = y < lc4[c] ? lc4[c] : (y > hc4[c] ? hc4[c] : y);
             }
+#endif
         } else {
             for (int64_t c = 0; c < C; c++) {
                 REAL y = o[c] * q;
@@ -385,16 +443,26 @@ int64_t NAME(ttfs_gelu_clip)(const REAL *x, int64_t n, int64_t S, const REAL *pa
  * clip(exp(z - lse), 0, b), eq. 36) over R rows of N values, one pass per row: m = max (NaN if
  * any value is NaN, as torch.softmax), e = exp(x - m), out = e * (1 / sum e), each output
  * clipped at hc (it is >= 0 = a) and counted when above ht (hc widened by the float slack).
- * Returns the count. */
-int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc, REAL *out, int nthreads)
+ * pre (NULL: none): the input layer's identity neurons (the attention scores) clipped in the same pass,
+ * x = clip(x, a, b) and counted when outside [lo, hi] (NaN uncounted, as in ttfs_clip), row r by range
+ * g = (r / RB) mod O of pre = [lo, hi, a, b], O values each; their count in *pre_n. As ttfs_clip_blocks
+ * and then this pass without pre: the max of the clipped row is the clipped max (clip is monotone).
+ * Returns the count of the outputs. */
+static inline int64_t NAME(softmax_rows)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc, REAL *out,
+                                         const int clip, const REAL *pre, int64_t O, int64_t RB, int64_t *pre_n,
+                                         int nthreads)
 {
-    int64_t cnt = 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
+    int64_t cnt = 0, pn = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt, pn)
     for (int64_t r = 0; r < R; r++) {
         const REAL *restrict xr = x + r * N;
         REAL *restrict o = out + r * N;
-        int32_t nan = 0, n = 0;
-        REAL m = -(REAL)INFINITY, s = 0;
+        int32_t nan = 0, n = 0, np = 0;
+        REAL m = -(REAL)INFINITY, s = 0, lo = 0, hi = 0, a = 0, b = 0;
+        if (clip) {
+            const int64_t g = (r / RB) % O;
+            lo = pre[g], hi = pre[O + g], a = pre[2 * O + g], b = pre[3 * O + g];
+        }
 #pragma omp simd reduction(| : nan) reduction(max : m)
         for (int64_t c = 0; c < N; c++) {
             nan |= xr[c] != xr[c];
@@ -402,15 +470,25 @@ int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc
         }
         if (nan)
             m = (REAL)NAN;
+        else if (clip)
+            m = m < a ? a : (m > b ? b : m);
         /* exp and its sum in one pass; the sum's order is the vector lanes' */
 #if defined(__AVX512F__) && REAL_IS_FLOAT
         if (!nan) {   /* ttfs_exp16 (Cephes'), 16 lanes; x - m <= 0, held >= -104 (exp: 0 in float) for -inf;
                         * (max's second operand: NaN from inf - inf stays NaN) */
             __m512 acc = _mm512_setzero_ps();
             const __m512 vm = _mm512_set1_ps(m), low = _mm512_set1_ps(-104.0f);
+            const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), va = _mm512_set1_ps(a),
+                         vb = _mm512_set1_ps(b);
             for (int64_t c = 0; c < N; c += 16) {
                 const __mmask16 k = N - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (N - c)) - 1u);
-                const __m512 e = ttfs_exp16(_mm512_max_ps(low, _mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), vm)));
+                __m512 v = _mm512_maskz_loadu_ps(k, xr + c);
+                if (clip) {   /* (no NaN in this row) */
+                    np += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, vlo, _CMP_LT_OQ)) +
+                          __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, vhi, _CMP_GT_OQ));
+                    v = _mm512_min_ps(_mm512_max_ps(v, va), vb);
+                }
+                const __m512 e = ttfs_exp16(_mm512_max_ps(low, _mm512_sub_ps(v, vm)));
                 _mm512_mask_storeu_ps(o + c, k, e);
                 acc = _mm512_mask_add_ps(acc, k, acc, e);
             }
@@ -418,9 +496,14 @@ int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc
         } else
 #endif
         {   /* (libmvec's exp, vectorized) */
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ : s, np)
             for (int64_t c = 0; c < N; c++) {
-                const REAL e = EXP(xr[c] - m);
+                REAL v = xr[c];
+                if (clip) {
+                    np += (v < lo) + (v > hi);
+                    v = v < a ? a : (v > b ? b : v);
+                }
+                const REAL e = EXP(v - m);
                 o[c] = e;
                 s += e;
             }
@@ -433,8 +516,19 @@ int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc
             o[c] = v > hc ? hc : v;
         }
         cnt += n;
+        pn += np;
     }
+    if (clip)
+        *pre_n = pn;
     return cnt;
+}
+
+int64_t NAME(ttfs_softmax)(const REAL *x, int64_t R, int64_t N, REAL ht, REAL hc, REAL *out, const REAL *pre,
+                           int64_t O, int64_t RB, int64_t *pre_n, int nthreads)
+{
+    if (pre)
+        return NAME(softmax_rows)(x, R, N, ht, hc, out, 1, pre, O > 0 ? O : 1, RB > 0 ? RB : 1, pre_n, nthreads);
+    return NAME(softmax_rows)(x, R, N, ht, hc, out, 0, NULL, 1, 1, NULL, nthreads);
 }
 
 /* Tick of a layer-I neuron of the product below from u = u1 - v2 (the
