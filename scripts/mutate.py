@@ -250,6 +250,11 @@ MUTATIONS = (
              ((TICKS_H, "    *n += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + c), "
                         "_CMP_LT_OQ)) +\n", "    *n += 0 +\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one")),
+    Mutation("bias_clip16_bias_dropped", "exact mode's float32 bias-and-clip pass (AVX-512) leaves the bias out",
+             ((TICKS_H, "                const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, xr + c), "
+                        "_mm512_maskz_loadu_ps(k, bias + c));\n",
+               "                const __m512 v = _mm512_maskz_loadu_ps(k, xr + c);\n"),),
+             ("tests/numeric/test_native_fused.py", "-k", "bias_clip_equals")),
     Mutation("log16_series_half_off", "the AVX-512 log code's series for a tick's exp with 1/4 for the square "
              "term's 1/2",
              ((VECMATH_H, "        y = _mm512_fmadd_ps(y, d, _mm512_set1_ps(0.5f));\n",

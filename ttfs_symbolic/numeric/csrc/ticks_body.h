@@ -213,10 +213,30 @@ int64_t NAME(ttfs_clip_blocks)(const REAL *x, int64_t n, int64_t O, int64_t R, i
     return c;
 }
 
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+/* A masked 16-lane step of exact mode's identity neurons with a range per neuron (the linear layers' and
+ * LayerNorm's passes below): the count of v outside [lt, ht] and clip(v, lc, hc), the four bounds read at b + c
+ * (bounds arrays S values apart). The count's bounds hold the clip's (lt <= lc, hc <= ht: the callers',
+ * Population.clip_pack), so lanes inside [lc, hc] are neither clipped nor counted: the usual case takes two
+ * compares. NaN: uncounted, kept. */
+static inline __m512 clip16(__m512 v, const float *restrict b, int64_t S, int64_t c, __mmask16 k, int32_t *n)
+{
+    const __m512 lo = _mm512_maskz_loadu_ps(k, b + 2 * S + c), hi = _mm512_maskz_loadu_ps(k, b + 3 * S + c);
+    const __mmask16 below = _mm512_mask_cmp_ps_mask(k, v, lo, _CMP_LT_OQ),
+                    above = _mm512_mask_cmp_ps_mask(k, v, hi, _CMP_GT_OQ);
+    if (!(below | above))
+        return v;
+    *n += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + c), _CMP_LT_OQ)) +
+          __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + S + c), _CMP_GT_OQ));
+    return _mm512_mask_mov_ps(_mm512_mask_mov_ps(v, below, lo), above, hi);
+}
+
+#endif
+
 /* Exact mode's linear neurons (Corollaries 4.2, 4.4) after the matrix product without its bias, in place
  * over R rows of C (row r at x + r ld: a slice of a wider product, ld >= C): x = clip(x + bias[c], loc[c],
  * hic[c]) (bias NULL: none) and the count of the
- * potentials outside [lot[c], hit[c]]; pack = [lot, hit, loc, hic], C values each. One pass that replaces
+ * potentials outside [lot[c], hit[c]]; pack = [lot, hit, loc, hic], C values each, lot <= loc and hic <= hit. One pass that replaces
  * torch's copy of the bias into the product's output and the clip's read of it; NaN stays NaN
  * (uncounted, as in ttfs_clip). Returns the count. */
 int64_t NAME(ttfs_bias_clip)(REAL *x, int64_t R, int64_t C, int64_t ld, const REAL *bias, const REAL *pack,
@@ -230,12 +250,20 @@ int64_t NAME(ttfs_bias_clip)(REAL *x, int64_t R, int64_t C, int64_t ld, const RE
         REAL *restrict xr = x + r * ld;
         int32_t n = 0;
         if (bias) {
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+            for (int64_t c = 0; c < C; c += 16) {
+                const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
+                const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, xr + c), _mm512_maskz_loadu_ps(k, bias + c));
+                _mm512_mask_storeu_ps(xr + c, k, clip16(v, pack, C, c, k, &n));
+            }
+#else
 #pragma omp simd reduction(+ : n)
             for (int64_t c = 0; c < C; c++) {
                 const REAL v = xr[c] + bias[c];
                 n += (v < lot[c]) + (v > hit[c]);
                 xr[c] = v < loc[c] ? loc[c] : (v > hic[c] ? hic[c] : v);
             }
+#endif
         } else {
 #pragma omp simd reduction(+ : n)
             for (int64_t c = 0; c < C; c++) {
@@ -259,22 +287,6 @@ static inline REAL NAME(clip1)(REAL v, const REAL *restrict pack, int64_t S, int
 }
 
 #if defined(__AVX512F__) && REAL_IS_FLOAT
-/* A masked 16-lane step of the LayerNorm row below: the count of v outside [lt, ht] and clip(v, lc, hc),
- * the four bounds read at b + c (the row's bounds arrays, S values apart). The count's bounds hold the
- * clip's (lt <= lc, hc <= ht: the caller's, fused.layernorm), so lanes inside [lc, hc] are neither clipped nor
- * counted: the usual case takes two compares. NaN: uncounted, kept. */
-static inline __m512 ln_clip16(__m512 v, const float *restrict b, int64_t S, int64_t c, __mmask16 k, int32_t *n)
-{
-    const __m512 lo = _mm512_maskz_loadu_ps(k, b + 2 * S + c), hi = _mm512_maskz_loadu_ps(k, b + 3 * S + c);
-    const __mmask16 below = _mm512_mask_cmp_ps_mask(k, v, lo, _CMP_LT_OQ),
-                    above = _mm512_mask_cmp_ps_mask(k, v, hi, _CMP_GT_OQ);
-    if (!(below | above))
-        return v;
-    *n += __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + c), _CMP_LT_OQ)) +
-          __builtin_popcount(_mm512_mask_cmp_ps_mask(k, v, _mm512_maskz_loadu_ps(k, b + S + c), _CMP_GT_OQ));
-    return _mm512_mask_mov_ps(_mm512_mask_mov_ps(v, below, lo), above, hi);
-}
-
 /* The centred pass of one row of ttfs_layernorm (float32, AVX-512): o = clip(x - m) and its count (bounds
  * q1, S1 apart); returns the sum of the squares. The same arithmetic as the scalar loop, 16 lanes at a time. */
 static inline float ln_centred16(const float *restrict xr, float m, const float *restrict q1, int64_t S1,
@@ -284,7 +296,7 @@ static inline float ln_centred16(const float *restrict xr, float m, const float 
     const __m512 vm = _mm512_set1_ps(m);
     for (int64_t c = 0; c < C; c += 16) {
         const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
-        const __m512 v = ln_clip16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), vm), q1, S1, c, k, n1);
+        const __m512 v = clip16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + c), vm), q1, S1, c, k, n1);
         _mm512_mask_storeu_ps(o + c, k, v);
         acc = _mm512_mask_add_ps(acc, k, acc, _mm512_mul_ps(v, v));
     }
@@ -302,7 +314,7 @@ static inline void ln_out16(float *restrict o, float q, const float *restrict w,
         const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, o + c), vq),
                                                      _mm512_maskz_loadu_ps(k, w + c)),
                                        _mm512_maskz_loadu_ps(k, bias + c));
-        _mm512_mask_storeu_ps(o + c, k, ln_clip16(y, q4, S4, c, k, n4));
+        _mm512_mask_storeu_ps(o + c, k, clip16(y, q4, S4, c, k, n4));
     }
 }
 #endif
