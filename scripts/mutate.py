@@ -255,6 +255,10 @@ MUTATIONS = (
                         "_mm512_maskz_loadu_ps(k, bias + c));\n",
                "                const __m512 v = _mm512_maskz_loadu_ps(k, xr + c);\n"),),
              ("tests/numeric/test_native_fused.py", "-k", "bias_clip_equals")),
+    Mutation("bias_clip_heads_reversed", "exact mode's bias-and-clip pass writes the heads in reverse order",
+             ((TICKS_H, "            cnt += NAME(bias_clip_run)(xr + h * hd, out + ((b * H + h) * N + t) * hd, hd,\n",
+               "            cnt += NAME(bias_clip_run)(xr + h * hd, out + ((b * H + H - 1 - h) * N + t) * hd, hd,\n"),),
+             ("tests/numeric/test_native_fused.py", "-k", "bias_clip_into_heads")),
     Mutation("log16_series_half_off", "the AVX-512 log code's series for a tick's exp with 1/4 for the square "
              "term's 1/2",
              ((VECMATH_H, "        y = _mm512_fmadd_ps(y, d, _mm512_set1_ps(0.5f));\n",

@@ -266,6 +266,33 @@ def test_bias_clip_equals_torch_on_rows_and_on_a_slice(dtype, with_bias):
             assert torch.equal(wide[:, 2 * C:], before[:, 2 * C:])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_bias_clip_into_heads(dtype, with_bias):
+    """fused.bias_clip with heads=(N, hd): the values and count of the in-place pass, written as contiguous
+    (batch, head, token, head size) heads from the middle third of a wider product (q, k, v as one product;
+    head size 20: a vector and a masked tail), the product left as it was; heads that do not split refused."""
+    g = torch.Generator().manual_seed(6)
+    B, N, H, hd = 3, 5, 4, 20
+    C = H * hd
+    wide = (torch.randn(B, N, 3 * C, generator=g, dtype=torch.float64) * 3).to(dtype)
+    wide[1, 2, C + 7] = math.nan
+    bias = torch.randn(C, generator=g, dtype=torch.float64).to(dtype) if with_bias else None
+    a = (-1.0 - torch.rand(C, generator=g, dtype=torch.float64)).to(dtype)
+    b = (1.0 + torch.rand(C, generator=g, dtype=torch.float64)).to(dtype)
+    pack = torch.cat([a - 0.25, b + 0.25, a, b]).contiguous()
+    before = wide.clone()
+    x = wide[..., C:2 * C]
+    ref = x.clone()
+    n_ref = fused.bias_clip(ref, bias, pack)
+    out, n = fused.bias_clip(x, bias, pack, heads=(N, hd))
+    assert out.shape == (B, H, N, hd) and out.is_contiguous() and n == n_ref > 0
+    torch.testing.assert_close(out, ref.reshape(B, N, H, hd).transpose(1, 2), rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(wide.nan_to_num(), before.nan_to_num())
+    with pytest.raises(ValueError, match="do not split"):
+        fused.bias_clip(x, bias, pack, heads=(N, 7))
+
+
 def test_bias_clip_refuses_what_it_cannot_index():
     """Rows at no single stride, or bounds / a bias that are not one per channel: a ValueError that says so."""
     x = torch.zeros(4, 6, 8)

@@ -174,12 +174,15 @@ def row_stride(x: torch.Tensor) -> int | None:
     return max(ld, x.shape[-1])
 
 
-def bias_clip(x: torch.Tensor, bias: torch.Tensor | None, pack: torch.Tensor) -> int:
-    """Exact mode's linear neurons after their matrix product without the bias, in place: ``x = clip(x +
-    bias, a, b)`` per output channel and the number of potentials outside ``[lo, hi]`` (returned), in one C
-    pass (``ttfs_bias_clip``). ``pack`` = ``[lo, hi, a, b]`` of C values each (one range per channel of x's
-    last dimension C); ``bias``: C contiguous values of x's dtype, or None. x: rows of C contiguous values
-    at one stride (:func:`row_stride`: contiguous, or a slice of a wider product's channels). Needs C
+def bias_clip(x: torch.Tensor, bias: torch.Tensor | None, pack: torch.Tensor, heads: tuple[int, int] | None = None):
+    """Exact mode's linear neurons after their matrix product without the bias: ``clip(x + bias, a, b)`` per
+    output channel and the number of potentials outside ``[lo, hi]``, in one C pass (``ttfs_bias_clip``).
+    ``pack`` = ``[lo, hi, a, b]`` of C values each (one range per channel of x's last dimension C); ``bias``:
+    C contiguous values of x's dtype, or None. x: rows of C contiguous values at one stride
+    (:func:`row_stride`: contiguous, or a slice of a wider product's channels). Returns the count, the values
+    written over x; with ``heads = (N, hd)`` (x of shape (B, N, C), C = H hd) ``(out, count)``, out a new
+    (B, H, N, hd) contiguous tensor: attention's heads, each a contiguous matrix (one batched product for
+    every head, where strided heads take one product per head and batch item), x left as it was. Needs C
     (:func:`available_for`)."""
     suffix, _ = REAL[x.dtype]
     C = x.shape[-1]
@@ -188,9 +191,16 @@ def bias_clip(x: torch.Tensor, bias: torch.Tensor | None, pack: torch.Tensor) ->
         raise ValueError(f"bias_clip needs rows of contiguous values at one stride, got strides {x.stride()}")
     if pack.numel() != 4 * C or (bias is not None and bias.numel() != C):
         raise ValueError(f"bias_clip needs per-channel bounds and bias of {C} values each")
-    return int(getattr(built(), f"ttfs_bias_clip_{suffix}")(
+    out, N, hd = None, 0, 0
+    if heads is not None:
+        N, hd = heads
+        if x.dim() != 3 or x.shape[1] != N or hd <= 0 or C % hd:
+            raise ValueError(f"bias_clip: heads {heads} do not split values of shape {tuple(x.shape)}")
+        out = torch.empty(x.shape[0], C // hd, N, hd, dtype=x.dtype, device=x.device)
+    n = int(getattr(built(), f"ttfs_bias_clip_{suffix}")(
         data_ptr(x), x.numel() // C if C else 0, C, ld, None if bias is None else data_ptr(bias), data_ptr(pack),
-        threads_for(x.numel())))
+        None if out is None else data_ptr(out), N, hd, threads_for(x.numel())))
+    return n if heads is None else (out, n)
 
 
 #: the per-channel constants of :func:`signed_mul`, in the order of its pack

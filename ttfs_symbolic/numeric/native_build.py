@@ -42,7 +42,7 @@ import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = ("ticks.c", "ticks_body.h", "geometric_body.h", "signed_body.h", "softmax_body.h", "vecmath_avx512.h")
-INTERFACE_VERSION = 13
+INTERFACE_VERSION = 14
 #: ticks are held as float and int32 in C: precisions up to 2**24 are exact in float32
 MAX_NATIVE_PRECISION = 1 << 24
 
@@ -393,7 +393,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = [P, I64, I64, I64, I64, P, P, P, P, P, P, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_bias_clip_{suffix}")
-        fn.argtypes = [P, I64, I64, I64, P, P, INT]
+        fn.argtypes = [P, I64, I64, I64, P, P, P, I64, I64, INT]
         fn.restype = I64
         fn = getattr(lib, f"ttfs_clip_{suffix}")
         fn.argtypes = [P, I64, I64, P, P, P, P, real, real, real, real, P, P, INT]

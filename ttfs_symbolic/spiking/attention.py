@@ -49,10 +49,10 @@ class AttentionCore(nn.Module):
         def heads(t):
             return t.reshape(Bn, N, self.h, self.hd).transpose(1, 2)
 
-        qkv = self._fused_qkv(x, ctx)
+        qkv = self._fused_qkv(x, ctx)   # (exact mode: the heads, each contiguous)
         if qkv is None:
-            qkv = self.q(x, ctx), self.k(x, ctx), self.v(x, ctx)
-        q, k, v = (heads(t) for t in qkv)
+            qkv = (heads(t) for t in (self.q(x, ctx), self.k(x, ctx), self.v(x, ctx)))
+        q, k, v = qkv
         sq, sk, q_rope = (getattr(self, n, None) for n in ("sq", "sk", "q_rope"))
         if sq is not None:
             q = sq(q, ctx)
@@ -79,19 +79,21 @@ class AttentionCore(nn.Module):
 
     def _fused_qkv(self, x, ctx: Ctx):
         """Exact mode: q, k and v as one matrix product (the weights side by side, as the ANN's qkv layer),
-        each third then biased, clipped and counted by its own population in place
-        (:meth:`~.population.Population.emit_linear_exact`, in the order q, k, v); the same values as three
-        products. None where a layer does not take that path (:meth:`SpikingLinear._exact_native`)."""
+        each third then biased, clipped and counted by its own population
+        (:meth:`~.population.Population.emit_linear_exact`, in the order q, k, v) and written out as heads
+        (batch, head, token, head size), each contiguous, so that Q K^T and attn V are one batched product
+        each; the same values as three products. None where a layer does not take that path
+        (:meth:`SpikingLinear._exact_native`)."""
         lins = [getattr(self, n, None) for n in ("q", "k", "v")]
-        if not all(isinstance(m, SpikingLinear) and m._exact_native(x, ctx) for m in lins):
+        if x.dim() != 3 or not all(isinstance(m, SpikingLinear) and m._exact_native(x, ctx) for m in lins):
             return None
         W = self._qkv_weight(lins, x)
         V = torch.nn.functional.linear(x, W)
-        outs, start = [], 0
+        outs, start, heads = [], 0, (x.shape[1], self.hd)
         for m in lins:
             n = m.weight.shape[0]
             outs.append(m.out.emit_linear_exact(V[..., start:start + n], None if m.bias is None else
-                                                m.bias.to(x.dtype), ctx))
+                                                m.bias.to(x.dtype), ctx, heads))
             start += n
         return outs
 

@@ -126,24 +126,30 @@ class PopulationEmission:
             ctx.add_check(self.pname, 0, V.numel())
         return out
 
-    def emit_linear_exact(self, V: torch.Tensor, bias: torch.Tensor | None, ctx: Ctx) -> torch.Tensor:
+    def emit_linear_exact(self, V: torch.Tensor, bias: torch.Tensor | None, ctx: Ctx,
+                          heads: tuple[int, int] | None = None) -> torch.Tensor:
         """Exact mode's identity neurons of a linear layer whose product ``V`` (the layer's own temporary,
         rows of C output channels) still lacks its ``bias``: ``clip(V + bias, a, b)`` in place and the
         clipping count, in one C pass (:func:`fused.bias_clip`); the same bookkeeping as :meth:`emit`
         (the caller, :class:`~.layers.SpikingLinear`, checks that this population is exact, not a relay,
-        has h = x and one range or one per channel)."""
+        has h = x and one range or one per channel). ``heads = (N, hd)``: V (batch, N, C) is attention's
+        q, k or v, returned as (batch, C / hd, N, hd) contiguous heads instead (:func:`fused.bias_clip`)."""
         ctx.note(self)
         self.require_range()
         counted, lims = self.count_plan(V, ctx)
         self.bounds(V)   # (the shape check of the ranges, as the emitting stage makes it: a ValueError naming
         # the layer where a file's ranges do not fit)
         pack = self.clip_pack(V, lims is not None, None if self.fine_a is not None else (V.shape[-1],))
-        n = fused.bias_clip(V, None if bias is None else bias.contiguous(), pack)
+        bias = None if bias is None else bias.contiguous()
+        if heads is None:
+            n, out = fused.bias_clip(V, bias, pack), V
+        else:   # (attention's heads: (batch, head, token, head size), each contiguous; V as it was)
+            out, n = fused.bias_clip(V, bias, pack, heads)
         if lims is not None:
             ctx.add_check(self.pname, n, V.numel())
-        elif counted:
-            self._sample_check(V, ctx)
-        return V
+        elif counted:   # (no C loops: count_plan counts every neuron where they run)
+            self._sample_check(out.transpose(1, 2).reshape(V.shape) if heads else V, ctx)
+        return out
 
     def _blocks(self, shape) -> tuple[int, int, int] | None:
         """``(O, R, S)`` where this layer's ranges (shape f, per head or per head and feature) repeat over

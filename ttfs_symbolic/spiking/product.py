@@ -117,9 +117,12 @@ def signed_layer1_range(o1: SignedOperand, o2: SignedOperand) -> tuple[float, fl
 def _matmul(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     """``x1 @ x2``. Attention's heads are strided views (batch, head, tokens, dim) of the linear layers'
     outputs, which ``@`` copies into contiguous operands first; each head's slice is already a strided
-    matrix batch a BLAS product reads as it is, so one ``bmm`` per head writes into one output instead."""
+    matrix batch a BLAS product reads as it is, so one ``bmm`` per head writes into one output instead.
+    Contiguous heads (exact mode's, :meth:`~.attention.AttentionCore._fused_qkv`), or k's transposed view
+    of them, are one batched product of contiguous or transposed matrices: ``@`` without a copy."""
     if x1.dim() != 4 or x2.dim() != 4 or x1.shape[:2] != x2.shape[:2] or x1.device.type != "cpu" \
-            or (x1.is_contiguous() and x2.is_contiguous()) or x1.shape[1] > 64:
+            or (x1.is_contiguous() and (x2.is_contiguous() or x2.transpose(-2, -1).is_contiguous())) \
+            or x1.shape[1] > 64:
         return x1 @ x2
     out = torch.empty(*x1.shape[:3], x2.shape[-1], dtype=torch.result_type(x1, x2), device=x1.device)
     for i in range(x1.shape[1]):

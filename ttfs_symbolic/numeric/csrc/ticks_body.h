@@ -233,46 +233,57 @@ static inline __m512 clip16(__m512 v, const float *restrict b, int64_t S, int64_
 
 #endif
 
-/* Exact mode's linear neurons (Corollaries 4.2, 4.4) after the matrix product without its bias, in place
- * over R rows of C (row r at x + r ld: a slice of a wider product, ld >= C): x = clip(x + bias[c], loc[c],
- * hic[c]) (bias NULL: none) and the count of the
- * potentials outside [lot[c], hit[c]]; pack = [lot, hit, loc, hic], C values each, lot <= loc and hic <= hit. One pass that replaces
- * torch's copy of the bias into the product's output and the clip's read of it; NaN stays NaN
- * (uncounted, as in ttfs_clip). Returns the count. */
-int64_t NAME(ttfs_bias_clip)(REAL *x, int64_t R, int64_t C, int64_t ld, const REAL *bias, const REAL *pack,
-                             int nthreads)
+/* One run of L values of the pass below: dst[c] = clip(src[c] + bias[c], loc[c], hic[c]) (bias NULL: none)
+ * and the count of the potentials outside [lot[c], hit[c]], the bounds at pack + c, S values apart (dst may
+ * be src). */
+static inline int32_t NAME(bias_clip_run)(const REAL *src, REAL *dst, int64_t L, const REAL *bias,
+                                          const REAL *pack, int64_t S)
 {
-    const REAL *restrict lot = pack, *restrict hit = pack + C, *restrict loc = pack + 2 * C,
-               *restrict hic = pack + 3 * C;
+    int32_t n = 0;
+#if defined(__AVX512F__) && REAL_IS_FLOAT
+    if (bias) {
+        for (int64_t c = 0; c < L; c += 16) {
+            const __mmask16 k = L - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (L - c)) - 1u);
+            const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, src + c), _mm512_maskz_loadu_ps(k, bias + c));
+            _mm512_mask_storeu_ps(dst + c, k, clip16(v, pack, S, c, k, &n));
+        }
+        return n;
+    }
+#endif
+    const REAL *lot = pack, *hit = pack + S, *loc = pack + 2 * S, *hic = pack + 3 * S;
+#pragma omp simd reduction(+ : n)
+    for (int64_t c = 0; c < L; c++) {
+        const REAL v = bias ? src[c] + bias[c] : src[c];
+        n += (v < lot[c]) + (v > hit[c]);
+        dst[c] = v < loc[c] ? loc[c] : (v > hic[c] ? hic[c] : v);
+    }
+    return n;
+}
+
+/* Exact mode's linear neurons (Corollaries 4.2, 4.4) after the matrix product without its bias, over R rows
+ * of C (row r at x + r ld: a slice of a wider product, ld >= C): clip(x + bias[c], loc[c], hic[c]) (bias
+ * NULL: none) and the count of the potentials outside [lot[c], hit[c]]; pack = [lot, hit, loc, hic], C
+ * values each, lot <= loc and hic <= hit. In place (out NULL), or into out by heads: the rows are B = R / N
+ * blocks of N tokens and the C channels H = C / hd heads of hd, and out is (B, H, N, hd) contiguous (the
+ * attention's heads, each a contiguous matrix for one batched product). One pass that replaces torch's copy
+ * of the bias into the product's output and the clip's read of it; NaN stays NaN (uncounted, as in
+ * ttfs_clip). Returns the count. */
+int64_t NAME(ttfs_bias_clip)(REAL *x, int64_t R, int64_t C, int64_t ld, const REAL *bias, const REAL *pack,
+                             REAL *out, int64_t N, int64_t hd, int nthreads)
+{
     int64_t cnt = 0;
+    const int64_t H = out && hd > 0 ? C / hd : 1;
 #pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : cnt)
     for (int64_t r = 0; r < R; r++) {
-        REAL *restrict xr = x + r * ld;
-        int32_t n = 0;
-        if (bias) {
-#if defined(__AVX512F__) && REAL_IS_FLOAT
-            for (int64_t c = 0; c < C; c += 16) {
-                const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1u);
-                const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, xr + c), _mm512_maskz_loadu_ps(k, bias + c));
-                _mm512_mask_storeu_ps(xr + c, k, clip16(v, pack, C, c, k, &n));
-            }
-#else
-#pragma omp simd reduction(+ : n)
-            for (int64_t c = 0; c < C; c++) {
-                const REAL v = xr[c] + bias[c];
-                n += (v < lot[c]) + (v > hit[c]);
-                xr[c] = v < loc[c] ? loc[c] : (v > hic[c] ? hic[c] : v);
-            }
-#endif
-        } else {
-#pragma omp simd reduction(+ : n)
-            for (int64_t c = 0; c < C; c++) {
-                const REAL v = xr[c];
-                n += (v < lot[c]) + (v > hit[c]);
-                xr[c] = v < loc[c] ? loc[c] : (v > hic[c] ? hic[c] : v);
-            }
+        REAL *xr = x + r * ld;
+        if (!out) {
+            cnt += NAME(bias_clip_run)(xr, xr, C, bias, pack, C);
+            continue;
         }
-        cnt += n;
+        const int64_t b = r / N, t = r - b * N;
+        for (int64_t h = 0; h < H; h++)
+            cnt += NAME(bias_clip_run)(xr + h * hd, out + ((b * H + h) * N + t) * hd, hd,
+                                       bias ? bias + h * hd : NULL, pack + h * hd, C);
     }
     return cnt;
 }
