@@ -182,8 +182,8 @@ MUTATIONS = (
              ("tests/numeric/test_native.py", "-k", "tick_values_matches")),
     Mutation("layernorm_C_variance_off", "exact mode's one-pass LayerNorm divides the variance by C + 1 "
              "(ttfs_layernorm)",
-             ((TICKS_H, "        const REAL var = NAME(clip1)(s2 / (REAL)C, p2, S[2], r % S[2], &n2);\n",
-               "        const REAL var = NAME(clip1)(s2 / (REAL)(C + 1), p2, S[2], r % S[2], &n2);\n"),),
+             ((TICKS_H, "        const REAL var = NAME(clip1)(s2 / (REAL)C, p2, S[2], S[2] == 1 ? 0 : r % S[2], &n2);\n",
+               "        const REAL var = NAME(clip1)(s2 / (REAL)(C + 1), p2, S[2], S[2] == 1 ? 0 : r % S[2], &n2);\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one_pass")),
     Mutation("layernorm_one_range_spread_interleaved", "a LayerNorm with one range per population hands the "
              "one-pass C loop its centred / output bounds interleaved ([lo, hi, a, b] per channel, not per bound)",
@@ -192,11 +192,11 @@ MUTATIONS = (
              ("tests/spiking/test_clip_checks.py", "-k", "fast_paths_equal")),
     Mutation("bias_clip_row_stride_ignored", "exact mode's bias-clip pass reads rows at C instead of their stride "
              "(q, k and v as one product: the thirds overlap)",
-             ((TICKS_H, "        REAL *restrict xr = x + r * ld;\n", "        REAL *restrict xr = x + r * C;\n"),),
+             ((TICKS_H, "        REAL *xr = x + r * ld;\n", "        REAL *xr = x + r * C;\n"),),
              ("tests/numeric/test_native_fused.py", "-k", "bias_clip")),
     Mutation("fused_qkv_first_bias_for_all", "q, k and v as one product in exact mode: each third takes q's bias",
-             (("ttfs_symbolic/spiking/attention.py", "                                                m.bias.to(x.dtype), ctx))\n",
-               "                                                lins[0].bias.to(x.dtype), ctx))\n"),),
+             (("ttfs_symbolic/spiking/attention.py", "                                                m.bias.to(x.dtype), ctx, heads))\n",
+               "                                                lins[0].bias.to(x.dtype), ctx, heads))\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "qkv")),
     Mutation("linear_exact_bias_dropped", "exact mode's linear layers drop their bias in the bias-clip pass",
              ((SPIKING, "            return self.out.emit_linear_exact(V, bias, ctx)\n",
@@ -251,9 +251,9 @@ MUTATIONS = (
                         "_CMP_LT_OQ)) +\n", "    *n += 0 +\n"),),
              ("tests/spiking/test_clip_checks.py", "-k", "layernorm_in_one")),
     Mutation("bias_clip16_bias_dropped", "exact mode's float32 bias-and-clip pass (AVX-512) leaves the bias out",
-             ((TICKS_H, "                const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, xr + c), "
+             ((TICKS_H, "            const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, src + c), "
                         "_mm512_maskz_loadu_ps(k, bias + c));\n",
-               "                const __m512 v = _mm512_maskz_loadu_ps(k, xr + c);\n"),),
+               "            const __m512 v = _mm512_maskz_loadu_ps(k, src + c);\n"),),
              ("tests/numeric/test_native_fused.py", "-k", "bias_clip_equals")),
     Mutation("bias_clip_heads_reversed", "exact mode's bias-and-clip pass writes the heads in reverse order",
              ((TICKS_H, "            cnt += NAME(bias_clip_run)(xr + h * hd, out + ((b * H + h) * N + t) * hd, hd,\n",

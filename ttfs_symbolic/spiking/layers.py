@@ -412,8 +412,9 @@ class SpikingSoftmax(nn.Module):
 
     def _exact(self, s, ctx: Ctx, pre=None):
         """``(probabilities, pre's count)``: exact mode, every layer in closed form: the max and z = s -
-        max (layer 0, ranges proven), the log-sum-exp (layer I, Theorem 4.6, range proven) and clip(exp(z - lse), 0, b) (layer II,
-        eq. 36) are together softmax(s) clipped at b: one C pass per row with the clip and its count
+        max (layer 0, ranges proven), the log-sum-exp (layer I, Theorem 4.6, range proven) and
+        clip(exp(z - lse), 0, b) (layer II, eq. 36) are together softmax(s) clipped at b: one C pass per
+        row with the clip and its count
         (:func:`fused.softmax`, float32 and float64), else ``torch.softmax`` and a clamp; equal to
         exp(z) exp(-lse) to a few ulps. Layer II's clip check is on the largest probability (exp is
         increasing: a probability above b is a potential above theta = log b). ``pre``: the scores'
