@@ -109,6 +109,17 @@ def test_softmax_c_nan_rows_and_the_layer(dtype):
     torch.testing.assert_close(e[[0, 2, 5]], ref[[0, 2, 5]], rtol=tol, atol=tol * 1e-3)
 
 
+def test_softmax_refuses_scores_bounds_that_do_not_fit():
+    """fused.softmax's pre = (pack, O, RB): a pack that is not 4 O values of the scores' dtype is refused by
+    name before the C pass reads it."""
+    s = torch.randn(2, 3, 4, 4)
+    good = torch.tensor([-9.0] * 3 + [9.0] * 3 + [-8.0] * 3 + [8.0] * 3)
+    assert fused.softmax(s, 1.0, 1.0, (good, 3, 4))[2] == 0
+    for pack, O in ((good, 2), (good.double(), 3), (good[:8], 3)):
+        with pytest.raises(ValueError, match="softmax: .* bounds"):
+            fused.softmax(s, 1.0, 1.0, (pack, O, 4))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_log_code_channel_constants_equal_broadcast_ones(dtype):
     """Per-channel ranges: the C loop indexes S constants by the flat index mod S; packed once per
