@@ -24,8 +24,11 @@ converted with ``convert(model, calibration, preset=...)`` and run in float64:
 * digits also: the label of a linear probe (DINOv2's own classification protocol: a logistic regression
   fitted to the ANN's normalised features of the reference bank) on the SNN's features against the
   ANN's (``probe_agreement``), and both models' probe accuracy against the true labels
-  (``probe_accuracy``, ``ann_probe_accuracy``). The 5-NN label is fragile on these features: the median
-  cosine gap between the 5th and 6th nearest reference digits is 5e-4, so a change of 1e-4 flips it.
+  (``probe_accuracy``, ``ann_probe_accuracy``); DINOv2's own k-NN classifier (20 nearest reference
+  features, each voting with weight exp(cos / 0.07): ``knn20_agreement``, ``knn20_accuracy``,
+  ``ann_knn20_accuracy``) and the 5-NN label's accuracy (``knn5_accuracy``, ``ann_knn5_accuracy``).
+  The 5-NN label is fragile on these features: the median cosine gap between the 5th and 6th nearest
+  reference digits is 5e-4, so a change of 1e-4 flips it.
 
 ``--calib-sizes``: the calibration-size guide: the default preset calibrated on each size, the exact
 error and clip rate on unseen data and the error at p = 256 and 1024 (``--plot PATH`` draws them).
@@ -67,6 +70,8 @@ class Task:
             self.bank = self._batched(lambda x: ann(x.double()), bank)
             self.probe = linear_probe(self.bank, self.bank_labels)
             self.ref_probe = self.probe(self.ref)
+            self.ref_knn = knn(self.ref, self.bank, self.bank_labels)
+            self.ref_knn20 = knn_weighted(self.ref, self.bank, self.bank_labels)
         else:
             import transformers
 
@@ -123,9 +128,16 @@ class Task:
         if self.name != "dinov2":
             return {}
         lab = self.probe(out)
-        return {"probe_agreement": float((lab == self.ref_probe).float().mean()),
-                "probe_accuracy": float((lab == self.labels).float().mean()),
-                "ann_probe_accuracy": float((self.ref_probe == self.labels).float().mean())}
+        lab5, lab20 = knn(out, self.bank, self.bank_labels), knn_weighted(out, self.bank, self.bank_labels)
+
+        def frac(a, b):
+            return float((a == b).float().mean())
+
+        return {"probe_agreement": frac(lab, self.ref_probe), "probe_accuracy": frac(lab, self.labels),
+                "ann_probe_accuracy": frac(self.ref_probe, self.labels),
+                "knn20_agreement": frac(lab20, self.ref_knn20), "knn20_accuracy": frac(lab20, self.labels),
+                "ann_knn20_accuracy": frac(self.ref_knn20, self.labels),
+                "knn5_accuracy": frac(lab5, self.labels), "ann_knn5_accuracy": frac(self.ref_knn, self.labels)}
 
     def close_calls(self, out, gap: float = 1e-3) -> int:
         """Sentences whose nearest neighbour changed although the ANN's own cosines of the two candidates
@@ -161,6 +173,17 @@ def knn(feats, bank, labels, k: int = 5):
     return torch.mode(labels[idx], dim=1).values
 
 
+def knn_weighted(feats, bank, labels, k: int = 20, T: float = 0.07, classes: int = 10):
+    """DINO's and DINOv2's k-NN classifier (their ``eval_knn``): the k most cosine-similar reference
+    features vote with weight exp(similarity / T)."""
+    f = torch.nn.functional.normalize(feats, dim=1)
+    b = torch.nn.functional.normalize(bank, dim=1)
+    sims, idx = (f @ b.T).topk(k, dim=1)
+    votes = torch.zeros(len(f), classes, dtype=sims.dtype)
+    votes.scatter_add_(1, labels[idx], (sims / T).exp())
+    return votes.argmax(1)
+
+
 def nearest(emb):
     e = torch.nn.functional.normalize(emb, dim=1)
     s = e @ e.T
@@ -172,9 +195,11 @@ def rel(a, b) -> float:
     return float((a - b).norm() / b.norm())
 
 
-def evaluate(task: Task, snn, precisions, kernel: bool) -> list[dict]:
+def evaluate(task: Task, snn, precisions, kernel: bool, outputs: dict | None = None) -> list[dict]:
     rows = []
     exact, clip, secs = task.run(snn, "exact")
+    if outputs is not None:
+        outputs["exact"] = exact
     rows.append({"mode": "exact", "p": None, "error_vs_ann": rel(exact, task.ref), "error_vs_exact": 0.0,
                  "agreement": task.agreement(exact), "close_calls": task.close_calls(exact),
                  "min_cos": min_cos(exact, task.ref), "clip_rate": clip,
@@ -182,6 +207,8 @@ def evaluate(task: Task, snn, precisions, kernel: bool) -> list[dict]:
     for p in precisions:
         for mode in ("quantized", "kernel") if kernel else ("quantized",):
             out, clip, secs = task.run(snn, mode, p)
+            if outputs is not None:
+                outputs[f"{mode}@{p}"] = out
             rows.append({"mode": mode, "p": p, "error_vs_ann": rel(out, task.ref), "error_vs_exact": rel(out, exact),
                          "agreement": task.agreement(out), "close_calls": task.close_calls(out),
                          "min_cos": min_cos(out, task.ref), "clip_rate": clip,
@@ -197,9 +224,10 @@ def show(rows, label):
     print(table([[label, r["mode"], r["p"] or "-", f"{r['error_vs_ann']:.3g}", f"{r['error_vs_exact']:.3g}",
                   f"{100 * r['agreement']:.1f}%", r.get("close_calls", 0),
                   f"{100 * r['probe_agreement']:.1f}%" if "probe_agreement" in r else "-",
+                  f"{100 * r['knn20_agreement']:.1f}%" if "knn20_agreement" in r else "-",
                   f"{r['min_cos']:.5f}", f"{r['clip_rate']:.2g}", f"{r['s_per_item']:.3f}"] for r in rows],
                 ["preset", "mode", "p", "err vs ANN", "err vs exact", "agreement", "near ties", "probe agreement",
-                 "min cos", "clip rate", "s/item"]))
+                 "20-NN agreement", "min cos", "clip rate", "s/item"]))
 
 
 def main(argv=None) -> int:
@@ -217,12 +245,15 @@ def main(argv=None) -> int:
     ap.add_argument("--plot", default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--save-outputs", default=None, metavar="PATH",
+                    help="torch.save the ANN's and every run's test outputs (for analyses after the run)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     n_test = args.test or (64 if args.model == "dinov2" else 256)
     out = {"machine": machine_info(), "args": vars(args), "runs": []}
     sizes = args.calib_sizes or [args.calib]
+    saved = {}
     for size in sizes:
         task = Task(args.model, size, n_test, args.batch)
         configs = [(name, {"preset": name}) for name in (["accurate"] if args.calib_sizes else args.presets)]
@@ -232,11 +263,15 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             snn = task.convert(**kw)
             conv_s = time.perf_counter() - t0
-            rows = evaluate(task, snn, [kw["precision"]] if "precision" in kw else args.precisions, args.kernel)
+            outs = saved.setdefault(f"{label}/{size}", {"ann": task.ref})
+            rows = evaluate(task, snn, [kw["precision"]] if "precision" in kw else args.precisions, args.kernel,
+                            outs)
             show(rows, f"{label} ({size} calib)")
             out["runs"].append({"model": args.model, "config": label, "calib": size, "test": n_test,
                                 "convert_s": conv_s, "calibration": snn.calibration, "rows": rows})
     write_json(args.json, out)
+    if args.save_outputs:
+        torch.save(saved, args.save_outputs)
     if args.plot and args.calib_sizes:
         plot_sizes(out["runs"], args.plot, args.model)
     return 0
