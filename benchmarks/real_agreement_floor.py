@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""DINOv2 ViT-S/14 on real MNIST digits: the 5-NN agreement of the converted model at p, against the
-agreement that random perturbations of the ANN's own features of the same per-image size give.
+"""DINOv2 ViT-S/14 on real MNIST digits: the agreement of the converted model's labels at p (5-NN,
+DINOv2's weighted 20-NN, the linear probe), against the agreement that random perturbations of the ANN's
+own features of the same per-image size give.
 
     python benchmarks/real_agreement_floor.py --test 256 --precision 1024
     python benchmarks/real_agreement_floor.py --test 256 --precision 1024 --convert '{"variance_end": "bound"}'
 
 The SNN's error e_i of each test image is measured; then ``--draws`` times each ANN feature vector is
-moved by a random direction of the same length |e_i|, and the 5-NN label compared with the ANN's. If the
-SNN flips more labels than such noise, its error is not like random noise (its direction matters).
+moved by a random direction of the same length |e_i|, and each classifier's label (:mod:`bench_real`'s
+5-NN majority, weighted 20-NN and linear probe) compared with the ANN's. If the SNN flips more labels than
+such noise, its error is not like random noise (its direction matters).
 Uses :class:`bench_real.Task` (256 calibration digits from the train split, the reference bank of 1000
 from its end, test digits from the test split; float64). Prints one JSON line per precision; nothing is
 asserted (docs/guide/precision.md).
@@ -25,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import Task, knn  # noqa: E402
+from bench_real import Task, knn, knn_weighted  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -43,23 +45,30 @@ def main(argv=None) -> int:
     task = Task("dinov2", args.calib, args.test, 16)
     snn = task.convert(**kw)
     print(f"# task and conversion {time.time() - t0:.0f} s", flush=True)
-    ref_lab = knn(task.ref, task.bank, task.bank_labels)
     g = torch.Generator().manual_seed(0)
+    classifiers = {"5nn": lambda f: knn(f, task.bank, task.bank_labels),
+                   "20nn": lambda f: knn_weighted(f, task.bank, task.bank_labels), "probe": task.probe}
+    ref = {k: fn(task.ref) for k, fn in classifiers.items()}
     for p in args.precision:
         out, clip, secs = task.run(snn, "quantized", p)
         err = (out - task.ref).norm(dim=1)
-        flips = int((knn(out, task.bank, task.bank_labels) != ref_lab).sum())
-        noise = []
+        flips = {k: int((fn(out) != ref[k]).sum()) for k, fn in classifiers.items()}
+        noise = {k: [] for k in classifiers}
         for _ in range(args.draws):
             z = torch.randn(out.shape, generator=g, dtype=out.dtype)
             z = z / z.norm(dim=1, keepdim=True) * err[:, None]
-            noise.append(int((knn(task.ref + z, task.bank, task.bank_labels) != ref_lab).sum()))
-        noise.sort()
+            for k, fn in classifiers.items():
+                noise[k].append(int((fn(task.ref + z) != ref[k]).sum()))
         n = args.test
-        print(json.dumps({"convert": kw, "p": p, "test": n, "error_vs_ann": float((out - task.ref).norm() / task.ref.norm()),
-                          "agreement": 1 - flips / n, "flips": flips, "noise_flips_sorted": noise,
-                          "noise_agreement_median": 1 - noise[len(noise) // 2] / n, "clip_rate": clip,
-                          "s_per_item": secs}), flush=True)
+        row = {"convert": kw, "p": p, "test": n, "error_vs_ann": float((out - task.ref).norm() / task.ref.norm()),
+               "clip_rate": clip, "s_per_item": secs}
+        for k in classifiers:   # 5nn: the keys of earlier runs (agreement, flips, noise_flips_sorted)
+            pre = "" if k == "5nn" else f"{k}_"
+            noise[k].sort()
+            row.update({f"{pre}agreement": 1 - flips[k] / n, f"{pre}flips": flips[k],
+                        f"{pre}noise_flips_sorted": noise[k],
+                        f"{pre}noise_agreement_median": 1 - noise[k][len(noise[k]) // 2] / n})
+        print(json.dumps(row), flush=True)
     return 0
 
 
