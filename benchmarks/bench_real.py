@@ -69,9 +69,7 @@ class Task:
             self.ref = self._batched(lambda x: ann(x.double()), self.test)
             self.bank = self._batched(lambda x: ann(x.double()), bank)
             self.probe = linear_probe(self.bank, self.bank_labels)
-            self.ref_probe = self.probe(self.ref)
-            self.ref_knn = knn(self.ref, self.bank, self.bank_labels)
-            self.ref_knn20 = knn_weighted(self.ref, self.bank, self.bank_labels)
+            self.ref_labels = self.classify(self.ref)
         else:
             import transformers
 
@@ -117,27 +115,32 @@ class Task:
         out = self._batched(one, self.test)
         return out, clipped / max(checked, 1), (time.perf_counter() - t0) / len(self.test)
 
+    def classify(self, feats) -> dict:
+        """Digits: each classifier's labels of ``feats``: ``5nn`` (the 5 nearest reference features' majority),
+        ``20nn`` (DINOv2's weighted k-NN, :func:`knn_weighted`) and ``probe`` (the linear probe)."""
+        return {"5nn": knn(feats, self.bank, self.bank_labels),
+                "20nn": knn_weighted(feats, self.bank, self.bank_labels), "probe": self.probe(feats)}
+
     def agreement(self, out) -> float:
         if self.name == "dinov2":
-            return float((knn(out, self.bank, self.bank_labels) == knn(self.ref, self.bank, self.bank_labels))
-                         .float().mean())
+            return float((knn(out, self.bank, self.bank_labels) == self.ref_labels["5nn"]).float().mean())
         return float((nearest(out) == nearest(self.ref)).float().mean())
 
     def probe_rows(self, out) -> dict:
-        """Digits: the linear probe's agreement with the ANN's probe labels and both accuracies; text: {}."""
+        """Digits: the probe's and the 20-NN's agreement with the ANN's labels, and each classifier's accuracy
+        (SNN and ANN); text: {}."""
         if self.name != "dinov2":
             return {}
-        lab = self.probe(out)
-        lab5, lab20 = knn(out, self.bank, self.bank_labels), knn_weighted(out, self.bank, self.bank_labels)
+        lab, ref, y = self.classify(out), self.ref_labels, self.labels
 
         def frac(a, b):
             return float((a == b).float().mean())
 
-        return {"probe_agreement": frac(lab, self.ref_probe), "probe_accuracy": frac(lab, self.labels),
-                "ann_probe_accuracy": frac(self.ref_probe, self.labels),
-                "knn20_agreement": frac(lab20, self.ref_knn20), "knn20_accuracy": frac(lab20, self.labels),
-                "ann_knn20_accuracy": frac(self.ref_knn20, self.labels),
-                "knn5_accuracy": frac(lab5, self.labels), "ann_knn5_accuracy": frac(self.ref_knn, self.labels)}
+        return {"probe_agreement": frac(lab["probe"], ref["probe"]),
+                "probe_accuracy": frac(lab["probe"], y), "ann_probe_accuracy": frac(ref["probe"], y),
+                "knn20_agreement": frac(lab["20nn"], ref["20nn"]),
+                "knn20_accuracy": frac(lab["20nn"], y), "ann_knn20_accuracy": frac(ref["20nn"], y),
+                "knn5_accuracy": frac(lab["5nn"], y), "ann_knn5_accuracy": frac(ref["5nn"], y)}
 
     def close_calls(self, out, gap: float = 1e-3) -> int:
         """Sentences whose nearest neighbour changed although the ANN's own cosines of the two candidates
@@ -146,7 +149,7 @@ class Task:
         if self.name == "dinov2":
             f = torch.nn.functional.normalize(self.ref, dim=1)
             top = (f @ torch.nn.functional.normalize(self.bank, dim=1).T).topk(6, dim=1).values
-            flipped = knn(out, self.bank, self.bank_labels) != knn(self.ref, self.bank, self.bank_labels)
+            flipped = knn(out, self.bank, self.bank_labels) != self.ref_labels["5nn"]
             return int((flipped & ((top[:, 4] - top[:, 5]) < gap)).sum())
         e = torch.nn.functional.normalize(self.ref, dim=1)
         sims = e @ e.T

@@ -7,9 +7,9 @@ own features of the same per-image size give.
     python benchmarks/real_agreement_floor.py --test 256 --precision 1024 --convert '{"variance_end": "bound"}'
 
 The SNN's error e_i of each test image is measured; then ``--draws`` times each ANN feature vector is
-moved by a random direction of the same length |e_i|, and each classifier's label (:mod:`bench_real`'s
-5-NN majority, weighted 20-NN and linear probe) compared with the ANN's. If the SNN flips more labels than
-such noise, its error is not like random noise (its direction matters).
+moved by a random direction of the same length |e_i|, and each classifier's label (``bench_real.Task.classify``:
+5-NN majority, weighted 20-NN, linear probe) compared with the ANN's. If the SNN flips more labels than such
+noise, its error is not like random noise (its direction matters).
 Uses :class:`bench_real.Task` (256 calibration digits from the train split, the reference bank of 1000
 from its end, test digits from the test split; float64). Prints one JSON line per precision; nothing is
 asserted (docs/guide/precision.md).
@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import Task, knn, knn_weighted  # noqa: E402
+from bench_real import Task  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -46,23 +46,21 @@ def main(argv=None) -> int:
     snn = task.convert(**kw)
     print(f"# task and conversion {time.time() - t0:.0f} s", flush=True)
     g = torch.Generator().manual_seed(0)
-    classifiers = {"5nn": lambda f: knn(f, task.bank, task.bank_labels),
-                   "20nn": lambda f: knn_weighted(f, task.bank, task.bank_labels), "probe": task.probe}
-    ref = {k: fn(task.ref) for k, fn in classifiers.items()}
+    ref = task.ref_labels
     for p in args.precision:
         out, clip, secs = task.run(snn, "quantized", p)
         err = (out - task.ref).norm(dim=1)
-        flips = {k: int((fn(out) != ref[k]).sum()) for k, fn in classifiers.items()}
-        noise = {k: [] for k in classifiers}
+        flips = {k: int((lab != ref[k]).sum()) for k, lab in task.classify(out).items()}
+        noise = {k: [] for k in ref}
         for _ in range(args.draws):
             z = torch.randn(out.shape, generator=g, dtype=out.dtype)
             z = z / z.norm(dim=1, keepdim=True) * err[:, None]
-            for k, fn in classifiers.items():
-                noise[k].append(int((fn(task.ref + z) != ref[k]).sum()))
+            for k, lab in task.classify(task.ref + z).items():
+                noise[k].append(int((lab != ref[k]).sum()))
         n = args.test
         row = {"convert": kw, "p": p, "test": n, "error_vs_ann": float((out - task.ref).norm() / task.ref.norm()),
                "clip_rate": clip, "s_per_item": secs}
-        for k in classifiers:   # 5nn: the keys of earlier runs (agreement, flips, noise_flips_sorted)
+        for k in ref:   # 5nn: the keys of earlier runs (agreement, flips, noise_flips_sorted)
             pre = "" if k == "5nn" else f"{k}_"
             noise[k].sort()
             row.update({f"{pre}agreement": 1 - flips[k] / n, f"{pre}flips": flips[k],
