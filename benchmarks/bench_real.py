@@ -30,6 +30,9 @@ converted with ``convert(model, calibration, preset=...)`` and run in float64:
   The 5-NN label is fragile on these features: the median cosine gap between the 5th and 6th nearest
   reference digits is 5e-4, so a change of 1e-4 flips it.
 
+``--sigmas S ...``: also the default preset with each spread envelope ``sigmas=S`` (docs/guide/precision.md,
+"Ranges that generalise").
+
 ``--calib-sizes``: the calibration-size guide: the default preset calibrated on each size, the exact
 error and clip rate on unseen data and the error at p = 256 and 1024 (``--plot PATH`` draws them).
 Nothing is asserted; the figures go in docs/guide/precision.md and benchmarks/README.md.
@@ -244,6 +247,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kernel", action="store_true", help="also kernel mode")
     ap.add_argument("--precision-aware", action="store_true",
                     help="also the default preset calibrated with precision=p for each p")
+    ap.add_argument("--sigmas", type=float, nargs="+", default=None, metavar="S",
+                    help="also the default preset with sigmas=S for each S (the spread envelope of its ranges)")
     ap.add_argument("--calib-sizes", type=int, nargs="+", default=None)
     ap.add_argument("--plot", default=None)
     ap.add_argument("--threads", type=int, default=None)
@@ -262,6 +267,7 @@ def main(argv=None) -> int:
         configs = [(name, {"preset": name}) for name in (["accurate"] if args.calib_sizes else args.presets)]
         if args.precision_aware:
             configs += [(f"accurate@p={p}", {"precision": p}) for p in args.precisions]
+        configs += [(f"accurate,sigmas={s:g}", {"sigmas": s}) for s in args.sigmas or ()]
         for label, kw in configs:
             t0 = time.perf_counter()
             snn = task.convert(**kw)

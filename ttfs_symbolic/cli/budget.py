@@ -42,7 +42,7 @@ def register(subparsers):
     p.add_argument("--product", choices=("signed", "paper"), default=None)
     p.add_argument("--residual", choices=("neuron", "synapses"), default=None,
                    help="residual sums as neurons or as synapses into the next LayerNorm (default: the preset's)")
-    p.add_argument("--sigmas", type=float, default=None, help="per-neuron ranges: mean +- SIGMAS std (default 6)")
+    p.add_argument("--sigmas", type=float, default=None, help="per-neuron ranges: mean +- SIGMAS std (default: the preset's)")
     p.add_argument("--margin", type=float, default=0.0, help="calibration margin (default 0)")
     p.add_argument("--calib", type=int, default=None,
                    help="calibration inputs (default 256, or all a bundled model's calibration split has); "
