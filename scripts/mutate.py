@@ -561,7 +561,7 @@ ISSUE23 = (
        "        if fam.matches(model):\n", "        if not fam.matches(model):\n", MOD, "-k", "families"),
     # ---- presets
     _m("preset_accurate_headroom_1", "presets", "the accurate preset's headroom 1 instead of 2", PRESETS,
-       '"holdout": 0.2, "sigmas": 0.0, "headroom": 2.0,', '"holdout": 0.2, "sigmas": 0.0, "headroom": 1.0,',
+       '"holdout": 0.2, "sigmas": 6.0, "headroom": 2.0,', '"holdout": 0.2, "sigmas": 6.0, "headroom": 1.0,',
        G, "-k", "presets"),
     _m("preset_paper_residual_synapses", "presets", "the paper preset with residual synapses", PRESETS,
        '"paper": {"product": "paper", "range_kind": "layer", "residual": "neuron"',

@@ -159,9 +159,9 @@ BLIND4 = (
        "the accurate preset holds out a quarter of the calibration data, not the documented fifth (every 4th "
        "item instead of every 5th)",
        P + "conversion/presets.py",
-       "                 \"codes\": \"auto\", \"holdout\": 0.2, \"sigmas\": 0.0, \"headroom\": 2.0, "
+       "                 \"codes\": \"auto\", \"holdout\": 0.2, \"sigmas\": 6.0, \"headroom\": 2.0, "
        "\"variance_end\": \"calibrated\"},\n",
-       "                 \"codes\": \"auto\", \"holdout\": 0.25, \"sigmas\": 0.0, \"headroom\": 2.0, "
+       "                 \"codes\": \"auto\", \"holdout\": 0.25, \"sigmas\": 6.0, \"headroom\": 2.0, "
        "\"variance_end\": \"calibrated\"},\n",
        CONV),
     _b("file_T_ref_uses_d_for_tau", "conversion",

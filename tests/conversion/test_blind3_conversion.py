@@ -26,10 +26,10 @@ def _tiny(cls, seed=0, **kw):
 
 
 def test_a_formula_wrong_only_below_the_output_range_is_refused_at_conversion():
-    """ReLU registered as max(x, 0) + max(-x - 0.5, 0): right on every x >= -0.5, so on the activation's whole
-    output range (about [0, 3.9] here), wrong on the inputs below -0.5 that the calibration sees (down to
-    about -0.79). The check runs on the calibrated INPUT range: convert refuses with ActivationMismatchError
-    naming the layer and that range, the largest difference -a - 0.5 at its lower end a (module 0)."""
+    """ReLU registered as max(x, 0) + max(-x - 1, 0): right on every x >= -1, so on the activation's whole
+    output range (about [-0.004, 3.9] here), wrong on the inputs below -1 that the calibration sees (down to
+    about -1.95). The check runs on the calibrated INPUT range: convert refuses with ActivationMismatchError
+    naming the layer and that range, the largest difference -a - 1 at its lower end a (module 0)."""
     ann = _tiny(VisionTransformer, act_layer=nn.ReLU)
     x = _images()
     # control: the right formula converts; its calibrated ranges (the input range does not depend on f)
@@ -37,13 +37,13 @@ def test_a_formula_wrong_only_below_the_output_range_is_refused_at_conversion():
     assert snn.activation_check["blocks.0.mlp.act"] <= 1e-12
     act = snn.blocks[0].act
     a, b = act.src.a, act.src.b
-    assert a < -0.7 and -0.5 < act.out.a <= 0.0   # inputs below -0.5; outputs (with headroom) not
+    assert a < -1.5 and -1.0 < act.out.a <= 0.0   # inputs below -1; outputs (with headroom) not
     with pytest.raises(acts.ActivationMismatchError) as info:
-        convert(ann, x, progress=False, activations={nn.ReLU: "max(x, 0) + max(-x - 0.5, 0)"})
+        convert(ann, x, progress=False, activations={nn.ReLU: "max(x, 0) + max(-x - 1, 0)"})
     msg = str(info.value)
     assert "activation at 'blocks.0.mlp.act'" in msg and "does not compute its neuron's f = " in msg
     assert f"on the calibrated range [{a:.6g}, {b:.6g}]" in msg, msg
-    assert f"largest difference {-a - 0.5:.3g} at x = {a:.6g} (module 0, formula {-a - 0.5:.10g}" in msg, msg
+    assert f"largest difference {-a - 1:.3g} at x = {a:.6g} (module 0, formula {-a - 1:.10g}" in msg, msg
 
 
 def test_a_distilled_deit_goes_to_its_own_family_before_plain_vit():

@@ -66,32 +66,9 @@ def test_preset_overrides_of_zero_are_kept(preset):
 
 
 def test_accurate_preset_holdout_zero_overrides_its_0_2():
-    assert PRESETS["accurate"]["holdout"] == 0.2 and PRESETS["accurate"]["sigmas"] == 0.0
-    s = preset_settings("accurate", holdout=0.0, sigmas=3)
-    assert (s["holdout"], s["sigmas"]) == (0.0, 3)
-
-
-class _Family:
-    """A spiking model's two preset hooks, nothing else."""
-
-    def __init__(self, sigmas):
-        self.accurate_sigmas = sigmas
-
-    def residual_synapses_unsupported(self):
-        return None
-
-
-def test_accurate_sigmas_follow_the_family_and_yield_to_an_explicit_value():
-    from ttfs_symbolic.families.bert import SpikingBert
-    from ttfs_symbolic.families.sentence import SpikingSentenceTransformer
-    from ttfs_symbolic.families.vit import SpikingViT
-
-    assert SpikingBert.accurate_sigmas == SpikingSentenceTransformer.accurate_sigmas == 6.0
-    assert SpikingViT.accurate_sigmas is None   # images: the preset's own 0
-    assert preset_settings("accurate", _Family(6.0))["sigmas"] == 6.0
-    assert preset_settings("accurate", _Family(None))["sigmas"] == 0.0
-    assert preset_settings("accurate", _Family(6.0), sigmas=0.0)["sigmas"] == 0.0   # the user's value wins
-    assert preset_settings("paper", _Family(2.0))["sigmas"] == PRESETS["paper"]["sigmas"]   # paper: unchanged
+    assert PRESETS["accurate"]["holdout"] == 0.2 and PRESETS["accurate"]["sigmas"] == 6.0
+    s = preset_settings("accurate", holdout=0.0, sigmas=0)
+    assert (s["holdout"], s["sigmas"]) == (0.0, 0)
 
 
 @pytest.fixture(scope="module")

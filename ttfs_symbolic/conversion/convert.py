@@ -408,12 +408,8 @@ def preset_settings(preset: str, snn: nn.Module | None = None, **overrides) -> d
     A preset's ``residual="synapses"`` falls back to ``neuron`` for a model
     whose family cannot carry its sums by synapses (post-norm EVA blocks); an
     explicit ``residual="synapses"`` is refused for it by :func:`set_residual`.
-    Preset ``accurate`` takes the family's ``sigmas`` where its spiking model
-    sets ``accurate_sigmas`` (text: 6; docs/guide/precision.md).
     """
     out = check_preset(preset)
-    if snn is not None and preset == "accurate" and getattr(snn, "accurate_sigmas", None) is not None:
-        out["sigmas"] = float(snn.accurate_sigmas)
     if snn is not None and out["residual"] == "synapses":
         why = snn.residual_synapses_unsupported()
         if why:

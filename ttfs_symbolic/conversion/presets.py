@@ -8,9 +8,7 @@ into the product's synapses, each layer's spike code chosen for least
 rounding error (linear or log), ranges checked against a held-out fifth of
 the calibration data and given headroom 2 at their log-coded far ends.
 LayerNorm's variance ends at its calibrated upper end (``variance_end``), capped
-at the bound the network proves. Per-channel ranges are the data's extremes with the held-out margin
-(``sigmas=0``); text families, whose rare tokens a held-out fifth does not show, also hold each
-channel's mean +- 6 standard deviations (their spiking model's ``accurate_sigmas``).
+at the bound the network proves.
 ``paper`` is the paper's network exactly (Table 2's counts): the paper's
 product, one range per layer, residual and rsqrt neurons, linear codes.
 docs/guide/precision.md measures both on real pretrained models.
@@ -21,7 +19,7 @@ PRESETS = {
     "paper": {"product": "paper", "range_kind": "layer", "residual": "neuron", "rsqrt": "neuron",
               "codes": "linear", "holdout": 0.0, "sigmas": 6.0, "headroom": 1.0, "variance_end": "bound"},
     "accurate": {"product": "signed", "range_kind": "channel", "residual": "synapses", "rsqrt": "folded",
-                 "codes": "auto", "holdout": 0.2, "sigmas": 0.0, "headroom": 2.0, "variance_end": "calibrated"},
+                 "codes": "auto", "holdout": 0.2, "sigmas": 6.0, "headroom": 2.0, "variance_end": "calibrated"},
 }
 DEFAULT_PRESET = "accurate"
 

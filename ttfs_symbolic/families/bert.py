@@ -277,12 +277,6 @@ class SpikingBert(SpikingModel):
                                                          "max_position_embeddings", "type_vocab_size", "hidden_act",
                                                          "layer_norm_eps")}
 
-    #: preset ``accurate``'s per-channel ranges also hold each channel's mean +- 6 standard deviations: a
-    #: held-out fifth of a few hundred sentences does not show the rare tokens of new ones (MiniLM-L3 and
-    #: all-MiniLM-L6-v2 with the data's extremes and held-out margin alone: exact-mode error on unseen
-    #: sentences 1.3e-3 and 2.1e-3, against 1.6e-4 and 7.6e-4; docs/guide/precision.md)
-    accurate_sigmas = 6.0
-
     # ---- the converter's input protocol (ttfs_symbolic.conversion.registry) ------
     def residual_synapses_unsupported(self) -> str | None:
         """None: every sum of a post-LN layer feeds its LayerNorm (``residual="synapses"`` can carry it)."""

@@ -46,10 +46,6 @@ class SpikingModel(nn.Module):
         """Why ``residual="synapses"`` cannot carry this model's sums (None: it can)."""
         return None
 
-    #: the ``sigmas`` of preset ``accurate`` for this family where it differs from the preset's (None: the
-    #: preset's own; :func:`ttfs_symbolic.conversion.convert.preset_settings`)
-    accurate_sigmas: float | None = None
-
     def layer_rates(self) -> dict[str, float]:
         """Firing rate of each layer's output, by layer name, from the counters of the recorded calls."""
         return {p.pname: p.stats.spikes / p.stats.neurons for p in self.populations() if p.stats.neurons}
