@@ -51,8 +51,8 @@ def _version(dist: str) -> tuple[int, ...]:
 
 def _cannot_build() -> str | None:
     """Why the wheel cannot be built and installed offline here, or None."""
-    if importlib.util.find_spec("setuptools") is None or _version("setuptools") < (68,):
-        return "setuptools>=68 (the build backend) is not installed; the wheel is built without network"
+    if importlib.util.find_spec("setuptools") is None or _version("setuptools") < (77,):
+        return "setuptools>=77 (the build backend, SPDX license field) is not installed; the wheel is built without network"
     if importlib.util.find_spec("pip") is None or _version("pip") < (22, 3):
         return "pip>=22.3 (pip --python) is not installed"
     if importlib.util.find_spec("venv") is None:
@@ -118,6 +118,15 @@ def test_installed_package_has_the_catalogue(installed, tmp_path):
     assert names == sorted(p.stem for p in sources)
     for path in sources:                                  # the packaged copy is the catalogue, byte for byte
         assert (package / "neurons_data" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_wheel_carries_its_license(installed):
+    """pyproject's SPDX ``license`` and ``license-files`` reach the installed metadata (PEP 639)."""
+    _, _, purelib = installed
+    (info,) = purelib.glob("ttfs_symbolic-*.dist-info")
+    meta = (info / "METADATA").read_text()
+    assert "License-Expression: MIT" in meta.splitlines(), meta[:1000]
+    assert (info / "licenses" / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
 
 
 def test_demo_runs_from_another_folder(installed, tmp_path):
