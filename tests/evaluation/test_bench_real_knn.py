@@ -45,3 +45,47 @@ def test_weighted_knn_is_scale_free_and_one_label_per_query():
     qs = torch.cat([q, 5.0 * q, -q])
     out = knn_weighted(qs, bank, labels, k=5, T=0.07, classes=3)
     assert out.tolist() == [1, 1, 2]
+
+
+def test_classify_answers_each_output_from_its_own_values():
+    """``Task.classify`` keeps its last answer for the same tensor (agreement, near ties and the probe rows
+    ask three times); a new tensor, even an equal-shaped one, is classified anew."""
+    from bench_real import Task
+
+    q, bank, labels = _bank()
+    task = Task.__new__(Task)   # the bank three times over: the weighted k-NN asks for 20 neighbours
+    task.bank, task.bank_labels, task._last = bank.repeat(3, 1), labels.repeat(3), None
+    task.probe = lambda f: (f[:, 0] > 0).long()
+    first = task.classify(q)
+    assert task.classify(q) is first
+    flipped = task.classify(-q)
+    assert int(first["5nn"]) == 1 and int(flipped["5nn"]) == 2
+    assert int(first["probe"]) == 1 and int(flipped["probe"]) == 0
+
+
+def test_precision_plot_refuses_files_of_different_runs(tmp_path):
+    """plot_real_precision.py merges rows over files only when they hold one setting and agree where
+    they overlap."""
+    import json
+
+    import pytest
+    from plot_real_precision import collect
+
+    def write(name, test, rows):
+        run = {"model": "dinov2", "config": "accurate", "calib": 256, "test": test,
+               "rows": [{"mode": "exact", "p": None, "error_vs_ann": 1e-4}]
+               + [{"mode": "quantized", "p": p, "error_vs_ann": e, "agreement": 0.99} for p, e in rows]}
+        path = tmp_path / name
+        path.write_text(json.dumps({"runs": [run]}))
+        return path
+
+    a = write("a.json", 768, [(1024, 0.0085)])
+    b = write("b.json", 768, [(2048, 0.0046), (1024, 0.0085)])
+    shared, rows = collect([a, b], "accurate")
+    assert shared == {"model": "dinov2", "test": 768, "calib": 256} and list(rows) == [1024, 2048]
+    with pytest.raises(SystemExit, match="not the first file"):
+        collect([a, write("c.json", 256, [(4096, 0.002)])], "accurate")
+    with pytest.raises(SystemExit, match="not the same conversion"):
+        collect([a, write("d.json", 768, [(1024, 0.0090)])], "accurate")
+    with pytest.raises(SystemExit, match="no quantized rows"):
+        collect([a], "paper")
