@@ -60,7 +60,9 @@ def plot(shared: dict, rows: dict, path: str):
 
     ps = list(rows)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(ps, [rows[p]["error_vs_ann"] for p in ps], "o-")
+    errs = [rows[p]["error_vs_ann"] for p in ps]
+    ax1.plot(ps, errs, "o-")
+    ticks = [t * 10.0 ** k for k in range(-5, 2) for t in (1, 2, 5) if min(errs) / 2 <= t * 10.0 ** k <= 2 * max(errs)]
     ax1.axhline(0.01, color="grey", ls="--", lw=1, label="1% (issue 19, p = 1024)")
     ax1.set(xscale="log", yscale="log", xlabel="time precision p", ylabel="relative error vs ANN",
             title=f"{shared['model']}: {shared['test']} unseen items, {shared['calib']} calibration")
@@ -76,6 +78,7 @@ def plot(shared: dict, rows: dict, path: str):
         ax.minorticks_off()
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    ax1.set_yticks(ticks, [f"{100 * t:g}%" for t in ticks])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
