@@ -109,11 +109,12 @@ def test_every_activation_converts_losslessly(key):
     out = snn(x, mode="exact", dtype=D)
     assert logit_error(out, ref) <= REL_TOL
     assert torch.equal(out.argmax(-1), ref.argmax(-1))
-    # the check at conversion ran and found float64 agreement; torch's Softplus(beta=2) returns x itself where
-    # beta x > its threshold 20, which log(1 + e^(beta x))/beta exceeds by log(1 + e^(-beta x))/beta <= e^-20/2
+    # the check at conversion ran and found float64 agreement; torch's Softplus returns x itself where
+    # beta x > its threshold, which log(1 + e^(beta x))/beta exceeds by log(1 + e^(-beta x))/beta <= e^-threshold/beta
     tol = 1e-14 * (1 + max(abs(act.src.a), abs(act.src.b)))
-    if key == "softplus" and act.src.b > 20 / 2.0:
-        tol = max(tol, math.exp(-20) / 2.0 * (1 + 1e-9))
+    module = ann.blocks[0].mlp.act
+    if isinstance(module, nn.Softplus) and act.src.b > module.threshold / module.beta:
+        tol = max(tol, math.exp(-module.threshold) / module.beta * (1 + 1e-9))
     assert snn.activation_check["blocks.0.mlp.act"] <= tol
 
 

@@ -2,15 +2,18 @@
 the 5-NN majority and DINOv2's weighted 20-NN (``eval_knn``: votes weighted by exp(cos / T))."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from bench_real import knn, knn_weighted  # noqa: E402
+from bench_real import Task, knn, knn_weighted  # noqa: E402
+from plot_real_precision import collect  # noqa: E402
 
 
 def _bank():
@@ -50,8 +53,6 @@ def test_weighted_knn_is_scale_free_and_one_label_per_query():
 def test_classify_answers_each_output_from_its_own_values():
     """``Task.classify`` keeps its last answer for the same tensor (agreement, near ties and the probe rows
     ask three times); a new tensor, even an equal-shaped one, is classified anew."""
-    from bench_real import Task
-
     q, bank, labels = _bank()
     task = Task.__new__(Task)   # the bank three times over: the weighted k-NN asks for 20 neighbours
     task.bank, task.bank_labels, task._last = bank.repeat(3, 1), labels.repeat(3), None
@@ -66,11 +67,6 @@ def test_classify_answers_each_output_from_its_own_values():
 def test_precision_plot_refuses_files_of_different_runs(tmp_path):
     """plot_real_precision.py merges rows over files only when they hold one setting and agree where
     they overlap."""
-    import json
-
-    import pytest
-    from plot_real_precision import collect
-
     def write(name, test, rows):
         run = {"model": "dinov2", "config": "accurate", "calib": 256, "test": test,
                "rows": [{"mode": "exact", "p": None, "error_vs_ann": 1e-4}]
