@@ -150,8 +150,8 @@ BLIND5 = (
        "evaluate_sweep's clip rate per configuration is the share of neurons that spiked, not of those that "
        "clipped",
        P + "evaluation/sweep.py",
-       '        clipped = sum(row[3 * j + 2] for j, p in enumerate(pops) if p.kind != "input")',
-       '        clipped = sum(row[3 * j + 1] for j, p in enumerate(pops) if p.kind != "input")', EVAL),
+       '        clipped = sum(row[K * j + 2] for j, p in enumerate(pops) if p.kind != "input")',
+       '        clipped = sum(row[K * j + 1] for j, p in enumerate(pops) if p.kind != "input")', EVAL),
     # ---- cli (3)
     _b("convert_headroom_flag_ignored", "cli",
        "ttfs convert --headroom H is silently ignored: the conversion file records the preset's headroom",

@@ -33,7 +33,7 @@ def test_head_rate_is_that_of_fc_norm_after_the_average_pool():
     x = images(4)
     snn = convert(ann, x, progress=False)
     snn(x, mode="quantized", precision=8, record=True, warn=False)
-    rates = snn.layer_rates()
+    rates = snn.value_rates()
     assert "fc_norm" in rates and "pool" in rates and rates["fc_norm"] != rates["pool"]
     assert snn.spike_rates_for_energy()["head"] == rates["fc_norm"]
 

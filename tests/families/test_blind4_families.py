@@ -20,11 +20,12 @@ def _batch():
 def test_each_bert_linear_row_takes_the_rate_of_its_input_neurons():
     """q/k/v: the LayerNorm before them; attention's output dense: the context; intermediate.dense: the
     attention's LayerNorm; output.dense: the activation (ReLU) neurons, whose rate differs from that of
-    intermediate.dense (one of the dense layer's two sign neurons fires per value; ReLU's zeros stay silent)."""
+    intermediate.dense (every value of the dense layer fires, one of its two sign neurons; ReLU's zeros stay
+    silent). The rates are spikes per value (``value_rates``)."""
     model = make_bert(layers=2, hidden=32, heads=2, inter=64, act="relu")
     snn = convert(model, _batch(), progress=False)
     snn(_batch(), dtype=torch.float64, record=True)
-    rates, out = snn.layer_rates(), snn.spike_rates_for_energy()
+    rates, out = snn.value_rates(), snn.spike_rates_for_energy()
     for i in range(2):
         pre = f"encoder.layer.{i}"
         prev = "embeddings.LayerNorm" if i == 0 else f"encoder.layer.{i - 1}.output.LayerNorm"

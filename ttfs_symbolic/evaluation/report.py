@@ -144,7 +144,8 @@ def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
 
 def reset_counters(snn):
     for p in snn.populations():
-        p.stats.neurons = p.stats.spikes = p.stats.clipped = 0
+        for name in p.stats.COUNTERS:
+            setattr(p.stats, name, 0)
 
 
 @torch.no_grad()

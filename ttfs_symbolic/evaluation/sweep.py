@@ -20,6 +20,7 @@ import torch
 from ..conversion import distributed
 from ..progress import Progress
 from ..spiking import Ctx
+from ..spiking.stats import PopStats
 from .report import ConversionReport, build_report, reset_counters
 
 
@@ -48,11 +49,14 @@ def configs_for(modes, precisions, dtype=torch.float32, exact_dtype=torch.float6
         raise ValueError("no mode to evaluate")
     return out
 
+#: run-time counters per population in the summed rows (PopStats.COUNTERS)
+K = len(PopStats.COUNTERS)
+
 
 def _counters(pops) -> list[int]:
     out = []
     for p in pops:
-        out += [int(p.stats.neurons), int(p.stats.spikes), int(p.stats.clipped)]
+        out += [int(getattr(p.stats, name)) for name in PopStats.COUNTERS]
     return out
 
 
@@ -81,7 +85,7 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     # clipping is counted per layer and reported as clip rates: no warning per batch and configuration
     quiet = {"warn": False} if "warn" in inspect.signature(snn.forward).parameters else {}
     C = len(configs)
-    counts = [[0] * (3 * len(pops)) for _ in configs]
+    counts = [[0] * (K * len(pops)) for _ in configs]
     agree, correct_snn = [0] * C, [0] * C
     correct_ann = {dt: 0 for dt in anns}
     max_err, max_ref = [0.0] * C, [0.0] * C
@@ -136,17 +140,18 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
         raise ValueError("no image was evaluated (every image was skipped)")
     reports = []
     for ci, c in enumerate(configs):
-        row = flat[ci * 3 * len(pops):(ci + 1) * 3 * len(pops)]
+        row = flat[ci * K * len(pops):(ci + 1) * K * len(pops)]
         for j, p in enumerate(pops):
-            p.stats.neurons, p.stats.spikes, p.stats.clipped = row[3 * j:3 * j + 3]
+            for name, v in zip(PopStats.COUNTERS, row[K * j:K * j + K]):
+                setattr(p.stats, name, v)
         reports.append(_report(snn, anns[c.dtype], c, n, agree[ci], ann_correct[c.dtype] if labelled else None,
                                correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci]))
     reset_counters(snn)
     clip = {}
     for ci, c in enumerate(configs):
-        row = flat[ci * 3 * len(pops):(ci + 1) * 3 * len(pops)]
-        tot = sum(row[3 * j] for j, p in enumerate(pops) if p.kind != "input")
-        clipped = sum(row[3 * j + 2] for j, p in enumerate(pops) if p.kind != "input")
+        row = flat[ci * K * len(pops):(ci + 1) * K * len(pops)]
+        tot = sum(row[K * j] for j, p in enumerate(pops) if p.kind != "input")
+        clipped = sum(row[K * j + 2] for j, p in enumerate(pops) if p.kind != "input")
         clip[c.label] = clipped / tot if tot else 0.0
     return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip}
 

@@ -463,7 +463,7 @@ class SpikingBert(SpikingModel):
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each linear row of :func:`ttfs_symbolic.energy.bert.count_ops_bert`."""
-        rates = self.layer_rates()
+        rates = self.value_rates()
         out = {}
         prev = "embeddings.LayerNorm"
         for i in range(len(self.blocks)):

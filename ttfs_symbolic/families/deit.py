@@ -93,7 +93,7 @@ class SpikingDeiTDistilled(SpikingViT):
     def spike_rates_for_energy(self) -> dict[str, float]:
         """As SpikingViT's, plus the distillation head's row (it reads the same tokens' layer)."""
         out = super().spike_rates_for_energy()
-        rates = self.layer_rates()
+        rates = self.value_rates()
         last = "norm" if self.norm is not None else self.blocks[-1].res2.pname
         if last in rates:
             out["head"] = out["head_dist"] = rates[last]

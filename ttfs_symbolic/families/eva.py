@@ -515,7 +515,7 @@ class SpikingEva(SpikingVisionTransformer):
         synapse, so its static count is scaled by the rate at which its input
         layer fired (run the model with ``record=True`` first).
         """
-        rates = self.layer_rates()
+        rates = self.value_rates()
         pairs = [("patch_embed.proj", self.input)]
         for blk in self.blocks:
             pairs += blk.rate_rows

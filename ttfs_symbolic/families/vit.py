@@ -224,7 +224,7 @@ class SpikingViT(SpikingVisionTransformer):
         per outgoing synapse, so its static count is scaled by the rate at which
         its input layer fired (run the model with ``record=True`` first).
         """
-        rates = self.layer_rates()
+        rates = self.value_rates()
         out = {}
         for blk_i, blk in enumerate(self.blocks):
             pre = f"blocks.{blk_i}"

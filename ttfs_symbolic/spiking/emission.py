@@ -340,6 +340,7 @@ class PopulationEmission:
         more than half a tick, not merely above a (exact mode: above a)."""
         st = self.stats
         a, b = self.bounds(out)
+        st.values += out.numel()
         if self.code == "log":
             st.neurons += dynamics.log_code_neurons(out.shape, a, b)
             st.spikes += dynamics.log_code_spikes(out, a, b, self.log_r, p)

@@ -50,6 +50,17 @@ class SpikingModel(nn.Module):
         """Firing rate of each layer's output, by layer name, from the counters of the recorded calls."""
         return {p.pname: p.stats.spikes / p.stats.neurons for p in self.populations() if p.stats.neurons}
 
+    def value_rates(self) -> dict[str, float]:
+        """Spikes per value of each layer's output, by layer name, from the counters of the recorded calls.
+
+        A synaptic operation is one input spike reaching one synapse, so an energy row's operations scale
+        with the spikes per value of its input layer: a log-coded value of either sign has two neurons of
+        which at most one fires, and its layer fires at most half its neurons (:meth:`layer_rates`) even
+        where every value sends a spike. Layers that count no values (the products' layer I) keep their
+        rate per neuron."""
+        return {p.pname: p.stats.spikes / (p.stats.values or p.stats.neurons)
+                for p in self.populations() if p.stats.neurons}
+
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each row of the energy count (run with ``record=True``)."""
         raise NotImplementedError(f"{type(self).__name__} has no energy rate map")

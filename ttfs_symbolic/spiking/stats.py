@@ -68,6 +68,11 @@ class PopStats:
     neurons: int = 0
     spikes: int = 0
     clipped: int = 0
+    #: the values the neurons carried (a log-coded value of either sign has two neurons, one of which fires)
+    values: int = 0
+
+    #: the run-time counters, in the order evaluation sums them over batches and processes
+    COUNTERS = ("neurons", "spikes", "clipped", "values")
 
     def merge(self, other: "PopStats"):
         """Add ``other``'s calibration statistics (another part of the same data) to these."""
