@@ -12,13 +12,10 @@ import math
 import os
 from pathlib import Path
 
+# the largest time precisions of quantized and kernel mode are the library's own bounds
+from ..numeric.dynamics import MAX_KERNEL_PRECISION, MAX_PRECISION
 from ..userfiles import MAX_JSON_BYTES, check_regular_file
 
-#: largest time precision of quantized mode (spike ticks are exact in float32 up to 2**24)
-MAX_PRECISION = 1 << 24
-#: largest time precision of kernel mode: its tables integrate eta and psi on p ticks per layer
-#: (scipy's quad_vec keeps up to 2000 subdivisions of a p-vector: memory grows with p)
-MAX_KERNEL_PRECISION = 1 << 16
 #: interpolations timm's transforms know
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 #: bounds of the numeric options: (smallest, largest), both included

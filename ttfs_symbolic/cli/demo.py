@@ -21,7 +21,7 @@ from ..conversion.presets import DEFAULT_PRESET, PRESETS
 from . import checks
 
 #: largest --precisions value (ticks are exact in float32 up to 2**24)
-MAX_PRECISION = 1 << 24
+MAX_PRECISION = checks.MAX_PRECISION
 PRECISIONS = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 #: calibration margin of the demo: each range widened by 20% of its width on both sides.
 #: The calibration split has 180 images; with margin 0 a few test images fall outside the

@@ -44,6 +44,11 @@ def resolve_model(model, pretrained: bool = False, **timm_kwargs) -> nn.Module:
         if model not in timm.list_models(pretrained=False) and not timm.is_model(model):
             raise ValueError(f"unknown timm model {model!r}; list ViTs with timm.list_models('vit_*')")
         model = timm.create_model(model, pretrained=pretrained, **timm_kwargs)
+    elif timm_kwargs or pretrained:   # they would be ignored: a misspelt setting would run with its default
+        unused = sorted(timm_kwargs) + (["pretrained"] if pretrained else [])
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(map(repr, unused))}: they are timm.create_model's "
+                        f"and apply to a model name only; the model given is a {type(model).__name__} instance "
+                        "(a misspelt setting of convert lands here too)")
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a timm model or a timm model name, got {type(model).__name__}")
     return model.eval()
@@ -449,6 +454,7 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
     """
     check_convert_args(batch_size, percentile, margin)
     check_preset(preset)
+    training = isinstance(model, nn.Module) and model.training
     ann = resolve_model(model, pretrained=pretrained, **timm_kwargs)
     _acts.check_overrides_used(activations, ann)   # a per-call activation that matches no module is refused
     with _acts.overrides(activations):
@@ -457,5 +463,9 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
     settings = preset_settings(preset, snn, range_kind=range_kind, product=product, residual=residual,
                                rsqrt=rsqrt, codes=codes, holdout=holdout, sigmas=sigmas, headroom=headroom,
                                variance_end=variance_end)
-    return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
-                     progress=progress, optimize_for=optimize_for, precision=precision, preset=preset, **settings)
+    try:
+        return calibrate(snn, calibration_data, batch_size=batch_size, percentile=percentile, margin=margin,
+                         progress=progress, optimize_for=optimize_for, precision=precision, preset=preset,
+                         **settings)
+    finally:
+        ann.train(training)   # the model given goes back to the mode it was in (converted in eval mode)

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import torch
 
+from ..conversion.convert import weights_fingerprint
 from ..conversion.presets import describe
 from ..data.files import check_labels
 from ..data.inputs import check_batch, check_dtype
 from ..progress import Progress
 from ..spiking import Ctx, SpikingActivation, finish_call, make_ctx, warn_clipping
-from ..spiking.model import configuration
+from ..spiking.model import SpikingModel, configuration
 
 
 @dataclass
@@ -148,6 +149,25 @@ def reset_counters(snn):
             setattr(p.stats, name, 0)
 
 
+def check_pair(snn, ann) -> None:
+    """``snn`` a converted model and ``ann`` the model it was converted from, or a one-line error: an SNN
+    compared with other weights would report a meaningless agreement (the fingerprint that
+    :func:`~ttfs_symbolic.conversion.fileformat.load_conversion` checks)."""
+    if not isinstance(snn, SpikingModel):
+        raise TypeError("evaluate(snn, ann, data): snn must be a converted model (ts.convert or "
+                        f"ts.load_conversion), got {type(snn).__name__}")
+    if not isinstance(ann, torch.nn.Module):
+        raise TypeError(f"evaluate(snn, ann, data): ann must be the model snn was converted from, got "
+                        f"{type(ann).__name__}")
+    saved = getattr(snn, "weights_fingerprint", None)
+    if saved:
+        mine = weights_fingerprint(ann)
+        if mine != saved:
+            raise ValueError(f"evaluate: ann is not the model snn was converted from: its weights' fingerprint "
+                             f"{mine[:19]}... differs from the conversion's {saved[:19]}... (convert this ANN, or "
+                             "compare the SNN with the weights it was calibrated for)")
+
+
 @torch.no_grad()
 def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int | None = None,
              dtype=torch.float32, batch_size: int = 64, progress: bool = True, warn: bool = True) -> ConversionReport:
@@ -163,6 +183,7 @@ def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int
     """
     Ctx(mode=mode, precision=precision)  # validates mode and precision
     check_batch(batch_size, dtype)
+    check_pair(snn, ann)
     data = snn.check_data(data)   # images: a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
         if not snn.classifier:

@@ -43,6 +43,12 @@ from . import native
 from .kernels import InputKernel, OutputKernel
 
 MODES = ("exact", "quantized", "kernel")
+#: largest time precision of quantized mode: spike ticks are exact in float32 up to 2**24, and the tick
+#: tables and per-layer buffers grow with p (2**30 fills 24 GiB before the first layer is done)
+MAX_PRECISION = 1 << 24
+#: largest time precision of kernel mode: its tables integrate eta and psi on p ticks per layer
+#: (scipy's quad_vec keeps up to 2000 subdivisions of a p-vector: memory grows with p)
+MAX_KERNEL_PRECISION = 1 << 16
 
 
 def check_mode(mode: str, precision) -> None:
@@ -53,6 +59,12 @@ def check_mode(mode: str, precision) -> None:
               and math.isfinite(precision) and int(precision) == precision and precision >= 1)
         if not ok:   # None, NaN, inf, 2.5, 0, "8", True: refused before int() can fail or round
             raise ValueError(f"mode {mode!r} needs a time precision p (a positive integer), got {precision!r}")
+        top = MAX_KERNEL_PRECISION if mode == "kernel" else MAX_PRECISION
+        if precision > top:
+            raise ValueError(f"mode {mode!r} takes a time precision of at most {top} (2**{top.bit_length() - 1}), "
+                             f"got {int(precision)}: " + ("its tables integrate the kernels on p ticks per layer"
+                                                          if mode == "kernel" else "ticks are exact in float32 up to "
+                                                          "2**24, and memory grows with p"))
 
 
 @dataclass(frozen=True)

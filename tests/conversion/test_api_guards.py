@@ -1,0 +1,55 @@
+"""The Python API refuses what it would otherwise get silently wrong: settings convert would ignore, an
+evaluation against other weights, a time precision beyond the library's bounds."""
+import pytest
+import torch
+
+from helpers import images, tiny_vit
+from ttfs_symbolic import convert, evaluate
+from ttfs_symbolic.numeric.dynamics import MAX_KERNEL_PRECISION, MAX_PRECISION
+
+
+@pytest.fixture(scope="module")
+def pair():
+    ann = tiny_vit()
+    return ann, convert(ann, images(8), progress=False)
+
+
+@pytest.mark.parametrize("kw", [{"percentil": 99.0}, {"pretrained": True}, {"depth": 3}])
+def test_convert_refuses_keywords_an_instance_would_ignore(kw):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument.*{next(iter(kw))}.*instance"):
+        convert(tiny_vit(), images(4), progress=False, **kw)
+
+
+def test_convert_gives_the_model_back_in_the_mode_it_was_in():
+    ann = tiny_vit().train()
+    snn = convert(ann, images(4), progress=False)
+    assert ann.training
+    assert not {id(m) for m in ann.modules()} & {id(m) for m in snn.modules()}   # the SNN shares no module with it
+    ann.eval()
+    convert(ann, images(4), progress=False)
+    assert not ann.training
+
+
+def test_evaluate_refuses_an_ann_with_other_weights(pair):
+    ann, snn = pair
+    other = tiny_vit(seed=1)
+    with pytest.raises(ValueError, match="not the model snn was converted from"):
+        evaluate(snn, other, images(2), progress=False)
+    assert evaluate(snn, ann, images(2), progress=False).agreement == 1.0   # its own ANN is accepted
+    # the same weights in float64 are the same model
+    assert evaluate(snn, tiny_vit().double(), images(2), progress=False).agreement == 1.0
+
+
+@pytest.mark.parametrize("swap", [True, False])
+def test_evaluate_names_a_model_that_is_no_snn(pair, swap):
+    ann, snn = pair
+    with pytest.raises(TypeError, match="snn must be a converted model" if swap else "ann must be the model"):
+        evaluate(ann, snn, images(2), progress=False) if swap else evaluate(snn, None, images(2), progress=False)
+
+
+@pytest.mark.parametrize("mode, top", [("quantized", MAX_PRECISION), ("kernel", MAX_KERNEL_PRECISION)])
+def test_precision_beyond_the_bound_is_refused_before_any_work(pair, mode, top):
+    _, snn = pair
+    with pytest.raises(ValueError, match=f"at most {top}"):
+        snn(images(1), mode=mode, precision=top + 1)
+    assert MAX_PRECISION == 1 << 24 and MAX_KERNEL_PRECISION == 1 << 16
