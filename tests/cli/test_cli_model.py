@@ -192,6 +192,24 @@ def test_flat_folder_has_no_labels(files, converted, tmp_path):
     assert (tmp_path / "out" / "accuracy_vs_precision.png").exists()   # agreement against p
 
 
+def test_a_subset_of_the_classes_is_warned_about(files, converted, tmp_path, capsys):
+    """Folders class_1/ and class_2/ alone are labelled 0 and 1, not the calibration folder's 1 and 2."""
+    import shutil
+
+    for c in ("class_1", "class_2"):
+        shutil.copytree(files / "images" / c, tmp_path / "subset" / c)
+    for data, warned in ((tmp_path / "subset", True), (files / "images", False)):
+        capsys.readouterr()
+        rc = main(["evaluate", NAME, "--checkpoint", str(files / "model.pt"), "--conversion", str(converted),
+                   "--data", str(data), "--modes", "exact", "--limit", "6", "--no-progress",
+                   "--out", str(tmp_path / f"out_{warned}")] + KWARGS)
+        assert rc == 0
+        err = capsys.readouterr().err
+        assert ("number their labels otherwise" in err) is warned, err
+        if warned:
+            assert "class_1 -> 0 (calibration: 1)" in err and "class_2 -> 1 (calibration: 2)" in err
+
+
 def _nearly_equal(x, y, rtol=1e-12) -> bool:
     """Equal structure and non-float values; floats within rtol (relative to max(1, |x|))."""
     if isinstance(x, dict):

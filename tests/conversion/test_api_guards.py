@@ -53,3 +53,13 @@ def test_precision_beyond_the_bound_is_refused_before_any_work(pair, mode, top):
     with pytest.raises(ValueError, match=f"at most {top}"):
         snn(images(1), mode=mode, precision=top + 1)
     assert MAX_PRECISION == 1 << 24 and MAX_KERNEL_PRECISION == 1 << 16
+
+
+def test_numpy_images_calibrate_as_the_tensor_does():
+    """A NumPy array used to be iterated image by image, each refused as a batch of the wrong shape."""
+    import numpy as np
+
+    ann, x = tiny_vit(), images(8)
+    ref = convert(ann, x, progress=False)(x, dtype=torch.float64)
+    for data in (x.numpy(), (x.numpy(), np.zeros(8)), [x[:4], x[4:]]):   # a list of two batches is no pair
+        assert torch.equal(convert(ann, data, progress=False)(x, dtype=torch.float64), ref)

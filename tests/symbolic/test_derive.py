@@ -13,6 +13,8 @@ import math
 import pytest
 import sympy
 
+from ttfs_symbolic.symbolic.hypotheses import check_increasing
+
 from ttfs_symbolic.symbolic.derive import (
     DomainError,
     MonotonicityError,
@@ -212,13 +214,24 @@ def test_sin_output_not_increasing_names_an_interval():
         derive_output("sin(x)", -0.9, 0.9)
 
 
-def test_sin_output_on_its_increasing_part_is_accepted():
+def test_sin_is_proved_increasing_on_its_increasing_part_but_refused_as_an_output():
     # SymPy's is_strictly_increasing answers False for sin on [-1/2, 1/2] (it cannot match the
     # interval with solveset(cos(x) > 0)); solveset(cos(x) <= 0) on the interval is empty: a proof.
-    ot = derive_output("sin(x)", -0.5, 0.5)
-    assert sympy.simplify(ot.theta - sympy.pi / 6) == 0
-    assert ot.inverse_method == "symbolic" and ot.proof.holds
-    assert ot.bracket[0] >= -math.pi / 2 - 1e-12 and ot.bracket[1] <= math.pi / 2 + 1e-12
+    x = sympy.Symbol("x", real=True)
+    assert check_increasing(sympy.sin(x), sympy.Rational(-1, 2), sympy.Rational(1, 2)) == "symbolic"
+    # as an output transform it is still refused: a potential V = 3 lies above h^-1(1/2) = pi/6, where
+    # the neuron emits b = 1/2, but clip(sin(3), -1/2, 1/2) = 0.141
+    with pytest.raises(MonotonicityError, match="not increasing beyond the range"):
+        derive_output("sin(x)", -0.5, 0.5)
+
+
+@pytest.mark.parametrize("h, a, b", [("x**2", 4, 9), ("cosh(x)", 2, 3), ("-1/x", -2, -0.5),
+                                     ("x + 30*exp(-(x + 20)**2)", -1, 1)])
+def test_h_increasing_only_near_the_range_is_refused(h, a, b):
+    """The neuron emits a below h^-1(a) and b above h^-1(b): right only where h stays <= a below and >= b
+    above (x**2 on [4, 9] would give 4 for V = -3, where clip(9) = 9)."""
+    with pytest.raises(MonotonicityError, match="not increasing beyond the range"):
+        derive_output(h, a, b)
 
 
 def test_sigmoid_never_reaching_b():

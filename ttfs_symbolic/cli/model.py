@@ -285,6 +285,19 @@ def _create_model(name, kwargs, resolve_model, error):
         raise fail(exc) from None
 
 
+def _warn_label_map(saved: dict, mine: dict | None) -> None:
+    """Warn where --data's class folders number their labels otherwise than the calibration folder's did
+    (a folder holding classes 2/ and 5/ only labels them 0 and 1: accuracy against those labels)."""
+    theirs = (saved.get("calibration") or {}).get("label_map")
+    if not mine or not theirs:
+        return
+    moved = [f"{c} -> {i} (calibration: {theirs.get(c, 'absent')})" for c, i in mine.items() if theirs.get(c) != i]
+    if moved:
+        print(f"ttfs evaluate: warning: the class folders of --data number their labels otherwise than the "
+              f"calibration folder's: {', '.join(moved[:5])}{', ...' if len(moved) > 5 else ''}; accuracy is "
+              "against --data's own numbering (its sorted folder names from 0)", file=sys.stderr)
+
+
 def _open(args, ann, path):
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..data.files import build_transform, data_config, model_input_size, open_data
@@ -531,9 +544,12 @@ def _evaluate(args, info) -> int:
         diff = sorted(k for k in set(cfg) | set(saved["preprocessing"]) if cfg.get(k) != saved["preprocessing"].get(k))
         print(f"ttfs evaluate: warning: preprocessing differs from the calibration's in {', '.join(diff)}",
               file=sys.stderr)
+    if info.is_main:
+        _warn_label_map(saved, getattr(src, "class_to_idx", None))
     n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
     _log(info, f"evaluating {args.model} on {len(src)} images from {args.data}"
-               + (" (labels from class folders)" if src.has_labels else " (no labels)")
+               + ((" (labels from class folders)" if src.classes is not None else " (labels from the file)")
+                  if src.has_labels else " (no labels)")
                + f": {', '.join(c.label for c in configs)}"
                + (f" over {info.world} processes" if info.world > 1 else ""))
     batches = iter_batches(src, args.batch_size, info.rank, info.world, args.workers)

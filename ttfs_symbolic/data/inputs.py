@@ -69,13 +69,30 @@ def check_batch(batch_size, dtype=torch.float32) -> None:
     check_dtype(dtype)
 
 
+def _images_of(data):
+    """The images of a tensor, a NumPy array or an (images, labels) pair, as a tensor; other data unchanged.
+
+    A pair is two arrays, the second one-dimensional (labels): a list of two image batches is not one.
+    (A NumPy array of images used to be iterated image by image, each refused as a batch of the wrong
+    shape.)"""
+    if (isinstance(data, (tuple, list)) and len(data) == 2 and _is_array(data[0]) and _is_array(data[1])
+            and len(data[1].shape) == 1):
+        data = data[0]
+    if _is_array(data) and not isinstance(data, torch.Tensor):
+        return torch.as_tensor(data)
+    return data
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, torch.Tensor) or (type(x).__module__ == "numpy" and hasattr(x, "shape"))
+
+
 def batches(data, batch_size: int):
-    """Image batches from a tensor, a (images, labels) pair, or an iterable of batches."""
+    """Image batches from a tensor or NumPy array, an (images, labels) pair, or an iterable of batches."""
+    data = _images_of(data)
     if data is None or isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise TypeError(f"expected images as a tensor, an (images, labels) pair or an iterable of batches, "
                         f"got {type(data).__name__}")
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        data = data[0]
     if isinstance(data, torch.Tensor):
         for i in range(0, data.shape[0], batch_size):
             yield data[i:i + batch_size]
@@ -86,8 +103,7 @@ def batches(data, batch_size: int):
 
 def count_batches(data, batch_size: int) -> int:
     """How many batches :func:`batches` yields (0 when an iterable has no length)."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        data = data[0]
+    data = _images_of(data)
     if isinstance(data, torch.Tensor):
         return (data.shape[0] + batch_size - 1) // batch_size
     try:

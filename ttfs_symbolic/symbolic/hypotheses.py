@@ -17,7 +17,7 @@ from .mpeval import mp_function, real_value, sample_points
 from .parse import X
 
 __all__ = ["RangeError", "DomainError", "MonotonicityError", "as_number", "check_range", "check_defined",
-           "solve_increasing", "defined_start", "check_increasing", "defined_extent"]
+           "solve_increasing", "defined_start", "check_increasing", "defined_extent", "check_clip_tails"]
 
 
 class RangeError(ValueError):
@@ -47,7 +47,9 @@ def as_number(value, name: str) -> sympy.Expr:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise RangeError(f"{name} must be finite, got {value!r}")
-        num = sympy.Rational(repr(value))   # the float's shortest decimal, exactly (3.0000000000000004 stays)
+        # the float's shortest decimal, exactly (3.0000000000000004 stays); float() first: NumPy 2's float64
+        # is a float whose repr is 'np.float64(-1.0)'
+        num = sympy.Rational(repr(float(value)))
     elif isinstance(value, str):
         try:
             fval = float(value)
@@ -267,3 +269,55 @@ def defined_extent(fn, start, stop, n: int = 129):
             return good
         last = p
     return last
+
+
+#: the tails of h checked by :func:`check_clip_tails`: points per side, geometrically spaced from
+#: TAIL_NEAR to TAIL_FAR times the width of h's preimage of [a, b] away from its ends
+TAIL_POINTS, TAIL_NEAR, TAIL_FAR = 2000, 1e-6, 1e12
+
+
+@limited("checking h beyond the preimage of [a, b] (mpmath)")
+def check_clip_tails(h: sympy.Expr, fn, low, high, a, b, what: str = "h") -> None:
+    """Refuse h unless the neuron's clip is ``clip(h(V), a, b)`` for every potential V outside [low, high].
+
+    The neuron emits a for V below ``low`` = h^-1(a) and b above ``high`` = h^-1(b) (Theorem 4.3's
+    spike at T_emit or at the window's end): that is ``clip(h(V), a, b)`` only where h stays at most
+    a below ``low`` and at least b above ``high``, as it does for an h increasing everywhere. An h
+    increasing only near [low, high] (x**2 on [4, 9], sin on [-1/2, 1/2]) would otherwise give a
+    silently wrong value (4 for V = -3 where clip(9) = 9). Checked with mpmath at
+    :data:`TAIL_POINTS` points per side, geometrically spaced from :data:`TAIL_NEAR` to
+    :data:`TAIL_FAR` widths of [low, high] away (points where h is undefined are skipped: the
+    potential there has no value of h to clip). A grid: a bump narrower than its spacing (2% of its
+    distance from the range) can pass.
+    """
+    low, high = mpmath.mpf(low), mpmath.mpf(high)
+    width = max(high - low, mpmath.mpf(1))
+    a_, b_ = mpmath.mpf(str(sympy.N(a, 30))), mpmath.mpf(str(sympy.N(b, 30)))
+    at_low, at_high = real_value(fn, low), real_value(fn, high)
+    scale = max(abs(a_), abs(b_), mpmath.mpf(1))
+    slack = mpmath.mpf(10) ** -12 * scale
+    # where h^-1(a) is not reached (sigmoid on [0, 1)), low is h^-1(a + d/1e9): values down to h(low)
+    # are emitted as a, an error of at most h(low) - a, which the neuron already accepts
+    top_below = max(a_, at_low if at_low is not None else a_) + slack
+    least_above = min(b_, at_high if at_high is not None else b_) - slack
+    ratio = (mpmath.mpf(TAIL_FAR) / TAIL_NEAR) ** (mpmath.mpf(1) / (TAIL_POINTS - 1))
+    off = width * TAIL_NEAR
+    for _ in range(TAIL_POINTS):
+        for v, below in ((low - off, True), (high + off, False)):
+            val = real_value(fn, v)
+            if val is None:
+                continue
+            if below and val > top_below:
+                _tail_error(h, what, v, val, "above a", a, "below", low, "a")
+            if not below and val < least_above:
+                _tail_error(h, what, v, val, "below b", b, "above", high, "b")
+        off *= ratio
+
+
+def _tail_error(h, what, v, val, side, end, where, edge, emitted):
+    raise MonotonicityError(
+        f"{what}(x) = {h} is not increasing beyond the range: {what}({mpmath.nstr(v, 8)}) = {mpmath.nstr(val, 8)} "
+        f"is {side} = {end}, {where} {what}^-1({emitted}) = {mpmath.nstr(edge, 8)}, where the neuron emits "
+        f"{emitted} = {end} whatever {what}(V) is (Theorem 4.3 needs {what} increasing wherever the potential "
+        f"can land). Restrict {what} to its increasing branch in the formula (e.g. with Max) or use a function "
+        "increasing on the whole line")

@@ -250,7 +250,7 @@ def _number(value: object, where: str) -> sympy.Expr:
         if not math.isfinite(value):
             raise FormulaError(f"non-finite number {value!r} {where}")
         # repr gives the shortest decimal that round-trips: 0.1 -> '0.1' -> 1/10.
-        return sympy.Rational(repr(value))
+        return sympy.Rational(repr(float(value)))   # float(): NumPy 2's float64 repr is 'np.float64(...)'
     if isinstance(value, fractions.Fraction):
         return sympy.Rational(value.numerator, value.denominator)
     if isinstance(value, complex):

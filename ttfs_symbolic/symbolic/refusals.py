@@ -34,7 +34,7 @@ from .limits import SympyTimeout, time_limit
 from .mpeval import mp_function, real_value, sample_points
 from .parse import S, X
 
-__all__ = ["check_float_range", "without_jumps", "refuse_jumps", "check_input_overflow",
+__all__ = ["check_float_range", "without_jumps", "refuse_jumps", "refuse_piecewise_jumps", "check_input_overflow",
            "check_output_overflow", "short_messages", "shorten", "FLOAT64_MAX", "MAX_MESSAGE"]
 
 FLOAT64_MAX = mpmath.mpf(sys.float_info.max)
@@ -108,8 +108,50 @@ def _roots_in(arg: sympy.Expr, a, b) -> list:
     return []
 
 
+def _piecewise_breaks(expr: sympy.Expr, interval) -> list:
+    """The points of ``interval`` where a condition of a Piecewise in expr changes (x = c of x < c), sorted."""
+    points = set()
+    for pw in expr.atoms(sympy.Piecewise):
+        for _, cond in pw.args:
+            for rel in cond.atoms(sympy.core.relational.Relational):
+                try:
+                    with time_limit(limits.SYMPY_SECONDS):
+                        sol = sympy.solveset(rel.lhs - rel.rhs, X, interval)
+                except (SympyTimeout, NotImplementedError, TypeError, ValueError, AttributeError, RecursionError):
+                    continue
+                if isinstance(sol, sympy.FiniteSet):
+                    points |= {p for p in sol if p.is_real}
+    return sorted(points, key=lambda p: float(p))
+
+
+def refuse_piecewise_jumps(expr: sympy.Expr, interval, what: str) -> None:
+    """DomainError where a Piecewise in expr jumps at one of its breakpoints in ``interval``.
+
+    Each breakpoint c is checked with mpmath at 30 digits: the values at c -+ 1e-20 (1 + |c|) must agree
+    to 1e-10 (1 + |value|). (The derivation's proof differentiates f piece by piece and cannot see a
+    jump: f = x below 0 and x + 5 above derived as eta = 1, V = x, 5 short above 0.)"""
+    breaks = _piecewise_breaks(expr, interval)
+    if not breaks:
+        return
+    fn = mp_function(expr, X)
+    with mpmath.workdps(30):
+        for c in breaks:
+            c_mp = mpmath.mpf(str(sympy.N(c, 30)))
+            eps = mpmath.mpf("1e-20") * (1 + abs(c_mp))
+            left, right = real_value(fn, c_mp - eps), real_value(fn, c_mp + eps)
+            if left is None or right is None:
+                continue   # undefined on one side: the definedness checks name it
+            if abs(right - left) > mpmath.mpf("1e-10") * (1 + max(abs(left), abs(right))):
+                raise DomainError(
+                    f"{what}(x) = {expr} jumps at x = {c} (from {mpmath.nstr(left, 8)} to {mpmath.nstr(right, 8)}): "
+                    f"Theorems 4.1 and 4.3 need {what} continuous (its kernel holds {what}'); make the pieces meet "
+                    "there, or use a range on one side of the jump")
+
+
 def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
-    """f with every Heaviside/sign that keeps one value on [a, b] replaced by it; DomainError at a jump."""
+    """f with every Heaviside/sign that keeps one value on [a, b] replaced by it; DomainError at a jump (of
+    a step inside [a, b], or of a Piecewise whose pieces do not meet there)."""
+    refuse_piecewise_jumps(f, sympy.Interval(a, b), what)
     for atom in sorted(f.atoms(*_STEPS), key=sympy.default_sort_key):
         arg = atom.args[0]
         roots = _roots_in(arg, a, b)
@@ -127,6 +169,7 @@ def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
 
 def refuse_jumps(h: sympy.Expr, what: str = "h") -> None:
     """DomainError when h uses Heaviside or sign (Theorem 4.3 needs h' and a continuous inverse)."""
+    refuse_piecewise_jumps(h, sympy.Reals, what)   # h acts on any potential: a jump anywhere is refused
     steps = sorted({type(t).__name__ for t in h.atoms(*_STEPS)})
     if steps:
         raise DomainError(f"{what}(x) = {h} uses {' and '.join(steps)}, a step: Theorem 4.3 needs {what} "

@@ -137,7 +137,7 @@ def input_formulas(f: sympy.Expr, a, d, tau) -> tuple[sympy.Expr, sympy.Expr]:
     fprime = sympy.diff(f, X)
     eta = fprime.subs(X, S / tau + a)
     f_a = f.subs(X, a)
-    const = sympy.nsimplify(f_a / d) if f_a.is_Rational else f_a / d
+    const = f_a / d   # exact (nsimplify would round -3333333333333333/13333333333333333 to -1/4)
     return eta, const
 
 

@@ -17,8 +17,8 @@ import sympy
 
 from . import calculus, limits, refusals
 from .calculus import is_zero, kinks, never_negative, quad, symbolic_inverse
-from .hypotheses import (DomainError, MonotonicityError, check_increasing, check_range, defined_extent,
-                         defined_start, solve_increasing, SEARCH_SPAN)
+from .hypotheses import (DomainError, MonotonicityError, check_clip_tails, check_increasing, check_range,
+                         defined_extent, defined_start, solve_increasing, SEARCH_SPAN)
 from .limits import SympyTimeout, time_limit
 from .mpeval import mp_function, mp_modules, real_value, sample_points
 from .parse import S, X, Y, bind_params, parse_formula
@@ -275,6 +275,10 @@ def derive_output(h, a, b, delta=1, params: dict | None = None) -> OutputTransfo
     preimage of [a, b] widened by its own width on each side (up to the edge
     of h's domain); when it cannot decide, h' > 0 is checked with mpmath on
     257 points there. A failure raises MonotonicityError naming the interval.
+    Beyond that preimage the neuron emits a (below h^-1(a)) or b (above h^-1(b)), which is
+    clip(h(V), a, b) only where h stays at most a below and at least b above: checked on a grid
+    out to 1e12 widths (:func:`~ttfs_symbolic.symbolic.hypotheses.check_clip_tails`), so that
+    x**2 on [4, 9] is refused instead of giving 4 for V = -3. A Piecewise h that jumps is refused.
     h^-1 is found with ``sympy.solve`` (the real, increasing branch, checked
     numerically on (a, b]) or, failing that, by a monotone root finder.
     """
@@ -318,6 +322,8 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
     lo_s = sympy.Float(str(mpmath.nstr(left, 20)), 20)
     hi_s = sympy.Float(str(mpmath.nstr(right, 20)), 20)
     monotonicity = check_increasing(h, lo_s, hi_s, what="h")
+    with mpmath.workdps(PROOF_DPS):
+        check_clip_tails(h, h_fn, low, v_b, a, b, what="h")   # below h^-1(a) at most a, above h^-1(b) at least b
 
     hprime = sympy.diff(h, X)
     g = symbolic_inverse(h, a, b)
