@@ -63,3 +63,24 @@ def test_numpy_images_calibrate_as_the_tensor_does():
     ref = convert(ann, x, progress=False)(x, dtype=torch.float64)
     for data in (x.numpy(), (x.numpy(), np.zeros(8)), [x[:4], x[4:]]):   # a list of two batches is no pair
         assert torch.equal(convert(ann, data, progress=False)(x, dtype=torch.float64), ref)
+
+
+def test_the_clipping_warning_of_evaluate_points_at_the_callers_line(pair):
+    import warnings
+
+    ann, snn = pair
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(snn, ann, 30 * images(4), progress=False)   # far brighter than the calibration: clips
+    assert caught and all(w.filename == __file__ for w in caught), [(w.filename, w.lineno) for w in caught]
+
+
+def test_dynamic_img_pad_is_refused_as_for_eva():
+    import timm
+
+    from ttfs_symbolic.conversion.errors import UnsupportedModuleError
+
+    ann = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=30, patch_size=8, depth=1,
+                            dynamic_img_pad=True)
+    with pytest.raises(UnsupportedModuleError, match="dynamic_img_pad"):
+        convert(ann, torch.randn(2, 3, 30, 30), progress=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 
@@ -105,6 +106,10 @@ def _run(args) -> int:
     except (UserError, ValueError) as exc:
         print(f"ttfs {args.command}: error: {_short(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # the reader went away (ttfs energy ... | head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # (so that Python's final flush of stdout does not fail again)
+        return 1
     except OSError as exc:   # a file or folder the user named
         where = f": {exc.filename}" if exc.filename else ""
         print(f"ttfs {args.command}: error: {_short(exc.strerror or exc)}{where}", file=sys.stderr)

@@ -231,7 +231,8 @@ def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int
     if n == 0:
         raise ValueError("no batches to evaluate")
     if warn and clipped:
-        warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)", stacklevel=3)
+        warn_clipping(clipped, checked, clip_layers, f"evaluate ({mode}, {n} inputs)",
+                      stacklevel=4)   # warn_clipping, evaluate, torch.no_grad's wrapper, the caller
     return build_report(snn, ann, mode=mode, precision=precision, dtype=dtype, n=n, agree=agree, rows=rows,
                         correct_ann=None if labels is None else correct_ann,
                         correct_snn=None if labels is None else correct_snn, max_err=max_err, max_ref=max_ref,

@@ -150,6 +150,8 @@ class SpikingViT(SpikingVisionTransformer):
         check_supported(vit)
         if getattr(vit, "dynamic_img_size", False):
             raise UnsupportedModuleError("unsupported setting: dynamic_img_size=True")
+        if getattr(vit.patch_embed, "dynamic_img_pad", False):   # (as for Eva: timm pads images to whole patches)
+            raise UnsupportedModuleError("unsupported setting: dynamic_img_pad=True")
         if vit.global_pool not in ("token", "avg"):
             raise UnsupportedModuleError(f"unsupported pooling global_pool={vit.global_pool!r} (supported: 'token', 'avg')")
         if getattr(vit, "pool_include_prefix", False):

@@ -28,7 +28,9 @@ class PopulationCalibration:
         lo, hi = torch.aminmax(v)  # one pass; NaN propagates into both
         lo, hi = float(lo), float(hi)
         if math.isnan(lo) or math.isnan(hi):
-            raise ValueError(f"layer {self.pname}: NaN during calibration (check the inputs)")
+            raise ValueError(f"layer {self.pname}: NaN during calibration. The inputs were checked finite, so a "
+                             "function of this layer or of the one feeding it is undefined where the values land "
+                             "(a formula outside its domain: log or sqrt of a negative), or a value overflowed")
         st = self.stats
         st.lo = min(st.lo, lo)
         st.hi = max(st.hi, hi)
