@@ -316,8 +316,6 @@ def check_clip_tails(h: sympy.Expr, fn, low, high, a, b, what: str = "h") -> Non
 
 def _tail_error(h, what, v, val, side, end, where, edge, emitted):
     raise MonotonicityError(
-        f"{what}(x) = {h} is not increasing beyond the range: {what}({mpmath.nstr(v, 8)}) = {mpmath.nstr(val, 8)} "
-        f"is {side} = {end}, {where} {what}^-1({emitted}) = {mpmath.nstr(edge, 8)}, where the neuron emits "
-        f"{emitted} = {end} whatever {what}(V) is (Theorem 4.3 needs {what} increasing wherever the potential "
-        f"can land). Restrict {what} to its increasing branch in the formula (e.g. with Max) or use a function "
-        "increasing on the whole line")
+        f"{what}(x) = {h} is not increasing beyond the range: {what}({mpmath.nstr(v, 5)}) = {mpmath.nstr(val, 5)} "
+        f"is {side} = {end} {where} {what}^-1({emitted}) = {mpmath.nstr(edge, 5)}, where the neuron emits {emitted} "
+        f"(Theorem 4.3); use {what}'s increasing branch, e.g. Max(x, 0)**2 for x**2")
