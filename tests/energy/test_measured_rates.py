@@ -28,3 +28,6 @@ def test_a_log_coded_input_costs_one_spike_per_value():
     row = {r["name"]: r for r in rep.to_dict()["energy_rows"]}["blocks.0.attn.qkv"]
     assert row["op_snn"] == row["op_snn_static"] * row["spike_rate"] >= 0.9 * row["op_snn_static"]
     assert row["spike_rate"] == per_value   # evaluate measures the same rate on the same images
+    layer = {r.name: r for r in rep.layers}["blocks.0.norm1"]   # the per-layer table shows both rates
+    assert (layer.spikes_per_neuron, layer.spikes_per_value) == (per_neuron, per_value)
+    assert "spikes/value" in rep.layer_table()

@@ -36,6 +36,9 @@ class LayerRow:
     spikes: int
     spikes_per_neuron: float
     clip_rate: float
+    #: spikes per value carried: a log-coded value of either sign has two neurons, one of which fires, so
+    #: its layer shows 0.5 spikes per neuron where every value fires (the energy rows use this rate)
+    spikes_per_value: float = 0.0
 
 
 class _JsonRecord:
@@ -94,11 +97,12 @@ class ConversionReport(_JsonRecord):
         return "\n".join(lines)
 
     def layer_table(self, limit: int | None = None) -> str:
-        head = f"{'layer':40s} {'neuron f -> h':34s} {'a':>10s} {'b':>10s} {'spikes/neuron':>13s} {'clip rate':>10s}"
+        head = (f"{'layer':40s} {'neuron f -> h':34s} {'a':>10s} {'b':>10s} {'spikes/neuron':>13s} "
+                f"{'spikes/value':>12s} {'clip rate':>10s}")
         rows = [head, "-" * len(head)]
         for r in self.layers[:limit]:
             rows.append(f"{r.name:40s} {r.neuron:34s} {r.a:10.4g} {r.b:10.4g} {r.spikes_per_neuron:13.4f} "
-                        f"{100 * r.clip_rate:9.3f}%")
+                        f"{r.spikes_per_value:12.4f} {100 * r.clip_rate:9.3f}%")
         return "\n".join(rows)
 
     def __str__(self) -> str:
@@ -139,7 +143,8 @@ def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
             label += ", log code"
         layers.append(LayerRow(p.pname, p.kind, label, p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
-                               st.clipped / st.neurons if st.neurons else 0.0))
+                               st.clipped / st.neurons if st.neurons else 0.0,
+                               st.spikes / (st.values or st.neurons) if st.neurons else 0.0))
     return layers, neurons, spikes
 
 
