@@ -37,6 +37,15 @@ def test_a_non_finite_param_is_refused_by_the_cli(capsys, value):
     assert err == f"ttfs derive: error: --param 'eps={value}': the value must be finite\n"
 
 
+def test_a_param_given_twice_is_refused_instead_of_the_last_winning(capsys):
+    rc, out, err = run_cli(capsys, "derive", "c*x", "--range", "-1", "1", "--param", "c=3", "--param", "c=4",
+                           "--no-page")
+    assert rc == 2 and out == "" and "--param c given more than once" in err
+    rc, out, _ = run_cli(capsys, "derive", "c*x + k", "--range", "-1", "1", "--param", "c=3", "--param", "k=4",
+                         "--no-page")
+    assert rc == 0 and "eta" in out
+
+
 def test_energy_of_a_text_model_counts_128_tokens_by_default(capsys):
     rc, out, _ = run_cli(capsys, "energy", "bert-base-uncased", "--json")
     assert rc == 0

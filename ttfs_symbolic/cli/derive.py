@@ -140,7 +140,11 @@ def run_derive(args) -> int:
         raise ValueError("--range A B is required: the sender's range of f, or the emitting range of h")
     if not args.delta > 0 or not math.isfinite(args.delta):
         raise ValueError(f"--delta must be a positive number, got {args.delta}")
-    params = dict(parse_param(p) for p in args.param) or None
+    pairs = [parse_param(p) for p in args.param]
+    twice = sorted({n for n, _ in pairs if [m for m, _ in pairs].count(n) > 1})
+    if twice:   # the last would win silently
+        raise ValueError(f"--param {', '.join(twice)} given more than once: give each parameter one value")
+    params = dict(pairs) or None
     output_range = args.output_range
     if f is not None and h is not None and output_range is None:
         raise ValueError("with both f and --output H, give --output-range A B: the emitting range of h")
