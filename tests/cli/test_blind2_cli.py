@@ -107,3 +107,23 @@ def test_demo_calibrates_with_the_margin_given(capsys, tmp_path, monkeypatch):
                          "--no-deep")
     assert rc == 2 and "stopped after convert's arguments" in err
     assert seen["margin"] == 0.35
+
+
+def test_energy_counts_a_model_built_with_model_kwargs(capsys):
+    """A model converted with --model-kwargs (depth=2 patch_size=8 img_size=32) can be counted on the CLI,
+    and the count is that of the same model built in Python."""
+    import timm
+
+    from ttfs_symbolic.energy import count_ops
+
+    rc, out, err = run_cli(capsys, "energy", "vit_tiny_patch16_224", "--json", "--preset", "paper",
+                           "--model-kwargs", "depth=2", "patch_size=8", "img_size=32")
+    assert rc == 0, err
+    d = json.loads(out)
+    ref = count_ops(timm.create_model("vit_tiny_patch16_224", pretrained=False, depth=2, patch_size=8, img_size=32))
+    assert (d["op_snn"], d["op_ann"], d["neurons"]) == (ref.op_snn, ref.op_ann, ref.neurons)
+    assert sum(r["name"].endswith("attn.qkv") for r in d["layers"]) == 2
+    rc, _, err = run_cli(capsys, "energy", "bert-base-uncased", "--model-kwargs", "depth=2")
+    assert rc == 2 and "--model-kwargs is for timm image models" in err
+    rc, _, err = run_cli(capsys, "energy", "vit_tiny_patch16_224", "--model-kwargs", "pretrained=True")
+    assert rc == 2 and "refused" in err

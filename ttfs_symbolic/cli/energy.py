@@ -7,6 +7,7 @@ import math
 from ..conversion.presets import DEFAULT_PRESET, PRESETS, STRUCTURE, check_preset
 from ..energy import count_ops
 from ..energy.bert import count_ops_bert, is_text_config
+from ..data.files import parse_model_kwargs
 from ..energy.counts import E_AC_PJ, E_MAC_PJ
 
 def register(subparsers) -> None:
@@ -21,6 +22,9 @@ def register(subparsers) -> None:
                                  "or the path of a Hugging Face config.json")
     p.add_argument("--img-size", type=int, default=None, metavar="N",
                    help="input image size (default: the model's)")
+    p.add_argument("--model-kwargs", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
+                   help="image models: keyword arguments for timm.create_model, as for ttfs convert "
+                        "(e.g. depth=2 patch_size=8 img_size=32)")
     p.add_argument("--seq-len", type=int, default=None, metavar="T",
                    help="text models: tokens per sequence (default 128)")
     p.add_argument("--json", action="store_true",
@@ -61,14 +65,18 @@ def run(args) -> int:
     shape = {k: getattr(args, k, None) or settings[k] for k in STRUCTURE}
     if any(getattr(args, k, None) not in (None, settings[k]) for k in STRUCTURE):
         preset = f"{preset} with overrides"
+    # (screened as for ttfs convert: literals only, no key that loads files)
+    kwargs = parse_model_kwargs(args.model_kwargs) if getattr(args, "model_kwargs", None) else {}
     if is_text_config(args.model):
+        if kwargs:
+            raise ValueError(f"--model-kwargs is for timm image models; {args.model} is a text model")
         if args.img_size is not None:
             raise ValueError(f"--img-size is for image models; {args.model} is a text model (use --seq-len)")
         report = count_ops_bert(args.model, seq_len=128 if seq_len is None else seq_len, preset=preset, **shape)
     elif seq_len is not None:
         raise ValueError(f"--seq-len is for text models; {args.model!r} is not a known text model or config.json")
     else:
-        report = count_ops(args.model, img_size=args.img_size, preset=preset, **shape)
+        report = count_ops(args.model, img_size=args.img_size, preset=preset, model_kwargs=kwargs, **shape)
     if args.json:   # always valid JSON: a value that is not a finite number is written as null
         print(json.dumps(_json_safe(report.to_dict()), allow_nan=False))
     else:

@@ -188,21 +188,26 @@ def _to_2tuple(v: int | tuple[int, int], what: str) -> tuple[int, int]:
     return t  # type: ignore[return-value]
 
 
-def build_meta_model(name: str, img_size: int | tuple[int, int] | None = None) -> nn.Module:
-    """``timm.create_model(name, pretrained=False)`` on the meta device: structure only."""
+def build_meta_model(name: str, img_size: int | tuple[int, int] | None = None,
+                     model_kwargs: dict | None = None) -> nn.Module:
+    """``timm.create_model(name, pretrained=False, **model_kwargs)`` on the meta device: structure only."""
     # timm loads on first use (start-up time)
     import timm
 
     if not isinstance(name, str) or not timm.is_model(name):
         raise ValueError(f"unknown timm model {name!r}; list ViT names with "
                          f"timm.list_models('vit_*')")
-    kwargs = {} if img_size is None else {"img_size": img_size}
+    kwargs = dict(model_kwargs or {})
+    if img_size is not None:
+        if "img_size" in kwargs and kwargs["img_size"] != img_size:
+            raise ValueError(f"img_size given twice: {img_size} and {kwargs['img_size']} (in the model's keywords)")
+        kwargs["img_size"] = img_size
     try:
         with torch.device("meta"):
             model = timm.create_model(name, pretrained=False, **kwargs)
     except Exception as exc:  # noqa: BLE001 - timm raises many types; report in one line
         msg = " ".join(str(exc).split())
-        raise ValueError(f"could not build {name!r} (img_size={img_size}): {msg}") from exc
+        raise ValueError(f"could not build {name!r} with {kwargs or 'its defaults'}: {msg}") from exc
     return model.eval()
 
 
@@ -232,11 +237,13 @@ def count_ops(model_or_name: nn.Module | str,
               img_size: int | tuple[int, int] | None = None,
               spike_rates: dict[str, float] | None = None,
               *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ, product: str = "paper",
-              residual: str = "neuron", rsqrt: str = "neuron", preset: str | None = None) -> EnergyReport:
+              residual: str = "neuron", rsqrt: str = "neuron", preset: str | None = None,
+              model_kwargs: dict | None = None) -> EnergyReport:
     """Per-layer neurons, OP_SNN, OP_ANN and the energies of eq. 28 for one image.
 
     ``model_or_name``: a timm model name (built with ``pretrained=False`` on
-    the meta device, at ``img_size`` if given) or a ``VisionTransformer``
+    the meta device, at ``img_size`` if given, with ``model_kwargs`` for ``timm.create_model``) or a
+    ``VisionTransformer``
     instance (``img_size`` must then match the model unless it was built with
     ``dynamic_img_size=True``).  ``spike_rates`` maps row names (e.g.
     ``"blocks.0.mlp.fc2"``) to the measured firing rate of their input.
@@ -257,9 +264,11 @@ def count_ops(model_or_name: nn.Module | str,
         raise ValueError(f"unknown residual mode {residual!r}; choose 'neuron' or 'synapses'")
     if isinstance(model_or_name, str):
         name = model_or_name
-        model = build_meta_model(model_or_name, img_size)
+        model = build_meta_model(model_or_name, img_size, model_kwargs)
         img_size = None  # already built at that size
     elif isinstance(model_or_name, nn.Module):
+        if model_kwargs:
+            raise ValueError("model_kwargs build a model from its name; this model is already built")
         model = model_or_name
         name = getattr(model, "default_cfg", {}).get("architecture", "") or type(model).__name__
     else:
