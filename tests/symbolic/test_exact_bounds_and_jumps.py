@@ -58,3 +58,18 @@ def test_a_jump_outside_the_range_of_f_does_not_matter_but_h_acts_everywhere():
     assert derive_input(f, -1, 1).eta == 1
     with pytest.raises(DomainError, match="jumps at x = 2"):
         derive_output(f, -1, 1)
+
+
+@pytest.mark.parametrize("a, b, end", [(-1, 1, "b = 1"), (-0.5, 1, "b = 1"), (-1, 0.5, "a = -1")])
+def test_an_end_reached_only_in_the_limit_is_refused(a, b, end):
+    """tanh "reaches" 1 at x = 36.4 only by rounding at 30 digits: it used to run 80 s and end in a bare
+    ZeroDivisionError."""
+    from ttfs_symbolic.symbolic.hypotheses import MonotonicityError
+
+    with pytest.raises(MonotonicityError, match=f"never reaches {end}, only in the limit"):
+        derive_output("tanh(x)", a, b)
+
+
+@pytest.mark.parametrize("h, a, b", [("x**3", 0, 8), ("x**3", -8, 0), ("sigmoid(x)", 0, 0.99), ("tanh(x)", -0.9, 0.9)])
+def test_ends_reached_where_h_is_flat_or_never_reached_below_stay_accepted(h, a, b):
+    assert derive_output(h, a, b).proof.holds

@@ -292,6 +292,33 @@ def derive_output(h, a, b, delta=1, params: dict | None = None) -> OutputTransfo
     return result
 
 
+def _refuse_rounded_ends(h, v_a, v_b, a, b) -> None:
+    """MonotonicityError where h reaches an end of [a, b] only by rounding at PROOF_DPS digits.
+
+    tanh "reaches" 1 at x = 36.4 to 30 digits, where 1 - tanh = 5e-32 and h' = 1e-31: the end is a limit,
+    h^-1 of it is not finite (the derivation ran 80 s and ended in a bare ZeroDivisionError). At twice
+    the digits the residual |h(v) - end| of a root v found to PROOF_DPS digits is at most about
+    |h'(v)| 10^-(PROOF_DPS - 2) (1 + |v|); a residual a million times that is rounding, not a root (x**3
+    at its end 0, where h' = 0, has residual 0 and is kept)."""
+    hi = 2 * PROOF_DPS
+    with mpmath.workdps(hi):
+        fn, dfn = mp_function(h, X), mp_function(sympy.diff(h, X), X)
+        for v, end, name in ((v_b, b, "b"), (v_a, a, "a")):
+            if v is None:
+                continue
+            value, slope = real_value(fn, v), real_value(dfn, v)
+            if value is None or slope is None:
+                continue
+            end_mp = mpmath.mpf(str(sympy.N(end, hi)))
+            allowed = (mpmath.mpf(10) ** 6 * abs(slope) * mpmath.mpf(10) ** (2 - PROOF_DPS) * (1 + abs(v))
+                       + mpmath.mpf(10) ** (10 - hi) * max(1, abs(end_mp)))
+            if abs(value - end_mp) > allowed:
+                raise MonotonicityError(
+                    f"h(x) = {h} never reaches {name} = {end}, only in the limit: h^-1({name}) is not finite (at x = "
+                    f"{mpmath.nstr(v, 6)} h rounds to {name} at {PROOF_DPS} digits, h' = {mpmath.nstr(slope, 3)}); "
+                    f"choose {name} {'below' if name == 'b' else 'above'} what h approaches")
+
+
 @functools.lru_cache(maxsize=512)
 def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransform:
     d, tau = range_symbols(a, b, delta)
@@ -316,6 +343,7 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
             raise MonotonicityError(
                 f"h(x) = {h} is not increasing from a = {a} to b = {b}: h^-1 is not defined on ({a}, {b}] "
                 "(Theorem 4.3)")
+        _refuse_rounded_ends(h, v_a, v_b, a, b)   # (v_a None: a is never reached, low stands in)
         width = max(v_b - low, mpmath.mpf(1))
         left = defined_extent(h_fn, low, low - width)
         right = defined_extent(h_fn, v_b, v_b + width)
@@ -330,6 +358,11 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
     if g is not None:
         inverse_method = "symbolic"
         psi, theta, theta_low = output_formulas(h, g, a, b, tau)   # eq. 13, 35
+        for value, end, name in ((theta, b, "b"), (theta_low if v_a is not None else 0, a, "a")):
+            if sympy.sympify(value).has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):   # atanh(-1): a limit
+                raise MonotonicityError(f"h(x) = {h} never reaches {name} = {end}, only in the limit: h^-1({name}) = "
+                                        f"{value} is not finite; choose {name} "
+                                        f"{'below' if name == 'b' else 'above'} what h approaches")
         theta_low = theta_low if v_a is not None else -sympy.oo
         try:
             with time_limit(limits.SYMPY_SECONDS):
