@@ -29,6 +29,7 @@ one.
 from __future__ import annotations
 
 import argparse
+import collections
 import math
 import re
 import sys
@@ -141,7 +142,7 @@ def run_derive(args) -> int:
     if not args.delta > 0 or not math.isfinite(args.delta):
         raise ValueError(f"--delta must be a positive number, got {args.delta}")
     pairs = [parse_param(p) for p in args.param]
-    twice = sorted({n for n, _ in pairs if [m for m, _ in pairs].count(n) > 1})
+    twice = sorted(n for n, k in collections.Counter(n for n, _ in pairs).items() if k > 1)
     if twice:   # the last would win silently
         raise ValueError(f"--param {', '.join(twice)} given more than once: give each parameter one value")
     params = dict(pairs) or None

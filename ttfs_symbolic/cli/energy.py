@@ -5,9 +5,9 @@ import json
 import math
 
 from ..conversion.presets import DEFAULT_PRESET, PRESETS, STRUCTURE, check_preset
+from ..data.files import parse_model_kwargs
 from ..energy import count_ops
 from ..energy.bert import count_ops_bert, is_text_config
-from ..data.files import parse_model_kwargs
 from ..energy.counts import E_AC_PJ, E_MAC_PJ
 
 def register(subparsers) -> None:

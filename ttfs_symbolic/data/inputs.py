@@ -5,6 +5,7 @@ the EVA and DeiT models). Every refusal is one line that names the problem.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["check_images", "check_dtype", "check_batch", "batches", "count_batches"]
@@ -84,7 +85,7 @@ def _images_of(data):
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, torch.Tensor) or (type(x).__module__ == "numpy" and hasattr(x, "shape"))
+    return isinstance(x, (torch.Tensor, np.ndarray))
 
 
 def batches(data, batch_size: int):

@@ -144,7 +144,7 @@ def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
         layers.append(LayerRow(p.pname, p.kind, label, p.a, p.b, st.neurons // max(n, 1), st.spikes,
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0,
-                               st.spikes / (st.values or st.neurons) if st.neurons else 0.0))
+                               st.spikes_per_value))
     return layers, neurons, spikes
 
 

@@ -58,8 +58,7 @@ class SpikingModel(nn.Module):
         which at most one fires, and its layer fires at most half its neurons (:meth:`layer_rates`) even
         where every value sends a spike. Layers that count no values (the products' layer I) keep their
         rate per neuron."""
-        return {p.pname: p.stats.spikes / (p.stats.values or p.stats.neurons)
-                for p in self.populations() if p.stats.neurons}
+        return {p.pname: p.stats.spikes_per_value for p in self.populations() if p.stats.neurons}
 
     def spike_rates_for_energy(self) -> dict[str, float]:
         """Measured firing rate of the input of each row of the energy count (run with ``record=True``)."""

@@ -74,6 +74,11 @@ class PopStats:
     #: the run-time counters, in the order evaluation sums them over batches and processes
     COUNTERS = ("neurons", "spikes", "clipped", "values")
 
+    @property
+    def spikes_per_value(self) -> float:
+        """Spikes per value carried (per neuron where no values are counted: the products' layer I)."""
+        return self.spikes / (self.values or self.neurons) if self.neurons else 0.0
+
     def merge(self, other: "PopStats"):
         """Add ``other``'s calibration statistics (another part of the same data) to these."""
         self.lo, self.hi = min(self.lo, other.lo), max(self.hi, other.hi)

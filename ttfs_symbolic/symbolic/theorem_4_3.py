@@ -313,10 +313,13 @@ def _refuse_rounded_ends(h, v_a, v_b, a, b) -> None:
             allowed = (mpmath.mpf(10) ** 6 * abs(slope) * mpmath.mpf(10) ** (2 - PROOF_DPS) * (1 + abs(v))
                        + mpmath.mpf(10) ** (10 - hi) * max(1, abs(end_mp)))
             if abs(value - end_mp) > allowed:
-                raise MonotonicityError(
-                    f"h(x) = {h} never reaches {name} = {end}, only in the limit: h^-1({name}) is not finite (at x = "
-                    f"{mpmath.nstr(v, 6)} h rounds to {name} at {PROOF_DPS} digits, h' = {mpmath.nstr(slope, 3)}); "
-                    f"choose {name} {'below' if name == 'b' else 'above'} what h approaches")
+                _limit_error(h, name, end, f"at x = {mpmath.nstr(v, 6)} h rounds to {name} at {PROOF_DPS} digits, "
+                                           f"h' = {mpmath.nstr(slope, 3)}")
+
+
+def _limit_error(h, name: str, end, why: str):
+    raise MonotonicityError(f"h(x) = {h} never reaches {name} = {end}, only in the limit: h^-1({name}) is not finite "
+                            f"({why}); choose {name} {'below' if name == 'b' else 'above'} what h approaches")
 
 
 @functools.lru_cache(maxsize=512)
@@ -360,9 +363,7 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
         psi, theta, theta_low = output_formulas(h, g, a, b, tau)   # eq. 13, 35
         for value, end, name in ((theta, b, "b"), (theta_low if v_a is not None else 0, a, "a")):
             if sympy.sympify(value).has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):   # atanh(-1): a limit
-                raise MonotonicityError(f"h(x) = {h} never reaches {name} = {end}, only in the limit: h^-1({name}) = "
-                                        f"{value} is not finite; choose {name} "
-                                        f"{'below' if name == 'b' else 'above'} what h approaches")
+                _limit_error(h, name, end, f"h^-1({name}) = {value}")
         theta_low = theta_low if v_a is not None else -sympy.oo
         try:
             with time_limit(limits.SYMPY_SECONDS):
