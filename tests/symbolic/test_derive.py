@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 import sympy
@@ -283,3 +284,16 @@ def test_output_transform_refuses_a_flat_point_naming_the_derivative():
     point, instead of calling an increasing h 'not increasing'."""
     with pytest.raises(MonotonicityError, match=r"h'\(x\) = 0(\.0)? at x = 0(\.0)?: .*h' > 0"):
         derive_output(X ** 3, -8, 8)
+
+
+@pytest.mark.parametrize("h, a, b, cause", [
+    ("exp(x)", -1, 1, "does not come down to a = -1"),        # increasing, but never below 0
+    ("sigmoid(x)", -0.5, 1, "does not come down to a = -1/2"),
+    ("x**2", -1, 1, "is not increasing from a = -1"),          # turns at 0
+    ("Max(x, 0)", -1, 1, "is not increasing from a = -1"),     # flat below 0
+])
+def test_an_end_below_what_h_reaches_is_named_as_such(h, a, b, cause):
+    """An increasing h that never comes down to a (exp on [-1, 1]) is refused for that reason, not called
+    'not increasing'; an h that turns or is flat keeps the 'not increasing' refusal."""
+    with pytest.raises(MonotonicityError, match=re.escape(cause)):
+        derive_output(h, a, b)

@@ -117,6 +117,8 @@ def prove_output(h, psi, theta, theta_low, a, b, delta, inverse=None, monotonici
         g_fn = calculus.numeric_inverse(h_fn) if numeric_inverse else mp_function(g, Y)
         psi_fn = sympy.lambdify(S, psi, modules=[{"h_inv": g_fn}, *mp_modules()])
         breaks = [mpmath.mpf(str(sympy.N(p, PROOF_DPS + 5))) for p in kinks(psi, S, 0, delta)]
+        if numeric_inverse:   # (kinks() cannot solve for s through the numeric h_inv)
+            breaks = sorted(breaks + psi_kinks(h, a, b, delta))
         ys = sample_points(a, b, PROOF_POINTS)[1:]
     c = _Setting(h, psi, theta, theta_low, a, b, delta, g, tau, numeric_inverse, tol, h_fn, g_fn, psi_fn, breaks, ys,
                  tau_mp, b_mp, delta_mp, theta_mp)
@@ -317,6 +319,31 @@ def _refuse_rounded_ends(h, v_a, v_b, a, b) -> None:
                                            f"h' = {mpmath.nstr(slope, 3)}")
 
 
+def _increasing_leftward(fn, start) -> bool:
+    """Whether fn decreases at every step of start, start - 1, start - 2, start - 4, ... (to 2^20) where it is
+    defined: an h that never comes down to a although it is increasing there (exp), not one that turns (x**2)."""
+    points = [start] + [start - mpmath.mpf(2) ** k for k in range(21)]
+    values = [v for v in (real_value(fn, x) for x in points) if v is not None]
+    return all(lo < hi for lo, hi in zip(values[1:], values))
+
+
+def psi_kinks(h: sympy.Expr, a, b, delta) -> list:
+    """The times s in (0, delta) where psi(s) = 1/(tau h'(h^-1(b - s/tau))) (eq. 13) may have a kink: the
+    kinks x_k of h' (Max, Piecewise, Abs, Heaviside; leaky ReLU's 0) with a < h(x_k) < b, at
+    s = tau (b - h(x_k)), as mpmath numbers at PROOF_DPS digits. Quadrature of psi is split there also
+    where h^-1 is numeric, so that SymPy cannot locate them in psi itself."""
+    out = []
+    with mpmath.workdps(PROOF_DPS):
+        h_fn = mp_function(h, X)
+        tau = mpmath.mpf(str(sympy.N(sympy.sympify(delta) / (sympy.sympify(b) - sympy.sympify(a)), PROOF_DPS + 5)))
+        b_mp, delta_mp = (mpmath.mpf(str(sympy.N(v, PROOF_DPS + 5))) for v in (b, delta))
+        for xk in kinks(sympy.diff(h, X), X, -sympy.oo, sympy.oo):
+            hv = real_value(h_fn, mpmath.mpf(str(sympy.N(xk, PROOF_DPS + 5))))
+            if hv is not None and 0 < tau * (b_mp - hv) < delta_mp:
+                out.append(tau * (b_mp - hv))
+    return sorted(out)
+
+
 def _limit_error(h, name: str, end, why: str):
     raise MonotonicityError(f"h(x) = {h} never reaches {name} = {end}, only in the limit: h^-1({name}) is not finite "
                             f"({why}); choose {name} {'below' if name == 'b' else 'above'} what h approaches")
@@ -342,6 +369,11 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
         v_a = solve_increasing(h_fn, sympy.N(a, PROOF_DPS), start)
         tiny = solve_increasing(h_fn, sympy.N(a + d * sympy.Rational(1, 10**9), PROOF_DPS), start)
         low = v_a if v_a is not None else tiny
+        if low is None and _increasing_leftward(h_fn, start):   # (exp on [-1, 1]: never comes down to -1)
+            raise MonotonicityError(
+                f"h(x) = {h} does not come down to a = {a} when followed downward from x = "
+                f"{mpmath.nstr(start, 6)} (searched to |x| = {SEARCH_SPAN:g}): h^-1 is not defined on (a, b] = "
+                f"({a}, {b}] near a; choose a at or above the least value h approaches (Theorem 4.3)")
         if low is None or low >= v_b:
             raise MonotonicityError(
                 f"h(x) = {h} is not increasing from a = {a} to b = {b}: h^-1 is not defined on ({a}, {b}] "

@@ -18,6 +18,7 @@ from ..symbolic.calculus import kinks
 from ..symbolic.hypotheses import check_defined, check_range
 from ..symbolic.mpeval import mp_function
 from ..symbolic.parse import S, X, bind_params, parse_formula
+from ..symbolic.theorem_4_3 import psi_kinks
 from ..symbolic.transforms import InputTransform, OutputTransform
 from .numbers import DPS, EPS, float_down, float_up, mpf_of, quad_float, real_or_none, scalar_fn, time_margin
 from .report import CheckResult, CLIPPING, POTENTIAL, POTENTIAL_SUBRANGES
@@ -239,7 +240,8 @@ def check_output_transform(ot: OutputTransform, *, max_examples: int = 50, seed:
     timing = LayerTiming(float(ot.a), float(ot.b), float(ot.delta))
     info = OutputInfo.build(ot, timing)
     psi = scalar_fn(compiled_output(ot, "numpy").psi)
-    breaks = [float(p) for p in kinks(ot.psi, S, 0, ot.delta)]
+    breaks = sorted({float(p) for p in kinks(ot.psi, S, 0, ot.delta)}
+                    | {float(s) for s in psi_kinks(ot.h, ot.a, ot.b, ot.delta)})   # (h_inv numeric: h''s kinks)
     theta_f = float(info.theta)
 
     def prop(V):
