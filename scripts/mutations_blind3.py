@@ -344,8 +344,8 @@ BLIND3 = (
     _b("ev_layer_neurons_not_per_image", "evaluation",
        "the report's per-layer neuron count is the total over all evaluated images instead of per image",
        P + "evaluation/report.py",
-       "p.a, p.b, st.neurons // max(n, 1), st.spikes,",
-       "p.a, p.b, st.neurons, st.spikes,", EVAL),
+       "p.a, p.b, st.neurons // max(n, 1), st.spikes / max(n, 1),",
+       "p.a, p.b, st.neurons, st.spikes / max(n, 1),", EVAL),
 
     # ---- data ---------------------------------------------------------------------------------------------
     _b("data_label_equal_to_classes", "data",

@@ -26,7 +26,9 @@ def test_the_input_layer_is_not_counted_as_neurons(converted):
     names = [r.name for r in rep.layers]
     assert "input" not in names and len(names) == len(snn.populations()) - 1
     assert rep.neurons == 4 * sum(r.neurons for r in rep.layers)
-    assert rep.spikes == sum(r.spikes for r in rep.layers)
+    # every row per image (neurons and spikes alike), the totals over the 4 images
+    assert rep.spikes == pytest.approx(4 * sum(r.spikes for r in rep.layers), rel=1e-12)
+    assert all(r.spikes <= r.neurons for r in rep.layers)   # at most one spike per neuron per image
     inside = [p for p in snn.populations() if p.kind != "input"]
     assert rep.neurons == sum(p.stats.neurons for p in inside)
 

@@ -32,8 +32,8 @@ class LayerRow:
     neuron: str          # the catalogue neurons of the layer: "f -> h" (input transform -> output transform)
     a: float
     b: float
-    neurons: int
-    spikes: int
+    neurons: int         # per input (image or sequence)
+    spikes: float        # per input: the mean over the run's inputs
     spikes_per_neuron: float
     clip_rate: float
     #: spikes per value carried: a log-coded value of either sign has two neurons, one of which fires, so
@@ -141,7 +141,7 @@ def layer_rows(snn, n: int) -> tuple[list[LayerRow], int, int]:
         label = f"no neuron ({neuron_of[p.pname].split(' ->')[0]} in synapses)" if p.relay else neuron_of[p.pname]
         if p.code == "log":
             label += ", log code"
-        layers.append(LayerRow(p.pname, p.kind, label, p.a, p.b, st.neurons // max(n, 1), st.spikes,
+        layers.append(LayerRow(p.pname, p.kind, label, p.a, p.b, st.neurons // max(n, 1), st.spikes / max(n, 1),
                                st.spikes / st.neurons if st.neurons else 0.0,
                                st.clipped / st.neurons if st.neurons else 0.0,
                                st.spikes_per_value))
