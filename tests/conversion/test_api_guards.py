@@ -84,3 +84,25 @@ def test_dynamic_img_pad_is_refused_as_for_eva():
                             dynamic_img_pad=True)
     with pytest.raises(UnsupportedModuleError, match="dynamic_img_pad"):
         convert(ann, torch.randn(2, 3, 30, 30), progress=False)
+
+
+def test_a_conversion_file_is_refused_for_a_model_with_another_layernorm_eps(tmp_path):
+    """eps is in no state dict, so not in the weights fingerprint: a file calibrated for eps = 1e-6 used to
+    load onto the same weights with eps = 0.1, and exact mode was no longer exact. A file written before
+    the architecture recorded eps still loads."""
+    import functools
+    import json
+
+    from ttfs_symbolic import load_conversion, save_conversion
+
+    path = save_conversion(convert(tiny_vit(), images(4), progress=False), tmp_path / "c.json")
+    other = tiny_vit(norm_layer=functools.partial(torch.nn.LayerNorm, eps=0.1))
+    with pytest.raises(ValueError, match=r"norm_eps .*first difference at #0: saved \['blocks.0.norm1', 1e-06\], "
+                                         r"this model \['blocks.0.norm1', 0.1\]"):
+        load_conversion(other, path)
+    data = json.loads(path.read_text())
+    del data["architecture"]["norm_eps"]
+    path.write_text(json.dumps(data))
+    snn = load_conversion(tiny_vit(), path)
+    x = images(2)
+    assert torch.allclose(snn(x, dtype=torch.float64), tiny_vit().double()(x.double()), atol=1e-9)

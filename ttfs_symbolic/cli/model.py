@@ -308,8 +308,16 @@ def _open(args, ann, path):
     if own is not None and tuple(cfg["input_size"]) != own:
         raise ValueError(f"--img-size {args.img_size} but {args.model} takes {own[1]}x{own[2]} images "
                          f"(pass img_size={args.img_size} in --model-kwargs to build it for that size)")
-    src = open_data(path, transform=build_transform(cfg), limit=args.limit, skip_corrupt=args.skip_corrupt,
+    folder = Path(path).is_dir()   # (a tensor file is used as it is: no transform, no mean and std)
+    src = open_data(path, transform=build_transform(cfg) if folder else None, limit=args.limit,
+                    skip_corrupt=args.skip_corrupt,
                     channels=cfg["input_size"][0])
+    shape = tuple(src.images.shape[1:]) if hasattr(src, "images") else None   # a tensor file, used as it is
+    want = tuple(cfg["input_size"]) if own is not None else (cfg["input_size"][0],)
+    if shape is not None and shape[:len(want)] != want:
+        takes = f"(C, H, W) = {want}" if len(want) == 3 else f"{want[0]}-channel images"
+        raise ValueError(f"{path}: its images have shape (C, H, W) = {shape}, but {args.model} takes {takes} "
+                         "(preprocessed, channels first; a 3-D file is one image (C, H, W))")
     num_classes = getattr(ann, "num_classes", None)
     if src.classes and num_classes and len(src.classes) > num_classes:
         raise ValueError(f"{path} has {len(src.classes)} class folders but {args.model} has {num_classes} outputs")

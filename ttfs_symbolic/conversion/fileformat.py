@@ -37,12 +37,17 @@ from .schema import read_conversion
 FORMAT_VERSION = 5
 
 
+#: architecture keys added after files were written without them: such a file is not checked on them
+LATER_KEYS = ("norm_eps",)
+
+
 def architecture(snn: nn.Module) -> dict:
     """What a conversion file must match: the structure of the spiking model built from its source.
 
     The spiking model's class, embedding width, depth, heads, tokens, image
     size, classes; every spiking layer (name, kind, neuron, fan-in) in the
-    order the model registers them; and the name and shape of every weight.
+    order the model registers them; every norm's eps; and the name and shape
+    of every weight.
     Two source models with the same architecture give the same dict, whatever
     their weights.
     """
@@ -61,6 +66,9 @@ def architecture(snn: nn.Module) -> dict:
         "num_classes": getattr(snn, "num_classes", None),
         "global_pool": getattr(snn, "global_pool", None),
         "layers": [[m.pname, m.kind, m.neuron, int(m.fan_in)] for m in snn.modules() if isinstance(m, Population)],
+        # (not in the state dict, so not in the weights fingerprint: a LayerNorm eps changes what is computed)
+        "norm_eps": [[name, float(m.eps)] for name, m in snn.named_modules()
+                     if isinstance(getattr(m, "eps", None), (int, float))],
         "weights": [[name, list(t.shape)] for name, t in snn.state_dict().items()],
     }
 
@@ -71,9 +79,9 @@ def architecture_differences(saved: dict, current: dict, limit: int = 5) -> list
     diffs = []
     for key, b in current.items():
         a = saved.get(key)
-        if a == b:
+        if a == b or (key in LATER_KEYS and key not in saved):   # (a file written before the key was)
             continue
-        if key in ("layers", "weights"):
+        if key in ("layers", "weights", "norm_eps"):
             a = a or []
             i = next((i for i, (u, v) in enumerate(zip(a, b)) if u != v), min(len(a), len(b)))
             u = a[i] if i < len(a) else "nothing"

@@ -221,7 +221,16 @@ def data_config(model, img_size: int | None = None, mean=None, std=None, crop_pc
 
 
 def build_transform(cfg: dict):
-    """timm's ``create_transform`` for evaluation (resize, center crop, to tensor, normalize)."""
+    """timm's ``create_transform`` for evaluation (resize, center crop, to tensor, normalize).
+
+    DataError where the mean or std has another number of values than the images have channels: timm's
+    config of the pretrained model keeps 3 for a model built with ``in_chans=1``."""
+    chans = cfg["input_size"][0]
+    for key in ("mean", "std"):
+        if len(cfg[key]) != chans:
+            raise DataError(f"the model takes {chans}-channel images but its {key} has {len(cfg[key])} values "
+                            f"({', '.join(f'{v:g}' for v in cfg[key])}: timm's config of the pretrained model); pass "
+                            f"--mean and --std with {chans} value(s) each")
     # timm loads on first use (start-up time)
     from timm.data import create_transform
 
@@ -303,7 +312,7 @@ class ImageFolderSource:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(path) as img:
-                    x = self.transform(img.convert(self.mode))
+                    x = self.transform(_eight_bit(img, path).convert(self.mode))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             if self.skip_corrupt:
                 return None, label, str(path)
@@ -340,6 +349,25 @@ class ImageFolderSource:
 
             size = self._shape = tuple(t(Image.new(self.mode, (8, 8))).shape)
         return size
+
+
+def _eight_bit(img, path):
+    """``img`` with 8-bit channels: a 16-bit greyscale image (mode ``I;16*``, or ``I`` from a PNG, whose
+    16-bit greyscale Pillow may open so) scaled by 255/65535; PIL's own conversion to RGB or L would clip
+    it to 255, nearly all white. Other 32-bit integer and float images (``I``, ``F``) have no known scale:
+    ValueError naming the file (a corrupt image to ``--skip-corrupt``)."""
+    # optional dependency (Pillow, image folders), imported on use
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+        arr = np.asarray(img, dtype=np.float64)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError(f"{img.mode} pixels outside 0..65535")
+        return Image.fromarray(np.rint(arr * (255.0 / 65535.0)).astype(np.uint8), "L")
+    if img.mode in ("I", "F"):
+        raise ValueError(f"{'32-bit integer' if img.mode == 'I' else 'floating-point'} pixels (PIL mode "
+                         f"{img.mode}) have no known scale; save it with 8- or 16-bit channels")
+    return img
 
 
 class TensorSource:
