@@ -106,3 +106,32 @@ def test_a_conversion_file_is_refused_for_a_model_with_another_layernorm_eps(tmp
     snn = load_conversion(tiny_vit(), path)
     x = images(2)
     assert torch.allclose(snn(x, dtype=torch.float64), tiny_vit().double()(x.double()), atol=1e-9)
+
+
+def _one_window(entry: dict) -> None:
+    """Every layer in window 1, its derived times dropped (so only the windows' numbering is wrong)."""
+    entry["window"] = 1
+    for key in ("T_ref", "T_emit", "T_end"):
+        del entry[key]
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda L: L["blocks.0.attn.q"].__setitem__("tau", 123.0), r"blocks.0.attn.q: tau = 123.0, but its range"),
+    (lambda L: L["norm"].__setitem__("T_ref", 0.5), r"norm: T_ref = 0.5"),
+    (lambda L: L["head"].__setitem__("window", 1), r"head: T_ref = .*window 1 give|windows are not 1\.\."),
+    (lambda L: [_one_window(v) for v in L.values()], r"windows are not 1\.\.\d+, one each"),
+])
+def test_a_conversion_file_with_edited_timing_is_refused(tmp_path, edit, match):
+    """tau, T_ref, T_emit, T_end are derived from a layer's range and window (eq. 29) and the windows number
+    the layers 1..N: a file whose values disagree was edited or damaged. A reader of the file (a chip's
+    configuration) would take them as they stand, while the model used to recompute them without a word."""
+    import json
+
+    from ttfs_symbolic import load_conversion, save_conversion
+
+    path = save_conversion(convert(tiny_vit(), images(4), progress=False), tmp_path / "c.json")
+    data = json.loads(path.read_text())
+    edit(data["layers"])
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=match):
+        load_conversion(tiny_vit(), path)

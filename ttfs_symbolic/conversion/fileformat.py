@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -184,11 +185,31 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
         p.set_code(entry.get("code", "linear"), entry.get("log_r"))
         p.range_kind = kind
         p.window = int(entry["window"])
+        _check_timing(p, entry, path)
+    windows = sorted(p.window for p in pops)
+    if windows != list(range(1, len(pops) + 1)):
+        raise ValueError(f"{path}: the layers' windows are not 1..{len(pops)}, one each (eq. 29), got "
+                         f"{windows[:3]}...{windows[-3:]}: the file was edited or is damaged")
     snn.calibration = data.get("calibration", {})
     snn.source_name = data.get("source", "")
     _check_fine_shapes(snn, path)
     _acts.check_activations(snn)
     return snn
+
+
+def _check_timing(p: Population, entry: dict, path) -> None:
+    """The file's tau, T_ref, T_emit and T_end of a layer as :func:`conversion_dict` derives them from its
+    range and window (eq. 29): a reader of the file (a chip's configuration) takes them as they stand, so
+    an edited or damaged value is refused rather than silently recomputed."""
+    want = {"tau": 1.0 / p.d, "T_ref": p.window + p.b / p.d, "T_emit": float(p.window),
+            "T_end": float(p.window + 1)}
+    for key, v in want.items():
+        got = entry.get(key)
+        if got is None:
+            continue
+        if not (isinstance(got, (int, float)) and math.isclose(got, v, rel_tol=1e-9, abs_tol=1e-12)):
+            raise ValueError(f"{path}: layer {p.pname}: {key} = {got!r}, but its range [{p.a:.6g}, {p.b:.6g}] and "
+                             f"window {p.window} give {v!r} (eq. 29): the file was edited or is damaged")
 
 
 def _refuse_or_warn(force: bool, message: str) -> None:
