@@ -201,8 +201,8 @@ def _check_timing(p: Population, entry: dict, path) -> None:
     """The file's tau, T_ref, T_emit and T_end of a layer as :func:`conversion_dict` derives them from its
     range and window (eq. 29): a reader of the file (a chip's configuration) takes them as they stand, so
     an edited or damaged value is refused rather than silently recomputed."""
-    want = {"tau": 1.0 / p.d, "T_ref": p.window + p.b / p.d, "T_emit": float(p.window),
-            "T_end": float(p.window + 1)}
+    tau = 1.0 / p.d
+    want = {"tau": tau, "T_ref": p.window + p.b * tau, "T_emit": float(p.window), "T_end": float(p.window + 1)}
     for key, v in want.items():
         got = entry.get(key)
         if got is None:
