@@ -1,7 +1,7 @@
 """A sentence-transformers model (Transformer with BERT / RoBERTa, Pooling, optional Normalize) as a TTFS SNN.
 
-The encoder is :class:`~.bert.SpikingBert`; the pooling (mean, CLS or max
-over the unmasked tokens) and the L2 normalisation are spiking layers too.
+The encoder is :class:`~.bert.SpikingBert`; the pooling (mean or CLS over
+the unmasked tokens; max and the other modes are refused) and the L2 normalisation are spiking layers too.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class SpikingSentenceTransformer(SpikingBert):
                 self.normalize = True
                 continue
             raise UnsupportedModuleError(f"unsupported module at '{i}': {typename(m)} (supported after Pooling: "
-                                         "one Normalize)")
+                                         f"one Normalize, as the last module; this model has {len(mods)} modules)")
         src = self.out_pop
         self.pool = None
         if mode == "mean":
