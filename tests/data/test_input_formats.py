@@ -58,3 +58,15 @@ def test_a_tensor_file_of_another_shape_is_one_line_error(tmp_path, capsys, shap
                            "--out", str(tmp_path / "c.json"), "--model-kwargs", *kw, "--no-progress")
     assert rc == 2, (out, err)
     assert "Traceback" not in err and "images have shape (C, H, W) = " in err, err
+
+
+def test_images_beside_class_folders_are_named_as_unused(tmp_path):
+    """With class sub-folders only their images count (ImageFolder's rule); images at the top level used to
+    be dropped without a word (13 of 14 counted)."""
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / d / "1.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "stray.png")
+    with pytest.warns(UserWarning, match=r"1 image\(s\) beside the class sub-folders \(stray\.png\) are not used"):
+        src = open_data(tmp_path, _to_tensor)
+    assert len(src) == 2 and src.classes == ["a", "b"]

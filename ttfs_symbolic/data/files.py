@@ -266,6 +266,12 @@ class ImageFolderSource:
         self.classes = self.class_to_idx = None
         if has_subdirs:
             items = self._class_items(root)
+            loose = [e.name for e in entries if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)]
+            if loose:   # ImageFolder's rule: only class sub-folders count
+                warnings.warn(f"{root}: {len(loose)} image(s) beside the class sub-folders ({', '.join(loose[:3])}"
+                              f"{', ...' if len(loose) > 3 else ''}) are not used: with sub-folders only the images "
+                              "in them count (torchvision's ImageFolder); move them into a class folder",
+                              UserWarning, stacklevel=2)
         else:   # flat: the images of the folder itself, no labels
             items = [(p, -1) for p in entries if p.name.lower().endswith(IMAGE_EXTENSIONS)]
         if not items:
