@@ -135,3 +135,20 @@ def test_a_conversion_file_with_edited_timing_is_refused(tmp_path, edit, match):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=match):
         load_conversion(tiny_vit(), path)
+
+
+@pytest.mark.parametrize("key, value", [("residual", "neuron"), ("rsqrt", "neuron")])
+def test_a_conversion_file_whose_network_shape_was_edited_is_refused(tmp_path, key, value):
+    """The default file carries residual sums by synapses and folds rsqrt; switched to neurons by hand it
+    used to load, and exact mode was 7e-4 off (those neurons' ranges were never calibrated)."""
+    import json
+
+    from ttfs_symbolic import load_conversion, save_conversion
+
+    path = save_conversion(convert(tiny_vit(), images(4), progress=False), tmp_path / "c.json")
+    data = json.loads(path.read_text())
+    assert data[key] != value and data["calibration"][key] == data[key]
+    data[key] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{key} = '{value}', but its ranges were calibrated with {key} = "):
+        load_conversion(tiny_vit(), path)

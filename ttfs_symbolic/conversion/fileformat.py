@@ -171,6 +171,12 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
                 m.set_construction(entry.get("construction", "paper"), entry.get("r"))
             except ValueError as exc:
                 raise ValueError(f"{path}: {m.y.pname}: {exc}") from None
+    calibrated = data.get("calibration") or {}
+    for key in ("residual", "rsqrt"):   # the network's shape must be the one its ranges were calibrated for
+        if key in data and calibrated.get(key) not in (None, data[key]):
+            raise ValueError(f"{path}: {key} = {data[key]!r}, but its ranges were calibrated with {key} = "
+                             f"{calibrated[key]!r}: the file was edited or is damaged; convert again with {key}="
+                             f"{data[key]!r}")
     set_residual(snn, data.get("residual", "neuron"))   # files before version 4: residual neurons
     set_rsqrt(snn, data.get("rsqrt", "neuron"))          # files before version 5: rsqrt neurons
     for p in pops:
