@@ -297,3 +297,10 @@ def test_an_end_below_what_h_reaches_is_named_as_such(h, a, b, cause):
     'not increasing'; an h that turns or is flat keeps the 'not increasing' refusal."""
     with pytest.raises(MonotonicityError, match=re.escape(cause)):
         derive_output(h, a, b)
+
+
+def test_an_end_beyond_the_search_names_what_h_reached_there():
+    """log reaches 70 only at x = e^70 = 2.5e30, past the 1e30 search: the refusal says how far h got
+    (69.08), so the user sees that b is merely far, not unreachable."""
+    with pytest.raises(MonotonicityError, match=re.escape("searched to |x| = 1e+30; h(1e+30) = 69.0776")):
+        derive_output("log(x)", -1, 70)

@@ -361,10 +361,12 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
             raise DomainError(f"h(x) = {h} is undefined everywhere on [-10, 10]")
         v_b = solve_increasing(h_fn, sympy.N(b, PROOF_DPS), start)
         if v_b is None:
+            far = real_value(h_fn, mpmath.mpf(SEARCH_SPAN))
+            reached = "" if far is None else f"; h({SEARCH_SPAN:g}) = {mpmath.nstr(far, 6)}"
             raise MonotonicityError(
                 f"h(x) = {h} does not reach b = {b} when followed upward from x = {mpmath.nstr(start, 6)} "
-                f"(searched to |x| = {SEARCH_SPAN:g}): h^-1 is not defined on (a, b] = ({a}, {b}], or h is not "
-                "increasing "
+                f"(searched to |x| = {SEARCH_SPAN:g}{reached}): h^-1 is not defined on (a, b] = ({a}, {b}], or h "
+                "is not increasing "
                 "(Theorem 4.3)")
         v_a = solve_increasing(h_fn, sympy.N(a, PROOF_DPS), start)
         tiny = solve_increasing(h_fn, sympy.N(a + d * sympy.Rational(1, 10**9), PROOF_DPS), start)
