@@ -72,8 +72,18 @@ def check_numbers(text, flag: str) -> None:
             raise ValueError(f"{flag}: each value must be a finite number in [{lo}, {hi}], got {v.strip()!r}")
 
 
+def check_unique(values, flag: str) -> None:
+    """ValueError naming the first value given twice (it would run twice and one report file hold both)."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{flag} names {v!r} twice; give each once")
+        seen.add(v)
+
+
 def check_precisions(values, modes, flag: str = "--precision") -> None:
-    """Every time precision within the stated maximum of each mode that uses it."""
+    """Every time precision once, within the stated maximum of each mode that uses it."""
+    check_unique(values, flag)
     for p in values:
         if "kernel" in modes and p > MAX_KERNEL_PRECISION:
             raise ValueError(f"{flag} {p}: kernel mode takes a time precision of at most {MAX_KERNEL_PRECISION} "

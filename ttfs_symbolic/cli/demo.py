@@ -64,6 +64,7 @@ def parse_precisions(text: str) -> list[int]:
         if not 1 <= p <= MAX_PRECISION:
             raise ValueError(f"--precisions: a time precision is an integer in [1, {MAX_PRECISION}], got {p}")
         out.append(p)
+    checks.check_unique(out, "--precisions")
     return out
 
 

@@ -205,6 +205,7 @@ def _check_evaluate_args(args, cc, tensor_extensions) -> None:
             raise ValueError(f"unknown mode {m!r} in --modes (exact, quantized, kernel)")
     if not modes:
         raise ValueError(f"--modes names no mode, got {args.modes!r}")
+    cc.check_unique(modes, "--modes")
     precisions = _precisions(args.precision)
     cc.check_precisions(precisions, [m for m in modes if m != "exact"])
     inputs = {"--checkpoint": args.checkpoint, "--conversion": args.conversion}

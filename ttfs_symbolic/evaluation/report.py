@@ -270,8 +270,9 @@ def build_report(snn, ann, *, mode: str, precision, dtype, n: int, agree: int, r
 _KIND_GROUP = {
     "input": "embedding and head", "patch_embed": "embedding and head", "head": "embedding and head",
     "pool": "embedding and head", "embed": "embedding and head",
-    "linear": "q, k, v, proj", "matmul_qk": "q, k, v, proj", "matmul_av": "q, k, v, proj",
-    "activation": "MLP", "residual": "residual sums",
+    "linear": "q, k, v, proj", "matmul_qk": "attention scores and context (products' layer II)",
+    "matmul_av": "attention scores and context (products' layer II)",
+    "activation": "MLP", "product": "MLP", "residual": "residual sums",
     "ln_mean": "LayerNorm mean/centred/var/rsqrt/out", "ln_centred": "LayerNorm mean/centred/var/rsqrt/out",
     "ln_var": "LayerNorm mean/centred/var/rsqrt/out", "ln_rsqrt": "LayerNorm mean/centred/var/rsqrt/out",
     "ln_out": "LayerNorm mean/centred/var/rsqrt/out",
@@ -280,10 +281,17 @@ _KIND_GROUP = {
 
 
 def _group_of_kind(p) -> str:
+    """The budget group of a layer: by its kind, and for a product's layer I and a linear layer by where it
+    sits, read from its name's parts (timm: ``blocks.0.attn.q_norm.product.layer1``, ``blocks.0.mlp.fc1``,
+    ``blocks.0.mlp.mul.layer1``; transformers: ``encoder.layer.0.attention.qk.layer1``,
+    ``encoder.layer.0.intermediate.dense``, ``encoder.layer.0.output.dense``)."""
+    parts = p.pname.lower().split(".")
+    attention = "attn" in parts or "attention" in parts
     if p.kind == "product_layer1":
-        return "attention products, layer I" if ".attn." in f".{p.pname}" and "norm" not in p.pname.split(".")[-2] \
-            else "LayerNorm products, layer I"
-    if p.kind == "linear" and ".mlp." in f".{p.pname}.":
+        if any("norm" in part for part in parts):   # LayerNorm's product, qk-norm's included
+            return "LayerNorm products, layer I"
+        return "attention products, layer I" if attention else "MLP"   # (a gated MLP's product)
+    if p.kind == "linear" and ("mlp" in parts or "intermediate" in parts or ("output" in parts and not attention)):
         return "MLP"
     return _KIND_GROUP.get(p.kind, p.kind)
 
