@@ -384,6 +384,27 @@ def test_error_budget_text(tok):
     eb = error_budget(snn, batch, precision=128, curve=(32, 128), progress=False)
     assert eb.total_error > 0 and abs(sum(g["share"] for g in eb.groups.values()) - 1) < 1e-9
     assert eb.curve[128] < eb.curve[32]
+    # the error is that of the unmasked tokens, as evaluate compares them: padding rows mean nothing
+    rows = batch["attention_mask"].bool()
+    ex, q = (snn(batch, mode=m, precision=p, dtype=torch.float64, warn=False)[rows]
+             for m, p in (("exact", None), ("quantized", 128)))
+    assert eb.total_error == pytest.approx(float((q - ex).norm() / ex.norm()), rel=1e-12)
+
+
+def test_error_budget_of_a_sentence_model_is_that_of_its_embeddings(tmp_path, tok):
+    """snn(batch) of a sentence-transformers model is the encoder's hidden states; its budget measured
+    them, padding rows included (MiniLM-L6: 2.3% against the embeddings' 0.85%). It measures the
+    embeddings, as evaluate and encode give them."""
+    from ttfs_symbolic.evaluation.report import error_budget
+
+    st = _sentence_transformer(tmp_path, tok)
+    batch = _tokenize(st, SENTENCES)
+    snn = convert(st, batch, progress=False)
+    eb = error_budget(snn, batch, precision=64, curve=(64,), progress=False)
+    ex, q = (snn.encode(batch, mode=m, precision=p, dtype=torch.float64, warn=False)
+             for m, p in (("exact", None), ("quantized", 64)))
+    assert ex.shape == (len(SENTENCES), 64)
+    assert eb.total_error == pytest.approx(float((q - ex).norm() / ex.norm()), rel=1e-12)
 
 
 def test_default_takes_the_calibrated_variance_end(tok):

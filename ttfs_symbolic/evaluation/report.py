@@ -380,7 +380,11 @@ def error_budget(snn, inputs, *, mode: str = "quantized", precision: int = 1024,
     of layers (:func:`layer_groups`) with that group alone in ``mode`` at
     ``precision`` and the rest exact, and once with every layer at p; each
     group's error is the relative output error ``||out - exact|| / ||exact||``
-    of its run, its share that error over the sum of all groups' errors.
+    of its run, its share that error over the sum of all groups' errors. The
+    output is the one :func:`evaluate` compares with the ANN (``snn.outputs``):
+    logits of an image model, the unmasked tokens' last hidden states of a
+    BERT, the sentence embeddings of a sentence-transformers model (padding
+    rows, whose values mean nothing, are left out).
     ``curve``: the precisions of the error-against-p curve (every layer at p).
     Works for any model the converter builds (its forward takes ``only=``).
     """
@@ -389,8 +393,14 @@ def error_budget(snn, inputs, *, mode: str = "quantized", precision: int = 1024,
         raise ValueError("the error budget compares a finite-precision mode (quantized or kernel) with exact")
     groups = layer_groups(snn, by)
 
-    def run(**kw):
-        return snn(inputs, dtype=dtype, warn=False, **kw)
+    x = snn.prepare_input(inputs, check_dtype(dtype))
+
+    @torch.no_grad()
+    def run(mode, precision=None, only=None):
+        ctx = make_ctx(snn, mode, precision, only=only)
+        out, rows = snn.outputs(x, ctx)
+        finish_call(snn, ctx, warn=False)
+        return out if rows is None else out[rows.bool()]
 
     bar = Progress(len(groups) + 2 + len(curve), f"error budget ({mode}, p={precision})", enabled=progress)
     ref = run(mode="exact")
