@@ -273,6 +273,7 @@ _KIND_GROUP = {
     "linear": "q, k, v, proj", "matmul_qk": "attention scores and context (products' layer II)",
     "matmul_av": "attention scores and context (products' layer II)",
     "activation": "MLP", "product": "MLP", "residual": "residual sums",
+    "l2_sumsq": "L2 normalisation", "l2_rsqrt": "L2 normalisation", "l2_out": "L2 normalisation",
     "ln_mean": "LayerNorm mean/centred/var/rsqrt/out", "ln_centred": "LayerNorm mean/centred/var/rsqrt/out",
     "ln_var": "LayerNorm mean/centred/var/rsqrt/out", "ln_rsqrt": "LayerNorm mean/centred/var/rsqrt/out",
     "ln_out": "LayerNorm mean/centred/var/rsqrt/out",
@@ -288,6 +289,8 @@ def _group_of_kind(p) -> str:
     parts = p.pname.lower().split(".")
     attention = "attn" in parts or "attention" in parts
     if p.kind == "product_layer1":
+        if parts[0] == "normalize":   # a sentence model's L2 normalisation
+            return "L2 normalisation"
         if any("norm" in part for part in parts):   # LayerNorm's product, qk-norm's included
             return "LayerNorm products, layer I"
         return "attention products, layer I" if attention else "MLP"   # (a gated MLP's product)
