@@ -205,8 +205,11 @@ def test_sqrt_not_differentiable_at_the_edge():
         derive_input("sqrt(x)", 0, 1)
 
 
-def test_square_output_not_increasing_names_an_interval():
-    with pytest.raises(MonotonicityError, match=r"not increasing on \[-?[0-9.]+, -?[0-9.]+\]"):
+def test_square_output_refused_naming_a_potential_beyond_its_range():
+    """x**2 on [0, 4] is increasing on h^-1([0, 4]) = [0, 2] (checked there only: a ReLU, flat outside
+    its range, is valid), but rises again below 0, where the neuron would emit a = 0."""
+    with pytest.raises(MonotonicityError, match=r"x\*\*2 is not increasing beyond the range: h\(-[0-9.e-]+\) = .* is "
+                                                r"above a = 0 below h\^-1\(a\) = 0"):
         derive_output("x**2", 0, 4)
 
 

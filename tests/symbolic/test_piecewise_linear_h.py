@@ -32,3 +32,18 @@ def test_leaky_relu_output_transform_is_proved_and_verified(h, a, b):
     assert out.inverse_method == "numeric"
     res = check_output_transform(out, max_examples=25, seed=0)
     assert res.holds, res
+
+
+@pytest.mark.parametrize("h, a, b, theta, theta_low", [
+    ("Max(x, 0)", 0.5, 2, 2, 0.5),          # ReLU, flat below its range
+    ("Max(x, 0)", 0, 2, 2, 0),              # ReLU with a = 0: h^-1(0) is where h leaves 0
+    ("Min(Max(x, 0), 1)", 0, 1, 1, 0),      # a clamp, flat at both ends
+])
+def test_an_h_flat_outside_its_range_is_valid(h, a, b, theta, theta_low):
+    """h need be strictly increasing only on h^-1([a, b]); beyond it, at most a below and at least b above
+    (check_clip_tails). ReLU and clamps were refused as 'flat on [-1, -0.98]', outside their range."""
+    out = derive_output(h, a, b)
+    assert out.proof.holds, out.proof.detail
+    assert float(out.theta) == pytest.approx(theta, abs=1e-20) and float(out.theta_low) == pytest.approx(theta_low, abs=1e-20)
+    res = check_output_transform(out, max_examples=25, seed=0)
+    assert res.holds, res

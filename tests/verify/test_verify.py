@@ -323,7 +323,7 @@ def test_numeric_setup_error_is_a_failed_check_not_a_traceback(monkeypatch):
     ("/nonexistent/neuron.toml", DefinitionError, "no neuron definition file"),
     ("no_such_neuron", DefinitionError, "no neuron 'no_such_neuron'"),
     (NeuronDef(name="bad_log", f="log(x)", range=(-1.0, 1.0)), DomainError, r"x = 0"),
-    (NeuronDef(name="bad_h", h="x**2", output_range=(0.0, 4.0)), MonotonicityError, r"\["),
+    (NeuronDef(name="bad_h", h="x**2", output_range=(0.0, 4.0)), MonotonicityError, r"not increasing beyond the range"),
     (NeuronDef(name="bad_f", f="__import__('os').system('true')"), FormulaError, "whitelisted"),
     (NeuronDef(name="bad_range", range=(1.0, 0.0)), RangeError, "a < b"),
     (12, DefinitionError, "expected a NeuronDef"),

@@ -274,9 +274,9 @@ def derive_output(h, a, b, delta=1, params: dict | None = None) -> OutputTransfo
     its time constant. The spike then encodes ``clip(h(V), a, b)``.
 
     h must be increasing: SymPy's ``is_strictly_increasing`` is asked on the
-    preimage of [a, b] widened by its own width on each side (up to the edge
-    of h's domain); when it cannot decide, h' > 0 is checked with mpmath on
-    257 points there. A failure raises MonotonicityError naming the interval.
+    preimage h^-1([a, b]) (its ends moved to where h leaves a and reaches b,
+    for a ReLU or clamp flat outside its range); when it cannot decide,
+    h' > 0 is checked with mpmath on 257 points there. A failure raises MonotonicityError naming the interval.
     Beyond that preimage the neuron emits a (below h^-1(a)) or b (above h^-1(b)), which is
     clip(h(V), a, b) only where h stays at most a below and at least b above: checked on a grid
     out to 1e12 widths (:func:`~ttfs_symbolic.symbolic.hypotheses.check_clip_tails`), so that
@@ -317,6 +317,38 @@ def _refuse_rounded_ends(h, v_a, v_b, a, b) -> None:
             if abs(value - end_mp) > allowed:
                 _limit_error(h, name, end, f"at x = {mpmath.nstr(v, 6)} h rounds to {name} at {PROOF_DPS} digits, "
                                            f"h' = {mpmath.nstr(slope, 3)}")
+
+
+def _inner_ends(fn, v_a, v_b, a, b):
+    """``(v_a, v_b)`` moved to the inner edges of any flat part of h at a or b: the largest x with
+    h(x) <= a and the least x with h(x) >= b (bisection at PROOF_DPS digits). A root finder may stop
+    anywhere on ReLU's flat 0, where h' = 0; the neuron's thresholds are where h leaves a and reaches b.
+    An h that is not flat there keeps its roots as they are."""
+    lo_end = v_a if v_a is not None else v_b
+    step = (v_b - lo_end) * mpmath.mpf(10) ** -9
+
+    def edge(lo, hi, below):   # below(lo) holds, below(hi) does not: the boundary between them
+        for _ in range(4 * PROOF_DPS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if below(mid) else (lo, mid)
+        return lo, hi
+
+    if v_a is not None and step > 0:
+        at_a = real_value(fn, v_a + step)
+        if at_a is not None and at_a <= mpmath.mpf(str(sympy.N(a, PROOF_DPS + 5))):
+            end = mpmath.mpf(str(sympy.N(a, PROOF_DPS + 5)))
+            v_a = edge(v_a, v_b, lambda x: _value_or(fn, x, end) <= end)[0]
+    if step > 0:
+        at_b = real_value(fn, v_b - step)
+        end = mpmath.mpf(str(sympy.N(b, PROOF_DPS + 5)))
+        if at_b is not None and at_b >= end:
+            v_b = edge(lo_end if v_a is None else v_a, v_b, lambda x: _value_or(fn, x, end) < end)[1]
+    return v_a, v_b
+
+
+def _value_or(fn, x, default):
+    v = real_value(fn, x)
+    return default if v is None else v
 
 
 def _increasing_leftward(fn, start) -> bool:
@@ -381,12 +413,16 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
                 f"h(x) = {h} is not increasing from a = {a} to b = {b}: h^-1 is not defined on ({a}, {b}] "
                 "(Theorem 4.3)")
         _refuse_rounded_ends(h, v_a, v_b, a, b)   # (v_a None: a is never reached, low stands in)
+        v_a, v_b = _inner_ends(h_fn, v_a, v_b, a, b)   # ReLU on [0, 2]: h^-1(0) = 0, not a point where h is flat
+        low = v_a if v_a is not None else tiny
         width = max(v_b - low, mpmath.mpf(1))
         left = defined_extent(h_fn, low, low - width)
         right = defined_extent(h_fn, v_b, v_b + width)
-    lo_s = sympy.Float(str(mpmath.nstr(left, 20)), 20)
-    hi_s = sympy.Float(str(mpmath.nstr(right, 20)), 20)
-    monotonicity = check_increasing(h, lo_s, hi_s, what="h")
+        # strictly increasing inside h^-1([a, b]) (its ends excluded: x**3 may end at its flat 0); beyond
+        # it h need only stay at most a below and at least b above (check_clip_tails), so a ReLU or a
+        # clamp, flat outside its range, is a valid h
+        inner = [low + (v_b - low) * mpmath.mpf(10) ** -12, v_b - (v_b - low) * mpmath.mpf(10) ** -12]
+    monotonicity = check_increasing(h, *(sympy.Float(str(mpmath.nstr(v, 20)), 20) for v in inner), what="h")
     with mpmath.workdps(PROOF_DPS):
         check_clip_tails(h, h_fn, low, v_b, a, b, what="h")   # below h^-1(a) at most a, above h^-1(b) at least b
 
