@@ -191,14 +191,15 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
         p.set_code(entry.get("code", "linear"), entry.get("log_r"))
         p.range_kind = kind
         p.window = int(entry["window"])
-        _check_timing(p, entry, path)
+    snn.calibration = data.get("calibration", {})
+    snn.source_name = data.get("source", "")
+    _check_fine_shapes(snn, path)   # (first: a range list of another length names its shape, not its tau)
+    for p in pops:
+        _check_timing(p, data["layers"][p.pname], path)
     windows = sorted(p.window for p in pops)
     if windows != list(range(1, len(pops) + 1)):
         raise ValueError(f"{path}: the layers' windows are not 1..{len(pops)}, one each (eq. 29), got "
                          f"{windows[:3]}...{windows[-3:]}: the file was edited or is damaged")
-    snn.calibration = data.get("calibration", {})
-    snn.source_name = data.get("source", "")
-    _check_fine_shapes(snn, path)
     _acts.check_activations(snn)
     return snn
 
