@@ -47,3 +47,13 @@ def test_an_h_flat_outside_its_range_is_valid(h, a, b, theta, theta_low):
     assert float(out.theta) == pytest.approx(theta, abs=1e-20) and float(out.theta_low) == pytest.approx(theta_low, abs=1e-20)
     res = check_output_transform(out, max_examples=25, seed=0)
     assert res.holds, res
+
+
+def test_a_dip_narrower_than_the_grid_is_refused_at_once_naming_where():
+    """h falls on [0.3, 0.301], a piece far narrower than the 257-point grid of [-1, 2]: the grid also
+    samples h's kinks and the midpoints between them, so the refusal comes from the monotonicity check at
+    once, naming x = 0.3, instead of from a failed proof after 55 s."""
+    from ttfs_symbolic.symbolic.hypotheses import MonotonicityError
+
+    with pytest.raises(MonotonicityError, match=r"at x = 0\.3(0*)?: h\(x\) = .* must increase"):
+        derive_output("x - 2*Min(Max(x - 3/10, 0), 1/1000)", -1, 2)

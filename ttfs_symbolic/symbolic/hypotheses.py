@@ -180,12 +180,15 @@ def defined_start(fn, lo=-10, hi=10, n=201):
 
 
 @limited("the monotonicity check of h (SymPy, mpmath)")
-def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_undefined: bool = False):
+def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_undefined: bool = False,
+                     extra=()):
     """Refuse h unless it is strictly increasing on [lo, hi].
 
     SymPy's ``is_increasing`` is asked first; ``None`` (unproven, as for GELU)
-    falls back to a numeric check of h' > 0 at n points with mpmath, which
-    names the first interval where h fails to increase.
+    falls back to a numeric check of h' > 0 at n points with mpmath, and at the
+    ``extra`` points inside [lo, hi] (the caller's: a piecewise h's kinks and the
+    midpoints between them, so that a piece narrower than the grid is seen),
+    which names the first interval where h fails to increase.
     Returns "symbolic" or "numeric": how monotonicity was established.
     """
     interval = sympy.Interval(lo, hi)
@@ -204,6 +207,12 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
         fn = mp_function(h)
         dfn = mp_function(sympy.diff(h, X))
         points = sample_points(lo, hi, n)
+        if extra:   # (a point closer than 1e-6 of the width to another would read as flat)
+            gap = (points[-1] - points[0]) * mpmath.mpf(10) ** -6
+            for e in sorted(mpmath.mpf(str(sympy.N(v, 25))) for v in extra):
+                if points[0] < e < points[-1] and min(abs(e - q) for q in points) > gap:
+                    points.append(e)
+            points.sort()
         prev = None
         for p in points:
             val = real_value(fn, p)

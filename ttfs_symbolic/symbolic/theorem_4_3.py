@@ -422,7 +422,10 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
         # it h need only stay at most a below and at least b above (check_clip_tails), so a ReLU or a
         # clamp, flat outside its range, is a valid h
         inner = [low + (v_b - low) * mpmath.mpf(10) ** -12, v_b - (v_b - low) * mpmath.mpf(10) ** -12]
-    monotonicity = check_increasing(h, *(sympy.Float(str(mpmath.nstr(v, 20)), 20) for v in inner), what="h")
+    lo_s, hi_s = (sympy.Float(str(mpmath.nstr(v, 20)), 20) for v in inner)
+    pieces = kinks(sympy.diff(h, X), X, lo_s, hi_s)   # a piece narrower than the grid (a dip 1e-3 wide) is seen
+    monotonicity = check_increasing(h, lo_s, hi_s, what="h",
+                                    extra=pieces + [(u + v) / 2 for u, v in zip(pieces, pieces[1:])])
     with mpmath.workdps(PROOF_DPS):
         check_clip_tails(h, h_fn, low, v_b, a, b, what="h")   # below h^-1(a) at most a, above h^-1(b) at least b
 
