@@ -301,7 +301,7 @@ def _warn_label_map(saved: dict, mine: dict | None) -> None:
 
 def _open(args, ann, path):
     # start-up time: a subcommand loads only what it runs (torch among it)
-    from ..data.files import build_transform, data_config, model_input_size, open_data
+    from ..data.files import TensorSource, build_transform, data_config, model_input_size, open_data
 
     cfg = data_config(ann, img_size=args.img_size, mean=args.mean, std=args.std, crop_pct=args.crop_pct,
                       interpolation=args.interpolation)
@@ -313,7 +313,7 @@ def _open(args, ann, path):
     src = open_data(path, transform=build_transform(cfg) if folder else None, limit=args.limit,
                     skip_corrupt=args.skip_corrupt,
                     channels=cfg["input_size"][0])
-    shape = tuple(src.images.shape[1:]) if hasattr(src, "images") else None   # a tensor file, used as it is
+    shape = tuple(src.images.shape[1:]) if isinstance(src, TensorSource) else None   # used as it is
     want = tuple(cfg["input_size"]) if own is not None else (cfg["input_size"][0],)
     if shape is not None and shape[:len(want)] != want:
         takes = f"(C, H, W) = {want}" if len(want) == 3 else f"{want[0]}-channel images"

@@ -318,7 +318,7 @@ class ImageFolderSource:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(path) as img:
-                    x = self.transform(_eight_bit(img, path).convert(self.mode))
+                    x = self.transform(_eight_bit(img).convert(self.mode))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             if self.skip_corrupt:
                 return None, label, str(path)
@@ -357,11 +357,12 @@ class ImageFolderSource:
         return size
 
 
-def _eight_bit(img, path):
+def _eight_bit(img):
     """``img`` with 8-bit channels: a 16-bit greyscale image (mode ``I;16*``, or ``I`` from a PNG, whose
     16-bit greyscale Pillow may open so) scaled by 255/65535; PIL's own conversion to RGB or L would clip
     it to 255, nearly all white. Other 32-bit integer and float images (``I``, ``F``) have no known scale:
-    ValueError naming the file (a corrupt image to ``--skip-corrupt``)."""
+    ValueError (which :meth:`ImageFolderSource.load` reports naming the file, a corrupt image to
+    ``--skip-corrupt``)."""
     # optional dependency (Pillow, image folders), imported on use
     from PIL import Image
 

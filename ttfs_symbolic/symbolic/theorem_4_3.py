@@ -324,8 +324,11 @@ def _inner_ends(fn, v_a, v_b, a, b):
     h(x) <= a and the least x with h(x) >= b (bisection at PROOF_DPS digits). A root finder may stop
     anywhere on ReLU's flat 0, where h' = 0; the neuron's thresholds are where h leaves a and reaches b.
     An h that is not flat there keeps its roots as they are."""
-    lo_end = v_a if v_a is not None else v_b
-    step = (v_b - lo_end) * mpmath.mpf(10) ** -9
+    lo = v_a if v_a is not None else v_b
+    step = (v_b - lo) * mpmath.mpf(10) ** -9
+    if not step > 0:
+        return v_a, v_b
+    a_mp, b_mp = (mpmath.mpf(str(sympy.N(v, PROOF_DPS + 5))) for v in (a, b))
 
     def edge(lo, hi, below):   # below(lo) holds, below(hi) does not: the boundary between them
         for _ in range(4 * PROOF_DPS):
@@ -333,16 +336,10 @@ def _inner_ends(fn, v_a, v_b, a, b):
             lo, hi = (mid, hi) if below(mid) else (lo, mid)
         return lo, hi
 
-    if v_a is not None and step > 0:
-        at_a = real_value(fn, v_a + step)
-        if at_a is not None and at_a <= mpmath.mpf(str(sympy.N(a, PROOF_DPS + 5))):
-            end = mpmath.mpf(str(sympy.N(a, PROOF_DPS + 5)))
-            v_a = edge(v_a, v_b, lambda x: _value_or(fn, x, end) <= end)[0]
-    if step > 0:
-        at_b = real_value(fn, v_b - step)
-        end = mpmath.mpf(str(sympy.N(b, PROOF_DPS + 5)))
-        if at_b is not None and at_b >= end:
-            v_b = edge(lo_end if v_a is None else v_a, v_b, lambda x: _value_or(fn, x, end) < end)[1]
+    if v_a is not None and _value_or(fn, v_a + step, mpmath.inf) <= a_mp:
+        v_a = lo = edge(v_a, v_b, lambda x: _value_or(fn, x, a_mp) <= a_mp)[0]
+    if _value_or(fn, v_b - step, -mpmath.inf) >= b_mp:
+        v_b = edge(lo, v_b, lambda x: _value_or(fn, x, b_mp) < b_mp)[1]
     return v_a, v_b
 
 
