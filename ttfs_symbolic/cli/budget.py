@@ -1,7 +1,7 @@
 """``ttfs budget``: where the output error at time precision p comes from (error budget).
 
 Converts a bundled model (``digits``, ``mnist``) or a timm model with random
-weights, runs it with one group of layers at a time in ``quantized`` or
+weights (built with ``--model-kwargs`` as for ``ttfs convert``), runs it with one group of layers at a time in ``quantized`` or
 ``kernel`` mode (the rest exact), and prints each group's share of the
 output error beside the error-against-p curve; writes ``budget.json`` and
 ``budget.png`` under ``--out``.
@@ -31,6 +31,9 @@ def register(subparsers):
     p = subparsers.add_parser("budget", help="error budget: each group of layers' share of the error at precision p",
                               description=__doc__.splitlines()[0])
     p.add_argument("model", help="digits | mnist (bundled, trained) | a timm model name (random weights)")
+    p.add_argument("--model-kwargs", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
+                   help="timm models: keyword arguments for timm.create_model, as for ttfs convert "
+                        "(e.g. depth=2 patch_size=8 img_size=32)")
     p.add_argument("--mode", choices=("quantized", "kernel"), default="quantized")
     p.add_argument("--precision", default="1024", help="time precision p of the budget (default 1024)")
     p.add_argument("--curve", default="64,256,1024,4096", help="precisions of the error-against-p curve")
@@ -54,7 +57,7 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def _data(model: str, n_calib: int, n: int):
+def _data(model: str, n_calib: int, n: int, model_kwargs=None):
     # start-up time: a subcommand loads only what it runs (torch among it)
     import torch
 
@@ -71,8 +74,10 @@ def _data(model: str, n_calib: int, n: int):
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion.convert import resolve_model
     from ..conversion.registry import find_family
+    from ..data.files import DataError
+    from .model import _create_model
 
-    ann = resolve_model(model)
+    ann = _create_model(model, model_kwargs or {}, resolve_model, DataError)
     find_family(ann)   # a model no family converts (resnet18): UnsupportedModuleError naming what is supported
     if getattr(ann, "patch_embed", None) is None or getattr(ann.patch_embed, "img_size", None) is None:
         raise ValueError(f"ttfs budget makes random images for timm vision transformers; {model} has no "
@@ -105,13 +110,21 @@ def run(args) -> int:
     cc.check_number(args.margin, "--margin")
     cc.check_number(args.sigmas, "--sigmas")
     # start-up time: a subcommand loads only what it runs (torch among it)
+    from ..data.files import parse_model_kwargs
+
+    kwargs = parse_model_kwargs(args.model_kwargs) if args.model_kwargs else None   # refused keys: before any work
+    if kwargs is not None and args.model in ("mnist", "digits"):
+        raise ValueError(f"--model-kwargs builds a timm model; {args.model} is a bundled trained model of its "
+                         "own architecture")
+    # start-up time: a subcommand loads only what it runs (torch among it)
     from .demo import prepare_out
 
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..evaluation.report import error_budget
 
-    ann, cx, x = _data(args.model, args.calib or DEFAULT_CALIB, args.inputs or DEFAULT_INPUTS)
+    ann, cx, x = _data(args.model, args.calib or DEFAULT_CALIB, args.inputs or DEFAULT_INPUTS,
+                        kwargs)
     for name, want, got in (("--calib", args.calib, cx.shape[0]), ("--inputs", args.inputs, x.shape[0])):
         if want is not None and got < want:   # asked for more than there is: never capped without a word
             raise ValueError(f"{name} {want}, but {args.model} has only {got} "

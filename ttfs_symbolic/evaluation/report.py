@@ -273,6 +273,7 @@ _KIND_GROUP = {
     "linear": "q, k, v, proj", "matmul_qk": "attention scores and context (products' layer II)",
     "matmul_av": "attention scores and context (products' layer II)",
     "activation": "MLP", "product": "MLP", "residual": "residual sums",
+    "rope": "rotary position embedding (q, k)",
     "l2_sumsq": "L2 normalisation", "l2_rsqrt": "L2 normalisation", "l2_out": "L2 normalisation",
     "ln_mean": "LayerNorm mean/centred/var/rsqrt/out", "ln_centred": "LayerNorm mean/centred/var/rsqrt/out",
     "ln_var": "LayerNorm mean/centred/var/rsqrt/out", "ln_rsqrt": "LayerNorm mean/centred/var/rsqrt/out",
@@ -300,11 +301,16 @@ def _group_of_kind(p) -> str:
 
 
 def layer_groups(snn, by: str = "kind") -> dict[str, list[str]]:
-    """Layer names grouped for :func:`error_budget`: by kind of layer (``kind``) or by block (``block``)."""
+    """Layer names grouped for :func:`error_budget`: by kind of layer (``kind``) or by block (``block``).
+
+    Layers without neurons (relays: residual sums carried by synapses, a folded rsqrt) round nothing at any
+    precision and are in no group."""
     if by not in ("kind", "block"):
         raise ValueError(f"by must be 'kind' or 'block', got {by!r}")
     groups: dict[str, list[str]] = {}
     for p in snn.populations():
+        if p.relay:
+            continue
         if by == "kind":
             g = _group_of_kind(p)
         else:
