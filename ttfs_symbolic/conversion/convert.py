@@ -25,7 +25,7 @@ from ..spiking import (CODE_CHOICES, DEFAULT_PRODUCT, DEFAULT_RESIDUAL, PRODUCT_
 from ..spiking.model import (SpikingModel, configuration, product_construction, residual_mode, rsqrt_mode,  # noqa: F401
                              structure)
 from . import activations as _acts
-from .distributed import reduce_calibration
+from .distributed import SAMPLE_SEED, CalibrationBatches, reduce_calibration
 from .errors import UnsupportedModuleError
 from .presets import DEFAULT_PRESET, PRESETS, check_preset, describe  # noqa: F401 (re-export)
 from .registry import build_spiking as build_from_family
@@ -138,10 +138,14 @@ def _calibration_pass(snn, data, batch_size: int, ctx: Ctx, bar, holdout: float)
     statistics kept in ``ctx.held_out`` (a :class:`_HeldOut`)."""
     every = round(1.0 / holdout) if holdout > 0 else 0
     seen = 0
-    for batch in snn.input_batches(data, batch_size):
+    for i, batch in enumerate(snn.input_batches(data, batch_size)):
         x = snn.prepare_input(batch, torch.float64)
         n = snn.batch_len(x)
         start = getattr(data, "offset", None)   # torchrun: the batch's global position (CalibrationBatches)
+        if not isinstance(data, CalibrationBatches):   # (which seeds each batch by its global number itself)
+            # batch i's samples seeded as ttfs convert's (CalibrationBatches): same tensors and batch size,
+            # same ranges and log-code shifts from the API and the command line
+            spiking.seed_samples(SAMPLE_SEED + i)
         fit, hold = _split_holdout(x, n, seen if start is None else start, every) if every else (x, None)
         if fit is not None:
             snn.run(fit, ctx)
@@ -275,7 +279,6 @@ def _calibrate(snn, pops, data, batch_size, progress, range_kind, product, resid
         set_residual(snn, residual)
     if rsqrt is not None:
         set_rsqrt(snn, rsqrt)
-    spiking.seed_samples(0)   # the sample reservoirs (percentiles, product shifts): same data, same ranges
     passes = 1 if precision is None else 2
     bar = Progress(passes * snn.count_batches(data, batch_size), "calibrating", enabled=progress)
     for k in range(passes):
