@@ -236,3 +236,17 @@ def test_pages_for_input_only_output_only_and_max(tmp_path):
     assert "Not a sum of kernels" in page and (tmp_path / "max.png").is_file()
     with pytest.raises(ValueError, match="range"):
         neuron_pages.derivation_page(f="x")
+
+
+def test_no_page_with_plot_writes_the_plot_alone(capsys, tmp_path, monkeypatch):
+    """--no-page --plot FILE.png: the asked-for plot is written, no page (a probe found both skipped, rc 0)."""
+    monkeypatch.chdir(tmp_path)
+    png = tmp_path / "figs" / "only.png"
+    rc, out, err = run_cli(capsys, "derive", "--output", "log(x)", "--range", "0.5", "4", "--plot", str(png),
+                           "--no-page")
+    assert rc == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in out
+    assert not list(tmp_path.glob("*.md"))
+    rc, out, err = run_cli(capsys, "derive", "x", "--range", "0", "1", "--no-page", "--no-plot",
+                           "--plot", str(tmp_path / "no.png"))
+    assert rc == 0 and not (tmp_path / "no.png").exists()

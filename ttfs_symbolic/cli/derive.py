@@ -79,7 +79,8 @@ def register(subparsers) -> None:
     p.add_argument("--plot", default=None, metavar="FILE.png",
                    help="where to write the plot (default: the page's path with .png)")
     p.add_argument("--no-plot", action="store_true", help="write no plot")
-    p.add_argument("--no-page", action="store_true", help="print only; write no page")
+    p.add_argument("--no-page", action="store_true",
+                   help="write no page (with --plot FILE.png: the plot alone)")
     p.set_defaults(func=run_derive)
     _one_line_errors(p, "ttfs derive")
 
@@ -172,7 +173,9 @@ def run_derive(args) -> int:
         raise _derive_errors(exc, what) from None
     print(pages.derivation_summary(it, ot))
     if args.no_page:
-        return 0
+        if args.plot is None or args.no_plot:
+            return 0
+        return _plot_only(it, ot, Path(args.plot), args.title)
     try:
         for _, path in targets:   # the derivation succeeded: make the folders of what is written
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +187,20 @@ def run_derive(args) -> int:
     except Exception as exc:  # noqa: BLE001  e.g. a kernel the plot cannot evaluate on this range
         raise _derive_errors(exc, f"cannot write the page {page}") from None
     print(f"wrote {page}" + (f" and {png}" if png is not None else ""))
+    return 0
+
+
+def _plot_only(it, ot, png: Path, title) -> int:
+    """``--no-page --plot FILE.png``: the Figure-2 plot alone (an asked-for file is never skipped)."""
+    # start-up time: a subcommand loads only what it runs (matplotlib among it)
+    from ..pages.dynamics_plot import plot_dynamics
+
+    try:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        plot_dynamics(it, ot, png, title=title or "")
+    except OSError as exc:
+        raise ValueError(f"cannot write the plot: {exc.strerror or exc}: {exc.filename or png}") from None
+    print(f"wrote {png}")
     return 0
 
 

@@ -79,7 +79,7 @@ class LayerTiming:
     def __post_init__(self):
         for name in ("a", "b", "delta", "T_emit"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"LayerTiming.{name} must be a finite number, got {v!r}")
         if not self.a < self.b:
             raise ValueError(f"empty range: need a < b, got [a, b] = [{self.a}, {self.b}]")
@@ -116,10 +116,16 @@ class LayerTiming:
         return encode_times(x, self.a, self.b, self.T_emit, self.delta, p)
 
     def decode(self, t):
-        """Values of spike times (eq. 7); no spike (inf) -> a. NaN or spikes outside the window raise."""
+        """Values of spike times (eq. 7); no spike (+inf) -> a. NaN, -inf or spikes outside the window raise.
+
+        ``x = b - (t - T_emit)/tau``, the inverse of :meth:`encode`'s form (not ``(T_ref - t)/tau``, which
+        loses float32 digits where T_emit is large), clamped to [a, b] against rounding."""
         t = _as_tensor(t)
         if torch.isnan(t).any():
             raise ValueError("spike times contain NaN: a silent neuron is t = inf, not NaN")
+        if (t == -math.inf).any():
+            raise ValueError("spike times contain -inf: a silent neuron is t = +inf, and a spike lies in the "
+                             f"emitting window [{self.T_emit}, {self.T_end})")
         fired = torch.isfinite(t)
         tol = 1e-9 * max(1.0, abs(self.T_end))
         outside = fired & ((t < self.T_emit - tol) | (t >= self.T_end - tol * 0))
@@ -127,16 +133,22 @@ class LayerTiming:
             bad = t[outside].flatten()[0].item()
             raise ValueError(
                 f"spike at t = {bad} is outside this layer's emitting window [{self.T_emit}, {self.T_end})")
-        x = (self.T_ref - torch.where(fired, t, torch.zeros_like(t))) / self.tau
+        x = (self.b - (torch.where(fired, t, torch.full_like(t, self.T_emit)) - self.T_emit) / self.tau).clamp(
+            self.a, self.b)
         return torch.where(fired, x, torch.full_like(x, self.a))
 
     def quantize_values(self, x, p: int):
         """Values moved to the nearest clock tick (quantized mode); see module doc."""
-        return quantize_values(x, self.a, self.b, p)
+        check_mode("quantized", p)
+        return quantize_values(x, self.a, self.b, int(p))
 
     def ticks(self, x, p: int):
         """Tick index k = 0..p of the nearest tick of each value (k = p: no spike)."""
-        return native.ticks(_as_tensor(x), self.b, p / self.d, p).long()
+        check_mode("quantized", p)
+        p = int(p)
+        x = _as_tensor(x)
+        _check_finite(x, "values")
+        return native.ticks(x, self.b, p / self.d, p).long()
 
 
 def encode_times(x, a, b, T_emit: float, delta: float, p: int | None = None) -> torch.Tensor:
@@ -386,6 +398,30 @@ def kernel_emit(kernel: OutputKernel, receiver: LayerTiming, V, p: int):
     return native.threshold_lookup(V, P, kernel.theta(b), values, guess=guess)[0]
 
 
+def _check_layer_shapes(x, w, bias) -> None:
+    """NeuronLayer.potential's shapes and NaNs, named: a torch matmul error or a bias that broadcasts V to
+    another shape would not say which argument is wrong."""
+    if w.dim() != 2:
+        raise ValueError(f"weight must be (n_out, n_in), got shape {tuple(w.shape)}")
+    if x.dim() == 0 or x.shape[-1] != w.shape[1]:
+        raise ValueError(f"times of shape {tuple(x.shape)} have {x.shape[-1] if x.dim() else 0} inputs per row, "
+                         f"weight of shape {tuple(w.shape)} takes n_in = {w.shape[1]}")
+    if torch.isnan(w).any():
+        raise ValueError("weight contains NaN")
+    if bias is not None:
+        bt = _as_tensor(bias)
+        v_shape = tuple(x.shape[:-1]) + (w.shape[0],)
+        try:
+            fits = tuple(torch.broadcast_shapes(v_shape, bt.shape)) == v_shape
+        except RuntimeError:
+            fits = False
+        if not fits:   # (a bias that broadcasts V to another shape would add neurons silently)
+            raise ValueError(f"bias must be a number or of shape ({w.shape[0]},) (n_out), or broadcast to the "
+                             f"potentials' shape {v_shape}; got shape {tuple(bt.shape)}")
+        if torch.isnan(bt).any():
+            raise ValueError("bias contains NaN")
+
+
 # --------------------------------------------------------------------------
 # a layer of identical neurons
 # --------------------------------------------------------------------------
@@ -415,11 +451,17 @@ class NeuronLayer:
             self.out_kernel = OutputKernel.for_formula(h, receiver.a, receiver.b)
 
     def potential(self, times, weight, bias=None, mode: str = "exact", precision: int | None = None):
-        """Accumulated potential V(T_emit) = sum_j w_j f(x_j) + bias (eq. 9)."""
+        """Accumulated potential V(T_emit) = sum_j w_j f(x_j) + bias (eq. 9).
+
+        ``times`` ``(..., n_in)``, ``weight`` ``(n_out, n_in)``, ``bias`` ``(n_out,)`` (or a number); other
+        shapes, NaN weights or biases raise, naming which."""
         check_mode(mode, precision)
+        precision = None if precision is None else int(precision)
         t = _as_tensor(times)
         x = self.sender.decode(t)
-        w = _as_tensor(weight).to(x.dtype)
+        w = _as_tensor(weight)
+        w = (w if w.is_floating_point() else w.to(torch.float64)).to(x.dtype)
+        _check_layer_shapes(x, w, bias)
         if mode == "kernel":
             xg = self.sender.quantize_values(x, precision)
             terms = kernel_potential_terms(self.in_kernel, self.sender, xg, precision)
@@ -430,9 +472,14 @@ class NeuronLayer:
             V = V + _as_tensor(bias).to(V.dtype)
         return V
 
+
     def emit(self, V, mode: str = "exact", precision: int | None = None):
-        """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode."""
+        """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode. NaN potentials raise."""
         check_mode(mode, precision)
+        precision = None if precision is None else int(precision)
+        V = _as_tensor(V) if not isinstance(V, (torch.Tensor, np.ndarray)) else V
+        if bool(np.isnan(V).any()) if isinstance(V, np.ndarray) else bool(torch.isnan(V).any()):
+            raise ValueError("potentials V contain NaN")
         if mode == "kernel":
             return kernel_emit(self.out_kernel, self.receiver, V, precision)
         out = self.out_kernel.apply(V, self.receiver.a, self.receiver.b)

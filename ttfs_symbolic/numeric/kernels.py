@@ -95,7 +95,9 @@ class InputKernel:
         return self._kinks
 
     def __call__(self, x):
-        """f(x) with the backend of x."""
+        """f(x) with the backend of x (integer tensors as the default float dtype, as compile_expr's)."""
+        if isinstance(x, torch.Tensor) and not (x.is_floating_point() or x.is_complex()):
+            x = x.to(torch.get_default_dtype())   # torch's fused GELU has no integer kernel
         return self.f_fn(_backend_of(x))(x)
 
     def is_identity(self) -> bool:
@@ -229,11 +231,15 @@ class OutputKernel:
                 vmin, vmax = torch.aminmax(V)   # NaN makes both comparisons false: the full path
                 if bool(vmin > low) and bool(vmax < theta):
                     return h(V).clamp(a, b)
+            if torch.isnan(V).any():   # (the fast path's comparisons are false for NaN: checked here only)
+                raise ValueError("potentials V contain NaN: clip(h(V), a, b) is undefined there")
             inside = V.clamp(min=None if math.isinf(low) else low, max=theta)
             out = h(inside).clamp(a, b)
             out = torch.where(V >= theta, torch.full_like(out, b), out)
             return torch.where(V <= low, torch.full_like(out, a), out)
         V = np.asarray(V, dtype=float)
+        if np.isnan(V).any():
+            raise ValueError("potentials V contain NaN: clip(h(V), a, b) is undefined there")
         inside = np.clip(V, None if math.isinf(low) else low, theta)
         with np.errstate(all="ignore"):
             out = np.clip(h(inside), a, b)
