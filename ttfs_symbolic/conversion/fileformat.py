@@ -149,9 +149,14 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
     except UnsupportedModuleError as exc:
         saved = "; ".join(f"{k}: f = {v.get('expression')}" for k, v in (data.get("activations") or {}).items())
         raise ValueError(f"{path}: {exc}" + (f" (the file records {saved})" if saved else "")) from None
+    arch = architecture(snn)
+    if "architecture" in data and data["architecture"].get("model") != arch.get("model"):
+        # another family altogether: named before its activations, which then differ too
+        raise ValueError(f"{path} does not match this model: it was made for another architecture; differs in "
+                         + "; ".join(architecture_differences(data["architecture"], arch)))
     _acts.check_saved_activations(data.get("activations"), snn, path)
     if "architecture" in data:   # version >= 2
-        diffs = architecture_differences(data["architecture"], architecture(snn))
+        diffs = architecture_differences(data["architecture"], arch)
         if diffs:
             raise ValueError(f"{path} does not match this model: it was made for another architecture; "
                              "differs in " + "; ".join(diffs))

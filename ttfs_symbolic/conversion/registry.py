@@ -98,6 +98,23 @@ def find_family(model: nn.Module) -> Family:
         f"unsupported model: {type(model).__module__}.{type(model).__name__} (supported: {supported})")
 
 
+def refuse_hooks(model: nn.Module) -> None:
+    """UnsupportedModuleError at the first module carrying a forward hook or pre-hook: a hook may change what
+    the module computes, and the spiking counterpart is built from the module's weights and type alone (a
+    probe's hook doubling the head's logits was converted without a word)."""
+    for path, m in model.named_modules():
+        hooks = [kind for kind, attr in (("forward hook", "_forward_hooks"), ("forward pre-hook", "_forward_pre_hooks"))
+                 if getattr(m, attr, None)]
+        if hooks:
+            raise UnsupportedModuleError(
+                f"unsupported module at '{path or '<root>'}': it carries a {' and a '.join(hooks)}, which may change "
+                "what it computes and has no spiking counterpart; remove the hook (handle.remove()) before "
+                "converting")
+
+
 def build_spiking(model: nn.Module, **kw) -> nn.Module:
-    """The spiking counterpart of ``model`` from its family, not yet calibrated."""
-    return find_family(model).build(model, **kw)
+    """The spiking counterpart of ``model`` from its family, not yet calibrated (a model with forward hooks
+    refused: :func:`refuse_hooks`)."""
+    family = find_family(model)
+    refuse_hooks(model)
+    return family.build(model, **kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..conversion.presets import PRESETS
 from .counts import (E_AC_PJ, E_MAC_PJ, EnergyReport, Shape, layernorm_counts, matmul_ops_table3, product_counts,
                      residual_counts, softmax_counts)
 from .walker import HANDLERS, Walker, expect, join, label, register_handler, typename
@@ -71,7 +72,7 @@ def residual_rows(walker: Walker, path: str, name: str, shape: Shape, pre_norm: 
     T, dim = shape
     if walker.residual == "synapses":
         if not pre_norm:
-            raise ValueError(f"residual='synapses' is not counted for {label(path)!r}: a post-norm block's "
+            raise SynapsesUnsupported(f"residual='synapses' is not counted for {label(path)!r}: a post-norm block's "
                              "sum feeds the next attention, not a LayerNorm")
         # no neuron: the LayerNorm that reads the stream (its mean and centred neurons, one synapse each
         # per element and summand) receives every summand's spike instead of one: (k - 1) * 2*T*dim
@@ -85,13 +86,18 @@ def residual_rows(walker: Walker, path: str, name: str, shape: Shape, pre_norm: 
     walker.add(join(path, name), "residual", n, o, 0, f"{T}x{dim} + {T}x{dim}")
 
 
+class SynapsesUnsupported(ValueError):
+    """residual="synapses" asked of a model whose sums cannot all be carried by synapses (the converter's
+    ``residual_synapses_unsupported``): a preset's setting falls back to neurons, as convert's does."""
+
+
 def final_stream(walker: Walker, model: nn.Module, path: str, n_pool: int, dim: int) -> None:
     """residual="synapses": the last sum feeds the final norm (counted so by :func:`_residual`) or, without
     one, the average pool, whose neurons receive each of the k summands of n_pool tokens."""
     if walker.residual != "synapses" or not isinstance(getattr(model, "norm", None), nn.Identity):
         return
     if model.global_pool != "avg":
-        raise ValueError(f"residual='synapses' is not counted for {label(path)!r}: the last block's sum feeds "
+        raise SynapsesUnsupported(f"residual='synapses' is not counted for {label(path)!r}: the last block's sum feeds "
                          "no final LayerNorm (norm is Identity) and no average pool")
     last = next((r for r in reversed(walker.rows) if r.kind == "residual"), None)
     if last is not None:
@@ -134,9 +140,9 @@ def vision_transformer(walker: Walker, model: nn.Module, path: str, shape: Shape
     """
     expect(model.attn_pool is None, join(path, "attn_pool"),
             f"attention pooling ({typename(model.attn_pool)}) is not supported")
-    expect(model.global_pool in ("token", "avg", ""), path,
-            f"global_pool={model.global_pool!r} is not supported (max pooling is not in "
-            f"Table 3); supported: 'token', 'avg', ''")
+    expect(model.global_pool in ("token", "avg"), path,
+            f"global_pool={model.global_pool!r} is not supported (max pooling is not in Table 3, and the "
+            f"converter builds no spiking network without pooling); supported: 'token', 'avg'")
     patches, _ = shape
     dim = model.embed_dim
     x = walker.child(model, path, "patch_embed", shape)
@@ -233,6 +239,13 @@ def _image_grid(model: nn.Module, img_size: int | tuple[int, int] | None) -> tup
     return size, patches, proj.in_channels * k[0] * k[1]
 
 
+def _walk(model, shape, product, residual, rsqrt) -> Walker:
+    walker = Walker(product, residual, rsqrt)
+    walker.visit(model, "", shape)
+    walker.check_complete(model)
+    return walker
+
+
 def count_ops(model_or_name: nn.Module | str,
               img_size: int | tuple[int, int] | None = None,
               spike_rates: dict[str, float] | None = None,
@@ -276,13 +289,21 @@ def count_ops(model_or_name: nn.Module | str,
                          f"{type(model_or_name).__name__}")
     if type(model) not in HANDLERS:
         raise ValueError(f"unsupported module '<model>' of type {typename(model)}: energy counts "
-                         f"cover timm VisionTransformer (register a handler in HANDLERS for others)")
+                         f"cover timm VisionTransformer (ViT, DeiT, distilled DeiT) and Eva (EVA, EVA-02); register a handler "
+                         "in HANDLERS for others")
     size, patches, fan_in = _image_grid(model, img_size)
 
-    walker = Walker(product, residual, rsqrt)
     layernorm_counts(1, product, rsqrt)   # (refuses an unknown rsqrt mode)
-    walker.visit(model, "", (patches, fan_in))
-    walker.check_complete(model)
+    try:
+        walker = _walk(model, (patches, fan_in), product, residual, rsqrt)
+    except SynapsesUnsupported:
+        # a preset's residual synapses fall back to neurons where the model cannot carry its sums by
+        # synapses, as convert's preset_settings does; an explicit choice (preset None or "... with overrides")
+        # is refused, as convert's set_residual refuses it
+        if preset not in PRESETS or PRESETS[preset]["residual"] != residual:
+            raise
+        residual = "neuron"
+        walker = _walk(model, (patches, fan_in), product, residual, rsqrt)
     return EnergyReport.from_rows(walker.rows, spike_rates, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj, model=name,
                                   img_size=size, tokens=patches + int(getattr(model, "num_prefix_tokens", 0)),
                                   configuration={"preset": preset, "product": product, "residual": residual,

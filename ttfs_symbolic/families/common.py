@@ -41,6 +41,21 @@ def linear_with_gamma(name: str, weight, bias, gamma=None) -> SpikingLinear:
     return SpikingLinear(name, W, B)
 
 
+def attention_scale(path: str, attn) -> float:
+    """The scale the ANN's attention applies to q k^T: ``attn.scale``. timm's fused path (``fused_attn``)
+    calls scaled_dot_product_attention without it, which uses head_dim**-0.5 whatever ``attn.scale`` holds:
+    a changed scale there is refused, since the model's two paths disagree and the converter would follow
+    neither for sure."""
+    scale = float(attn.scale)
+    default = float(attn.head_dim) ** -0.5
+    if getattr(attn, "fused_attn", False) and abs(scale - default) > 1e-12 * default:
+        raise UnsupportedModuleError(
+            f"unsupported setting at '{path}.scale': {scale:g} with fused_attn=True, whose "
+            f"scaled_dot_product_attention ignores attn.scale and uses head_dim**-0.5 = {default:g}; set "
+            f"{path}.fused_attn = False (timm then applies the scale) or restore the scale")
+    return scale
+
+
 def require_identity(path: str, m):
     if not is_identity(m):
         raise UnsupportedModuleError(

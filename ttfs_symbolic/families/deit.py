@@ -75,13 +75,14 @@ class SpikingDeiTDistilled(SpikingViT):
             bh = as_f64(h.bias) if h.bias is not None else torch.zeros(h.out_features, dtype=torch.float64)
             bd = as_f64(hd.bias) if hd.bias is not None else torch.zeros(hd.out_features, dtype=torch.float64)
             B = (bh + bd) / 2
-        elif is_identity(h) and is_identity(hd):
+        elif is_identity(h) and is_identity(hd):   # a feature model: the energy counts have no head rows
             eye = torch.eye(dim, dtype=torch.float64)
             W, B = torch.cat([eye, eye], dim=1) / 2, None
         else:
             raise UnsupportedModuleError(
                 f"unsupported module at 'head_dist': {typename(hd)} beside head {typename(h)}")
         self.head = SpikingLinear("head", W, B, kind="head")
+        self.linear_heads = isinstance(h, nn.Linear)
 
     def classify(self, x, ctx: Ctx):
         """``(head(x[:, 0]) + head_dist(x[:, 1])) / 2`` after the final norm (one layer, fan-in 2*dim)."""
@@ -93,10 +94,11 @@ class SpikingDeiTDistilled(SpikingViT):
     def spike_rates_for_energy(self) -> dict[str, float]:
         """As SpikingViT's, plus the distillation head's row (it reads the same tokens' layer)."""
         out = super().spike_rates_for_energy()
+        out.pop("head", None)
         rates = self.value_rates()
         last = "norm" if self.norm is not None else self.blocks[-1].res2.pname
-        if last in rates:
-            out["head"] = out["head_dist"] = rates[last]
+        if last in rates:   # identity heads (a feature model): the energy counts' one row "head_avg"
+            out.update(dict.fromkeys(("head", "head_dist") if self.linear_heads else ("head_avg",), rates[last]))
         return out
 
 

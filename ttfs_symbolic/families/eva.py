@@ -43,7 +43,7 @@ from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from ..spiking.attention import AttentionCore
-from .common import SpikingVisionTransformer, as_f64, linear_with_gamma
+from .common import SpikingVisionTransformer, as_f64, attention_scale, linear_with_gamma
 
 
 def _eva_types():
@@ -184,7 +184,7 @@ class SpikingEvaAttention(AttentionCore):
             Bq, Bk, Bv = as_f64(lq.bias), as_f64(lk.bias), as_f64(lv.bias)
         self.q_norm = claims.layernorm(f"{name}.q_norm", attn.q_norm)
         self.k_norm = claims.layernorm(f"{name}.k_norm", attn.k_norm)
-        scale = float(attn.scale)
+        scale = attention_scale(name, attn)
         if self.q_norm is None:
             Wq = Wq * scale
             Bq = None if Bq is None else Bq * scale

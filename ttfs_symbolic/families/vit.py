@@ -12,12 +12,12 @@ import torch
 from torch import nn
 
 from ..conversion.activations import activation_neuron
-from ..conversion.claims import is_identity, refuse_unlisted
+from ..conversion.claims import is_identity, refuse_unlisted, typename
 from ..conversion.errors import UnsupportedModuleError
 from ..conversion.registry import register_family
 from ..spiking import Ctx, Population, Product, SpikingActivation, SpikingLayerNorm, SpikingLinear, SpikingSoftmax
 from ..spiking.attention import AttentionCore
-from .common import SpikingVisionTransformer, as_f64, layernorm_or_none, linear_with_gamma, require_identity
+from .common import SpikingVisionTransformer, as_f64, attention_scale, layernorm_or_none, linear_with_gamma, require_identity
 
 
 def _timm():
@@ -34,6 +34,11 @@ ALLOWED_TYPES = (
 )
 
 
+#: torch modules taken as they are (exact types: a subclass may override forward)
+_TORCH_TYPES = (nn.Linear, nn.LayerNorm, nn.Conv2d, nn.Dropout, nn.Identity, nn.Sequential, nn.ModuleList,
+                nn.GELU, nn.SiLU, nn.ReLU)
+
+
 def check_supported(model: nn.Module) -> None:
     """Raise UnsupportedModuleError naming the first module with no spiking counterpart
     (:func:`~ttfs_symbolic.conversion.claims.refuse_unlisted`; registered activations are supported)."""
@@ -41,7 +46,15 @@ def check_supported(model: nn.Module) -> None:
     def allowed(path, m):
         if isinstance(m, nn.Conv2d) and not path.endswith("patch_embed.proj"):
             return "a Conv2d outside the patch embedding"
-        return type(m).__name__ in ALLOWED_TYPES or isinstance(m, (nn.LayerNorm, nn.Linear, nn.Conv2d, nn.Dropout))
+        cls = type(m)
+        if cls in _TORCH_TYPES or (cls.__name__ in ALLOWED_TYPES and cls.__module__.split(".")[0] == "timm"):
+            return True
+        for base in (nn.Linear, nn.LayerNorm, nn.Conv2d):   # a subclass's own forward would be ignored
+            if isinstance(m, base):
+                return (f"{typename(m)} subclasses torch.nn.{base.__name__}, and its forward may compute something "
+                        f"else, which the converter cannot see (use torch.nn.{base.__name__} itself"
+                        + (" or timm.layers.LayerNorm)" if base is nn.LayerNorm else ")"))
+        return False
 
     refuse_unlisted(model, allowed, "supported: " + ", ".join(ALLOWED_TYPES) +
                     ", and registered activations: ttfs_symbolic.register_activation")
@@ -67,7 +80,7 @@ class SpikingAttention(AttentionCore):
         Bq, Bk, Bv = (None, None, None) if B is None else (B[:inner], B[inner:2 * inner], B[2 * inner:])
         self.q_norm = layernorm_or_none(f"{name}.q_norm", attn.q_norm)
         self.k_norm = layernorm_or_none(f"{name}.k_norm", attn.k_norm)
-        scale = float(attn.scale)
+        scale = attention_scale(name, attn)
         if self.q_norm is None:
             # the attention scale folded into the weights of q (eq. 8), in float64 (_f64)
             Wq = as_f64(Wq) * scale
@@ -242,7 +255,7 @@ class SpikingViT(SpikingVisionTransformer):
         if "input" in rates:
             out["patch_embed.proj"] = rates["input"]
         for last in ("fc_norm", "pool", "norm"):
-            if last in rates:
+            if last in rates and self.head is not None:   # (a feature model, num_classes=0, has no head)
                 out["head"] = rates[last]
                 break
         return out
