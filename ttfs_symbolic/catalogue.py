@@ -78,6 +78,8 @@ def _pair(data, key, where):
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         raise DefinitionError(f"{where}: '{key}' must be a list of two numbers [a, b], got {value!r}")
     a, b = float(value[0]), float(value[1])
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise DefinitionError(f"{where}: '{key}' must be finite numbers, got [{a}, {b}]")
     if not a < b:
         raise DefinitionError(f"{where}: '{key}' is an empty range: need a < b, got [{a}, {b}]")
     return (a, b)
@@ -98,6 +100,11 @@ def parse_definition(data: dict, where: str = "<definition>") -> NeuronDef:
     aggregate = data.get("aggregate", "sum")
     if aggregate not in ("sum", "max"):
         raise DefinitionError(f"{where}: 'aggregate' must be 'sum' or 'max', got {aggregate!r}")
+    if aggregate == "max":   # it emits max_j x_j: a transform written beside it would be checked by nothing
+        for key in ("f", "h"):
+            if "".join(str(data.get(key, "x")).split()) != "x":
+                raise DefinitionError(f"{where}: aggregate = \"max\" emits the earliest input's value, max_j x_j, "
+                                      f"with f = h = x; got {key} = {data[key]!r}")
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise DefinitionError(f"{where}: 'params' must be a table")
@@ -125,11 +132,19 @@ def load_definition(path) -> NeuronDef:
     """Read one neuron definition file (TOML)."""
     path = Path(path)
     if not path.is_file():
-        raise DefinitionError(f"no neuron definition file at {path}")
+        hint = ""
+        try:
+            if path.suffix == ".toml" and path.stem in load_catalogue():
+                hint = f" (the catalogue's neuron of that name is `ttfs verify {path.stem}`)"
+        except DefinitionError:
+            pass
+        raise DefinitionError(f"no neuron definition file at {path}{hint}")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise DefinitionError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return parse_definition(data, str(path))
 
 

@@ -8,7 +8,10 @@ output error beside the error-against-p curve; writes ``budget.json`` and
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..conversion.presets import DEFAULT_PRESET, PRESETS
+from .main import HELP
 
 
 #: calibration inputs and budget inputs when not given (a bundled split with fewer gives all it has)
@@ -28,21 +31,24 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def register(subparsers):
-    p = subparsers.add_parser("budget", help="error budget: each group of layers' share of the error at precision p",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser("budget", help=HELP["budget"],
+                              description=__doc__.splitlines()[0].replace("``", ""))
     p.add_argument("model", help="digits | mnist (bundled, trained) | a timm model name (random weights)")
     p.add_argument("--model-kwargs", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
                    help="timm models: keyword arguments for timm.create_model, as for ttfs convert "
                         "(e.g. depth=2 patch_size=8 img_size=32)")
-    p.add_argument("--mode", choices=("quantized", "kernel"), default="quantized")
+    p.add_argument("--mode", choices=("quantized", "kernel"), default="quantized",
+                   help="finite-precision mode of the groups' runs (default: quantized)")
     p.add_argument("--precision", default="1024", help="time precision p of the budget (default 1024)")
-    p.add_argument("--curve", default="64,256,1024,4096", help="precisions of the error-against-p curve")
-    p.add_argument("--by", choices=("kind", "block"), default="kind", help="group layers by kind or by block")
+    p.add_argument("--curve", default="64,256,1024,4096", help="precisions of the error-against-p curve (default: 64,256,1024,4096)")
+    p.add_argument("--by", choices=("kind", "block"), default="kind", help="group layers by kind or by block (default: kind)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
                    help=f"the network converted: {DEFAULT_PRESET} (the converter's default) or paper; the flags "
                         "below override its settings")
-    p.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default=None)
-    p.add_argument("--product", choices=("signed", "paper"), default=None)
+    p.add_argument("--range-kind", choices=("layer", "channel", "neuron"), default=None,
+                   help="one range per layer, channel or neuron (default: the preset's)")
+    p.add_argument("--product", choices=("signed", "paper"), default=None,
+                   help="multiplication network (default: the preset's)")
     p.add_argument("--residual", choices=("neuron", "synapses"), default=None,
                    help="residual sums as neurons or as synapses into the next LayerNorm (default: the preset's)")
     p.add_argument("--sigmas", type=float, default=None, help="per-neuron ranges: mean +- SIGMAS std (default: the preset's)")
@@ -52,8 +58,8 @@ def register(subparsers):
                         "more than the data has is an error")
     p.add_argument("--inputs", type=int, default=None,
                    help="inputs the budget runs on (default 32); more than the data has is an error")
-    p.add_argument("--out", default="out/budget", help="folder for budget.json and budget.png")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", default="out/budget", help="folder for budget.json and budget.png (default: out/budget)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
@@ -119,7 +125,18 @@ def run(args) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     from .demo import prepare_out
 
+    new = [f for f in (Path(args.out), *Path(args.out).parents) if not f.exists()]
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
+    try:
+        return _budget(args, out, p[0], curve, kwargs, convert)
+    except BaseException:
+        for folder in new:   # a run that wrote nothing leaves no empty folders of its own behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+
+
+def _budget(args, out, precision: int, curve, kwargs, convert) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..evaluation.report import error_budget
 
@@ -131,7 +148,7 @@ def run(args) -> int:
                              f"{'calibration' if name == '--calib' else 'test'} images")
     snn = convert(ann, cx, preset=args.preset, range_kind=args.range_kind, product=args.product,
                   margin=args.margin, sigmas=args.sigmas, residual=args.residual, progress=not args.no_progress)
-    budget = error_budget(snn, x, mode=args.mode, precision=p[0], by=args.by, curve=curve,
+    budget = error_budget(snn, x, mode=args.mode, precision=precision, by=args.by, curve=curve,
                           progress=not args.no_progress)
     out.mkdir(parents=True, exist_ok=True)
     print(budget)

@@ -19,6 +19,7 @@ import torch
 
 from ..conversion.presets import DEFAULT_PRESET, PRESETS
 from . import checks
+from .main import HELP
 
 #: largest --precisions value (ticks are exact in float32 up to 2**24)
 MAX_PRECISION = checks.MAX_PRECISION
@@ -31,10 +32,13 @@ MARGIN = 0.2
 
 
 def register(subparsers):
-    p = subparsers.add_parser("demo", help="convert the bundled digits ViT and report ANN vs SNN")
+    p = subparsers.add_parser("demo", help=HELP["demo"],
+                              description="The main job: " + HELP["demo"] + " (accuracy, agreement, spikes and energy), "
+                                          "then sweep the time precision on the bundled 12-block MNIST ViT.")
     p.add_argument("--out", default="out", help="folder for the report, conversion and plot (default: out)")
     p.add_argument("--precisions", default=",".join(map(str, PRECISIONS)),
-                   help="comma-separated time precisions for the Figure 4 sweep")
+                   help="comma-separated time precisions for the Figure 4 sweep (default: "
+                        f"{','.join(map(str, PRECISIONS))})")
     p.add_argument("--margin", type=float, default=MARGIN,
                    help=f"calibration margin, a fraction of each layer's range (default: {MARGIN})")
     p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,

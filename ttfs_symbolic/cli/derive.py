@@ -34,6 +34,7 @@ import math
 import re
 import sys
 from pathlib import Path
+from .main import HELP
 
 __all__ = ["register", "run_derive", "run_verify", "run_self_test", "parse_param"]
 
@@ -56,7 +57,7 @@ def _one_line_errors(parser: argparse.ArgumentParser, prog: str) -> None:
 def register(subparsers) -> None:
     """Add the ``derive`` and ``verify`` subcommands to the ``ttfs`` dispatcher."""
     p = subparsers.add_parser(
-        "derive", help="derive a neuron from a formula (Theorem 4.1 / 4.3) and write its derivation page",
+        "derive", help=HELP["derive"],
         description="Derive the input transform kernel eta and the constant C of f (Theorem 4.1, eq. 8) "
                     "or the output transform kernel psi and threshold theta of h (Theorem 4.3, eq. 13), "
                     "print them with the proof status and write a Markdown page with a plot of the "
@@ -66,7 +67,7 @@ def register(subparsers) -> None:
     p.add_argument("--output", metavar="H", default=None,
                    help="output transform h(x), e.g. 'log(x)' (Theorem 4.3); alone, --range is its emitting range")
     p.add_argument("--range", nargs=2, type=float, metavar=("A", "B"), default=None,
-                   help="range [a, b]: the sender's range of f, or the emitting range of h given alone")
+                   help="range [a, b] (required): the sender's range of f, or the emitting range of h given alone")
     p.add_argument("--output-range", nargs=2, type=float, metavar=("A", "B"), default=None,
                    help="emitting range of h, needed when f is given too")
     p.add_argument("--delta", type=float, default=1.0, help="time step delta of a window (default 1)")
@@ -85,7 +86,7 @@ def register(subparsers) -> None:
     _one_line_errors(p, "ttfs derive")
 
     v = subparsers.add_parser(
-        "verify", help="property-check a neuron definition (catalogue name or TOML file)",
+        "verify", help=HELP["verify"],
         description="Run the property checks of ttfs_symbolic.verify.check_neuron on a neuron "
                     "definition. Exit 0: every property holds; 1: a property failed (the "
                     "counterexample is printed); 2: bad input. With --self-test, check the checker "
@@ -220,6 +221,24 @@ def _load(definition: str):
         raise ValueError(f"cannot read {definition}: {exc.strerror or exc}") from None
 
 
+def _hypothesis_home_outside_cwd() -> None:
+    """hypothesis keeps a cache (``.hypothesis/constants``) in the current folder even without an example
+    database; the command line's runs keep it in a private temporary folder removed at exit, unless
+    ``HYPOTHESIS_STORAGE_DIRECTORY`` names one."""
+    # start-up time: a subcommand loads only what it runs
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        home = tempfile.mkdtemp(prefix="ttfs-hypothesis-")
+        atexit.register(shutil.rmtree, home, True)
+        set_hypothesis_home_dir(home)
+
+
 def run_verify(args) -> int:
     try:
         # start-up time: a subcommand loads only what it runs (torch among it)
@@ -228,6 +247,7 @@ def run_verify(args) -> int:
         raise ValueError(f"the property checks are not available: {exc}") from None
     if args.max_examples < 1:
         raise ValueError(f"--max-examples must be at least 1, got {args.max_examples}")
+    _hypothesis_home_outside_cwd()
     if getattr(args, "self_test", False):
         if args.definition is not None:
             raise ValueError(f"--self-test checks the checker on its own corpus; do not give a definition "

@@ -9,10 +9,11 @@ from ..data.files import parse_model_kwargs
 from ..energy import count_ops
 from ..energy.bert import count_ops_bert, is_text_config
 from ..energy.counts import E_AC_PJ, E_MAC_PJ
+from .main import HELP
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "energy", help="operation counts and energy of a converted timm ViT (Table 3, eq. 28)",
+        "energy", help=HELP["energy"],
         description="Per-layer neurons, SNN synaptic operations and ANN MACs of a timm "
                     "VisionTransformer (no weights needed), and E_SNN/E_ANN of eq. 28 with "
                     f"E_AC = {E_AC_PJ} pJ, E_MAC = {E_MAC_PJ} pJ.")
@@ -33,12 +34,14 @@ def register(subparsers) -> None:
                    help=f"the network counted: the converter's default ({DEFAULT_PRESET}) or the paper's "
                         "(Table 2's counts); --product, --residual and --rsqrt override its settings")
     p.add_argument("--product", choices=("paper", "signed"), default=None,
-                   help="multiplication network counted: the paper's (Table 3) or the signed construction")
+                   help="multiplication network counted: the paper's (Table 3) or the signed construction "
+                        "(default: the preset's)")
     p.add_argument("--residual", choices=("neuron", "synapses"), default=None,
                    help="residual sums counted as identity neurons (Table 3) or as synapses into "
-                        "the next LayerNorm (convert(..., residual='synapses'))")
+                        "the next LayerNorm (convert(..., residual='synapses')) (default: the preset's)")
     p.add_argument("--rsqrt", choices=("neuron", "folded"), default=None,
-                   help="LayerNorm's rsqrt as a neuron (Table 3) or folded into the product's synapses")
+                   help="LayerNorm's rsqrt as a neuron (Table 3) or folded into the product's synapses "
+                        "(default: the preset's)")
     p.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``ttfs derive``, ``ttfs verify``, ``ttfs energy``, ``ttfs demo``, ``ttfs convert``, ``ttfs evaluate``.
+"""Command line of ttfs-symbolic: derive, verify, energy, demo, budget, convert, evaluate.
 
 Each subcommand lives beside the code it drives and is registered here with
 ``register(subparsers)``; bad input ends in a one-line error and exit code 2,
@@ -29,19 +29,36 @@ class UserError(Exception):
     """An error caused by the user's input; printed as one line."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: each subcommand's one-line help, shown by ``ttfs --help`` without importing its module (torch and timm
+#: take seconds to load); tests/cli check that each module registers its subcommand with this same line
+HELP = {
+    "derive": "derive a neuron from a formula (Theorem 4.1 / 4.3) and write its derivation page",
+    "verify": "property-check a neuron definition (catalogue name or TOML file)",
+    "energy": "operation counts and energy of a converted model: timm ViT, DeiT, EVA or BERT (Table 3, eq. 28)",
+    "demo": "convert the bundled digits ViT and report ANN vs SNN",
+    "budget": "error budget: each group of layers' share of the error at precision p",
+    "convert": "calibrate and convert your own timm model (Algorithm 1)",
+    "evaluate": "ANN vs SNN on your own images, per mode and precision",
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``ttfs`` parser. With ``argv``, only the module of the subcommand it names is imported (the others
+    get a placeholder with their help line, which ``ttfs --help`` lists); without, every module."""
     parser = argparse.ArgumentParser(prog="ttfs", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    wanted = None
+    if argv is not None:
+        wanted = next((a for a in argv if not a.startswith("-")), None)
+        wanted = SUBCOMMANDS.get(wanted)
     registered = set()
     for name, module_name in SUBCOMMANDS.items():
         if module_name in registered:
             continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a subcommand not built yet
-            if exc.name != module_name:
-                raise
+        if wanted is not None and module_name != wanted or argv is not None and wanted is None:
+            sub.add_parser(name, help=HELP[name], add_help=False)
             continue
+        module = importlib.import_module(module_name)
         module.register(sub)
         registered.add(module_name)
     return parser
@@ -90,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
     import warnings
 
-    parser = build_parser()
-    args = parser.parse_args(protect_formulas(sys.argv[1:] if argv is None else argv))
+    argv = protect_formulas(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)   # (imports only the named subcommand's module: start-up time)
+    args = parser.parse_args(argv)
     shown = warnings.showwarning
     warnings.showwarning = _one_line_warnings(args.command)
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..conversion.presets import DEFAULT_PRESET, PRESETS
+from .main import HELP
 
 DEFAULT_MODES = "exact,quantized,kernel"
 DEFAULT_PRECISIONS = "64,256,1024"
@@ -73,7 +74,7 @@ def _activations(args) -> dict | None:
 
 
 def register(subparsers):
-    p = subparsers.add_parser("convert", help="calibrate and convert your own timm model (Algorithm 1)",
+    p = subparsers.add_parser("convert", help=HELP["convert"],
                               description="Calibrate the ranges of every spiking layer of MODEL with the "
                                           "checkpoint's weights on DATA and write the conversion file.")
     _common(p, "--calib")
@@ -117,7 +118,7 @@ def register(subparsers):
                         "calibrated one (default: the preset's)")
     p.set_defaults(func=run_convert)
 
-    p = subparsers.add_parser("evaluate", help="ANN vs SNN on your own images, per mode and precision",
+    p = subparsers.add_parser("evaluate", help=HELP["evaluate"],
                               description="Accuracy (with class sub-folders), agreement, logit error, clip rates, "
                                           "spikes and energy of the converted MODEL per mode and precision.")
     _common(p, "--data")
@@ -128,7 +129,7 @@ def register(subparsers):
     p.add_argument("--precision", default=DEFAULT_PRECISIONS,
                    help=f"comma-separated time precisions p for quantized and kernel (default: {DEFAULT_PRECISIONS})")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"),
-                   help="dtype of quantized and kernel mode (exact mode runs in float64)")
+                   help="dtype of quantized and kernel mode (default: float32; exact mode runs in float64)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the JSON reports and the plot")
     p.add_argument("--force", action="store_true",
                    help="load a conversion file made for other weights (or of format version 1) anyway, "

@@ -462,6 +462,7 @@ def convert(model, calibration_data, *, preset: str = DEFAULT_PRESET, batch_size
     _acts.check_overrides_used(activations, ann)   # a per-call activation that matches no module is refused
     with _acts.overrides(activations):
         snn = build_spiking(ann, softmax_max=softmax_max)
+    snn.activation_overrides = dict(activations) if activations else None   # (the energy count reads them)
     snn.source_name = model if isinstance(model, str) else type(ann).__name__
     settings = preset_settings(preset, snn, range_kind=range_kind, product=product, residual=residual,
                                rsqrt=rsqrt, codes=codes, holdout=holdout, sigmas=sigmas, headroom=headroom,

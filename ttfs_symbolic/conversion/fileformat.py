@@ -146,6 +146,7 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
     try:
         with _acts.overrides(activations):
             snn = build_spiking(ann, softmax_max=data.get("softmax_max", True))
+        snn.activation_overrides = dict(activations) if activations else None   # (the energy count reads them)
     except UnsupportedModuleError as exc:
         saved = "; ".join(f"{k}: f = {v.get('expression')}" for k, v in (data.get("activations") or {}).items())
         raise ValueError(f"{path}: {exc}" + (f" (the file records {saved})" if saved else "")) from None

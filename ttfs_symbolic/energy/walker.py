@@ -74,8 +74,9 @@ class Walker:
         if handler is None:
             raise ValueError(
                 f"unsupported module {label(path)!r} of type {typename(module)}: energy counts "
-                f"cover timm VisionTransformer layers (Table 3); register a handler for it in "
-                f"ttfs_symbolic.energy.HANDLERS")
+                f"cover timm VisionTransformer and Eva layers (Table 3); an activation is counted once its "
+                f"formula is registered (ttfs_symbolic.register_activation), another module once a handler "
+                f"for it is registered in ttfs_symbolic.energy.HANDLERS")
         self.mark(path)
         return handler(self, module, path, shape)
 

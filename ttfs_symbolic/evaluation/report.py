@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..conversion.activations import overrides
 from ..conversion.convert import weights_fingerprint
 from ..conversion.presets import describe
 from ..data.files import check_labels
@@ -249,7 +250,8 @@ def build_report(snn, ann, *, mode: str, precision, dtype, n: int, agree: int, r
     """The :class:`ConversionReport` of ``n`` inputs from the comparison's tallies and ``snn``'s run-time counters:
     layer rows, spikes, and the family's energy count with the measured firing rates (``correct_*`` None: no labels)."""
     layers, neurons, spikes = layer_rows(snn, n)
-    energy = snn.count_energy(ann, length)
+    with overrides(getattr(snn, "activation_overrides", None)):   # convert(..., activations=): counted as converted
+        energy = snn.count_energy(ann, length)
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
         agreement=agree / max(rows, 1), max_logit_error=max_err,

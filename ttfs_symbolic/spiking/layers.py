@@ -67,6 +67,10 @@ class SpikingActivation(nn.Module):
         if self.kernel is not None:
             self.out.image_of = (src, self.kernel)
 
+    def extra_repr(self) -> str:
+        f = "x" if self.kernel is None else str(self.kernel.f)
+        return f"neuron {self.neuron_name}: f = {f} (Theorem 4.1), h = identity"
+
     def forward(self, x, ctx: Ctx):
         if self._gelu_native(x, ctx):
             # exact mode, GELU: f, the clip and the count in one C pass (:func:`fused.gelu_clip`)

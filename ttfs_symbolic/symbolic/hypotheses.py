@@ -193,8 +193,9 @@ def check_increasing(h: sympy.Expr, lo, hi, n: int = 257, what: str = "h", skip_
     """
     interval = sympy.Interval(lo, hi)
     try:
-        verdict = sympy.is_strictly_increasing(h, interval, X)
-    except (NotImplementedError, TypeError, ValueError, AttributeError):
+        with time_limit(limits.SYMPY_SECONDS):   # (the numeric check below decides when SymPy cannot)
+            verdict = sympy.is_strictly_increasing(h, interval, X)
+    except (SympyTimeout, NotImplementedError, TypeError, ValueError, AttributeError, RecursionError):
         verdict = None
     if verdict is True:
         return "symbolic"
