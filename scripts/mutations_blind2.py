@@ -125,7 +125,7 @@ BLIND2 = (
        "        inside = False\n", CLI + HARD),
     _b("cli_classes_equal_refused", "cli",
        "a data folder with exactly as many class folders as the model has outputs is refused (> became >=)",
-       P + "cli/model.py",
+       P + "cli/inputs.py",
        "    if src.classes and num_classes and len(src.classes) > num_classes:\n",
        "    if src.classes and num_classes and len(src.classes) >= num_classes:\n", CLI),
     _b("cli_evaluate_out_inside_data", "cli",

@@ -401,11 +401,11 @@ BLIND3 = (
        "ttfs evaluate warns 'preprocessing differs from the calibration's' when it is the same, and says "
        "nothing when it differs",
        P + "cli/model.py",
-       "saved.get(\"preprocessing\") and saved[\"preprocessing\"] != cfg:\n",
-       "saved.get(\"preprocessing\") and saved[\"preprocessing\"] == cfg:\n", CLI),
+       "    elif info.is_main and theirs and cfg and theirs != cfg:\n",
+       "    elif info.is_main and theirs and cfg and theirs == cfg:\n", CLI),
     _b("cli_class_count_equal_refused", "cli",
        "an image folder with exactly as many class folders as the model has outputs is refused (exit 2)",
-       P + "cli/model.py",
+       P + "cli/inputs.py",
        "    if src.classes and num_classes and len(src.classes) > num_classes:\n",
        "    if src.classes and num_classes and len(src.classes) >= num_classes:\n", CLI),
 

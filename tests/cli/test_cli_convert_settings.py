@@ -86,3 +86,22 @@ def test_the_library_and_the_command_line_give_the_same_file_on_the_same_images(
     ref = json.loads(json.dumps(conversion_dict(snn)))
     assert data["layers"] == ref["layers"] and data["products"] == ref["products"]
     assert any(layer.get("code") == "log" for layer in ref["layers"].values())   # samples chose codes here
+
+
+def test_precision_aware_calibration_from_the_command_line(files, tmp_path):
+    """ttfs convert --precision P calibrates in two passes over the images, as ts.convert(..., precision=P)
+    does, and writes the same file (a probe found every --precision refused: 'the calibration set is
+    empty', its batches a generator read once)."""
+    import ttfs_symbolic as ts
+    from ttfs_symbolic.conversion.fileformat import conversion_dict
+
+    conv = tmp_path / "conv.json"
+    assert main(["convert", NAME, "--checkpoint", str(files / "model.safetensors"), "--calib", str(files / "images"),
+                 "--out", str(conv), "--batch-size", "7", "--threads", "1", "--no-progress", "--precision", "64"]
+                + KWARGS) == 0
+    data = json.loads(conv.read_text())
+    assert data["calibration"]["precision"] == 64 and data["calibration"]["images"] == N_IMAGES
+    x, _ = reference_images(files)
+    ref = json.loads(json.dumps(conversion_dict(ts.convert(make_model(), x, batch_size=7, precision=64,
+                                                           progress=False))))
+    assert data["layers"] == ref["layers"] and data["products"] == ref["products"]

@@ -69,3 +69,63 @@ def test_a_file_that_is_not_utf8_or_missing_is_named(capsys, tmp_path):
     assert rc == 2 and f"{f}: not UTF-8 text" in err
     rc, _, err = run_cli(capsys, "verify", str(tmp_path / "mish.toml"))
     assert rc == 2 and "(the catalogue's neuron of that name is `ttfs verify mish`)" in err
+
+
+@pytest.mark.parametrize("args, words", [
+    (("x*k", "--range", "0", "1", "--param", "k=2", "--param", "kk=1", "--no-page"),
+     "--param kk: no formula given uses it"),
+    (("x", "--range", "0", "1", "--no-page", "--out", "a.md", "--title", "T"),
+     "--out, --title name the page, which --no-page does not write"),
+])
+def test_derive_refuses_options_it_would_ignore(capsys, tmp_path, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli(capsys, "derive", *args)
+    assert rc == 2 and out == "" and err == f"ttfs derive: error: {words}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+MK = ["--model-kwargs", "img_size=32", "patch_size=8", "embed_dim=32", "depth=1", "num_heads=2", "num_classes=4"]
+
+
+@pytest.fixture(scope="module")
+def tensor_files(tmp_path_factory):
+    import timm
+    import torch
+
+    root = tmp_path_factory.mktemp("tensors")
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, embed_dim=32, depth=1,
+                              num_heads=2, num_classes=4)
+    torch.save(model.state_dict(), root / "model.pt")
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    torch.save({"images": x, "labels": torch.tensor([0, 1, 2, 3, 0, 1])}, root / "data.pt")
+    return root
+
+
+def test_tensor_files_take_no_preprocessing_flags_and_record_none(capsys, tmp_path, tensor_files):
+    import json
+
+    base = ["convert", "vit_tiny_patch16_224", "--checkpoint", str(tensor_files / "model.pt"), "--calib",
+            str(tensor_files / "data.pt"), "--no-progress", *MK]
+    rc, _, err = run_cli(capsys, *base, "--out", str(tmp_path / "a.json"), "--mean", "0.1")
+    assert rc == 2 and "--mean preprocesses the images of a folder" in err and "is a tensor file" in err
+    assert not (tmp_path / "a.json").exists()
+    rc, _, err = run_cli(capsys, *base, "--out", str(tmp_path / "b.json"))
+    assert rc == 0, err
+    assert json.loads((tmp_path / "b.json").read_text())["preprocessing"] is None
+    # evaluated on the same tensors: no preprocessing warning
+    rc, _, err = run_cli(capsys, "evaluate", "vit_tiny_patch16_224", "--checkpoint", str(tensor_files / "model.pt"),
+                         "--conversion", str(tmp_path / "b.json"), "--data", str(tensor_files / "data.pt"),
+                         "--modes", "exact", "--out", str(tmp_path / "e"), "--no-progress", *MK)
+    assert rc == 0, err
+    assert "preprocess" not in err
+
+
+def test_convert_checks_where_it_will_write_before_any_work(capsys, tmp_path, tensor_files):
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    rc, out, err = run_cli(capsys, "convert", "vit_tiny_patch16_224", "--checkpoint", str(tensor_files / "model.pt"),
+                           "--calib", str(tensor_files / "data.pt"), "--out", str(blocker / "c.json"),
+                           "--no-progress", *MK)
+    assert rc == 2 and "calibrating" not in out + err.split("error:")[0]
+    assert err.strip().endswith(f"--out {blocker / 'c.json'}: {blocker} is a file, not a folder")

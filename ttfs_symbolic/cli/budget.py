@@ -81,9 +81,9 @@ def _data(model: str, n_calib: int, n: int, model_kwargs=None):
     from ..conversion.convert import resolve_model
     from ..conversion.registry import find_family
     from ..data.files import DataError
-    from .model import _create_model
+    from .inputs import create_model
 
-    ann = _create_model(model, model_kwargs or {}, resolve_model, DataError)
+    ann = create_model(model, model_kwargs or {}, resolve_model, DataError)
     find_family(ann)   # a model no family converts (resnet18): UnsupportedModuleError naming what is supported
     if getattr(ann, "patch_embed", None) is None or getattr(ann.patch_embed, "img_size", None) is None:
         raise ValueError(f"ttfs budget makes random images for timm vision transformers; {model} has no "

@@ -129,7 +129,27 @@ def check_out_file(out, inputs: dict, overwrite: bool, flag: str = "--out") -> P
         if not overwrite:
             raise ValueError(f"{flag} {out} exists; pass --overwrite to replace it")
         check_regular_file(out, flag)
+    _check_writable_parent(out, flag)
     return out
+
+
+def _check_writable_parent(out: Path, flag: str) -> None:
+    """The folder ``out`` will be written in (made where missing) can be: no file where a folder of its path
+    should be, and the nearest existing folder takes a file (checked before any work, not after it)."""
+    # start-up time: only the commands that write a file need it
+    import tempfile
+
+    for q in out.parents:
+        if q.exists() and not q.is_dir():
+            raise ValueError(f"{flag} {out}: {q} is a file, not a folder")
+    base = next((q for q in out.parents if q.is_dir()), None)
+    if base is None:
+        return
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{flag} {out}: cannot write in {base} ({exc.strerror or exc})") from None
 
 
 def check_out_folder_files(out, names, inputs: dict, flag: str = "--out") -> None:

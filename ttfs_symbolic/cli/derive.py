@@ -148,6 +148,14 @@ def run_derive(args) -> int:
     if twice:   # the last would win silently
         raise ValueError(f"--param {', '.join(twice)} given more than once: give each parameter one value")
     params = dict(pairs) or None
+    unused = [n for n, _ in pairs if not any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", t)
+                                             for t in (f or "", h or ""))]
+    if unused:   # a misspelt name would leave the formula's own symbol unset, or the value unused
+        raise ValueError(f"--param {', '.join(unused)}: no formula given uses {'it' if len(unused) == 1 else 'them'}")
+    ignored = [o for o, v in (("--out", args.out), ("--name", args.name), ("--title", args.title)) if v is not None]
+    if args.no_page and ignored:
+        raise ValueError(f"{', '.join(ignored)} name{'s' if len(ignored) == 1 else ''} the page, which --no-page "
+                         "does not write")
     output_range = args.output_range
     if f is not None and h is not None and output_range is None:
         raise ValueError("with both f and --output H, give --output-range A B: the emitting range of h")
@@ -231,6 +239,7 @@ def _hypothesis_home_outside_cwd() -> None:
     import shutil
     import tempfile
 
+    # hypothesis loads only where the property checks run
     from hypothesis.configuration import set_hypothesis_home_dir
 
     if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..conversion.presets import DEFAULT_PRESET, PRESETS
+from .inputs import Reread, build_ann, open_inputs, warn_label_map
 from .main import HELP
 
 DEFAULT_MODES = "exact,quantized,kernel"
@@ -241,98 +242,6 @@ def _log(dist_info, *a, **kw):
         sys.stdout.flush()
 
 
-def _build_ann(args):
-    # start-up time: a subcommand loads only what it runs (torch among it)
-    from ..conversion.convert import resolve_model
-    from ..data.files import DataError, load_checkpoint, parse_model_kwargs
-
-    kwargs = parse_model_kwargs(args.model_kwargs)
-    ann = _create_model(args.model, kwargs, resolve_model, DataError)
-    if args.checkpoint:
-        load_checkpoint(ann, args.checkpoint)
-    else:
-        print(f"ttfs {args.command}: warning: no --checkpoint, {args.model} keeps random weights", file=sys.stderr)
-    return ann.eval(), kwargs
-
-
-#: most parameters of a model --model-kwargs may build (4e9: 16 GB in float32, twice that for the SNN's float64)
-MAX_MODEL_PARAMETERS = 4_000_000_000
-
-
-def _create_model(name, kwargs, resolve_model, error):
-    """``timm.create_model(name, **kwargs)``: first on the meta device (no memory; its size checked), then
-    for real. Any exception of timm or the model is one line naming --model-kwargs."""
-    def fail(exc):
-        what = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        return error(f"cannot create {name} with --model-kwargs {what or '(none)'}: {type(exc).__name__}: {text}")
-
-    if not kwargs:
-        return resolve_model(name)   # an unknown name is a ValueError of its own
-    try:
-        with torch.device("meta"):
-            meta = resolve_model(name, **kwargs)
-        n = sum(p.numel() for p in meta.parameters())
-    except ValueError as exc:
-        if "unknown timm model" in str(exc):
-            raise
-        raise fail(exc) from None
-    except Exception as exc:   # noqa: BLE001 - timm and the model raise any type for a bad argument
-        raise fail(exc) from None
-    if n > MAX_MODEL_PARAMETERS:
-        raise error(f"--model-kwargs build {name} with {n} parameters, more than {MAX_MODEL_PARAMETERS}")
-    try:
-        return resolve_model(name, **kwargs)
-    except Exception as exc:   # noqa: BLE001
-        raise fail(exc) from None
-
-
-def _warn_label_map(saved: dict, mine: dict | None) -> None:
-    """Warn where --data's class folders number their labels otherwise than the calibration folder's did
-    (a folder holding classes 2/ and 5/ only labels them 0 and 1: accuracy against those labels)."""
-    theirs = (saved.get("calibration") or {}).get("label_map")
-    if not mine or not theirs:
-        return
-    moved = [f"{c} -> {i} (calibration: {theirs.get(c, 'absent')})" for c, i in mine.items() if theirs.get(c) != i]
-    if moved:
-        print(f"ttfs evaluate: warning: the class folders of --data number their labels otherwise than the "
-              f"calibration folder's: {', '.join(moved[:5])}{', ...' if len(moved) > 5 else ''}; accuracy is "
-              "against --data's own numbering (its sorted folder names from 0)", file=sys.stderr)
-
-
-def _open(args, ann, path):
-    # start-up time: a subcommand loads only what it runs (torch among it)
-    from ..data.files import TensorSource, build_transform, data_config, model_input_size, open_data
-
-    cfg = data_config(ann, img_size=args.img_size, mean=args.mean, std=args.std, crop_pct=args.crop_pct,
-                      interpolation=args.interpolation)
-    own = model_input_size(ann)
-    if own is not None and tuple(cfg["input_size"]) != own:
-        raise ValueError(f"--img-size {args.img_size} but {args.model} takes {own[1]}x{own[2]} images "
-                         f"(pass img_size={args.img_size} in --model-kwargs to build it for that size)")
-    folder = Path(path).is_dir()   # (a tensor file is used as it is: no transform, no mean and std)
-    src = open_data(path, transform=build_transform(cfg) if folder else None, limit=args.limit,
-                    skip_corrupt=args.skip_corrupt,
-                    channels=cfg["input_size"][0])
-    shape = tuple(src.images.shape[1:]) if isinstance(src, TensorSource) else None   # used as it is
-    want = tuple(cfg["input_size"]) if own is not None else (cfg["input_size"][0],)
-    if shape is not None and shape[:len(want)] != want:
-        takes = f"(C, H, W) = {want}" if len(want) == 3 else f"{want[0]}-channel images"
-        raise ValueError(f"{path}: its images have shape (C, H, W) = {shape}, but {args.model} takes {takes} "
-                         "(preprocessed, channels first; a 3-D file is one image (C, H, W))")
-    num_classes = getattr(ann, "num_classes", None)
-    if src.classes and num_classes and len(src.classes) > num_classes:
-        raise ValueError(f"{path} has {len(src.classes)} class folders but {args.model} has {num_classes} outputs")
-    labels = getattr(src, "labels", None)
-    if labels is not None and num_classes:
-        # start-up time: a subcommand loads only what it runs (torch among it)
-        from ..data.files import check_labels
-
-        check_labels(labels, f"{path}: labels", num_classes)
-    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
-    return src, cfg
-
-
 def _setup(args):
     # start-up time: a subcommand loads only what it runs (torch among it)
     from ..conversion import distributed
@@ -459,8 +368,8 @@ def _convert(args, info) -> int:
     from ..data.files import iter_batches, shard_batches
 
     t0 = time.perf_counter()
-    ann, kwargs = _build_ann(args)
-    src, cfg = _open(args, ann, args.calib)
+    ann, kwargs = build_ann(args)
+    src, cfg = open_inputs(args, ann, args.calib)
     activations = _activations(args)
     if activations:
         # start-up time: a subcommand loads only what it runs (torch among it)
@@ -483,7 +392,8 @@ def _convert(args, info) -> int:
     snn = snn.to(info.device)
     # calibrate's batches() re-batches tensors only: this iterable passes through as it is, each batch
     # seeded by its global number (the same samples on any number of ranks)
-    data = distributed.CalibrationBatches(iter_batches(src, args.batch_size, info.rank, info.world, args.workers),
+    data = distributed.CalibrationBatches(Reread(lambda: iter_batches(src, args.batch_size, info.rank, info.world,
+                                                                       args.workers)),
                                           snn, info.rank, info.world, n_batches, device=info.device,
                                           batch_size=args.batch_size)
     calibrate(snn, data, batch_size=args.batch_size, percentile=args.percentile, margin=args.margin,
@@ -539,7 +449,7 @@ def _evaluate(args, info) -> int:
 
         prepare_out(args.out)   # --out checked (not a file, writable) before any work (issue 12)
     saved = getattr(args, "conversion_data", None) or _read_conversion(args.conversion)
-    ann, _ = _build_ann(args)
+    ann, _ = build_ann(args)
     activations = _activations(args)
     if activations:
         # start-up time: a subcommand loads only what it runs (torch among it)
@@ -548,14 +458,25 @@ def _evaluate(args, info) -> int:
         check_overrides_used(activations, ann, strict=True)
     snn = load_conversion(ann, args.conversion, force=args.force,
                           **({"activations": activations} if activations else {}))
-    src, cfg = _open(args, ann, args.data)
+    src, cfg = open_inputs(args, ann, args.data)
     _same_data(src, cfg, snn)
-    if info.is_main and saved.get("preprocessing") and saved["preprocessing"] != cfg:
-        diff = sorted(k for k in set(cfg) | set(saved["preprocessing"]) if cfg.get(k) != saved["preprocessing"].get(k))
+    theirs = saved.get("preprocessing")
+    calib = str((saved.get("calibration") or {}).get("data") or "")
+    # start-up time: a subcommand loads only what it runs (torch among it)
+    from ..data.files import TENSOR_EXTENSIONS
+
+    if calib.lower().endswith(TENSOR_EXTENSIONS):   # (files written before tensor files had None)
+        theirs = None
+    if info.is_main and "preprocessing" in saved and (theirs is None) != (cfg is None):
+        print("ttfs evaluate: warning: the calibration read " + ("a tensor file (preprocessed by its maker) and "
+              "--data is an image folder" if theirs is None else "an image folder and --data is a tensor file")
+              + ": check that both are preprocessed alike", file=sys.stderr)
+    elif info.is_main and theirs and cfg and theirs != cfg:
+        diff = sorted(k for k in set(cfg) | set(theirs) if cfg.get(k) != theirs.get(k))
         print(f"ttfs evaluate: warning: preprocessing differs from the calibration's in {', '.join(diff)}",
               file=sys.stderr)
     if info.is_main:
-        _warn_label_map(saved, getattr(src, "class_to_idx", None))
+        warn_label_map(saved, getattr(src, "class_to_idx", None))
     n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
     _log(info, f"evaluating {args.model} on {len(src)} images from {args.data}"
                + ((" (labels from class folders)" if src.classes is not None else " (labels from the file)")

@@ -60,14 +60,12 @@ import argparse
 import contextlib
 import contextvars
 import copy
-import functools
 import math
 import os
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-import sympy
 import torch
 from torch import nn
 
@@ -75,8 +73,8 @@ from ..catalogue import NeuronDef, load_catalogue, load_definition
 from ..numeric.kernels import InputKernel
 from ..spiking import SpikingActivation
 from ..symbolic.derive import InputTransform
-from ..symbolic.hypotheses import DomainError, check_defined
-from ..symbolic.refusals import without_jumps
+from ..symbolic.hypotheses import DomainError
+from ..symbolic.theorem_4_1 import check_input_hypotheses
 from ..symbolic.parse import FormulaError, parse_formula
 from .errors import UnsupportedModuleError, typename
 
@@ -470,29 +468,13 @@ def check_activation(module: nn.Module, neuron: ActivationNeuron, a: float, b: f
             f"(module {float(y[i]):.10g}, formula {float(fx[i]):.10g}; checked at {points} grid and "
             f"{random_points} random points, seed {seed}); bound {tol:g} * (1 + |f|). "
             "Check the registered formula and its parameters")
-    if kern is not None:
-        _check_theorem_4_1(kern.f, a, b, where)
+    if kern is not None:   # (a jump or a missing f' passes the comparison and exact mode, not kernel mode)
+        try:
+            check_input_hypotheses(kern.f, float(a), float(b))
+        except DomainError as exc:
+            raise ActivationMismatchError(f"{where}: its formula is no Theorem 4.1 neuron on the calibrated range "
+                                          f"[{float(a):.6g}, {float(b):.6g}]: {exc}") from None
     return largest
-
-
-@functools.lru_cache(maxsize=1024)
-def _theorem_4_1_refusal(f, a: float, b: float) -> str | None:
-    try:
-        without_jumps(f, a, b)
-        check_defined(f, sympy.Float(a), sympy.Float(b))
-    except DomainError as exc:
-        return str(exc)
-    return None
-
-
-def _check_theorem_4_1(f, a, b, where: str) -> None:
-    """Theorem 4.1's hypotheses of f on the calibrated range (derive_input's checks): a registered formula
-    with a jump or without f' somewhere in [a, b] would pass the module comparison and exact mode, then fail
-    in kernel mode (its eta has a Dirac delta, or is not integrable)."""
-    problem = _theorem_4_1_refusal(f, float(a), float(b))
-    if problem is not None:
-        raise ActivationMismatchError(f"{where}: its formula is no Theorem 4.1 neuron on the calibrated range "
-                                      f"[{float(a):.6g}, {float(b):.6g}]: {problem}")
 
 
 def check_activations(snn: nn.Module) -> dict[str, float]:

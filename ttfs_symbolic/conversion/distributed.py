@@ -387,6 +387,7 @@ class CalibrationBatches:
         """
         pops = self.snn.populations()
         self.bounds = {p.pname: [] for p in pops}
+        self.skipped = []   # (each pass reads every file again: its skipped files are the pass's)
         for i, item in enumerate(self.batches):
             for p in pops:
                 self.bounds[p.pname].append(len(p.stats.samples))

@@ -186,3 +186,11 @@ def derive_input(f, a, b, delta=1, params: dict | None = None) -> InputTransform
     result = _derive_input_cached(expr, a_, b_, delta_, text)
     refusals.check_input_overflow(result)   # f, eta in float64 on [a, b], or refused with a range that works
     return result
+
+
+@functools.lru_cache(maxsize=1024)
+def check_input_hypotheses(f: sympy.Expr, a: float, b: float) -> None:
+    """Theorem 4.1's hypotheses of ``f`` on the sender's range [a, b], checked as :func:`derive_input` checks
+    them, without the derivation: no jump in [a, b], f and f' defined there (DomainError naming the point)."""
+    a_, b_, _ = check_range(a, b, 1)
+    check_defined(refusals.without_jumps(f, a_, b_, "f"), a_, b_, what="f")

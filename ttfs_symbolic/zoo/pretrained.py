@@ -201,9 +201,10 @@ def sentences() -> list[str]:
     return [s for s in text.splitlines() if s.strip() and not s.startswith("#")]
 
 
-def write_sentences(path=None, limit: int | None = None) -> Path:
-    """Extract ``assets/sentences.txt`` again: sentences of the Python Language Reference
-    (``pydoc_data.topics``) and of scikit-learn's dataset descriptions, 6-40 words, prose only."""
+def write_sentences(path, limit: int | None = None) -> Path:
+    """Extract the sentences of ``assets/sentences.txt`` again into ``path`` (the developers' source of the
+    asset, written to the path given, never into the installed package): sentences of the Python Language
+    Reference (``pydoc_data.topics``) and of scikit-learn's dataset descriptions, 6-40 words, prose only."""
     # a large stdlib table and an optional dependency (scikit-learn), loaded only to make sentences
     import pydoc_data.topics as topics
     import sklearn
@@ -221,7 +222,7 @@ def write_sentences(path=None, limit: int | None = None) -> Path:
         if s not in seen:
             seen.add(s)
             good.append(s)
-    path = Path(path or _ASSETS / "sentences.txt")
+    path = Path(path)
     head = ("# Real English sentences for the text benchmarks: the Python Language Reference (pydoc_data.topics,\n"
             "# PSF license) and scikit-learn's dataset descriptions (BSD-3), extracted by\n"
             "# ttfs_symbolic.zoo.pretrained.write_sentences. One sentence a line.\n")
