@@ -445,12 +445,15 @@ ISSUE23 = (
        "    if warn and not clipped:\n        warn_clipping(clipped, checked, clip_layers, f\"evaluate", MOD, "-k", "evaluate"),
     _m("evaluate_clip_last_batch_only", "evaluation", "evaluate's clip rate from the last batch only",
        REPORT, '        clipped += info["clipped"]\n', '        clipped = info["clipped"]\n', MOD, "-k", "evaluate"),
-    _m("sweep_clip_rate_counts_input", "evaluation", "the CLI sweep's clip rate sums the input layer's clips too",
-       SWEEP, 'clipped = sum(row[K * j + 2] for j, p in enumerate(pops) if p.kind != "input")',
-       "clipped = sum(row[K * j + 2] for j, p in enumerate(pops))", MOD, "-k", "sweep_clip"),
-    _m("sweep_clip_rate_denominator", "evaluation", "the CLI sweep's clip rate divided by every layer's neurons",
-       SWEEP, 'tot = sum(row[K * j] for j, p in enumerate(pops) if p.kind != "input")',
-       "tot = sum(row[K * j] for j, p in enumerate(pops))", MOD, "-k", "sweep_clip"),
+    _m("sweep_clip_rate_counts_input", "evaluation", "the CLI sweep's clip rate from the last batch only "
+       "(before 2026-12-07: summed the input layer's clips)",
+       SWEEP, '            clipped[ci] += int(info.get("clipped", 0))\n',
+       '            clipped[ci] = int(info.get("clipped", 0))\n', MOD, "-k", "sweep_clip"),
+    _m("sweep_clip_rate_denominator", "evaluation", "the CLI sweep's clip rate divided by more than the neurons "
+       "checked (one per image too)",
+       SWEEP, "    clip = {c.label: clipped[ci] / checked[ci] if checked[ci] else 0.0 for ci, c in enumerate(configs)}",
+       "    clip = {c.label: clipped[ci] / (checked[ci] + n) if checked[ci] else 0.0 for ci, c in enumerate(configs)}",
+       MOD, "-k", "sweep_clip"),
     # ---- per-channel / per-neuron statistics
     _m("stats_sigmas_sign", "statistics", "per-channel range low end mean + sigmas*std (a sign)",
        SPIKING, "                lo = torch.minimum(lo, mean - sigmas * std)\n",

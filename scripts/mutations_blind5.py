@@ -147,11 +147,11 @@ BLIND5 = (
        "exceeds 100%",
        REPORT, "agreement=agree / max(rows, 1),", "agreement=agree / max(n, 1),", EVAL),
     _b("sweep_clip_rate_counts_spikes", "evaluation",
-       "evaluate_sweep's clip rate per configuration is the share of neurons that spiked, not of those that "
+       "evaluate_sweep's clip rate per configuration counts every neuron checked as clipped, not only those that "
        "clipped",
        P + "evaluation/sweep.py",
-       '        clipped = sum(row[K * j + 2] for j, p in enumerate(pops) if p.kind != "input")',
-       '        clipped = sum(row[K * j + 1] for j, p in enumerate(pops) if p.kind != "input")', EVAL),
+       '            clipped[ci] += int(info.get("clipped", 0))',
+       '            clipped[ci] += int(info.get("checked", 0))', EVAL),
     # ---- cli (3)
     _b("convert_headroom_flag_ignored", "cli",
        "ttfs convert --headroom H is silently ignored: the conversion file records the preset's headroom",

@@ -161,6 +161,12 @@ def inputs(tmp_path_factory):
     """6 calibration images (a .pt tensor file), a checkpoint path and a conversion file that exist."""
     root = tmp_path_factory.mktemp("plumbing")
     torch.save(torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(0)), root / "calib.pt")
+    from PIL import Image   # an image folder for the preprocessing flags, which a tensor file refuses
+
+    for c in ("0", "1"):
+        (root / "images" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), (40 * i, 100, 200)).save(root / "images" / c / f"{i}.png")
     (root / "model.pt").write_bytes(b"a checkpoint: load_checkpoint is a recorder here")
     (root / "conv.json").write_text("{}")   # read through the schema, a recorder here
     return root
@@ -182,8 +188,16 @@ def _convert_recorder(monkeypatch, stop_at="calibrate"):
     return rec
 
 
+#: flags that preprocess the images of a folder (a tensor file is used as it is, and refuses them)
+PREPROCESSING = ("--mean", "--std", "--crop-pct", "--interpolation")
+
+
+def _source(inputs, flags):
+    return str(inputs / "images")
+
+
 def _convert_argv(inputs, tmp_path, flags):
-    return ["convert", NAME, "--calib", str(inputs / "calib.pt"), "--out", str(tmp_path / "conv.json"),
+    return ["convert", NAME, "--calib", _source(inputs, flags), "--out", str(tmp_path / "conv.json"),
             *KWARGS, *flags]
 
 
@@ -242,7 +256,7 @@ def convert_baseline(convert_run, baselines):
 
 def test_convert_without_options_passes_the_inputs_and_the_preset(convert_run, inputs):
     rec = convert_run([])
-    assert rec.get("open_data", 0) == str(inputs / "calib.pt")
+    assert rec.get("open_data", 0) == str(inputs / "images")
     assert all(kw == KW for _, kw in rec.calls["resolve_model"])   # --model-kwargs, on meta and for real
     assert rec.get("resolve_model", 0) == NAME
     assert rec.get("calibrate", "preset") == "accurate" == rec.get("preset_settings", 0)
@@ -302,7 +316,7 @@ def _evaluate_recorder(monkeypatch, stop_at="evaluate_sweep"):
 
 
 def _evaluate_argv(inputs, tmp_path, flags):
-    return ["evaluate", NAME, "--conversion", str(inputs / "conv.json"), "--data", str(inputs / "calib.pt"),
+    return ["evaluate", NAME, "--conversion", str(inputs / "conv.json"), "--data", _source(inputs, flags),
             "--out", str(tmp_path / "eval"), *KWARGS, *flags]
 
 
@@ -318,7 +332,7 @@ def evaluate_baseline(evaluate_run, baselines):
 
 def test_evaluate_without_options_passes_the_inputs_and_the_configurations(evaluate_run, inputs):
     rec = evaluate_run([])
-    assert rec.get("open_data", 0) == str(inputs / "calib.pt")
+    assert rec.get("open_data", 0) == str(inputs / "images")
     assert rec.get("load_conversion", 1) == str(inputs / "conv.json")
     assert (rec.get("configs_for", 0), rec.get("configs_for", 1)) == (["exact", "quantized", "kernel"], [64, 256, 1024])
     configs = rec.get("evaluate_sweep", 3)
@@ -536,8 +550,8 @@ def test_energy_option_reaches_the_count(monkeypatch, capsys, model, flags, call
 DERIVE_CASES = [
     (["x", "--range", "0.5", "4"], {0: "x", 1: None, 2: [0.5, 4.0], 3: None, 4: 1.0, 5: None}),
     (["x", "--range", "0.5", "4", "--delta", "0.25"], {4: 0.25}),
-    (["x + eps", "--range", "0.5", "4", "--param", "eps=0.125", "--param", "c=1 - a"],
-     {0: "x + eps", 5: {"eps": 0.125, "c": "1 - a"}}),
+    (["x*c + eps", "--range", "0.5", "4", "--param", "eps=0.125", "--param", "c=1 - a"],
+     {0: "x*c + eps", 5: {"eps": 0.125, "c": "1 - a"}}),
     (["x", "--output", "log(x)", "--range", "-1", "1", "--output-range", "0.5", "3"],
      {0: "x", 1: "log(x)", 2: [-1.0, 1.0], 3: [0.5, 3.0]}),
     (["--output", "log(x)", "--range", "0.5", "3"], {0: None, 1: "log(x)", 2: [0.5, 3.0], 3: None}),

@@ -129,3 +129,38 @@ def test_convert_checks_where_it_will_write_before_any_work(capsys, tmp_path, te
                            "--no-progress", *MK)
     assert rc == 2 and "calibrating" not in out + err.split("error:")[0]
     assert err.strip().endswith(f"--out {blocker / 'c.json'}: {blocker} is a file, not a folder")
+
+
+def test_evaluate_clip_rate_is_the_librarys_and_names_the_layers(capsys, tmp_path, tensor_files):
+    """The command line's clip rate is evaluate()'s (neurons checked in the run; a probe found it 5x lower, over
+    every neuron counter), it warns naming the worst layers, and reports of an earlier run's configurations
+    are removed rather than left beside a report.json that does not list them."""
+    import json
+
+    import timm
+    import torch
+
+    import ttfs_symbolic as ts
+
+    conv = tmp_path / "c.json"
+    rc, _, err = run_cli(capsys, "convert", "vit_tiny_patch16_224", "--checkpoint", str(tensor_files / "model.pt"),
+                         "--calib", str(tensor_files / "data.pt"), "--limit", "1", "--out", str(conv), "--no-progress",
+                         *MK)
+    assert rc == 0, err
+    ev = ["evaluate", "vit_tiny_patch16_224", "--checkpoint", str(tensor_files / "model.pt"), "--conversion",
+          str(conv), "--data", str(tensor_files / "data.pt"), "--out", str(tmp_path / "e"), "--no-progress", *MK]
+    rc, _, err = run_cli(capsys, *ev, "--modes", "exact,quantized", "--precision", "64")
+    assert rc == 0, err
+    assert "ttfs evaluate: warning: exact: " in err and "worst layers: " in err
+    cli_rate = json.loads((tmp_path / "e" / "report_exact.json").read_text())["clip_rate"]
+    model = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                              num_classes=4)
+    model.load_state_dict(torch.load(tensor_files / "model.pt"))
+    data = torch.load(tensor_files / "data.pt")
+    report = ts.evaluate(ts.load_conversion(model.eval(), conv), model, data["images"], data["labels"], mode="exact",
+                         dtype=torch.float64, progress=False, warn=False)
+    assert cli_rate > 0 and cli_rate == pytest.approx(report.clip_rate, rel=1e-12)
+    rc, _, err = run_cli(capsys, *ev, "--modes", "exact")
+    assert rc == 0, err
+    assert sorted(f.name for f in (tmp_path / "e").glob("report_*.json")) == ["report_exact.json"]
+    assert "removed 1 per-configuration report(s) of an earlier run" in err

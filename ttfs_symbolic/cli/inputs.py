@@ -32,10 +32,11 @@ class Reread:
     would be empty the second time: 'the calibration set is empty')."""
 
     def __init__(self, make):
-        self.make = make
+        self.make, self.first = make, make()   # (the first pass's batches made at once, as a generator was)
 
     def __iter__(self):
-        return iter(self.make())
+        batches, self.first = (self.first if self.first is not None else self.make()), None
+        return iter(batches)
 
 
 #: most parameters of a model --model-kwargs may build (4e9: 16 GB in float32, twice that for the SNN's float64)

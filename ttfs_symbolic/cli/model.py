@@ -494,10 +494,15 @@ def _evaluate(args, info) -> int:
     rows = [summary_row(r, totals["clip_rate"][c.label]) for r, c in zip(reports, configs)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    written = set()
     for r, c in zip(reports, configs):
         d = r.to_dict()
         d["clip_rate"] = totals["clip_rate"][c.label]
         (out / f"report_{c.label}.json").write_text(json.dumps(d, indent=1))
+        written.add(f"report_{c.label}.json")
+    stale = sorted(f for f in out.glob("report_*.json") if f.name not in written)
+    for f in stale:   # an earlier run's configurations: report.json would not list them
+        f.unlink()
     summary = {"model": args.model, "checkpoint": args.checkpoint, "conversion": str(args.conversion),
                "data": str(args.data), "images": totals["images"], "labels": src.has_labels,
                "classes": src.classes, "label_map": getattr(src, "class_to_idx", None), "skipped": totals["skipped"], "skipped_paths": totals["skipped_paths"],
@@ -506,6 +511,15 @@ def _evaluate(args, info) -> int:
                "results": rows}
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     print(format_table(rows, totals["images"]))
+    for c in configs:
+        worst = sorted(totals["clip_layers"][c.label].items(), key=lambda kv: -kv[1])[:3]
+        if totals["clip_rate"][c.label] > 0 and worst:
+            print(f"ttfs evaluate: warning: {c.label}: {100 * totals['clip_rate'][c.label]:.3g}% of the neurons "
+                  "checked were driven outside their calibrated range; worst layers: "
+                  + ", ".join(f"{name} ({100 * rate:.3g}%)" for name, rate in worst), file=sys.stderr)
+    if stale:
+        print(f"removed {len(stale)} per-configuration report(s) of an earlier run in {out}: "
+              + ", ".join(f.name for f in stale[:5]), file=sys.stderr)
     if totals["skipped"]:
         print(f"skipped {totals['skipped']} corrupt image(s): {', '.join(totals['skipped_paths'][:5])}",
               file=sys.stderr)

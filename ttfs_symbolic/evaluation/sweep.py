@@ -66,9 +66,11 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     """Reports (one per configuration, in order) and totals over all ranks.
 
     The totals: ``images`` evaluated, ``skipped`` (count) and
-    ``skipped_paths`` (corrupt images skipped), and ``clip_rate`` per
-    configuration label: the share of all neurons (input layer excluded)
-    whose value fell outside their layer's [a, b].
+    ``skipped_paths`` (corrupt images skipped), ``clip_rate`` per
+    configuration label: the share of the neurons checked in the run whose
+    value fell outside their layer's [a, b] (as :func:`~ttfs_symbolic.evaluation.report.evaluate`'s
+    ``clip_rate``: ``snn.last_clipping`` summed over the batches), and
+    ``clip_layers`` per label: each clipping layer's largest rate in a batch.
 
     ``batches`` yields ``(images, labels or None)`` or objects with
     ``images``, ``labels`` and ``skipped`` (the paths of corrupt images that
@@ -87,6 +89,8 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     C = len(configs)
     counts = [[0] * (K * len(pops)) for _ in configs]
     agree, correct_snn = [0] * C, [0] * C
+    clipped, checked = [0] * C, [0] * C
+    clip_layers = [{} for _ in configs]
     correct_ann = {dt: 0 for dt in anns}
     max_err, max_ref = [0.0] * C, [0.0] * C
     n = 0
@@ -113,6 +117,11 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
         for ci, c in enumerate(configs):
             reset_counters(snn)
             out = snn(images, mode=c.mode, precision=c.precision, dtype=c.dtype, record=True, **quiet)
+            info = getattr(snn, "last_clipping", None) or {}
+            clipped[ci] += int(info.get("clipped", 0))
+            checked[ci] += int(info.get("checked", 0))
+            for name, rate in (info.get("layers") or {}).items():
+                clip_layers[ci][name] = max(clip_layers[ci].get(name, 0.0), rate)
             ref = refs[c.dtype]
             pa, ps = ref.argmax(-1), out.argmax(-1)
             agree[ci] += int((pa == ps).sum())
@@ -128,7 +137,14 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     # ---- one reduction of everything over the ranks (no-ops in one process)
     dts = list(anns)
     ints = distributed.all_sum([n, int(bool(has_labels))] + agree + correct_snn + [correct_ann[d] for d in dts]
-                               + [v for row in counts for v in row]).tolist()
+                               + [v for row in counts for v in row] + clipped + checked).tolist()
+    clipped, checked = ints[len(ints) - 2 * C:len(ints) - C], ints[len(ints) - C:]
+    ints = ints[:len(ints) - 2 * C]
+    merged = [{} for _ in configs]
+    for part in distributed.all_gather_objects(clip_layers):
+        for ci, layers in enumerate(part):
+            for name, rate in layers.items():
+                merged[ci][name] = max(merged[ci].get(name, 0.0), rate)
     n, labelled = ints[0], ints[1] > 0
     agree, correct_snn = ints[2:2 + C], ints[2 + C:2 + 2 * C]
     ann_correct = dict(zip(dts, ints[2 + 2 * C:2 + 2 * C + len(dts)]))
@@ -147,13 +163,10 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
         reports.append(_report(snn, anns[c.dtype], c, n, agree[ci], ann_correct[c.dtype] if labelled else None,
                                correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci]))
     reset_counters(snn)
-    clip = {}
-    for ci, c in enumerate(configs):
-        row = flat[ci * K * len(pops):(ci + 1) * K * len(pops)]
-        tot = sum(row[K * j] for j, p in enumerate(pops) if p.kind != "input")
-        clipped = sum(row[K * j + 2] for j, p in enumerate(pops) if p.kind != "input")
-        clip[c.label] = clipped / tot if tot else 0.0
-    return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip}
+    clip = {c.label: clipped[ci] / checked[ci] if checked[ci] else 0.0 for ci, c in enumerate(configs)}
+    layers = {c.label: merged[ci] for ci, c in enumerate(configs)}
+    return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip,
+                     "clip_layers": layers}
 
 
 def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref):
