@@ -137,14 +137,8 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     # ---- one reduction of everything over the ranks (no-ops in one process)
     dts = list(anns)
     ints = distributed.all_sum([n, int(bool(has_labels))] + agree + correct_snn + [correct_ann[d] for d in dts]
-                               + [v for row in counts for v in row] + clipped + checked).tolist()
-    clipped, checked = ints[len(ints) - 2 * C:len(ints) - C], ints[len(ints) - C:]
-    ints = ints[:len(ints) - 2 * C]
-    merged = [{} for _ in configs]
-    for part in distributed.all_gather_objects(clip_layers):
-        for ci, layers in enumerate(part):
-            for name, rate in layers.items():
-                merged[ci][name] = max(merged[ci].get(name, 0.0), rate)
+                               + [v for row in counts for v in row]).tolist()
+    clip, layers = _reduce_clipping(configs, clipped, checked, clip_layers)
     n, labelled = ints[0], ints[1] > 0
     agree, correct_snn = ints[2:2 + C], ints[2 + C:2 + 2 * C]
     ann_correct = dict(zip(dts, ints[2 + 2 * C:2 + 2 * C + len(dts)]))
@@ -163,10 +157,23 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
         reports.append(_report(snn, anns[c.dtype], c, n, agree[ci], ann_correct[c.dtype] if labelled else None,
                                correct_snn[ci] if labelled else None, max_err[ci], max_ref[ci]))
     reset_counters(snn)
-    clip = {c.label: clipped[ci] / checked[ci] if checked[ci] else 0.0 for ci, c in enumerate(configs)}
-    layers = {c.label: merged[ci] for ci, c in enumerate(configs)}
     return reports, {"images": n, "skipped": len(skipped_all), "skipped_paths": skipped_all, "clip_rate": clip,
                      "clip_layers": layers}
+
+
+def _reduce_clipping(configs, clipped: list[int], checked: list[int], clip_layers: list[dict]) -> tuple[dict, dict]:
+    """Per configuration label: the clip rate (clipped over checked, summed over the ranks) and each layer's
+    largest rate on any rank."""
+    C = len(configs)
+    tot = distributed.all_sum(clipped + checked).tolist()
+    clipped, checked = tot[:C], tot[C:]
+    merged = [{} for _ in configs]
+    for part in distributed.all_gather_objects(clip_layers):
+        for ci, layers in enumerate(part):
+            for name, rate in layers.items():
+                merged[ci][name] = max(merged[ci].get(name, 0.0), rate)
+    clip = {c.label: clipped[ci] / checked[ci] if checked[ci] else 0.0 for ci, c in enumerate(configs)}
+    return clip, {c.label: merged[ci] for ci, c in enumerate(configs)}
 
 
 def _report(snn, ann, c: Config, n, agree, correct_ann, correct_snn, max_err, max_ref):
