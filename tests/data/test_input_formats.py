@@ -70,3 +70,21 @@ def test_images_beside_class_folders_are_named_as_unused(tmp_path):
     with pytest.warns(UserWarning, match=r"1 image\(s\) beside the class sub-folders \(stray\.png\) are not used"):
         src = open_data(tmp_path, _to_tensor)
     assert len(src) == 2 and src.classes == ["a", "b"]
+
+
+@pytest.mark.parametrize("prefix", ["_orig_mod.", "module._orig_mod.", "_orig_mod.module."])
+def test_compiled_and_parallel_checkpoint_prefixes_are_dropped(tmp_path, prefix):
+    """torch.compile saves its model's keys under ``_orig_mod.`` (a probe found only ``module.`` dropped)."""
+    from ttfs_symbolic.data.files import read_state_dict
+
+    sd = {"a.weight": torch.ones(2), "b.bias": torch.zeros(1)}
+    torch.save({prefix + k: v for k, v in sd.items()}, tmp_path / "ck.pt")
+    got = read_state_dict(tmp_path / "ck.pt")
+    assert sorted(got) == sorted(sd) and torch.equal(got["a.weight"], sd["a.weight"])
+
+
+def test_a_model_setting_given_twice_is_refused():
+    from ttfs_symbolic.data.files import DataError, parse_model_kwargs
+
+    with pytest.raises(DataError, match="--model-kwargs num_classes given more than once"):
+        parse_model_kwargs(["num_classes=3", "depth=1", "num_classes=4"])

@@ -78,6 +78,8 @@ def parse_model_kwargs(items) -> dict:
         if key in REFUSED_MODEL_KWARGS or key.startswith("pretrained_cfg"):
             raise DataError(f"--model-kwargs {key}=... is refused: weights come from --checkpoint (checked "
                             "strictly), the device from --device")
+        if key in out:   # the last would win silently
+            raise DataError(f"--model-kwargs {key} given more than once: give each setting one value")
         try:
             out[key] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -105,7 +107,8 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
 
     A torch file may hold the state dict itself or wrap it as timm and common
     training scripts do (``state_dict``, ``model``, ``state_dict_ema``,
-    ``model_ema``); a ``module.`` prefix (DistributedDataParallel) is dropped.
+    ``model_ema``); a ``module.`` prefix (DistributedDataParallel) and an ``_orig_mod.`` prefix (torch.compile)
+    are dropped.
     A checkpoint that holds both gives its EMA weights (``state_dict_ema``,
     then ``model_ema``, before ``state_dict`` and ``model``), as timm's
     ``load_checkpoint`` does by default (``use_ema=True``).
@@ -136,7 +139,10 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise DataError(f"checkpoint {path} does not hold a state dict (a mapping of names to tensors)")
     _check_tensors(sd, path)
-    if all(k.startswith("module.") for k in sd):
+    for prefix in ("module.", "_orig_mod."):   # DistributedDataParallel, torch.compile (either order)
+        if sd and all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     return sd
 
