@@ -88,3 +88,15 @@ def test_a_model_setting_given_twice_is_refused():
 
     with pytest.raises(DataError, match="--model-kwargs num_classes given more than once"):
         parse_model_kwargs(["num_classes=3", "depth=1", "num_classes=4"])
+
+
+def test_a_safetensors_file_named_pt_is_named_so(tmp_path):
+    from safetensors.torch import save_file
+
+    from ttfs_symbolic.data.files import read_state_dict
+
+    save_file({"a": torch.ones(2)}, str(tmp_path / "ck.pt"))
+    with pytest.raises(DataError, match="it looks like a safetensors file: name it .safetensors"):
+        read_state_dict(tmp_path / "ck.pt")
+    (tmp_path / "ck.pt").rename(tmp_path / "ck.safetensors")
+    assert torch.equal(read_state_dict(tmp_path / "ck.safetensors")["a"], torch.ones(2))

@@ -132,3 +132,10 @@ def test_energy_counts_the_network_the_converter_builds():
         ts.convert(nopool, _x(), progress=False)
     with pytest.raises(ValueError, match=r"global_pool='' is not supported"):
         count_ops(nopool)
+
+
+def test_a_file_of_another_depth_is_named_by_its_architecture(tmp_path):
+    f = tmp_path / "deep.json"
+    ts.save_conversion(ts.convert(_vit(depth=2), _x(), progress=False), f)
+    with pytest.raises(ValueError, match=r"another architecture; differs in .*layers \("):
+        ts.load_conversion(_vit(depth=1), f)

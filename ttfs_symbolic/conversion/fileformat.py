@@ -151,8 +151,10 @@ def load_conversion(model, path, activations=None, *, force: bool = False, **tim
         saved = "; ".join(f"{k}: f = {v.get('expression')}" for k, v in (data.get("activations") or {}).items())
         raise ValueError(f"{path}: {exc}" + (f" (the file records {saved})" if saved else "")) from None
     arch = architecture(snn)
-    if "architecture" in data and data["architecture"].get("model") != arch.get("model"):
-        # another family altogether: named before its activations, which then differ too
+    saved_arch = data.get("architecture") or {}
+    if "architecture" in data and (saved_arch.get("model") != arch.get("model")
+                                   or len(saved_arch.get("layers") or []) != len(arch.get("layers") or [])):
+        # another family, depth or layer structure: named before its activations, which then differ too
         raise ValueError(f"{path} does not match this model: it was made for another architecture; differs in "
                          + "; ".join(architecture_differences(data["architecture"], arch)))
     _acts.check_saved_activations(data.get("activations"), snn, path)

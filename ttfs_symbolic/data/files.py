@@ -130,6 +130,12 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
             msg = ("not a weights-only PyTorch file: it is corrupt, or it holds pickled objects other than "
                    "tensors and containers, which are never unpickled here (save model.state_dict(), "
                    "or a .safetensors file)")
+        with open(path, "rb") as fh:   # (a safetensors file begins with its 8-byte header length, then '{')
+            head = fh.read(9)
+        if path.suffix != ".safetensors" and len(head) == 9 and head[8:9] == b"{":
+            msg += "; it looks like a safetensors file: name it .safetensors"
+        elif path.suffix != ".safetensors":
+            msg += " (a truncated or corrupt file?)"
         raise DataError(f"cannot read checkpoint {path}: {msg}") from None
     if isinstance(sd, dict):
         for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
