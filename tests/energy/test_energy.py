@@ -332,3 +332,16 @@ def test_cli_unknown_model(capsys):
     assert err.count("\n") == 1 and "vit_no_such_model" in err
     assert "timm.list_models('vit_*')" in err
 
+
+
+def test_a_count_names_the_preset_whose_network_it_counts():
+    """count_ops's defaults are the paper's network: its report says preset paper, as ttfs energy --preset
+    paper does (a docs probe found 'preset custom'); a structure of no preset stays custom."""
+    from ttfs_symbolic.conversion.presets import describe
+
+    kw = dict(img_size=32, model_kwargs={"patch_size": 8, "depth": 1})
+    assert count_ops("vit_tiny_patch16_224", **kw).configuration["preset"] == "paper"
+    acc = count_ops("vit_tiny_patch16_224", product="signed", residual="synapses", rsqrt="folded", **kw)
+    assert acc.configuration["preset"] == "accurate"
+    mixed = count_ops("vit_tiny_patch16_224", product="signed", **kw)
+    assert describe(mixed.configuration).startswith("preset custom (")

@@ -27,6 +27,14 @@ DEFAULT_PRESET = "accurate"
 STRUCTURE = ("product", "residual", "rsqrt")
 
 
+def counted_preset(preset: str | None, **structure) -> str | None:
+    """The preset an energy count states: ``preset`` as given, else the one whose network ``structure``
+    (:data:`STRUCTURE`'s settings) is, the only thing a count depends on (None: no preset's)."""
+    if preset is not None:
+        return preset
+    return next((name for name, cfg in PRESETS.items() if all(cfg[k] == structure.get(k) for k in STRUCTURE)), None)
+
+
 def check_preset(preset: str) -> dict:
     """The settings of ``preset``; ValueError naming the choices for an unknown one."""
     if preset not in PRESETS:

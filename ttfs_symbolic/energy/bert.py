@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..conversion.presets import counted_preset
 from ..userfiles import MAX_CONFIG_BYTES, read_regular_file
 from .counts import (E_AC_PJ, E_MAC_PJ, EnergyReport, activation_counts, layernorm_counts, matmul_ops_table3,
                      product_counts, residual_counts, softmax_counts)
@@ -207,5 +208,7 @@ def count_ops_bert(config, seq_len: int = 128, spike_rates: dict[str, float] | N
         w.add("normalize", "normalize", 2 - fold + H * n, H + 1 - fold + H * o, 0, f"L2 norm of {H}")
     return EnergyReport.from_rows(w.rows, spike_rates, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj,
                                   model=f"{name} (seq_len {T})", img_size=None, tokens=T,
-                                  configuration={"preset": preset, "product": product, "residual": residual,
+                                  configuration={"preset": counted_preset(preset, product=product, residual=residual,
+                                                                       rsqrt=rsqrt),
+                                                 "product": product, "residual": residual,
                                                  "rsqrt": rsqrt})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..conversion.presets import PRESETS
+from ..conversion.presets import PRESETS, counted_preset
 from .counts import (E_AC_PJ, E_MAC_PJ, EnergyReport, Shape, layernorm_counts, matmul_ops_table3, product_counts,
                      residual_counts, softmax_counts)
 from .walker import HANDLERS, Walker, expect, join, label, register_handler, typename
@@ -306,5 +306,7 @@ def count_ops(model_or_name: nn.Module | str,
         walker = _walk(model, (patches, fan_in), product, residual, rsqrt)
     return EnergyReport.from_rows(walker.rows, spike_rates, e_ac_pj=e_ac_pj, e_mac_pj=e_mac_pj, model=name,
                                   img_size=size, tokens=patches + int(getattr(model, "num_prefix_tokens", 0)),
-                                  configuration={"preset": preset, "product": product, "residual": residual,
+                                  configuration={"preset": counted_preset(preset, product=product, residual=residual,
+                                                                       rsqrt=rsqrt),
+                                                 "product": product, "residual": residual,
                                                  "rsqrt": rsqrt})
