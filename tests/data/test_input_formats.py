@@ -83,13 +83,6 @@ def test_compiled_and_parallel_checkpoint_prefixes_are_dropped(tmp_path, prefix)
     assert sorted(got) == sorted(sd) and torch.equal(got["a.weight"], sd["a.weight"])
 
 
-def test_a_model_setting_given_twice_is_refused():
-    from ttfs_symbolic.data.files import DataError, parse_model_kwargs
-
-    with pytest.raises(DataError, match="--model-kwargs num_classes given more than once"):
-        parse_model_kwargs(["num_classes=3", "depth=1", "num_classes=4"])
-
-
 def test_a_safetensors_file_named_pt_is_named_so(tmp_path):
     from safetensors.torch import save_file
 

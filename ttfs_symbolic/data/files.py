@@ -67,7 +67,8 @@ def parse_model_kwargs(items) -> dict:
     timm's own train script. Keys that load files or place the model
     (:data:`REFUSED_MODEL_KWARGS`: ``checkpoint_path``, ``pretrained*``,
     ``url``, ``device``, ...) are refused: weights come from ``--checkpoint``
-    alone, through its strict check.
+    alone, through its strict check. A key given twice takes its last value,
+    so a later ``--model-kwargs`` overrides an earlier one.
     """
     out = {}
     for item in items or []:
@@ -78,8 +79,6 @@ def parse_model_kwargs(items) -> dict:
         if key in REFUSED_MODEL_KWARGS or key.startswith("pretrained_cfg"):
             raise DataError(f"--model-kwargs {key}=... is refused: weights come from --checkpoint (checked "
                             "strictly), the device from --device")
-        if key in out:   # the last would win silently
-            raise DataError(f"--model-kwargs {key} given more than once: give each setting one value")
         try:
             out[key] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
