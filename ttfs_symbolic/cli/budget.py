@@ -100,9 +100,6 @@ def _data(model: str, n_calib: int, n: int, model_kwargs=None):
 
 def run(args) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
-    from ..conversion.convert import convert
-
-    # start-up time: a subcommand loads only what it runs (torch among it)
     from . import checks as cc
 
     p = _ints(args.precision, "--precision")
@@ -128,7 +125,7 @@ def run(args) -> int:
     new = [f for f in (Path(args.out), *Path(args.out).parents) if not f.exists()]
     out = prepare_out(args.out)   # made and checked writable before any work (issue 12)
     try:
-        return _budget(args, out, p[0], curve, kwargs, convert)
+        return _budget(args, out, p[0], curve, kwargs)
     except BaseException:
         for folder in new:   # a run that wrote nothing leaves no empty folders of its own behind
             if folder.is_dir() and not any(folder.iterdir()):
@@ -136,8 +133,9 @@ def run(args) -> int:
         raise
 
 
-def _budget(args, out, precision: int, curve, kwargs, convert) -> int:
+def _budget(args, out, precision: int, curve, kwargs) -> int:
     # start-up time: a subcommand loads only what it runs (torch among it)
+    from ..conversion.convert import convert
     from ..evaluation.report import error_budget
 
     ann, cx, x = _data(args.model, args.calib or DEFAULT_CALIB, args.inputs or DEFAULT_INPUTS,

@@ -477,10 +477,9 @@ class NeuronLayer:
         """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode. NaN potentials raise."""
         check_mode(mode, precision)
         precision = None if precision is None else int(precision)
-        V = _as_tensor(V) if not isinstance(V, (torch.Tensor, np.ndarray)) else V
-        if bool(np.isnan(V).any()) if isinstance(V, np.ndarray) else bool(torch.isnan(V).any()):
-            raise ValueError("potentials V contain NaN")
         if mode == "kernel":
+            V = _as_tensor(V)
+            _check_finite(V, "potentials V")   # (OutputKernel.apply checks the other modes' V)
             return kernel_emit(self.out_kernel, self.receiver, V, precision)
         out = self.out_kernel.apply(V, self.receiver.a, self.receiver.b)
         if mode == "quantized":
