@@ -112,6 +112,8 @@ def test_derive_param_and_whole_neuron(capsys, tmp_path):
     (["derive", "x", "--range", "0", "1", "--out", "/etc/hostname/a.md"], ["a file stands where its folder should be"]),
     (["derive", "exp(x)", "--range", "0", "1", "--output", "log(x)"], ["--output-range"]),
     (["derive", "--range", "0", "1"], ["formula"]),
+    # too steep for the proof's quadrature: the whole message, its advice at the end included
+    (["derive", "tanh(1e4*x)", "--range", "-1", "1", "--no-page"], ["misses the identity by", "narrow the range"]),
     (["verify", "/nonexistent_dir_ttfs/none.toml"], ["no neuron definition file"]),   # missing file
     (["verify", "no_such_neuron"], ["no neuron 'no_such_neuron'"]),                   # unknown name (KeyError)
 ])

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from ttfs_symbolic.symbolic import derive, theorem_4_1
+from ttfs_symbolic.symbolic import derive, refusals, theorem_4_1
 from ttfs_symbolic.symbolic.parse import S, X
+from ttfs_symbolic.symbolic.records import ProofPart, make_record
 
 Y = derive.Y
 
@@ -67,7 +68,33 @@ def test_derive_input_goes_through_the_formulas(monkeypatch):
     monkeypatch.setattr(theorem_4_1, "input_formulas", wrong)
     theorem_4_1._derive_input_cached.cache_clear()
     try:
-        with pytest.raises(ArithmeticError, match="derivation check failed"):
+        with pytest.raises(ArithmeticError, match="derivation check failed") as info:
             derive.derive_input("x**2", -3.125, 3.375)
     finally:
         theorem_4_1._derive_input_cached.cache_clear()
+    msg = str(info.value)
+    # a wrong C names the failing part; the steepness hint is only for a quadrature of an exact kernel
+    assert "C's share" in msg and "FAILS" in msg and "too steep" not in msg, msg
+
+
+def test_a_kernel_too_steep_for_the_check_is_named():
+    """tanh(1e4 x) on [-1, 1]: eta is right but mpmath's quadrature on 33 points cannot resolve it. The
+    refusal says so in one line under the message limit, with the error found and what to do."""
+    with pytest.raises(ArithmeticError) as info:
+        derive.derive_input("tanh(1e4*x)", -1, 1)
+    msg = str(info.value)
+    assert "the quadrature of eta misses the identity by" in msg, msg
+    assert msg.endswith("rescale x or narrow the range") and len(msg) <= refusals.MAX_MESSAGE, msg
+
+
+def test_a_refusal_names_what_failed():
+    """ProofRecord.refusal: the quadrature hint only where every failing part is the kernel's integral;
+    otherwise each failing part with its error (Theorem 4.3's psi and theta parts)."""
+    psi_part = ProofPart("eq. 32: h^-1(y) + Integral(psi, (s, 0, tau*(b - y))) = theta", "numeric", False, "q", 3e-5)
+    theta_part = ProofPart("theta = h^-1(b)", "numeric", False, "root finder", 2e-3)
+    ok = ProofPart("psi >= 0", "numeric", True, "sampled", 0.0)
+    quad_only = make_record("T", "I", [psi_part, ok], 30, 33, 1e-20)
+    assert quad_only.refusal("psi", "eq. 13").startswith("the quadrature of psi misses the identity by 3.0e-05")
+    both = make_record("T", "I", [psi_part, theta_part, ok], 30, 33, 1e-20).refusal("psi", "eq. 13")
+    assert "too steep" not in both and "theta = h^-1(b) FAILS (largest relative error 2.0e-03" in both, both
+    assert "psi >= 0" not in both and both.count("FAILS") == 2, both

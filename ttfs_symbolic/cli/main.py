@@ -90,16 +90,21 @@ def protect_formulas(argv: list[str]) -> list[str]:
     return argv
 
 
-def _short(text: str, limit: int = 300) -> str:
+def _short(text: str, limit: int = 500) -> str:
+    """One line of at most ``limit`` characters; a longer one loses its middle, not its end (where a
+    refusal says what to do)."""
     text = " ".join(str(text).split())   # one line
     text = re.sub(r"\d{25,}", lambda m: f"{m.group()[:6]}...{m.group()[-3:]} ({len(m.group())} digits)", text)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return text[:head] + " ... " + text[-(limit - head - 5):]
 
 
 def _one_line_warnings(command: str):
     """A ``warnings.showwarning`` that prints ``ttfs COMMAND: warning: <message>`` in one line."""
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"ttfs {command}: warning: {_short(message, 500)}", file=file or sys.stderr)
+        print(f"ttfs {command}: warning: {_short(message)}", file=file or sys.stderr)
     return show
 
 

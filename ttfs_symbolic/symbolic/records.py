@@ -53,6 +53,34 @@ class ProofRecord:
             how = f"numerically (mpmath, {self.dps} digits, {self.points} points, max rel. error {err})"
         return f"{self.theorem}: {self.identity} {verdict} {how}"
 
+    def failure(self) -> str:
+        """The parts that fail, one clause each with their error: what a refused derivation says
+        (:meth:`summary` restates the whole identity first, which a one-line error message would cut)."""
+        clauses = []
+        for part in self.parts:
+            if part.holds:
+                continue
+            err = "" if part.max_error is None else f" (largest relative error {part.max_error:.1e}"
+            if err and self.tolerance is not None:
+                err += f", required <= {float(self.tolerance):.0e}"
+            clauses.append(f"{part.statement} FAILS{err + ')' if err else ': ' + part.how}")
+        return "; ".join(clauses) or self.summary()
+
+    def refusal(self, kernel: str, equation: str) -> str:
+        """Why a failed derivation is refused, in one line (:meth:`failure`). Where only the quadrature of
+        the kernel failed, the kernel came from the theorem's closed form (``equation``: eta = f'(s/tau + a),
+        eq. 8; psi = 1/(tau h'(h^-1(b - s/tau))), eq. 13), so the formula is too steep or the range too wide
+        for :data:`PROOF_POINTS` points at :data:`PROOF_DPS` digits, not wrong: the message says so."""
+        bad = [part for part in self.parts if not part.holds]
+        if bad and all(part.method == "numeric" and part.max_error is not None
+                       and f"Integral({kernel}" in part.statement for part in bad):
+            worst = max(part.max_error for part in bad)
+            need = "" if self.tolerance is None else f"; the check needs <= {float(self.tolerance):.0e}"
+            return (f"the quadrature of {kernel} misses the identity by {worst:.1e} (relative{need}). {kernel} is "
+                    f"exact by construction ({equation}): the formula is too steep or the range too wide for the "
+                    "check; rescale x or narrow the range")
+        return self.failure()
+
     def explain(self) -> str:
         """One line per checked part: statement, how it was checked, verdict."""
         lines = [self.summary()]

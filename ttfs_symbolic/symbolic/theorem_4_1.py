@@ -157,7 +157,8 @@ def _derive_input_cached(f: sympy.Expr, a, b, delta, text: str) -> InputTransfor
     f_a = f.subs(X, a)
     proof = prove_input(f, eta, const, a, b, delta)
     if not proof.holds:
-        raise ArithmeticError(f"derivation check failed for f(x) = {f}: {proof.summary()}")
+        raise ArithmeticError(f"derivation check failed for f(x) = {f} on [{a}, {b}]: "
+                              + proof.refusal("eta", "eq. 8"))
     return InputTransform(f=f, a=a, b=b, delta=delta, eta=eta, const=const, f_a=f_a,
                           derivative=fprime, proof=proof, text=text)
 

@@ -451,7 +451,8 @@ def _derive_output_cached(h: sympy.Expr, a, b, delta, text: str) -> OutputTransf
 
     proof = prove_output(h, psi, theta, theta_low, a, b, delta, inverse=g, monotonicity=monotonicity)
     if not proof.holds:
-        raise ArithmeticError(f"derivation check failed for h(x) = {h}: {proof.summary()}")
+        raise ArithmeticError(f"derivation check failed for h(x) = {h} on [{a}, {b}]: "
+                              + proof.refusal("psi", "eq. 13"))
     return OutputTransform(h=h, a=a, b=b, delta=delta, psi=psi, theta=theta, inverse=g,
                            inverse_method=inverse_method, monotonicity=monotonicity,
                            bracket=(float(left), float(right)), theta_low=theta_low, proof=proof, text=text)
