@@ -201,8 +201,19 @@ def test_reciprocal_on_a_range_through_zero_names_the_point():
 
 
 def test_sqrt_not_differentiable_at_the_edge():
-    with pytest.raises(DomainError, match="differentiable"):
+    with pytest.raises(DomainError, match=r"not differentiable at x = 0\.0, inside"):
         derive_input("sqrt(x)", 0, 1)
+
+
+@pytest.mark.parametrize("f, a, b, where", [
+    ("sqrt(relu(x))", -1, 1, "not differentiable for x between -1.0 and 0.0"),   # the kink, not the sample -1
+    ("sqrt(0.3 - x)", -1, 1, "undefined or not finite for x between 0.3 and 1.0"),   # 0.3: between two samples
+    ("sqrt(x**2 - 0.25)", -1, 1, "undefined or not finite for x between -0.5 and 0.5"),
+])
+def test_where_f_fails_is_named_by_its_edges(f, a, b, where):
+    """The failing part of the range is named by its ends, found by bisection between samples."""
+    with pytest.raises(DomainError, match=f"{re.escape(where)}, inside the range"):
+        derive_input(f, a, b)
 
 
 def test_square_output_refused_naming_a_potential_beyond_its_range():

@@ -96,17 +96,41 @@ def check_defined(f: sympy.Expr, a, b, what: str = "f", n: int = 129, derivative
     with mpmath.workdps(30):
         fn = mp_function(f)
         dfn = mp_function(sympy.diff(f, X)) if derivative else None
-        for p in sample_points(a, b, n):
-            if real_value(fn, p) is None:
-                raise DomainError(
-                    f"{what}(x) = {f} is undefined or not finite at x = {mpmath.nstr(p, 8)}, "
-                    f"inside the range [{a}, {b}]"
-                )
-            if dfn is not None and real_value(dfn, p) is None:
-                raise DomainError(
-                    f"{what}(x) = {f} is not differentiable at x = {mpmath.nstr(p, 8)}, "
-                    f"inside the range [{a}, {b}] (Theorem 4.1 needs f' there)"
-                )
+        checks = [(fn, "is undefined or not finite", "")]
+        if dfn is not None:
+            checks.append((dfn, "is not differentiable", " (Theorem 4.1 needs f' there)"))
+        points = sample_points(a, b, n)
+        for check, words, why in checks:
+            bad = [real_value(check, p) is None for p in points]
+            if any(bad):
+                where = failing_run(lambda v: real_value(check, v) is None, points, bad)
+                raise DomainError(f"{what}(x) = {f} {words} {where}, inside the range [{a}, {b}]{why}")
+
+
+def failing_run(fails, points, bad) -> str:
+    """Where the first run of failing sample points lies: ``"at x = p"`` for one point, else
+    ``"for x between lo and hi"``, each end found by bisection between a failing and a passing sample (the kink
+    of ``sqrt(relu(x))`` is named 0, not the first sample -1). ``fails(x)``: whether x fails;
+    ``bad[i]``: whether ``points[i]`` did."""
+    i = bad.index(True)
+    j = bad.index(False, i) if False in bad[i:] else len(points)
+
+    def edge(good, failing):
+        for _ in range(60):
+            mid = (good + failing) / 2
+            good, failing = (good, mid) if fails(mid) else (mid, failing)
+        return failing
+
+    tick = (points[-1] - points[0]) * mpmath.mpf("1e-12")   # the edges to 12 digits of the range's width
+
+    def snap(v):
+        return mpmath.nint(v / tick) * tick
+
+    lo = points[i] if i == 0 else snap(edge(points[i - 1], points[i]))
+    hi = points[j - 1] if j == len(points) else snap(edge(points[j], points[j - 1]))
+    if mpmath.almosteq(lo, hi, 1e-12, 1e-15):
+        return f"at x = {mpmath.nstr(lo, 8)}"
+    return f"for x between {mpmath.nstr(lo, 8)} and {mpmath.nstr(hi, 8)}"
 
 
 #: how far from its start :func:`solve_increasing` follows h: the largest range end a layer may have (the
