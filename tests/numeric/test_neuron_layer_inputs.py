@@ -95,3 +95,24 @@ def test_integer_tensors_are_taken_as_floats_by_the_input_kernel():
     assert got.dtype == torch.get_default_dtype()
     assert torch.allclose(got, gelu(torch.tensor([1.0, 2.0])))
     assert InputKernel("Max(0, x)")(torch.tensor([-1, 2])).is_floating_point()
+
+
+@pytest.mark.parametrize("x, words", [
+    (torch.zeros(2, 3, dtype=torch.complex128), "complex tensor"),
+    (np.zeros((2, 3), dtype=complex), "complex numbers"),
+    (torch.zeros(2, 3, device="meta"), "meta device"),
+])
+def test_complex_and_meta_inputs_are_refused_by_every_entry(layer, x, words):
+    """Times, weights, biases, potentials and the kernels' inputs: each refuses a complex or meta array by
+    name (a complex weight lost its imaginary part with only torch's warning; the rest failed deep inside)."""
+    real = torch.zeros(2, 3, dtype=D)
+    calls = [lambda: layer.sender.encode(x), lambda: layer.sender.decode(x),
+             lambda: layer(x, torch.ones(4, 3, dtype=D)),
+             lambda: layer(real, x[:1].repeat(4, 1) if not isinstance(x, np.ndarray) else np.zeros((4, 3), complex)),
+             lambda: layer(real, torch.ones(4, 3, dtype=D), x[0]), lambda: layer.out_kernel.apply(x, -1.0, 1.0),
+             lambda: InputKernel("x**2")(x)]
+    calls += [lambda m=m, p=p: layer.emit(x, mode=m, precision=p) for m, p in (("exact", None), ("quantized", 8),
+                                                                                ("kernel", 8))]
+    for call in calls:
+        with pytest.raises(ValueError, match=words):
+            call()

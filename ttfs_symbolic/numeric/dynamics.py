@@ -40,7 +40,7 @@ import torch
 from ..symbolic.theorem_4_1 import derive_input
 from ..symbolic.theorem_4_3 import derive_output
 from . import native
-from .kernels import InputKernel, OutputKernel
+from .kernels import InputKernel, OutputKernel, check_real
 
 MODES = ("exact", "quantized", "kernel")
 #: largest time precision of quantized mode: spike ticks are exact in float32 up to 2**24, and the tick
@@ -271,6 +271,8 @@ def log_code_sq_errors(x: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) ->
 
 
 def _as_tensor(x):
+    """x as a tensor (array-likes as float64), complex numbers and meta tensors refused (:func:`check_real`)."""
+    check_real(x)
     if isinstance(x, torch.Tensor):
         return x
     return torch.as_tensor(np.asarray(x, dtype=np.float64))
@@ -477,6 +479,7 @@ class NeuronLayer:
         """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode. NaN potentials raise."""
         check_mode(mode, precision)
         precision = None if precision is None else int(precision)
+        check_real(V)
         if mode == "kernel":
             V = _as_tensor(V)
             _check_finite(V, "potentials V")   # (OutputKernel.apply checks the other modes' V)

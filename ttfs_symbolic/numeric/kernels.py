@@ -56,6 +56,20 @@ def _fused_torch(f: sympy.Expr):
     return table.get(sympy.expand(f)) or table.get(f)
 
 
+def check_real(x) -> None:
+    """Refuse complex numbers and meta tensors, naming them: the numeric layer's spike times, values,
+    potentials, weights and biases are real numbers (torch would fail deep inside, or drop the imaginary
+    part of a weight with a warning; a meta tensor holds no values)."""
+    if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ValueError(f"got a complex tensor ({x.dtype}): spike times, values, potentials, weights and "
+                             "biases are real")
+        if x.is_meta:
+            raise ValueError("got a tensor on the meta device, which holds no values to compute with")
+    elif np.iscomplexobj(x):
+        raise ValueError("got complex numbers: spike times, values, potentials, weights and biases are real")
+
+
 class InputKernel:
     """Theorem 4.1 kernels of one formula f, compiled for every range at once."""
 
@@ -96,7 +110,8 @@ class InputKernel:
 
     def __call__(self, x):
         """f(x) with the backend of x (integer tensors as the default float dtype, as compile_expr's)."""
-        if isinstance(x, torch.Tensor) and not (x.is_floating_point() or x.is_complex()):
+        check_real(x)
+        if isinstance(x, torch.Tensor) and not x.is_floating_point():
             x = x.to(torch.get_default_dtype())   # torch's fused GELU has no integer kernel
         return self.f_fn(_backend_of(x))(x)
 
@@ -221,6 +236,7 @@ class OutputKernel:
         float theta_low may round above the true g(a): clamping alone would
         emit h(theta_low) = a + ulps, a spike near T_end, for V below g(a).
         """
+        check_real(V)
         theta = self.theta(b)
         low = self.theta_low(a)
         h = self.h_fn(_backend_of(V))
