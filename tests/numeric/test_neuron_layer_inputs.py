@@ -116,3 +116,17 @@ def test_complex_and_meta_inputs_are_refused_by_every_entry(layer, x, words):
     for call in calls:
         with pytest.raises(ValueError, match=words):
             call()
+
+
+def test_a_kernel_table_quadrature_cannot_resolve_is_refused():
+    """f = x**(10**10) on [0, 1]: the derivation holds symbolically, but eta = 1e10 s**(1e10 - 1) is a peak of
+    width 1e-10 that float64 quadrature integrates to 0; kernel mode refused it instead of giving 0 for
+    every input. Exact and quantized mode (the closed form) still compute it."""
+    steep = NeuronLayer("x**(10**10)", "x", sender=LayerTiming.for_layer(0, 0.0, 1.0),
+                        receiver=LayerTiming.for_layer(1, -1.0, 1.0))
+    t = steep.sender.encode(torch.tensor([[0.5, 1.0]], dtype=D))
+    w = torch.ones(1, 2, dtype=D)
+    with pytest.raises(ValueError, match=r"kernel-mode input table \(eta of f = x\*\*10000000000\) on \[0.0, 1.0\] "
+                                         r"at p = 64 misses f\(a \+ m d/p\) - f\(a\) by 1.0e\+00"):
+        steep(t, w, mode="kernel", precision=64)
+    assert float(steep.potential(t, w, mode="exact")[0, 0]) == pytest.approx(1.0)
