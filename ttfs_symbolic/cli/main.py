@@ -12,6 +12,8 @@ import os
 import re
 import sys
 
+from ..symbolic.refusals import shorten
+
 # subcommand name -> module that defines ``register(subparsers)`` and a
 # ``run(args)`` function stored as the subparser's default ``func``.
 SUBCOMMANDS = {
@@ -91,14 +93,9 @@ def protect_formulas(argv: list[str]) -> list[str]:
 
 
 def _short(text: str, limit: int = 500) -> str:
-    """One line of at most ``limit`` characters; a longer one loses its middle, not its end (where a
-    refusal says what to do)."""
-    text = " ".join(str(text).split())   # one line
-    text = re.sub(r"\d{25,}", lambda m: f"{m.group()[:6]}...{m.group()[-3:]} ({len(m.group())} digits)", text)
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    return text[:head] + " ... " + text[-(limit - head - 5):]
+    """One line of at most ``limit`` characters (:func:`~ttfs_symbolic.symbolic.refusals.shorten`: a longer
+    one loses its middle, not its end, where a refusal says what to do)."""
+    return shorten(" ".join(str(text).split()), limit)
 
 
 def _one_line_warnings(command: str):

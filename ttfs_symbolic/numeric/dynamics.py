@@ -334,12 +334,12 @@ def input_table(kernel: InputKernel, a: float, b: float, delta: float, p: int) -
     tau = delta / (b - a)
     eta = kernel.eta_fn("numpy")
     breaks = [(x - a) * tau for x in kernel.kink_points() if a < x < b]   # x = a + s/tau
-    q = _integrals_to(lambda s: eta(s, a, tau), np.arange(p + 1) * (delta / p), breaks) / tau
+    ends = np.arange(p + 1) * (delta / p)
+    q = _integrals_to(lambda s: eta(s, a, tau), ends, breaks) / tau
     if not np.all(np.isfinite(q)):
         raise ValueError(f"eta of f = {kernel.f} is not integrable on the range [{a}, {b}]")
-    grid = a + np.arange(p + 1) * ((b - a) / p)
     with np.errstate(all="ignore"):
-        want = np.asarray(kernel(grid), dtype=np.float64) - kernel.f_at(a)
+        want = np.asarray(kernel(a + ends / tau), dtype=np.float64) - kernel.f_at(a)
     check_table(q, want, f"input table (eta of f = {kernel.f})", "f(a + m d/p) - f(a)", a, b, p)
     return q
 
@@ -355,7 +355,7 @@ def output_table(kernel: OutputKernel, a: float, b: float, delta: float, p: int)
     at = np.concatenate([[0.0], (np.arange(p) + 0.5) * (delta / p)])   # never reaches the window's end
     table = _integrals_to(lambda s: kernel.psi(s, b, tau), at)[1:]
     with np.errstate(all="ignore"):
-        want = kernel.theta(b) - np.asarray(kernel.g(b - (np.arange(p) + 0.5) * ((b - a) / p)), dtype=np.float64)
+        want = kernel.theta(b) - np.asarray(kernel.g(b - at[1:] / tau), dtype=np.float64)
     check_table(table, want, f"psi table (h = {kernel.h})", "theta - h^-1(b - (m + 1/2) d/p)", a, b, p)
     return table
 
@@ -506,7 +506,6 @@ class NeuronLayer:
         """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode. NaN potentials raise."""
         check_mode(mode, precision)
         precision = None if precision is None else int(precision)
-        check_real(V)
         if mode == "kernel":
             V = _as_tensor(V)
             _check_finite(V, "potentials V")   # (OutputKernel.apply checks the other modes' V)
