@@ -23,6 +23,18 @@ import os
 
 from hypothesis import settings
 
+# Under pytest-xdist (scripts/test.sh runs one worker per core) each worker computes with its share of
+# the cores, and so do the processes a test starts (torchrun, the CLI), instead of every worker's torch
+# taking all of them and the workers contending for the same cores.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    _share = max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(_share)
+    # torch's own pool size is fixed at its import, which may already have happened
+    import torch
+
+    torch.set_num_threads(_share)
+
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=500, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile("thorough", deadline=None, max_examples=5000)

@@ -44,3 +44,34 @@ def test_dinov2_position_grid_is_resized_bicubically():
     assert got.shape == (1, 257, 384)
     torch.testing.assert_close(got[:, 0], full.pos_embed.detach()[:, 0], rtol=0, atol=0)
     torch.testing.assert_close(got[:, 1:], want, rtol=1e-6, atol=1e-6)
+
+
+def _fill(tmp):
+    (tmp / "config.json").write_text("{}")
+    (tmp / "weights").write_text("mine")
+
+
+def test_write_folder_puts_a_whole_folder_in_place_and_keeps_a_copy_written_first(tmp_path):
+    target = tmp_path / "cache" / "model"
+    pretrained.write_folder(target, _fill)
+    assert (target / "weights").read_text() == "mine"
+    (target / "weights").write_text("first")   # another process renamed its copy into place first
+    pretrained.write_folder(target, _fill)
+    assert (target / "weights").read_text() == "first"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model"]   # no temporary folder left
+
+
+def test_write_folder_leaves_nothing_when_writing_fails_and_replaces_a_half_written_folder(tmp_path):
+    target = tmp_path / "model"
+
+    def broken(tmp):
+        (tmp / "weights").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        pretrained.write_folder(target, broken)
+    assert list(tmp_path.iterdir()) == []
+    target.mkdir()
+    (target / "weights").write_text("half")   # an older version's interrupted write: no config.json
+    pretrained.write_folder(target, _fill)
+    assert (target / "weights").read_text() == "mine"

@@ -32,6 +32,7 @@ import glob
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -175,14 +176,34 @@ def minilm_l3(cache_dir=None, max_seq_length: int = 128):
     root = Path(cache_dir or os.environ.get("TTFS_CACHE_DIR") or Path.home() / ".cache" / "ttfs_symbolic")
     folder = root / "pretrained" / "paraphrase-MiniLM-L3-v2"
     if not (folder / "config.json").is_file():
-        bert = _minilm_l3_bert()
-        folder.mkdir(parents=True, exist_ok=True)
-        bert.save_pretrained(folder)
-        for name in _TOKENIZER_FILES:
-            shutil.copyfile(tok_dir / name, folder / name)
+        write_folder(folder, lambda tmp: _save_minilm_l3(tmp, tok_dir))
     tr = Transformer(str(folder), max_seq_length=max_seq_length)
     st = SentenceTransformer(modules=[tr, Pooling(384, pooling_mode="mean")], device="cpu")
     return st.eval()
+
+
+def _save_minilm_l3(folder: Path, tok_dir: Path) -> None:
+    _minilm_l3_bert().save_pretrained(folder)
+    for name in _TOKENIZER_FILES:
+        shutil.copyfile(tok_dir / name, folder / name)
+
+
+def write_folder(folder: Path, fill) -> None:
+    """Fill a fresh folder beside ``folder`` and rename it into place, so that a process that loads
+    ``folder`` never sees it half written; where another process (a second torchrun rank, a second
+    test worker) renamed its copy first, that copy is kept and this one removed."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        fill(tmp)
+        if folder.is_dir() and not (folder / "config.json").is_file():   # left half written by an older version
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError:
+        if not (folder / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def minilm_l6(max_seq_length: int = 128):
