@@ -20,6 +20,10 @@ neuron is accepted, or rejected by another check (or for another fault) than
 the one that names its fault, or when the proof record of a broken derivation
 says it holds.
 
+On a terminal, a derivation that runs longer than :data:`PROGRESS_SECONDS` (a numeric-inverse h of
+three pieces takes one to two minutes) shows which step it is in, on one status line of stderr that is
+cleared when it ends (:func:`step_progress`); piped or captured output gets no such line.
+
 Bad input (a malformed or unsafe formula, a missing or empty range, a
 non-monotone h, a missing file) ends in one line on stderr and exit code 2,
 never a traceback: the dispatcher (:mod:`ttfs_symbolic.cli`) prints every
@@ -30,13 +34,22 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import math
 import re
 import sys
+import threading
+import time
 from pathlib import Path
+
+from ..symbolic import limits
 from .main import HELP
 
-__all__ = ["register", "run_derive", "run_verify", "run_self_test", "parse_param"]
+__all__ = ["register", "run_derive", "run_verify", "run_self_test", "parse_param", "step_progress",
+           "PROGRESS_SECONDS"]
+
+#: how often (seconds) the status line of a running derivation is written, the first time included
+PROGRESS_SECONDS = 5.0
 
 # argparse (3.11) treats "-1e-3" or "-.5e2" as an option; accept any float literal as a number
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
@@ -121,6 +134,41 @@ def parse_param(text: str) -> tuple[str, object]:
     return name, num
 
 
+@contextlib.contextmanager
+def step_progress(stream=None, every: float | None = None):
+    """While the block runs, every ``every`` seconds (:data:`PROGRESS_SECONDS`), write the derivation step
+    this thread is in (:func:`ttfs_symbolic.symbolic.limits.active_steps`, the innermost) and the time so
+    far to ``stream`` (stderr) as one status line, rewritten in place and cleared at the end. Only when the
+    stream is a terminal: a pipe, a file or a test's capture gets nothing, so a failing command's stderr
+    is still its one line."""
+    stream = sys.stderr if stream is None else stream
+    every = PROGRESS_SECONDS if every is None else every
+    isatty = getattr(stream, "isatty", None)
+    if not (callable(isatty) and isatty()):
+        yield
+        return
+    tid, start, done, shown = threading.get_ident(), time.monotonic(), threading.Event(), []
+
+    def tick():
+        while not done.wait(every):
+            running = limits.active_steps(tid)
+            if running:
+                stream.write(f"\r\033[K  {time.monotonic() - start:.0f} s: {running[-1]}")
+                stream.flush()
+                shown.append(True)
+
+    thread = threading.Thread(target=tick, name="ttfs-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        if shown:
+            stream.write("\r\033[K")
+            stream.flush()
+
+
 def _derive_errors(exc: Exception, what: str) -> ValueError:
     """Any failure of a derivation on user input, as one line."""
     if isinstance(exc, ValueError):
@@ -177,7 +225,8 @@ def run_derive(args) -> int:
         if any(q.exists() and not q.is_dir() for q in (path.parent, *path.parent.parents)):
             raise ValueError(f"{option} {path}: a file stands where its folder should be")
     try:
-        it, ot = pages.derive_pair(f, h, args.range, output_range, args.delta, params)
+        with step_progress():
+            it, ot = pages.derive_pair(f, h, args.range, output_range, args.delta, params)
     except Exception as exc:  # noqa: BLE001  every derivation error here comes from user input
         raise _derive_errors(exc, what) from None
     print(pages.derivation_summary(it, ot))
@@ -266,7 +315,8 @@ def run_verify(args) -> int:
         raise ValueError("give a definition (a catalogue name or a TOML file), or --self-test")
     neuron = _load(args.definition)
     try:
-        report = check_neuron(neuron, max_examples=args.max_examples, seed=args.seed)
+        with step_progress():
+            report = check_neuron(neuron, max_examples=args.max_examples, seed=args.seed)
     except Exception as exc:  # noqa: BLE001  a definition's formula or range is user input
         raise _derive_errors(exc, f"cannot check {args.definition}") from None
     print(report)  # the table, and the counterexample of every failed property

@@ -31,7 +31,8 @@ import threading
 
 import mpmath
 
-__all__ = ["StepTimeout", "SympyTimeout", "step", "limited", "time_limit", "STEP_SECONDS", "SYMPY_SECONDS"]
+__all__ = ["StepTimeout", "SympyTimeout", "step", "limited", "time_limit", "active_steps", "STEP_SECONDS",
+           "SYMPY_SECONDS"]
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -51,6 +52,14 @@ SYMPY_SECONDS = 8.0
 REPEAT_SECONDS = 0.25
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+#: thread id -> the names of the steps running in it, outermost first (read by progress displays)
+_ACTIVE: dict[int, list[str]] = {}
+
+
+def active_steps(thread_id: int | None = None) -> tuple[str, ...]:
+    """The names of the :func:`step` blocks running in a thread (this one by default), outermost first:
+    what a progress display shows while a derivation runs (``ttfs derive`` on a terminal)."""
+    return tuple(_ACTIVE.get(threading.get_ident() if thread_id is None else thread_id, ()))
 
 
 class StepTimeout(ValueError):
@@ -113,6 +122,8 @@ def step(name: str, seconds: float | None = None):
     limit = STEP_SECONDS if seconds is None else seconds
     exc_type = type("_Expired", (_Expired,), {})
     prec = mpmath.mp.prec
+    names = _ACTIVE.setdefault(threading.get_ident(), [])
+    names.append(name)
     try:
         with _deadline(limit, exc_type):
             yield
@@ -121,6 +132,10 @@ def step(name: str, seconds: float | None = None):
         raise StepTimeout(f"the derivation step '{name}' did not finish within its wall-clock limit of "
                           f"{limit:g} s: the formula or range is too hard for it (set TTFS_STEP_SECONDS to "
                           "allow longer)") from None
+    finally:
+        names.pop()
+        if not names:
+            _ACTIVE.pop(threading.get_ident(), None)
 
 
 def limited(name: str, factor: float = 1.0):
