@@ -54,6 +54,16 @@ def test_the_status_line_names_the_innermost_step_and_is_cleared_at_the_end():
     assert text.startswith("\r\033[K") and text.endswith("\r\033[K")
 
 
+def test_the_status_line_fits_the_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "30")
+    out = Terminal()
+    with cli_derive.step_progress(out, every=0.02):
+        with limits.step("a step whose name is longer than the terminal is wide"):
+            time.sleep(0.1)
+    lines = [part for part in out.getvalue().split("\r\033[K") if part]
+    assert lines and all(len(line) <= 29 for line in lines) and lines[0].startswith("  0 s: a step")
+
+
 def test_no_status_line_off_a_terminal_or_for_a_quick_derivation():
     piped = io.StringIO()
     with cli_derive.step_progress(piped, every=0.02):

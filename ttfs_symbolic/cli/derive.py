@@ -37,6 +37,7 @@ import collections
 import contextlib
 import math
 import re
+import shutil
 import sys
 import threading
 import time
@@ -152,8 +153,9 @@ def step_progress(stream=None, every: float | None = None):
     def tick():
         while not done.wait(every):
             running = limits.active_steps(tid)
-            if running:
-                stream.write(f"\r\033[K  {time.monotonic() - start:.0f} s: {running[-1]}")
+            if running:   # cut to the terminal's width: a wrapped line would not be cleared by the next
+                width = shutil.get_terminal_size().columns - 1
+                stream.write("\r\033[K" + f"  {time.monotonic() - start:.0f} s: {running[-1]}"[:width])
                 stream.flush()
                 shown.append(True)
 
