@@ -175,7 +175,7 @@ def check_pair(snn, ann) -> None:
 
 
 @torch.no_grad()
-def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int | None = None,
+def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision: int | None = None,
              dtype=torch.float32, batch_size: int = 64, progress: bool = True, warn: bool = True) -> ConversionReport:
     """Run ANN and SNN on the same inputs and compare them (Section 5); one loop for every family.
 
@@ -187,7 +187,7 @@ def evaluate(snn, ann, data, labels=None, *, mode: str = "exact", precision: int
     family's count (:meth:`~ttfs_symbolic.spiking.SpikingModel.count_energy`)
     with the measured firing rates.
     """
-    Ctx(mode=mode, precision=precision)  # validates mode and precision
+    mode = Ctx(mode=mode, precision=precision).mode  # validates mode and precision (None: exact)
     check_batch(batch_size, dtype)
     check_pair(snn, ann)
     data = snn.check_data(data)   # images: a floating tensor of the model's shape, finite (issue 12)

@@ -411,7 +411,7 @@ class SpikingBert(SpikingModel):
         return self._encode_tokens(x, ctx)
 
     @torch.no_grad()
-    def forward(self, batch, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
+    def forward(self, batch, mode: str | None = None, precision: int | None = None, dtype=torch.float32,
                 record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """The last hidden state (batch, tokens, hidden) of the spiking encoder.
 

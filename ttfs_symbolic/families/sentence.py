@@ -128,7 +128,7 @@ class SpikingSentenceTransformer(SpikingBert):
         return self._st_tokenize(list(sentences))
 
     @torch.no_grad()
-    def encode(self, sentences, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
+    def encode(self, sentences, mode: str | None = None, precision: int | None = None, dtype=torch.float32,
                record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """Sentence embeddings (batch, hidden) of a list of sentences or of a tokenizer batch."""
         if isinstance(sentences, str):

@@ -150,7 +150,8 @@ class SpikingViT(SpikingVisionTransformer):
 
     Call as ``snn(images, mode="exact" | "quantized" | "kernel", precision=p,
     dtype=torch.float64)``; it returns the decoded logits (the values of the
-    head's output spikes). The prediction is the earliest output spike, i.e.
+    head's output spikes). ``mode`` defaults to exact; a ``precision`` without a mode is refused
+    (:func:`~ttfs_symbolic.numeric.dynamics.check_mode`). The prediction is the earliest output spike, i.e.
     the largest decoded logit (Appendix A.2): :meth:`predict`.
     """
 

@@ -51,7 +51,16 @@ MAX_PRECISION = 1 << 24
 MAX_KERNEL_PRECISION = 1 << 16
 
 
-def check_mode(mode: str, precision) -> None:
+def check_mode(mode: str | None, precision) -> str:
+    """``mode`` checked against ``precision``, returned; ``None`` (the default of every call that takes a
+    mode) is exact mode, and refused with a precision, which exact mode would ignore: a call that asks for
+    a time precision and forgets the mode gets an error, not exact outputs."""
+    if mode is None:
+        if precision is not None:
+            raise ValueError(f"precision={precision!r} given without a mode: exact mode, the default, has no time "
+                             f"precision; pass mode='quantized' or mode='kernel' to run at that precision, "
+                             f"or leave precision out for exact outputs")
+        return "exact"
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode != "exact":
@@ -65,6 +74,7 @@ def check_mode(mode: str, precision) -> None:
                              f"got {int(precision)}: " + ("its tables integrate the kernels on p ticks per layer"
                                                           if mode == "kernel" else "ticks are exact in float32 up to "
                                                           "2**24, and memory grows with p"))
+    return mode
 
 
 @dataclass(frozen=True)
@@ -479,12 +489,12 @@ class NeuronLayer:
             self.in_kernel = InputKernel(f, params=params)
             self.out_kernel = OutputKernel.for_formula(h, receiver.a, receiver.b)
 
-    def potential(self, times, weight, bias=None, mode: str = "exact", precision: int | None = None):
+    def potential(self, times, weight, bias=None, mode: str | None = None, precision: int | None = None):
         """Accumulated potential V(T_emit) = sum_j w_j f(x_j) + bias (eq. 9).
 
         ``times`` ``(..., n_in)``, ``weight`` ``(n_out, n_in)``, ``bias`` ``(n_out,)`` (or a number); other
         shapes, NaN weights or biases raise, naming which."""
-        check_mode(mode, precision)
+        mode = check_mode(mode, precision)
         precision = None if precision is None else int(precision)
         t = _as_tensor(times)
         x = self.sender.decode(t)
@@ -502,9 +512,9 @@ class NeuronLayer:
         return V
 
 
-    def emit(self, V, mode: str = "exact", precision: int | None = None):
+    def emit(self, V, mode: str | None = None, precision: int | None = None):
         """Output values of the emitting stage: clip(h(V), a, b) (eq. 14), per mode. NaN potentials raise."""
-        check_mode(mode, precision)
+        mode = check_mode(mode, precision)
         precision = None if precision is None else int(precision)
         if mode == "kernel":
             V = _as_tensor(V)
@@ -515,6 +525,6 @@ class NeuronLayer:
             out = self.receiver.quantize_values(out, precision)
         return out
 
-    def __call__(self, times, weight, bias=None, mode: str = "exact", precision: int | None = None):
+    def __call__(self, times, weight, bias=None, mode: str | None = None, precision: int | None = None):
         V = self.potential(times, weight, bias, mode, precision)
         return self.receiver.encode(self.emit(V, mode, precision))

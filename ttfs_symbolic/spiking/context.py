@@ -35,7 +35,7 @@ class Ctx:
     ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`).
     """
 
-    mode: str = "exact"
+    mode: str | None = None   # None: exact (refused with a precision: dynamics.check_mode)
     precision: int | None = None
     calibrating: bool = False
     record: bool = False
@@ -57,7 +57,7 @@ class Ctx:
                 dynamics.check_mode("quantized", self.precision)
                 self.precision = int(self.precision)
         else:
-            dynamics.check_mode(self.mode, self.precision)
+            self.mode = dynamics.check_mode(self.mode, self.precision)
             if self.precision is not None:
                 self.precision = int(self.precision)
         self._noted: set[int] = set()
@@ -96,7 +96,7 @@ class ClippingWarning(UserWarning):
     """Inputs drove neurons outside their calibrated range: those neurons clipped (to a or b)."""
 
 
-def make_ctx(model: nn.Module, mode: str, precision, record: bool = False, only=None,
+def make_ctx(model: nn.Module, mode: str | None, precision, record: bool = False, only=None,
              check: str = DEFAULT_CHECK) -> Ctx:
     """The context of one forward call; ``only``: names of the layers that run in ``mode`` (others exact);
     ``check``: how out-of-range neurons are counted (:data:`CHECK_MODES`)."""

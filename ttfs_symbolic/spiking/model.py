@@ -126,7 +126,7 @@ class SpikingModel(nn.Module):
 
     # ---- calling the model ------------------------------------------------
     @torch.no_grad()
-    def forward(self, images, mode: str = "exact", precision: int | None = None, dtype=torch.float32,
+    def forward(self, images, mode: str | None = None, precision: int | None = None, dtype=torch.float32,
                 record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """Decoded outputs (logits for a classifier). ``only``: names of the layers that run in ``mode``,
         the rest exact (:func:`~ttfs_symbolic.evaluation.report.error_budget`). Neurons driven outside
