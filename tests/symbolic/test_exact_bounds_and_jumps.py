@@ -73,3 +73,29 @@ def test_an_end_reached_only_in_the_limit_is_refused(a, b, end):
 @pytest.mark.parametrize("h, a, b", [("x**3", 0, 8), ("x**3", -8, 0), ("sigmoid(x)", 0, 0.99), ("tanh(x)", -0.9, 0.9)])
 def test_ends_reached_where_h_is_flat_or_never_reached_below_stay_accepted(h, a, b):
     assert derive_output(h, a, b).proof.holds
+
+
+@pytest.mark.parametrize("f, same", [("x*Heaviside(x)", "relu(x)"), ("x*sign(x)", "abs(x)"),
+                                     ("(x - 0.5)*sign(x - 0.5)", "abs(x - 0.5)"),
+                                     ("Heaviside(x)*sin(x)", "Max(0, sin(x))")])
+def test_a_step_times_a_factor_that_vanishes_there_is_a_kink_not_a_jump(f, same):
+    """x*Heaviside(x) is relu: continuous, with a kink at 0. It used to be refused as "jumps at x = 0"."""
+    it, ref = derive_input(f, -1, 1), derive_input(same, -1, 1)
+    assert it.proof.holds and it.const == ref.const
+    for v in (-0.8, -0.2, 0.0, 0.3, 0.5, 0.9):
+        assert abs(_potential_at(it, v) - _potential_at(ref, v)) < 1e-12
+
+
+@pytest.mark.parametrize("f, point", [("Heaviside(x)", "0"), ("x + sign(x)", "0"), ("x**2*sign(x - 0.5)", "1/2")])
+def test_a_step_where_f_jumps_is_still_refused(f, point):
+    with pytest.raises(DomainError, match=f"jumps at x = {point} in"):
+        derive_input(f, -1, 1)
+
+
+def _potential_at(it, value):
+    """(1/tau) int_0^{tau (x - a)} eta + d C by quadrature split at every point where eta may change."""
+    tau, a = float(it.tau), float(it.a)
+    eta = sympy.lambdify(sympy.Symbol("s", real=True), it.eta, "mpmath")
+    s_x = tau * (value - a)
+    pts = sorted({0.0, s_x, *(tau * (k - a) for k in (0.0, 0.5) if 0 < tau * (k - a) < s_x)})
+    return float(mpmath.quad(eta, pts)) / tau + float(it.const * (it.b - it.a))

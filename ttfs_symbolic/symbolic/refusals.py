@@ -6,8 +6,9 @@
 * :func:`without_jumps`: Heaviside and sign are steps whose derivative is a
   Dirac delta, which no kernel can hold. In f (Theorem 4.1) a step whose
   argument keeps one sign on [a, b] is replaced by its constant value there
-  (so ``Heaviside(x - 5)`` on [-1, 1] derives as 0); a step that jumps
-  inside [a, b] is refused naming the point. In h (Theorem 4.3) they are
+  (so ``Heaviside(x - 5)`` on [-1, 1] derives as 0); one that changes inside
+  [a, b] where f stays continuous (``x*Heaviside(x)``, a kink) becomes a
+  Piecewise, and one where f jumps is refused naming the point. In h (Theorem 4.3) they are
   refused: h^-1 and h' of a jump do not exist.
 * :func:`check_input_overflow` / :func:`check_output_overflow`: the compiled
   kernels compute in float64; where f, f' (eta), h^-1 (theta) or psi exceed
@@ -148,13 +149,31 @@ def refuse_piecewise_jumps(expr: sympy.Expr, interval, what: str) -> None:
                     "there, or use a range on one side of the jump")
 
 
+def _meets_at(f: sympy.Expr, c) -> bool:
+    """Whether f's values at c -+ 1e-20 (1 + |c|) agree to 1e-10 (1 + |value|) (mpmath, 30 digits): f is
+    continuous at c although a step in it changes there (``x*Heaviside(x)``)."""
+    fn = mp_function(f, X)
+    with mpmath.workdps(30):
+        c_mp = mpmath.mpf(str(sympy.N(c, 30)))
+        eps = mpmath.mpf("1e-20") * (1 + abs(c_mp))
+        left, right = real_value(fn, c_mp - eps), real_value(fn, c_mp + eps)
+        return (left is not None and right is not None
+                and abs(right - left) <= mpmath.mpf("1e-10") * (1 + max(abs(left), abs(right))))
+
+
 def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
-    """f with every Heaviside/sign that keeps one value on [a, b] replaced by it; DomainError at a jump (of
-    a step inside [a, b], or of a Piecewise whose pieces do not meet there)."""
+    """f with every Heaviside/sign that keeps one value on [a, b] replaced by it, and every one that changes
+    inside [a, b] where f stays continuous (``x*Heaviside(x)``, ``x*sign(x)``: a kink, as relu's and abs's)
+    written as a Piecewise; DomainError at a jump (of f at a step inside [a, b], or of a Piecewise whose
+    pieces do not meet there)."""
     refuse_piecewise_jumps(f, sympy.Interval(a, b), what)
+    kinks = {}
     for atom in sorted(f.atoms(*_STEPS), key=sympy.default_sort_key):
         arg = atom.args[0]
         roots = _roots_in(arg, a, b)
+        if roots and all(_meets_at(f, c) for c in roots):
+            kinks[atom] = atom.rewrite(sympy.Piecewise)
+            continue
         if roots:
             raise DomainError(
                 f"{what}(x) = {f} jumps at x = {roots[0]} in [a, b] = [{a}, {b}] ({type(atom).__name__}): "
@@ -164,6 +183,9 @@ def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
         positive = bool(mpmath.re(mid) > 0)
         value = (1 if positive else 0) if isinstance(atom, sympy.Heaviside) else (1 if positive else -1)
         f = f.xreplace({atom: sympy.Integer(value)})
+    if kinks:
+        f = sympy.piecewise_fold(f.xreplace(kinks))
+        refuse_piecewise_jumps(f, sympy.Interval(a, b), what)   # (the pieces meet: checked again, exactly as written)
     return f
 
 
