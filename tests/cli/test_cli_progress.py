@@ -18,6 +18,13 @@ class Terminal(io.StringIO):
         return True
 
 
+def until_written(out, lines=2, limit=10.0):
+    """Wait (the step running) until ``out`` holds ``lines`` status lines, however loaded the machine."""
+    end = time.monotonic() + limit
+    while out.getvalue().count("\r\033[K") < lines and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 def test_active_steps_name_the_running_steps_of_each_thread_outermost_first():
     seen = {}
 
@@ -48,7 +55,7 @@ def test_the_status_line_names_the_innermost_step_and_is_cleared_at_the_end():
     out = Terminal()
     with cli_derive.step_progress(out, every=0.02):
         with limits.step("the derivation of f"), limits.step("the proof of Theorem 4.1"):
-            time.sleep(0.2)
+            until_written(out)
     text = out.getvalue()
     assert "s: the proof of Theorem 4.1" in text and "the derivation of f" not in text
     assert text.startswith("\r\033[K") and text.endswith("\r\033[K")
@@ -59,9 +66,10 @@ def test_the_status_line_fits_the_terminal(monkeypatch):
     out = Terminal()
     with cli_derive.step_progress(out, every=0.02):
         with limits.step("a step whose name is longer than the terminal is wide"):
-            time.sleep(0.1)
+            until_written(out)
     lines = [part for part in out.getvalue().split("\r\033[K") if part]
-    assert lines and all(len(line) <= 29 for line in lines) and lines[0].startswith("  0 s: a step")
+    name = "a step whose name is longer than the terminal is wide"
+    assert lines and all(len(line) == 29 and name.startswith(line.split(" s: ", 1)[1]) for line in lines)
 
 
 def test_no_status_line_off_a_terminal_or_for_a_quick_derivation():
