@@ -380,6 +380,8 @@ WORKFLOW_CLI = [
     ("precision-quantized-2**30", None, EVALUATE + ["--modes", "quantized", "--precision", str(2 ** 30)],
      r"a time precision is an integer in \[1, 16777216\]"),
     ("modes-empty", None, EVALUATE + ["--modes", ","], r"--modes names no mode"),
+    ("precision-exact-only", None, EVALUATE + ["--modes", "exact", "--precision", "256"],
+     r"--precision 256 applies to quantized and kernel mode, and --modes exact runs neither"),
     ("percentile-50", None, CONVERT + ["--percentile", "50"], r"--percentile must be in"),
     ("percentile-nan", None, CONVERT + ["--percentile", "nan"], r"--percentile must be in"),
     ("margin-inf", None, CONVERT + ["--margin", "inf"], r"--margin must be a finite number"),

@@ -127,7 +127,7 @@ def register(subparsers):
     p.add_argument("--data", required=True, metavar="DATA",
                    help="images: an image folder (class sub-folders -> labels) or a .pt/.npy/.npz file")
     p.add_argument("--modes", default=DEFAULT_MODES, help=f"comma-separated modes (default: {DEFAULT_MODES})")
-    p.add_argument("--precision", default=DEFAULT_PRECISIONS,
+    p.add_argument("--precision", default=None,
                    help=f"comma-separated time precisions p for quantized and kernel (default: {DEFAULT_PRECISIONS})")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="dtype of quantized and kernel mode (default: float32; exact mode runs in float64)")
@@ -208,6 +208,9 @@ def _check_evaluate_args(args, cc, tensor_extensions) -> None:
     if not modes:
         raise ValueError(f"--modes names no mode, got {args.modes!r}")
     cc.check_unique(modes, "--modes")
+    if args.precision is not None and all(m == "exact" for m in modes):   # it would be ignored
+        raise ValueError(f"--precision {args.precision} applies to quantized and kernel mode, and --modes "
+                         f"{args.modes} runs neither: add quantized or kernel to --modes, or leave --precision out")
     precisions = _precisions(args.precision)
     cc.check_precisions(precisions, [m for m in modes if m != "exact"])
     inputs = {"--checkpoint": args.checkpoint, "--conversion": args.conversion}
@@ -227,6 +230,7 @@ def _check_evaluate_args(args, cc, tensor_extensions) -> None:
 
 
 def _precisions(text) -> list[int]:
+    text = DEFAULT_PRECISIONS if text is None else text   # (--precision not given)
     try:
         precisions = [int(p) for p in str(text).split(",") if p.strip()]
     except ValueError:
