@@ -125,6 +125,21 @@ def _piecewise_breaks(expr: sympy.Expr, interval) -> list:
     return sorted(points, key=lambda p: float(p))
 
 
+def _sides(fn, c):
+    """``(left, right)``: fn's values at c -+ 1e-20 (1 + |c|) (mpmath, 30 digits); None where one side is
+    undefined."""
+    with mpmath.workdps(30):
+        c_mp = mpmath.mpf(str(sympy.N(c, 30)))
+        eps = mpmath.mpf("1e-20") * (1 + abs(c_mp))
+        left, right = real_value(fn, c_mp - eps), real_value(fn, c_mp + eps)
+    return None if left is None or right is None else (left, right)
+
+
+def _jumps(left, right) -> bool:
+    """Whether the two sides of a point differ by more than 1e-10 (1 + |value|)."""
+    return abs(right - left) > mpmath.mpf("1e-10") * (1 + max(abs(left), abs(right)))
+
+
 def refuse_piecewise_jumps(expr: sympy.Expr, interval, what: str) -> None:
     """DomainError where a Piecewise in expr jumps at one of its breakpoints in ``interval``.
 
@@ -135,30 +150,14 @@ def refuse_piecewise_jumps(expr: sympy.Expr, interval, what: str) -> None:
     if not breaks:
         return
     fn = mp_function(expr, X)
-    with mpmath.workdps(30):
-        for c in breaks:
-            c_mp = mpmath.mpf(str(sympy.N(c, 30)))
-            eps = mpmath.mpf("1e-20") * (1 + abs(c_mp))
-            left, right = real_value(fn, c_mp - eps), real_value(fn, c_mp + eps)
-            if left is None or right is None:
-                continue   # undefined on one side: the definedness checks name it
-            if abs(right - left) > mpmath.mpf("1e-10") * (1 + max(abs(left), abs(right))):
-                raise DomainError(
-                    f"{what}(x) = {expr} jumps at x = {c} (from {mpmath.nstr(left, 8)} to {mpmath.nstr(right, 8)}): "
-                    f"Theorems 4.1 and 4.3 need {what} continuous (its kernel holds {what}'); make the pieces meet "
-                    "there, or use a range on one side of the jump")
-
-
-def _meets_at(f: sympy.Expr, c) -> bool:
-    """Whether f's values at c -+ 1e-20 (1 + |c|) agree to 1e-10 (1 + |value|) (mpmath, 30 digits): f is
-    continuous at c although a step in it changes there (``x*Heaviside(x)``)."""
-    fn = mp_function(f, X)
-    with mpmath.workdps(30):
-        c_mp = mpmath.mpf(str(sympy.N(c, 30)))
-        eps = mpmath.mpf("1e-20") * (1 + abs(c_mp))
-        left, right = real_value(fn, c_mp - eps), real_value(fn, c_mp + eps)
-        return (left is not None and right is not None
-                and abs(right - left) <= mpmath.mpf("1e-10") * (1 + max(abs(left), abs(right))))
+    for c in breaks:
+        sides = _sides(fn, c)   # (undefined on one side: the definedness checks name it)
+        if sides is not None and _jumps(*sides):
+            left, right = sides
+            raise DomainError(
+                f"{what}(x) = {expr} jumps at x = {c} (from {mpmath.nstr(left, 8)} to {mpmath.nstr(right, 8)}): "
+                f"Theorems 4.1 and 4.3 need {what} continuous (its kernel holds {what}'); make the pieces meet "
+                "there, or use a range on one side of the jump")
 
 
 def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
@@ -167,11 +166,12 @@ def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
     written as a Piecewise; DomainError at a jump (of f at a step inside [a, b], or of a Piecewise whose
     pieces do not meet there)."""
     refuse_piecewise_jumps(f, sympy.Interval(a, b), what)
-    kinks = {}
-    for atom in sorted(f.atoms(*_STEPS), key=sympy.default_sort_key):
+    steps = sorted(f.atoms(*_STEPS), key=sympy.default_sort_key)
+    kinks, fn = {}, (mp_function(f, X) if steps else None)
+    for atom in steps:
         arg = atom.args[0]
         roots = _roots_in(arg, a, b)
-        if roots and all(_meets_at(f, c) for c in roots):
+        if roots and all((sides := _sides(fn, c)) is not None and not _jumps(*sides) for c in roots):
             kinks[atom] = atom.rewrite(sympy.Piecewise)
             continue
         if roots:
@@ -183,10 +183,7 @@ def without_jumps(f: sympy.Expr, a, b, what: str = "f") -> sympy.Expr:
         positive = bool(mpmath.re(mid) > 0)
         value = (1 if positive else 0) if isinstance(atom, sympy.Heaviside) else (1 if positive else -1)
         f = f.xreplace({atom: sympy.Integer(value)})
-    if kinks:
-        f = sympy.piecewise_fold(f.xreplace(kinks))
-        refuse_piecewise_jumps(f, sympy.Interval(a, b), what)   # (the pieces meet: checked again, exactly as written)
-    return f
+    return sympy.piecewise_fold(f.xreplace(kinks)) if kinks else f
 
 
 def refuse_jumps(h: sympy.Expr, what: str = "h") -> None:

@@ -188,19 +188,20 @@ def _save_minilm_l3(folder: Path, tok_dir: Path) -> None:
         shutil.copyfile(tok_dir / name, folder / name)
 
 
-def write_folder(folder: Path, fill) -> None:
+def write_folder(folder: Path, fill, marker: str = "config.json") -> None:
     """Fill a fresh folder beside ``folder`` and rename it into place, so that a process that loads
     ``folder`` never sees it half written; where another process (a second torchrun rank, a second
-    test worker) renamed its copy first, that copy is kept and this one removed."""
+    test worker) renamed its copy first, that copy is kept and this one removed. A folder is whole when
+    it holds the file ``marker``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
         fill(tmp)
-        if folder.is_dir() and not (folder / "config.json").is_file():   # left half written by an older version
+        if folder.is_dir() and not (folder / marker).is_file():   # left half written by an older version
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
     except OSError:
-        if not (folder / "config.json").is_file():
+        if not (folder / marker).is_file():
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
