@@ -235,11 +235,12 @@ BLIND4 = (
 
     # ---- evaluation/: reports, sweeps, the error budget
     _b("agreement_over_inputs_not_rows", "evaluation",
-       "evaluate() on a text model divides the agreeing tokens by the number of sentences: agreement far above "
-       "100%",
-       P + "evaluation/report.py",
-       "        agreement=agree / max(rows, 1), max_logit_error=max_err,\n",
-       "        agreement=agree / max(n, 1), max_logit_error=max_err,\n", EVAL),
+       "evaluate() on a feature model keeps every output row for the nearest-item agreement, past NN_ROWS: the "
+       "all-pairs comparison grows without bound (until 2026-12-08: a text model's agreeing tokens divided by "
+       "the sentences)",
+       P + "evaluation/features.py",
+       "        room = NN_ROWS - self.kept\n",
+       "        room = NN_ROWS + self.rows\n", EVAL),
     _b("clip_warning_last_batch_rate", "evaluation",
        "evaluate()'s clipping warning gives each layer the clip rate of the last batch it clipped in, not its "
        "worst, so the named worst layers and their rates are wrong",

@@ -143,9 +143,12 @@ BLIND5 = (
        "accuracies are wrong for more images than one batch",
        REPORT, "                lab = labels[n:n + items]", "                lab = labels[:items]", EVAL),
     _b("agreement_per_input_not_row", "evaluation",
-       "a text model's top-1 agreement is divided by the number of sentences instead of compared tokens, so it "
-       "exceeds 100%",
-       REPORT, "agreement=agree / max(rows, 1),", "agreement=agree / max(n, 1),", EVAL),
+       "a text model's outputs are compared before its padding is masked: the padding rows count in the "
+       "nearest-item agreement, the cosines and the error (until 2026-12-08: its top-1 agreement divided by "
+       "the sentences, not the tokens)",
+       REPORT, "                out, ref = out[keep], ref[keep]\n            tally.add(out, ref)\n",
+       "                tally.add(out, ref)\n                out, ref = out[keep], ref[keep]\n            else:\n"
+       "                tally.add(out, ref)\n", EVAL),
     _b("sweep_clip_rate_counts_spikes", "evaluation",
        "evaluate_sweep's clip rate per configuration counts every neuron checked as clipped, not only those that "
        "clipped",

@@ -370,3 +370,29 @@ def test_corrupt_image_error_names_it_or_is_skipped_and_counted(files, converted
     assert main(ev + ["--skip-corrupt"]) == 0
     rep = json.loads((tmp_path / "e" / "report.json").read_text())
     assert rep["images"] == N_IMAGES and rep["skipped"] == 1 and rep["skipped_paths"] == [str(bad)]
+
+
+def test_a_backbone_is_evaluated_by_its_features_and_its_labels_are_skipped(files, tmp_path, capsys):
+    """num_classes=0 (a feature model, as DINOv2 is used): the class folder's labels are not compared with the
+    features' argmax; the report compares features (nearest-item agreement, cosine) and says so."""
+    from safetensors.torch import save_file
+
+    kwargs = ["--model-kwargs"] + [f"{k}={v}" for k, v in {**KW, "num_classes": 0}.items()]
+    torch.manual_seed(0)
+    save_file(timm.create_model(NAME, pretrained=False, **{**KW, "num_classes": 0}).state_dict(),
+              str(tmp_path / "backbone.safetensors"))
+    conv, out = tmp_path / "conv.json", tmp_path / "eval"
+    common = ["--checkpoint", str(tmp_path / "backbone.safetensors"), "--threads", "1", "--no-progress"] + kwargs
+    assert main(["convert", NAME, "--calib", str(files / "images"), "--out", str(conv), "--margin", "0.1"]
+                + common) == 0
+    assert main(["evaluate", NAME, "--conversion", str(conv), "--data", str(files / "images"), "--modes",
+                 "exact,quantized", "--precision", "64", "--out", str(out)] + common) == 0
+    captured = capsys.readouterr()
+    assert "were not compared" in captured.err and "nearest-item agreement" in captured.out
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["labels"] is False and rep["labels_ignored"] is True
+    exact, quant = rep["results"]
+    assert exact["outputs"] == quant["outputs"] == "features"
+    assert exact["ann_accuracy"] is None and quant["snn_accuracy"] is None
+    assert exact["agreement"] == 1.0 and exact["min_cosine"] > 1 - 1e-9 and exact["rel_error"] < 1e-9
+    assert 0.0 <= quant["agreement"] <= 1.0 and quant["rel_error"] > exact["rel_error"]

@@ -484,6 +484,7 @@ def _evaluate(args, info) -> int:
     n_batches = len(shard_batches(len(src), args.batch_size, info.rank, info.world))
     _log(info, f"evaluating {args.model} on {len(src)} images from {args.data}"
                + ((" (labels from class folders)" if src.classes is not None else " (labels from the file)")
+                  if src.has_labels and getattr(snn, "classifier", True) else " (labels not compared: no classification head)"
                   if src.has_labels else " (no labels)")
                + f": {', '.join(c.label for c in configs)}"
                + (f" over {info.world} processes" if info.world > 1 else ""))
@@ -508,13 +509,23 @@ def _evaluate(args, info) -> int:
     for f in stale:   # an earlier run's configurations: report.json would not list them
         f.unlink()
     summary = {"model": args.model, "checkpoint": args.checkpoint, "conversion": str(args.conversion),
-               "data": str(args.data), "images": totals["images"], "labels": src.has_labels,
+               "data": str(args.data), "images": totals["images"],
+               "labels": src.has_labels and not totals.get("labels_ignored"), "labels_ignored": bool(totals.get("labels_ignored")),
                "classes": src.classes, "label_map": getattr(src, "class_to_idx", None), "skipped": totals["skipped"], "skipped_paths": totals["skipped_paths"],
                "world_size": info.world, "device": str(info.device), "seconds": seconds,
                "evaluation_seconds": sweep_seconds, "preprocessing": cfg,
                "results": rows}
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     print(format_table(rows, totals["images"]))
+    _print_notes(args, configs, totals, stale, out)
+    png = plot_accuracy(rows, out / "accuracy_vs_precision.png")
+    print(f"wrote {out / 'report.json'}, {len(reports)} per-configuration reports"
+          + (f", {png}" if png else "") + f" ({seconds:.1f}s)")
+    return 0
+
+
+def _print_notes(args, configs, totals: dict, stale: list, out: Path) -> None:
+    """What ``ttfs evaluate`` says on stderr after its table: clipping, replaced files, unused labels, skipped images."""
     for c in configs:
         worst = sorted(totals["clip_layers"][c.label].items(), key=lambda kv: -kv[1])[:3]
         if totals["clip_rate"][c.label] > 0 and worst:
@@ -524,13 +535,13 @@ def _evaluate(args, info) -> int:
     if stale:
         print(f"removed {len(stale)} per-configuration report(s) of an earlier run in {out}: "
               + ", ".join(f.name for f in stale[:5]), file=sys.stderr)
+    if totals.get("labels_ignored"):
+        print(f"ttfs evaluate: the labels of {args.data} were not compared: {args.model} has no classification head "
+              "here (num_classes=0), so its features are compared with the ANN's by cosine and nearest items",
+              file=sys.stderr)
     if totals["skipped"]:
         print(f"skipped {totals['skipped']} corrupt image(s): {', '.join(totals['skipped_paths'][:5])}",
               file=sys.stderr)
-    png = plot_accuracy(rows, out / "accuracy_vs_precision.png")
-    print(f"wrote {out / 'report.json'}, {len(reports)} per-configuration reports"
-          + (f", {png}" if png else "") + f" ({seconds:.1f}s)")
-    return 0
 
 
 run_convert = _guarded(_convert)

@@ -24,6 +24,7 @@ from ..data.inputs import check_batch, check_dtype
 from ..progress import Progress
 from ..spiking import Ctx, SpikingActivation, finish_call, make_ctx, warn_clipping
 from ..spiking.model import SpikingModel, configuration
+from .features import FeatureTally
 
 
 @dataclass
@@ -60,7 +61,8 @@ class ConversionReport(_JsonRecord):
     precision: int | None
     dtype: str
     images: int
-    agreement: float
+    #: logits: top-1 agreement; features: nearest-item agreement (:mod:`.features`; None under two rows)
+    agreement: float | None
     max_logit_error: float
     max_logit_rel_error: float
     ann_accuracy: float | None
@@ -77,6 +79,30 @@ class ConversionReport(_JsonRecord):
     energy_rows: list[dict] = field(default_factory=list)
     clip_rate: float = 0.0        # share of the neurons checked in the run that clipped (every layer)
     configuration: dict = field(default_factory=dict)   # convert.configuration: preset, structure, calibration
+    #: "logits" (a classifier's) or "features" (no classification head: compared by cosine and nearest items)
+    outputs: str = "logits"
+    #: ||SNN - ANN|| / ||ANN|| over every output row
+    rel_error: float = 0.0
+    min_cosine: float | None = None     # each output row's cosine with the ANN's: the least and the mean
+    mean_cosine: float | None = None
+    rows: int = 0                       # output rows compared (images; tokens or sentences for text)
+    agreement_rows: int = 0             # rows the agreement is over (features: at most NN_ROWS, the first)
+
+    def _comparison_lines(self, acc) -> list[str]:
+        if self.outputs == "logits":
+            return [f"  ANN accuracy            {acc(self.ann_accuracy)}",
+                    f"  SNN accuracy            {acc(self.snn_accuracy)}",
+                    f"  top-1 agreement         {acc(self.agreement)}",
+                    f"  relative logit error    {self.rel_error:.3e} (||SNN - ANN|| / ||ANN||)",
+                    f"  largest logit error     {self.max_logit_error:.3e} (relative {self.max_logit_rel_error:.3e})"]
+        first = f", the first {self.agreement_rows} of {self.rows}" if self.agreement_rows < self.rows else ""
+        cos = "n/a" if self.min_cosine is None else f"least {self.min_cosine:.6f}, mean {self.mean_cosine:.6f}"
+        return [f"  outputs                 features (no classification head): compared by cosine and nearest items",
+                f"  nearest-item agreement  {acc(self.agreement)} (each output's nearest other output by cosine, "
+                f"{self.agreement_rows} outputs{first})",
+                f"  relative error          {self.rel_error:.3e} (||SNN - ANN|| / ||ANN||)",
+                f"  cosine with the ANN     {cos}",
+                f"  largest output error    {self.max_logit_error:.3e} (relative {self.max_logit_rel_error:.3e})"]
 
     def summary(self) -> str:
         acc = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
@@ -84,10 +110,7 @@ class ConversionReport(_JsonRecord):
         lines = [
             f"mode {self.mode}{prec}, {self.dtype}, {self.images} images",
             *([f"  configuration           {describe(self.configuration)}"] if self.configuration else []),
-            f"  ANN accuracy            {acc(self.ann_accuracy)}",
-            f"  SNN accuracy            {acc(self.snn_accuracy)}",
-            f"  top-1 agreement         {100 * self.agreement:.2f}%",
-            f"  largest logit error     {self.max_logit_error:.3e} (relative {self.max_logit_rel_error:.3e})",
+            *self._comparison_lines(acc),
             f"  neurons per image       {self.neurons / max(self.images, 1):,.0f}",
             f"  spikes per neuron       {self.spikes_per_neuron:.4f} (at most 1)",
             f"  OP_SNN / OP_ANN         {self.op_snn:.4g} / {self.op_ann:.4g} per image",
@@ -180,7 +203,11 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
     """Run ANN and SNN on the same inputs and compare them (Section 5); one loop for every family.
 
     ``data``: images (a tensor) for an image model, tokenizer batches for a
-    text model (compared on every unmasked token; no labels). Neurons driven
+    text model (compared on every unmasked token; no labels). A classifier's
+    logits are compared by top-1 agreement (and accuracy with ``labels``); a
+    model without a classification head (``num_classes=0``, a text encoder)
+    outputs features, compared by cosine and nearest-item agreement
+    (:mod:`ttfs_symbolic.evaluation.features`; labels are refused). Neurons driven
     outside their range are summed over the batches into ``clip_rate`` (and
     per layer into the rows) and, with ``warn``, reported in one
     :class:`~ttfs_symbolic.spiking.ClippingWarning` per call. Energy: the
@@ -193,7 +220,7 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
     data = snn.check_data(data)   # images: a floating tensor of the model's shape, finite (issue 12)
     if labels is not None:
         if not snn.classifier:
-            raise ValueError("labels are for image classifiers; a text encoder is compared with its ANN only")
+            raise ValueError(refuse_labels(snn))
         labels = check_labels(labels, "labels", getattr(ann, "num_classes", None) or None)   # issue 21
         if labels.shape[0] != data.shape[0]:
             raise ValueError(f"{data.shape[0]} images but {labels.shape[0]} labels")
@@ -203,6 +230,7 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
     ann.to(dtype)
     bar = Progress(snn.count_batches(data, batch_size), f"evaluating ({mode})", enabled=progress)
     agree = rows = correct_ann = correct_snn = n = clipped = checked = length = 0
+    tally = FeatureTally(keep=not snn.classifier)
     max_err = max_ref = 0.0
     clip_layers: dict = {}
     try:
@@ -218,6 +246,7 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
             ref = snn.reference(ann, x)
             if keep is not None:
                 out, ref = out[keep], ref[keep]
+            tally.add(out, ref)
             pa, ps = ref.argmax(-1), out.argmax(-1)
             agree += int((pa == ps).sum())
             rows += out.shape[0]
@@ -242,26 +271,38 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
     return build_report(snn, ann, mode=mode, precision=precision, dtype=dtype, n=n, agree=agree, rows=rows,
                         correct_ann=None if labels is None else correct_ann,
                         correct_snn=None if labels is None else correct_snn, max_err=max_err, max_ref=max_ref,
-                        clip_rate=clipped / checked if checked else 0.0, length=length)
+                        clip_rate=clipped / checked if checked else 0.0, length=length, tally=tally)
+
+
+def refuse_labels(snn) -> str:
+    """Why labels cannot be compared with ``snn``'s outputs (a model without a classification head)."""
+    return (f"labels are for classifiers: this {type(snn).__name__} has no classification head, so its outputs are "
+            "features, compared with the ANN's by cosine and nearest-item agreement, not with labels")
 
 
 def build_report(snn, ann, *, mode: str, precision, dtype, n: int, agree: int, rows: int, correct_ann, correct_snn,
-                 max_err: float, max_ref: float, clip_rate: float = 0.0, length: int = 0) -> ConversionReport:
+                 max_err: float, max_ref: float, tally: FeatureTally, clip_rate: float = 0.0,
+                 length: int = 0) -> ConversionReport:
     """The :class:`ConversionReport` of ``n`` inputs from the comparison's tallies and ``snn``'s run-time counters:
-    layer rows, spikes, and the family's energy count with the measured firing rates (``correct_*`` None: no labels)."""
+    layer rows, spikes, and the family's energy count with the measured firing rates (``correct_*`` None: no labels).
+    ``tally``: the output rows' comparison (:class:`~.features.FeatureTally`); for a model without a
+    classification head its nearest-item agreement is the report's ``agreement`` (``agree`` is not used)."""
+    features = not snn.classifier
     layers, neurons, spikes = layer_rows(snn, n)
     with overrides(getattr(snn, "activation_overrides", None)):   # convert(..., activations=): counted as converted
         energy = snn.count_energy(ann, length)
     return ConversionReport(
         mode=mode, precision=precision, dtype=str(dtype).replace("torch.", ""), images=n,
-        agreement=agree / max(rows, 1), max_logit_error=max_err,
+        agreement=tally.agreement() if features else agree / max(rows, 1), max_logit_error=max_err,
         max_logit_rel_error=max_err / max_ref if max_ref > 0 else math.inf,
         ann_accuracy=None if correct_ann is None else correct_ann / n,
         snn_accuracy=None if correct_snn is None else correct_snn / n,
         neurons=neurons, spikes=spikes, spikes_per_neuron=spikes / neurons if neurons else 0.0,
         op_snn=energy.op_snn, op_ann=energy.op_ann, energy_snn_mj=energy.energy_snn_mj,
         energy_ann_mj=energy.energy_ann_mj, energy_ratio=energy.energy_ratio, layers=layers,
-        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clip_rate, configuration=configuration(snn))
+        energy_rows=[r.to_dict() for r in energy.rows], clip_rate=clip_rate, configuration=configuration(snn),
+        outputs="features" if features else "logits", rel_error=tally.rel_error, min_cosine=tally.min_cosine,
+        mean_cosine=tally.mean_cosine, rows=rows, agreement_rows=tally.kept if features else rows)
 
 
 # --------------------------------------------------------------------------

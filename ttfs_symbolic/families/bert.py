@@ -427,8 +427,8 @@ class SpikingBert(SpikingModel):
         return out
 
     # ---- comparison with the ANN (ttfs_symbolic.evaluation.report.evaluate) --------
-    #: compared with the ANN on every unmasked token (sentence embeddings for sentence-transformers);
-    #: ``agreement`` is the fraction whose largest channel is the same in both: no labels
+    #: compared with the ANN on every unmasked token (sentence embeddings for sentence-transformers) as
+    #: features: cosine and nearest-item agreement (ttfs_symbolic.evaluation.features); no labels
     classifier = False
 
     def reference(self, ann, batch: dict):

@@ -81,6 +81,12 @@ class SpikingVisionTransformer(SpikingModel):
     ``norm``, ``global_pool``, ``pool``, ``num_prefix``, ``fc_norm`` and ``head``.
     """
 
+    @property
+    def classifier(self) -> bool:
+        """True with a classification head; a backbone (``num_classes=0``, DINOv2) outputs features, which
+        :func:`~ttfs_symbolic.evaluation.report.evaluate` compares by cosine and nearest items, not by argmax."""
+        return getattr(self, "head", None) is not None
+
     def residual_synapses_unsupported(self) -> str | None:
         """Why ``residual="synapses"`` cannot carry this model's sums (None: it can).
 

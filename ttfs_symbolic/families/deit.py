@@ -84,6 +84,11 @@ class SpikingDeiTDistilled(SpikingViT):
         self.head = SpikingLinear("head", W, B, kind="head")
         self.linear_heads = isinstance(h, nn.Linear)
 
+    @property
+    def classifier(self) -> bool:
+        """True with the two linear heads; without them the output is the mean of the two tokens' features."""
+        return self.linear_heads
+
     def classify(self, x, ctx: Ctx):
         """``(head(x[:, 0]) + head_dist(x[:, 1])) / 2`` after the final norm (one layer, fan-in 2*dim)."""
         src_rows = x
