@@ -128,6 +128,7 @@ def test_a_backbone_is_compared_by_its_features(backbone):
     assert rep.min_cosine < rep.mean_cosine < 1.0
     text = rep.summary()
     assert "nearest-item agreement" in text and "top-1" not in text and "ANN accuracy" not in text
+    assert text.startswith("mode quantized, p = 16, float64, 24 inputs\n")
     exact = evaluate(snn, ann, x, mode="exact", dtype=torch.float64, progress=False, warn=False)
     assert exact.agreement == 1.0 and exact.min_cosine > 1 - 1e-12
     with pytest.raises(ValueError, match="no classification head"):

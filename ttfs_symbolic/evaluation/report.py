@@ -108,7 +108,7 @@ class ConversionReport(_JsonRecord):
         acc = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
         prec = "" if self.precision is None else f", p = {self.precision}"
         lines = [
-            f"mode {self.mode}{prec}, {self.dtype}, {self.images} images",
+            f"mode {self.mode}{prec}, {self.dtype}, {self.images} {'images' if self.outputs == 'logits' else 'inputs'}",
             *([f"  configuration           {describe(self.configuration)}"] if self.configuration else []),
             *self._comparison_lines(acc),
             f"  neurons per image       {self.neurons / max(self.images, 1):,.0f}",
