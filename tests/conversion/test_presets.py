@@ -21,6 +21,7 @@ from ttfs_symbolic.zoo import pretrained
 from ttfs_symbolic.conversion.convert import PRESETS, configuration, convert, rsqrt_mode
 from ttfs_symbolic.conversion.fileformat import load_conversion, save_conversion
 from ttfs_symbolic.energy import count_ops, layernorm_counts
+from ttfs_symbolic.evaluation.report import evaluate
 from ttfs_symbolic.spiking import ClippingWarning, Population
 from ttfs_symbolic.numeric import dynamics
 
@@ -253,6 +254,16 @@ def test_real_minilm_l3_converts_with_the_defaults(tmp_path):
     assert _rel(q, ref) < 0.02
     cos = torch.nn.functional.cosine_similarity(q, ref, dim=1)
     assert float(cos.min()) > 0.999
+    # evaluate() reports these embeddings as features: its figures are those computed here from encode()
+    # (its ANN runs in float64, the reference above in float32: equal to 1e-5 of the error)
+    rep = evaluate(snn, st, [st.preprocess(test)], mode="quantized", precision=1024, dtype=D, progress=False,
+                   warn=False)
+    unit_q, unit_ref = (torch.nn.functional.normalize(e, dim=1) for e in (q, ref))
+    nearest = [(u @ u.T).fill_diagonal_(-2).argmax(1) for u in (unit_q, unit_ref)]
+    assert rep.outputs == "features" and rep.rows == len(test)
+    assert rep.agreement == float((nearest[0] == nearest[1]).double().mean())
+    assert rep.rel_error == pytest.approx(_rel(q, ref), rel=1e-5)
+    assert rep.min_cosine == pytest.approx(float(cos.min()), abs=1e-9)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
