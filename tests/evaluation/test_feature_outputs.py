@@ -133,6 +133,8 @@ def test_a_backbone_is_compared_by_its_features(backbone):
     assert exact.agreement == 1.0 and exact.min_cosine > 1 - 1e-12
     with pytest.raises(ValueError, match="no classification head"):
         evaluate(snn, ann, x, labels=torch.zeros(24, dtype=torch.long), progress=False)
+    with pytest.raises(ValueError, match="predict is for classifiers"):
+        snn.predict(x)
 
 
 def test_a_classifier_keeps_top1_agreement():

@@ -107,13 +107,14 @@ class ConversionReport(_JsonRecord):
     def summary(self) -> str:
         acc = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
         prec = "" if self.precision is None else f", p = {self.precision}"
+        item = "image" if self.outputs == "logits" else "input"
         lines = [
-            f"mode {self.mode}{prec}, {self.dtype}, {self.images} {'images' if self.outputs == 'logits' else 'inputs'}",
+            f"mode {self.mode}{prec}, {self.dtype}, {self.images} {item}s",
             *([f"  configuration           {describe(self.configuration)}"] if self.configuration else []),
             *self._comparison_lines(acc),
-            f"  neurons per image       {self.neurons / max(self.images, 1):,.0f}",
+            f"  neurons per {item:10s}  {self.neurons / max(self.images, 1):,.0f}",
             f"  spikes per neuron       {self.spikes_per_neuron:.4f} (at most 1)",
-            f"  OP_SNN / OP_ANN         {self.op_snn:.4g} / {self.op_ann:.4g} per image",
+            f"  OP_SNN / OP_ANN         {self.op_snn:.4g} / {self.op_ann:.4g} per {item}",
             f"  E_SNN / E_ANN           {self.energy_snn_mj:.4g} mJ / {self.energy_ann_mj:.4g} mJ "
             f"= {100 * self.energy_ratio:.2f}%",
             f"  clipped neurons         {100 * self.clip_rate:.4g}% (outside their calibrated range)",

@@ -141,7 +141,11 @@ class SpikingModel(nn.Module):
 
     @torch.no_grad()
     def predict(self, images, **kw):
-        """Index of the earliest output spike = argmax of the decoded logits (Appendix A.2)."""
+        """Index of the earliest output spike = argmax of the decoded logits (Appendix A.2). A model without a
+        classification head (``classifier`` False) has no class to predict: ValueError."""
+        if not self.classifier:
+            raise ValueError(f"predict is for classifiers: this {type(self).__name__} has no classification head, "
+                             "so its outputs are features (call the model for them)")
         return self.forward(images, **kw).argmax(-1)
 
 
