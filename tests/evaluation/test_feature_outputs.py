@@ -178,3 +178,15 @@ def test_text_outputs_are_features():
         ref = model.double()(**batch).last_hidden_state[rows]
     assert rep.outputs == "features" and rep.rows == int(mask.sum())
     assert rep.agreement == pytest.approx(brute_force(out, ref), abs=1e-6)
+
+
+def test_evaluate_leaves_the_ann_as_it_found_it():
+    """evaluate() runs the ANN in eval mode and in the run's dtype, then gives it back as it was: a model
+    in training stays in training (dropout and all), in its own dtype."""
+    ann = tiny_vit(drop_rate=0.5)
+    snn = convert(ann, images(8), progress=False)
+    ann.train()
+    rep = evaluate(snn, ann, images(6, seed=3), dtype=torch.float64, progress=False)
+    assert rep.agreement == 1.0   # dropout was off during the comparison
+    assert ann.training and all(m.training for m in ann.modules())
+    assert next(ann.parameters()).dtype == torch.float32

@@ -226,8 +226,8 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
         if labels.shape[0] != data.shape[0]:
             raise ValueError(f"{data.shape[0]} images but {labels.shape[0]} labels")
     reset_counters(snn)
-    ann = ann.eval()
-    ann_dtype = next(ann.parameters()).dtype
+    ann_training, ann_dtype = ann.training, next(ann.parameters()).dtype   # both restored at the end
+    ann.eval()
     ann.to(dtype)
     bar = Progress(snn.count_batches(data, batch_size), f"evaluating ({mode})", enabled=progress)
     agree = rows = correct_ann = correct_snn = n = clipped = checked = length = 0
@@ -262,7 +262,7 @@ def evaluate(snn, ann, data, labels=None, *, mode: str | None = None, precision:
             length = max(length, snn.input_length(x))
             bar.update()
     finally:
-        ann.to(ann_dtype)
+        ann.to(ann_dtype).train(ann_training)
         bar.close()
     if n == 0:
         raise ValueError("no batches to evaluate")
