@@ -190,3 +190,6 @@ def test_evaluate_leaves_the_ann_as_it_found_it():
     assert rep.agreement == 1.0   # dropout was off during the comparison
     assert ann.training and all(m.training for m in ann.modules())
     assert next(ann.parameters()).dtype == torch.float32
+    x = images(4, seed=3)
+    evaluate_sweep(snn, ann, [(x, None)], configs_for(["exact"], []), progress=False)
+    assert ann.training   # the sweep runs copies of the ANN

@@ -88,7 +88,6 @@ def evaluate_sweep(snn, ann, batches, configs: list[Config], *, device=None, pro
     """
     device = torch.device(device or "cpu")
     snn = snn.to(device)
-    ann = ann.eval()
     anns = {dt: copy.deepcopy(ann).to(device=device, dtype=dt).eval() for dt in dict.fromkeys(c.dtype for c in configs)}
     pops = snn.populations()
     # clipping is counted per layer and reported as clip rates: no warning per batch and configuration
