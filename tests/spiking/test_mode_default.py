@@ -51,3 +51,22 @@ def test_a_text_model_refuses_a_precision_without_a_mode():
     with pytest.raises(ValueError, match=MESSAGE):
         snn(batch, precision=64)
     assert snn(batch).shape == (1, 5, 32)
+
+
+def test_float64_images_are_computed_in_float64_unless_told(pair):
+    """snn(images) rounded float64 images to float32 and computed in float32 unasked; the dtype now follows
+    float64 images (float32 for any other floating dtype, as before), and an explicit dtype still rules."""
+    import numpy as np
+
+    ann, snn, x = pair
+    x64 = x.double()
+    out = snn(x64)
+    assert out.dtype == torch.float64 and torch.equal(out, snn(x64, dtype=torch.float64))
+    assert torch.equal(snn(x64.numpy()), out)
+    with torch.no_grad():
+        ref = ann.double()(x64)
+    ann.float()
+    assert float((out - ref).abs().max() / ref.abs().max()) < 1e-12   # float64 rounding, not float32's
+    assert snn(x64, dtype=torch.float32).dtype == torch.float32
+    for other in (x, x.half(), x.numpy().astype(np.float16)):
+        assert snn(other, warn=False).dtype == torch.float32   # (half precision moves a pixel past the range)

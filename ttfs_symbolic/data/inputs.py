@@ -63,6 +63,16 @@ def check_dtype(dtype) -> torch.dtype:
     return dtype
 
 
+def run_dtype(images, dtype=None) -> torch.dtype:
+    """``dtype`` where given; else the dtype a call on ``images`` computes in: float64 for float64 images (a
+    tensor or a NumPy array), so that float64 inputs are not rounded to float32 unasked, float32 for any other."""
+    if dtype is not None:
+        return dtype
+    given = getattr(images, "dtype", None)
+    double = given == torch.float64 if isinstance(given, torch.dtype) else given == np.dtype(np.float64)
+    return torch.float64 if double else torch.float32
+
+
 def check_batch(batch_size, dtype=torch.float32) -> None:
     """ValueError for a batch size that is not a positive integer or a dtype that is not floating."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

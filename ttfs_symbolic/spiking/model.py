@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.inputs import batches, check_dtype, check_images, count_batches
+from ..data.inputs import batches, check_dtype, check_images, count_batches, run_dtype
 from .context import Ctx, finish_call, make_ctx
 from .population import Population
 from .product import Product
@@ -126,14 +126,16 @@ class SpikingModel(nn.Module):
 
     # ---- calling the model ------------------------------------------------
     @torch.no_grad()
-    def forward(self, images, mode: str | None = None, precision: int | None = None, dtype=torch.float32,
+    def forward(self, images, mode: str | None = None, precision: int | None = None, dtype=None,
                 record: bool = False, only=None, warn: bool = True, check_clipping: str = "full"):
         """Decoded outputs (logits for a classifier). ``only``: names of the layers that run in ``mode``,
         the rest exact (:func:`~ttfs_symbolic.evaluation.report.error_budget`). Neurons driven outside
         their range are counted in every mode (``self.last_clipping``) and warned about once per call;
         ``check_clipping``: ``"full"`` (every neuron), ``"sample"`` or ``"off"``
-        (:data:`~ttfs_symbolic.spiking.CHECK_MODES`; the neurons clip in every setting)."""
-        x = self.prepare_input(images, check_dtype(dtype))
+        (:data:`~ttfs_symbolic.spiking.CHECK_MODES`; the neurons clip in every setting). ``dtype``: float32 or
+        float64; by default the images' own if they are float64, else float32
+        (:func:`~ttfs_symbolic.data.inputs.run_dtype`)."""
+        x = self.prepare_input(images, check_dtype(run_dtype(images, dtype)))
         ctx = make_ctx(self, mode, precision, record, only, check_clipping)
         out = self.run(x, ctx)
         finish_call(self, ctx, warn=warn)
