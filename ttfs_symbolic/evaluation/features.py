@@ -89,11 +89,16 @@ class FeatureTally:
         self.cos_sum.append(float(cos.sum()))
         self.cos_min = min(self.cos_min, float(cos.min()))
         self.rows += o.shape[0]
+        if self.keep:
+            self._keep_rows(o, r)
+
+    def _keep_rows(self, snn_rows: torch.Tensor, ann_rows: torch.Tensor) -> None:
+        """Keep the first of these rows (in float32) until :data:`NN_ROWS` are kept."""
         room = NN_ROWS - self.kept
-        if self.keep and room > 0:
-            self.snn_kept.append(o[:room].float())
-            self.ann_kept.append(r[:room].float())
-            self.kept += min(room, o.shape[0])
+        if room > 0:
+            self.snn_kept.append(snn_rows[:room].float())
+            self.ann_kept.append(ann_rows[:room].float())
+            self.kept += min(room, snn_rows.shape[0])
 
     @classmethod
     def merge(cls, parts: list["FeatureTally"]) -> "FeatureTally":
@@ -106,12 +111,7 @@ class FeatureTally:
         out.rows = sum(p.rows for p in parts)
         for p in parts:
             for s, a in zip(p.snn_kept, p.ann_kept):
-                room = NN_ROWS - out.kept
-                if room <= 0:
-                    break
-                out.snn_kept.append(s[:room])
-                out.ann_kept.append(a[:room])
-                out.kept += min(room, s.shape[0])
+                out._keep_rows(s, a)
         return out
 
     @property
